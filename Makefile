@@ -1,0 +1,39 @@
+# The README's two commands: `make demo` and `make test`. Both set up everything they need first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: setup demo test lint clean
+
+## setup: virtual environment with the project and its dev tools, plus the Kafka jars from Maven Central
+setup: $(INSTALLED)
+	$(BIN)/bus kafka provision
+
+$(INSTALLED): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+		|| { echo "error: Python 3.11+ is needed (found $$($(PYTHON) --version)); set PYTHON=..."; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+## demo: set up, start the broker and show its status (the scripted demo replaces this once it exists)
+demo: setup
+	$(BIN)/bus kafka up
+	$(BIN)/bus kafka status
+
+## test: set up and run the whole test suite against the real broker (started if needed)
+test: setup
+	$(BIN)/pytest
+
+## lint: ruff and mypy --strict
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+## clean: stop the broker and remove its state and the virtual environment
+clean:
+	-$(BIN)/bus kafka reset --yes
+	rm -rf $(VENV)

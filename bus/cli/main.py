@@ -1,0 +1,24 @@
+"""The `bus` command: one entry point for everything a user runs."""
+
+import sys
+
+import typer
+
+from bus.cli import kafka
+from bus.errors import BusError
+
+app = typer.Typer(
+    help="Event-driven data sharing bus for government agencies.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(kafka.app, name="kafka")
+
+
+def main() -> None:
+    """Run the CLI; the bus's own errors become one clear line and exit code 1, not a traceback."""
+    try:
+        app()
+    except BusError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)

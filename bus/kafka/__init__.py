@@ -1,0 +1,1 @@
+"""Running and talking to the project's own Apache Kafka broker."""

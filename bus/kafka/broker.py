@@ -1,0 +1,195 @@
+"""Lifecycle of the local single-node KRaft broker: format, start, wait until it answers, stop."""
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bus.errors import BrokerError
+from bus.kafka.broker_config import LOG4J_CONFIG, admin_password, render_server_properties
+from bus.kafka.connection import KafkaConnection
+from bus.kafka.prerequisites import require_java
+from bus.kafka.probe import ClusterInfo, metadata, port_open
+from bus.kafka.provision import pinned_kafka_version, provision_jars
+from bus.kafka.settings import KafkaSettings
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BrokerStatus:
+    running: bool
+    pid: int | None
+    bootstrap: str
+    version: str
+    log_file: Path
+    cluster: ClusterInfo | None
+
+
+def admin_connection(settings: KafkaSettings) -> KafkaConnection:
+    """The bus admin principal (the broker's only super user)."""
+    return KafkaConnection(settings.bootstrap, settings.admin_user, admin_password(settings))
+
+
+def log_file(settings: KafkaSettings) -> Path:
+    return settings.log_dir / "server.log"
+
+
+def broker_pid(settings: KafkaSettings) -> int | None:
+    """The pid in the pid file if that process is alive and is a Kafka broker, else None."""
+    try:
+        pid = int(settings.pid_file.read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return None
+    return pid if b"kafka.Kafka" in cmdline else None
+
+
+def status(settings: KafkaSettings) -> BrokerStatus:
+    pid = broker_pid(settings)
+    cluster = metadata(admin_connection(settings), timeout_s=5) if pid else None
+    return BrokerStatus(
+        running=pid is not None,
+        pid=pid,
+        bootstrap=settings.bootstrap,
+        version=pinned_kafka_version(),
+        log_file=log_file(settings),
+        cluster=cluster,
+    )
+
+
+def up(settings: KafkaSettings, say: Say = print) -> BrokerStatus:
+    """Start the broker unless it runs already; return once it answers an authenticated request."""
+    if broker_pid(settings) is None:
+        pid = _start(settings, say)
+        _wait_until_answering(settings, alive=lambda: _child_alive(pid))
+    else:
+        _wait_until_answering(settings, alive=lambda: broker_pid(settings) is not None)
+    return status(settings)
+
+
+def down(settings: KafkaSettings, timeout_s: float = 60.0) -> bool:
+    """Stop the broker (SIGTERM, then SIGKILL after the timeout). False if none was running."""
+    pid = broker_pid(settings)
+    if pid is None:
+        settings.pid_file.unlink(missing_ok=True)
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while broker_pid(settings) is not None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if broker_pid(settings) is not None:
+        os.kill(pid, signal.SIGKILL)
+    _child_alive(pid)  # reaps it if this process started it
+    settings.pid_file.unlink(missing_ok=True)
+    return True
+
+
+def _child_alive(pid: int) -> bool:
+    """True while our child `pid` runs; reaps it once it has exited. False for a non-child."""
+    try:
+        return os.waitpid(pid, os.WNOHANG) == (0, 0)
+    except ChildProcessError:
+        return False
+
+
+def reset(settings: KafkaSettings) -> None:
+    """Stop the broker and delete its data, logs and generated credentials."""
+    down(settings)
+    shutil.rmtree(settings.state_dir, ignore_errors=True)
+
+
+def _start(settings: KafkaSettings, say: Say) -> int:
+    java = require_java()
+    if port_open(settings.host, settings.port) or port_open(
+        settings.host, settings.controller_port
+    ):
+        raise BrokerError(
+            f"port {settings.port} or {settings.controller_port} on {settings.host} is taken by another"
+            " process; stop it or choose free ports with BUS_KAFKA_PORT and BUS_KAFKA_CONTROLLER_PORT"
+        )
+    libs = provision_jars(settings)
+    password = admin_password(settings)
+    config = render_server_properties(settings, password)
+    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    classpath = f"{libs}/*"
+    if not (settings.data_dir / "meta.properties").exists():
+        say(f"formatting broker storage in {settings.data_dir}")
+        _format_storage(java, classpath, config, settings, password)
+    command = [
+        java, f"-Xmx{settings.heap}", f"-Xms{settings.heap}", "-XX:+UseG1GC",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={LOG4J_CONFIG}", f"-Dkafka.logs.dir={settings.log_dir}",
+        "-cp", classpath, "kafka.Kafka", str(config),
+    ]  # fmt: skip
+    # posix_spawn rather than Popen: the broker is meant to outlive this process, and a Popen object
+    # would warn when collected while its child still runs. setsid: it ignores the terminal's Ctrl-C.
+    out = os.open(settings.log_dir / "stdout.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        pid = os.posix_spawn(
+            java, command, dict(os.environ), setsid=True,
+            file_actions=[
+                (os.POSIX_SPAWN_DUP2, out, 1), (os.POSIX_SPAWN_DUP2, out, 2),
+                (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+            ],
+        )  # fmt: skip
+    finally:
+        os.close(out)
+    settings.pid_file.write_text(f"{pid}\n")
+    say(f"starting Kafka {pinned_kafka_version()} (pid {pid}), log: {log_file(settings)}")
+    return pid
+
+
+def _format_storage(
+    java: str, classpath: str, config: Path, settings: KafkaSettings, password: str
+) -> None:
+    # The admin's SCRAM credential is written into the bootstrap metadata, so it exists at first start.
+    cluster_id = _run_java(java, classpath, ["kafka.tools.StorageTool", "random-uuid"]).strip()
+    scram = f"SCRAM-SHA-512=[name={settings.admin_user},password={password}]"
+    args = ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)]
+    # StorageTool echoes the credential record; keep it out of the terminal.
+    _run_java(java, classpath, [*args, "--add-scram", scram])
+
+
+def _run_java(java: str, classpath: str, args: list[str]) -> str:
+    result = subprocess.run(
+        [java, "-cp", classpath, *args], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        message = (result.stderr or result.stdout).strip().splitlines()[-5:]
+        raise BrokerError(f"{args[0]} {args[1]} failed: " + " | ".join(message))
+    return result.stdout
+
+
+def _wait_until_answering(settings: KafkaSettings, alive: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + settings.start_timeout_s
+    connection = admin_connection(settings)
+    while time.monotonic() < deadline:
+        if not alive():
+            raise BrokerError(
+                f"the broker exited during start; see {log_file(settings)}:\n{_tail(settings)}"
+            )
+        if (
+            port_open(settings.host, settings.port)
+            and metadata(connection, timeout_s=3) is not None
+        ):
+            return
+        time.sleep(0.3)
+    raise BrokerError(
+        f"the broker did not answer an authenticated metadata request within "
+        f"{settings.start_timeout_s:.0f} s. If its log shows 'Failed authentication', its data was"
+        f" formatted with another admin password: `bus kafka reset` starts afresh. Log"
+        f" {log_file(settings)}:\n{_tail(settings)}"
+    )
+
+
+def _tail(settings: KafkaSettings, lines: int = 12) -> str:
+    try:
+        text = log_file(settings).read_text(errors="replace")
+    except OSError:
+        return "(no log yet)"
+    return "\n".join(text.splitlines()[-lines:])

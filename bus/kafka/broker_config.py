@@ -1,0 +1,57 @@
+"""The files a broker start needs: admin password, server.properties, logging config."""
+
+import os
+import re
+import secrets
+from pathlib import Path
+from string import Template
+
+from bus.errors import ConfigError
+from bus.kafka.settings import KafkaSettings
+from bus.paths import DEPLOY_DIR
+
+SERVER_TEMPLATE = DEPLOY_DIR / "kafka" / "server.properties.in"
+LOG4J_CONFIG = DEPLOY_DIR / "kafka" / "log4j2.properties"
+# Kept to characters that need no quoting in JAAS and in StorageTool's --add-scram syntax.
+_SAFE_PASSWORD = re.compile(r"^[A-Za-z0-9_-]{12,}$")
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (it holds a secret)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    path.chmod(0o600)
+
+
+def admin_password(settings: KafkaSettings) -> str:
+    """The admin password: from BUS_KAFKA_ADMIN_PASSWORD, else the one generated on first use."""
+    if settings.admin_password is not None:
+        password = settings.admin_password.get_secret_value()
+    elif settings.password_file.exists():
+        password = settings.password_file.read_text().strip()
+    else:
+        password = secrets.token_urlsafe(24)
+        write_private(settings.password_file, password + "\n")
+    if not _SAFE_PASSWORD.match(password):
+        raise ConfigError(
+            "BUS_KAFKA_ADMIN_PASSWORD (or "
+            f"{settings.password_file}): use at least 12 characters of A-Z a-z 0-9 _ -"
+        )
+    return password
+
+
+def render_server_properties(settings: KafkaSettings, password: str) -> Path:
+    """Fill deploy/kafka/server.properties.in and write it (0600: it holds the password)."""
+    text = Template(SERVER_TEMPLATE.read_text()).substitute(
+        host=settings.host,
+        port=settings.port,
+        controller_port=settings.controller_port,
+        admin_user=settings.admin_user,
+        admin_password=password,
+        data_dir=settings.data_dir,
+    )
+    target = settings.state_dir / "server.properties"
+    write_private(target, text)
+    return target

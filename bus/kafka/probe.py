@@ -1,0 +1,44 @@
+"""Ask the broker an authenticated metadata request: the only proof that it is up for clients."""
+
+import logging
+import socket
+from dataclasses import dataclass
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+
+from bus.kafka.connection import KafkaConnection
+
+# librdkafka logs every refused connection while the broker boots; keep that out of the terminal.
+_quiet = logging.getLogger("bus.kafka.librdkafka")
+_quiet.addHandler(logging.NullHandler())
+_quiet.propagate = False
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    cluster_id: str
+    broker_count: int
+    topic_count: int
+
+
+def port_open(host: str, port: int, timeout_s: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def metadata(connection: KafkaConnection, timeout_s: float = 5.0) -> ClusterInfo | None:
+    """Cluster metadata fetched with the given credentials, or None if the broker did not answer."""
+    admin = AdminClient(connection.confluent_config(), logger=_quiet)
+    try:
+        meta = admin.list_topics(timeout=timeout_s)
+    except KafkaException:
+        return None
+    return ClusterInfo(
+        cluster_id=str(meta.cluster_id),
+        broker_count=len(meta.brokers),
+        topic_count=len([t for t in meta.topics if not t.startswith("__")]),
+    )

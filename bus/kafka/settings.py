@@ -1,0 +1,67 @@
+"""Settings of the local broker, read from `BUS_KAFKA_*` environment variables with safe defaults."""
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bus.errors import ConfigError
+from bus.paths import default_cache_dir, default_state_dir
+
+Port = Annotated[int, Field(ge=1024, le=65535)]
+
+
+class KafkaSettings(BaseSettings):
+    """Where the broker listens, where it keeps its files, and the bus's admin principal.
+
+    Default ports are 19092/19093 so that a Kafka already on 9092 is left alone.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="BUS_KAFKA_", frozen=True, extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: Port = 19092
+    controller_port: Port = 19093
+    admin_user: str = Field(default="bus-admin", pattern=r"^[A-Za-z0-9._-]+$")
+    # None: generated at format time and kept (mode 0600) in the state directory.
+    admin_password: SecretStr | None = None
+    state_dir: Path = Field(default_factory=lambda: default_state_dir() / "kafka")
+    cache_dir: Path = Field(default_factory=lambda: default_cache_dir() / "kafka")
+    heap: str = Field(default="768m", pattern=r"^\d+[mMgG]$")
+    start_timeout_s: float = Field(default=120.0, gt=0)
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.state_dir / "data"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def password_file(self) -> Path:
+        return self.state_dir / "admin.password"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.state_dir / "broker.pid"
+
+
+def load_kafka_settings(**overrides: object) -> KafkaSettings:
+    """Read settings from the environment; an invalid value raises ConfigError naming the variable."""
+    try:
+        return KafkaSettings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"BUS_KAFKA_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            f" (got {err.get('input')!r})"
+            for err in exc.errors()
+        )
+        raise ConfigError(
+            f"invalid broker setting: {problems}. Fix the environment variable."
+        ) from None

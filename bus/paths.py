@@ -1,0 +1,18 @@
+"""Where the project's files live: the source tree, runtime state (per clone) and caches (per user)."""
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEPLOY_DIR = PROJECT_ROOT / "deploy"
+
+
+def default_state_dir() -> Path:
+    """Runtime state (broker data, logs, pid files): `var/` in this clone, so clones don't collide."""
+    return Path(os.environ.get("BUS_HOME", PROJECT_ROOT / "var"))
+
+
+def default_cache_dir() -> Path:
+    """Downloaded artefacts shared by all clones of this user, kept outside git."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "govbus"

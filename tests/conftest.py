@@ -1,0 +1,65 @@
+"""Fixtures shared by all tests. Broker fixtures start the real broker through `bus kafka up`'s code."""
+
+import os
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from bus.errors import BusError
+from bus.kafka import broker
+from bus.kafka.admin import KafkaAdmin
+from bus.kafka.connection import KafkaConnection
+from bus.kafka.settings import KafkaSettings, load_kafka_settings
+from tests.support.kafka import Principals, unique_name
+
+
+@pytest.fixture(scope="session")
+def kafka_settings() -> KafkaSettings:
+    return load_kafka_settings()
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(kafka_settings: KafkaSettings) -> Iterator[KafkaConnection]:
+    """The admin connection to a running broker: the one already up, or one started here.
+
+    A broker that cannot start fails the test run; it never turns integration tests into skips.
+    A broker started here is stopped at the end unless BUS_TEST_KEEP_BROKER=1.
+    """
+    started_here = broker.broker_pid(kafka_settings) is None
+    try:
+        broker.up(kafka_settings, say=lambda line: print(line))
+    except BusError as exc:
+        pytest.fail(f"the Kafka broker could not be started: {exc}", pytrace=False)
+    yield broker.admin_connection(kafka_settings)
+    if started_here and os.environ.get("BUS_TEST_KEEP_BROKER") != "1":
+        broker.down(kafka_settings)
+
+
+@pytest.fixture(scope="session")
+def kafka_admin(kafka_broker: KafkaConnection) -> KafkaAdmin:
+    return KafkaAdmin(kafka_broker)
+
+
+@pytest.fixture
+def topic_factory(
+    kafka_admin: KafkaAdmin, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., str]]:
+    """Creates topics named after the test with a unique suffix; deletes them afterwards."""
+    created: list[str] = []
+
+    def create(purpose: str = "t", partitions: int = 1, name: str | None = None) -> str:
+        name = name or unique_name(f"{request.node.name}-{purpose}")
+        kafka_admin.create_topics([name], partitions=partitions)
+        created.append(name)
+        return name
+
+    yield create
+    if created:
+        kafka_admin.delete_topics(created)
+
+
+@pytest.fixture
+def principals(kafka_admin: KafkaAdmin, kafka_broker: KafkaConnection) -> Iterator[Principals]:
+    registry = Principals(kafka_admin, kafka_broker)
+    yield registry
+    registry.cleanup()

@@ -1,0 +1,54 @@
+"""(b) The broker refuses clients without credentials and clients with a wrong password."""
+
+import asyncio
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError
+
+from bus.kafka import broker
+from bus.kafka.connection import KafkaConnection
+from bus.kafka.settings import KafkaSettings
+
+pytestmark = pytest.mark.integration
+
+
+async def _start_producer(**kwargs: object) -> None:
+    producer = AIOKafkaProducer(**kwargs, request_timeout_ms=5000)
+    try:
+        await asyncio.wait_for(producer.start(), timeout=30)
+    finally:
+        await producer.stop()
+
+
+def _failed_logins(settings: KafkaSettings) -> int:
+    text = broker.log_file(settings).read_text(errors="replace")
+    return text.count("invalid credentials with SASL mechanism SCRAM-SHA-512")
+
+
+async def test_correct_credentials_are_accepted(kafka_broker: KafkaConnection) -> None:
+    # The control for the two refusals below: same address, right password.
+    await _start_producer(**kafka_broker.aiokafka_kwargs())
+
+
+async def test_client_without_credentials_is_refused(kafka_broker: KafkaConnection) -> None:
+    with pytest.raises(KafkaConnectionError):
+        await _start_producer(
+            bootstrap_servers=kafka_broker.bootstrap, security_protocol="PLAINTEXT"
+        )
+
+
+async def test_wrong_password_is_refused_by_scram(
+    kafka_broker: KafkaConnection,
+    kafka_settings: KafkaSettings,
+) -> None:
+    before = _failed_logins(kafka_settings)
+    wrong = kafka_broker.as_user(kafka_broker.username, kafka_broker.password + "-wrong")
+    with pytest.raises(KafkaConnectionError):
+        await _start_producer(**wrong.aiokafka_kwargs())
+    # The broker itself logs the refusal as a SCRAM authentication failure (not a network fault).
+    for _ in range(50):
+        if _failed_logins(kafka_settings) > before:
+            break
+        await asyncio.sleep(0.2)
+    assert _failed_logins(kafka_settings) > before

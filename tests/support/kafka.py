@@ -1,0 +1,64 @@
+"""Test helpers for the real broker: unique names, principals with their own SCRAM credentials."""
+
+import re
+import secrets
+import uuid
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import ConsumerRecord
+
+from bus.kafka.admin import KafkaAdmin
+from bus.kafka.connection import KafkaConnection
+
+
+def unique_name(prefix: str) -> str:
+    """A topic/group/user name no other test (or earlier run) uses."""
+    clean = re.sub(r"[^A-Za-z0-9._-]+", "-", prefix)[:80].strip("-")
+    return f"{clean}-{uuid.uuid4().hex[:10]}"
+
+
+class Principals:
+    """Creates SCRAM users for a test and removes them and their ACLs afterwards."""
+
+    def __init__(self, admin: KafkaAdmin, admin_connection: KafkaConnection) -> None:
+        self._admin = admin
+        self._admin_connection = admin_connection
+        self._created: list[str] = []
+
+    def create(self, prefix: str = "agency") -> KafkaConnection:
+        username = unique_name(prefix)
+        password = secrets.token_urlsafe(18)
+        self._admin.upsert_scram_user(username, password)
+        self._created.append(username)
+        return self._admin_connection.as_user(username, password)
+
+    def cleanup(self) -> None:
+        for username in self._created:
+            self._admin.delete_acls_of(f"User:{username}")
+            self._admin.delete_scram_user(username)
+
+
+async def read_topic(
+    connection: KafkaConnection,
+    topic: str,
+    *,
+    isolation_level: str = "read_committed",
+    idle_s: float = 2.0,
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """All records a fresh, group-less consumer sees from the start, until none arrive for idle_s."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        **connection.aiokafka_kwargs(),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        isolation_level=isolation_level,
+    )
+    await consumer.start()
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        while batch := await consumer.getmany(timeout_ms=int(idle_s * 1000)):
+            for part in batch.values():
+                records.extend(part)
+    finally:
+        await consumer.stop()
+    return records
