@@ -17,7 +17,8 @@ _COMPLETE_MARKER = ".complete"
 
 def pinned_kafka_version(pom: Path = POM) -> str:
     """The Kafka version pinned in deploy/kafka/pom.xml: the single place it is written."""
-    node = ET.parse(pom).getroot()  # noqa: S314 - our own pom from the source tree.find("m:properties/m:kafka.version", _MAVEN_NS)
+    root = ET.parse(pom).getroot()  # noqa: S314 - our own pom from the source tree
+    node = root.find("m:properties/m:kafka.version", _MAVEN_NS)
     if node is None or not (node.text or "").strip():
         raise BrokerError(
             f"{pom}: <properties><kafka.version> is missing; pin a Kafka version there"
