@@ -1,5 +1,6 @@
 """Administrative operations as the bus admin: topics, SCRAM users and ACLs (via librdkafka)."""
 
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -17,7 +18,6 @@ from confluent_kafka.admin import (
     ResourceType,
     ScramCredentialInfo,
     ScramMechanism,
-    UserScramCredentialDeletion,
     UserScramCredentialUpsertion,
 )
 
@@ -90,9 +90,14 @@ class KafkaAdmin:
         change = UserScramCredentialUpsertion(username, info, password.encode())
         self._wait("create SCRAM user", self._client.alter_user_scram_credentials([change]))
 
-    def delete_scram_user(self, username: str) -> None:
-        change = UserScramCredentialDeletion(username, ScramMechanism.SCRAM_SHA_512)
-        self._wait("delete SCRAM user", self._client.alter_user_scram_credentials([change]))
+    def revoke_scram_user(self, username: str) -> None:
+        """Lock a principal out by overwriting its credential with a secret nobody holds.
+
+        Deliberately not a deletion: on Kafka 3.9 to 4.4 in KRaft, once a SCRAM credential has been
+        deleted and any later metadata record follows, the next broker restart rejects every SCRAM
+        login, the admin's included (see deploy/kafka/README.md). Overwriting has no such effect.
+        """
+        self.upsert_scram_user(username, secrets.token_urlsafe(32))
 
     def create_acls(self, acls: Iterable[Acl]) -> None:
         bindings = [acl.binding() for acl in acls]

@@ -18,7 +18,7 @@ def unique_name(prefix: str) -> str:
 
 
 class Principals:
-    """Creates SCRAM users for a test and removes them and their ACLs afterwards."""
+    """Creates SCRAM users for a test; afterwards removes their ACLs and revokes their credentials."""
 
     def __init__(self, admin: KafkaAdmin, admin_connection: KafkaConnection) -> None:
         self._admin = admin
@@ -35,7 +35,7 @@ class Principals:
     def cleanup(self) -> None:
         for username in self._created:
             self._admin.delete_acls_of(f"User:{username}")
-            self._admin.delete_scram_user(username)
+            self._admin.revoke_scram_user(username)
 
 
 async def read_topic(
