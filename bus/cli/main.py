@@ -4,7 +4,7 @@ import sys
 
 import typer
 
-from bus.cli import kafka
+from bus.cli import agency, catalog, kafka
 from bus.errors import BusError
 
 app = typer.Typer(
@@ -13,6 +13,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(kafka.app, name="kafka")
+app.add_typer(catalog.app, name="catalog")
+app.add_typer(agency.app, name="agency")
 
 
 def main() -> None:

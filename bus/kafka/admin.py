@@ -77,6 +77,15 @@ class KafkaAdmin:
             "create topics", self._client.create_topics(topics, operation_timeout=_TIMEOUT_S)
         )
 
+    def ensure_topics(
+        self, names: Iterable[str], partitions: int = 1, config: Mapping[str, str] | None = None
+    ) -> list[str]:
+        """Create those of `names` that do not exist yet; returns the ones created."""
+        missing = sorted(set(names) - self.list_topics())
+        if missing:
+            self.create_topics(missing, partitions, config)
+        return missing
+
     def delete_topics(self, names: Iterable[str]) -> None:
         self._wait(
             "delete topics", self._client.delete_topics(list(names), operation_timeout=_TIMEOUT_S)

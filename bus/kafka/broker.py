@@ -18,6 +18,8 @@ from bus.kafka.provision import pinned_kafka_version, provision_jars
 from bus.kafka.settings import KafkaSettings
 
 Say = Callable[[str], None]
+# A starting broker may refuse logins briefly until its metadata is loaded; past this, it is final.
+_AUTH_GRACE_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -168,23 +170,32 @@ def _run_java(java: str, classpath: str, args: list[str]) -> str:
 def _wait_until_answering(settings: KafkaSettings, alive: Callable[[], bool]) -> None:
     deadline = time.monotonic() + settings.start_timeout_s
     connection = admin_connection(settings)
+    listening_since: float | None = None
     while time.monotonic() < deadline:
         if not alive():
             raise BrokerError(
                 f"the broker exited during start; see {log_file(settings)}:\n{_tail(settings)}"
             )
-        if (
-            port_open(settings.host, settings.port)
-            and metadata(connection, timeout_s=3) is not None
-        ):
-            return
+        if port_open(settings.host, settings.port):
+            if metadata(connection, timeout_s=3) is not None:
+                return
+            listening_since = listening_since or time.monotonic()
+            if time.monotonic() - listening_since > _AUTH_GRACE_S and _admin_refused(settings):
+                raise BrokerError(
+                    "the broker runs but refuses the admin's SCRAM credential. Either its data was"
+                    " formatted with another admin password, or a SCRAM credential was deleted"
+                    " (see 'Known broker problem' in deploy/kafka/README.md). `bus kafka reset --yes`"
+                    " starts afresh and deletes all broker data."
+                )
         time.sleep(0.3)
     raise BrokerError(
         f"the broker did not answer an authenticated metadata request within "
-        f"{settings.start_timeout_s:.0f} s. If its log shows 'Failed authentication', its data was"
-        f" formatted with another admin password: `bus kafka reset` starts afresh. Log"
-        f" {log_file(settings)}:\n{_tail(settings)}"
+        f"{settings.start_timeout_s:.0f} s. Log {log_file(settings)}:\n{_tail(settings)}"
     )
+
+
+def _admin_refused(settings: KafkaSettings) -> bool:
+    return "invalid credentials with SASL mechanism SCRAM" in _tail(settings, lines=5)
 
 
 def _tail(settings: KafkaSettings, lines: int = 12) -> str:

@@ -1,0 +1,98 @@
+"""The base of every catalogue event: a frozen, documented model with a type name and a version."""
+
+import functools
+import re
+from collections.abc import Callable
+from typing import Annotated, Any, ClassVar
+
+from pydantic import ConfigDict, TypeAdapter
+
+from bus.catalog.fields import DataClass, DocumentedModel, data_class_of
+
+# Domain (lower case) dot event name (PascalCase): the domain is who produces it.
+_EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*\.[A-Z][A-Za-z0-9]*$")
+
+
+def _schema_identity(schema: dict[str, Any], model: type[Any]) -> None:
+    # The schema names its own type and version, so a stored copy cannot be mistaken for another.
+    if isinstance(model, type) and issubclass(model, Event) and hasattr(model, "event_type"):
+        schema["$id"] = model.dataschema()
+
+
+class Event(DocumentedModel):
+    """A fact a producing agency publishes once; subclasses are the catalogue's event types."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=_schema_identity)
+
+    event_type: ClassVar[str]
+    event_version: ClassVar[int]
+    subject_field: ClassVar[str] = "subject_id"
+    # Set on version N to turn the JSON fields of version N-1 into version N. Assign a plain
+    # function and call it on the class (`type(event).upcast`): on an instance it would bind.
+    upcast: ClassVar[Callable[[dict[str, Any]], dict[str, Any]] | None] = None
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if not hasattr(cls, "event_type"):
+            return  # an abstract intermediate class; the catalogue refuses it
+        name = cls.__qualname__
+        if not isinstance(cls.event_type, str) or not _EVENT_TYPE.match(cls.event_type):
+            raise TypeError(f"{name}.event_type must look like 'domain.EventName'")
+        version = getattr(cls, "event_version", None)
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise TypeError(f"{name}.event_version must be an integer from 1 up")
+        subject = cls.model_fields.get(cls.subject_field)
+        if subject is None or data_class_of(subject) is not DataClass.IDENTIFIER:
+            raise TypeError(
+                f"{name}.subject_field {cls.subject_field!r} must name a field of class identifier"
+            )
+
+    def subject(self) -> str:
+        """The identifier of the person (or record) this event is about."""
+        return str(getattr(self, self.subject_field))
+
+    @classmethod
+    def data_classes(cls) -> dict[str, DataClass]:
+        """Field name to data class, in declaration order."""
+        classes: dict[str, DataClass] = {}
+        for name, field in cls.model_fields.items():
+            data_class = data_class_of(field)
+            assert data_class is not None  # checked when the class was defined
+            classes[name] = data_class
+        return classes
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        """The field names in declaration order."""
+        return tuple(cls.model_fields)
+
+    @classmethod
+    def validate_field(cls, name: str, value: object) -> object:
+        """Validate one field's JSON value into its typed value, with the field's own constraints.
+
+        Unknown name: KeyError. Invalid value: pydantic.ValidationError.
+        """
+        return _field_adapter(cls, name).validate_python(value)
+
+    def field_values_json(self) -> dict[str, Any]:
+        """The field values as JSON-compatible data (dates as ISO strings, sub-models as dicts)."""
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def dataschema(cls) -> str:
+        """The URN naming this type and version's schema (for the CloudEvents `dataschema`)."""
+        return f"urn:govbus:schema:{cls.event_type}:v{cls.event_version}"
+
+
+@functools.cache
+def _field_adapter(model: type[Event], name: str) -> TypeAdapter[Any]:
+    # Building an adapter compiles a validator; one per (class, field) keeps validation cheap.
+    field = model.model_fields.get(name)
+    if field is None:
+        raise KeyError(f"{model.__qualname__} has no field {name!r}")
+    # Carrying the metadata along applies the field's constraints (pattern, length) too.
+    form: Any = field.annotation
+    if field.metadata:
+        form = Annotated[(form, *field.metadata)]
+    return TypeAdapter(form)

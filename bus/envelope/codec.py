@@ -1,0 +1,143 @@
+"""Events ⇄ signed envelopes: model → JSON field values → disclosures → Ed25519 signature.
+
+`issue_event` is what a producer does, `VerifiedEvent.present` what the enforcer does for each
+permitted subscription, `verify_event` what anyone holding the issuer's public key does.
+"""
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import uuid_utils
+from pydantic import ValidationError
+
+from bus.catalog import CATALOG, Catalog, Event
+from bus.catalog import UnknownEventTypeError as CatalogUnknownType
+from bus.envelope import sdjwt
+from bus.envelope.attributes import EventAttributes, parse_time
+from bus.envelope.errors import (
+    InvalidFieldError,
+    MalformedTokenError,
+    MissingAttributeError,
+    UnknownEventTypeError,
+)
+from bus.keys import AgencySigningKey, KeyStore
+
+REQUIRED_CLAIMS = (
+    "iss", "ce_specversion", "ce_id", "ce_type", "ce_eventversion", "ce_time", "ce_dataschema",
+    "ce_datacontenttype",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class IssuedEvent:
+    attributes: EventAttributes
+    subject: str = field(repr=False)
+    token: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class VerifiedEvent:
+    """A verified token: its attributes and the typed values of the fields it discloses, no more."""
+
+    attributes: EventAttributes
+    event_class: type[Event]
+    fields: Mapping[str, Any] = field(repr=False)
+    token: sdjwt.VerifiedSdJwt = field(repr=False)
+
+    @property
+    def subject(self) -> str | None:
+        value = self.fields.get(self.event_class.subject_field)
+        return None if value is None else str(value)
+
+    def present(self, names: Collection[str]) -> str:
+        return self.token.present(names)
+
+    def to_event(self) -> Event:
+        """The whole event; only possible when every field was disclosed."""
+        missing = set(self.event_class.field_names()) - set(self.fields)
+        if missing:
+            raise MissingAttributeError(f"fields not disclosed: {', '.join(sorted(missing))}")
+        return self.event_class.model_validate(self.fields)
+
+
+def issue_event(
+    event: Event,
+    key: AgencySigningKey,
+    *,
+    event_id: str | None = None,
+    time: datetime | None = None,
+) -> IssuedEvent:
+    """Sign `event` as `key`'s agency; every field becomes its own disclosure."""
+    attributes = EventAttributes(
+        id=event_id or str(uuid_utils.uuid7()),
+        source=key.agency_id,
+        type=event.event_type,
+        version=event.event_version,
+        time=time or datetime.now(UTC),
+        dataschema=event.dataschema(),
+    )
+    token = sdjwt.issue(attributes.claims(), event.field_values_json(), key)
+    return IssuedEvent(attributes, event.subject(), token)
+
+
+def present(token: str | bytes, names: Collection[str]) -> str:
+    return sdjwt.present(token, names)
+
+
+def verify_event(token: str | bytes, keys: KeyStore, catalog: Catalog = CATALOG) -> VerifiedEvent:
+    resolved: list[type[Event]] = []
+
+    def field_names(claims: Mapping[str, Any]) -> Collection[str]:
+        resolved.append(_event_class(claims, catalog))
+        return resolved[0].field_names()
+
+    verified = sdjwt.verify(token, keys, field_names)
+    event_class = resolved[0]
+    attributes = _attributes(verified.claims)
+    typed: dict[str, Any] = {}
+    for name, disclosure in verified.disclosures.items():
+        try:
+            typed[name] = event_class.validate_field(name, disclosure.value)
+        except ValidationError as exc:
+            problem = exc.errors()[0]["msg"]
+            raise InvalidFieldError(
+                f"field {name!r} of {attributes.type} v{attributes.version}: {problem}"
+            ) from None
+    return VerifiedEvent(attributes, event_class, typed, verified)
+
+
+def _event_class(claims: Mapping[str, Any], catalog: Catalog) -> type[Event]:
+    missing = [c for c in REQUIRED_CLAIMS if claims.get(c) in (None, "")]
+    if missing:
+        raise MissingAttributeError(f"signed attributes missing: {', '.join(missing)}")
+    version = claims["ce_eventversion"]
+    if not isinstance(version, int):
+        raise MalformedTokenError(f"ce_eventversion must be an integer, got {version!r}")
+    try:
+        event_class = catalog.get(str(claims["ce_type"]), version)
+    except CatalogUnknownType as exc:
+        raise UnknownEventTypeError(str(exc)) from None
+    if claims["ce_dataschema"] != event_class.dataschema():
+        raise MalformedTokenError(
+            f"ce_dataschema {claims['ce_dataschema']!r} does not match {event_class.dataschema()!r}"
+        )
+    return event_class
+
+
+def _attributes(claims: Mapping[str, Any]) -> EventAttributes:
+    try:
+        time = parse_time(str(claims["ce_time"]))
+    except ValueError:
+        raise MalformedTokenError(f"ce_time {claims['ce_time']!r} is not RFC 3339") from None
+    return EventAttributes(
+        id=str(claims["ce_id"]),
+        source=str(claims["iss"]),
+        type=str(claims["ce_type"]),
+        version=int(claims["ce_eventversion"]),
+        time=time,
+        dataschema=str(claims["ce_dataschema"]),
+        specversion=str(claims["ce_specversion"]),
+        datacontenttype=str(claims["ce_datacontenttype"]),
+    )

@@ -1,0 +1,69 @@
+"""Why a token was refused: one class per failure, all under EnvelopeError, each message saying what."""
+
+from bus.errors import BusError
+
+
+class EnvelopeError(BusError):
+    """A signed event could not be issued, presented or verified. `reason` is a stable machine code."""
+
+    reason = "INVALID_ENVELOPE"
+
+
+class MalformedTokenError(EnvelopeError):
+    """The bytes are not an SD-JWT: not ASCII, wrong number of parts, bad base64url or JSON."""
+
+    reason = "MALFORMED"
+
+
+class BadSignatureError(EnvelopeError):
+    """The issuer signature does not verify, or uses an algorithm other than EdDSA."""
+
+    reason = "BAD_SIGNATURE"
+
+
+class UnknownKeyError(EnvelopeError):
+    """The signing key is not among the known agency keys, or belongs to another agency."""
+
+    reason = "UNKNOWN_KEY"
+
+
+class DigestMismatchError(EnvelopeError):
+    """A disclosure for a field of the event hashes to no digest the issuer signed: it was altered."""
+
+    reason = "DIGEST_MISMATCH"
+
+
+class UnreferencedDisclosureError(EnvelopeError):
+    """A disclosure hashes to no signed digest and is not even a field of the event: it was added."""
+
+    reason = "UNREFERENCED_DISCLOSURE"
+
+
+class DuplicateDisclosureError(EnvelopeError):
+    """The same disclosure, digest or field name occurs more than once."""
+
+    reason = "DUPLICATE_DISCLOSURE"
+
+
+class MissingAttributeError(EnvelopeError):
+    """A required envelope attribute (header or signed claim) is absent or empty."""
+
+    reason = "MISSING_ATTRIBUTE"
+
+
+class AttributeMismatchError(EnvelopeError):
+    """A CloudEvents header disagrees with the signed attribute of the same name."""
+
+    reason = "ATTRIBUTE_MISMATCH"
+
+
+class UnknownEventTypeError(EnvelopeError):
+    """The event type or version is not in the catalogue."""
+
+    reason = "UNKNOWN_TYPE"
+
+
+class InvalidFieldError(EnvelopeError):
+    """A signed field value does not satisfy the catalogue's schema for that field."""
+
+    reason = "INVALID_FIELD"

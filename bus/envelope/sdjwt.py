@@ -1,0 +1,202 @@
+"""SD-JWT (RFC 9901) with Ed25519: issue, present a subset of disclosures, verify.
+
+Generic over claims; the event layer (codec.py) decides which claims are signed in the clear and
+which travel as disclosures. Only flat object-property disclosures `[salt, name, value]` are used,
+and no key binding: the holder here is the bus, which forwards, not a wallet that proves possession.
+"""
+
+import json
+import secrets
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from nacl.exceptions import BadSignatureError as NaclBadSignature
+
+from bus.encoding import (
+    MalformedEncodingError,
+    b64url_decode,
+    b64url_encode,
+    json_bytes,
+    json_from_b64url,
+    sd_digest,
+)
+from bus.envelope.errors import (
+    BadSignatureError,
+    DigestMismatchError,
+    DuplicateDisclosureError,
+    MalformedTokenError,
+    MissingAttributeError,
+    UnknownKeyError,
+    UnreferencedDisclosureError,
+)
+from bus.keys import AgencySigningKey, KeyStore
+
+ALGORITHM = "EdDSA"
+SD_ALG = "sha-256"
+TOKEN_TYPE = "govbus+sd-jwt"  # noqa: S105 - a media type, not a secret
+SALT_BYTES = 16  # 128 bits, the minimum RFC 9901 recommends
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    name: str
+    value: Any
+    encoded: str
+
+
+@dataclass(frozen=True)
+class VerifiedSdJwt:
+    """A token whose signature and disclosures were checked. `claims` holds the signed clear claims."""
+
+    issuer_jwt: str
+    header: Mapping[str, Any]
+    claims: Mapping[str, Any]
+    disclosures: Mapping[str, Disclosure] = field(repr=False)
+
+    def present(self, names: Collection[str]) -> str:
+        """The same token carrying only the disclosures of `names`; no re-signing needed."""
+        kept = "".join(d.encoded + "~" for n, d in self.disclosures.items() if n in names)
+        return f"{self.issuer_jwt}~{kept}"
+
+
+def issue(claims: Mapping[str, Any], disclosable: Mapping[str, Any], key: AgencySigningKey) -> str:
+    encoded = [
+        b64url_encode(json_bytes([b64url_encode(secrets.token_bytes(SALT_BYTES)), name, value]))
+        for name, value in disclosable.items()
+    ]
+    # Sorted digests: their order must not reveal the order (and so the names) of the fields.
+    payload = {**claims, "_sd_alg": SD_ALG, "_sd": sorted(sd_digest(e) for e in encoded)}
+    header = {"alg": ALGORITHM, "typ": TOKEN_TYPE, "kid": key.kid}
+    signing_input = f"{b64url_encode(json_bytes(header))}.{b64url_encode(json_bytes(payload))}"
+    signature = b64url_encode(key.sign(signing_input.encode("ascii")))
+    return f"{signing_input}.{signature}~" + "".join(e + "~" for e in encoded)
+
+
+def split(token: str | bytes) -> tuple[str, list[str]]:
+    """Issuer-signed JWT and encoded disclosures of a compact SD-JWT without key binding."""
+    if isinstance(token, bytes):
+        try:
+            token = token.decode("ascii")
+        except UnicodeDecodeError:
+            raise MalformedTokenError("token is not ASCII text") from None
+    parts = token.split("~")
+    if len(parts) < 2:
+        raise MalformedTokenError("not an SD-JWT: no '~' separator")
+    if parts[-1]:
+        raise MalformedTokenError("token ends in a key-binding JWT or lacks the final '~'")
+    return parts[0], parts[1:-1]
+
+
+def present(token: str | bytes, names: Collection[str]) -> str:
+    """Keep only the disclosures of `names` (without verifying: the enforcer verifies first)."""
+    issuer_jwt, encoded = split(token)
+    kept = "".join(e + "~" for e in encoded if _decode_disclosure(e).name in names)
+    return f"{issuer_jwt}~{kept}"
+
+
+def verify(
+    token: str | bytes,
+    keys: KeyStore,
+    field_names: Callable[[Mapping[str, Any]], Collection[str]],
+) -> VerifiedSdJwt:
+    """Check signature and every disclosure. `field_names(claims)` names the fields the signed
+    claims allow, so that an altered disclosure can be told apart from an added one."""
+    issuer_jwt, encoded = split(token)
+    header, claims = _verify_issuer_jwt(issuer_jwt, keys)
+    signed = claims.get("_sd")
+    if claims.get("_sd_alg") != SD_ALG or not isinstance(signed, list):
+        raise MissingAttributeError(f"signed part needs _sd_alg={SD_ALG!r} and an _sd digest list")
+    digests = set(signed)
+    if len(digests) != len(signed):
+        raise DuplicateDisclosureError("the issuer signed the same digest twice")
+    allowed = field_names(claims)
+    disclosures: dict[str, Disclosure] = {}
+    seen: set[str] = set()
+    for position, item in enumerate(encoded, start=1):
+        digest = sd_digest(item)
+        if digest in seen:
+            raise DuplicateDisclosureError(f"disclosure #{position} occurs twice")
+        seen.add(digest)
+        disclosure = _decode_disclosure(item)
+        if digest not in digests:
+            if disclosure.name in allowed:
+                raise DigestMismatchError(
+                    f"disclosure #{position} (field {disclosure.name!r}) matches no digest the"
+                    " issuer signed: its salt or value was altered, or it belongs to another event"
+                )
+            raise UnreferencedDisclosureError(
+                f"disclosure #{position} (name {disclosure.name!r}) matches no signed digest and is"
+                " no field of this event: it was added"
+            )
+        if disclosure.name in disclosures:
+            raise DuplicateDisclosureError(f"field {disclosure.name!r} is disclosed twice")
+        if disclosure.name not in allowed:
+            raise UnreferencedDisclosureError(
+                f"the issuer signed a disclosure named {disclosure.name!r}, which this event type"
+                " does not define"
+            )
+        disclosures[disclosure.name] = disclosure
+    clear = {k: v for k, v in claims.items() if k not in ("_sd", "_sd_alg")}
+    return VerifiedSdJwt(issuer_jwt, header, clear, disclosures)
+
+
+def _verify_issuer_jwt(issuer_jwt: str, keys: KeyStore) -> tuple[dict[str, Any], dict[str, Any]]:
+    pieces = issuer_jwt.split(".")
+    if len(pieces) != 3:
+        raise MalformedTokenError("the issuer-signed JWT must have three '.'-separated parts")
+    header = _json_object(pieces[0], "JWT header")
+    if header.get("alg") != ALGORITHM:
+        raise BadSignatureError(f"algorithm {header.get('alg')!r} is not accepted; only EdDSA")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise MissingAttributeError("JWT header has no key id (kid)")
+    key = keys.get(kid)
+    if key is None:
+        raise UnknownKeyError(f"key {kid!r} is not among the known agency keys")
+    try:
+        key.verify_key.verify(f"{pieces[0]}.{pieces[1]}".encode("ascii"), _b64(pieces[2]))
+    except NaclBadSignature:
+        raise BadSignatureError(
+            f"signature does not verify with key {kid!r} of {key.agency_id}"
+        ) from None
+    except ValueError as exc:  # wrong signature length
+        raise BadSignatureError(f"signature is malformed: {exc}") from None
+    claims = _json_object(pieces[1], "JWT payload")
+    if claims.get("iss") != key.agency_id:
+        raise UnknownKeyError(
+            f"key {kid!r} belongs to {key.agency_id!r}, but the token claims issuer {claims.get('iss')!r}"
+        )
+    return header, claims
+
+
+def _decode_disclosure(encoded: str) -> Disclosure:
+    try:
+        decoded = json.loads(b64url_decode(encoded))
+    except (MalformedEncodingError, UnicodeDecodeError, json.JSONDecodeError):
+        raise MalformedTokenError(f"disclosure {encoded[:16]!r}… is not base64url JSON") from None
+    if not (
+        isinstance(decoded, list)
+        and len(decoded) == 3
+        and isinstance(decoded[0], str)
+        and isinstance(decoded[1], str)
+    ):
+        raise MalformedTokenError(f"disclosure {encoded[:16]!r}… is not [salt, name, value]")
+    return Disclosure(decoded[1], decoded[2], encoded)
+
+
+def _json_object(text: str, what: str) -> dict[str, Any]:
+    try:
+        value = json_from_b64url(text, what)
+    except MalformedEncodingError as exc:
+        raise MalformedTokenError(str(exc)) from None
+    if not isinstance(value, dict):
+        raise MalformedTokenError(f"{what} is not a JSON object")
+    return value
+
+
+def _b64(text: str) -> bytes:
+    try:
+        return b64url_decode(text)
+    except MalformedEncodingError as exc:
+        raise MalformedTokenError(str(exc)) from None

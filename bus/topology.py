@@ -1,0 +1,19 @@
+"""The topics the bus needs, derived from the catalogue, and creating them as the bus admin."""
+
+from bus.catalog import CATALOG, Catalog
+from bus.kafka.admin import KafkaAdmin
+from bus.topics import ingress_topic
+
+# Partitions bound the enforcer's parallelism; keyed by subject, so each person's order holds.
+INGRESS_PARTITIONS = 6
+
+
+def ingress_topics(catalog: Catalog = CATALOG) -> list[str]:
+    return [ingress_topic(t) for t in catalog.event_types()]
+
+
+def ensure_ingress_topics(
+    admin: KafkaAdmin, catalog: Catalog = CATALOG, partitions: int = INGRESS_PARTITIONS
+) -> list[str]:
+    """Create missing ingress topics; returns the names created."""
+    return admin.ensure_topics(ingress_topics(catalog), partitions=partitions)

@@ -1,0 +1,28 @@
+"""Errors of the producer SDK: nothing is dropped silently, every failure names the events it concerns."""
+
+from bus.errors import BusError
+
+
+class ProducerError(BusError):
+    """Root of the producer SDK's errors."""
+
+
+class ProducerUnavailableError(ProducerError):
+    """The broker could not be reached (or refused the credentials) within the bounded retries."""
+
+
+class ProducerNotAuthorizedError(ProducerError):
+    """The broker knows the credentials but the principal may not publish; retrying will not help."""
+
+
+class PublishError(ProducerError):
+    """One or more events were not acknowledged by the broker.
+
+    `failed` holds their event ids; `published` the ids of the same call that were acknowledged.
+    Publishing a failed event again is safe: consumers deduplicate by event id.
+    """
+
+    def __init__(self, message: str, failed: list[str], published: list[str]) -> None:
+        super().__init__(message)
+        self.failed = failed
+        self.published = published

@@ -1,0 +1,120 @@
+"""Producer SDK on the real broker: publish, consume the raw record, verify it; bounded failure."""
+
+import socket
+import time
+from collections.abc import Callable
+
+import pytest
+
+from bus.envelope.kafka_binding import header_map, verify_record
+from bus.kafka.admin import Acl, KafkaAdmin, Operation, Resource
+from bus.kafka.connection import KafkaConnection
+from bus.keys import AgencySigningKey, KeyStore
+from bus.keys.keystore import public_key_from_pem
+from producers import (
+    Credentials,
+    Producer,
+    ProducerNotAuthorizedError,
+    ProducerUnavailableError,
+    PublishError,
+)
+from tests.support.events import address_changed
+from tests.support.kafka import Principals, read_topic
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def ingress(topic_factory: Callable[..., str], kafka_admin: KafkaAdmin) -> str:
+    """The AddressChanged ingress topic, created fresh for the test (deleted afterwards)."""
+    from bus.topics import ingress_topic
+
+    name = ingress_topic("population.AddressChanged")
+    if name in kafka_admin.list_topics():
+        kafka_admin.delete_topics([name])
+        time.sleep(1)
+    return topic_factory(name=name, partitions=3)
+
+
+async def test_published_events_arrive_signed_keyed_and_verifiable(
+    kafka_broker: KafkaConnection, kafka_admin: KafkaAdmin, principals: Principals, ingress: str
+) -> None:
+    agency = principals.create("muni-munich")
+    kafka_admin.create_acls(
+        [Acl(f"User:{agency.username}", Resource.TOPIC, ingress, Operation.WRITE)]
+    )
+    key = AgencySigningKey.generate("muni-munich")
+    keys = KeyStore([public_key_from_pem(key.agency_id, key.public_pem())])
+    events = [address_changed(f"P-{i:04d}-0000") for i in range(20)]
+
+    credentials = Credentials(agency.username, agency.password)
+    async with Producer("muni-munich", key, kafka_broker.bootstrap, credentials) as producer:
+        first = await producer.publish(events[0])
+        rest = await producer.publish_many(events[1:])
+
+    records = await read_topic(kafka_broker, ingress)
+    assert len(records) == 20
+    by_id = {header_map(r.headers)["ce_id"]: r for r in records}
+    assert set(by_id) == {first, *rest}
+    for event_id, event in zip([first, *rest], events, strict=True):
+        record = by_id[event_id]
+        assert record.key == event.subject_id.encode()
+        headers = header_map(record.headers)
+        assert headers["ce_type"] == "population.AddressChanged"
+        assert headers["ce_source"] == "muni-munich"
+        assert headers["content-type"] == "application/sd-jwt"
+        verified = verify_record(record.value, record.headers, keys)
+        assert verified.to_event() == event
+        assert verified.attributes.id == event_id
+    # UUIDv7 ids sort by time: the batch's ids come out in publish order.
+    assert sorted(rest) == rest
+
+
+async def test_unreachable_broker_fails_clearly_after_bounded_retries() -> None:
+    with socket.socket() as probe:  # a port where nothing listens
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    key = AgencySigningKey.generate("muni-munich")
+    producer = Producer(
+        "muni-munich", key, f"127.0.0.1:{port}", Credentials("muni-munich", "pw"),
+        connect_attempts=3, retry_backoff_s=0.1,
+    )  # fmt: skip
+    started = time.monotonic()
+    with pytest.raises(ProducerUnavailableError, match=r"after 3 attempts.*nothing was published"):
+        await producer.start()
+    assert time.monotonic() - started < 30
+
+
+async def test_principal_without_any_grant_is_refused_at_once(
+    kafka_broker: KafkaConnection, principals: Principals
+) -> None:
+    agency = principals.create("muni-noacl")
+    key = AgencySigningKey.generate("muni-noacl")
+    producer = Producer(
+        "muni-noacl", key, kafka_broker.bootstrap, Credentials(agency.username, agency.password)
+    )
+    with pytest.raises(ProducerNotAuthorizedError, match="may not publish"):
+        await producer.start()
+
+
+async def test_refused_write_is_reported_with_the_event_ids(
+    kafka_broker: KafkaConnection,
+    kafka_admin: KafkaAdmin,
+    principals: Principals,
+    ingress: str,
+    topic_factory: Callable[..., str],
+) -> None:
+    # Allowed to write somewhere else, not to this ingress topic: the broker refuses these events,
+    # and the SDK says which ones were not published.
+    agency = principals.create("muni-other")
+    elsewhere = topic_factory("elsewhere")
+    kafka_admin.create_acls(
+        [Acl(f"User:{agency.username}", Resource.TOPIC, elsewhere, Operation.WRITE)]
+    )
+    key = AgencySigningKey.generate("muni-other")
+    credentials = Credentials(agency.username, agency.password)
+    async with Producer("muni-other", key, kafka_broker.bootstrap, credentials) as producer:
+        with pytest.raises(PublishError) as caught:
+            await producer.publish_many([address_changed("P-0001-0001"), address_changed()])
+    assert len(caught.value.failed) == 2
+    assert caught.value.published == []
