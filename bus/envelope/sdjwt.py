@@ -5,7 +5,6 @@ which travel as disclosures. Only flat object-property disclosures `[salt, name,
 and no key binding: the holder here is the bus, which forwards, not a wallet that proves possession.
 """
 
-import json
 import secrets
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -172,8 +171,8 @@ def _verify_issuer_jwt(issuer_jwt: str, keys: KeyStore) -> tuple[dict[str, Any],
 
 def _decode_disclosure(encoded: str) -> Disclosure:
     try:
-        decoded = json.loads(b64url_decode(encoded))
-    except (MalformedEncodingError, UnicodeDecodeError, json.JSONDecodeError):
+        decoded = json_from_b64url(encoded, "disclosure")
+    except MalformedEncodingError:
         raise MalformedTokenError(f"disclosure {encoded[:16]!r}… is not base64url JSON") from None
     if not (
         isinstance(decoded, list)

@@ -1,0 +1,99 @@
+"""Codec benchmark: issue, present and verify of an AddressChanged, against baselines in the same run.
+
+    .venv/bin/python -m benchmarks.codec [--seconds 2]
+
+Baselines: the Ed25519 signature alone (libsodium sign/verify, the floor no SD-JWT code can beat),
+and `cryptography`'s Ed25519 verify (what the stack would use without PyNaCl).
+Targets (issue 3): verify ≤ 100 µs, present ≤ 30 µs.
+"""
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from bus.envelope.codec import issue_event, present, verify_event
+from bus.keys import AgencySigningKey, KeyStore
+from bus.keys.keystore import public_key_from_pem
+from tests.support.events import address_changed
+
+RELEASED = {"subject_id", "new_address", "effective_date"}
+
+
+def measure(operation: Callable[[], object], seconds: float) -> tuple[float, float]:
+    """(median µs per op over 5 rounds, ops per second)."""
+    calibrate = time.perf_counter()
+    runs = 0
+    while time.perf_counter() - calibrate < 0.1:
+        operation()
+        runs += 1
+    batch = max(1, int(runs * seconds / 0.1 / 5))
+    rounds = []
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(batch):
+            operation()
+        rounds.append((time.perf_counter() - start) / batch * 1e6)
+    per_op = statistics.median(rounds)
+    return per_op, 1e6 / per_op
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=2.0, help="time per operation")
+    seconds = parser.parse_args().seconds
+
+    key = AgencySigningKey.generate("muni-munich")
+    keys = KeyStore([public_key_from_pem(key.agency_id, key.public_pem())])
+    event = address_changed()
+    token = issue_event(event, key).token
+    presented = present(token, RELEASED)
+    verified = verify_event(token, keys)
+    message = token.split("~")[0].encode()
+    signature = key.sign(message)
+    public = keys.get(key.kid)
+    assert public is not None
+    pyca = Ed25519PrivateKey.generate()
+    pyca_signature = pyca.sign(message)
+    pyca_public = pyca.public_key()
+
+    cases: dict[str, Callable[[], object]] = {
+        "baseline: Ed25519 sign (libsodium)": lambda: key.sign(message),
+        "baseline: Ed25519 verify (libsodium)": lambda: public.verify_key.verify(
+            message, signature
+        ),
+        "baseline: Ed25519 verify (cryptography)": lambda: pyca_public.verify(
+            pyca_signature, message
+        ),
+        "issue (6 disclosures)": lambda: issue_event(event, key),
+        "present (3 of 6, from token)": lambda: present(token, RELEASED),
+        "present (3 of 6, after verify)": lambda: verified.present(RELEASED),
+        "verify (6 disclosures)": lambda: verify_event(token, keys),
+        "verify (3 of 6 disclosures)": lambda: verify_event(presented, keys),
+    }
+    results = {}
+    print(f"{'operation':42} {'µs/op':>9} {'ops/s':>10}")
+    for name, operation in cases.items():
+        results[name] = measure(operation, seconds)
+        print(f"{name:42} {results[name][0]:9.1f} {results[name][1]:10.0f}", flush=True)
+
+    verify_floor = results["baseline: Ed25519 verify (libsodium)"][0]
+    sign_floor = results["baseline: Ed25519 sign (libsodium)"][0]
+    verify_us = results["verify (6 disclosures)"][0]
+    issue_us = results["issue (6 disclosures)"][0]
+    present_us = results["present (3 of 6, from token)"][0]
+    print()
+    print(f"verify / signature verify: {verify_us / verify_floor:.2f}x "
+          f"(SD-JWT work on top of the signature: {verify_us - verify_floor:.1f} µs)")  # fmt: skip
+    print(f"issue / signature sign:    {issue_us / sign_floor:.2f}x "
+          f"(SD-JWT work on top of the signature: {issue_us - sign_floor:.1f} µs)")  # fmt: skip
+    print(f"target verify ≤ 100 µs: {'met' if verify_us <= 100 else 'MISSED'} ({verify_us:.1f} µs)")
+    print(
+        f"target present ≤ 30 µs: {'met' if present_us <= 30 else 'MISSED'} ({present_us:.1f} µs)"
+    )
+
+
+if __name__ == "__main__":
+    main()
