@@ -22,22 +22,24 @@ from tests.support.events import address_changed
 RELEASED = {"subject_id", "new_address", "effective_date"}
 
 
-def measure(operation: Callable[[], object], seconds: float) -> tuple[float, float]:
-    """(median µs per op over 5 rounds, ops per second)."""
-    calibrate = time.perf_counter()
-    runs = 0
-    while time.perf_counter() - calibrate < 0.1:
-        operation()
-        runs += 1
-    batch = max(1, int(runs * seconds / 0.1 / 5))
-    rounds = []
-    for _ in range(5):
-        start = time.perf_counter()
-        for _ in range(batch):
+def measure_all(cases: dict[str, Callable[[], object]], seconds: float) -> dict[str, float]:
+    """Median µs per op of each case over 7 rounds. Rounds interleave the cases, so a noisy moment
+    on this (virtual) machine slows all of them alike and the ratios stay meaningful."""
+    batches = {}
+    for name, operation in cases.items():
+        start, runs = time.perf_counter(), 0
+        while time.perf_counter() - start < 0.05:
             operation()
-        rounds.append((time.perf_counter() - start) / batch * 1e6)
-    per_op = statistics.median(rounds)
-    return per_op, 1e6 / per_op
+            runs += 1
+        batches[name] = max(1, int(runs * seconds / 0.05 / 7))
+    rounds: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(7):
+        for name, operation in cases.items():
+            start = time.perf_counter()
+            for _ in range(batches[name]):
+                operation()
+            rounds[name].append((time.perf_counter() - start) / batches[name] * 1e6)
+    return {name: statistics.median(values) for name, values in rounds.items()}
 
 
 def main() -> None:
@@ -73,17 +75,16 @@ def main() -> None:
         "verify (6 disclosures)": lambda: verify_event(token, keys),
         "verify (3 of 6 disclosures)": lambda: verify_event(presented, keys),
     }
-    results = {}
+    results = measure_all(cases, seconds)
     print(f"{'operation':42} {'µs/op':>9} {'ops/s':>10}")
-    for name, operation in cases.items():
-        results[name] = measure(operation, seconds)
-        print(f"{name:42} {results[name][0]:9.1f} {results[name][1]:10.0f}", flush=True)
+    for name, per_op in results.items():
+        print(f"{name:42} {per_op:9.1f} {1e6 / per_op:10.0f}")
 
-    verify_floor = results["baseline: Ed25519 verify (libsodium)"][0]
-    sign_floor = results["baseline: Ed25519 sign (libsodium)"][0]
-    verify_us = results["verify (6 disclosures)"][0]
-    issue_us = results["issue (6 disclosures)"][0]
-    present_us = results["present (3 of 6, from token)"][0]
+    verify_floor = results["baseline: Ed25519 verify (libsodium)"]
+    sign_floor = results["baseline: Ed25519 sign (libsodium)"]
+    verify_us = results["verify (6 disclosures)"]
+    issue_us = results["issue (6 disclosures)"]
+    present_us = results["present (3 of 6, from token)"]
     print()
     print(f"verify / signature verify: {verify_us / verify_floor:.2f}x "
           f"(SD-JWT work on top of the signature: {verify_us - verify_floor:.1f} µs)")  # fmt: skip

@@ -1,8 +1,9 @@
 """SD-JWT (RFC 9901) with Ed25519: issue, present a subset of disclosures, verify.
 
 Generic over claims; the event layer (codec.py) decides which claims are signed in the clear and
-which travel as disclosures. Only flat object-property disclosures `[salt, name, value]` are used,
-and no key binding: the holder here is the bus, which forwards, not a wallet that proves possession.
+which travel as disclosures. We issue flat object-property disclosures `[salt, name, value]`; we
+verify nested ones and decoy digests too, as other issuers (the reference implementation) make them.
+No key binding: the holder here is the bus, which forwards, not a wallet that proves possession.
 """
 
 import secrets
@@ -18,6 +19,7 @@ from bus.encoding import (
     b64url_encode,
     json_bytes,
     json_from_b64url,
+    json_loads,
     sd_digest,
 )
 from bus.envelope.errors import (
@@ -42,6 +44,14 @@ class Disclosure:
     name: str
     value: Any
     encoded: str
+    # Disclosures nested inside this one's value: presented together with it.
+    nested: tuple[str, ...] = ()
+    # Whether the value holds `_sd` digests or array-element references to resolve (rare: we
+    # never issue them), so the common flat case skips the walk through the value.
+    may_nest: bool = False
+
+    def presented(self) -> str:
+        return "".join(e + "~" for e in (self.encoded, *self.nested))
 
 
 @dataclass(frozen=True)
@@ -55,7 +65,7 @@ class VerifiedSdJwt:
 
     def present(self, names: Collection[str]) -> str:
         """The same token carrying only the disclosures of `names`; no re-signing needed."""
-        kept = "".join(d.encoded + "~" for n, d in self.disclosures.items() if n in names)
+        kept = "".join(d.presented() for n, d in self.disclosures.items() if n in names)
         return f"{self.issuer_jwt}~{kept}"
 
 
@@ -88,7 +98,8 @@ def split(token: str | bytes) -> tuple[str, list[str]]:
 
 
 def present(token: str | bytes, names: Collection[str]) -> str:
-    """Keep only the disclosures of `names` (without verifying: the enforcer verifies first)."""
+    """Keep only the top-level disclosures named in `names`, without verifying. For tokens with
+    nested disclosures (we never issue those), present from `verify(...)` to keep them together."""
     issuer_jwt, encoded = split(token)
     kept = "".join(e + "~" for e in encoded if _decode_disclosure(e).name in names)
     return f"{issuer_jwt}~{kept}"
@@ -109,25 +120,20 @@ def verify(
     digests = set(signed)
     if len(digests) != len(signed):
         raise DuplicateDisclosureError("the issuer signed the same digest twice")
-    allowed = field_names(claims)
-    disclosures: dict[str, Disclosure] = {}
-    seen: set[str] = set()
+    by_digest: dict[str, Disclosure] = {}
     for position, item in enumerate(encoded, start=1):
         digest = sd_digest(item)
-        if digest in seen:
+        if digest in by_digest:
             raise DuplicateDisclosureError(f"disclosure #{position} occurs twice")
-        seen.add(digest)
-        disclosure = _decode_disclosure(item)
-        if digest not in digests:
-            if disclosure.name in allowed:
-                raise DigestMismatchError(
-                    f"disclosure #{position} (field {disclosure.name!r}) matches no digest the"
-                    " issuer signed: its salt or value was altered, or it belongs to another event"
-                )
-            raise UnreferencedDisclosureError(
-                f"disclosure #{position} (name {disclosure.name!r}) matches no signed digest and is"
-                " no field of this event: it was added"
-            )
+        by_digest[digest] = _decode_disclosure(item)
+    allowed = field_names(claims)
+    used: set[str] = set()
+    disclosures: dict[str, Disclosure] = {}
+    for digest in signed:
+        disclosure = by_digest.get(digest)
+        if disclosure is None:
+            continue  # withheld, or a decoy
+        used.add(digest)
         if disclosure.name in disclosures:
             raise DuplicateDisclosureError(f"field {disclosure.name!r} is disclosed twice")
         if disclosure.name not in allowed:
@@ -135,9 +141,60 @@ def verify(
                 f"the issuer signed a disclosure named {disclosure.name!r}, which this event type"
                 " does not define"
             )
-        disclosures[disclosure.name] = disclosure
+        nested: list[str] = []
+        value = _resolve(disclosure.value, by_digest, used, nested)
+        disclosures[disclosure.name] = Disclosure(
+            disclosure.name, value, disclosure.encoded, tuple(nested)
+        )
+    if len(used) != len(by_digest):
+        _refuse_unused(encoded, by_digest, used, allowed)
     clear = {k: v for k, v in claims.items() if k not in ("_sd", "_sd_alg")}
     return VerifiedSdJwt(issuer_jwt, header, clear, disclosures)
+
+
+def _resolve(
+    value: Any, by_digest: Mapping[str, Disclosure], used: set[str], nested: list[str]
+) -> Any:
+    """Replace nested `_sd` digests by their disclosed properties; drop decoys and withheld ones."""
+    if isinstance(value, list):
+        if any(isinstance(item, dict) and "..." in item for item in value):
+            raise MalformedTokenError("array element disclosures are not supported")
+        return [_resolve(item, by_digest, used, nested) for item in value]
+    if not isinstance(value, dict):
+        return value
+    resolved = {k: _resolve(v, by_digest, used, nested) for k, v in value.items() if k != "_sd"}
+    for digest in value.get("_sd", ()):
+        inner = by_digest.get(digest)
+        if inner is None:
+            continue
+        if digest in used or inner.name in resolved:
+            raise DuplicateDisclosureError(f"nested property {inner.name!r} is disclosed twice")
+        used.add(digest)
+        nested.append(inner.encoded)
+        resolved[inner.name] = _resolve(inner.value, by_digest, used, nested)
+    return resolved
+
+
+def _refuse_unused(
+    encoded: list[str],
+    by_digest: Mapping[str, Disclosure],
+    used: set[str],
+    allowed: Collection[str],
+) -> None:
+    for position, item in enumerate(encoded, start=1):
+        digest = sd_digest(item)
+        if digest in used:
+            continue
+        name = by_digest[digest].name
+        if name in allowed:
+            raise DigestMismatchError(
+                f"disclosure #{position} (field {name!r}) matches no digest the issuer signed: its"
+                " salt or value was altered, or it belongs to another event"
+            )
+        raise UnreferencedDisclosureError(
+            f"disclosure #{position} (name {name!r}) matches no signed digest and is no field of"
+            " this event: it was added"
+        )
 
 
 def _verify_issuer_jwt(issuer_jwt: str, keys: KeyStore) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -171,7 +228,8 @@ def _verify_issuer_jwt(issuer_jwt: str, keys: KeyStore) -> tuple[dict[str, Any],
 
 def _decode_disclosure(encoded: str) -> Disclosure:
     try:
-        decoded = json_from_b64url(encoded, "disclosure")
+        raw = b64url_decode(encoded)
+        decoded = json_loads(raw, "disclosure")
     except MalformedEncodingError:
         raise MalformedTokenError(f"disclosure {encoded[:16]!r}… is not base64url JSON") from None
     if not (
@@ -181,7 +239,8 @@ def _decode_disclosure(encoded: str) -> Disclosure:
         and isinstance(decoded[1], str)
     ):
         raise MalformedTokenError(f"disclosure {encoded[:16]!r}… is not [salt, name, value]")
-    return Disclosure(decoded[1], decoded[2], encoded)
+    may_nest = b'"_sd"' in raw or b'"..."' in raw
+    return Disclosure(decoded[1], decoded[2], encoded, may_nest=may_nest)
 
 
 def _json_object(text: str, what: str) -> dict[str, Any]:

@@ -50,9 +50,10 @@ def test_verify_of_present_is_the_event_restricted_to_the_subset(
 
 @settings(max_examples=100, deadline=None)
 @given(event=events, subset=st.sets(st.sampled_from(FIELDS)))
-def test_present_after_verify_equals_present_on_the_token(
+def test_present_after_verify_keeps_the_same_parts_as_present_on_the_token(
     event: AddressChanged, subset: set[str]
 ) -> None:
-    # The enforcer presents from the verified token; the result must be the same token.
+    # The enforcer presents from the verified token: same signed JWT, same disclosures.
     token = issue_event(event, KEY).token
-    assert verify_event(token, KEYS).present(subset) == present(token, subset)
+    from_verified = verify_event(token, KEYS).present(subset)
+    assert set(from_verified.split("~")) == set(present(token, subset).split("~"))
