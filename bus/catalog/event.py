@@ -30,6 +30,11 @@ class Event(DocumentedModel):
     # Set on version N to turn the JSON fields of version N-1 into version N. Assign a plain
     # function and call it on the class (`type(event).upcast`): on an instance it would bind.
     upcast: ClassVar[Callable[[dict[str, Any]], dict[str, Any]] | None] = None
+    # Where the subject is, for jurisdiction: location name -> dotted path of a municipality code
+    # (None at that path means abroad or unknown). Policies' territorial rules name these.
+    locations: ClassVar[dict[str, str]] = {}
+    # The field that marks a person under a disclosure block, if the event type carries one.
+    disclosure_block_field: ClassVar[str | None] = None
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:

@@ -65,6 +65,11 @@ class AddressChanged(Event):
 
     event_type = "population.AddressChanged"
     event_version = 1
+    locations = {  # noqa: RUF012 - a class constant, never mutated
+        "new_address": "new_address.municipality_code",
+        "previous_address": "previous_address.municipality_code",
+    }
+    disclosure_block_field = "disclosure_block"
 
     subject_id: str = subject_id_field()
     previous_address: Address = data_field(
@@ -98,6 +103,7 @@ class PersonDied(Event):
 
     event_type = "population.PersonDied"
     event_version = 1
+    locations = {"place_of_registration": "registration_municipality_code"}  # noqa: RUF012
 
     subject_id: str = subject_id_field()
     date_of_death: date = data_field(

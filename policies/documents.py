@@ -1,0 +1,123 @@
+"""The policy set as data: what each YAML file holds, validated on load.
+
+A policy set is a directory: territories.yaml, agencies.yaml, purposes.yaml, producers.yaml and
+grants.yaml (each a mapping with one list under the file's own name). Lawyers and administrators
+edit these; the engine only ever sees the compiled snapshot.
+"""
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from bus.catalog import DataClass
+
+Code = str
+Identifier = str
+
+
+class _Document(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Level(StrEnum):
+    NATION = "nation"
+    STATE = "state"
+    DISTRICT = "district"
+    MUNICIPALITY = "municipality"
+
+
+class Territory(_Document):
+    """One unit of the territorial hierarchy (German AGS codes in the reference set)."""
+
+    code: Code = Field(pattern=r"^[A-Z0-9]{2,12}$")
+    name: str = Field(min_length=1)
+    level: Level
+    parent: Code | None = None
+
+
+class Agency(_Document):
+    id: Identifier = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
+    name: str = Field(min_length=1)
+    level: Level
+    jurisdiction: Code
+    competences: tuple[str, ...] = Field(min_length=1)
+    kafka_principal: str = Field(pattern=r"^User:[A-Za-z0-9._-]+$")
+    public_keys: tuple[str, ...] = ()  # PEM texts; the agency's event signing keys
+
+
+class Purpose(_Document):
+    code: Identifier = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
+    description: str = Field(min_length=1)
+    legal_basis: str  # a citation; empty is caught by the linter with a clear message
+    competence: str = Field(min_length=1)
+    data_classes: tuple[DataClass, ...] = Field(min_length=1)
+    retention_days: int = Field(ge=1)
+    # Only a purpose whose legal basis says so may ever reach people under a disclosure block.
+    allows_disclosure_blocked: bool = False
+
+
+class ProducerAuthority(_Document):
+    """`agency` is the authentic source of `event_types` for subjects located in `territory`."""
+
+    agency: Identifier
+    event_types: tuple[str, ...] = Field(min_length=1)
+    territory: Code
+
+
+class TerritorialRule(StrEnum):
+    """Which of the subject's locations must lie in the consumer's jurisdiction."""
+
+    NEW_ADDRESS = "new_address"
+    PREVIOUS_ADDRESS = "previous_address"
+    EITHER_ADDRESS = "either_address"
+    PLACE_OF_REGISTRATION = "place_of_registration"
+    # No location condition: only for consumers whose jurisdiction is the whole nation (linted).
+    NATIONWIDE = "nationwide"
+
+
+class Grant(_Document):
+    """A data sharing agreement: consumer × event types × purpose, and the fields it releases."""
+
+    id: Identifier = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
+    consumer: Identifier
+    event_types: tuple[str, ...] = Field(min_length=1)
+    purpose: Identifier
+    fields: tuple[str, ...] = Field(min_length=1)
+    territorial_rule: TerritorialRule
+    valid_from: AwareDatetime
+    valid_until: AwareDatetime | None = None
+    include_disclosure_blocked: bool = False
+    # Special-category fields are released only with this explicit flag (linted).
+    releases_special_category: bool = False
+    approved_by: str = Field(min_length=1)
+    approved_at: datetime
+
+
+class TerritoriesFile(_Document):
+    territories: tuple[Territory, ...]
+
+
+class AgenciesFile(_Document):
+    agencies: tuple[Agency, ...]
+
+
+class PurposesFile(_Document):
+    purposes: tuple[Purpose, ...]
+
+
+class ProducersFile(_Document):
+    producers: tuple[ProducerAuthority, ...]
+
+
+class GrantsFile(_Document):
+    grants: tuple[Grant, ...]
+
+
+FILES: dict[str, type[_Document]] = {
+    "territories.yaml": TerritoriesFile,
+    "agencies.yaml": AgenciesFile,
+    "purposes.yaml": PurposesFile,
+    "producers.yaml": ProducersFile,
+    "grants.yaml": GrantsFile,
+}

@@ -1,0 +1,138 @@
+"""The policy engine: pure functions from (snapshot, event facts, subscription, time) to a decision.
+
+Deny by default: a decision is PERMIT only when a grant for exactly this consumer × event type ×
+purpose is valid at `at`, the consumer is competent for the purpose, the subject lies in the
+consumer's jurisdiction as the grant's territorial rule demands, and a disclosure block (if any)
+is covered by both grant and purpose. All failing conditions are reported, not just the first.
+"""
+
+from policies.decision import Decision, Outcome, Reason
+from policies.documents import TerritorialRule
+from policies.facts import EventFacts, Subscription
+from policies.snapshot import CompiledGrant, Snapshot
+
+_RULE_LOCATIONS: dict[TerritorialRule, tuple[str, ...]] = {
+    TerritorialRule.NEW_ADDRESS: ("new_address",),
+    TerritorialRule.PREVIOUS_ADDRESS: ("previous_address",),
+    TerritorialRule.EITHER_ADDRESS: ("new_address", "previous_address"),
+    TerritorialRule.PLACE_OF_REGISTRATION: ("place_of_registration",),
+}
+
+
+def decide(
+    snapshot: Snapshot, facts: EventFacts, subscription: Subscription, at: float
+) -> Decision:
+    """May `subscription.consumer` receive this event for `subscription.purpose` at time `at`
+    (epoch seconds)? On PERMIT, `released_fields` are the only fields it may see."""
+    consumer, purpose_code = subscription.consumer, subscription.purpose
+
+    def deny(*reasons: Reason, grant: CompiledGrant | None = None) -> Decision:
+        return Decision(
+            Outcome.DENY, reasons, consumer, facts.event_type, purpose_code, snapshot.hash,
+            grant_id=grant.id if grant else None, producer=facts.producer,
+        )  # fmt: skip
+
+    agency = snapshot.agencies.get(consumer)
+    purpose = snapshot.purposes.get(purpose_code)
+    if agency is None:
+        return deny(Reason.UNKNOWN_CONSUMER)
+    if purpose is None:
+        return deny(Reason.UNKNOWN_PURPOSE)
+    candidates = snapshot.grants.get((consumer, facts.event_type), ())
+    if not candidates:
+        return deny(Reason.NO_GRANT)
+    matching = [g for g in candidates if g.purpose == purpose_code]
+    if not matching:
+        return deny(Reason.PURPOSE_MISMATCH)
+    competent = purpose.competence in agency.competences
+    best: tuple[Reason, ...] = ()
+    for grant in matching:
+        reasons: list[Reason] = []
+        if not competent:
+            reasons.append(Reason.NOT_COMPETENT)
+        if at < grant.valid_from:
+            reasons.append(Reason.GRANT_NOT_YET_VALID)
+        elif grant.valid_until is not None and at >= grant.valid_until:
+            reasons.append(Reason.GRANT_EXPIRED)
+        if not _in_jurisdiction(snapshot, agency.jurisdiction, grant.rule, facts):
+            reasons.append(Reason.OUT_OF_JURISDICTION)
+        if facts.disclosure_blocked and not (
+            grant.include_disclosure_blocked and purpose.allows_disclosure_blocked
+        ):
+            reasons.append(Reason.DISCLOSURE_BLOCKED)
+        if not reasons:
+            classes = snapshot.field_classes.get(facts.event_type, {})
+            allowed = purpose.data_classes
+            released = tuple(
+                f for f in grant.fields if f in facts.fields and classes.get(f) in allowed
+            )
+            return Decision(
+                Outcome.PERMIT, (Reason.GRANTED,), consumer, facts.event_type, purpose_code,
+                snapshot.hash, grant_id=grant.id, released_fields=released,
+                legal_basis=purpose.legal_basis, producer=facts.producer,
+            )  # fmt: skip
+        if not best or len(reasons) < len(best):
+            best, best_grant = tuple(reasons), grant
+    return deny(*best, grant=best_grant)
+
+
+def authorize_producer(
+    snapshot: Snapshot, producer: str, event_type: str, territory: str | None
+) -> Decision:
+    """Is `producer` the authentic source of `event_type` for a subject located in `territory`?
+    `territory` None means the event carries no location: then only a nationwide authority holds."""
+    for agency, covered in snapshot.authorities.get(event_type, ()):
+        if agency != producer:
+            continue
+        if territory is None:
+            if snapshot.ancestry.get(covered) == frozenset({covered}):  # a root: the nation
+                return _producer_decision(snapshot, producer, event_type, Outcome.PERMIT)
+        elif snapshot.within(covered, territory):
+            return _producer_decision(snapshot, producer, event_type, Outcome.PERMIT)
+    return _producer_decision(snapshot, producer, event_type, Outcome.DENY)
+
+
+def authorize_subscription(
+    snapshot: Snapshot, consumer: str, event_type: str, purpose: str, at: float
+) -> Decision:
+    """May this subscription be registered at all? Needs a grant for exactly consumer × event type
+    × purpose that is valid at `at` (or later) and a competent consumer; location and disclosure
+    blocks are decided per event."""
+    facts = EventFacts(event_type, "", frozenset(), {}, disclosure_blocked=False)
+    decision = decide(snapshot, facts, Subscription(consumer, event_type, purpose), at)
+    ignored = {Reason.OUT_OF_JURISDICTION, Reason.GRANT_NOT_YET_VALID}
+    remaining = tuple(r for r in decision.reasons if r not in ignored)
+    if decision.permitted or not remaining:
+        grant = decision.grant_id
+        return Decision(
+            Outcome.PERMIT, (Reason.GRANTED,), consumer, event_type, purpose, snapshot.hash,
+            grant_id=grant, legal_basis=snapshot.purposes[purpose].legal_basis,
+        )  # fmt: skip
+    return Decision(
+        Outcome.DENY,
+        remaining,
+        consumer,
+        event_type,
+        purpose,
+        snapshot.hash,
+        grant_id=decision.grant_id,
+    )
+
+
+def _in_jurisdiction(
+    snapshot: Snapshot, jurisdiction: str, rule: TerritorialRule, facts: EventFacts
+) -> bool:
+    if rule is TerritorialRule.NATIONWIDE:
+        return snapshot.ancestry.get(jurisdiction) == frozenset({jurisdiction})
+    return any(
+        snapshot.within(jurisdiction, facts.locations.get(name)) for name in _RULE_LOCATIONS[rule]
+    )
+
+
+def _producer_decision(
+    snapshot: Snapshot, producer: str, event_type: str, outcome: Outcome
+) -> Decision:
+    reasons = (
+        (Reason.GRANTED,) if outcome is Outcome.PERMIT else (Reason.PRODUCER_NOT_AUTHORITATIVE,)
+    )
+    return Decision(outcome, reasons, "", event_type, "", snapshot.hash, producer=producer)

@@ -1,0 +1,135 @@
+"""Compile a policy set into an immutable snapshot, indexed for the enforcer's per-event path.
+
+One decision looks at the grants for (consumer, event type) only, so its cost does not grow with
+grants that concern other consumers or event types. The snapshot's hash is a content hash of the
+normalised policy set: file order, list order and formatting do not change it; any content does.
+"""
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import rfc8785
+
+from bus.catalog import CATALOG, Catalog, DataClass
+from policies.documents import Agency, Purpose, TerritorialRule
+from policies.errors import PolicyError
+from policies.loader import PolicySet
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledGrant:
+    id: str
+    consumer: str
+    event_type: str
+    purpose: str
+    fields: tuple[str, ...]
+    rule: TerritorialRule
+    valid_from: float  # epoch seconds
+    valid_until: float | None
+    include_disclosure_blocked: bool
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    hash: str
+    agencies: Mapping[str, Agency]
+    purposes: Mapping[str, Purpose]
+    # territory code -> the code itself and all its ancestors
+    ancestry: Mapping[str, frozenset[str]]
+    grants: Mapping[tuple[str, str], tuple[CompiledGrant, ...]]
+    authorities: Mapping[str, tuple[tuple[str, str], ...]]  # event type -> (agency, territory)
+    field_classes: Mapping[str, Mapping[str, DataClass]]  # event type -> field -> class
+
+    def within(self, jurisdiction: str, code: str | None) -> bool:
+        """Whether territory `code` lies in `jurisdiction` (a jurisdiction covers its descendants)."""
+        return code is not None and jurisdiction in self.ancestry.get(code, ())
+
+
+EMPTY_HASH = "sha256:" + hashlib.sha256(b"{}").hexdigest()
+
+
+def empty_snapshot() -> Snapshot:
+    """Denies everything: what the enforcer holds when no valid policy set is in force."""
+    empty: Mapping[Any, Any] = MappingProxyType({})
+    return Snapshot(EMPTY_HASH, empty, empty, empty, empty, empty, empty)
+
+
+def content_hash(policy_set: PolicySet) -> str:
+    """sha256 over RFC 8785 canonical JSON of the sorted documents."""
+
+    def rows(items: tuple[Any, ...], key: str) -> list[dict[str, Any]]:
+        dumped = [item.model_dump(mode="json") for item in items]
+        for row in dumped:
+            for name, value in row.items():
+                if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                    row[name] = sorted(value)  # sets in meaning, lists in YAML
+        return sorted(dumped, key=lambda row: str(row[key]))
+
+    normalised = {
+        "territories": rows(policy_set.territories.territories, "code"),
+        "agencies": rows(policy_set.agencies.agencies, "id"),
+        "purposes": rows(policy_set.purposes.purposes, "code"),
+        "producers": sorted(
+            rows(policy_set.producers.producers, "agency"), key=lambda r: rfc8785.dumps(r)
+        ),
+        "grants": rows(policy_set.grants.grants, "id"),
+    }
+    return "sha256:" + hashlib.sha256(rfc8785.dumps(normalised)).hexdigest()
+
+
+def compile_snapshot(policy_set: PolicySet, catalog: Catalog = CATALOG) -> Snapshot:
+    """Build the indexes. References must resolve (`bus policy check` explains what does not)."""
+    territories = {t.code: t for t in policy_set.territories.territories}
+    agencies = {a.id: a for a in policy_set.agencies.agencies}
+    purposes = {p.code: p for p in policy_set.purposes.purposes}
+    ancestry = {code: _ancestors(code, territories) for code in territories}
+    grants: dict[tuple[str, str], list[CompiledGrant]] = defaultdict(list)
+    for grant in policy_set.grants.grants:
+        _require(grant.consumer in agencies, f"grant {grant.id}: unknown consumer {grant.consumer}")
+        _require(grant.purpose in purposes, f"grant {grant.id}: unknown purpose {grant.purpose}")
+        for event_type in grant.event_types:
+            grants[(grant.consumer, event_type)].append(
+                CompiledGrant(
+                    id=grant.id, consumer=grant.consumer, event_type=event_type,
+                    purpose=grant.purpose, fields=tuple(sorted(grant.fields)),
+                    rule=grant.territorial_rule, valid_from=grant.valid_from.timestamp(),
+                    valid_until=grant.valid_until.timestamp() if grant.valid_until else None,
+                    include_disclosure_blocked=grant.include_disclosure_blocked,
+                )
+            )  # fmt: skip
+    authorities: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for authority in policy_set.producers.producers:
+        for event_type in authority.event_types:
+            authorities[event_type].append((authority.agency, authority.territory))
+    field_classes = {
+        cls.event_type: MappingProxyType(cls.data_classes()) for cls in catalog
+    }  # versions of one type share field classes (checked by the catalogue)
+    return Snapshot(
+        hash=content_hash(policy_set),
+        agencies=MappingProxyType(agencies),
+        purposes=MappingProxyType(purposes),
+        ancestry=MappingProxyType(ancestry),
+        grants=MappingProxyType(
+            {k: tuple(sorted(v, key=lambda g: g.id)) for k, v in grants.items()}
+        ),
+        authorities=MappingProxyType({k: tuple(v) for k, v in authorities.items()}),
+        field_classes=MappingProxyType(field_classes),
+    )
+
+
+def _ancestors(code: str, territories: Mapping[str, Any]) -> frozenset[str]:
+    chain = [code]
+    while (parent := territories[chain[-1]].parent) is not None:
+        _require(parent in territories, f"territory {chain[-1]}: unknown parent {parent}")
+        _require(parent not in chain, f"territory {code}: its parents form a cycle")
+        chain.append(parent)
+    return frozenset(chain)
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise PolicyError(f"{message}; run `bus policy check` for the full report")
