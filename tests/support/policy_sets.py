@@ -14,8 +14,8 @@ from policies.documents import (
     ProducersFile,
     Purpose,
     PurposesFile,
-    TerritoriesFile,
     TerritorialRule,
+    TerritoriesFile,
     Territory,
 )
 from policies.loader import PolicySet

@@ -86,10 +86,8 @@ def test_out_of_jurisdiction() -> None:
 
 
 def test_not_competent() -> None:
-    moved_in = facts_of(
-        address_changed(new_address=Address(street="A", house_number="1", municipality_code="09162000", country="DE")),
-        "muni-muc",
-    )  # fmt: skip
+    munich = Address(street="A", house_number="1", municipality_code="09162000", country="DE")
+    moved_in = facts_of(address_changed(new_address=munich), "muni-muc")
     assert _decide("elect-muc", "tax", moved_in) == [Reason.NOT_COMPETENT]
 
 
