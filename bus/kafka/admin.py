@@ -55,12 +55,43 @@ class Acl:
     operation: Operation
     prefixed: bool = False
 
+    def binding_filter(self) -> AclBindingFilter:
+        pattern = ResourcePatternType.PREFIXED if self.prefixed else ResourcePatternType.LITERAL
+        return AclBindingFilter(
+            self.resource.value, self.name, pattern, self.principal, "*",
+            self.operation.value, AclPermissionType.ALLOW,
+        )  # fmt: skip
+
     def binding(self) -> AclBinding:
         pattern = ResourcePatternType.PREFIXED if self.prefixed else ResourcePatternType.LITERAL
         return AclBinding(
             self.resource.value, self.name, pattern, self.principal, "*",
             self.operation.value, AclPermissionType.ALLOW,
         )  # fmt: skip
+
+
+def _filter_for(principal: str) -> AclBindingFilter:
+    # None matches any name/host; librdkafka accepts it though the stubs say str.
+    return AclBindingFilter(
+        ResourceType.ANY, None, ResourcePatternType.ANY, principal, None,  # type: ignore[arg-type]
+        AclOperation.ANY, AclPermissionType.ANY,
+    )  # fmt: skip
+
+
+def _acl_from_binding(binding: AclBinding) -> Acl | None:
+    resources = {r.value: r for r in Resource}
+    operations = {o.value: o for o in Operation}
+    if binding.permission_type != AclPermissionType.ALLOW or binding.host != "*":
+        return None
+    if binding.restype not in resources or binding.operation not in operations:
+        return None
+    return Acl(
+        principal=binding.principal,
+        resource=resources[binding.restype],
+        name=binding.name,
+        operation=operations[binding.operation],
+        prefixed=binding.resource_pattern_type == ResourcePatternType.PREFIXED,
+    )
 
 
 class KafkaAdmin:
@@ -115,14 +146,33 @@ class KafkaAdmin:
                 "create ACLs", self._client.create_acls(bindings, request_timeout=_TIMEOUT_S)
             )
 
+    def describe_acls_of(self, principal: str) -> set[Acl]:
+        """The ALLOW ACLs naming `principal` that this module can express (others are ignored)."""
+        match = _filter_for(principal)
+        try:
+            bindings = self._client.describe_acls(match, request_timeout=_TIMEOUT_S).result(
+                _TIMEOUT_S
+            )
+        except KafkaException as exc:
+            raise BrokerError(f"could not describe ACLs of {principal}: {exc.args[0]}") from exc
+        found = set()
+        for b in bindings:
+            acl = _acl_from_binding(b)
+            if acl is not None:
+                found.add(acl)
+        return found
+
+    def delete_acls(self, acls: Iterable[Acl]) -> None:
+        filters = [acl.binding_filter() for acl in acls]
+        if filters:
+            self._wait("delete ACLs", self._client.delete_acls(filters, request_timeout=_TIMEOUT_S))
+
     def delete_acls_of(self, principal: str) -> None:
         """Remove every ACL that names this principal."""
-        # None matches any name/host; librdkafka accepts it though the stubs say str.
-        match_all = AclBindingFilter(
-            ResourceType.ANY, None, ResourcePatternType.ANY, principal, None,  # type: ignore[arg-type]
-            AclOperation.ANY, AclPermissionType.ANY,
-        )  # fmt: skip
-        self._wait("delete ACLs", self._client.delete_acls([match_all], request_timeout=_TIMEOUT_S))
+        self._wait(
+            "delete ACLs",
+            self._client.delete_acls([_filter_for(principal)], request_timeout=_TIMEOUT_S),
+        )
 
     @staticmethod
     def _wait(what: str, futures: Mapping[Any, Any]) -> None:

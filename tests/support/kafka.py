@@ -1,10 +1,13 @@
 """Test helpers for the real broker: unique names, principals with their own SCRAM credentials."""
 
+import asyncio
 import re
 import secrets
 import uuid
+from collections.abc import Callable
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import GroupAuthorizationFailedError, TopicAuthorizationFailedError
 from aiokafka.structs import ConsumerRecord
 
 from bus.kafka.admin import KafkaAdmin
@@ -62,3 +65,39 @@ async def read_topic(
     finally:
         await consumer.stop()
     return records
+
+
+AuthorizationFailed = (TopicAuthorizationFailedError, GroupAuthorizationFailedError)
+
+
+async def produce_one(connection: KafkaConnection, topic: str, value: bytes) -> None:
+    producer = AIOKafkaProducer(**connection.aiokafka_kwargs(), request_timeout_ms=10000)
+    try:
+        await producer.start()
+        await asyncio.wait_for(producer.send_and_wait(topic, value), timeout=30)
+    finally:
+        await producer.stop()
+
+
+async def consume_one(connection: KafkaConnection, topic: str, group: str) -> bytes | None:
+    consumer = AIOKafkaConsumer(
+        topic, **connection.aiokafka_kwargs(), group_id=group, auto_offset_reset="earliest"
+    )
+    try:
+        await consumer.start()
+        record = await asyncio.wait_for(consumer.getone(), timeout=30)
+        return record.value  # type: ignore[no-any-return]
+    finally:
+        await consumer.stop()
+
+
+async def eventually(action: Callable[[], object], attempts: int = 20) -> None:
+    """ACLs reach the authorizer through the metadata log: allow a moment before they apply."""
+    for attempt in range(attempts):
+        try:
+            await action()  # type: ignore[misc]
+            return
+        except AuthorizationFailed:
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.5)

@@ -1,0 +1,58 @@
+"""Broker ACLs derived from the policy set and the subscriptions, and syncing them to the broker.
+
+Producers may WRITE only the ingress topics of event types they are an authentic source for;
+consumers may READ only their own delivery topics and their own consumer groups. Everything else
+(ingress READ, delivery/quarantine/audit WRITE) is left to the bus principal, the only super user.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from bus.kafka.admin import Acl, KafkaAdmin, Operation, Resource
+from bus.topics import consumer_group_prefix, delivery_topic, ingress_topic
+from policies.facts import Subscription
+from policies.snapshot import Snapshot
+
+
+def desired_acls(snapshot: Snapshot, subscriptions: Iterable[Subscription]) -> set[Acl]:
+    acls: set[Acl] = set()
+    for event_type, authorities in snapshot.authorities.items():
+        for agency_id, _territory in authorities:
+            agency = snapshot.agencies.get(agency_id)
+            if agency is not None:
+                acls.add(
+                    Acl(
+                        agency.kafka_principal,
+                        Resource.TOPIC,
+                        ingress_topic(event_type),
+                        Operation.WRITE,
+                    )
+                )
+    for subscription in subscriptions:
+        agency = snapshot.agencies.get(subscription.consumer)
+        if agency is None:
+            continue
+        topic = delivery_topic(subscription.consumer, subscription.purpose)
+        acls.add(Acl(agency.kafka_principal, Resource.TOPIC, topic, Operation.READ))
+        group = consumer_group_prefix(subscription.consumer)
+        acls.add(Acl(agency.kafka_principal, Resource.GROUP, group, Operation.READ, prefixed=True))
+    return acls
+
+
+@dataclass(frozen=True)
+class AclChanges:
+    added: frozenset[Acl]
+    removed: frozenset[Acl]
+
+
+def sync_acls(
+    admin: KafkaAdmin, desired: set[Acl], managed_principals: Iterable[str]
+) -> AclChanges:
+    """Make the broker's ACLs of `managed_principals` equal `desired`: add what is missing, remove
+    what no longer follows from policy (a revoked grant loses its READ at once)."""
+    principals = set(managed_principals) | {acl.principal for acl in desired}
+    current = {acl for principal in principals for acl in admin.describe_acls_of(principal)}
+    added, removed = desired - current, current - desired
+    admin.create_acls(added)
+    admin.delete_acls(removed)
+    return AclChanges(frozenset(added), frozenset(removed))

@@ -1,0 +1,93 @@
+"""Broker-enforced isolation from synced ACLs: each principal reaches exactly what policy allows;
+revoking a subscription removes the consumer's access."""
+
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from bus.acls import desired_acls, sync_acls
+from bus.kafka.admin import KafkaAdmin
+from bus.kafka.connection import KafkaConnection
+from bus.topics import delivery_topic, ingress_topic
+from policies.documents import ProducerAuthority
+from policies.facts import Subscription
+from policies.snapshot import compile_snapshot
+from tests.support.kafka import (
+    AuthorizationFailed,
+    Principals,
+    consume_one,
+    eventually,
+    produce_one,
+)
+from tests.support.policy_sets import agency, grant, policy_set, purpose
+
+pytestmark = pytest.mark.integration
+TYPE = "population.AddressChanged"
+
+
+async def test_synced_acls_isolate_agencies_and_revocation_removes_access(
+    kafka_broker: KafkaConnection,
+    kafka_admin: KafkaAdmin,
+    principals: Principals,
+    topic_factory: Callable[..., str],
+) -> None:
+    muni, tax, elect = (principals.create(p) for p in ("muni", "tax", "elect"))
+    snapshot = compile_snapshot(
+        policy_set(
+            agencies=(
+                agency(muni.username, "09162000", "population-register"),
+                agency(tax.username, "09", "taxation"),
+                agency(elect.username, "09162000", "elections"),
+            ),
+            purposes=(purpose("tax", "taxation"), purpose("elections", "elections")),
+            grants=(grant("g-tax", tax.username, "tax"), grant("g-elect", elect.username, "elections")),
+            producers=(ProducerAuthority(agency=muni.username, event_types=(TYPE,), territory="09162000"),),
+        )
+    )  # fmt: skip
+    subscriptions = [
+        Subscription(tax.username, TYPE, "tax"),
+        Subscription(elect.username, TYPE, "elections"),
+    ]
+    ingress = ingress_topic(TYPE)
+    kafka_admin.ensure_topics([ingress])
+    tax_topic = topic_factory(name=delivery_topic(tax.username, "tax"))
+    elect_topic = topic_factory(name=delivery_topic(elect.username, "elections"))
+    for topic in (tax_topic, elect_topic):
+        await produce_one(kafka_broker, topic, b"delivered by the bus")
+
+    changes = sync_acls(kafka_admin, desired_acls(snapshot, subscriptions), [])
+    assert len(changes.added) == 5
+    assert not changes.removed
+
+    await eventually(lambda: produce_one(muni, ingress, b"an event"))
+    await eventually(lambda: consume_one(tax, tax_topic, group=f"{tax.username}.back-office"))
+    # Everything else is refused by the broker itself.
+    refused: list[Callable[[], Awaitable[object]]] = [
+        lambda: produce_one(muni, tax_topic, b"bypassing the bus"),
+        lambda: produce_one(tax, ingress, b"forged source"),
+        lambda: consume_one(tax, ingress, group=f"{tax.username}.g"),
+        lambda: consume_one(tax, elect_topic, group=f"{tax.username}.g"),
+        lambda: consume_one(elect, tax_topic, group=f"{elect.username}.g"),
+        lambda: consume_one(tax, tax_topic, group=f"{elect.username}.stolen-group"),
+    ]
+    for attempt in refused:
+        with pytest.raises(AuthorizationFailed):
+            await attempt()
+
+    # Revoke the tax office's subscription: its READ goes, the electoral office keeps its own.
+    changes = sync_acls(
+        kafka_admin, desired_acls(snapshot, subscriptions[1:]), [f"User:{tax.username}"]
+    )
+    assert {acl.principal for acl in changes.removed} == {f"User:{tax.username}"}
+    assert not changes.added
+    for _ in range(20):
+        try:
+            await consume_one(tax, tax_topic, group=f"{tax.username}.back-office-2")
+        except AuthorizationFailed:
+            break
+    else:
+        pytest.fail("the revoked consumer could still read its delivery topic")
+    assert (
+        await consume_one(elect, elect_topic, group=f"{elect.username}.g")
+        == b"delivered by the bus"
+    )
