@@ -67,3 +67,9 @@ class InvalidFieldError(EnvelopeError):
     """A signed field value does not satisfy the catalogue's schema for that field."""
 
     reason = "INVALID_FIELD"
+
+
+class OversizedRecordError(EnvelopeError):
+    """The record is larger than the bus accepts; it is not even parsed."""
+
+    reason = "OVERSIZED"

@@ -1,0 +1,1 @@
+"""The enforcer: between what agencies publish and what back offices receive."""

@@ -1,0 +1,185 @@
+"""What the enforcer does with one input record, as a pure function: no I/O, no clock, no Kafka.
+
+verify envelope, signature and producer authority → on failure one quarantine record and one audit
+record; otherwise, for each subscription to the event's type, decide → one audit record per
+decision, and for each permit one delivery carrying only the released disclosures. The caller
+writes all of it, with the input offset, in one Kafka transaction.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bus.catalog import CATALOG, Catalog
+from bus.enforcer.pseudonyms import Pseudonymizer
+from bus.enforcer.records import AuditEntry, Headers, OutRecord
+from bus.envelope.attributes import format_time
+from bus.envelope.codec import VerifiedEvent
+from bus.envelope.errors import EnvelopeError, OversizedRecordError
+from bus.envelope.kafka_binding import verify_record
+from bus.keys import KeyStore
+from bus.topics import AUDIT_TOPIC, QUARANTINE_TOPIC, delivery_topic
+from policies.decision import Decision, Reason
+from policies.engine import authorize_producer, decide
+from policies.facts import EventFacts, Subscription, facts_of
+from policies.snapshot import Snapshot
+
+AUDIT_AUDIENCE = "audit"
+MAX_RECORD_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class InRecord:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None = field(repr=False)
+    value: bytes | None = field(repr=False)
+    headers: Headers = field(repr=False)
+
+
+@dataclass(frozen=True)
+class EnforcerState:
+    """Everything a decision depends on; swapped as a whole on a policy or subscription change."""
+
+    snapshot: Snapshot
+    keys: KeyStore
+    subscriptions: Mapping[str, tuple[Subscription, ...]]  # by event type
+    pseudonyms: Pseudonymizer
+    catalog: Catalog = CATALOG
+    max_record_bytes: int = MAX_RECORD_BYTES
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    records: list[OutRecord]
+    decisions: list[Decision]
+    quarantine_reason: str | None = None
+    event_type: str | None = None
+    producer: str | None = None
+
+
+def process(record: InRecord, state: EnforcerState, now: datetime) -> Outcome:
+    try:
+        verified = _verify(record, state)
+        event = verified.to_event()
+    except EnvelopeError as exc:
+        return _quarantine(record, state, now, exc.reason, str(exc))
+    producer = verified.attributes.source
+    facts = facts_of(event, producer)
+    territory = next((code for code in facts.locations.values() if code is not None), None)
+    authority = authorize_producer(state.snapshot, producer, facts.event_type, territory)
+    if not authority.permitted:
+        return _quarantine(
+            record,
+            state,
+            now,
+            Reason.PRODUCER_NOT_AUTHORITATIVE.value,
+            authority.explanation,
+            verified,
+        )
+    subject = event.subject()
+    audit_subject = state.pseudonyms.pseudonym(AUDIT_AUDIENCE, subject)
+    at = now.timestamp()
+    records: list[OutRecord] = []
+    decisions: list[Decision] = []
+    for subscription in state.subscriptions.get(facts.event_type, ()):
+        decision = decide(state.snapshot, facts, subscription, at)
+        decisions.append(decision)
+        if decision.permitted:
+            records.append(_delivery(verified, decision, subject, state.pseudonyms))
+        records.append(_audit(record, verified, facts, decision, audit_subject, now))
+    return Outcome(records, decisions, event_type=facts.event_type, producer=producer)
+
+
+def _verify(record: InRecord, state: EnforcerState) -> VerifiedEvent:
+    if record.value is not None and len(record.value) > state.max_record_bytes:
+        raise OversizedRecordError(
+            f"record of {len(record.value)} bytes exceeds {state.max_record_bytes}"
+        )
+    return verify_record(record.value, record.headers, state.keys, state.catalog)
+
+
+def _delivery(
+    verified: VerifiedEvent, decision: Decision, subject: str, pseudonyms: Pseudonymizer
+) -> OutRecord:
+    a = verified.attributes
+    released = decision.released_fields
+    subject_released = verified.event_class.subject_field in released
+    # The key keeps each person's events in order; it is the identifier only where released.
+    key = subject if subject_released else pseudonyms.pseudonym(decision.consumer, subject)
+    headers: Headers = [
+        ("ce_specversion", a.specversion.encode()), ("ce_id", a.id.encode()),
+        ("ce_source", a.source.encode()), ("ce_type", a.type.encode()),
+        ("ce_time", format_time(a.time).encode()), ("ce_dataschema", a.dataschema.encode()),
+        ("content-type", a.datacontenttype.encode()),
+        ("bus_purpose", decision.purpose.encode()), ("bus_grant", (decision.grant_id or "").encode()),
+        ("bus_snapshot", decision.snapshot_hash.encode()),
+    ]  # fmt: skip
+    if subject_released:
+        headers.append(("ce_subject", subject.encode()))
+    return OutRecord(
+        topic=delivery_topic(decision.consumer, decision.purpose),
+        key=key.encode(),
+        value=verified.present(released).encode("ascii"),
+        headers=headers,
+    )
+
+
+def _audit(
+    record: InRecord,
+    verified: VerifiedEvent,
+    facts: EventFacts,
+    decision: Decision,
+    audit_subject: str,
+    now: datetime,
+) -> OutRecord:
+    entry = AuditEntry(
+        event_id=verified.attributes.id, event_type=facts.event_type, producer=facts.producer,
+        consumer=decision.consumer, purpose=decision.purpose, legal_basis=decision.legal_basis,
+        outcome=decision.outcome.value, reasons=tuple(r.value for r in decision.reasons),
+        released_fields=decision.released_fields, grant_id=decision.grant_id,
+        snapshot_hash=decision.snapshot_hash, decided_at=now, subject_pseudonym=audit_subject,
+        input_topic=record.topic, input_partition=record.partition, input_offset=record.offset,
+    )  # fmt: skip
+    return OutRecord(AUDIT_TOPIC, verified.attributes.id.encode(), entry.to_json_bytes())
+
+
+def _quarantine(
+    record: InRecord,
+    state: EnforcerState,
+    now: datetime,
+    reason: str,
+    detail: str,
+    verified: VerifiedEvent | None = None,
+) -> Outcome:
+    """The original bytes, untouched, with the reason: nothing is lost, nothing is delivered."""
+    headers = [
+        *record.headers,
+        ("bus_quarantine_reason", reason.encode()),
+        ("bus_quarantine_detail", detail.encode()),
+        ("bus_input", f"{record.topic}/{record.partition}/{record.offset}".encode()),
+    ]
+    attributes = verified.attributes if verified else None
+    subject = verified.subject if verified else None
+    entry = AuditEntry(
+        event_id=attributes.id if attributes else None,
+        event_type=attributes.type if attributes else None,
+        producer=attributes.source if attributes else None,
+        consumer=None, purpose=None, legal_basis=None, outcome="QUARANTINED", reasons=(reason,),
+        released_fields=(), grant_id=None, snapshot_hash=state.snapshot.hash, decided_at=now,
+        subject_pseudonym=state.pseudonyms.pseudonym(AUDIT_AUDIENCE, subject) if subject else None,
+        input_topic=record.topic, input_partition=record.partition, input_offset=record.offset,
+    )  # fmt: skip
+    return Outcome(
+        records=[
+            OutRecord(QUARANTINE_TOPIC, record.key, record.value or b"", headers),
+            OutRecord(
+                AUDIT_TOPIC, attributes.id.encode() if attributes else None, entry.to_json_bytes()
+            ),
+        ],
+        decisions=[],
+        quarantine_reason=reason,
+        event_type=attributes.type if attributes else None,
+        producer=attributes.source if attributes else None,
+    )

@@ -1,0 +1,55 @@
+"""The records the enforcer writes: deliveries, audit records, quarantine records."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pydantic_core
+
+from bus.envelope.attributes import format_time
+
+Headers = list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class OutRecord:
+    topic: str
+    key: bytes | None = field(repr=False)
+    value: bytes = field(repr=False)
+    headers: Headers = field(default_factory=list, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One decision, permit or deny, or one refusal of an input event. Subjects are pseudonyms."""
+
+    event_id: str | None
+    event_type: str | None
+    producer: str | None
+    consumer: str | None
+    purpose: str | None
+    legal_basis: str | None
+    outcome: str  # PERMIT, DENY or QUARANTINED
+    reasons: tuple[str, ...]
+    released_fields: tuple[str, ...]
+    grant_id: str | None
+    snapshot_hash: str
+    decided_at: datetime
+    subject_pseudonym: str | None
+    input_topic: str
+    input_partition: int
+    input_offset: int
+
+    def to_json_bytes(self) -> bytes:
+        return pydantic_core.to_json(
+            {
+                "event_id": self.event_id, "event_type": self.event_type,
+                "producer": self.producer, "consumer": self.consumer, "purpose": self.purpose,
+                "legal_basis": self.legal_basis, "outcome": self.outcome,
+                "reasons": list(self.reasons), "released_fields": list(self.released_fields),
+                "grant_id": self.grant_id, "snapshot_hash": self.snapshot_hash,
+                "decided_at": format_time(self.decided_at),
+                "subject_pseudonym": self.subject_pseudonym,
+                "input": {"topic": self.input_topic, "partition": self.input_partition,
+                          "offset": self.input_offset},
+            }
+        )  # fmt: skip
