@@ -88,6 +88,7 @@ def test_permitted_consumers_get_only_their_released_fields() -> None:
     assert tax.key == b"P-4711-0815"
     assert header_map(tax.headers)["ce_subject"] == "P-4711-0815"
     benefits = deliveries[delivery_topic("benefits", "benefits")]
+    assert benefits.key is not None
     # The benefits grant does not release the identifier: neither key, header nor value carry it.
     assert b"P-4711-0815" not in benefits.key + benefits.value + b"".join(
         v for _, v in benefits.headers
