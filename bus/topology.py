@@ -1,8 +1,11 @@
 """The topics the bus needs, derived from the catalogue, and creating them as the bus admin."""
 
+from collections.abc import Iterable
+
 from bus.catalog import CATALOG, Catalog
 from bus.kafka.admin import KafkaAdmin
-from bus.topics import ingress_topic
+from bus.topics import AUDIT_TOPIC, QUARANTINE_TOPIC, delivery_topic, ingress_topic
+from policies.facts import Subscription
 
 # Partitions bound the enforcer's parallelism; keyed by subject, so each person's order holds.
 INGRESS_PARTITIONS = 6
@@ -17,3 +20,12 @@ def ensure_ingress_topics(
 ) -> list[str]:
     """Create missing ingress topics; returns the names created."""
     return admin.ensure_topics(ingress_topics(catalog), partitions=partitions)
+
+
+def ensure_bus_topics(
+    admin: KafkaAdmin, subscriptions: Iterable[Subscription], partitions: int = INGRESS_PARTITIONS
+) -> list[str]:
+    """Audit, quarantine and one delivery topic per consumer × purpose; returns the names created."""
+    created = admin.ensure_topics([AUDIT_TOPIC, QUARANTINE_TOPIC], partitions=partitions)
+    deliveries = {delivery_topic(s.consumer, s.purpose) for s in subscriptions}
+    return created + admin.ensure_topics(deliveries, partitions=partitions)

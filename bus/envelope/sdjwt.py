@@ -167,6 +167,8 @@ def _resolve(
         inner = by_digest.get(digest)
         if inner is None:
             continue
+        if inner.name in ("_sd", "..."):
+            raise MalformedTokenError(f"a disclosure may not be named {inner.name!r}")
         if digest in used or inner.name in resolved:
             raise DuplicateDisclosureError(f"nested property {inner.name!r} is disclosed twice")
         used.add(digest)

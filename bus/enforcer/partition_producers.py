@@ -1,0 +1,49 @@
+"""One transactional producer per input partition: the fencing that is safe without KIP-447.
+
+aiokafka commits offsets in a transaction without consumer-group metadata, so a paused "zombie"
+could still commit after a rebalance. With a stable transactional.id per input partition, the new
+owner's init_transactions fences the old owner's producer and finishes its pending transaction
+before the new owner reads the committed offset (see KAFKA-NOTES.md).
+"""
+
+from aiokafka import AIOKafkaProducer, TopicPartition
+
+from bus.kafka.connection import KafkaConnection
+
+
+class PartitionProducers:
+    def __init__(self, connection: KafkaConnection, transactional_prefix: str) -> None:
+        self._connection = connection
+        self._prefix = transactional_prefix
+        self._producers: dict[TopicPartition, AIOKafkaProducer] = {}
+
+    def transactional_id(self, tp: TopicPartition) -> str:
+        return f"{self._prefix}.{tp.topic}.{tp.partition}"
+
+    def get(self, tp: TopicPartition) -> AIOKafkaProducer | None:
+        return self._producers.get(tp)
+
+    def partitions(self) -> list[TopicPartition]:
+        return list(self._producers)
+
+    async def start(self, tp: TopicPartition) -> AIOKafkaProducer:
+        """Start (and so fence any previous owner of) the producer for `tp`."""
+        await self.stop(tp)
+        producer = AIOKafkaProducer(
+            **self._connection.aiokafka_kwargs(),
+            transactional_id=self.transactional_id(tp),
+            acks="all",
+            enable_idempotence=True,
+        )
+        await producer.start()
+        self._producers[tp] = producer
+        return producer
+
+    async def stop(self, tp: TopicPartition) -> None:
+        producer = self._producers.pop(tp, None)
+        if producer is not None:
+            await producer.stop()
+
+    async def stop_all(self) -> None:
+        for tp in list(self._producers):
+            await self.stop(tp)

@@ -1,0 +1,145 @@
+"""The enforcer's loop: consume ingress, process, and commit outputs with the input offsets in one
+Kafka transaction per batch and partition. Exactly once, or not at all."""
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import KafkaError, ProducerFenced
+
+from bus.enforcer.partition_producers import PartitionProducers
+from bus.enforcer.pipeline import EnforcerState, InRecord, process
+from bus.kafka.connection import KafkaConnection
+
+log = logging.getLogger(__name__)
+
+
+class Enforcer:
+    def __init__(
+        self,
+        connection: KafkaConnection,
+        topics: list[str],
+        state: Callable[[], EnforcerState],
+        *,
+        group: str = "bus-enforcer",
+        batch_size: int = 200,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._connection = connection
+        self._topics = topics
+        self._state = state
+        self._group = group
+        self._batch_size = batch_size
+        self._clock = clock
+        self._producers = PartitionProducers(connection, f"{group}.tx")
+        # Held for a whole transaction, so a rebalance never closes a producer mid-transaction.
+        self._lock = asyncio.Lock()
+        self._consumer: AIOKafkaConsumer | None = None
+        # Next offset to process per partition. Records below it were committed already: aiokafka
+        # may still hand out records fetched before a seek, and they must not be processed twice.
+        self._next_offset: dict[TopicPartition, int] = {}
+        self.processed = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until `stop` is set; then finish the open transaction (never half) and leave the group."""
+        consumer = AIOKafkaConsumer(
+            **self._connection.aiokafka_kwargs(),
+            group_id=self._group,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+            auto_offset_reset="earliest",
+        )
+        self._consumer = consumer
+        consumer.subscribe(self._topics, listener=_Rebalance(self))
+        await consumer.start()
+        try:
+            while not stop.is_set():
+                batches = await consumer.getmany(timeout_ms=500, max_records=self._batch_size)
+                for tp, records in batches.items():
+                    if records:
+                        await self._transact(tp, records)
+        finally:
+            async with self._lock:
+                await self._producers.stop_all()
+            await consumer.stop()
+
+    async def _transact(
+        self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
+    ) -> None:
+        async with self._lock:
+            producer = self._producers.get(tp)
+            if producer is None:
+                return  # revoked while we were fetching: the new owner processes these
+            floor = self._next_offset.get(tp, 0)
+            records = [r for r in records if r.offset >= floor]
+            if not records:
+                return
+            state, now = self._state(), self._clock()
+            try:
+                await producer.begin_transaction()
+                for record in records:
+                    outcome = process(_in_record(record), state, now)
+                    for out in outcome.records:
+                        await producer.send(out.topic, out.value, key=out.key, headers=out.headers)
+                await producer.send_offsets_to_transaction(
+                    {tp: records[-1].offset + 1}, self._group
+                )
+                await producer.commit_transaction()
+                self._next_offset[tp] = records[-1].offset + 1
+                self.processed += len(records)
+            except ProducerFenced:
+                # Another instance owns this partition now; we are the zombie. Let go of it.
+                log.warning("fenced on %s: another enforcer took it over", tp)
+                await self._producers.stop(tp)
+            except KafkaError:
+                log.exception("transaction on %s failed; aborting and retrying from committed", tp)
+                await self._recover(tp)
+
+    async def _recover(self, tp: TopicPartition) -> None:
+        # After an ambiguous error the producer is not reused (a late EndTxn could hit a later
+        # transaction); a fresh one aborts whatever is pending, then we rewind (KAFKA-17582).
+        await self._producers.start(tp)
+        await self._seek_to_committed(tp)
+
+    async def _seek_to_committed(self, tp: TopicPartition) -> None:
+        assert self._consumer is not None
+        committed = await self._consumer.committed(tp)
+        # Nothing committed yet: auto_offset_reset=earliest already starts at the beginning.
+        self._next_offset[tp] = committed or 0
+        if committed is not None:
+            self._consumer.seek(tp, committed)
+
+    async def assigned(self, partitions: list[TopicPartition]) -> None:
+        # Producer first: its init_transactions fences the old owner and settles its pending
+        # transaction, so the committed offset we read next is final.
+        async with self._lock:
+            for tp in partitions:
+                await self._producers.start(tp)
+                await self._seek_to_committed(tp)
+
+    async def revoked(self, partitions: list[TopicPartition]) -> None:
+        async with self._lock:
+            for tp in partitions:
+                await self._producers.stop(tp)
+                self._next_offset.pop(tp, None)
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, enforcer: Enforcer) -> None:
+        self._enforcer = enforcer
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        await self._enforcer.revoked(list(revoked))
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        await self._enforcer.assigned(list(assigned))
+
+
+def _in_record(record: ConsumerRecord[bytes, bytes]) -> InRecord:
+    return InRecord(
+        record.topic, record.partition, record.offset, record.key, record.value,
+        list(record.headers or ()),
+    )  # fmt: skip
