@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from confluent_kafka import KafkaException
+from confluent_kafka import IsolationLevel, KafkaException, TopicPartition
 from confluent_kafka.admin import (
     AclBinding,
     AclBindingFilter,
@@ -14,6 +14,7 @@ from confluent_kafka.admin import (
     AclPermissionType,
     AdminClient,
     NewTopic,
+    OffsetSpec,
     ResourcePatternType,
     ResourceType,
     ScramCredentialInfo,
@@ -121,6 +122,21 @@ class KafkaAdmin:
         self._wait(
             "delete topics", self._client.delete_topics(list(names), operation_timeout=_TIMEOUT_S)
         )
+
+    def end_offsets(self, topic: str, partitions: int, *, committed_only: bool) -> dict[int, int]:
+        """Per partition: the last stable offset (committed_only) or the high watermark.
+        They differ exactly while a transaction on that partition is open."""
+        isolation = (
+            IsolationLevel.READ_COMMITTED if committed_only else IsolationLevel.READ_UNCOMMITTED
+        )
+        request = {TopicPartition(topic, p): OffsetSpec.latest() for p in range(partitions)}
+        futures = self._client.list_offsets(
+            request, isolation_level=isolation, request_timeout=_TIMEOUT_S
+        )
+        try:
+            return {tp.partition: f.result(_TIMEOUT_S).offset for tp, f in futures.items()}
+        except KafkaException as exc:
+            raise BrokerError(f"could not list offsets of {topic}: {exc.args[0]}") from exc
 
     def list_topics(self) -> set[str]:
         return set(self._client.list_topics(timeout=_TIMEOUT_S).topics)

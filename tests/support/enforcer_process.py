@@ -1,0 +1,73 @@
+"""An enforcer in its own process, for crash and zombie tests.
+
+    python -m tests.support.enforcer_process CONFIG
+
+CONFIG (JSON): bootstrap, username, password, ingress, group, consumers (ids), producer (id),
+producer_public_pem. The policy: the producer is Munich's register; each consumer holds a grant
+(subject_id, new_address) for purpose "tax" covering Bavaria. Exits cleanly on SIGTERM.
+"""
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from bus.enforcer.pipeline import EnforcerState
+from bus.enforcer.pseudonyms import Pseudonymizer
+from bus.enforcer.service import Enforcer
+from bus.kafka.connection import KafkaConnection
+from bus.keys import KeyStore
+from bus.keys.keystore import public_key_from_pem
+from policies.documents import ProducerAuthority
+from policies.facts import Subscription
+from policies.snapshot import compile_snapshot
+from tests.support.policy_sets import agency, grant, policy_set, purpose
+
+TYPE = "population.AddressChanged"
+
+
+def state_for(config: dict[str, Any]) -> EnforcerState:
+    consumers = [str(c) for c in config["consumers"]]
+    producer = str(config["producer"])
+    snapshot = compile_snapshot(
+        policy_set(
+            agencies=(
+                agency(producer, "09162000", "population-register"),
+                *(agency(c, "09", "taxation") for c in consumers),
+            ),
+            purposes=(purpose("tax", "taxation"),),
+            grants=tuple(
+                grant(f"g-{i}", c, "tax", fields=("subject_id", "new_address"))
+                for i, c in enumerate(consumers)
+            ),
+            producers=(
+                ProducerAuthority(agency=producer, event_types=(TYPE,), territory="09162000"),
+            ),
+        )
+    )
+    pem = str(config["producer_public_pem"]).encode()
+    return EnforcerState(
+        snapshot=snapshot,
+        keys=KeyStore([public_key_from_pem(producer, pem)]),
+        subscriptions={TYPE: tuple(Subscription(c, TYPE, "tax") for c in consumers)},
+        pseudonyms=Pseudonymizer(b"crash-test-pseudonym-key-0123456789"),
+    )
+
+
+async def main(config: dict[str, Any]) -> None:
+    connection = KafkaConnection(config["bootstrap"], config["username"], config["password"])
+    state = state_for(config)
+    enforcer = Enforcer(connection, [config["ingress"]], lambda: state, group=config["group"])
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await enforcer.run(stop)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    asyncio.run(main(json.loads(Path(sys.argv[1]).read_text())))
