@@ -4,7 +4,7 @@ import sys
 
 import typer
 
-from bus.cli import agency, catalog, kafka
+from bus.cli import agency, catalog, kafka, policy
 from bus.errors import BusError
 
 app = typer.Typer(
@@ -15,6 +15,7 @@ app = typer.Typer(
 app.add_typer(kafka.app, name="kafka")
 app.add_typer(catalog.app, name="catalog")
 app.add_typer(agency.app, name="agency")
+app.add_typer(policy.app, name="policy")
 
 
 def main() -> None:
