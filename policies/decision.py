@@ -21,6 +21,7 @@ class Reason(StrEnum):
     UNKNOWN_CONSUMER = "UNKNOWN_CONSUMER"
     UNKNOWN_PURPOSE = "UNKNOWN_PURPOSE"
     GRANTED = "GRANTED"
+    AUTHORITATIVE_SOURCE = "AUTHORITATIVE_SOURCE"
 
 
 _SENTENCES = {
@@ -39,6 +40,9 @@ _SENTENCES = {
     Reason.UNKNOWN_CONSUMER: "{consumer} is not an agency of this policy set",
     Reason.UNKNOWN_PURPOSE: "purpose {purpose} is not defined in this policy set",
     Reason.GRANTED: "grant {grant} releases {fields} for purpose {purpose} ({legal_basis})",
+    Reason.AUTHORITATIVE_SOURCE: (
+        "{producer} is the authentic source of {event_type} for the subject's territory"
+    ),
 }
 
 
@@ -82,4 +86,5 @@ class Decision:
             "released_fields": list(self.released_fields),
             "legal_basis": self.legal_basis,
             "snapshot_hash": self.snapshot_hash,
+            "producer": self.producer,
         }

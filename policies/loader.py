@@ -15,7 +15,7 @@ from policies.documents import (
     TerritoriesFile,
 )
 from policies.errors import PolicyError, PolicyFileError
-from policies.yaml_lines import line_of, load_with_lines
+from policies.yaml_lines import DuplicateKeyError, line_of, load_with_lines
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,8 @@ def _load_file(path: Path, model: type) -> object:
         raise PolicyFileError(
             path, line, "", f"not valid YAML ({getattr(exc, 'problem', exc)})"
         ) from None
+    except DuplicateKeyError as exc:
+        raise PolicyFileError(path, exc.line, "", str(exc)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise PolicyFileError(path, None, "", f"cannot be read ({exc})") from None
     if data is None:
@@ -68,6 +70,8 @@ def _load_file(path: Path, model: type) -> object:
         problem = f"{error['msg']}"
         if error["type"] != "missing" and "input" in error:
             problem += f" (got {error['input']!r})"
+        if error["type"] == "string_type" and isinstance(error.get("input"), int):
+            problem += "; quote codes in YAML ('09162000'), or leading zeros are lost"
         more = len(exc.errors()) - 1
         if more:
             problem += f"; and {more} more problem(s) in this file"

@@ -8,6 +8,14 @@ import yaml
 Location = tuple[str | int, ...]
 
 
+class DuplicateKeyError(ValueError):
+    """A key written twice in one mapping: YAML would silently keep the last, so we refuse."""
+
+    def __init__(self, key: object, line: int) -> None:
+        super().__init__(f"key {key!r} appears twice in one mapping (again on line {line})")
+        self.line = line
+
+
 def load_with_lines(path: Path) -> tuple[Any, dict[Location, int]]:
     """The document as plain data and a map from its paths (keys, list indexes) to 1-based lines."""
     node = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
@@ -23,6 +31,8 @@ def _convert(node: yaml.Node, path: Location, lines: dict[Location, int]) -> Any
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = yaml.SafeLoader(b"").construct_object(key_node)  # scalars only in our files
+            if key in result:
+                raise DuplicateKeyError(key, key_node.start_mark.line + 1)
             result[key] = _convert(value_node, (*path, key), lines)
             lines[(*path, key)] = key_node.start_mark.line + 1
         return result

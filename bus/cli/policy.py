@@ -114,7 +114,7 @@ def explain(
 
 
 def _producer_sentence(check: Decision, territory: str | None) -> str:
-    # Decision.explanation's GRANTED sentence speaks of grants; a producer check has none.
+    # More precise than Decision.explanation: it names the territory the check used.
     if not check.permitted:
         return check.explanation
     where = f"subjects in {territory}" if territory else "events without a location"
