@@ -129,7 +129,8 @@ class KafkaAdmin:
         isolation = (
             IsolationLevel.READ_COMMITTED if committed_only else IsolationLevel.READ_UNCOMMITTED
         )
-        request = {TopicPartition(topic, p): OffsetSpec.latest() for p in range(partitions)}
+        latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
+        request = {TopicPartition(topic, p): latest for p in range(partitions)}
         futures = self._client.list_offsets(
             request, isolation_level=isolation, request_timeout=_TIMEOUT_S
         )
