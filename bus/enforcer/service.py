@@ -119,12 +119,14 @@ class Enforcer:
             for tp in partitions:
                 await self._producers.start(tp)
                 await self._seek_to_committed(tp)
+        log.info("assigned %s", sorted(f"{tp.topic}/{tp.partition}" for tp in partitions))
 
     async def revoked(self, partitions: list[TopicPartition]) -> None:
         async with self._lock:
             for tp in partitions:
                 await self._producers.stop(tp)
                 self._next_offset.pop(tp, None)
+        log.info("revoked %s", sorted(f"{tp.topic}/{tp.partition}" for tp in partitions))
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
