@@ -1,7 +1,7 @@
 """A decision: outcome, machine reason codes, the grant used, the released fields, and a sentence."""
 
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class Outcome(StrEnum):
@@ -46,8 +46,10 @@ _SENTENCES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
+    """Immutable. A NamedTuple rather than a frozen dataclass: built on every decision, and a
+    frozen dataclass's __init__ measured about 3x slower here."""
+
     outcome: Outcome
     reasons: tuple[Reason, ...]
     consumer: str

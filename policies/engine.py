@@ -95,28 +95,35 @@ def authorize_producer(
 def authorize_subscription(
     snapshot: Snapshot, consumer: str, event_type: str, purpose: str, at: float
 ) -> Decision:
-    """May this subscription be registered at all? Needs a grant for exactly consumer × event type
-    × purpose that is valid at `at` (or later) and a competent consumer; location and disclosure
-    blocks are decided per event."""
+    """May this subscription be registered at all? Needs a competent consumer and a grant for
+    exactly consumer × event type × purpose that is valid at `at` or becomes valid later; location
+    and disclosure blocks are decided per event."""
     facts = EventFacts(event_type, "", frozenset(), {}, disclosure_blocked=False)
     decision = decide(snapshot, facts, Subscription(consumer, event_type, purpose), at)
-    ignored = {Reason.OUT_OF_JURISDICTION, Reason.GRANT_NOT_YET_VALID}
-    remaining = tuple(r for r in decision.reasons if r not in ignored)
-    if decision.permitted or not remaining:
-        grant = decision.grant_id
-        return Decision(
-            Outcome.PERMIT, (Reason.GRANTED,), consumer, event_type, purpose, snapshot.hash,
-            grant_id=grant, legal_basis=snapshot.purposes[purpose].legal_basis,
-        )  # fmt: skip
+    if decision.reasons and decision.reasons[0] in _BEFORE_GRANTS:
+        return decision
+    agency, purpose_doc = snapshot.agencies[consumer], snapshot.purposes[purpose]
+    if purpose_doc.competence not in agency.competences:
+        return decision._replace(outcome=Outcome.DENY, reasons=(Reason.NOT_COMPETENT,))
+    grants = [g for g in snapshot.grants.get((consumer, event_type), ()) if g.purpose == purpose]
+    current = [g for g in grants if g.valid_until is None or at < g.valid_until]
+    if not current:
+        return decision._replace(
+            outcome=Outcome.DENY, reasons=(Reason.GRANT_EXPIRED,), grant_id=grants[-1].id
+        )
     return Decision(
-        Outcome.DENY,
-        remaining,
-        consumer,
-        event_type,
-        purpose,
-        snapshot.hash,
-        grant_id=decision.grant_id,
-    )
+        Outcome.PERMIT, (Reason.GRANTED,), consumer, event_type, purpose, snapshot.hash,
+        grant_id=current[0].id, legal_basis=purpose_doc.legal_basis,
+    )  # fmt: skip
+
+
+# Reasons decided before any grant is looked at: they end a subscription request as they are.
+_BEFORE_GRANTS = {
+    Reason.UNKNOWN_CONSUMER,
+    Reason.UNKNOWN_PURPOSE,
+    Reason.NO_GRANT,
+    Reason.PURPOSE_MISMATCH,
+}
 
 
 def _in_jurisdiction(

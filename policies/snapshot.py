@@ -9,6 +9,7 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -62,23 +63,34 @@ def content_hash(policy_set: PolicySet) -> str:
     """sha256 over RFC 8785 canonical JSON of the sorted documents."""
 
     def rows(items: tuple[Any, ...], key: str) -> list[dict[str, Any]]:
-        dumped = [item.model_dump(mode="json") for item in items]
-        for row in dumped:
-            for name, value in row.items():
-                if isinstance(value, list) and all(isinstance(v, str) for v in value):
-                    row[name] = sorted(value)  # sets in meaning, lists in YAML
-        return sorted(dumped, key=lambda row: str(row[key]))
+        dumped = [_normalised(item.model_dump()) for item in items]
+        # The key first; the whole row breaks ties, so even duplicate ids hash independent of order.
+        return sorted(dumped, key=lambda row: (str(row[key]), rfc8785.dumps(row)))
 
     normalised = {
         "territories": rows(policy_set.territories.territories, "code"),
         "agencies": rows(policy_set.agencies.agencies, "id"),
         "purposes": rows(policy_set.purposes.purposes, "code"),
-        "producers": sorted(
-            rows(policy_set.producers.producers, "agency"), key=lambda r: rfc8785.dumps(r)
-        ),
+        "producers": rows(policy_set.producers.producers, "agency"),
         "grants": rows(policy_set.grants.grants, "id"),
     }
     return "sha256:" + hashlib.sha256(rfc8785.dumps(normalised)).hexdigest()
+
+
+def _normalised(row: dict[str, Any]) -> dict[str, Any]:
+    """Same meaning, same bytes: instants in UTC, string lists (sets in meaning) sorted."""
+    result: dict[str, Any] = {}
+    for name, value in row.items():
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        if isinstance(value, datetime | date):
+            value = value.isoformat()
+        elif isinstance(value, tuple | list) and all(isinstance(v, str) for v in value):
+            value = sorted(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        result[name] = value
+    return result
 
 
 def compile_snapshot(policy_set: PolicySet, catalog: Catalog = CATALOG) -> Snapshot:
@@ -88,6 +100,8 @@ def compile_snapshot(policy_set: PolicySet, catalog: Catalog = CATALOG) -> Snaps
     purposes = {p.code: p for p in policy_set.purposes.purposes}
     ancestry = {code: _ancestors(code, territories) for code in territories}
     grants: dict[tuple[str, str], list[CompiledGrant]] = defaultdict(list)
+    ids = [g.id for g in policy_set.grants.grants]
+    _require(len(ids) == len(set(ids)), "grant ids must be unique")
     for grant in policy_set.grants.grants:
         _require(grant.consumer in agencies, f"grant {grant.id}: unknown consumer {grant.consumer}")
         _require(grant.purpose in purposes, f"grant {grant.id}: unknown purpose {grant.purpose}")

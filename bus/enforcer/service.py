@@ -11,7 +11,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError, ProducerFenced
 
 from bus.enforcer.partition_producers import PartitionProducers
-from bus.enforcer.pipeline import EnforcerState, InRecord, process
+from bus.enforcer.pipeline import EnforcerState, InRecord, Outcome, process
 from bus.kafka.connection import KafkaConnection
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,7 @@ class Enforcer:
         group: str = "bus-enforcer",
         batch_size: int = 200,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        processor: Callable[[InRecord, EnforcerState, datetime], Outcome] = process,
     ) -> None:
         self._connection = connection
         self._topics = topics
@@ -34,6 +35,7 @@ class Enforcer:
         self._group = group
         self._batch_size = batch_size
         self._clock = clock
+        self._process = processor  # swappable only so a benchmark can measure the bare I/O
         self._producers = PartitionProducers(connection, f"{group}.tx")
         # Held for a whole transaction, so a rebalance never closes a producer mid-transaction.
         self._lock = asyncio.Lock()
@@ -81,7 +83,7 @@ class Enforcer:
             try:
                 await producer.begin_transaction()
                 for record in records:
-                    outcome = process(_in_record(record), state, now)
+                    outcome = self._process(_in_record(record), state, now)
                     for out in outcome.records:
                         await producer.send(out.topic, out.value, key=out.key, headers=out.headers)
                 await producer.send_offsets_to_transaction(

@@ -152,3 +152,20 @@ def test_subscription_authorization() -> None:
     assert authorize_subscription(SNAPSHOT, "elect-muc", TYPE, "tax", NOW).reasons == (
         Reason.NOT_COMPETENT,
     )
+
+
+def test_a_later_grant_allows_subscribing_even_beside_an_expired_one() -> None:
+    # Regression: the expired grant's reasons used to win the tie and refuse the subscription.
+    snapshot = compile_snapshot(
+        policy_set(
+            agencies=(agency("tax-by", "09", "taxation"),),
+            purposes=(purpose("tax", "taxation"),),
+            grants=(
+                grant("g-a", "tax-by", "tax", valid_until=datetime(2026, 3, 1, tzinfo=UTC)),
+                grant("g-b", "tax-by", "tax", valid_from=datetime(2027, 1, 1, tzinfo=UTC)),
+            ),
+        )
+    )
+    decision = authorize_subscription(snapshot, "tax-by", TYPE, "tax", NOW)
+    assert decision.permitted
+    assert decision.grant_id == "g-b"
