@@ -1,4 +1,4 @@
-"""`bus policy …`: check a policy set, explain one decision, and diff two sets."""
+"""`bus policy …`: check a policy set, explain one decision, diff two sets, export to Cedar."""
 
 import json
 from datetime import UTC, datetime
@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from policies.cedar_export import export_cedar, write_export
 from policies.decision import Decision
 from policies.diff import diff as diff_sets
 from policies.engine import authorize_producer, decide
@@ -157,3 +158,13 @@ def diff(
         return
     for change in changes:
         typer.echo(change.describe())
+
+
+@app.command()
+def export(
+    directory: PolicyDir,
+    cedar: Annotated[Path, typer.Option("--cedar", help="Folder to write the Cedar policies into.")],
+) -> None:
+    """Export the policy set as Cedar policies, entities and schema (for review or other engines)."""
+    for path in write_export(export_cedar(load_policy_set(directory)), cedar):
+        typer.echo(f"wrote {path}")

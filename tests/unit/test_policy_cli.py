@@ -184,3 +184,15 @@ def test_diff_between_the_reference_and_an_edited_copy(copy: Path) -> None:
     assert as_json[1]["lost_fields"] == ["new_address"]
     same = runner.invoke(app, ["policy", "diff", REF, REF])
     assert same.stdout == "no changes\n"
+
+
+def test_export_cedar_writes_policies_entities_and_schema(tmp_path: Path) -> None:
+    import cedarpy
+
+    result = CliRunner().invoke(
+        app, ["policy", "export", "policies/reference", "--cedar", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    policies = (tmp_path / "policies.cedar").read_text()
+    assert policies.count("permit (") >= 16  # one per grant and event type
+    assert cedarpy.format_policies(policies)  # parses as Cedar
