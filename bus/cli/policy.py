@@ -163,7 +163,9 @@ def diff(
 @app.command()
 def export(
     directory: PolicyDir,
-    cedar: Annotated[Path, typer.Option("--cedar", help="Folder to write the Cedar policies into.")],
+    cedar: Annotated[
+        Path, typer.Option("--cedar", help="Folder to write the Cedar policies into.")
+    ],
 ) -> None:
     """Export the policy set as Cedar policies, entities and schema (for review or other engines)."""
     for path in write_export(export_cedar(load_policy_set(directory)), cedar):
