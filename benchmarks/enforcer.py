@@ -65,9 +65,12 @@ async def publish(connection: KafkaConnection, topic: str, batch: list[KafkaReco
 Processor = Callable[[InRecord, EnforcerState, datetime], Outcome]
 
 
-def passthrough_like(sample: Outcome) -> Processor:
-    """Writes records of the same topics and sizes as the real enforcer did for a sample event."""
-    shapes = [(r.topic, len(r.key or b""), len(r.value), r.headers) for r in sample.records]
+def passthrough_like(sample: Outcome, topic_of: dict[str, str]) -> Processor:
+    """Writes records of the same sizes and partitioning as the real enforcer did for a sample
+    event, to stand-in topics (`topic_of`) so the real audit and delivery topics stay clean."""
+    shapes = [
+        (topic_of[r.topic], len(r.key or b""), len(r.value), r.headers) for r in sample.records
+    ]
 
     def passthrough(record: InRecord, state: EnforcerState, now: datetime) -> Outcome:
         return Outcome(
@@ -202,7 +205,14 @@ async def main() -> None:
     out_bytes = sum(len(r.value) for r in sample.records)
     print(f"per input event: {len(sample.records)} output records, {out_bytes} bytes", flush=True)
 
-    baseline = await throughput(connection, admin, state, batch, passthrough_like(sample))
+    stand_ins = {t: unique_name("bench-out") for t in {r.topic for r in sample.records}}
+    admin.create_topics(stand_ins.values(), partitions=PARTITIONS)
+    try:
+        baseline = await throughput(
+            connection, admin, state, batch, passthrough_like(sample, stand_ins)
+        )
+    finally:
+        admin.delete_topics(stand_ins.values())
     print(f"raw pass-through (same I/O, no work): {baseline:8.0f} events/s", flush=True)
     enforced = await throughput(connection, admin, state, batch, process)
     print(f"enforcer (verify, policy, disclose):  {enforced:8.0f} events/s", flush=True)

@@ -4,7 +4,13 @@ from collections.abc import Iterable
 
 from bus.catalog import CATALOG, Catalog
 from bus.kafka.admin import KafkaAdmin
-from bus.topics import AUDIT_TOPIC, QUARANTINE_TOPIC, delivery_topic, ingress_topic
+from bus.topics import (
+    AUDIT_TOPIC,
+    QUARANTINE_TOPIC,
+    SUBSCRIPTIONS_TOPIC,
+    delivery_topic,
+    ingress_topic,
+)
 from policies.facts import Subscription
 
 # Partitions bound the enforcer's parallelism; keyed by subject, so each person's order holds.
@@ -29,3 +35,11 @@ def ensure_bus_topics(
     created = admin.ensure_topics([AUDIT_TOPIC, QUARANTINE_TOPIC], partitions=partitions)
     deliveries = {delivery_topic(s.consumer, s.purpose) for s in subscriptions}
     return created + admin.ensure_topics(deliveries, partitions=partitions)
+
+
+def ensure_registry_topics(admin: KafkaAdmin) -> list[str]:
+    """The compacted subscriptions registry (one partition: one ordered history), plus audit."""
+    created = admin.ensure_topics(
+        [SUBSCRIPTIONS_TOPIC], partitions=1, config={"cleanup.policy": "compact"}
+    )
+    return created + admin.ensure_topics([AUDIT_TOPIC], partitions=INGRESS_PARTITIONS)

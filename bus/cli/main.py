@@ -4,7 +4,7 @@ import sys
 
 import typer
 
-from bus.cli import agency, catalog, kafka, policy
+from bus.cli import agency, catalog, kafka, policy, subscriptions
 from bus.errors import BusError
 
 app = typer.Typer(
@@ -16,6 +16,9 @@ app.add_typer(kafka.app, name="kafka")
 app.add_typer(catalog.app, name="catalog")
 app.add_typer(agency.app, name="agency")
 app.add_typer(policy.app, name="policy")
+app.command("subscribe")(subscriptions.subscribe)
+app.command("unsubscribe")(subscriptions.unsubscribe)
+app.command("subscriptions")(subscriptions.list_subscriptions)
 
 
 def main() -> None:

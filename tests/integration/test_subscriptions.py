@@ -1,0 +1,58 @@
+"""Subscribing: permitted by a grant → registered (and listed); refused → not registered, audited;
+unsubscribing removes it. Through the `bus` CLI, against the real broker and the reference policy."""
+
+import asyncio
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from bus import subscriptions
+from bus.cli.main import app
+from bus.kafka.connection import KafkaConnection
+from bus.topics import AUDIT_TOPIC
+from policies.facts import Subscription
+from tests.support.kafka import read_topic
+
+pytestmark = pytest.mark.integration
+TYPE = "population.AddressChanged"
+REFERENCE = "policies/reference"
+
+
+def test_subscribe_refuse_list_unsubscribe(kafka_broker: KafkaConnection) -> None:
+    # Synchronous on purpose: the CLI runs its own event loop, as it does for a user.
+    runner = CliRunner()
+    granted = ["--consumer", "tax-by", "--event-type", TYPE, "--purpose", "tax-residence"]
+    ok = runner.invoke(app, ["subscribe", *granted, "--policy", REFERENCE])
+    assert ok.exit_code == 0, ok.output
+    assert "under grant tax-by-address" in ok.output
+    assert Subscription("tax-by", TYPE, "tax-residence") in asyncio.run(
+        subscriptions.load(kafka_broker)
+    )
+
+    # The vehicle registry has no grant for the electoral-register purpose: refused and audited.
+    refused = runner.invoke(
+        app,
+        ["subscribe", "--consumer", "kba-de", "--event-type", TYPE, "--purpose", "electoral-register",
+         "--policy", REFERENCE],
+    )  # fmt: skip
+    assert refused.exit_code == 1
+    assert "refused" in refused.output
+    assert Subscription("kba-de", TYPE, "electoral-register") not in asyncio.run(
+        subscriptions.load(kafka_broker)
+    )
+    audits = [json.loads(r.value) for r in asyncio.run(read_topic(kafka_broker, AUDIT_TOPIC))]
+    assert any(
+        a["outcome"] == "SUBSCRIPTION_REFUSED"
+        and a["consumer"] == "kba-de"
+        and a["purpose"] == "electoral-register"
+        for a in audits
+    )
+
+    listed = runner.invoke(app, ["subscriptions"])
+    assert "tax-by" in listed.output
+    gone = runner.invoke(app, ["unsubscribe", *granted])
+    assert gone.exit_code == 0, gone.output
+    assert Subscription("tax-by", TYPE, "tax-residence") not in asyncio.run(
+        subscriptions.load(kafka_broker)
+    )
