@@ -4,7 +4,7 @@ import sys
 
 import typer
 
-from bus.cli import agency, catalog, kafka, policy, subscriptions
+from bus.cli import agency, catalog, enforce, kafka, policy, subscriptions
 from bus.errors import BusError
 
 app = typer.Typer(
@@ -19,6 +19,8 @@ app.add_typer(policy.app, name="policy")
 app.command("subscribe")(subscriptions.subscribe)
 app.command("unsubscribe")(subscriptions.unsubscribe)
 app.command("subscriptions")(subscriptions.list_subscriptions)
+app.command("enforce")(enforce.enforce)
+app.add_typer(enforce.acl, name="acl")
 
 
 def main() -> None:

@@ -140,7 +140,10 @@ class KafkaAdmin:
             raise BrokerError(f"could not list offsets of {topic}: {exc.args[0]}") from exc
 
     def list_topics(self) -> set[str]:
-        return set(self._client.list_topics(timeout=_TIMEOUT_S).topics)
+        try:
+            return set(self._client.list_topics(timeout=_TIMEOUT_S).topics)
+        except KafkaException as exc:
+            raise BrokerError(f"could not list topics: {exc.args[0]}") from exc
 
     def upsert_scram_user(self, username: str, password: str) -> None:
         info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS)

@@ -1,0 +1,74 @@
+"""`bus enforce` and `bus acl sync`."""
+
+import asyncio
+import logging
+import signal
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bus import subscriptions
+from bus.acls import desired_acls, sync_acls
+from bus.enforcer.runtime import EnforcerConfig, run_enforcer
+from bus.kafka import broker
+from bus.kafka.admin import KafkaAdmin
+from bus.kafka.settings import load_kafka_settings
+from bus.paths import default_state_dir
+from bus.topology import ensure_registry_topics
+from policies.loader import load_policy_set
+from policies.snapshot import compile_snapshot
+
+PolicyDir = Annotated[Path, typer.Option("--policy", help="The policy set to enforce.")]
+KeyDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--keys", help="Extra agency public keys (<agency>.pub.pem). Default: var/keys/public."
+    ),
+]
+
+acl = typer.Typer(help="Broker ACLs derived from policy and subscriptions.", no_args_is_help=True)
+
+
+def enforce(policy: PolicyDir, keys: KeyDir = None, group: str = "bus-enforcer") -> None:
+    """Run the enforcer until SIGTERM or Ctrl-C; the open transaction finishes or aborts, never half."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    state = default_state_dir() / "keys"
+    config = EnforcerConfig(
+        policy_dir=policy,
+        key_dir=keys or state / "public",
+        pseudonym_key_file=state / "pseudonym.key",
+        group=group,
+    )
+    connection = broker.admin_connection(load_kafka_settings())
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run_enforcer(connection, config, stop)
+
+    asyncio.run(main())
+    typer.echo(f"enforcer stopped at {datetime.now(UTC):%Y-%m-%d %H:%M:%S}Z")
+
+
+@acl.command("sync")
+def acl_sync(policy: PolicyDir) -> None:
+    """Make the broker's ACLs follow the policy set and the subscriptions in force."""
+    connection = broker.admin_connection(load_kafka_settings())
+    admin = KafkaAdmin(connection)
+    ensure_registry_topics(admin)
+    snapshot = compile_snapshot(load_policy_set(policy))
+    subs = asyncio.run(subscriptions.load(connection))
+    changes = sync_acls(
+        admin, desired_acls(snapshot, subs), [a.kafka_principal for a in snapshot.agencies.values()]
+    )
+    for added in sorted(changes.added, key=str):
+        typer.echo(f"+ {added.principal} {added.operation.name} {added.resource.name} {added.name}")
+    for removed in sorted(changes.removed, key=str):
+        typer.echo(
+            f"- {removed.principal} {removed.operation.name} {removed.resource.name} {removed.name}"
+        )
+    typer.echo(f"ACLs in sync: {len(changes.added)} added, {len(changes.removed)} removed")
