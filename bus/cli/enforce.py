@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from prometheus_client import CollectorRegistry, start_http_server
 
 from bus import subscriptions
 from bus.acls import desired_acls, sync_acls
+from bus.enforcer.metrics import EnforcerMetrics
 from bus.enforcer.runtime import EnforcerConfig, run_enforcer
 from bus.kafka import broker
 from bus.kafka.admin import KafkaAdmin
@@ -31,7 +33,17 @@ KeyDir = Annotated[
 acl = typer.Typer(help="Broker ACLs derived from policy and subscriptions.", no_args_is_help=True)
 
 
-def enforce(policy: PolicyDir, keys: KeyDir = None, group: str = "bus-enforcer") -> None:
+MetricsPort = Annotated[
+    int, typer.Option(help="Serve Prometheus /metrics on 127.0.0.1:PORT (0: off).")
+]
+
+
+def enforce(
+    policy: PolicyDir,
+    keys: KeyDir = None,
+    group: str = "bus-enforcer",
+    metrics_port: MetricsPort = 9464,
+) -> None:
     """Run the enforcer until SIGTERM or Ctrl-C; the open transaction finishes or aborts, never half."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     state = default_state_dir() / "keys"
@@ -42,13 +54,18 @@ def enforce(policy: PolicyDir, keys: KeyDir = None, group: str = "bus-enforcer")
         group=group,
     )
     connection = broker.admin_connection(load_kafka_settings())
+    registry = CollectorRegistry()
+    metrics = EnforcerMetrics(registry)
+    if metrics_port:
+        start_http_server(metrics_port, addr="127.0.0.1", registry=registry)
+        logging.getLogger(__name__).info("metrics on http://127.0.0.1:%d/metrics", metrics_port)
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await run_enforcer(connection, config, stop)
+        await run_enforcer(connection, config, stop, metrics)
 
     asyncio.run(main())
     typer.echo(f"enforcer stopped at {datetime.now(UTC):%Y-%m-%d %H:%M:%S}Z")

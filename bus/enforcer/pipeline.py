@@ -57,6 +57,7 @@ class Outcome:
     quarantine_reason: str | None = None
     event_type: str | None = None
     producer: str | None = None
+    event_time: datetime | None = None
 
 
 def process(record: InRecord, state: EnforcerState, now: datetime) -> Outcome:
@@ -89,7 +90,10 @@ def process(record: InRecord, state: EnforcerState, now: datetime) -> Outcome:
         if decision.permitted:
             records.append(_delivery(verified, decision, subject, state.pseudonyms))
         records.append(_audit(record, verified, facts, decision, audit_subject, now))
-    return Outcome(records, decisions, event_type=facts.event_type, producer=producer)
+    return Outcome(
+        records, decisions, event_type=facts.event_type, producer=producer,
+        event_time=verified.attributes.time,
+    )  # fmt: skip
 
 
 def _verify(record: InRecord, state: EnforcerState) -> VerifiedEvent:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bus import subscriptions
 from bus.acls import desired_acls, sync_acls
+from bus.enforcer.metrics import EnforcerMetrics
 from bus.enforcer.pipeline import EnforcerState
 from bus.enforcer.pseudonyms import Pseudonymizer
 from bus.enforcer.service import Enforcer
@@ -126,14 +127,19 @@ class StateWatcher:
 
 
 async def run_enforcer(
-    connection: KafkaConnection, config: EnforcerConfig, stop: asyncio.Event
+    connection: KafkaConnection,
+    config: EnforcerConfig,
+    stop: asyncio.Event,
+    metrics: EnforcerMetrics | None = None,
 ) -> None:
     admin = KafkaAdmin(connection)
     ensure_registry_topics(admin)
     ensure_ingress_topics(admin)
     watcher = StateWatcher(connection, admin, config)
     await watcher.refresh()
-    enforcer = Enforcer(connection, ingress_topics(), watcher.current, group=config.group)
+    enforcer = Enforcer(
+        connection, ingress_topics(), watcher.current, group=config.group, metrics=metrics
+    )
     watching = asyncio.create_task(watcher.watch(stop))
     try:
         await enforcer.run(stop)

@@ -3,6 +3,7 @@ Kafka transaction per batch and partition. Exactly once, or not at all."""
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -10,6 +11,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError, ProducerFenced
 
+from bus.enforcer.metrics import EnforcerMetrics
 from bus.enforcer.partition_producers import PartitionProducers
 from bus.enforcer.pipeline import EnforcerState, InRecord, Outcome, process
 from bus.kafka.connection import KafkaConnection
@@ -28,6 +30,7 @@ class Enforcer:
         batch_size: int = 200,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         processor: Callable[[InRecord, EnforcerState, datetime], Outcome] = process,
+        metrics: EnforcerMetrics | None = None,
     ) -> None:
         self._connection = connection
         self._topics = topics
@@ -36,6 +39,7 @@ class Enforcer:
         self._batch_size = batch_size
         self._clock = clock
         self._process = processor  # swappable only so a benchmark can measure the bare I/O
+        self._metrics = metrics
         self._producers = PartitionProducers(connection, f"{group}.tx")
         # Held for a whole transaction, so a rebalance never closes a producer mid-transaction.
         self._lock = asyncio.Lock()
@@ -80,16 +84,28 @@ class Enforcer:
             if not records:
                 return
             state, now = self._state(), self._clock()
+            metrics = self._metrics
+            event_times: list[datetime] = []
             try:
                 await producer.begin_transaction()
                 for record in records:
+                    started = time.perf_counter()
                     outcome = self._process(_in_record(record), state, now)
+                    if metrics is not None:
+                        metrics.record(outcome, time.perf_counter() - started)
+                        if outcome.event_time is not None and outcome.decisions:
+                            event_times.append(outcome.event_time)
                     for out in outcome.records:
                         await producer.send(out.topic, out.value, key=out.key, headers=out.headers)
                 await producer.send_offsets_to_transaction(
                     {tp: records[-1].offset + 1}, self._group
                 )
+                committing = time.perf_counter()
                 await producer.commit_transaction()
+                if metrics is not None:
+                    metrics.committed(event_times, time.perf_counter() - committing, self._clock())
+                    metrics.policy_in_force(state.snapshot.hash)
+                    self._report_lag(tp, records[-1].offset + 1)
                 self._next_offset[tp] = records[-1].offset + 1
                 self.processed += len(records)
             except ProducerFenced:
@@ -99,6 +115,13 @@ class Enforcer:
             except KafkaError:
                 log.exception("transaction on %s failed; aborting and retrying from committed", tp)
                 await self._recover(tp)
+
+    def _report_lag(self, tp: TopicPartition, position: int) -> None:
+        assert self._consumer is not None
+        assert self._metrics is not None
+        highwater = self._consumer.highwater(tp)
+        if highwater is not None:
+            self._metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, highwater - position))
 
     async def _recover(self, tp: TopicPartition) -> None:
         # After an ambiguous error the producer is not reused (a late EndTxn could hit a later

@@ -5,12 +5,13 @@ import asyncio
 import json
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from prometheus_client import CollectorRegistry
 
 from bus.catalog.population import Address
+from bus.enforcer.metrics import EnforcerMetrics
 from bus.enforcer.pipeline import EnforcerState
 from bus.enforcer.pseudonyms import Pseudonymizer
 from bus.enforcer.service import Enforcer
@@ -84,7 +85,14 @@ async def test_events_flow_exactly_once_minimised_audited_and_quarantined(
     finally:
         await producer.stop()
 
-    enforcer = Enforcer(kafka_broker, [ingress], lambda: state, group=unique_name("enforcer"))
+    registry = CollectorRegistry()
+    enforcer = Enforcer(
+        kafka_broker,
+        [ingress],
+        lambda: state,
+        group=unique_name("enforcer"),
+        metrics=EnforcerMetrics(registry),
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(enforcer.run(stop))
     for _ in range(120):
@@ -114,4 +122,12 @@ async def test_events_flow_exactly_once_minimised_audited_and_quarantined(
                    if header_map(r.headers).get("bus_input", "").startswith(ingress)]  # fmt: skip
     reasons = sorted(header_map(r.headers)["bus_quarantine_reason"] for r in quarantined)
     assert reasons == ["MALFORMED", "PRODUCER_NOT_AUTHORITATIVE"]
-    assert datetime.now(UTC).year >= 2026
+    sample = registry.get_sample_value
+    assert sample("bus_enforcer_quarantined_total", {"reason": "MALFORMED"}) == 1
+    assert sample("bus_enforcer_quarantined_total", {"reason": "PRODUCER_NOT_AUTHORITATIVE"}) == 1
+    permits = {"outcome": "PERMIT", "reason": "GRANTED", "consumer": tax}
+    assert sample("bus_enforcer_decisions_total", permits) == len(good)
+    blocked_labels = {"outcome": "DENY", "reason": "DISCLOSURE_BLOCKED", "consumer": tax}
+    assert sample("bus_enforcer_decisions_total", blocked_labels) == 1
+    assert sample("bus_enforcer_processing_seconds_count") == 43
+    assert sample("bus_enforcer_policy_snapshot_info", {"hash": snapshot.hash}) == 1

@@ -1,0 +1,66 @@
+"""Prometheus metrics of the enforcer. The registry is a parameter (no global), so tests and
+several enforcers in one process do not collide."""
+
+from datetime import datetime
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from bus.enforcer.pipeline import Outcome
+
+_LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class EnforcerMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.events = Counter(
+            "bus_enforcer_events_consumed_total", "Input events consumed.", ["event_type", "producer"],
+            registry=registry,
+        )  # fmt: skip
+        self.decisions = Counter(
+            "bus_enforcer_decisions_total", "Policy decisions.", ["outcome", "reason", "consumer"],
+            registry=registry,
+        )  # fmt: skip
+        self.quarantined = Counter(
+            "bus_enforcer_quarantined_total",
+            "Input records quarantined.",
+            ["reason"],
+            registry=registry,
+        )
+        self.processing = Histogram(
+            "bus_enforcer_processing_seconds", "Verify, decide and disclose one event.",
+            buckets=_LATENCY_BUCKETS, registry=registry,
+        )  # fmt: skip
+        self.end_to_end = Histogram(
+            "bus_enforcer_end_to_end_seconds", "Event time to committed delivery.",
+            buckets=_LATENCY_BUCKETS, registry=registry,
+        )  # fmt: skip
+        self.commit = Histogram(
+            "bus_enforcer_transaction_commit_seconds", "Time to commit one transaction.",
+            buckets=_LATENCY_BUCKETS, registry=registry,
+        )  # fmt: skip
+        self.snapshot = Gauge(
+            "bus_enforcer_policy_snapshot_info", "The policy snapshot in force (value 1).", ["hash"],
+            registry=registry,
+        )  # fmt: skip
+        self.lag = Gauge(
+            "bus_enforcer_consumer_lag_records", "Records not yet processed.", ["topic", "partition"],
+            registry=registry,
+        )  # fmt: skip
+
+    def record(self, outcome: Outcome, seconds: float) -> None:
+        self.processing.observe(seconds)
+        self.events.labels(outcome.event_type or "unknown", outcome.producer or "unknown").inc()
+        if outcome.quarantine_reason is not None:
+            self.quarantined.labels(outcome.quarantine_reason).inc()
+        for decision in outcome.decisions:
+            for reason in decision.reasons:
+                self.decisions.labels(decision.outcome.value, reason.value, decision.consumer).inc()
+
+    def committed(self, event_times: list[datetime], commit_seconds: float, now: datetime) -> None:
+        self.commit.observe(commit_seconds)
+        for event_time in event_times:
+            self.end_to_end.observe(max(0.0, (now - event_time).total_seconds()))
+
+    def policy_in_force(self, snapshot_hash: str) -> None:
+        self.snapshot.clear()
+        self.snapshot.labels(snapshot_hash).set(1)
