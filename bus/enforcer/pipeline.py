@@ -84,11 +84,13 @@ def process(record: InRecord, state: EnforcerState, now: datetime) -> Outcome:
     at = now.timestamp()
     records: list[OutRecord] = []
     decisions: list[Decision] = []
+    common: Headers | None = None
     for subscription in state.subscriptions.get(facts.event_type, ()):
         decision = decide(state.snapshot, facts, subscription, at)
         decisions.append(decision)
         if decision.permitted:
-            records.append(_delivery(verified, decision, subject, state.pseudonyms))
+            common = common or _event_headers(verified)
+            records.append(_delivery(verified, decision, subject, state.pseudonyms, common))
         records.append(_audit(record, verified, facts, decision, audit_subject, now))
     return Outcome(
         records, decisions, event_type=facts.event_type, producer=producer,
@@ -104,19 +106,30 @@ def _verify(record: InRecord, state: EnforcerState) -> VerifiedEvent:
     return verify_record(record.value, record.headers, state.keys, state.catalog)
 
 
-def _delivery(
-    verified: VerifiedEvent, decision: Decision, subject: str, pseudonyms: Pseudonymizer
-) -> OutRecord:
+def _event_headers(verified: VerifiedEvent) -> Headers:
+    """The CloudEvents headers every delivery of one event shares: built once per event."""
     a = verified.attributes
+    return [
+        ("ce_specversion", a.specversion.encode()), ("ce_id", a.id.encode()),
+        ("ce_source", a.source.encode()), ("ce_type", a.type.encode()),
+        ("ce_time", format_time(a.time).encode()), ("ce_dataschema", a.dataschema.encode()),
+        ("content-type", a.datacontenttype.encode()),
+    ]  # fmt: skip
+
+
+def _delivery(
+    verified: VerifiedEvent,
+    decision: Decision,
+    subject: str,
+    pseudonyms: Pseudonymizer,
+    common: Headers,
+) -> OutRecord:
     released = decision.released_fields
     subject_released = verified.event_class.subject_field in released
     # The key keeps each person's events in order; it is the identifier only where released.
     key = subject if subject_released else pseudonyms.pseudonym(decision.consumer, subject)
     headers: Headers = [
-        ("ce_specversion", a.specversion.encode()), ("ce_id", a.id.encode()),
-        ("ce_source", a.source.encode()), ("ce_type", a.type.encode()),
-        ("ce_time", format_time(a.time).encode()), ("ce_dataschema", a.dataschema.encode()),
-        ("content-type", a.datacontenttype.encode()),
+        *common,
         ("bus_purpose", decision.purpose.encode()), ("bus_grant", (decision.grant_id or "").encode()),
         ("bus_snapshot", decision.snapshot_hash.encode()),
     ]  # fmt: skip
