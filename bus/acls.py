@@ -10,11 +10,14 @@ from dataclasses import dataclass
 
 from bus.kafka.admin import Acl, KafkaAdmin, Operation, Resource
 from bus.topics import consumer_group_prefix, delivery_topic, ingress_topic
+from policies.engine import authorize_subscription
 from policies.facts import Subscription
 from policies.snapshot import Snapshot
 
 
-def desired_acls(snapshot: Snapshot, subscriptions: Iterable[Subscription]) -> set[Acl]:
+def desired_acls(snapshot: Snapshot, subscriptions: Iterable[Subscription], at: float) -> set[Acl]:
+    """`at` (epoch seconds): a subscription whose grant was revoked or has expired by then gives
+    its consumer no access, even while the subscription record still exists."""
     acls: set[Acl] = set()
     for event_type, authorities in snapshot.authorities.items():
         for agency_id, _territory in authorities:
@@ -30,7 +33,12 @@ def desired_acls(snapshot: Snapshot, subscriptions: Iterable[Subscription]) -> s
                 )
     for subscription in subscriptions:
         agency = snapshot.agencies.get(subscription.consumer)
-        if agency is None:
+        if (
+            agency is None
+            or not authorize_subscription(
+                snapshot, subscription.consumer, subscription.event_type, subscription.purpose, at
+            ).permitted
+        ):
             continue
         topic = delivery_topic(subscription.consumer, subscription.purpose)
         acls.add(Acl(agency.kafka_principal, Resource.TOPIC, topic, Operation.READ))

@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import signal
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -80,7 +81,9 @@ def acl_sync(policy: PolicyDir) -> None:
     snapshot = compile_snapshot(load_policy_set(policy))
     subs = asyncio.run(subscriptions.load(connection))
     changes = sync_acls(
-        admin, desired_acls(snapshot, subs), [a.kafka_principal for a in snapshot.agencies.values()]
+        admin,
+        desired_acls(snapshot, subs, time.time()),
+        [a.kafka_principal for a in snapshot.agencies.values()],
     )
     for added in sorted(changes.added, key=str):
         typer.echo(f"+ {added.principal} {added.operation.name} {added.resource.name} {added.name}")

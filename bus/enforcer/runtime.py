@@ -5,6 +5,7 @@ import asyncio
 import logging
 import os
 import secrets
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,7 +107,7 @@ class StateWatcher:
         principals = [a.kafka_principal for a in snapshot.agencies.values()]
         if old is not None:
             principals += [a.kafka_principal for a in old.snapshot.agencies.values()]
-        changes = sync_acls(self._admin, desired_acls(snapshot, subs), principals)
+        changes = sync_acls(self._admin, desired_acls(snapshot, subs, time.time()), principals)
         log.info(
             "state in force: policy %s, %d subscriptions, ACLs +%d -%d",
             snapshot.hash[:19], len(subs), len(changes.added), len(changes.removed),

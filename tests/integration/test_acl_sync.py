@@ -1,6 +1,7 @@
 """Broker-enforced isolation from synced ACLs: each principal reaches exactly what policy allows;
 revoking a subscription removes the consumer's access."""
 
+import time
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -55,7 +56,7 @@ async def test_synced_acls_isolate_agencies_and_revocation_removes_access(
     for topic in (tax_topic, elect_topic):
         await produce_one(kafka_broker, topic, b"delivered by the bus")
 
-    changes = sync_acls(kafka_admin, desired_acls(snapshot, subscriptions), [])
+    changes = sync_acls(kafka_admin, desired_acls(snapshot, subscriptions, time.time()), [])
     assert len(changes.added) == 5
     assert not changes.removed
 
@@ -76,7 +77,9 @@ async def test_synced_acls_isolate_agencies_and_revocation_removes_access(
 
     # Revoke the tax office's subscription: its READ goes, the electoral office keeps its own.
     changes = sync_acls(
-        kafka_admin, desired_acls(snapshot, subscriptions[1:]), [f"User:{tax.username}"]
+        kafka_admin,
+        desired_acls(snapshot, subscriptions[1:], time.time()),
+        [f"User:{tax.username}"],
     )
     assert {acl.principal for acl in changes.removed} == {f"User:{tax.username}"}
     assert not changes.added

@@ -1,6 +1,8 @@
 """ACLs derived from policy and subscriptions: producers write their ingress topics, consumers read
 their own delivery topics and groups, and nothing else."""
 
+from datetime import UTC, datetime
+
 from bus.acls import desired_acls
 from bus.kafka.admin import Acl, Operation, Resource
 from policies.documents import ProducerAuthority
@@ -9,6 +11,7 @@ from policies.snapshot import compile_snapshot
 from tests.support.policy_sets import agency, grant, policy_set, purpose
 
 TYPE = "population.AddressChanged"
+NOW = datetime(2026, 6, 1, tzinfo=UTC).timestamp()
 SNAPSHOT = compile_snapshot(
     policy_set(
         agencies=(
@@ -25,7 +28,7 @@ SNAPSHOT = compile_snapshot(
 
 
 def test_producer_writes_its_ingress_topic_and_consumer_reads_its_delivery_topic() -> None:
-    acls = desired_acls(SNAPSHOT, [Subscription("tax-by", TYPE, "tax")])
+    acls = desired_acls(SNAPSHOT, [Subscription("tax-by", TYPE, "tax")], NOW)
     assert acls == {
         Acl(
             "User:muni-muc",
@@ -39,5 +42,19 @@ def test_producer_writes_its_ingress_topic_and_consumer_reads_its_delivery_topic
 
 
 def test_without_subscriptions_consumers_get_nothing_and_unknown_agencies_are_ignored() -> None:
-    acls = desired_acls(SNAPSHOT, [Subscription("ghost", TYPE, "tax")])
+    acls = desired_acls(SNAPSHOT, [Subscription("ghost", TYPE, "tax")], NOW)
     assert {a.principal for a in acls} == {"User:muni-muc"}
+
+
+def test_a_subscription_whose_grant_expired_gives_no_access() -> None:
+    later = datetime(2031, 1, 1, tzinfo=UTC).timestamp()
+    expiring = compile_snapshot(
+        policy_set(
+            agencies=(agency("tax-by", "09", "taxation"),),
+            purposes=(purpose("tax", "taxation"),),
+            grants=(grant("g-tax", "tax-by", "tax", valid_until=datetime(2030, 1, 1, tzinfo=UTC)),),
+        )
+    )
+    subscription = [Subscription("tax-by", TYPE, "tax")]
+    assert {a.principal for a in desired_acls(expiring, subscription, NOW)} == {"User:tax-by"}
+    assert desired_acls(expiring, subscription, later) == set()
