@@ -61,20 +61,29 @@ def empty_snapshot() -> Snapshot:
 
 def content_hash(policy_set: PolicySet) -> str:
     """sha256 over RFC 8785 canonical JSON of the sorted documents."""
+    return "sha256:" + hashlib.sha256(canonical_bytes(policy_set)).hexdigest()
+
+
+def canonical_bytes(policy_set: PolicySet) -> bytes:
+    """The policy set as RFC 8785 JSON: what is hashed, and what `bus policy apply` publishes."""
+    return rfc8785.dumps(normalised_document(policy_set))
+
+
+def normalised_document(policy_set: PolicySet) -> dict[str, list[dict[str, Any]]]:
+    """One mapping with the five lists, sorted and normalised, independent of how files were written."""
 
     def rows(items: tuple[Any, ...], key: str) -> list[dict[str, Any]]:
         dumped = [_normalised(item.model_dump()) for item in items]
         # The key first; the whole row breaks ties, so even duplicate ids hash independent of order.
         return sorted(dumped, key=lambda row: (str(row[key]), rfc8785.dumps(row)))
 
-    normalised = {
+    return {
         "territories": rows(policy_set.territories.territories, "code"),
         "agencies": rows(policy_set.agencies.agencies, "id"),
         "purposes": rows(policy_set.purposes.purposes, "code"),
         "producers": rows(policy_set.producers.producers, "agency"),
         "grants": rows(policy_set.grants.grants, "id"),
     }
-    return "sha256:" + hashlib.sha256(rfc8785.dumps(normalised)).hexdigest()
 
 
 def _normalised(row: dict[str, Any]) -> dict[str, Any]:

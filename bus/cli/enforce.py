@@ -24,6 +24,13 @@ from policies.loader import load_policy_set
 from policies.snapshot import compile_snapshot
 
 PolicyDir = Annotated[Path, typer.Option("--policy", help="The policy set to enforce.")]
+FollowedPolicy = Annotated[
+    Path | None,
+    typer.Option(
+        "--policy",
+        help="Enforce this policy directory. Default: the set `bus policy apply` published.",
+    ),
+]
 KeyDir = Annotated[
     Path | None,
     typer.Option(
@@ -40,7 +47,7 @@ MetricsPort = Annotated[
 
 
 def enforce(
-    policy: PolicyDir,
+    policy: FollowedPolicy = None,
     keys: KeyDir = None,
     group: str = "bus-enforcer",
     metrics_port: MetricsPort = 9464,

@@ -1,5 +1,6 @@
-"""`bus policy …`: check a policy set, explain one decision, diff two sets, export to Cedar."""
+"""`bus policy …`: check, explain, diff, export to Cedar, and apply a policy set to the bus."""
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -7,6 +8,10 @@ from typing import Annotated, Any
 
 import typer
 
+from bus import policy_store
+from bus.kafka import broker
+from bus.kafka.admin import KafkaAdmin
+from bus.kafka.settings import load_kafka_settings
 from policies.cedar_export import export_cedar, write_export
 from policies.decision import Decision
 from policies.diff import diff as diff_sets
@@ -170,3 +175,20 @@ def export(
     """Export the policy set as Cedar policies, entities and schema (for review or other engines)."""
     for path in write_export(export_cedar(load_policy_set(directory)), cedar):
         typer.echo(f"wrote {path}")
+
+
+@app.command()
+def apply(directory: PolicyDir) -> None:
+    """Validate the set and publish it to the bus; running enforcers switch to it between two batches.
+    A set with lint errors is refused and the one in force stays."""
+    policy_set = load_policy_set(directory)
+    errors = [f for f in lint(policy_set) if f.severity == "error"]
+    if errors:
+        typer.echo(format_findings(errors), err=True)
+        typer.echo(f"refused: {len(errors)} error(s); the policy set in force stays", err=True)
+        raise typer.Exit(1)
+    snapshot = compile_snapshot(policy_set)
+    connection = broker.admin_connection(load_kafka_settings())
+    policy_store.ensure_policy_topic(KafkaAdmin(connection))
+    asyncio.run(policy_store.publish(connection, policy_set))
+    typer.echo(f"applied: snapshot {snapshot.hash}")

@@ -10,7 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from bus import subscriptions
+from bus import policy_store, subscriptions
 from bus.acls import desired_acls, sync_acls
 from bus.enforcer.metrics import EnforcerMetrics
 from bus.enforcer.pipeline import EnforcerState
@@ -29,14 +29,15 @@ from bus.topology import (
 )
 from policies.facts import Subscription
 from policies.loader import load_policy_set
-from policies.snapshot import Snapshot, compile_snapshot
+from policies.snapshot import Snapshot, compile_snapshot, empty_snapshot
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class EnforcerConfig:
-    policy_dir: Path
+    # None: follow the policy sets that `bus policy apply` publishes on the bus (the normal case).
+    policy_dir: Path | None
     key_dir: Path | None
     pseudonym_key_file: Path
     group: str = "bus-enforcer"
@@ -97,7 +98,7 @@ class StateWatcher:
 
     async def refresh(self) -> bool:
         """Reload; returns whether the state changed."""
-        snapshot = compile_snapshot(load_policy_set(self._config.policy_dir))
+        snapshot = await self._snapshot()
         subs = await subscriptions.load(self._connection)
         old = self._state
         if old is not None and old.snapshot.hash == snapshot.hash and _subs(old) == set(subs):
@@ -113,6 +114,12 @@ class StateWatcher:
             snapshot.hash[:19], len(subs), len(changes.added), len(changes.removed),
         )  # fmt: skip
         return True
+
+    async def _snapshot(self) -> Snapshot:
+        if self._config.policy_dir is not None:
+            return compile_snapshot(load_policy_set(self._config.policy_dir))
+        applied = await policy_store.latest(self._connection)
+        return empty_snapshot() if applied is None else compile_snapshot(applied)
 
     async def watch(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -135,6 +142,7 @@ async def run_enforcer(
 ) -> None:
     admin = KafkaAdmin(connection)
     ensure_registry_topics(admin)
+    policy_store.ensure_policy_topic(admin)
     ensure_ingress_topics(admin)
     watcher = StateWatcher(connection, admin, config)
     await watcher.refresh()

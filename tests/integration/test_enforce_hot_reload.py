@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from bus import policy_store, subscriptions
 from bus.catalog.population import Address
 from bus.envelope.codec import IssuedEvent, issue_event
 from bus.envelope.kafka_binding import header_map, ingress_record
@@ -21,6 +22,7 @@ from bus.kafka.connection import KafkaConnection
 from bus.keys import AgencySigningKey
 from bus.subscription_service import subscribe
 from bus.topics import AUDIT_TOPIC, delivery_topic
+from bus.topology import ensure_registry_topics
 from policies.facts import Subscription
 from policies.loader import load_policy_set
 from policies.snapshot import compile_snapshot
@@ -67,8 +69,9 @@ async def _wait_for_log(log: Path, text: str, count: int, timeout_s: float = 60)
     pytest.fail(f"{text!r} did not appear {count}x in the enforcer log:\n{content[-3000:]}")
 
 
+@pytest.mark.parametrize("source", ["applied", "directory"])
 async def test_subscription_and_revocation_take_effect_while_running(
-    kafka_broker: KafkaConnection, kafka_admin: KafkaAdmin, tmp_path: Path
+    kafka_broker: KafkaConnection, kafka_admin: KafkaAdmin, tmp_path: Path, source: str
 ) -> None:
     policy = tmp_path / "policy"
     shutil.copytree(REFERENCE, policy)
@@ -78,7 +81,15 @@ async def test_subscription_and_revocation_take_effect_while_running(
     (keys / "muni-09162000.pub.pem").write_bytes(muni.public_pem())
     log = tmp_path / "enforce.log"
     command = [sys.executable, "-c", "from bus.cli.main import main; main()", "enforce",
-               "--policy", str(policy), "--keys", str(keys), "--group", unique_name("enforcer")]  # fmt: skip
+               "--keys", str(keys), "--group", unique_name("enforcer"), "--metrics-port", "0"]  # fmt: skip
+    if source == "directory":
+        command += ["--policy", str(policy)]
+    else:  # what `bus policy apply` does
+        policy_store.ensure_policy_topic(kafka_admin)
+        await policy_store.publish(kafka_broker, load_policy_set(policy))
+    subscription = Subscription("tax-by", "population.AddressChanged", "tax-residence")
+    ensure_registry_topics(kafka_admin)
+    await subscriptions.unregister(kafka_broker, subscription)  # start from "not subscribed"
     with log.open("wb") as out:
         process = await asyncio.create_subprocess_exec(
             *command, stdout=out, stderr=subprocess.STDOUT
@@ -86,7 +97,6 @@ async def test_subscription_and_revocation_take_effect_while_running(
     try:
         await _wait_for_log(log, "assigned", 1)
         snapshot = compile_snapshot(load_policy_set(policy))
-        subscription = Subscription("tax-by", "population.AddressChanged", "tax-residence")
         decision = await subscribe(
             kafka_broker, kafka_admin, snapshot, subscription, datetime.now(UTC)
         )
@@ -105,6 +115,8 @@ async def test_subscription_and_revocation_take_effect_while_running(
                 1,
             )
         )
+        if source == "applied":
+            await policy_store.publish(kafka_broker, load_policy_set(policy))
         await _wait_for_log(log, "state in force", 3)  # the revocation is in force
         after = issue_event(address_changed("P-7001-0002", new_address=MUNICH), muni)
         await _publish(kafka_broker, after)
@@ -117,6 +129,7 @@ async def test_subscription_and_revocation_take_effect_while_running(
         }
         assert verdicts == {"DENY"}
     finally:
+        await subscriptions.unregister(kafka_broker, subscription)
         process.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(process.wait(), 60)
     assert code == 0, log.read_text()[-3000:]

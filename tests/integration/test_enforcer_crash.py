@@ -12,7 +12,13 @@ import pytest
 
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
-from tests.support.enforcer_runs import PARTITIONS, all_input_committed, check_exactly_once, prepare
+from tests.support.enforcer_runs import (
+    PARTITIONS,
+    all_input_committed,
+    check_exactly_once,
+    committed_input,
+    prepare,
+)
 
 pytestmark = pytest.mark.integration
 EVENTS, SUBJECTS, KILLS = 20_000, 400, 5
@@ -29,8 +35,17 @@ async def test_kill_9_at_random_moments_loses_nothing_and_duplicates_nothing(
     rng = random.Random(20261123)
     process = run.start()
     for _ in range(KILLS):
-        await asyncio.sleep(rng.uniform(3.0, 7.0))
-        process.kill()  # SIGKILL: no cleanup, mid-transaction more often than not
+        # Kill only once this incarnation is visibly at work (it has committed something), a random
+        # moment later: so the kill lands mid-processing, usually inside an open transaction.
+        before, _total = await committed_input(run)
+        for _ in range(300):
+            done, total = await committed_input(run)
+            if done > before:
+                break
+            await asyncio.sleep(0.2)
+        assert done < total, "the load was processed before every kill happened: raise EVENTS"
+        await asyncio.sleep(rng.uniform(0.1, 1.0))
+        process.kill()  # SIGKILL: no cleanup
         process.wait()
         process = run.start()
     try:

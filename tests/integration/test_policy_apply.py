@@ -1,0 +1,45 @@
+"""`bus policy apply`: a valid set is published and read back; a set with errors is refused and the
+set in force stays."""
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bus import policy_store
+from bus.cli.main import app
+from bus.kafka.connection import KafkaConnection
+from policies.loader import load_policy_set
+from policies.snapshot import compile_snapshot
+
+pytestmark = pytest.mark.integration
+REFERENCE = Path(__file__).resolve().parents[2] / "policies" / "reference"
+
+
+def test_apply_publishes_valid_sets_and_refuses_broken_ones(
+    kafka_broker: KafkaConnection, tmp_path: Path
+) -> None:
+    # Synchronous on purpose: the CLI runs its own event loop, as it does for a user.
+    runner = CliRunner()
+    applied = runner.invoke(app, ["policy", "apply", str(REFERENCE)])
+    assert applied.exit_code == 0, applied.output
+    expected = compile_snapshot(load_policy_set(REFERENCE)).hash
+    assert expected in applied.output
+    in_force = asyncio.run(policy_store.latest(kafka_broker))
+    assert in_force is not None
+    assert compile_snapshot(in_force).hash == expected
+
+    broken = tmp_path / "broken"
+    shutil.copytree(REFERENCE, broken)
+    grants = broken / "grants.yaml"
+    grants.write_text(
+        grants.read_text().replace("consumer: tax-by\n", "consumer: no-such-agency\n", 1)
+    )
+    refused = runner.invoke(app, ["policy", "apply", str(broken)])
+    assert refused.exit_code == 1
+    assert "the policy set in force stays" in refused.output
+    still = asyncio.run(policy_store.latest(kafka_broker))
+    assert still is not None
+    assert compile_snapshot(still).hash == expected
