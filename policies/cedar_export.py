@@ -32,15 +32,6 @@ CedarEntity = dict[str, Any]
 CedarUid = dict[str, str]
 ACTION: CedarUid = {"type": "Action", "id": "receive"}
 
-# Which Event attributes a territorial rule looks at (the catalogue's Event.locations names).
-_RULE_LOCATIONS: dict[TerritorialRule, tuple[str, ...]] = {
-    TerritorialRule.NEW_ADDRESS: ("new_address",),
-    TerritorialRule.PREVIOUS_ADDRESS: ("previous_address",),
-    TerritorialRule.EITHER_ADDRESS: ("new_address", "previous_address"),
-    TerritorialRule.PLACE_OF_REGISTRATION: ("place_of_registration",),
-    TerritorialRule.NATIONWIDE: (),
-}
-
 
 @dataclass(frozen=True)
 class CedarExport:
@@ -191,7 +182,7 @@ def _territorial(rule: TerritorialRule) -> str:
     checks = [
         f"(resource has {name} && resource.{name} has is_root && "
         f"resource.{name} in principal.jurisdiction)"
-        for name in _RULE_LOCATIONS[rule]
+        for name in rule.locations
     ]
     return f"({' || '.join(checks)})"
 

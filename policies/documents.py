@@ -75,6 +75,20 @@ class TerritorialRule(StrEnum):
     # No location condition: only for consumers whose jurisdiction is the whole nation (linted).
     NATIONWIDE = "nationwide"
 
+    @property
+    def locations(self) -> tuple[str, ...]:
+        """The Event.locations names this rule looks at (any one inside suffices); none for nationwide."""
+        return _RULE_LOCATIONS[self]
+
+
+_RULE_LOCATIONS: dict[TerritorialRule, tuple[str, ...]] = {
+    TerritorialRule.NEW_ADDRESS: ("new_address",),
+    TerritorialRule.PREVIOUS_ADDRESS: ("previous_address",),
+    TerritorialRule.EITHER_ADDRESS: ("new_address", "previous_address"),
+    TerritorialRule.PLACE_OF_REGISTRATION: ("place_of_registration",),
+    TerritorialRule.NATIONWIDE: (),
+}
+
 
 class Grant(_Document):
     """A data sharing agreement: consumer × event types × purpose, and the fields it releases."""

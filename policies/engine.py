@@ -11,13 +11,6 @@ from policies.documents import TerritorialRule
 from policies.facts import EventFacts, Subscription
 from policies.snapshot import CompiledGrant, Snapshot
 
-_RULE_LOCATIONS: dict[TerritorialRule, tuple[str, ...]] = {
-    TerritorialRule.NEW_ADDRESS: ("new_address",),
-    TerritorialRule.PREVIOUS_ADDRESS: ("previous_address",),
-    TerritorialRule.EITHER_ADDRESS: ("new_address", "previous_address"),
-    TerritorialRule.PLACE_OF_REGISTRATION: ("place_of_registration",),
-}
-
 
 def decide(
     snapshot: Snapshot, facts: EventFacts, subscription: Subscription, at: float
@@ -131,9 +124,7 @@ def _in_jurisdiction(
 ) -> bool:
     if rule is TerritorialRule.NATIONWIDE:
         return snapshot.ancestry.get(jurisdiction) == frozenset({jurisdiction})
-    return any(
-        snapshot.within(jurisdiction, facts.locations.get(name)) for name in _RULE_LOCATIONS[rule]
-    )
+    return any(snapshot.within(jurisdiction, facts.locations.get(name)) for name in rule.locations)
 
 
 def _producer_decision(

@@ -17,15 +17,6 @@ from policies.loader import PolicySet
 Severity = Literal["error", "warning"]
 _Report = Callable[[Severity, str, str], None]  # severity, key under the grant, message
 
-# The Event.locations names each territorial rule needs; nationwide needs none.
-RULE_LOCATIONS: dict[TerritorialRule, tuple[str, ...]] = {
-    TerritorialRule.NEW_ADDRESS: ("new_address",),
-    TerritorialRule.PREVIOUS_ADDRESS: ("previous_address",),
-    TerritorialRule.EITHER_ADDRESS: ("new_address", "previous_address"),
-    TerritorialRule.PLACE_OF_REGISTRATION: ("place_of_registration",),
-    TerritorialRule.NATIONWIDE: (),
-}
-
 
 @dataclass(frozen=True)
 class Finding:
@@ -213,7 +204,7 @@ class _Linter:
                 "error", "fields",
                 f"purpose {grant.purpose} does not allow the data class of {names} in {event_type}",
             )  # fmt: skip
-        missing = [n for n in RULE_LOCATIONS[grant.territorial_rule] if n not in event.locations]
+        missing = [n for n in grant.territorial_rule.locations if n not in event.locations]
         if missing:
             has = ", ".join(event.locations) or "none (use nationwide)"
             report(
