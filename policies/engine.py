@@ -19,24 +19,18 @@ def decide(
     (epoch seconds)? On PERMIT, `released_fields` are the only fields it may see."""
     consumer, purpose_code = subscription.consumer, subscription.purpose
 
-    def deny(*reasons: Reason, grant: CompiledGrant | None = None) -> Decision:
-        return Decision(
-            Outcome.DENY, reasons, consumer, facts.event_type, purpose_code, snapshot.hash,
-            grant_id=grant.id if grant else None, producer=facts.producer,
-        )  # fmt: skip
-
     agency = snapshot.agencies.get(consumer)
     purpose = snapshot.purposes.get(purpose_code)
     if agency is None:
-        return deny(Reason.UNKNOWN_CONSUMER)
+        return _deny(snapshot, facts, subscription, (Reason.UNKNOWN_CONSUMER,), None)
     if purpose is None:
-        return deny(Reason.UNKNOWN_PURPOSE)
+        return _deny(snapshot, facts, subscription, (Reason.UNKNOWN_PURPOSE,), None)
     candidates = snapshot.grants.get((consumer, facts.event_type), ())
     if not candidates:
-        return deny(Reason.NO_GRANT)
+        return _deny(snapshot, facts, subscription, (Reason.NO_GRANT,), None)
     matching = [g for g in candidates if g.purpose == purpose_code]
     if not matching:
-        return deny(Reason.PURPOSE_MISMATCH)
+        return _deny(snapshot, facts, subscription, (Reason.PURPOSE_MISMATCH,), None)
     competent = purpose.competence in agency.competences
     best: tuple[Reason, ...] = ()
     for grant in matching:
@@ -66,7 +60,20 @@ def decide(
             )  # fmt: skip
         if not best or len(reasons) < len(best):
             best, best_grant = tuple(reasons), grant
-    return deny(*best, grant=best_grant)
+    return _deny(snapshot, facts, subscription, best, best_grant)
+
+
+def _deny(
+    snapshot: Snapshot,
+    facts: EventFacts,
+    subscription: Subscription,
+    reasons: tuple[Reason, ...],
+    grant: CompiledGrant | None,
+) -> Decision:
+    return Decision(
+        Outcome.DENY, reasons, subscription.consumer, facts.event_type, subscription.purpose,
+        snapshot.hash, grant_id=grant.id if grant else None, producer=facts.producer,
+    )  # fmt: skip
 
 
 def authorize_producer(

@@ -27,15 +27,21 @@ class Subscription:
 
 
 def facts_of(event: Event, producer: str) -> EventFacts:
-    values = event.model_dump()
+    return facts_from_values(type(event), event.model_dump(), producer)
+
+
+def facts_from_values(
+    event_class: type[Event], values: Mapping[str, Any], producer: str
+) -> EventFacts:
+    """From field values (typed dumps or the JSON values of verified disclosures alike), so the
+    enforcer need not rebuild and dump the whole model for every event."""
+    block = event_class.disclosure_block_field
     return EventFacts(
-        event_type=event.event_type,
+        event_type=event_class.event_type,
         producer=producer,
-        fields=frozenset(event.field_names()),
-        locations={name: _at(values, path) for name, path in event.locations.items()},
-        disclosure_blocked=bool(
-            event.disclosure_block_field and getattr(event, event.disclosure_block_field)
-        ),
+        fields=frozenset(values),
+        locations={name: _at(values, path) for name, path in event_class.locations.items()},
+        disclosure_blocked=bool(block and values.get(block)),
     )
 
 

@@ -12,6 +12,7 @@ _LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5
 
 class EnforcerMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
+        self._snapshot_hash: str | None = None
         self.events = Counter(
             "bus_enforcer_events_consumed_total", "Input events consumed.", ["event_type", "producer"],
             registry=registry,
@@ -62,5 +63,8 @@ class EnforcerMetrics:
             self.end_to_end.observe(max(0.0, (now - event_time).total_seconds()))
 
     def policy_in_force(self, snapshot_hash: str) -> None:
-        self.snapshot.clear()
-        self.snapshot.labels(snapshot_hash).set(1)
+        # Called per transaction; the gauge only changes when the policy does.
+        if snapshot_hash != self._snapshot_hash:
+            self.snapshot.clear()
+            self.snapshot.labels(snapshot_hash).set(1)
+            self._snapshot_hash = snapshot_hash

@@ -21,7 +21,7 @@ from bus.keys import KeyStore
 from bus.topics import AUDIT_TOPIC, QUARANTINE_TOPIC, delivery_topic
 from policies.decision import Decision, Reason
 from policies.engine import authorize_producer, decide
-from policies.facts import EventFacts, Subscription, facts_of
+from policies.facts import EventFacts, Subscription, facts_from_values
 from policies.snapshot import Snapshot
 
 AUDIT_AUDIENCE = "audit"
@@ -63,11 +63,14 @@ class Outcome:
 def process(record: InRecord, state: EnforcerState, now: datetime) -> Outcome:
     try:
         verified = _verify(record, state)
-        event = verified.to_event()
+        verified.require_complete()
     except EnvelopeError as exc:
         return _quarantine(record, state, now, exc.reason, str(exc))
     producer = verified.attributes.source
-    facts = facts_of(event, producer)
+    # The disclosures' JSON values were validated field by field during verify; no need to
+    # rebuild and dump the whole model again on this per-event path.
+    values = {name: d.value for name, d in verified.token.disclosures.items()}
+    facts = facts_from_values(verified.event_class, values, producer)
     territory = next((code for code in facts.locations.values() if code is not None), None)
     authority = authorize_producer(state.snapshot, producer, facts.event_type, territory)
     if not authority.permitted:
@@ -79,7 +82,8 @@ def process(record: InRecord, state: EnforcerState, now: datetime) -> Outcome:
             authority.explanation,
             verified,
         )
-    subject = event.subject()
+    subject = verified.subject
+    assert subject is not None  # require_complete() above: the subject field is disclosed
     audit_subject = state.pseudonyms.pseudonym(AUDIT_AUDIENCE, subject)
     at = now.timestamp()
     records: list[OutRecord] = []

@@ -54,11 +54,15 @@ class VerifiedEvent:
     def present(self, names: Collection[str]) -> str:
         return self.token.present(names)
 
-    def to_event(self) -> Event:
-        """The whole event; only possible when every field was disclosed."""
+    def require_complete(self) -> None:
+        """Raise unless every field of the event type was disclosed (as producers must)."""
         missing = set(self.event_class.field_names()) - set(self.fields)
         if missing:
             raise MissingAttributeError(f"fields not disclosed: {', '.join(sorted(missing))}")
+
+    def to_event(self) -> Event:
+        """The whole event; only possible when every field was disclosed."""
+        self.require_complete()
         return self.event_class.model_validate(self.fields)
 
 
