@@ -1,6 +1,7 @@
 """Administrative operations as the bus admin: topics, SCRAM users and ACLs (via librdkafka)."""
 
 import secrets
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -108,6 +109,16 @@ class KafkaAdmin:
         self._wait(
             "create topics", self._client.create_topics(topics, operation_timeout=_TIMEOUT_S)
         )
+        # The controller acknowledges before the broker's metadata cache knows the topic; callers
+        # use it at once, so wait until the broker lists it.
+        wanted = {t.topic for t in topics}
+        deadline = time.monotonic() + _TIMEOUT_S
+        while not wanted <= self.list_topics():
+            if time.monotonic() > deadline:
+                raise BrokerError(
+                    f"created topics not visible after {_TIMEOUT_S:.0f} s: {sorted(wanted)}"
+                )
+            time.sleep(0.05)
 
     def ensure_topics(
         self, names: Iterable[str], partitions: int = 1, config: Mapping[str, str] | None = None
