@@ -18,6 +18,7 @@ from bus.enforcer.runtime import EnforcerConfig, run_enforcer
 from bus.kafka import broker
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.settings import load_kafka_settings
+from bus.logs import LogFormat, configure_logging
 from bus.paths import default_state_dir
 from bus.topology import ensure_registry_topics
 from policies.loader import load_policy_set
@@ -51,9 +52,16 @@ def enforce(
     keys: KeyDir = None,
     group: str = "bus-enforcer",
     metrics_port: MetricsPort = 9464,
+    log_format: Annotated[
+        LogFormat,
+        typer.Option(help="json: one object per line, with event_id; text: for a terminal."),
+    ] = LogFormat.JSON,
+    debug: Annotated[
+        bool, typer.Option(help="Log every decision (event id, consumer, outcome).")
+    ] = False,
 ) -> None:
     """Run the enforcer until SIGTERM or Ctrl-C; the open transaction finishes or aborts, never half."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(log_format, logging.DEBUG if debug else logging.INFO)
     state = default_state_dir() / "keys"
     config = EnforcerConfig(
         policy_dir=policy,

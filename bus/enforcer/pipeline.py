@@ -54,7 +54,9 @@ class EnforcerState:
 class Outcome:
     records: list[OutRecord]
     decisions: list[Decision]
+    event_id: str | None = None  # verified; None when the envelope could not be verified
     quarantine_reason: str | None = None
+    quarantine_detail: str | None = None
     event_type: str | None = None
     producer: str | None = None
     event_time: datetime | None = None
@@ -97,8 +99,8 @@ def process(record: InRecord, state: EnforcerState, now: datetime) -> Outcome:
             records.append(_delivery(verified, decision, subject, state.pseudonyms, common))
         records.append(_audit(record, verified, facts, decision, audit_subject, now))
     return Outcome(
-        records, decisions, event_type=facts.event_type, producer=producer,
-        event_time=verified.attributes.time,
+        records, decisions, event_id=verified.attributes.id, event_type=facts.event_type,
+        producer=producer, event_time=verified.attributes.time,
     )  # fmt: skip
 
 
@@ -200,7 +202,9 @@ def _quarantine(
             ),
         ],
         decisions=[],
+        event_id=attributes.id if attributes else None,
         quarantine_reason=reason,
+        quarantine_detail=detail,
         event_type=attributes.type if attributes else None,
         producer=attributes.source if attributes else None,
     )

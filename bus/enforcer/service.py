@@ -86,11 +86,14 @@ class Enforcer:
             state, now = self._state(), self._clock()
             metrics = self._metrics
             event_times: list[datetime] = []
+            event_ids: list[str | None] = []
             try:
                 await producer.begin_transaction()
                 for record in records:
                     started = time.perf_counter()
                     outcome = self._process(_in_record(record), state, now)
+                    event_ids.append(outcome.event_id)
+                    _log_outcome(record, outcome)
                     if metrics is not None:
                         metrics.record(outcome, time.perf_counter() - started)
                         if outcome.event_time is not None and outcome.decisions:
@@ -113,7 +116,11 @@ class Enforcer:
                 log.warning("fenced on %s: another enforcer took it over", tp)
                 await self._producers.stop(tp)
             except KafkaError:
-                log.exception("transaction on %s failed; aborting and retrying from committed", tp)
+                log.exception(
+                    "transaction on %s failed; aborting and retrying from committed",
+                    tp,
+                    extra={"event_ids": event_ids, "input": _position(records[0])},
+                )
                 await self._recover(tp)
 
     def _report_lag(self, tp: TopicPartition, position: int) -> None:
@@ -152,6 +159,33 @@ class Enforcer:
                 await self._producers.stop(tp)
                 self._next_offset.pop(tp, None)
         log.info("revoked %s", sorted(f"{tp.topic}/{tp.partition}" for tp in partitions))
+
+
+def _log_outcome(record: ConsumerRecord[bytes, bytes], outcome: Outcome) -> None:
+    if outcome.quarantine_reason is not None:
+        log.warning(
+            "event quarantined: %s",
+            outcome.quarantine_reason,
+            extra={
+                "event_id": outcome.event_id, "reason": outcome.quarantine_reason,
+                "detail": outcome.quarantine_detail, "input": _position(record),
+            },
+        )  # fmt: skip
+    elif log.isEnabledFor(logging.DEBUG):
+        for decision in outcome.decisions:
+            log.debug(
+                "%s %s for %s/%s",
+                outcome.event_id, decision.outcome.value, decision.consumer, decision.purpose,
+                extra={
+                    "event_id": outcome.event_id, "consumer": decision.consumer,
+                    "purpose": decision.purpose, "outcome": decision.outcome.value,
+                    "reasons": [r.value for r in decision.reasons],
+                },
+            )  # fmt: skip
+
+
+def _position(record: ConsumerRecord[bytes, bytes]) -> str:
+    return f"{record.topic}/{record.partition}/{record.offset}"
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -3,6 +3,7 @@ the released fields, every decision is audited once, invalid input is quarantine
 
 import asyncio
 import json
+import logging
 from collections import Counter
 from collections.abc import Callable
 
@@ -38,8 +39,12 @@ MUNICH = Address(
 
 
 async def test_events_flow_exactly_once_minimised_audited_and_quarantined(
-    kafka_broker: KafkaConnection, kafka_admin: KafkaAdmin, topic_factory: Callable[..., str]
+    kafka_broker: KafkaConnection,
+    kafka_admin: KafkaAdmin,
+    topic_factory: Callable[..., str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="bus.enforcer.service")
     tax, elect = unique_name("tax"), unique_name("elect")
     muni, rogue = AgencySigningKey.generate("muni-muc"), AgencySigningKey.generate("muni-rgb")
     snapshot = compile_snapshot(
@@ -131,3 +136,7 @@ async def test_events_flow_exactly_once_minimised_audited_and_quarantined(
     assert sample("bus_enforcer_decisions_total", blocked_labels) == 1
     assert sample("bus_enforcer_processing_seconds_count") == 43
     assert sample("bus_enforcer_policy_snapshot_info", {"hash": snapshot.hash}) == 1
+    # Operators find a quarantined event by its id in the logs.
+    logged = [(getattr(r, "event_id", None), getattr(r, "reason", None)) for r in caplog.records]
+    assert (foreign[0].attributes.id, "PRODUCER_NOT_AUTHORITATIVE") in logged
+    assert (None, "MALFORMED") in logged
