@@ -4,6 +4,8 @@ INGRESS_PREFIX = "bus.ingress."
 DELIVERY_PREFIX = "bus.delivery."
 QUARANTINE_TOPIC = "bus.quarantine"
 AUDIT_TOPIC = "bus.audit"
+DEAD_LETTER_PREFIX = "bus.deadletter."
+SOURCE_OFFSETS_PREFIX = "bus.source-offsets."
 SUBSCRIPTIONS_TOPIC = "bus.subscriptions"
 POLICY_TOPIC = "bus.policy"
 
@@ -21,3 +23,19 @@ def delivery_topic(consumer: str, purpose: str) -> str:
 def consumer_group_prefix(consumer: str) -> str:
     """A consumer agency may use any consumer group whose name starts with this."""
     return f"{consumer}."
+
+
+def dead_letter_topic(consumer: str) -> str:
+    """Where a consumer's SDK parks deliveries it could not verify or handle, with the reason."""
+    return f"{DEAD_LETTER_PREFIX}{consumer}"
+
+
+def source_offsets_topic(producer: str) -> str:
+    """A producer adapter's progress through its source (files, rows), written in the same Kafka
+    transaction as the events, so a restart neither skips nor repeats a row."""
+    return f"{SOURCE_OFFSETS_PREFIX}{producer}"
+
+
+def transactional_id_prefix(agency: str) -> str:
+    """An agency may use any transactional id starting with this."""
+    return f"{agency}."

@@ -8,8 +8,10 @@ from bus.topics import (
     AUDIT_TOPIC,
     QUARANTINE_TOPIC,
     SUBSCRIPTIONS_TOPIC,
+    dead_letter_topic,
     delivery_topic,
     ingress_topic,
+    source_offsets_topic,
 )
 from policies.facts import Subscription
 
@@ -31,10 +33,23 @@ def ensure_ingress_topics(
 def ensure_bus_topics(
     admin: KafkaAdmin, subscriptions: Iterable[Subscription], partitions: int = INGRESS_PARTITIONS
 ) -> list[str]:
-    """Audit, quarantine and one delivery topic per consumer × purpose; returns the names created."""
+    """Audit, quarantine, one delivery topic per consumer × purpose and one dead-letter topic per
+    consumer; returns the names created."""
+    subscriptions = list(subscriptions)
     created = admin.ensure_topics([AUDIT_TOPIC, QUARANTINE_TOPIC], partitions=partitions)
     deliveries = {delivery_topic(s.consumer, s.purpose) for s in subscriptions}
-    return created + admin.ensure_topics(deliveries, partitions=partitions)
+    created += admin.ensure_topics(deliveries, partitions=partitions)
+    dead_letters = {dead_letter_topic(s.consumer) for s in subscriptions}
+    return created + admin.ensure_topics(dead_letters, partitions=1)
+
+
+def ensure_source_offsets_topics(admin: KafkaAdmin, producers: Iterable[str]) -> list[str]:
+    """One compacted progress topic per producer agency (one partition: one ordered history)."""
+    return admin.ensure_topics(
+        {source_offsets_topic(p) for p in producers},
+        partitions=1,
+        config={"cleanup.policy": "compact"},
+    )
 
 
 def ensure_registry_topics(admin: KafkaAdmin) -> list[str]:

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
 import pydantic_core
 
@@ -47,9 +48,15 @@ class AuditEntry:
                 "legal_basis": self.legal_basis, "outcome": self.outcome,
                 "reasons": list(self.reasons), "released_fields": list(self.released_fields),
                 "grant_id": self.grant_id, "snapshot_hash": self.snapshot_hash,
-                "decided_at": format_time(self.decided_at),
+                "decided_at": _decision_time(self.decided_at),
                 "subject_pseudonym": self.subject_pseudonym,
                 "input": {"topic": self.input_topic, "partition": self.input_partition,
                           "offset": self.input_offset},
             }
         )  # fmt: skip
+
+
+@lru_cache(maxsize=8)
+def _decision_time(moment: datetime) -> str:
+    # A whole batch is decided at one moment: format it once, not once per audit record.
+    return format_time(moment)

@@ -25,6 +25,7 @@ from bus.topology import (
     ensure_bus_topics,
     ensure_ingress_topics,
     ensure_registry_topics,
+    ensure_source_offsets_topics,
     ingress_topics,
 )
 from policies.facts import Subscription
@@ -105,6 +106,8 @@ class StateWatcher:
             return False
         self._state = build_state(snapshot, self._config, subs, self._secret)
         ensure_bus_topics(self._admin, subs)
+        producers = {agency for pairs in snapshot.authorities.values() for agency, _ in pairs}
+        ensure_source_offsets_topics(self._admin, producers)
         principals = [a.kafka_principal for a in snapshot.agencies.values()]
         if old is not None:
             principals += [a.kafka_principal for a in old.snapshot.agencies.values()]

@@ -4,7 +4,8 @@ Each reference agency gets its own SCRAM user (a unique name, so reruns on one b
 credentials); ACLs are synced from the reference policy and every subscription its grants allow.
 Then, for every consumer: its own delivery topic is readable, while every ingress topic, every other
 delivery topic, the audit and quarantine topics are refused. For every agency: the ingress topics
-of event types it is not an authentic source for are refused, and so are delivery and audit.
+of event types it is not an authentic source for are refused, and so are delivery and audit, and
+other agencies' dead-letter and source-offsets topics.
 """
 
 import asyncio
@@ -19,7 +20,14 @@ import pytest
 from bus.acls import desired_acls, sync_acls
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
-from bus.topics import AUDIT_TOPIC, QUARANTINE_TOPIC, delivery_topic, ingress_topic
+from bus.topics import (
+    AUDIT_TOPIC,
+    QUARANTINE_TOPIC,
+    dead_letter_topic,
+    delivery_topic,
+    ingress_topic,
+    source_offsets_topic,
+)
 from policies.documents import AgenciesFile
 from policies.engine import authorize_subscription
 from policies.facts import Subscription
@@ -70,7 +78,10 @@ def matrix(principals: Principals, kafka_admin: KafkaAdmin) -> Matrix:
     )  # fmt: skip
     matrix = Matrix(snapshot, connections, subscriptions)
     topics = [ingress_topic(t) for t in snapshot.authorities]
-    kafka_admin.ensure_topics([*topics, *matrix.delivery_topics(), AUDIT_TOPIC, QUARANTINE_TOPIC])
+    own = [f(a) for a in connections for f in (dead_letter_topic, source_offsets_topic)]
+    kafka_admin.ensure_topics(
+        [*topics, *matrix.delivery_topics(), *own, AUDIT_TOPIC, QUARANTINE_TOPIC]
+    )
     sync_acls(kafka_admin, desired_acls(snapshot, subscriptions, now), [])
     return matrix
 
@@ -100,18 +111,24 @@ async def test_every_principal_reaches_only_what_the_reference_policy_allows(
     for agency, connection in connections.items():
         group = f"{agency}.matrix"
         readable = {t for t, c in deliveries.items() if c == agency}
-        for topic in [*ingress.values(), AUDIT_TOPIC, QUARANTINE_TOPIC, *deliveries]:
+        others = [
+            f(a)
+            for a in connections
+            if a != agency
+            for f in (dead_letter_topic, source_offsets_topic)
+        ]
+        for topic in [*ingress.values(), AUDIT_TOPIC, QUARANTINE_TOPIC, *deliveries, *others]:
             if topic not in readable:
                 refused.append(
                     (f"{agency} reads {topic}", partial(consume_one, connection, topic, group))
                 )
         writable = {ingress[t] for a, t in sources if a == agency}
-        for topic in [*ingress.values(), AUDIT_TOPIC, *deliveries]:
+        for topic in [*ingress.values(), AUDIT_TOPIC, *deliveries, *others]:
             if topic not in writable:
                 refused.append(
                     (f"{agency} writes {topic}", partial(produce_one, connection, topic, b"x"))
                 )
-    assert len(refused) > 200
+    assert len(refused) > 1000
 
     gate = asyncio.Semaphore(PARALLEL_ATTEMPTS)
 
