@@ -1,12 +1,13 @@
 """Producer SDK and reference producers."""
 
+from bus.credentials import Credentials
 from producers.errors import (
     ProducerError,
     ProducerNotAuthorizedError,
     ProducerUnavailableError,
     PublishError,
 )
-from producers.producer import Credentials, Producer
+from producers.producer import Producer
 
 __all__ = [
     "Credentials",

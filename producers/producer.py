@@ -7,7 +7,6 @@ async with Producer("muni-0916", key, "127.0.0.1:19092", Credentials("muni-0916"
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from types import TracebackType
 
 from aiokafka import AIOKafkaProducer
@@ -19,6 +18,7 @@ from aiokafka.errors import (
 )
 
 from bus.catalog import Event
+from bus.credentials import Credentials
 from bus.envelope.codec import issue_event
 from bus.envelope.kafka_binding import KafkaRecord, ingress_record
 from bus.kafka.connection import KafkaConnection
@@ -31,14 +31,6 @@ _NOT_AUTHORIZED = (
     TopicAuthorizationFailedError,
     TransactionalIdAuthorizationFailed,
 )
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """The agency's own SCRAM credentials on the bus."""
-
-    username: str
-    password: str = field(repr=False)
 
 
 class Producer:

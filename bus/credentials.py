@@ -1,0 +1,55 @@
+"""An agency's own SCRAM credentials on the bus: created once by the bus admin (`bus agency
+onboard`), kept in a 0600 file per agency, handed to that agency's services only."""
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bus.errors import ConfigError
+from bus.kafka.admin import KafkaAdmin
+from bus.paths import default_state_dir
+
+PASSWORD_SUFFIX = ".password"  # noqa: S105 - a file name suffix, not a secret
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The agency's own SCRAM credentials on the bus."""
+
+    username: str
+    password: str = field(repr=False)
+
+
+def default_credentials_dir() -> Path:
+    return default_state_dir() / "agencies"
+
+
+def ensure_credentials(
+    admin: KafkaAdmin, username: str, directory: Path | None = None
+) -> Credentials:
+    """The credentials of `username`, created on first use; the broker always learns the stored
+    password (idempotent). Credentials are never deleted: see deploy/kafka/README.md."""
+    directory = directory or default_credentials_dir()
+    path = directory / f"{username}{PASSWORD_SUFFIX}"
+    if not path.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(24))
+    credentials = load_credentials(username, directory)
+    admin.upsert_scram_user(username, credentials.password)
+    return credentials
+
+
+def load_credentials(username: str, directory: Path | None = None) -> Credentials:
+    path = (directory or default_credentials_dir()) / f"{username}{PASSWORD_SUFFIX}"
+    try:
+        password = path.read_text().strip()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: no credentials for {username!r}; run `bus agency onboard {username}` first"
+        ) from None
+    if not password:
+        raise ConfigError(f"{path}: empty password file; delete it and run `bus agency onboard`")
+    return Credentials(username, password)
