@@ -1,0 +1,229 @@
+"""Consumer SDK: a back office subscribes to (event type, purpose) with an async handler.
+
+    consumer = Consumer("tax-by", connection, keys, SqliteInbox(Path("tax.db")))
+    consumer.subscribe("population.AddressChanged", "tax-residence", on_move)
+    await consumer.run(stop)            # until `stop` is set (SIGTERM in `run_until_signalled`)
+
+    async def on_move(event: ReleasedEvent, db: sqlite3.Connection) -> None:
+        db.execute("UPDATE taxpayers SET … WHERE person_id = ?", (event.subject_id,))
+
+For each delivery: verify the SD-JWT against the producer's public key (a failure goes to the
+dead-letter topic, never to the handler); skip it if its event id is in the inbox; otherwise run
+the handler and record the event id in the same database transaction; retry a failing handler with
+bounded exponential backoff, then dead-letter it. Offsets are committed after the batch is handled.
+"""
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import (
+    CommitFailedError,
+    GroupAuthorizationFailedError,
+    TopicAuthorizationFailedError,
+)
+
+from bus.envelope.attributes import EventAttributes
+from bus.envelope.errors import EnvelopeError
+from bus.envelope.kafka_binding import header_map, verify_record
+from bus.kafka.connection import KafkaConnection
+from bus.keys import KeyStore
+from bus.topics import consumer_group_prefix, delivery_topic
+from consumers.dead_letters import HANDLER_FAILED, NO_HANDLER, WRONG_PURPOSE, DeadLetters
+from consumers.errors import ConsumerNotAuthorizedError, WithheldFieldError
+from consumers.inbox import InboxOutcome, SqliteInbox
+from consumers.retry import RetryPolicy
+from consumers.view import ReleasedEvent
+
+log = logging.getLogger(__name__)
+
+# The handler writes through the connection it is given: the same transaction as the inbox entry.
+Handler = Callable[[ReleasedEvent, sqlite3.Connection], Awaitable[None]]
+DEFAULT_RETRY = RetryPolicy()
+
+
+@dataclass
+class ConsumerStats:
+    """Counts since start, for progress displays and tests."""
+
+    applied: int = 0
+    duplicates: int = 0
+    retries: int = 0
+    dead_lettered: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def handled(self) -> int:
+        return self.applied + self.duplicates + sum(self.dead_lettered.values())
+
+
+class Consumer:
+    def __init__(
+        self,
+        agency_id: str,
+        connection: KafkaConnection,
+        keys: KeyStore,
+        inbox: SqliteInbox,
+        *,
+        group: str = "back-office",
+        retry: RetryPolicy = DEFAULT_RETRY,
+        max_batch: int = 100,
+    ) -> None:
+        self.agency_id = agency_id
+        self._connection = connection
+        self._keys = keys
+        self._inbox = inbox
+        self._group = f"{consumer_group_prefix(agency_id)}{group}"
+        self._retry = retry
+        self._max_batch = max_batch
+        self._handlers: dict[tuple[str, str], Handler] = {}  # (purpose, event type)
+        self._purposes: dict[str, str] = {}  # delivery topic -> purpose
+        self.stats = ConsumerStats()
+
+    def subscribe(self, event_type: str, purpose: str, handler: Handler) -> None:
+        """Handle `event_type` delivered for `purpose` (the subscription must exist on the bus:
+        `bus subscribe`; the SDK only reads what the bus delivers)."""
+        self._handlers[(purpose, event_type)] = handler
+        self._purposes[delivery_topic(self.agency_id, purpose)] = purpose
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until `stop` is set; the record in hand is finished and its batch committed first."""
+        if not self._handlers:
+            raise ValueError("subscribe() to at least one event type and purpose first")
+        consumer = AIOKafkaConsumer(
+            *sorted(self._purposes),
+            **self._connection.aiokafka_kwargs(),
+            group_id=self._group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+        )
+        dead_letters = DeadLetters(self.agency_id, self._connection)
+        try:
+            await dead_letters.start()
+            await consumer.start()
+            while not stop.is_set():
+                batches = await consumer.getmany(timeout_ms=500, max_records=self._max_batch)
+                for tp, records in batches.items():
+                    done = await self._handle_batch(records, dead_letters, stop)
+                    if done:
+                        await self._commit(consumer, tp, done[-1].offset + 1)
+                    if stop.is_set():
+                        break
+        except (TopicAuthorizationFailedError, GroupAuthorizationFailedError) as exc:
+            raise ConsumerNotAuthorizedError(
+                f"{self._connection.username!r} may not read {sorted(self._purposes)} with group "
+                f"{self._group!r} ({exc.__class__.__name__}). Register the subscription with "
+                "`bus subscribe`; the bus grants READ only while a grant authorizes it."
+            ) from exc
+        finally:
+            await consumer.stop()
+            await dead_letters.stop()
+
+    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+        try:
+            await consumer.commit({tp: offset})
+        except CommitFailedError as exc:
+            # The partition moved to another member; it redelivers, and the inbox skips those.
+            log.warning("offset commit on %s failed (%s); redeliveries will be skipped", tp, exc)
+
+    async def _handle_batch(
+        self,
+        records: list[ConsumerRecord[bytes, bytes]],
+        dead_letters: DeadLetters,
+        stop: asyncio.Event,
+    ) -> list[ConsumerRecord[bytes, bytes]]:
+        done: list[ConsumerRecord[bytes, bytes]] = []
+        for record in records:
+            if stop.is_set():
+                break
+            await self._handle(record, dead_letters)
+            done.append(record)
+        return done
+
+    async def _handle(
+        self, record: ConsumerRecord[bytes, bytes], dead_letters: DeadLetters
+    ) -> None:
+        purpose = self._purposes[record.topic]
+        try:
+            verified = verify_record(record.value, list(record.headers or ()), self._keys)
+            if header_map(record.headers or ()).get("bus_purpose") != purpose:
+                raise _Refused(WRONG_PURPOSE, f"not delivered for purpose {purpose!r}")
+        except EnvelopeError as exc:
+            await self._park(dead_letters, record, exc.reason, str(exc), 0, None, purpose)
+            return
+        except _Refused as exc:
+            await self._park(dead_letters, record, exc.reason, str(exc), 0, None, purpose)
+            return
+        a = verified.attributes
+        if self._inbox.seen(a.id) is not None:
+            self.stats.duplicates += 1
+            return
+        handler = self._handlers.get((purpose, a.type))
+        if handler is None:
+            detail = f"no handler for {a.type} delivered for {purpose!r}"
+            await self._park(dead_letters, record, NO_HANDLER, detail, 0, a, purpose)
+            return
+        event = ReleasedEvent(
+            event_id=a.id, event_class=verified.event_class, source=a.source, time=a.time,
+            consumer=self.agency_id, purpose=purpose, fields=verified.fields,
+        )  # fmt: skip
+        for attempt in range(1, self._retry.attempts + 1):
+            try:
+                with self._inbox.transaction() as db:
+                    await handler(event, db)
+                    self._inbox.record(db, a.id, a.type, purpose, InboxOutcome.APPLIED)
+                self.stats.applied += 1
+                return
+            except sqlite3.IntegrityError:
+                # Another writer recorded this event id first: its effects stand, ours rolled back.
+                self.stats.duplicates += 1
+                return
+            except WithheldFieldError as exc:  # deterministic: retrying cannot help
+                await self._park(dead_letters, record, exc.reason, str(exc), attempt, a, purpose)
+                return
+            except Exception as exc:
+                log.warning(
+                    "handler failed on %s (attempt %d/%d): %r", a.id, attempt,
+                    self._retry.attempts, exc, extra={"event_id": a.id},
+                )  # fmt: skip
+                if attempt == self._retry.attempts:
+                    detail = f"{type(exc).__name__}: {exc}"
+                    await self._park(
+                        dead_letters, record, HANDLER_FAILED, detail, attempt, a, purpose
+                    )
+                    return
+                self.stats.retries += 1
+                await asyncio.sleep(self._retry.delay_after(attempt))
+
+    async def _park(
+        self,
+        dead_letters: DeadLetters,
+        record: ConsumerRecord[bytes, bytes],
+        reason: str,
+        detail: str,
+        attempts: int,
+        attributes: EventAttributes | None,
+        purpose: str,
+    ) -> None:
+        event_id = attributes.id if attributes else None
+        log.warning(
+            "dead-lettered: %s (%s)", reason, detail,
+            extra={"event_id": event_id, "reason": reason, "input": f"{record.topic}/{record.offset}"},
+        )  # fmt: skip
+        await dead_letters.park(record, reason, detail, attempts)
+        self.stats.dead_lettered[reason] = self.stats.dead_lettered.get(reason, 0) + 1
+        if attributes is not None:
+            # Remember it, so a redelivery is not parked a second time.
+            with self._inbox.transaction() as db:
+                self._inbox.record(
+                    db, attributes.id, attributes.type, purpose, InboxOutcome.DEAD_LETTERED
+                )
+
+
+class _Refused(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason

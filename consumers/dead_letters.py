@@ -1,0 +1,40 @@
+"""Deliveries the SDK could not verify or handle go to the consumer's own dead-letter topic:
+the original bytes untouched, with the reason, so nothing is lost and an operator can replay."""
+
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+
+from bus.kafka.connection import KafkaConnection
+from bus.topics import dead_letter_topic
+
+HANDLER_FAILED = "HANDLER_FAILED"
+NO_HANDLER = "NO_HANDLER"
+WRONG_PURPOSE = "WRONG_PURPOSE"
+
+
+class DeadLetters:
+    def __init__(self, consumer: str, connection: KafkaConnection) -> None:
+        self.topic = dead_letter_topic(consumer)
+        self._producer = AIOKafkaProducer(
+            **connection.aiokafka_kwargs(), acks="all", enable_idempotence=True
+        )
+
+    async def start(self) -> None:
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+
+    async def park(
+        self, record: ConsumerRecord[bytes, bytes], reason: str, detail: str, attempts: int
+    ) -> None:
+        """Returns once the broker has the record (acks=all)."""
+        headers = [
+            *(record.headers or ()),
+            ("bus_deadletter_reason", reason.encode()),
+            ("bus_deadletter_detail", detail[:2000].encode()),
+            ("bus_deadletter_attempts", str(attempts).encode()),
+            ("bus_input", f"{record.topic}/{record.partition}/{record.offset}".encode()),
+        ]
+        await self._producer.send_and_wait(
+            self.topic, record.value or b"", key=record.key, headers=headers
+        )

@@ -1,0 +1,158 @@
+"""The consumer SDK on the real broker, with a back office's own credentials and SQLite database:
+verified, deduplicated, retried, dead-lettered, minimised, and refused another agency's topic."""
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from bus.envelope.kafka_binding import header_map
+from bus.kafka.admin import KafkaAdmin
+from bus.kafka.connection import KafkaConnection
+from bus.topics import dead_letter_topic
+from consumers import Consumer, ConsumerNotAuthorizedError, ReleasedEvent, RetryPolicy, SqliteInbox
+from tests.support.deliveries import PURPOSE, TYPE, BackOfficeBus, back_office_bus, moved_to_munich
+from tests.support.kafka import Principals, consume_one, eventually, read_topic, unique_name
+
+pytestmark = pytest.mark.integration
+FAST_RETRY = RetryPolicy(attempts=3, first_delay_s=0.01)
+
+
+@pytest.fixture
+async def bus(
+    principals: Principals, kafka_admin: KafkaAdmin, kafka_broker: KafkaConnection
+) -> BackOfficeBus:
+    return back_office_bus(principals, kafka_admin, kafka_broker)
+
+
+def people_db(tmp_path: Path) -> SqliteInbox:
+    inbox = SqliteInbox(tmp_path / "back-office.db")
+    inbox.db.execute("CREATE TABLE applied (event_id TEXT, person_id TEXT)")
+    return inbox
+
+
+async def record_it(event: ReleasedEvent, db: sqlite3.Connection) -> None:
+    db.execute("INSERT INTO applied VALUES (?, ?)", (event.id, event.subject_id))
+
+
+async def run_until(consumer: Consumer, done: Callable[[], bool], timeout_s: float = 60) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        for _ in range(int(timeout_s * 10)):
+            if done() or task.done():
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+    assert done(), f"timed out: {consumer.stats}"
+
+
+async def readable(bus: BackOfficeBus) -> None:
+    """Wait until the freshly synced ACLs let the consumer read (they apply within a moment)."""
+    await eventually(partial(consume_one, bus.connection, bus.topic, f"{bus.consumer}.probe"))
+
+
+async def test_a_redelivered_event_is_applied_once(bus: BackOfficeBus, tmp_path: Path) -> None:
+    records = bus.deliveries([moved_to_munich() for _ in range(5)])
+    await bus.write(records + records[:2])  # the first two arrive twice
+    await readable(bus)
+    inbox = people_db(tmp_path)
+    consumer = Consumer(bus.consumer, bus.connection, bus.keys, inbox)
+    consumer.subscribe(TYPE, PURPOSE, record_it)
+    await run_until(consumer, lambda: consumer.stats.handled == 7)
+    assert (consumer.stats.applied, consumer.stats.duplicates) == (5, 2)
+
+    # A replay from the start (a new consumer group) changes nothing in the database.
+    again = Consumer(bus.consumer, bus.connection, bus.keys, inbox, group="replay")
+    again.subscribe(TYPE, PURPOSE, record_it)
+    await run_until(again, lambda: again.stats.handled == 7)
+    assert (again.stats.applied, again.stats.duplicates) == (0, 7)
+    rows = inbox.db.execute("SELECT count(*), count(DISTINCT event_id) FROM applied").fetchone()
+    assert rows == (5, 5)
+
+
+async def test_a_failing_handler_is_retried_then_dead_lettered(
+    bus: BackOfficeBus, tmp_path: Path
+) -> None:
+    poison = unique_name("P-poison")
+    events = [moved_to_munich(), moved_to_munich(poison)]
+    await bus.write(bus.deliveries(events))
+    await readable(bus)
+    attempts: list[str] = []
+
+    async def fails_on_poison(event: ReleasedEvent, db: sqlite3.Connection) -> None:
+        await record_it(event, db)  # written, then rolled back with the failed attempt
+        if event.subject_id == poison:
+            attempts.append(event.id)
+            raise RuntimeError("the legacy system is down")
+
+    inbox = people_db(tmp_path)
+    consumer = Consumer(bus.consumer, bus.connection, bus.keys, inbox, retry=FAST_RETRY)
+    consumer.subscribe(TYPE, PURPOSE, fails_on_poison)
+    await run_until(consumer, lambda: consumer.stats.handled == 2)
+
+    assert len(attempts) == 3
+    assert consumer.stats.retries == 2
+    assert consumer.stats.dead_lettered == {"HANDLER_FAILED": 1}
+    people = [r[0] for r in inbox.db.execute("SELECT person_id FROM applied")]
+    assert poison not in people
+    assert len(people) == 1
+    # The back office reads its own dead letters, with its own credentials.
+    parked = await read_topic(bus.connection, dead_letter_topic(bus.consumer))
+    assert len(parked) == 1
+    headers = header_map(parked[0].headers)
+    assert headers["bus_deadletter_reason"] == "HANDLER_FAILED"
+    assert "the legacy system is down" in headers["bus_deadletter_detail"]
+    assert headers["bus_deadletter_attempts"] == "3"
+    assert parked[0].value == bus.sent[1].value  # the original bytes, untouched
+
+
+async def test_forged_deliveries_and_withheld_fields_never_reach_the_handler(
+    bus: BackOfficeBus, tmp_path: Path
+) -> None:
+    good, forged, curious = bus.deliveries([moved_to_munich() for _ in range(3)])
+    # Swap in another event's disclosure: its digest is not among the signed ones.
+    payload, _, _ = forged.value.decode().partition("~")
+    other_disclosures = good.value.decode().split("~", 1)[1]
+    forged = replace(forged, value=f"{payload}~{other_disclosures}".encode())
+    await bus.write([good, forged, curious])
+    await readable(bus)
+    handled: list[str] = []
+
+    async def reads_a_withheld_field_once(event: ReleasedEvent, db: sqlite3.Connection) -> None:
+        if event.id == header_map(curious.headers)["ce_id"]:
+            _ = event.effective_date  # not released for this purpose
+        handled.append(event.id)
+
+    consumer = Consumer(bus.consumer, bus.connection, bus.keys, people_db(tmp_path))
+    consumer.subscribe(TYPE, PURPOSE, reads_a_withheld_field_once)
+    await run_until(consumer, lambda: consumer.stats.handled == 3)
+
+    assert handled == [header_map(good.headers)["ce_id"]]
+    assert consumer.stats.dead_lettered == {"DIGEST_MISMATCH": 1, "WITHHELD_FIELD": 1}
+    parked = {
+        header_map(r.headers)["bus_deadletter_reason"]: header_map(r.headers)
+        for r in await read_topic(bus.connection, dead_letter_topic(bus.consumer))
+    }
+    assert "effective_date" in parked["WITHHELD_FIELD"]["bus_deadletter_detail"]
+    assert PURPOSE in parked["WITHHELD_FIELD"]["bus_deadletter_detail"]
+
+
+async def test_credentials_cannot_read_another_back_offices_topic(
+    principals: Principals, kafka_admin: KafkaAdmin, kafka_broker: KafkaConnection, tmp_path: Path
+) -> None:
+    ours = back_office_bus(principals, kafka_admin, kafka_broker)
+    theirs = back_office_bus(principals, kafka_admin, kafka_broker)
+    await theirs.write(theirs.deliveries([moved_to_munich()]))
+    await readable(theirs)
+    # Our credentials, their agency's topic and group.
+    snooping = Consumer(theirs.consumer, ours.connection, ours.keys, people_db(tmp_path))
+    snooping.subscribe(TYPE, PURPOSE, record_it)
+    with pytest.raises(ConsumerNotAuthorizedError, match="bus subscribe"):
+        await asyncio.wait_for(snooping.run(asyncio.Event()), 60)

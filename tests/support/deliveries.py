@@ -1,0 +1,114 @@
+"""A consumer agency with real credentials and ACLs, and deliveries made by the real enforcer
+pipeline (`process`), written to its delivery topic by the bus admin: what a back office sees."""
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaProducer
+
+from bus.acls import desired_acls, sync_acls
+from bus.catalog import Event
+from bus.catalog.population import AddressChanged
+from bus.enforcer.pipeline import EnforcerState, InRecord, process
+from bus.enforcer.pseudonyms import Pseudonymizer
+from bus.enforcer.records import OutRecord
+from bus.envelope.codec import issue_event
+from bus.envelope.kafka_binding import ingress_record
+from bus.kafka.admin import KafkaAdmin
+from bus.kafka.connection import KafkaConnection
+from bus.keys import AgencySigningKey, KeyStore
+from bus.keys.keystore import public_key_from_pem
+from bus.topics import delivery_topic
+from bus.topology import ensure_bus_topics
+from policies.documents import ProducerAuthority
+from policies.facts import Subscription
+from policies.snapshot import compile_snapshot
+from tests.support.enforcer_runs import MUNICH
+from tests.support.events import address_changed
+from tests.support.kafka import Principals, unique_name
+from tests.support.policy_sets import agency, grant, policy_set, purpose
+
+TYPE = "population.AddressChanged"
+PURPOSE = "tax"
+RELEASED = ("subject_id", "new_address", "moved_abroad")
+
+
+@dataclass
+class BackOfficeBus:
+    consumer: str  # the agency id, which is also its SCRAM user name
+    connection: KafkaConnection  # the consumer's own credentials
+    admin_connection: KafkaConnection
+    producer_key: AgencySigningKey
+    state: EnforcerState
+    topic: str
+    sent: list[OutRecord] = field(default_factory=list)
+
+    @property
+    def keys(self) -> KeyStore:
+        return self.state.keys
+
+    def deliveries(self, events: Sequence[Event]) -> list[OutRecord]:
+        """What the enforcer would write to this consumer's delivery topic for `events`."""
+        now = datetime.now(UTC)
+        out: list[OutRecord] = []
+        for offset, event in enumerate(events):
+            record = ingress_record(issue_event(event, self.producer_key))
+            outcome = process(
+                InRecord("ingress", 0, offset, record.key, record.value, record.headers),
+                self.state,
+                now,
+            )
+            out += [r for r in outcome.records if r.topic == self.topic]
+        assert len(out) == len(events), "every test event must be permitted"
+        return out
+
+    async def write(self, records: list[OutRecord]) -> None:
+        producer = AIOKafkaProducer(
+            **self.admin_connection.aiokafka_kwargs(), acks="all", enable_idempotence=True
+        )
+        await producer.start()
+        try:
+            pending = [
+                await producer.send(r.topic, r.value, key=r.key, headers=r.headers) for r in records
+            ]
+            await asyncio.gather(*pending)
+        finally:
+            await producer.stop()
+        self.sent += records
+
+
+def back_office_bus(
+    principals: Principals, admin: KafkaAdmin, admin_connection: KafkaConnection
+) -> BackOfficeBus:
+    connection = principals.create("back-office")
+    consumer = connection.username
+    key = AgencySigningKey.generate("muni-muc")
+    snapshot = compile_snapshot(
+        policy_set(
+            agencies=(agency("muni-muc", "09162000", "population-register"),
+                      agency(consumer, "09", "taxation")),
+            purposes=(purpose(PURPOSE, "taxation"),),
+            grants=(grant("g-tax", consumer, PURPOSE, fields=RELEASED),),
+            producers=(ProducerAuthority(agency="muni-muc", event_types=(TYPE,), territory="09162000"),),
+        )
+    )  # fmt: skip
+    subscription = Subscription(consumer, TYPE, PURPOSE)
+    ensure_bus_topics(admin, [subscription], partitions=2)
+    sync_acls(admin, desired_acls(snapshot, [subscription], time.time()), [])
+    state = EnforcerState(
+        snapshot=snapshot,
+        keys=KeyStore([public_key_from_pem("muni-muc", key.public_pem())]),
+        subscriptions={TYPE: (subscription,)},
+        pseudonyms=Pseudonymizer(b"d" * 32),
+    )
+    return BackOfficeBus(
+        consumer, connection, admin_connection, key, state, delivery_topic(consumer, PURPOSE)
+    )
+
+
+def moved_to_munich(person: str | None = None) -> AddressChanged:
+    """A move the Munich register is the authentic source of, for a fresh person by default."""
+    return address_changed(person or unique_name("P"), new_address=MUNICH)
