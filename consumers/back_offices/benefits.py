@@ -1,0 +1,36 @@
+"""The national benefits agency: a move may change the competent job centre, a death ends the
+entitlement. Its grant releases the previous address too; it keeps the previous municipality."""
+
+import sqlite3
+
+from consumers.back_offices.back_office import BackOffice, Handles
+from consumers.back_offices.columns import ADDRESS_COLUMNS, address_values, upsert
+from consumers.view import ReleasedEvent
+
+TABLE = "recipients"
+
+
+async def on_move(event: ReleasedEvent, db: sqlite3.Connection) -> None:
+    upsert(db, TABLE, event.subject_id, {
+        **address_values(event.new_address),
+        "previous_municipality_code": event.previous_address.municipality_code,
+        "moved_on": event.effective_date, "moved_abroad": int(event.moved_abroad),
+    })  # fmt: skip
+
+
+async def on_death(event: ReleasedEvent, db: sqlite3.Connection) -> None:
+    upsert(db, TABLE, event.subject_id, {"died_on": event.date_of_death})
+
+
+BENEFITS_AGENCY = BackOffice(
+    agency_id="benefits-de",
+    title="National benefits agency",
+    table=TABLE,
+    schema=f"""CREATE TABLE IF NOT EXISTS {TABLE} (
+        person_id TEXT PRIMARY KEY, {ADDRESS_COLUMNS}, previous_municipality_code TEXT,
+        moved_on TEXT, moved_abroad INTEGER, died_on TEXT)""",
+    handles=(
+        Handles("population.AddressChanged", "benefits-entitlement", on_move),
+        Handles("population.PersonDied", "benefits-entitlement", on_death),
+    ),
+)

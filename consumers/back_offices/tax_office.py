@@ -1,0 +1,37 @@
+"""The Bavarian state tax administration: where its taxpayers live, and when one died."""
+
+import sqlite3
+
+from consumers.back_offices.back_office import BackOffice, Handles
+from consumers.back_offices.columns import ADDRESS_COLUMNS, address_values, upsert
+from consumers.view import ReleasedEvent
+
+TABLE = "taxpayers"
+
+
+async def on_move(event: ReleasedEvent, db: sqlite3.Connection) -> None:
+    upsert(db, TABLE, event.subject_id, {
+        **address_values(event.new_address),
+        "resident_since": event.effective_date, "moved_abroad": int(event.moved_abroad),
+    })  # fmt: skip
+
+
+async def on_death(event: ReleasedEvent, db: sqlite3.Connection) -> None:
+    upsert(db, TABLE, event.subject_id, {
+        "died_on": event.date_of_death,
+        "death_registered_in": event.registration_municipality_code,
+    })  # fmt: skip
+
+
+TAX_OFFICE_BAVARIA = BackOffice(
+    agency_id="tax-by",
+    title="Bavarian state tax office",
+    table=TABLE,
+    schema=f"""CREATE TABLE IF NOT EXISTS {TABLE} (
+        person_id TEXT PRIMARY KEY, {ADDRESS_COLUMNS}, resident_since TEXT, moved_abroad INTEGER,
+        died_on TEXT, death_registered_in TEXT)""",
+    handles=(
+        Handles("population.AddressChanged", "tax-residence", on_move),
+        Handles("population.PersonDied", "tax-death", on_death),
+    ),
+)
