@@ -1,6 +1,7 @@
 """Writing rows: upsert by person, and the columns an address fills."""
 
 import sqlite3
+from datetime import date
 from typing import Any
 
 from bus.catalog.population import Address
@@ -30,6 +31,6 @@ def upsert(db: sqlite3.Connection, table: str, person_id: str, values: dict[str,
         f"ON CONFLICT (person_id) DO UPDATE SET {updates}",
         [
             person_id,
-            *(str(v) if v is not None and not isinstance(v, int) else v for v in values.values()),
+            *(v.isoformat() if isinstance(v, date) else v for v in values.values()),
         ],
     )
