@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import (
+    ClusterAuthorizationFailedError,
     CommitFailedError,
     GroupAuthorizationFailedError,
     TopicAuthorizationFailedError,
@@ -112,7 +113,10 @@ class Consumer:
                         await self._commit(consumer, tp, done[-1].offset + 1)
                     if stop.is_set():
                         break
-        except (TopicAuthorizationFailedError, GroupAuthorizationFailedError) as exc:
+        except (
+            TopicAuthorizationFailedError, GroupAuthorizationFailedError,
+            ClusterAuthorizationFailedError,  # the dead-letter producer: no WRITE anywhere yet
+        ) as exc:  # fmt: skip
             raise ConsumerNotAuthorizedError(
                 f"{self._connection.username!r} may not read {sorted(self._purposes)} with group "
                 f"{self._group!r} ({exc.__class__.__name__}). Register the subscription with "

@@ -4,7 +4,7 @@ import sys
 
 import typer
 
-from bus.cli import agency, catalog, enforce, kafka, policy, subscriptions
+from bus.cli import agency, audit, catalog, demo, enforce, kafka, policy, subscriptions
 from bus.errors import BusError
 
 app = typer.Typer(
@@ -21,6 +21,8 @@ app.command("unsubscribe")(subscriptions.unsubscribe)
 app.command("subscriptions")(subscriptions.list_subscriptions)
 app.command("enforce")(enforce.enforce)
 app.add_typer(enforce.acl, name="acl")
+app.add_typer(audit.app, name="audit")
+app.command("demo")(demo.demo)
 
 
 def main() -> None:

@@ -193,6 +193,7 @@ def _quarantine(
         released_fields=(), grant_id=None, snapshot_hash=state.snapshot.hash, decided_at=now,
         subject_pseudonym=state.pseudonyms.pseudonym(AUDIT_AUDIENCE, subject) if subject else None,
         input_topic=record.topic, input_partition=record.partition, input_offset=record.offset,
+        claimed_event_id=None if attributes else _claimed_id(record),
     )  # fmt: skip
     return Outcome(
         records=[
@@ -208,3 +209,10 @@ def _quarantine(
         event_type=attributes.type if attributes else None,
         producer=attributes.source if attributes else None,
     )
+
+
+def _claimed_id(record: InRecord) -> str | None:
+    claimed = next((v for k, v in record.headers if k == "ce_id"), None)
+    if claimed is None:
+        return None
+    return claimed[:100].decode("utf-8", errors="replace")

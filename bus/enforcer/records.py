@@ -39,6 +39,9 @@ class AuditEntry:
     input_topic: str
     input_partition: int
     input_offset: int
+    # A quarantined record's ce_id header, unverified: lets an auditor find a forged event by the
+    # id it claimed, without mistaking it for a verified event id.
+    claimed_event_id: str | None = None
 
     def to_json_bytes(self) -> bytes:
         return pydantic_core.to_json(
@@ -52,6 +55,7 @@ class AuditEntry:
                 "subject_pseudonym": self.subject_pseudonym,
                 "input": {"topic": self.input_topic, "partition": self.input_partition,
                           "offset": self.input_offset},
+                "claimed_event_id": self.claimed_event_id,
             }
         )  # fmt: skip
 

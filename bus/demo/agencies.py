@@ -1,0 +1,62 @@
+"""The demo's agencies: credentials, signing keys and subscriptions, as an operator would set
+them up with `bus agency onboard` and `bus subscribe`."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bus.credentials import ensure_credentials
+from bus.kafka.admin import KafkaAdmin
+from bus.kafka.connection import KafkaConnection
+from bus.keys import AgencySigningKey, generate_key_files
+from bus.subscription_service import subscribe
+from consumers.back_offices import REFERENCE_BACK_OFFICES
+from policies.decision import Decision
+from policies.facts import Subscription
+from policies.snapshot import Snapshot
+
+
+@dataclass(frozen=True)
+class KeyFolders:
+    private: Path
+    public: Path
+
+    def signing_key(self, agency: str) -> AgencySigningKey:
+        path = self.private / f"{agency}.key.pem"
+        if not path.exists():
+            generate_key_files(agency, self.private, self.public)
+        return AgencySigningKey.from_pem_file(agency, path)
+
+
+def connections(
+    admin: KafkaAdmin, admin_connection: KafkaConnection, agencies: list[str]
+) -> dict[str, KafkaConnection]:
+    """Each agency's own credentials (created on first use)."""
+    out = {}
+    for agency in agencies:
+        credentials = ensure_credentials(admin, agency)
+        out[agency] = admin_connection.as_user(credentials.username, credentials.password)
+    return out
+
+
+async def subscribe_back_offices(
+    admin_connection: KafkaConnection, admin: KafkaAdmin, snapshot: Snapshot
+) -> list[Decision]:
+    now = datetime.now(UTC)
+    decisions = []
+    for office in REFERENCE_BACK_OFFICES:
+        for h in office.handles:
+            subscription = Subscription(office.agency_id, h.event_type, h.purpose)
+            decisions.append(await subscribe(admin_connection, admin, snapshot, subscription, now))
+    return decisions
+
+
+async def ask_without_grant(
+    admin_connection: KafkaConnection,
+    admin: KafkaAdmin,
+    snapshot: Snapshot,
+    request: tuple[str, str, str],
+) -> Decision:
+    consumer, event_type, purpose = request
+    subscription = Subscription(consumer, event_type, purpose)
+    return await subscribe(admin_connection, admin, snapshot, subscription, datetime.now(UTC))

@@ -1,0 +1,34 @@
+"""Follows the audit topic from "now" on: the demo judges only the decisions of its own run."""
+
+import json
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+
+from bus.kafka.connection import KafkaConnection
+from bus.topics import AUDIT_TOPIC
+
+
+class AuditTail:
+    def __init__(self, connection: KafkaConnection) -> None:
+        # A topic but no group: every partition is assigned at start, nothing is committed.
+        self._consumer = AIOKafkaConsumer(
+            AUDIT_TOPIC, **connection.aiokafka_kwargs(), enable_auto_commit=False,
+            isolation_level="read_committed",
+        )  # fmt: skip
+        self.records: list[dict[str, Any]] = []
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        assigned = sorted(self._consumer.assignment())
+        await self._consumer.seek_to_end(*assigned)
+        for tp in assigned:  # resolve the end offsets now, before the scenario writes anything
+            await self._consumer.position(tp)
+
+    async def poll(self) -> None:
+        batches = await self._consumer.getmany(timeout_ms=200)
+        for records in batches.values():
+            self.records += [json.loads(r.value) for r in records]
+
+    async def stop(self) -> None:
+        await self._consumer.stop()

@@ -1,0 +1,83 @@
+"""What the demo prints at the end: per back office what it received and what it did not, the
+decisions by outcome and reason, every expectation, and where the audit trail is."""
+
+from collections import Counter
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from bus.demo.judge import people_in, step_decisions
+from bus.demo.runner import DemoResult
+from bus.topics import AUDIT_TOPIC
+from consumers.back_offices import REFERENCE_BACK_OFFICES
+
+ADDRESS_PARTS = ("street", "house_number", "postal_code", "municipality_code", "country")
+
+
+def print_report(console: Console, result: DemoResult) -> None:
+    assert result.pseudonyms is not None
+    scenario = result.scenario
+    decisions = step_decisions(scenario, result.audit, result.pseudonyms)
+    for office in REFERENCE_BACK_OFFICES:
+        people = people_in(result.databases[office.agency_id], office, scenario.run)
+        columns = office.columns(result.databases[office.agency_id])
+        others = [c for c in columns if c not in ADDRESS_PARTS and c != "person_id"]
+        table = Table(title=f"{office.title} ({office.agency_id}) — its own table `{office.table}`",
+                      title_justify="left")  # fmt: skip
+        for column in ["person_id", "address", *others]:
+            table.add_column(column)
+        for row in people.values():
+            address = " ".join(str(row[c]) for c in ADDRESS_PARTS if row.get(c) is not None)
+            table.add_row(
+                row["person_id"], address, *("" if row[c] is None else str(row[c]) for c in others)
+            )
+        console.print(table)
+        withheld = [
+            f"  not received: {step.title} — {', '.join(found[office.agency_id]['reasons'])}"
+            for step, found in zip(scenario.steps, decisions, strict=True)
+            if office.agency_id in found and found[office.agency_id]["outcome"] != "PERMIT"
+        ]
+        console.print("\n".join(withheld) or "  received everything it was subscribed to")
+        console.print()
+
+    outcomes = Counter(
+        (r.get("outcome"), ", ".join(r.get("reasons", ()))) for r in _of_this_run(result)
+    )
+    table = Table(title="Decisions of this run, by outcome and reason", title_justify="left")
+    table.add_column("outcome")
+    table.add_column("reason")
+    table.add_column("count", justify="right")
+    for (outcome, reason), count in sorted(outcomes.items()):
+        table.add_row(str(outcome), reason, str(count))
+    console.print(table)
+
+    console.print()
+    for check in result.checks:
+        mark = "[green]✓[/green]" if check.held else "[red]✗[/red]"
+        detail = "" if check.held else f"  [red]{check.detail}[/red]"
+        console.print(f"{mark} {check.what}{detail}")
+    console.print()
+    console.print(
+        f"Every decision above is an audit record on the topic [bold]{AUDIT_TOPIC}[/bold] "
+        "(event, consumer, purpose, legal basis, outcome, reasons, released fields, grant, policy "
+        "snapshot, subject as a pseudonym). Look at one with:\n"
+        f"  .venv/bin/bus audit find --event-id {result.forged_event_id}   (the forged one)\n"
+        f"Back-office databases of this run: {result.workdir}"
+    )
+
+
+def _of_this_run(result: DemoResult) -> list[dict[str, Any]]:
+    assert result.pseudonyms is not None
+    mine = {
+        record.get("event_id")
+        for found in step_decisions(result.scenario, result.audit, result.pseudonyms)
+        for record in found.values()
+    } | {result.forged_event_id}
+    consumer, _, purpose = result.scenario.refused_subscription
+    return [
+        r for r in result.audit
+        if r.get("event_id") in mine or r.get("claimed_event_id") == result.forged_event_id
+        or (r.get("outcome") == "SUBSCRIPTION_REFUSED"
+            and (r.get("consumer"), r.get("purpose")) == (consumer, purpose))
+    ]  # fmt: skip

@@ -1,0 +1,230 @@
+"""Orchestrates the demo: broker, policy, agencies, enforcer, back offices, registers, scenario."""
+
+import asyncio
+import logging
+import secrets
+import sqlite3
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from bus import policy_store
+from bus.demo.agencies import KeyFolders, ask_without_grant, connections, subscribe_back_offices
+from bus.demo.audit_tail import AuditTail
+from bus.demo.judge import (
+    Check,
+    database_checks,
+    databases_complete,
+    decisions_complete,
+    policy_checks,
+    step_decisions,
+)
+from bus.demo.scenario import REGISTERS, Scenario, scenario
+from bus.enforcer.pseudonyms import Pseudonymizer
+from bus.enforcer.runtime import EnforcerConfig, pseudonym_key, run_enforcer
+from bus.envelope.codec import issue_event
+from bus.envelope.kafka_binding import ingress_record
+from bus.kafka import broker
+from bus.kafka.admin import KafkaAdmin
+from bus.kafka.connection import KafkaConnection
+from bus.kafka.settings import KafkaSettings
+from bus.keys import AgencySigningKey, KeyStore
+from bus.paths import PROJECT_ROOT, default_state_dir
+from bus.topology import ensure_registry_topics
+from consumers import ConsumerNotAuthorizedError
+from consumers.back_offices import REFERENCE_BACK_OFFICES, BackOffice
+from consumers.inbox import SqliteInbox
+from policies.loader import load_policy_set
+from policies.snapshot import compile_snapshot
+from producers import Credentials, Producer
+
+log = logging.getLogger(__name__)
+REFERENCE_POLICY = PROJECT_ROOT / "policies" / "reference"
+Say = Callable[[str], None]
+Progress = Callable[[int, int, int, int], None]  # decisions audited, of, offices done, of
+
+
+@dataclass
+class DemoResult:
+    scenario: Scenario
+    checks: list[Check] = field(default_factory=list)
+    audit: list[dict[str, Any]] = field(default_factory=list)
+    forged_event_id: str = ""
+    databases: dict[str, sqlite3.Connection] = field(default_factory=dict)
+    pseudonyms: Pseudonymizer | None = None
+    workdir: Path = Path()
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.checks) and all(c.held for c in self.checks)
+
+
+async def run_demo(
+    settings: KafkaSettings, say: Say, progress: Progress, timeout_s: float = 120.0
+) -> DemoResult:
+    run = f"D{datetime.now(UTC):%H%M}{secrets.token_hex(2).upper()}"
+    workdir = default_state_dir() / "demo" / run
+    state = default_state_dir() / "keys"
+    result = DemoResult(scenario(run), workdir=workdir)
+
+    started = time.monotonic()
+    broker.up(settings, say=lambda _line: None)
+    say(f"broker up at {settings.bootstrap} ({time.monotonic() - started:.1f} s)")
+    admin_connection = broker.admin_connection(settings)
+    admin = KafkaAdmin(admin_connection)
+
+    policy_set = load_policy_set(REFERENCE_POLICY)
+    policy_store.ensure_policy_topic(admin)
+    await policy_store.publish(admin_connection, policy_set)
+    snapshot = compile_snapshot(policy_set)
+    say(
+        f"reference policy applied: {len(snapshot.agencies)} agencies, snapshot {snapshot.hash[:19]}"
+    )
+
+    offices = [o.agency_id for o in REFERENCE_BACK_OFFICES]
+    agency_connections = connections(admin, admin_connection, [*REGISTERS, *offices])
+    keys = KeyFolders(state / "private", state / "public")
+    signing_keys = {r: keys.signing_key(r) for r in REGISTERS}
+    say(f"agencies onboarded with their own credentials: {', '.join([*REGISTERS, *offices])}")
+
+    ensure_registry_topics(admin)
+    audit = AuditTail(admin_connection)
+    await audit.start()
+    permitted = await subscribe_back_offices(admin_connection, admin, snapshot)
+    refusal = await ask_without_grant(
+        admin_connection, admin, snapshot, result.scenario.refused_subscription
+    )
+    say(f"{sum(d.permitted for d in permitted)} subscriptions registered; "
+        f"{refusal.consumer} asking for {refusal.purpose!r}: refused "
+        f"({', '.join(r.value for r in refusal.reasons)})")  # fmt: skip
+    result.checks.append(Check(
+        f"{refusal.consumer} is refused a subscription for {refusal.purpose}",
+        not refusal.permitted and all(d.permitted for d in permitted),
+    ))  # fmt: skip
+
+    secret = pseudonym_key(state / "pseudonym.key")
+    result.pseudonyms = Pseudonymizer(secret)
+    stop = asyncio.Event()
+    config = EnforcerConfig(
+        policy_dir=None, key_dir=state / "public", pseudonym_key_file=state / "pseudonym.key",
+        reload_interval_s=1.0,
+    )  # fmt: skip
+    tasks = [asyncio.create_task(run_enforcer(admin_connection, config, stop), name="enforcer")]
+    public_keys = KeyStore.from_directory(state / "public")
+    for office in REFERENCE_BACK_OFFICES:
+        inbox = office.open_database(workdir / f"{office.agency_id}.db")
+        result.databases[office.agency_id] = inbox.db
+        connection = agency_connections[office.agency_id]
+        tasks.append(asyncio.create_task(
+            _back_office(office, connection, public_keys, inbox, stop), name=office.agency_id
+        ))  # fmt: skip
+    say("enforcer and back offices started")
+
+    forged = await _publish(result.scenario, agency_connections, signing_keys)
+    result.forged_event_id = forged
+    say(f"{len(result.scenario.steps)} register records published, and one forged event")
+
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            _raise_if_failed(tasks)
+            await audit.poll()
+            decisions = step_decisions(result.scenario, audit.records, result.pseudonyms)
+            audited = sum(len(d) for d in decisions)
+            done = sum(databases_complete_for(result, office) for office in REFERENCE_BACK_OFFICES)
+            progress(audited, result.scenario.decision_count, done, len(REFERENCE_BACK_OFFICES))
+            if (
+                decisions_complete(result.scenario, decisions)
+                and databases_complete(result.scenario, result.databases)
+                and any(r.get("claimed_event_id") == forged for r in audit.records)
+            ):
+                break
+            await asyncio.sleep(0.3)
+    finally:
+        stop.set()
+        for task in tasks:
+            with suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(task, 30)
+        await audit.stop()
+
+    decisions = step_decisions(result.scenario, audit.records, result.pseudonyms)
+    result.audit = audit.records
+    result.checks += policy_checks(result.scenario, decisions)
+    result.checks += database_checks(result.scenario, result.databases)
+    quarantined = [r for r in audit.records if r.get("claimed_event_id") == forged]
+    result.checks.append(Check(
+        "the forged event is quarantined, delivered to nobody",
+        [r.get("outcome") for r in quarantined] == ["QUARANTINED"],
+        f"audited {[(r.get('outcome'), r.get('reasons')) for r in quarantined]}",
+    ))  # fmt: skip
+    refusals = [
+        r for r in audit.records
+        if r.get("outcome") == "SUBSCRIPTION_REFUSED"
+        and (r.get("consumer"), r.get("purpose")) == (refusal.consumer, refusal.purpose)
+    ]  # fmt: skip
+    result.checks.append(Check("the refused subscription is in the audit trail", bool(refusals)))
+    return result
+
+
+def databases_complete_for(result: DemoResult, office: BackOffice) -> bool:
+    single = {office.agency_id: result.databases[office.agency_id]}
+    only = [o for o in REFERENCE_BACK_OFFICES if o.agency_id == office.agency_id]
+    return all(c.held for c in database_checks(result.scenario, single, only))
+
+
+async def _back_office(
+    office: BackOffice,
+    connection: KafkaConnection,
+    keys: KeyStore,
+    inbox: SqliteInbox,
+    stop: asyncio.Event,
+) -> None:
+    # ACLs follow a new subscription within a moment: retry a refusal for a while.
+    for attempt in range(40):
+        try:
+            await office.consumer(connection, keys, inbox).run(stop)
+            return
+        except ConsumerNotAuthorizedError:
+            if attempt == 39 or stop.is_set():
+                raise
+            await asyncio.sleep(0.5)
+
+
+async def _publish(
+    scenario: Scenario,
+    agency_connections: dict[str, KafkaConnection],
+    signing_keys: dict[str, AgencySigningKey],
+) -> str:
+    """Each register publishes its records; then someone with the Munich register's credentials,
+    but not its signing key, publishes a forged event. Returns the forged event's id."""
+    for register in REGISTERS:
+        events = [s.event for s in scenario.steps if s.register == register]
+        connection = agency_connections[register]
+        assert connection.password is not None
+        credentials = Credentials(connection.username, connection.password)
+        async with Producer(
+            register, signing_keys[register], connection.bootstrap, credentials
+        ) as producer:
+            await producer.publish_many(events)
+    munich = scenario.steps[0].register
+    forged = issue_event(scenario.steps[0].event, AgencySigningKey.generate(munich))
+    record = ingress_record(forged)
+    raw = AIOKafkaProducer(**agency_connections[munich].aiokafka_kwargs(), acks="all")
+    await raw.start()
+    try:
+        await raw.send_and_wait(record.topic, record.value, key=record.key, headers=record.headers)
+    finally:
+        await raw.stop()
+    return forged.attributes.id
+
+
+def _raise_if_failed(tasks: list["asyncio.Task[None]"]) -> None:
+    for task in tasks:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            raise RuntimeError(f"{task.get_name()} stopped: {task.exception()!r}")

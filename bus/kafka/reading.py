@@ -1,0 +1,33 @@
+"""Read a whole topic as it stands now: from the beginning up to the end offsets taken at start."""
+
+from collections.abc import AsyncIterator
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+
+from bus.kafka.connection import KafkaConnection
+
+
+async def read_all(
+    connection: KafkaConnection, topic: str
+) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
+    # A topic but no group: every partition is assigned at start, nothing is committed.
+    consumer = AIOKafkaConsumer(
+        topic, **connection.aiokafka_kwargs(), enable_auto_commit=False,
+        isolation_level="read_committed", auto_offset_reset="earliest",
+    )  # fmt: skip
+    await consumer.start()
+    try:
+        partitions = sorted(consumer.assignment())
+        if not partitions:
+            return
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        pending = {tp for tp in partitions if ends[tp] > 0}
+        while pending:
+            batches = await consumer.getmany(*pending, timeout_ms=1000)
+            for records in batches.values():
+                for record in records:
+                    yield record
+            pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
+    finally:
+        await consumer.stop()

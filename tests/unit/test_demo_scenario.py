@@ -1,0 +1,47 @@
+"""The demo's expectations agree with the reference policy: a scenario that expects the wrong
+thing would make `bus demo` fail for the wrong reason."""
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bus.demo.scenario import scenario
+from consumers.back_offices import REFERENCE_BACK_OFFICES
+from policies.engine import authorize_producer, authorize_subscription, decide
+from policies.facts import Subscription, facts_of
+from policies.loader import load_policy_set
+from policies.snapshot import compile_snapshot
+
+REFERENCE = Path(__file__).resolve().parents[2] / "policies" / "reference"
+SNAPSHOT = compile_snapshot(load_policy_set(REFERENCE))
+NOW = datetime(2026, 11, 23, tzinfo=UTC).timestamp()
+
+
+def test_every_step_is_decided_as_the_scenario_expects() -> None:
+    for step in scenario("T1").steps:
+        facts = facts_of(step.event, step.register)
+        territory = next(c for c in facts.locations.values() if c is not None)
+        assert authorize_producer(SNAPSHOT, step.register, facts.event_type, territory).permitted
+        subscribed = set()
+        for office in REFERENCE_BACK_OFFICES:
+            for handles in office.handles:
+                if handles.event_type != facts.event_type:
+                    continue
+                subscribed.add(office.agency_id)
+                sub = Subscription(office.agency_id, handles.event_type, handles.purpose)
+                decision = decide(SNAPSHOT, facts, sub, NOW)
+                if office.agency_id in step.receivers:
+                    assert decision.permitted, (step.title, office.agency_id, decision.reasons)
+                else:
+                    reasons = [r.value for r in decision.reasons]
+                    assert step.denied[office.agency_id] in reasons, (step.title, office.agency_id)
+        assert step.receivers | set(step.denied) == subscribed, step.title
+
+
+def test_the_refused_subscription_has_no_grant_and_the_back_offices_have() -> None:
+    consumer, event_type, purpose = scenario("T1").refused_subscription
+    assert not authorize_subscription(SNAPSHOT, consumer, event_type, purpose, NOW).permitted
+    for office in REFERENCE_BACK_OFFICES:
+        for h in office.handles:
+            assert authorize_subscription(
+                SNAPSHOT, office.agency_id, h.event_type, h.purpose, NOW
+            ).permitted
