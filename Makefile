@@ -18,10 +18,9 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-## demo: set up, start the broker and show its status (the scripted demo replaces this once it exists)
+## demo: set up, start the broker if needed and run the scripted scenario (`bus demo`)
 demo: setup
-	$(BIN)/bus kafka up
-	$(BIN)/bus kafka status
+	$(BIN)/bus demo
 
 ## test: set up and run the whole test suite against the real broker (started if needed)
 test: setup
