@@ -47,7 +47,7 @@ def test_the_view_is_read_only() -> None:
     with pytest.raises(AttributeError, match="read-only"):
         event.subject_id = "P-0000-0000"
     with pytest.raises(AttributeError, match="read-only"):
-        event.id = "forged"  # type: ignore[misc]
+        event.id = "forged"
     assert event.id == "e-1"
 
 
