@@ -4,7 +4,17 @@ import sys
 
 import typer
 
-from bus.cli import agency, audit, catalog, demo, enforce, kafka, policy, subscriptions
+from bus.cli import (
+    agency,
+    audit,
+    catalog,
+    demo,
+    enforce,
+    kafka,
+    policy,
+    register_adapter,
+    subscriptions,
+)
 from bus.errors import BusError
 
 app = typer.Typer(
@@ -23,6 +33,7 @@ app.command("enforce")(enforce.enforce)
 app.add_typer(enforce.acl, name="acl")
 app.add_typer(audit.app, name="audit")
 app.command("demo")(demo.demo)
+app.add_typer(register_adapter.app, name="register-adapter")
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ from bus.demo.judge import (
     policy_checks,
     step_decisions,
 )
+from bus.demo.register_export import export_csv, row_of
 from bus.demo.scenario import REGISTERS, Scenario, scenario
 from bus.enforcer.pseudonyms import Pseudonymizer
 from bus.enforcer.runtime import EnforcerConfig, pseudonym_key, run_enforcer
@@ -42,7 +43,7 @@ from consumers.back_offices import REFERENCE_BACK_OFFICES, BackOffice
 from consumers.inbox import SqliteInbox
 from policies.loader import load_policy_set
 from policies.snapshot import compile_snapshot
-from producers import Credentials, Producer
+from producers.register_adapter import FileResult, RegisterAdapter
 
 log = logging.getLogger(__name__)
 REFERENCE_POLICY = PROJECT_ROOT / "policies" / "reference"
@@ -126,9 +127,15 @@ async def run_demo(
         ))  # fmt: skip
     say("enforcer and back offices started")
 
-    forged = await _publish(result.scenario, agency_connections, signing_keys)
+    forged, files = await _publish(result.scenario, workdir, agency_connections, signing_keys, say)
+    result.checks.append(Check(
+        "each register's export is published; the bad row is reported with file:line and skipped",
+        [(f.published, f.rejected) for f in files] == [(4, 1), (1, 0), (1, 0)]
+        and all(":" in str(p) for f in files for p in f.problems),
+        f"{[(f.name, f.published, f.rejected) for f in files]}",
+    ))  # fmt: skip
     result.forged_event_id = forged
-    say(f"{len(result.scenario.steps)} register records published, and one forged event")
+    say("a forged event published with the Munich register's credentials but another key")
 
     try:
         deadline = time.monotonic() + timeout_s
@@ -198,21 +205,33 @@ async def _back_office(
 
 async def _publish(
     scenario: Scenario,
+    workdir: Path,
     agency_connections: dict[str, KafkaConnection],
     signing_keys: dict[str, AgencySigningKey],
-) -> str:
-    """Each register publishes its records; then someone with the Munich register's credentials,
-    but not its signing key, publishes a forged event. Returns the forged event's id."""
+    say: Say,
+) -> tuple[str, list[FileResult]]:
+    """Each register's legacy system drops a CSV export (Munich's has one bad row: a date that
+    does not exist); its adapter publishes the rows. Then someone with the Munich register's
+    credentials, but not its signing key, publishes a forged event. Returns the forged event's id
+    and the adapters' file results."""
+    results: list[FileResult] = []
+    munich = scenario.steps[0].register
     for register in REGISTERS:
         events = [s.event for s in scenario.steps if s.register == register]
-        connection = agency_connections[register]
-        assert connection.password is not None
-        credentials = Credentials(connection.username, connection.password)
-        async with Producer(
-            register, signing_keys[register], connection.bootstrap, credentials
-        ) as producer:
-            await producer.publish_many(events)
-    munich = scenario.steps[0].register
+        wrong_date = {**row_of(events[0]), "effective_date": "2026-13-45"}
+        bad = [wrong_date] if register == munich else []
+        inbox = workdir / "registers" / register
+        inbox.mkdir(parents=True, exist_ok=True)
+        (inbox / f"export-{scenario.run}.csv").write_text(export_csv(events, bad))
+        adapter = RegisterAdapter(
+            register, signing_keys[register], agency_connections[register], inbox
+        )
+        async with adapter:
+            for result in await adapter.process_pending():
+                results.append(result)
+                say(f"{register}: {result.summary()}")
+                for problem in result.problems:
+                    say(f"  {problem}")
     forged = issue_event(scenario.steps[0].event, AgencySigningKey.generate(munich))
     record = ingress_record(forged)
     raw = AIOKafkaProducer(**agency_connections[munich].aiokafka_kwargs(), acks="all")
@@ -221,7 +240,7 @@ async def _publish(
         await raw.send_and_wait(record.topic, record.value, key=record.key, headers=record.headers)
     finally:
         await raw.stop()
-    return forged.attributes.id
+    return forged.attributes.id, results
 
 
 def _raise_if_failed(tasks: list["asyncio.Task[None]"]) -> None:

@@ -1,0 +1,146 @@
+"""The adapter's one transactional producer: a chunk's events and its progress record commit
+together or not at all.
+
+The transactional id is fixed per agency, so starting the producer fences any earlier instance
+(a crashed or frozen one) and settles its open transaction: an unfinished chunk is aborted, and its
+events stay invisible to every read_committed reader, the enforcer included.
+"""
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import (
+    ClusterAuthorizationFailedError,
+    KafkaError,
+    ProducerFenced,
+    TopicAuthorizationFailedError,
+    TransactionalIdAuthorizationFailed,
+)
+
+from bus.envelope.kafka_binding import KafkaRecord
+from bus.kafka.connection import KafkaConnection
+from producers.errors import ProducerNotAuthorizedError, ProducerUnavailableError
+from producers.register_adapter.errors import AdapterFencedError
+
+log = logging.getLogger(__name__)
+_NOT_AUTHORIZED = (
+    ClusterAuthorizationFailedError,
+    TopicAuthorizationFailedError,
+    TransactionalIdAuthorizationFailed,
+)
+
+
+class TransactionalPublisher:
+    def __init__(
+        self,
+        connection: KafkaConnection,
+        transactional_id: str,
+        *,
+        connect_attempts: int = 5,
+        retry_backoff_s: float = 1.0,
+        request_timeout_s: float = 15.0,
+        transaction_timeout_s: float = 60.0,
+    ) -> None:
+        self._connection = connection
+        self.transactional_id = transactional_id
+        self._connect_attempts = connect_attempts
+        self._retry_backoff_s = retry_backoff_s
+        self._request_timeout_s = request_timeout_s
+        self._transaction_timeout_s = transaction_timeout_s
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        """Connect and fence earlier instances, retrying with exponential backoff."""
+        delay = self._retry_backoff_s
+        for attempt in range(1, self._connect_attempts + 1):
+            producer = AIOKafkaProducer(
+                **self._connection.aiokafka_kwargs(),
+                transactional_id=self.transactional_id,
+                transaction_timeout_ms=int(self._transaction_timeout_s * 1000),
+                acks="all",
+                enable_idempotence=True,
+                request_timeout_ms=int(self._request_timeout_s * 1000),
+            )
+            try:
+                await producer.start()
+            except _NOT_AUTHORIZED as exc:
+                await producer.stop()
+                raise ProducerNotAuthorizedError(
+                    f"{self._connection.username!r} may not use the transactional id "
+                    f"{self.transactional_id!r} ({exc!r}); nothing was published. The bus grants "
+                    "each producer agency the transactional ids starting with its id (`bus acl sync`)."
+                ) from exc
+            except KafkaError as exc:
+                await producer.stop()
+                log.warning(
+                    "connect attempt %d/%d failed: %s", attempt, self._connect_attempts, exc
+                )
+                if attempt == self._connect_attempts:
+                    raise ProducerUnavailableError(
+                        f"could not connect to the bus at {self._connection.bootstrap} as "
+                        f"{self._connection.username!r} after {attempt} attempts ({exc}); nothing "
+                        "was published. Check that the broker runs and the credentials are right."
+                    ) from exc
+                await asyncio.sleep(delay)
+                delay *= 2
+            else:
+                self._producer = producer
+                return
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            await producer.stop()
+
+    @property
+    def started(self) -> bool:
+        return self._producer is not None
+
+    async def commit(self, events: Sequence[KafkaRecord], progress: KafkaRecord) -> None:
+        """Send `events` and `progress` in one transaction and commit it; on any failure abort it
+        (nothing of it becomes visible), stop the producer and raise. Start again to retry."""
+        producer = self._producer
+        if producer is None:
+            raise RuntimeError("start() the publisher first")
+        try:
+            async with asyncio.timeout(self._transaction_timeout_s):
+                await producer.begin_transaction()
+                pending = [
+                    await producer.send(r.topic, r.value, key=r.key, headers=r.headers)
+                    for r in [*events, progress]
+                ]
+                await asyncio.gather(*pending)
+                await producer.commit_transaction()
+        except ProducerFenced as exc:
+            await self._abandon(producer)
+            raise AdapterFencedError(
+                f"another register adapter took over the transactional id "
+                f"{self.transactional_id!r}; this one stops (its open chunk was aborted)"
+            ) from exc
+        except _NOT_AUTHORIZED as exc:
+            await self._abandon(producer)
+            raise ProducerNotAuthorizedError(
+                f"the bus refused {self._connection.username!r} a write ({exc!r}); the chunk was "
+                "aborted, nothing of it was published. The bus grants WRITE on an ingress topic "
+                "only to the agency that is the authentic source of that event type."
+            ) from exc
+        except (KafkaError, TimeoutError) as exc:
+            await self._abandon(producer)
+            raise ProducerUnavailableError(
+                f"the bus at {self._connection.bootstrap} did not take a chunk ({exc!r}); it was "
+                "aborted, nothing of it was published, and it is sent again on the next start"
+            ) from exc
+        except BaseException:  # cancelled: do not leave the transaction open until it times out
+            await self._abandon(producer)
+            raise
+
+    async def _abandon(self, producer: AIOKafkaProducer) -> None:
+        """Abort if the producer still can; either way the next start's fencing settles it."""
+        self._producer = None
+        try:
+            await asyncio.wait_for(producer.abort_transaction(), self._request_timeout_s)
+        except Exception as exc:  # the next start aborts it for us
+            log.debug("abort after a failed chunk did not go through: %r", exc)
+        await producer.stop()
