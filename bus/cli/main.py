@@ -7,6 +7,7 @@ import typer
 from bus.cli import (
     agency,
     audit,
+    back_office,
     catalog,
     demo,
     enforce,
@@ -34,6 +35,7 @@ app.add_typer(enforce.acl, name="acl")
 app.add_typer(audit.app, name="audit")
 app.command("demo")(demo.demo)
 app.add_typer(register_adapter.app, name="register-adapter")
+app.add_typer(back_office.app, name="back-office")
 
 
 def main() -> None:

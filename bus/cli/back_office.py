@@ -1,0 +1,62 @@
+"""`bus back-office run AGENCY`: a reference back office as a service, with its own credentials."""
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bus.credentials import load_credentials
+from bus.kafka import broker
+from bus.kafka.settings import load_kafka_settings
+from bus.keys import KeyStore
+from bus.logs import LogFormat, configure_logging
+from bus.paths import default_state_dir
+from consumers.back_offices import REFERENCE_BACK_OFFICES
+
+app = typer.Typer(help="The reference back offices (consumers/back_offices).", no_args_is_help=True)
+OFFICES = {office.agency_id: office for office in REFERENCE_BACK_OFFICES}
+
+
+@app.command()
+def run(
+    agency: Annotated[str, typer.Argument(help=f"One of: {', '.join(OFFICES)}.")],
+    database: Annotated[
+        Path | None, typer.Option(help="Its SQLite database. Default: var/back-offices/AGENCY.db")
+    ] = None,
+    keys: Annotated[
+        Path | None, typer.Option(help="Producers' public keys. Default: var/keys/public.")
+    ] = None,
+    log_format: Annotated[LogFormat, typer.Option(help="json or text.")] = LogFormat.JSON,
+) -> None:
+    """Keep AGENCY's table in step with its deliveries until SIGTERM or Ctrl-C."""
+    office = OFFICES.get(agency)
+    if office is None:
+        raise typer.BadParameter(f"unknown back office {agency!r}; known: {', '.join(OFFICES)}")
+    state = default_state_dir()
+    credentials = load_credentials(agency)
+    configure_logging(log_format)
+    connection = broker.admin_connection(load_kafka_settings()).as_user(
+        credentials.username, credentials.password
+    )
+    inbox = office.open_database(database or state / "back-offices" / f"{agency}.db")
+    consumer = office.consumer(
+        connection, KeyStore.from_directory(keys or state / "keys" / "public"), inbox
+    )
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        logging.getLogger(__name__).info("%s running", office.title)
+        await consumer.run(stop)
+
+    asyncio.run(main())
+    inbox.close()
+    typer.echo(
+        f"{office.title} stopped: {consumer.stats.applied} applied, "
+        f"{consumer.stats.duplicates} duplicates skipped, dead-lettered {consumer.stats.dead_lettered}"
+    )
