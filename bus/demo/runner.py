@@ -43,6 +43,7 @@ from consumers.back_offices import REFERENCE_BACK_OFFICES, BackOffice
 from consumers.inbox import SqliteInbox
 from policies.loader import load_policy_set
 from policies.snapshot import compile_snapshot
+from producers.errors import ProducerNotAuthorizedError
 from producers.register_adapter import FileResult, RegisterAdapter
 
 log = logging.getLogger(__name__)
@@ -223,15 +224,13 @@ async def _publish(
         inbox = workdir / "registers" / register
         inbox.mkdir(parents=True, exist_ok=True)
         (inbox / f"export-{scenario.run}.csv").write_text(export_csv(events, bad))
-        adapter = RegisterAdapter(
+        for result in await _run_adapter(
             register, signing_keys[register], agency_connections[register], inbox
-        )
-        async with adapter:
-            for result in await adapter.process_pending():
-                results.append(result)
-                say(f"{register}: {result.summary()}")
-                for problem in result.problems:
-                    say(f"  {problem}")
+        ):
+            results.append(result)
+            say(f"{register}: {result.summary()}")
+            for problem in result.problems:
+                say(f"  {problem}")
     forged = issue_event(scenario.steps[0].event, AgencySigningKey.generate(munich))
     record = ingress_record(forged)
     raw = AIOKafkaProducer(**agency_connections[munich].aiokafka_kwargs(), acks="all")
@@ -241,6 +240,21 @@ async def _publish(
     finally:
         await raw.stop()
     return forged.attributes.id, results
+
+
+async def _run_adapter(
+    register: str, key: AgencySigningKey, connection: KafkaConnection, inbox: Path
+) -> list[FileResult]:
+    # The ACLs the enforcer just synced reach the authorizer within a moment: retry a refusal.
+    for attempt in range(40):
+        try:
+            async with RegisterAdapter(register, key, connection, inbox) as adapter:
+                return await adapter.process_pending()
+        except ProducerNotAuthorizedError:
+            if attempt == 39:
+                raise
+            await asyncio.sleep(0.5)
+    raise AssertionError("unreachable")
 
 
 def _raise_if_failed(tasks: list["asyncio.Task[None]"]) -> None:

@@ -52,7 +52,7 @@ async def _publish(connection: KafkaConnection, issued: IssuedEvent) -> None:
 async def _delivered(connection: KafkaConnection, event_id: str, wait_s: float) -> bool:
     for _ in range(int(wait_s)):
         if any(
-            header_map(r.headers)["ce_id"] == event_id
+            header_map(r.headers).get("ce_id") == event_id
             for r in await read_topic(connection, DELIVERY, idle_s=0.5)
         ):
             return True

@@ -91,6 +91,20 @@ async def consume_one(connection: KafkaConnection, topic: str, group: str) -> by
         await consumer.stop()
 
 
+async def can_read(connection: KafkaConnection, topic: str, group: str) -> None:
+    """Join `group` on `topic` and fetch once, writing nothing: raises AuthorizationFailed if the
+    broker refuses the topic or the group, returns quietly otherwise (also on an empty topic)."""
+    consumer = AIOKafkaConsumer(
+        topic, **connection.aiokafka_kwargs(), group_id=group, auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )  # fmt: skip
+    try:
+        await consumer.start()
+        await asyncio.wait_for(consumer.getmany(timeout_ms=3000), timeout=30)
+    finally:
+        await consumer.stop()
+
+
 async def eventually(action: Callable[[], object], attempts: int = 20) -> None:
     """ACLs reach the authorizer through the metadata log: allow a moment before they apply."""
     for attempt in range(attempts):
