@@ -155,10 +155,7 @@ class Consumer:
             verified = verify_record(record.value, list(record.headers or ()), self._keys)
             if header_map(record.headers or ()).get("bus_purpose") != purpose:
                 raise _Refused(WRONG_PURPOSE, f"not delivered for purpose {purpose!r}")
-        except EnvelopeError as exc:
-            await self._park(dead_letters, record, exc.reason, str(exc), 0, None, purpose)
-            return
-        except _Refused as exc:
+        except (EnvelopeError, _Refused) as exc:
             await self._park(dead_letters, record, exc.reason, str(exc), 0, None, purpose)
             return
         a = verified.attributes
@@ -181,14 +178,14 @@ class Consumer:
                     self._inbox.record(db, a.id, a.type, purpose, InboxOutcome.APPLIED)
                 self.stats.applied += 1
                 return
-            except sqlite3.IntegrityError:
-                # Another writer recorded this event id first: its effects stand, ours rolled back.
-                self.stats.duplicates += 1
-                return
             except WithheldFieldError as exc:  # deterministic: retrying cannot help
                 await self._park(dead_letters, record, exc.reason, str(exc), attempt, a, purpose)
                 return
             except Exception as exc:
+                if isinstance(exc, sqlite3.IntegrityError) and self._inbox.seen(a.id):
+                    # Another writer recorded this event first: its effects stand, ours rolled back.
+                    self.stats.duplicates += 1
+                    return
                 log.warning(
                     "handler failed on %s (attempt %d/%d): %r", a.id, attempt,
                     self._retry.attempts, exc, extra={"event_id": a.id},
