@@ -156,3 +156,22 @@ async def test_credentials_cannot_read_another_back_offices_topic(
     snooping.subscribe(TYPE, PURPOSE, record_it)
     with pytest.raises(ConsumerNotAuthorizedError, match="bus subscribe"):
         await asyncio.wait_for(snooping.run(asyncio.Event()), 60)
+
+
+async def test_a_handler_constraint_violation_is_a_failure_not_a_duplicate(
+    bus: BackOfficeBus, tmp_path: Path
+) -> None:
+    await bus.write(bus.deliveries([moved_to_munich()]))
+    await readable(bus)
+
+    async def violates_a_constraint(event: ReleasedEvent, db: sqlite3.Connection) -> None:
+        raise sqlite3.IntegrityError("UNIQUE constraint failed: taxpayers.tax_number")
+
+    consumer = Consumer(
+        bus.consumer, bus.connection, bus.keys, people_db(tmp_path), retry=FAST_RETRY
+    )
+    consumer.subscribe(TYPE, PURPOSE, violates_a_constraint)
+    await run_until(consumer, lambda: consumer.stats.handled == 1)
+    # Not silently taken for a redelivery: retried, then parked with the reason.
+    assert consumer.stats.duplicates == 0
+    assert consumer.stats.dead_lettered == {"HANDLER_FAILED": 1}
