@@ -1,7 +1,6 @@
 """An agency's own SCRAM credentials on the bus: created once by the bus admin (`bus agency
 onboard`), kept in a 0600 file per agency, handed to that agency's services only."""
 
-import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,6 +8,7 @@ from pathlib import Path
 from bus.errors import ConfigError
 from bus.kafka.admin import KafkaAdmin
 from bus.paths import default_state_dir
+from bus.private_files import create_private
 
 PASSWORD_SUFFIX = ".password"  # noqa: S105 - a file name suffix, not a secret
 
@@ -33,10 +33,7 @@ def ensure_credentials(
     directory = directory or default_credentials_dir()
     path = directory / f"{username}{PASSWORD_SUFFIX}"
     if not path.exists():
-        directory.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(24))
+        create_private(path, secrets.token_urlsafe(24).encode())
     credentials = load_credentials(username, directory)
     admin.upsert_scram_user(username, credentials.password)
     return credentials

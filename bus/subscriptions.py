@@ -7,10 +7,11 @@ word per key, so reading the topic from the start to its end gives the subscript
 import json
 from datetime import datetime
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from bus.envelope.attributes import format_time
 from bus.kafka.connection import KafkaConnection
+from bus.kafka.reading import TopicNotFoundError, read_all
 from bus.topics import SUBSCRIPTIONS_TOPIC
 from policies.facts import Subscription
 
@@ -37,26 +38,18 @@ async def unregister(connection: KafkaConnection, subscription: Subscription) ->
 
 async def load(connection: KafkaConnection) -> list[Subscription]:
     """Every subscription in force: read the registry from its start to its current end."""
-    consumer = AIOKafkaConsumer(**connection.aiokafka_kwargs(), enable_auto_commit=False)
-    partitions = [TopicPartition(SUBSCRIPTIONS_TOPIC, 0)]
-    consumer.assign(partitions)
-    await consumer.start()
     current: dict[bytes, Subscription] = {}
     try:
-        await consumer.seek_to_beginning(*partitions)
-        end = (await consumer.end_offsets(partitions))[partitions[0]]
-        while await consumer.position(partitions[0]) < end:
-            for records in (await consumer.getmany(timeout_ms=1000)).values():
-                for record in records:
-                    if record.value is None:
-                        current.pop(record.key, None)
-                    else:
-                        data = json.loads(record.value)
-                        current[record.key] = Subscription(
-                            data["consumer"], data["event_type"], data["purpose"]
-                        )
-    finally:
-        await consumer.stop()
+        async for record in read_all(connection, SUBSCRIPTIONS_TOPIC):
+            if record.value is None:
+                current.pop(record.key, None)
+            else:
+                data = json.loads(record.value)
+                current[record.key] = Subscription(
+                    data["consumer"], data["event_type"], data["purpose"]
+                )
+    except TopicNotFoundError:
+        return []  # no registry yet: nobody has subscribed
     return sorted(current.values(), key=subscription_key)
 
 

@@ -33,7 +33,13 @@ from bus.envelope.kafka_binding import header_map, verify_record
 from bus.kafka.connection import KafkaConnection
 from bus.keys import KeyStore
 from bus.topics import consumer_group_prefix, delivery_topic
-from consumers.dead_letters import HANDLER_FAILED, NO_HANDLER, WRONG_PURPOSE, DeadLetters
+from consumers.dead_letters import (
+    HANDLER_FAILED,
+    NO_HANDLER,
+    WRONG_PURPOSE,
+    DeadLetters,
+    position,
+)
 from consumers.errors import ConsumerNotAuthorizedError, WithheldFieldError
 from consumers.inbox import InboxOutcome, SqliteInbox
 from consumers.retry import RetryPolicy
@@ -212,7 +218,7 @@ class Consumer:
         event_id = attributes.id if attributes else None
         log.warning(
             "dead-lettered: %s (%s)", reason, detail,
-            extra={"event_id": event_id, "reason": reason, "input": f"{record.topic}/{record.offset}"},
+            extra={"event_id": event_id, "reason": reason, "input": position(record)},
         )  # fmt: skip
         await dead_letters.park(record, reason, detail, attempts)
         self.stats.dead_lettered[reason] = self.stats.dead_lettered.get(reason, 0) + 1

@@ -4,6 +4,7 @@ the original bytes untouched, with the reason, so nothing is lost and an operato
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from bus.kafka.connection import KafkaConnection
+from bus.kafka.position import record_position
 from bus.topics import dead_letter_topic
 
 HANDLER_FAILED = "HANDLER_FAILED"
@@ -33,8 +34,12 @@ class DeadLetters:
             ("bus_deadletter_reason", reason.encode()),
             ("bus_deadletter_detail", detail[:2000].encode()),
             ("bus_deadletter_attempts", str(attempts).encode()),
-            ("bus_input", f"{record.topic}/{record.partition}/{record.offset}".encode()),
+            ("bus_input", position(record).encode()),
         ]
         await self._producer.send_and_wait(
             self.topic, record.value or b"", key=record.key, headers=headers
         )
+
+
+def position(record: ConsumerRecord[bytes, bytes]) -> str:
+    return record_position(record.topic, record.partition, record.offset)

@@ -11,10 +11,7 @@ from types import TracebackType
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
-    ClusterAuthorizationFailedError,
     KafkaError,
-    TopicAuthorizationFailedError,
-    TransactionalIdAuthorizationFailed,
 )
 
 from bus.catalog import Event
@@ -23,14 +20,10 @@ from bus.envelope.codec import issue_event
 from bus.envelope.kafka_binding import KafkaRecord, ingress_record
 from bus.kafka.connection import KafkaConnection
 from bus.keys import AgencySigningKey
-from producers.errors import ProducerNotAuthorizedError, ProducerUnavailableError, PublishError
+from producers.connecting import start_producer
+from producers.errors import PublishError
 
 log = logging.getLogger(__name__)
-_NOT_AUTHORIZED = (
-    ClusterAuthorizationFailedError,
-    TopicAuthorizationFailedError,
-    TransactionalIdAuthorizationFailed,
-)
 
 
 class Producer:
@@ -56,39 +49,22 @@ class Producer:
 
     async def start(self) -> None:
         """Connect, retrying with exponential backoff; then fail with ProducerUnavailableError."""
-        delay = self._retry_backoff_s
-        for attempt in range(1, self._connect_attempts + 1):
-            producer = AIOKafkaProducer(
+        self._producer = await start_producer(
+            self._connection,
+            lambda: AIOKafkaProducer(
                 **self._connection.aiokafka_kwargs(),
                 acks="all",
                 enable_idempotence=True,
                 request_timeout_ms=self._request_timeout_ms,
-            )
-            try:
-                await producer.start()
-            except _NOT_AUTHORIZED as exc:
-                await producer.stop()
-                raise ProducerNotAuthorizedError(
-                    f"{self._connection.username!r} may not publish on the bus ({exc}); nothing was"
-                    " published. The bus grants WRITE on an ingress topic only to the agency that is"
-                    " the authentic source of that event type."
-                ) from exc
-            except KafkaError as exc:
-                await producer.stop()
-                log.warning(
-                    "connect attempt %d/%d failed: %s", attempt, self._connect_attempts, exc
-                )
-                if attempt == self._connect_attempts:
-                    raise ProducerUnavailableError(
-                        f"could not connect to the bus at {self._connection.bootstrap} as "
-                        f"{self._connection.username!r} after {attempt} attempts ({exc}); nothing was"
-                        " published. Check that the broker runs and the credentials are right."
-                    ) from exc
-                await asyncio.sleep(delay)
-                delay *= 2
-            else:
-                self._producer = producer
-                return
+            ),
+            attempts=self._connect_attempts,
+            backoff_s=self._retry_backoff_s,
+            refused=lambda exc: (
+                f"{self._connection.username!r} may not publish on the bus ({exc}); nothing was"
+                " published. The bus grants WRITE on an ingress topic only to the agency that is"
+                " the authentic source of that event type."
+            ),
+        )
 
     async def stop(self) -> None:
         """Flush what is in flight, then disconnect."""

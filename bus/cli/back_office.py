@@ -2,12 +2,12 @@
 
 import asyncio
 import logging
-import signal
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from bus.cli.signals import stop_on_signals
 from bus.credentials import load_credentials
 from bus.kafka import broker
 from bus.kafka.settings import load_kafka_settings
@@ -48,9 +48,7 @@ def run(
 
     async def main() -> None:
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        stop_on_signals(stop)
         logging.getLogger(__name__).info("%s running", office.title)
         await consumer.run(stop)
 

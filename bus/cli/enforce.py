@@ -2,7 +2,6 @@
 
 import asyncio
 import logging
-import signal
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +12,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from bus import subscriptions
 from bus.acls import desired_acls, sync_acls
+from bus.cli.signals import stop_on_signals
 from bus.enforcer.metrics import EnforcerMetrics
 from bus.enforcer.runtime import EnforcerConfig, run_enforcer
 from bus.kafka import broker
@@ -78,9 +78,7 @@ def enforce(
 
     async def main() -> None:
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        stop_on_signals(stop)
         await run_enforcer(connection, config, stop, metrics)
 
     asyncio.run(main())

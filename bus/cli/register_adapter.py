@@ -2,15 +2,13 @@
 
 import asyncio
 import logging
-import signal
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from bus.cli.signals import stop_on_signals
 from bus.credentials import load_credentials
-from bus.errors import BusError
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.settings import load_kafka_settings
 from bus.keys import AgencySigningKey
@@ -93,31 +91,12 @@ def run(
 
 async def _once(adapter: RegisterAdapter) -> list[FileResult]:
     stop = asyncio.Event()
-    _stop_on_signals(stop)
+    stop_on_signals(stop)
     async with adapter:
         return await adapter.process_pending(stop)
 
 
 async def _until_signalled(adapter: RegisterAdapter) -> None:
     stop = asyncio.Event()
-    _stop_on_signals(stop)
+    stop_on_signals(stop)
     await adapter.run(stop)
-
-
-def _stop_on_signals(stop: asyncio.Event) -> None:
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-
-
-def main() -> None:
-    """Standalone entry point (`python -m bus.cli.register_adapter`), with `bus`'s error style."""
-    try:
-        app()
-    except BusError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(1)
-
-
-if __name__ == "__main__":
-    main()

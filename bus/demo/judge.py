@@ -73,13 +73,9 @@ def people_in(db: sqlite3.Connection, office: BackOffice, run: str) -> dict[str,
     return {row[0]: dict(zip(names, row, strict=True)) for row in cursor.fetchall()}
 
 
-def database_checks(
-    scenario: Scenario,
-    databases: Mapping[str, sqlite3.Connection],
-    offices: Sequence[BackOffice] = REFERENCE_BACK_OFFICES,
-) -> list[Check]:
+def database_checks(scenario: Scenario, databases: Mapping[str, sqlite3.Connection]) -> list[Check]:
     checks = []
-    for office in offices:
+    for office in REFERENCE_BACK_OFFICES:
         held = set(people_in(databases[office.agency_id], office, scenario.run))
         expected = expected_people(scenario, office)
         checks.append(Check(
@@ -89,17 +85,11 @@ def database_checks(
     return checks
 
 
-def databases_complete(scenario: Scenario, databases: Mapping[str, sqlite3.Connection]) -> bool:
-    return all(c.held for c in database_checks(scenario, databases)) and all(
-        _deaths_applied(scenario, office, databases[office.agency_id])
-        for office in REFERENCE_BACK_OFFICES
-    )
-
-
-def _deaths_applied(scenario: Scenario, office: BackOffice, db: sqlite3.Connection) -> bool:
+def office_complete(scenario: Scenario, office: BackOffice, db: sqlite3.Connection) -> bool:
+    """Everyone it was sent is in its table, and every death it was sent is applied."""
     people = people_in(db, office, scenario.run)
-    return all(
-        people.get(step.event.subject(), {}).get("died_on")
+    return set(people) == expected_people(scenario, office) and all(
+        people[step.event.subject()].get("died_on")
         for step in scenario.steps
         if office.agency_id in step.receivers and step.event.event_type == "population.PersonDied"
     )

@@ -5,12 +5,13 @@ import logging
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaProducer
 
@@ -20,8 +21,8 @@ from bus.demo.audit_tail import AuditTail
 from bus.demo.judge import (
     Check,
     database_checks,
-    databases_complete,
     decisions_complete,
+    office_complete,
     policy_checks,
     step_decisions,
 )
@@ -39,14 +40,15 @@ from bus.keys import AgencySigningKey, KeyStore
 from bus.paths import PROJECT_ROOT, default_state_dir
 from bus.topology import ensure_registry_topics
 from consumers import ConsumerNotAuthorizedError
-from consumers.back_offices import REFERENCE_BACK_OFFICES, BackOffice
-from consumers.inbox import SqliteInbox
+from consumers.back_offices import REFERENCE_BACK_OFFICES
 from policies.loader import load_policy_set
 from policies.snapshot import compile_snapshot
 from producers.errors import ProducerNotAuthorizedError
 from producers.register_adapter import FileResult, RegisterAdapter
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+ACL_ATTEMPTS = 40
 REFERENCE_POLICY = PROJECT_ROOT / "policies" / "reference"
 Say = Callable[[str], None]
 Progress = Callable[[int, int, int, int], None]  # decisions audited, of, offices done, of
@@ -124,7 +126,11 @@ async def run_demo(
         result.databases[office.agency_id] = inbox.db
         connection = agency_connections[office.agency_id]
         tasks.append(asyncio.create_task(
-            _back_office(office, connection, public_keys, inbox, stop), name=office.agency_id
+            _while_acls_propagate(
+                partial(office.consumer(connection, public_keys, inbox).run, stop),
+                ConsumerNotAuthorizedError,
+            ),
+            name=office.agency_id,
         ))  # fmt: skip
     say("enforcer and back offices started")
 
@@ -145,11 +151,14 @@ async def run_demo(
             await audit.poll()
             decisions = step_decisions(result.scenario, audit.records, result.pseudonyms)
             audited = sum(len(d) for d in decisions)
-            done = sum(databases_complete_for(result, office) for office in REFERENCE_BACK_OFFICES)
+            done = sum(
+                office_complete(result.scenario, office, result.databases[office.agency_id])
+                for office in REFERENCE_BACK_OFFICES
+            )
             progress(audited, result.scenario.decision_count, done, len(REFERENCE_BACK_OFFICES))
             if (
                 decisions_complete(result.scenario, decisions)
-                and databases_complete(result.scenario, result.databases)
+                and done == len(REFERENCE_BACK_OFFICES)
                 and any(r.get("claimed_event_id") == forged for r in audit.records)
             ):
                 break
@@ -180,28 +189,15 @@ async def run_demo(
     return result
 
 
-def databases_complete_for(result: DemoResult, office: BackOffice) -> bool:
-    single = {office.agency_id: result.databases[office.agency_id]}
-    only = [o for o in REFERENCE_BACK_OFFICES if o.agency_id == office.agency_id]
-    return all(c.held for c in database_checks(result.scenario, single, only))
-
-
-async def _back_office(
-    office: BackOffice,
-    connection: KafkaConnection,
-    keys: KeyStore,
-    inbox: SqliteInbox,
-    stop: asyncio.Event,
-) -> None:
-    # ACLs follow a new subscription within a moment: retry a refusal for a while.
-    for attempt in range(40):
+async def _while_acls_propagate(action: Callable[[], Awaitable[T]], refused: type[Exception]) -> T:
+    """ACLs the enforcer has just synced reach the broker's authorizer within a moment: retry a
+    refusal for up to 20 s."""
+    for _ in range(ACL_ATTEMPTS - 1):
         try:
-            await office.consumer(connection, keys, inbox).run(stop)
-            return
-        except ConsumerNotAuthorizedError:
-            if attempt == 39 or stop.is_set():
-                raise
+            return await action()
+        except refused:
             await asyncio.sleep(0.5)
+    return await action()
 
 
 async def _publish(
@@ -224,9 +220,10 @@ async def _publish(
         inbox = workdir / "registers" / register
         inbox.mkdir(parents=True, exist_ok=True)
         (inbox / f"export-{scenario.run}.csv").write_text(export_csv(events, bad))
-        for result in await _run_adapter(
-            register, signing_keys[register], agency_connections[register], inbox
-        ):
+        adapter = partial(
+            _run_adapter, register, signing_keys[register], agency_connections[register], inbox
+        )
+        for result in await _while_acls_propagate(adapter, ProducerNotAuthorizedError):
             results.append(result)
             say(f"{register}: {result.summary()}")
             for problem in result.problems:
@@ -245,16 +242,8 @@ async def _publish(
 async def _run_adapter(
     register: str, key: AgencySigningKey, connection: KafkaConnection, inbox: Path
 ) -> list[FileResult]:
-    # The ACLs the enforcer just synced reach the authorizer within a moment: retry a refusal.
-    for attempt in range(40):
-        try:
-            async with RegisterAdapter(register, key, connection, inbox) as adapter:
-                return await adapter.process_pending()
-        except ProducerNotAuthorizedError:
-            if attempt == 39:
-                raise
-            await asyncio.sleep(0.5)
-    raise AssertionError("unreachable")
+    async with RegisterAdapter(register, key, connection, inbox) as adapter:
+        return await adapter.process_pending()
 
 
 def _raise_if_failed(tasks: list["asyncio.Task[None]"]) -> None:

@@ -17,6 +17,7 @@ from bus.envelope.attributes import format_time
 from bus.envelope.codec import VerifiedEvent
 from bus.envelope.errors import EnvelopeError, OversizedRecordError
 from bus.envelope.kafka_binding import verify_record
+from bus.kafka.position import record_position
 from bus.keys import KeyStore
 from bus.topics import AUDIT_TOPIC, QUARANTINE_TOPIC, delivery_topic
 from policies.decision import Decision, Reason
@@ -181,7 +182,7 @@ def _quarantine(
         *record.headers,
         ("bus_quarantine_reason", reason.encode()),
         ("bus_quarantine_detail", detail.encode()),
-        ("bus_input", f"{record.topic}/{record.partition}/{record.offset}".encode()),
+        ("bus_input", record_position(record.topic, record.partition, record.offset).encode()),
     ]
     attributes = verified.attributes if verified else None
     subject = verified.subject if verified else None

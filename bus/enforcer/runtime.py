@@ -3,7 +3,6 @@ ACLs; the loop; and a watcher that swaps in a new state between batches when any
 
 import asyncio
 import logging
-import os
 import secrets
 import time
 from collections import defaultdict
@@ -21,6 +20,7 @@ from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.keys import KeyStore
 from bus.keys.keystore import PUBLIC_SUFFIX, public_key_from_pem
+from bus.private_files import create_private
 from bus.topology import (
     ensure_bus_topics,
     ensure_ingress_topics,
@@ -48,10 +48,7 @@ class EnforcerConfig:
 def pseudonym_key(path: Path) -> bytes:
     """The HMAC key for pseudonyms: created once (0600), kept apart from any data store."""
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(secrets.token_bytes(32))
+        create_private(path, secrets.token_bytes(32))
     return path.read_bytes()
 
 

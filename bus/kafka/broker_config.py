@@ -1,6 +1,5 @@
 """The files a broker start needs: admin password, server.properties, logging config."""
 
-import os
 import re
 import secrets
 from pathlib import Path
@@ -9,20 +8,12 @@ from string import Template
 from bus.errors import ConfigError
 from bus.kafka.settings import KafkaSettings
 from bus.paths import DEPLOY_DIR
+from bus.private_files import write_private
 
 SERVER_TEMPLATE = DEPLOY_DIR / "kafka" / "server.properties.in"
 LOG4J_CONFIG = DEPLOY_DIR / "kafka" / "log4j2.properties"
 # Kept to characters that need no quoting in JAAS and in StorageTool's --add-scram syntax.
 _SAFE_PASSWORD = re.compile(r"^[A-Za-z0-9_-]{12,}$")
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write a file only its owner can read (it holds a secret)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    path.chmod(0o600)
 
 
 def admin_password(settings: KafkaSettings) -> str:

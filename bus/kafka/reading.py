@@ -4,12 +4,19 @@ from collections.abc import AsyncIterator
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
+from bus.errors import BrokerError
 from bus.kafka.connection import KafkaConnection
+
+
+class TopicNotFoundError(BrokerError):
+    """The topic does not exist (or the principal may not even see it)."""
 
 
 async def read_all(
     connection: KafkaConnection, topic: str
 ) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
+    """Every committed record (read_committed), in order per partition. Raises TopicNotFoundError,
+    or the broker's authorization error."""
     # A topic but no group: every partition is assigned at start, nothing is committed.
     consumer = AIOKafkaConsumer(
         topic, **connection.aiokafka_kwargs(), enable_auto_commit=False,
@@ -19,7 +26,7 @@ async def read_all(
     try:
         partitions = sorted(consumer.assignment())
         if not partitions:
-            return
+            raise TopicNotFoundError(f"topic {topic} not found")
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
         pending = {tp for tp in partitions if ends[tp] > 0}

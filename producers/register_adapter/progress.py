@@ -11,11 +11,11 @@ import json
 import logging
 from dataclasses import asdict, dataclass
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
 
 from bus.envelope.kafka_binding import KafkaRecord
 from bus.kafka.connection import KafkaConnection
+from bus.kafka.reading import TopicNotFoundError, read_all
 from producers.errors import ProducerUnavailableError
 from producers.register_adapter.errors import ProgressTopicUnavailableError
 
@@ -70,29 +70,16 @@ async def load_progress(
 
 
 async def _read(connection: KafkaConnection, topic: str) -> dict[str, FileProgress]:
-    tp = TopicPartition(topic, 0)
-    consumer = AIOKafkaConsumer(
-        **connection.aiokafka_kwargs(),
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-    )
+    progress: dict[str, FileProgress] = {}
     try:
-        await consumer.start()
-        if topic not in await consumer.topics():
-            raise ProgressTopicUnavailableError(
-                f"the progress topic {topic} does not exist or {connection.username!r} may not read"
-                " it; the bus creates it for every producer agency (`bus enforce` does, from the"
-                " policy) and `bus acl sync` grants the agency READ and WRITE on it"
-            )
-        consumer.assign([tp])
-        await consumer.seek_to_beginning(tp)
-        end = (await consumer.end_offsets([tp]))[tp]
-        progress: dict[str, FileProgress] = {}
-        while await consumer.position(tp) < end:
-            for records in (await consumer.getmany(tp, timeout_ms=1000)).values():
-                for r in records:
-                    _apply(progress, r.key, r.value)
-        return progress
+        async for r in read_all(connection, topic):
+            _apply(progress, r.key, r.value)
+    except TopicNotFoundError:
+        raise ProgressTopicUnavailableError(
+            f"the progress topic {topic} does not exist or {connection.username!r} may not read"
+            " it; the bus creates it for every producer agency (`bus enforce` does, from the"
+            " policy) and `bus acl sync` grants the agency READ and WRITE on it"
+        ) from None
     except TopicAuthorizationFailedError as exc:
         raise ProgressTopicUnavailableError(
             f"{connection.username!r} may not read its progress topic {topic} ({exc}); "
@@ -103,8 +90,7 @@ async def _read(connection: KafkaConnection, topic: str) -> dict[str, FileProgre
             f"could not read the progress topic {topic} at {connection.bootstrap} ({exc}); "
             "nothing was published"
         ) from exc
-    finally:
-        await consumer.stop()
+    return progress
 
 
 def _apply(progress: dict[str, FileProgress], key: bytes | None, value: bytes | None) -> None:

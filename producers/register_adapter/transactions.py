@@ -12,24 +12,17 @@ from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
-    ClusterAuthorizationFailedError,
     KafkaError,
     ProducerFenced,
-    TopicAuthorizationFailedError,
-    TransactionalIdAuthorizationFailed,
 )
 
 from bus.envelope.kafka_binding import KafkaRecord
 from bus.kafka.connection import KafkaConnection
+from producers.connecting import NOT_AUTHORIZED, start_producer
 from producers.errors import ProducerNotAuthorizedError, ProducerUnavailableError
 from producers.register_adapter.errors import AdapterFencedError
 
 log = logging.getLogger(__name__)
-_NOT_AUTHORIZED = (
-    ClusterAuthorizationFailedError,
-    TopicAuthorizationFailedError,
-    TransactionalIdAuthorizationFailed,
-)
 
 
 class TransactionalPublisher:
@@ -53,41 +46,24 @@ class TransactionalPublisher:
 
     async def start(self) -> None:
         """Connect and fence earlier instances, retrying with exponential backoff."""
-        delay = self._retry_backoff_s
-        for attempt in range(1, self._connect_attempts + 1):
-            producer = AIOKafkaProducer(
+        self._producer = await start_producer(
+            self._connection,
+            lambda: AIOKafkaProducer(
                 **self._connection.aiokafka_kwargs(),
                 transactional_id=self.transactional_id,
                 transaction_timeout_ms=int(self._transaction_timeout_s * 1000),
                 acks="all",
                 enable_idempotence=True,
                 request_timeout_ms=int(self._request_timeout_s * 1000),
-            )
-            try:
-                await producer.start()
-            except _NOT_AUTHORIZED as exc:
-                await producer.stop()
-                raise ProducerNotAuthorizedError(
-                    f"{self._connection.username!r} may not use the transactional id "
-                    f"{self.transactional_id!r} ({exc!r}); nothing was published. The bus grants "
-                    "each producer agency the transactional ids starting with its id (`bus acl sync`)."
-                ) from exc
-            except KafkaError as exc:
-                await producer.stop()
-                log.warning(
-                    "connect attempt %d/%d failed: %s", attempt, self._connect_attempts, exc
-                )
-                if attempt == self._connect_attempts:
-                    raise ProducerUnavailableError(
-                        f"could not connect to the bus at {self._connection.bootstrap} as "
-                        f"{self._connection.username!r} after {attempt} attempts ({exc}); nothing "
-                        "was published. Check that the broker runs and the credentials are right."
-                    ) from exc
-                await asyncio.sleep(delay)
-                delay *= 2
-            else:
-                self._producer = producer
-                return
+            ),
+            attempts=self._connect_attempts,
+            backoff_s=self._retry_backoff_s,
+            refused=lambda exc: (
+                f"{self._connection.username!r} may not use the transactional id "
+                f"{self.transactional_id!r} ({exc!r}); nothing was published. The bus grants "
+                "each producer agency the transactional ids starting with its id (`bus acl sync`)."
+            ),
+        )
 
     async def stop(self) -> None:
         if self._producer is not None:
@@ -119,7 +95,7 @@ class TransactionalPublisher:
                 f"another register adapter took over the transactional id "
                 f"{self.transactional_id!r}; this one stops (its open chunk was aborted)"
             ) from exc
-        except _NOT_AUTHORIZED as exc:
+        except NOT_AUTHORIZED as exc:
             await self._abandon(producer)
             raise ProducerNotAuthorizedError(
                 f"the bus refused {self._connection.username!r} a write ({exc!r}); the chunk was "

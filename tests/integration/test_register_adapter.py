@@ -439,7 +439,7 @@ class AdapterProcess:
 
     def start(self, *extra: str) -> "subprocess.Popen[bytes]":
         command = [
-            sys.executable, "-m", "bus.cli.register_adapter", "run",
+            sys.executable, "-c", "from bus.cli.main import main; main()", "register-adapter", "run",
             "--agency", self.agency_id, "--inbox", str(self.inbox),
             "--chunk-size", str(CHUNK), "--poll-interval", "0.2", "--log-format", "text", *extra,
         ]  # fmt: skip

@@ -1,0 +1,5 @@
+"""Where a record came from, as one string: in quarantine and dead-letter headers and in logs."""
+
+
+def record_position(topic: str, partition: int, offset: int) -> str:
+    return f"{topic}/{partition}/{offset}"
