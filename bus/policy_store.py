@@ -1,6 +1,7 @@
 """Policy sets on the bus: `bus policy apply` publishes the normalised set to a compacted topic;
 every enforcer instance reads the latest and switches to it between two batches."""
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,6 @@ from policies.documents import (
 from policies.loader import PolicySet
 from policies.snapshot import canonical_bytes
 
-_KEY = b"policy-set"
 SOURCE = Path(f"kafka:{POLICY_TOPIC}")
 
 
@@ -32,7 +32,11 @@ async def publish(connection: KafkaConnection, policy_set: PolicySet) -> None:
     producer = AIOKafkaProducer(**connection.aiokafka_kwargs(), acks="all", enable_idempotence=True)
     await producer.start()
     try:
-        await producer.send_and_wait(POLICY_TOPIC, canonical_bytes(policy_set), key=_KEY)
+        # Keyed by content hash, so compaction keeps every version ever applied (the audit trail
+        # replays decisions under the snapshot they were made with); the newest record is still
+        # the set in force.
+        document = canonical_bytes(policy_set)
+        await producer.send_and_wait(POLICY_TOPIC, document, key=snapshot_key(document))
     finally:
         await producer.stop()
 
@@ -48,13 +52,18 @@ async def latest(connection: KafkaConnection) -> PolicySet | None:
         end = (await consumer.end_offsets([tp]))[tp]
         if end == 0:
             return None
-        consumer.seek(tp, end - 1)  # a single key: the last record is the set in force
+        consumer.seek(tp, end - 1)  # the last record applied is the set in force
         while value is None:
             for records in (await consumer.getmany(timeout_ms=1000)).values():
                 value = records[-1].value if records else value
     finally:
         await consumer.stop()
     return from_document(json.loads(value))
+
+
+def snapshot_key(document: bytes) -> bytes:
+    """The snapshot hash of a published policy document (as `content_hash` computes it)."""
+    return ("sha256:" + hashlib.sha256(document).hexdigest()).encode()
 
 
 def from_document(document: dict[str, Any]) -> PolicySet:

@@ -9,6 +9,7 @@ writes all of it, with the input offset, in one Kafka transaction.
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from bus.catalog import CATALOG, Catalog
 from bus.enforcer.pseudonyms import Pseudonymizer
@@ -92,13 +93,14 @@ def process(record: InRecord, state: EnforcerState, now: datetime) -> Outcome:
     records: list[OutRecord] = []
     decisions: list[Decision] = []
     common: Headers | None = None
+    recorded = recorded_facts(facts)
     for subscription in state.subscriptions.get(facts.event_type, ()):
         decision = decide(state.snapshot, facts, subscription, at)
         decisions.append(decision)
         if decision.permitted:
             common = common or _event_headers(verified)
             records.append(_delivery(verified, decision, subject, state.pseudonyms, common))
-        records.append(_audit(record, verified, facts, decision, audit_subject, now))
+        records.append(_audit(record, verified, facts, decision, audit_subject, now, recorded))
     return Outcome(
         records, decisions, event_id=verified.attributes.id, event_type=facts.event_type,
         producer=producer, event_time=verified.attributes.time,
@@ -157,6 +159,7 @@ def _audit(
     decision: Decision,
     audit_subject: str,
     now: datetime,
+    recorded: dict[str, Any],
 ) -> OutRecord:
     entry = AuditEntry(
         event_id=verified.attributes.id, event_type=facts.event_type, producer=facts.producer,
@@ -165,8 +168,18 @@ def _audit(
         released_fields=decision.released_fields, grant_id=decision.grant_id,
         snapshot_hash=decision.snapshot_hash, decided_at=now, subject_pseudonym=audit_subject,
         input_topic=record.topic, input_partition=record.partition, input_offset=record.offset,
+        facts=recorded,
     )  # fmt: skip
     return OutRecord(AUDIT_TOPIC, verified.attributes.id.encode(), entry.to_json_bytes())
+
+
+def recorded_facts(facts: EventFacts) -> dict[str, Any]:
+    """The decision's inputs as the audit record keeps them: built once per event."""
+    return {
+        "fields": sorted(facts.fields),
+        "locations": dict(facts.locations),
+        "disclosure_blocked": facts.disclosure_blocked,
+    }
 
 
 def _quarantine(

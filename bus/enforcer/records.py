@@ -1,8 +1,10 @@
 """The records the enforcer writes: deliveries, audit records, quarantine records."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
+from typing import Any
 
 import pydantic_core
 
@@ -42,6 +44,9 @@ class AuditEntry:
     # A quarantined record's ce_id header, unverified: lets an auditor find a forged event by the
     # id it claimed, without mistaking it for a verified event id.
     claimed_event_id: str | None = None
+    # What the decision was made on (field names, locations, disclosure block; never values), so
+    # an auditor can re-decide it under the recorded policy snapshot.
+    facts: Mapping[str, Any] | None = None
 
     def to_json_bytes(self) -> bytes:
         return pydantic_core.to_json(
@@ -55,7 +60,7 @@ class AuditEntry:
                 "subject_pseudonym": self.subject_pseudonym,
                 "input": {"topic": self.input_topic, "partition": self.input_partition,
                           "offset": self.input_offset},
-                "claimed_event_id": self.claimed_event_id,
+                "claimed_event_id": self.claimed_event_id, "facts": self.facts,
             }
         )  # fmt: skip
 

@@ -1,0 +1,110 @@
+"""Re-decide a recorded decision under the policy snapshot it names: does it come out the same?
+
+The audit record keeps what the decision was made on (field names, locations, disclosure block,
+never values) and the snapshot hash; the indexer keeps every policy snapshot by hash. Equal
+outcome, reasons, grant and released fields mean the bus did what its policy said.
+"""
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from bus.audit.store.audit_store import AuditStore, StoredDecision
+from bus.audit.views import recorded_document
+from bus.envelope.attributes import parse_time
+from bus.policy_store import from_document
+from policies.decision import Decision
+from policies.engine import authorize_subscription, decide
+from policies.facts import EventFacts, Subscription
+from policies.snapshot import Snapshot, compile_snapshot
+
+
+class ReplayStatus(StrEnum):
+    MATCH = "MATCH"
+    MISMATCH = "MISMATCH"
+    NOT_REPLAYABLE = "NOT_REPLAYABLE"  # the record or the snapshot does not allow it; says why
+
+
+@dataclass(frozen=True)
+class Replay:
+    status: ReplayStatus
+    detail: str
+    replayed: Decision | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status.value,
+            "detail": self.detail,
+            "replayed": self.replayed.to_json() if self.replayed else None,
+        }
+
+
+def replay(store: AuditStore, decision: StoredDecision) -> Replay:
+    c = decision.columns
+    if c.outcome not in ("PERMIT", "DENY", "SUBSCRIPTION_REFUSED"):
+        return _not(f"a {c.outcome} record is no policy decision: nothing to re-decide")
+    if c.snapshot_hash is None or c.decided_at is None or c.consumer is None:
+        return _not("the record lacks its snapshot hash, time or consumer")
+    snapshot = _snapshot(store, c.snapshot_hash)
+    if isinstance(snapshot, str):
+        return _not(snapshot)
+    at = parse_time(c.decided_at).timestamp()
+    subscription = Subscription(c.consumer, c.event_type or "", c.purpose or "")
+    if c.outcome == "SUBSCRIPTION_REFUSED":
+        again = authorize_subscription(snapshot, c.consumer, subscription.event_type,
+                                       subscription.purpose, at)  # fmt: skip
+    else:
+        facts = _facts(recorded_document(decision), c.event_type or "", c.producer or "")
+        if facts is None:
+            return _not("the record predates recorded decision facts (field names, locations)")
+        again = decide(snapshot, facts, subscription, at)
+    return _compare(decision, again)
+
+
+def _snapshot(store: AuditStore, snapshot_hash: str) -> Snapshot | str:
+    document = store.snapshot_document(snapshot_hash)
+    if document is None:
+        return (
+            f"policy snapshot {snapshot_hash} is not in the store (applied before the indexer "
+            "first read the policy topic?)"
+        )
+    snapshot = compile_snapshot(from_document(json.loads(document)))
+    if snapshot.hash != snapshot_hash:
+        return f"the stored snapshot hashes to {snapshot.hash}, not {snapshot_hash}"
+    return snapshot
+
+
+def _facts(document: dict[str, Any], event_type: str, producer: str) -> EventFacts | None:
+    recorded = document.get("facts")
+    if not isinstance(recorded, dict):
+        return None
+    return EventFacts(
+        event_type=event_type,
+        producer=producer,
+        fields=frozenset(recorded["fields"]),
+        locations=dict(recorded["locations"]),
+        disclosure_blocked=bool(recorded["disclosure_blocked"]),
+    )
+
+
+def _compare(decision: StoredDecision, again: Decision) -> Replay:
+    c = decision.columns
+    recorded_outcome = "DENY" if c.outcome == "SUBSCRIPTION_REFUSED" else c.outcome
+    recorded = (recorded_outcome, tuple(c.reasons.split()), c.grant_id,
+                tuple(c.released_fields.split()))  # fmt: skip
+    replayed = (again.outcome.value, tuple(r.value for r in again.reasons), again.grant_id,
+                again.released_fields)  # fmt: skip
+    if recorded == replayed:
+        return Replay(
+            ReplayStatus.MATCH, f"re-decided under {c.snapshot_hash}: {again.explanation}", again
+        )
+    return Replay(
+        ReplayStatus.MISMATCH,
+        f"recorded {recorded}, re-decided {replayed} under {c.snapshot_hash}",
+        again,
+    )
+
+
+def _not(detail: str) -> Replay:
+    return Replay(ReplayStatus.NOT_REPLAYABLE, detail)

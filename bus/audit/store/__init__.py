@@ -1,0 +1,14 @@
+"""Where indexed decisions live: SQLite (embedded, the default) or PostgreSQL, one schema."""
+
+from bus.audit.store.audit_store import AuditStore, DecisionFilter, SourceRecord, StoredDecision
+from bus.audit.store.connect import DEFAULT_STORE_NAME, default_store_url, open_store
+
+__all__ = [
+    "DEFAULT_STORE_NAME",
+    "AuditStore",
+    "DecisionFilter",
+    "SourceRecord",
+    "StoredDecision",
+    "default_store_url",
+    "open_store",
+]

@@ -1,0 +1,350 @@
+"""The audit store: append decisions exactly once, chained and checkpointed; query them.
+
+One writer (the indexer) appends; any number of readers (API, CLI, verify) query. Every append
+writes, in one database transaction, the records with their chain hashes, the source positions
+they came from and any checkpoint due, so a crash at any point leaves a consistent store that
+resumes where it stopped.
+"""
+
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bus.audit.chain import GENESIS, link
+from bus.audit.checkpoint import Checkpoint, sign_checkpoint
+from bus.audit.columns import COLUMN_NAMES, UNREADABLE, Columns, columns_of
+from bus.audit.store.backend import Backend
+from bus.audit.store.schema import SCHEMA_VERSION, statements
+from bus.envelope.attributes import format_time, parse_time
+from bus.errors import ConfigError
+from bus.keys import AgencySigningKey
+
+Position = tuple[str, int]  # topic, partition
+
+_DECISION_COLUMNS = (
+    "seq", "source_topic", "source_partition", "source_offset", "record", "prev_hash", "hash",
+    *COLUMN_NAMES,
+)  # fmt: skip
+_SELECT = (
+    "SELECT seq, source_topic, source_partition, source_offset, record, "
+    f"{', '.join(COLUMN_NAMES)} FROM decisions"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    """One record as read from the audit topic."""
+
+    topic: str
+    partition: int
+    offset: int
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDecision:
+    seq: int
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    record: bytes
+    columns: Columns
+
+
+@dataclass(frozen=True, slots=True)
+class ChainRow:
+    """What `verify` needs of one stored record."""
+
+    seq: int
+    prev_hash: bytes
+    hash: bytes
+    record: bytes
+    stored_columns: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionFilter:
+    """Conditions, all of which must hold. `agency` scopes to decisions it produced or consumed."""
+
+    consumer: str | None = None
+    producer: str | None = None
+    event_type: str | None = None
+    purpose: str | None = None
+    outcome: str | None = None
+    reason: str | None = None
+    since_us: int | None = None
+    until_us: int | None = None  # exclusive
+    subject_pseudonym: str | None = None
+    event_id: str | None = None  # the verified id, or the id a quarantined record claimed
+    agency: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpointing:
+    key: AgencySigningKey
+    every_records: int = 1_000
+    every_seconds: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    checkpoints: list[Checkpoint]
+    unreadable: list[SourceRecord]  # kept as UNREADABLE: nothing is dropped, but say so
+    head_seq: int
+    unsigned: int  # records after the newest checkpoint
+
+
+@dataclass(frozen=True, slots=True)
+class StatRow:
+    bucket: str
+    consumer: str | None
+    outcome: str
+    reasons: str
+    count: int
+
+
+class AuditStore:
+    def __init__(self, backend: Backend, description: str) -> None:
+        self.backend = backend
+        self.description = description  # where it is, without secrets: for messages
+        self._lock = threading.Lock()  # one connection, shared by the API's worker threads
+        self._last_checkpoint: tuple[int, datetime] | None = None
+        with self._lock, backend.transaction():
+            for statement in statements(backend):
+                backend.execute(statement)
+            found = backend.fetch("SELECT value FROM store_meta WHERE key = 'schema'")
+            if not found:
+                backend.execute("INSERT INTO store_meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+            elif found[0][0] != SCHEMA_VERSION:
+                raise ConfigError(
+                    f"{description}: audit store schema {found[0][0]}, this version reads "
+                    f"{SCHEMA_VERSION}; use a matching version of bus"
+                )
+
+    def close(self) -> None:
+        self.backend.close()
+
+    # --- writing (the indexer) ---
+
+    def positions(self) -> dict[Position, int]:
+        """Next offset to read per source partition: where the last committed append stopped."""
+        with self._lock:
+            rows = self.backend.fetch("SELECT topic, partition, next_offset FROM source_positions")
+        return {(topic, partition): offset for topic, partition, offset in rows}
+
+    def append(
+        self,
+        records: Sequence[SourceRecord],
+        now: datetime,
+        checkpointing: Checkpointing | None = None,
+        snapshots: Iterable[tuple[str, bytes]] = (),
+        positions: Mapping[Position, int] | None = None,
+    ) -> AppendResult:
+        """Store `records` in order, with `snapshots` (hash, document) and the source positions
+        reached (by default: each record's offset + 1), all in one transaction."""
+        reached = dict(positions or {})
+        for record in records:
+            reached[(record.topic, record.partition)] = record.offset + 1
+        with self._lock, self.backend.transaction():
+            seq, chain = self._head()
+            rows = []
+            due: list[tuple[int, bytes]] = []
+            unreadable: list[SourceRecord] = []
+            every = checkpointing.every_records if checkpointing else 0
+            for record in records:
+                seq += 1
+                previous, chain = chain, link(chain, seq, record.value)
+                columns = columns_of(record.value)
+                if columns.outcome == UNREADABLE:
+                    unreadable.append(record)
+                rows.append(
+                    (seq, record.topic, record.partition, record.offset, record.value, previous,
+                     chain, *columns.as_row())
+                )  # fmt: skip
+                if every and seq % every == 0:
+                    due.append((seq, chain))
+            if rows:
+                self.backend.insert_many("decisions", _DECISION_COLUMNS, rows)
+            for snapshot_hash, document in snapshots:
+                self._put_snapshot(snapshot_hash, document, now)
+            for (topic, partition), offset in reached.items():
+                self._set_position(topic, partition, offset)
+            signed = self._sign_due(due, seq, chain, checkpointing, now) if checkpointing else []
+            if signed:
+                self._last_checkpoint = (signed[-1].seq, now)
+            last = self._last_checkpoint or self._read_last_checkpoint()
+        return AppendResult(signed, unreadable, seq, seq - (last[0] if last else 0))
+
+    def _head(self) -> tuple[int, bytes]:
+        rows = self.backend.fetch("SELECT seq, hash FROM decisions ORDER BY seq DESC LIMIT 1")
+        return (int(rows[0][0]), bytes(rows[0][1])) if rows else (0, GENESIS)
+
+    def _sign_due(
+        self,
+        due: list[tuple[int, bytes]],
+        head_seq: int,
+        head_hash: bytes,
+        checkpointing: Checkpointing,
+        now: datetime,
+    ) -> list[Checkpoint]:
+        last = self._last_checkpoint or self._read_last_checkpoint()
+        last_seq = due[-1][0] if due else (last[0] if last else 0)
+        overdue = last is None or (now - last[1]).total_seconds() >= checkpointing.every_seconds
+        if head_seq > last_seq and overdue:
+            # Time-based: however few records came, the newest is signed within T seconds.
+            due.append((head_seq, head_hash))
+        signed_at = format_time(now)
+        checkpoints = [sign_checkpoint(checkpointing.key, s, h, signed_at) for s, h in due]
+        for cp in checkpoints:
+            self.backend.execute(
+                "INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?)",
+                (cp.seq, cp.chain_hash, cp.signed_at, cp.key_id, cp.signature),
+            )
+        return checkpoints
+
+    def _read_last_checkpoint(self) -> tuple[int, datetime] | None:
+        rows = self.backend.fetch(
+            "SELECT seq, signed_at FROM checkpoints ORDER BY seq DESC LIMIT 1"
+        )
+        return (int(rows[0][0]), parse_time(rows[0][1])) if rows else None
+
+    def _set_position(self, topic: str, partition: int, offset: int) -> None:
+        self.backend.execute(
+            "INSERT INTO source_positions VALUES (?, ?, ?) ON CONFLICT (topic, partition) "
+            "DO UPDATE SET next_offset = excluded.next_offset",
+            (topic, partition, offset),
+        )
+
+    def _put_snapshot(self, snapshot_hash: str, document: bytes, now: datetime) -> None:
+        self.backend.execute(
+            "INSERT INTO policy_snapshots VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING",
+            (snapshot_hash, document, format_time(now)),
+        )
+
+    # --- reading ---
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self.backend.fetch("SELECT count(*) FROM decisions")[0][0])
+
+    def head(self) -> tuple[int, bytes]:
+        with self._lock:
+            return self._head()
+
+    def find(
+        self, where: DecisionFilter, limit: int = 100, before_seq: int | None = None
+    ) -> list[StoredDecision]:
+        """Newest first; `before_seq` continues a listing after its last row."""
+        conditions, params = _conditions(where)
+        if before_seq is not None:
+            conditions.append("seq < ?")
+            params.append(before_seq)
+        sql = f"{_SELECT}{_where(conditions)} ORDER BY seq DESC LIMIT ?"
+        with self._lock:
+            rows = self.backend.fetch(sql, [*params, limit])
+        return [_decision(row) for row in rows]
+
+    def get(self, seq: int, agency: str | None = None) -> StoredDecision | None:
+        conditions, params = _conditions(DecisionFilter(agency=agency))
+        sql = f"{_SELECT}{_where(['seq = ?', *conditions])}"
+        with self._lock:
+            rows = self.backend.fetch(sql, [seq, *params])
+        return _decision(rows[0]) if rows else None
+
+    def stats(self, where: DecisionFilter, bucket_chars: int) -> list[StatRow]:
+        """Counts per time bucket (the first `bucket_chars` of the RFC 3339 time: 7 month,
+        10 day, 13 hour) × consumer × outcome × reasons."""
+        conditions, params = _conditions(where)
+        sql = (
+            "SELECT substr(decided_at, 1, ?), consumer, outcome, reasons, count(*) FROM decisions"
+            f"{_where(conditions)} GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+        )
+        with self._lock:
+            rows = self.backend.fetch(sql, [bucket_chars, *params])
+        return [StatRow(b or "", c, o, r, int(n)) for b, c, o, r, n in rows]
+
+    def chain(self) -> Iterator[ChainRow]:
+        """Every record in seq order, streamed (verification of a large store)."""
+        sql = f"SELECT seq, prev_hash, hash, record, {', '.join(COLUMN_NAMES)} FROM decisions ORDER BY seq"
+        for row in self.backend.stream(sql):
+            yield ChainRow(int(row[0]), bytes(row[1]), bytes(row[2]), bytes(row[3]), tuple(row[4:]))
+
+    def seq_of_hash(self, chain_hash: bytes) -> int | None:
+        """Which record carries this hash (a full scan: only after a break was found)."""
+        with self._lock:
+            rows = self.backend.fetch("SELECT seq FROM decisions WHERE hash = ?", (chain_hash,))
+        return int(rows[0][0]) if rows else None
+
+    def checkpoints(self) -> list[Checkpoint]:
+        with self._lock:
+            rows = self.backend.fetch(
+                "SELECT seq, chain_hash, signed_at, key_id, signature FROM checkpoints ORDER BY seq"
+            )
+        return [Checkpoint(int(s), h, t, k, bytes(sig)) for s, h, t, k, sig in rows]
+
+    def snapshot_document(self, snapshot_hash: str) -> bytes | None:
+        with self._lock:
+            rows = self.backend.fetch(
+                "SELECT document FROM policy_snapshots WHERE hash = ?", (snapshot_hash,)
+            )
+        return bytes(rows[0][0]) if rows else None
+
+    # --- the API's own access log ---
+
+    def log_access(
+        self, at: datetime, token_name: str | None, role: str | None, agency: str | None,
+        method: str, path: str, query: str, status: int,
+    ) -> None:  # fmt: skip
+        with self._lock, self.backend.transaction():
+            self.backend.execute(
+                "INSERT INTO api_access (at, token_name, role, agency, method, path, query, status)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (format_time(at), token_name, role, agency, method, path, query, status),
+            )
+
+    def access_log(self, limit: int = 100) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self.backend.fetch(
+                "SELECT at, token_name, role, agency, method, path, query, status FROM api_access"
+                " ORDER BY id DESC LIMIT ?",
+                (limit,),
+            )
+
+
+def _conditions(where: DecisionFilter) -> tuple[list[str], list[Any]]:
+    conditions: list[str] = []
+    params: list[Any] = []
+    for column in ("consumer", "producer", "event_type", "purpose", "outcome", "subject_pseudonym"):
+        value = getattr(where, column)
+        if value is not None:
+            conditions.append(f"{column} = ?")
+            params.append(value)
+    if where.reason is not None:
+        conditions.append("reasons LIKE ?")
+        params.append(f"% {where.reason} %")
+    if where.since_us is not None:
+        conditions.append("decided_at_us >= ?")
+        params.append(where.since_us)
+    if where.until_us is not None:
+        conditions.append("decided_at_us < ?")
+        params.append(where.until_us)
+    if where.event_id is not None:
+        conditions.append("(event_id = ? OR claimed_event_id = ?)")
+        params += [where.event_id, where.event_id]
+    if where.agency is not None:
+        conditions.append("(producer = ? OR consumer = ?)")
+        params += [where.agency, where.agency]
+    return conditions, params
+
+
+def _where(conditions: list[str]) -> str:
+    return f" WHERE {' AND '.join(conditions)}" if conditions else ""
+
+
+def _decision(row: tuple[Any, ...]) -> StoredDecision:
+    return StoredDecision(
+        seq=int(row[0]), source_topic=row[1], source_partition=int(row[2]),
+        source_offset=int(row[3]), record=bytes(row[4]), columns=Columns(*row[5:]),
+    )  # fmt: skip

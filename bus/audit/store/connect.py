@@ -1,0 +1,48 @@
+"""Open a store from a URL: `sqlite:///path/to/audit.db` (or a plain path), `postgresql://…`."""
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psycopg
+
+from bus.audit.store.audit_store import AuditStore
+from bus.audit.store.backend import PostgresBackend, SqliteBackend
+from bus.errors import ConfigError
+from bus.paths import default_state_dir
+
+DEFAULT_STORE_NAME = "audit.db"
+
+
+def default_store_url() -> str:
+    return f"sqlite:///{default_state_dir() / 'audit' / DEFAULT_STORE_NAME}"
+
+
+def open_store(url: str) -> AuditStore:
+    scheme = urlsplit(url).scheme
+    if scheme in ("postgresql", "postgres"):
+        where = redacted(url)
+        try:
+            return AuditStore(PostgresBackend(url), where)
+        except psycopg.OperationalError as exc:
+            raise ConfigError(f"audit store {where}: cannot connect ({exc})".strip()) from exc
+    if scheme == "sqlite":
+        if not url.startswith("sqlite:///"):
+            raise ConfigError(
+                f"audit store {url}: write sqlite:///relative.db or sqlite:////abs.db"
+            )
+        # As SQLAlchemy reads them: three slashes then a relative path, four for an absolute one.
+        path = Path(url.removeprefix("sqlite:///"))
+        return AuditStore(SqliteBackend(path), str(path))
+    if scheme == "":
+        return AuditStore(SqliteBackend(Path(url)), url)
+    raise ConfigError(
+        f"audit store {redacted(url)}: unknown kind {scheme!r}; use sqlite:///PATH or "
+        "postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+    )
+
+
+def redacted(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@", 1)
+    return url

@@ -1,0 +1,43 @@
+"""The store's tables, the same on SQLite and PostgreSQL but for column types."""
+
+from bus.audit.store.backend import Backend
+
+SCHEMA_VERSION = "1"
+
+
+def statements(db: Backend) -> list[str]:
+    blob, bigint = db.blob, db.bigint
+    return [
+        "CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        f"""CREATE TABLE IF NOT EXISTS decisions (
+            seq {bigint} PRIMARY KEY,
+            source_topic TEXT NOT NULL,
+            source_partition INTEGER NOT NULL,
+            source_offset {bigint} NOT NULL,
+            record {blob} NOT NULL,
+            prev_hash {blob} NOT NULL,
+            hash {blob} NOT NULL,
+            event_id TEXT, claimed_event_id TEXT, event_type TEXT, producer TEXT, consumer TEXT,
+            purpose TEXT, legal_basis TEXT, outcome TEXT NOT NULL, reasons TEXT NOT NULL,
+            released_fields TEXT NOT NULL, grant_id TEXT, snapshot_hash TEXT, decided_at TEXT,
+            decided_at_us {bigint}, subject_pseudonym TEXT)""",
+        # One index per way auditors look: by person, by receiving agency, by sending agency, by
+        # event, by time. Each ends in seq where listings page by it.
+        "CREATE INDEX IF NOT EXISTS decisions_subject ON decisions (subject_pseudonym, seq)",
+        "CREATE INDEX IF NOT EXISTS decisions_consumer ON decisions (consumer, seq)",
+        "CREATE INDEX IF NOT EXISTS decisions_producer ON decisions (producer, seq)",
+        "CREATE INDEX IF NOT EXISTS decisions_event ON decisions (event_id)",
+        "CREATE INDEX IF NOT EXISTS decisions_claimed ON decisions (claimed_event_id)",
+        "CREATE INDEX IF NOT EXISTS decisions_time ON decisions (decided_at_us)",
+        f"""CREATE TABLE IF NOT EXISTS checkpoints (
+            seq {bigint} PRIMARY KEY, chain_hash TEXT NOT NULL, signed_at TEXT NOT NULL,
+            key_id TEXT NOT NULL, signature {blob} NOT NULL)""",
+        f"""CREATE TABLE IF NOT EXISTS source_positions (
+            topic TEXT NOT NULL, partition INTEGER NOT NULL, next_offset {bigint} NOT NULL,
+            PRIMARY KEY (topic, partition))""",
+        f"""CREATE TABLE IF NOT EXISTS policy_snapshots (
+            hash TEXT PRIMARY KEY, document {blob} NOT NULL, first_seen TEXT NOT NULL)""",
+        f"""CREATE TABLE IF NOT EXISTS api_access (
+            id {db.serial_key}, at TEXT NOT NULL, token_name TEXT, role TEXT, agency TEXT,
+            method TEXT NOT NULL, path TEXT NOT NULL, query TEXT NOT NULL, status INTEGER NOT NULL)""",
+    ]

@@ -1,0 +1,115 @@
+"""The data-subject report: who received data about a person, which fields, when, why; and
+what was refused. Answers the citizen's "who got my data?" (GDPR Art. 15(1)(c))."""
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+import jinja2
+
+from bus.audit.store.audit_store import AuditStore, DecisionFilter, StoredDecision
+from bus.envelope.attributes import format_time
+
+MAX_REPORT_DECISIONS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    decision_id: int
+    agency: str | None
+    event_type: str | None
+    fields: list[str]
+    received_at: str | None
+    purpose: str | None
+    legal_basis: str | None
+    producer: str | None
+    event_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    decision_id: int
+    agency: str | None  # None: the event itself was refused (quarantined), for everyone
+    event_type: str | None
+    decided_at: str | None
+    purpose: str | None
+    outcome: str
+    reasons: list[str]
+    producer: str | None
+    event_id: str | None
+
+
+@dataclass(frozen=True)
+class SubjectReport:
+    subject_pseudonym: str
+    generated_at: str
+    scope: str | None  # the agency a data-protection officer sees, None for everything
+    received: list[Receipt]
+    refused: list[Refusal]
+    truncated: bool
+
+    @property
+    def agencies(self) -> list[str]:
+        return sorted({r.agency for r in self.received if r.agency})
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "subject_pseudonym": self.subject_pseudonym,
+            "generated_at": self.generated_at,
+            "scope": self.scope,
+            "agencies_that_received_data": self.agencies,
+            "received": [asdict(r) for r in self.received],
+            "refused": [asdict(r) for r in self.refused],
+            "truncated": self.truncated,
+        }
+
+
+def subject_report(
+    store: AuditStore, pseudonym: str, now: datetime, agency: str | None = None
+) -> SubjectReport:
+    found = store.find(
+        DecisionFilter(subject_pseudonym=pseudonym, agency=agency), limit=MAX_REPORT_DECISIONS + 1
+    )
+    truncated = len(found) > MAX_REPORT_DECISIONS
+    chronological = list(reversed(found[:MAX_REPORT_DECISIONS]))
+    return SubjectReport(
+        subject_pseudonym=pseudonym,
+        generated_at=format_time(now),
+        scope=agency,
+        received=[_receipt(d) for d in chronological if d.columns.outcome == "PERMIT"],
+        refused=[_refusal(d) for d in chronological if d.columns.outcome != "PERMIT"],
+        truncated=truncated,
+    )
+
+
+def _receipt(d: StoredDecision) -> Receipt:
+    c = d.columns
+    return Receipt(
+        decision_id=d.seq, agency=c.consumer, event_type=c.event_type,
+        fields=c.released_fields.split(), received_at=c.decided_at, purpose=c.purpose,
+        legal_basis=c.legal_basis, producer=c.producer, event_id=c.event_id,
+    )  # fmt: skip
+
+
+def _refusal(d: StoredDecision) -> Refusal:
+    c = d.columns
+    return Refusal(
+        decision_id=d.seq, agency=c.consumer, event_type=c.event_type, decided_at=c.decided_at,
+        purpose=c.purpose, outcome=c.outcome, reasons=c.reasons.split(), producer=c.producer,
+        event_id=c.event_id,
+    )  # fmt: skip
+
+
+def render_html(report: SubjectReport) -> str:
+    return _template().render(report=report)
+
+
+@cache
+def _template() -> jinja2.Template:
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("bus.audit", "templates"),
+        autoescape=True,  # every value is data; none may become markup
+        undefined=jinja2.StrictUndefined,
+    )
+    return environment.get_template("subject_report.html")
