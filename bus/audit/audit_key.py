@@ -23,7 +23,10 @@ class AuditKeyFiles:
 
     @classmethod
     def default(cls) -> "AuditKeyFiles":
-        directory = default_state_dir() / "audit" / "keys"
+        return cls.in_directory(default_state_dir() / "audit" / "keys")
+
+    @classmethod
+    def in_directory(cls, directory: Path) -> "AuditKeyFiles":
         return cls(directory / "audit.key.pem", directory / "audit.pub.pem")
 
 

@@ -4,6 +4,7 @@ once (`--once`)."""
 import asyncio
 import logging
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -41,6 +42,10 @@ def index(
         float, typer.Option(min=0.1, help="…and at least every T seconds.")
     ] = 60.0,
     topic: Annotated[str, typer.Option(help="The audit topic to read.")] = AUDIT_TOPIC,
+    key_dir: Annotated[
+        Path | None, typer.Option(help="Where the audit key lives. Default: var/audit/keys.")
+    ] = None,
+    max_batch: Annotated[int, typer.Option(min=1, help="Records per store transaction.")] = 5_000,
     log_format: Annotated[LogFormat, typer.Option(help="json or text.")] = LogFormat.JSON,
 ) -> None:
     """Store every audit record exactly once, hash-chained, with checkpoints signed by the audit
@@ -52,9 +57,11 @@ def index(
     admin.ensure_topics([topic], partitions=INGRESS_PARTITIONS)
     ensure_policy_topic(admin)
     audit_store = open_store(store or store_url_default())
-    key = ensure_audit_key(AuditKeyFiles.default())
+    key = ensure_audit_key(
+        AuditKeyFiles.in_directory(key_dir) if key_dir else AuditKeyFiles.default()
+    )
     checkpointing = Checkpointing(key, checkpoint_every, checkpoint_seconds)
-    options = IndexerOptions(audit_topic=topic, until_caught_up=once)
+    options = IndexerOptions(audit_topic=topic, until_caught_up=once, max_batch=max_batch)
 
     def report(state: IndexerProgress) -> None:
         log.info(

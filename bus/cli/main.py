@@ -7,6 +7,7 @@ import typer
 from bus.cli import (
     agency,
     audit,
+    audit_index,
     back_office,
     catalog,
     demo,
@@ -32,6 +33,7 @@ app.command("unsubscribe")(subscriptions.unsubscribe)
 app.command("subscriptions")(subscriptions.list_subscriptions)
 app.command("enforce")(enforce.enforce)
 app.add_typer(enforce.acl, name="acl")
+audit.app.command("index")(audit_index.index)
 app.add_typer(audit.app, name="audit")
 app.command("demo")(demo.demo)
 app.add_typer(register_adapter.app, name="register-adapter")

@@ -1,0 +1,174 @@
+"""`bus audit index` on the real broker: every committed audit record stored exactly once, in a
+chain that verifies; aborted transactions stay out; kill -9 mid-stream loses and repeats nothing."""
+
+import asyncio
+import hashlib
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from bus.audit.audit_key import AuditKeyFiles, ensure_audit_key, load_audit_public_key
+from bus.audit.indexer import IndexerOptions, run_indexer
+from bus.audit.store import AuditStore, open_store
+from bus.audit.store.audit_store import Checkpointing
+from bus.audit.verify import verify_store
+from bus.kafka.connection import KafkaConnection
+from tests.support.audit_records import audit_document
+from tests.support.audit_stores import postgres_store_url, sqlite_store_url
+
+pytestmark = pytest.mark.integration
+
+
+async def produce(connection: KafkaConnection, topic: str, first: int, count: int) -> None:
+    producer = AIOKafkaProducer(**connection.aiokafka_kwargs(), acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        batch = []
+        for i in range(first, first + count):
+            value = json.dumps(audit_document(i)).encode()
+            batch.append(await producer.send(topic, value, key=str(i).encode()))
+        await asyncio.gather(*batch)
+    finally:
+        await producer.stop()
+
+
+async def produce_aborted(connection: KafkaConnection, topic: str, count: int) -> None:
+    producer = AIOKafkaProducer(
+        **connection.aiokafka_kwargs(), transactional_id=f"{topic}-aborter", acks="all"
+    )
+    await producer.start()
+    try:
+        await producer.begin_transaction()
+        for i in range(count):
+            await producer.send(topic, json.dumps(audit_document(900_000 + i)).encode())
+        await producer.abort_transaction()
+    finally:
+        await producer.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        location = sqlite_store_url(tmp_path)
+    else:
+        location = postgres_store_url(request.getfixturevalue("postgres_url"))
+    with location as (url, _raw):
+        yield url
+
+
+async def test_committed_records_are_stored_once_and_aborted_ones_never(
+    kafka_broker: KafkaConnection,
+    topic_factory: object,
+    store_url: str,
+    tmp_path: Path,
+) -> None:
+    topic = topic_factory("audit", partitions=3)  # type: ignore[operator]
+    policy_topic = topic_factory("policy")  # type: ignore[operator]
+    await produce(kafka_broker, topic, 0, 1_200)
+    await produce_aborted(kafka_broker, topic, 50)
+    document = b'{"agencies": []}'
+    await produce_policy(kafka_broker, policy_topic, document)
+    files = AuditKeyFiles.in_directory(tmp_path / "keys")
+    checkpointing = Checkpointing(ensure_audit_key(files), every_records=500)
+    store = open_store(store_url)
+    try:
+        options = IndexerOptions(audit_topic=topic, policy_topic=policy_topic, until_caught_up=True)
+        first = await run_indexer(kafka_broker, store, checkpointing, asyncio.Event(), options)
+        assert (first.stored, first.snapshots, first.caught_up) == (1_200, 1, True)
+        await produce(kafka_broker, topic, 1_200, 300)
+        second = await run_indexer(kafka_broker, store, checkpointing, asyncio.Event(), options)
+        assert second.stored == 300  # only the new ones: the positions came from the store
+
+        assert store.count() == 1_500
+        offsets = store.backend.fetch(
+            "SELECT count(DISTINCT source_partition * 1000000 + source_offset) FROM decisions"
+        )
+        assert offsets[0][0] == 1_500
+        event_ids = store.backend.fetch("SELECT count(DISTINCT event_id) FROM decisions")[0][0]
+        assert event_ids == 1_500  # none of the aborted transaction's 900,000+ ids
+        report = verify_store(store, load_audit_public_key(files))
+        assert report.intact, report.finding
+        assert report.unsigned_tail == 0  # leaving signed the newest record
+        stored_hashes = store.backend.fetch("SELECT hash, document FROM policy_snapshots")
+        assert [(h, bytes(d)) for h, d in stored_hashes] == [(sha256_name(document), document)]
+    finally:
+        store.close()
+
+
+def sha256_name(document: bytes) -> str:
+    return "sha256:" + hashlib.sha256(document).hexdigest()
+
+
+async def produce_policy(connection: KafkaConnection, topic: str, document: bytes) -> None:
+    producer = AIOKafkaProducer(**connection.aiokafka_kwargs(), acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, document, key=sha256_name(document).encode())
+    finally:
+        await producer.stop()
+
+
+RECORDS, KILLS = 20_000, 3
+
+
+def wait_until_stored(store: AuditStore, count: int, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while store.count() < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+async def test_kill_9_mid_stream_loses_and_repeats_nothing(
+    kafka_broker: KafkaConnection,
+    topic_factory: object,
+    store_url: str,
+    tmp_path: Path,
+) -> None:
+    topic = topic_factory("audit", partitions=3)  # type: ignore[operator]
+    await produce(kafka_broker, topic, 0, RECORDS)
+    key_dir = tmp_path / "keys"
+    log = tmp_path / "indexer.log"
+    command = [
+        str(Path(sys.executable).parent / "bus"), "audit", "index", "--store", store_url,
+        "--topic", topic, "--key-dir", str(key_dir), "--max-batch", "250",
+        "--checkpoint-every", "1000",
+    ]  # fmt: skip
+
+    def start(*extra: str) -> "subprocess.Popen[bytes]":
+        with log.open("ab") as out:
+            return subprocess.Popen([*command, *extra], stdout=out, stderr=subprocess.STDOUT)
+
+    store = open_store(store_url)
+    try:
+        kills_at = []
+        for kill in range(1, KILLS + 1):
+            process = start()
+            target = RECORDS * kill // (KILLS + 1)
+            wait_until_stored(store, target)
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=30)
+            kills_at.append(store.count())
+        assert kills_at == sorted(kills_at)
+        assert kills_at[0] > 0, (
+            f"the indexer stored nothing before the first kill: {log.read_text()}"
+        )
+        assert kills_at[-1] < RECORDS, "the kills came too late to interrupt anything"
+        final = start("--once")
+        assert final.wait(timeout=180) == 0, log.read_text()
+
+        assert store.count() == RECORDS
+        distinct = store.backend.fetch(
+            "SELECT count(DISTINCT source_partition * 1000000 + source_offset) FROM decisions"
+        )[0][0]
+        assert distinct == RECORDS
+        report = verify_store(store, load_audit_public_key(AuditKeyFiles.in_directory(key_dir)))
+        assert report.intact, report.finding
+        assert report.head_seq == RECORDS
+    finally:
+        store.close()
