@@ -1,0 +1,161 @@
+"""Audit store benchmark: ingest decisions/s, and p50/p95 of the data-subject report and of a
+filtered listing at N stored decisions, on SQLite and on PostgreSQL.
+
+    .venv/bin/python -m benchmarks.audit_store [--decisions 1000000] [--stores sqlite,postgresql]
+
+Ingest: `AuditStore.append` in batches of 5,000 (the indexer's batch), hash chain, columns,
+indexes, a checkpoint signed every 1,000 records; record generation is outside the timing.
+Baseline in the same run, same database: the same bytes inserted bare (seq + record, no index, no
+chain), so the ratio shows what the audit store's work costs on this machine.
+Queries, each timed alone after a warm-up, over random people and filters:
+- subject report: `subject_report()` for one of 100,000 people (≈ N / 100,000 decisions each);
+- filtered listing: one page (100) of decisions for a consumer × outcome, and the next page;
+- baseline: a primary-key lookup of one decision, the floor of a round trip here.
+Targets: ingest ≥ 20,000 decisions/s; subject report p95 ≤ 50 ms.
+PostgreSQL: the project's own server (`bus postgres up`), in a schema made and dropped here.
+"""
+
+import argparse
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bus.audit.audit_key import AuditKeyFiles, ensure_audit_key
+from bus.audit.store import AuditStore, DecisionFilter, open_store
+from bus.audit.store.audit_store import Checkpointing
+from bus.audit.subject_report import subject_report
+from bus.enforcer.pipeline import AUDIT_AUDIENCE
+from tests.support.audit_records import CONSUMERS, PSEUDONYMS, person, source_records
+from tests.support.audit_stores import postgres_store_url, sqlite_store_url
+
+BATCH = 5_000
+PEOPLE = 100_000
+QUERIES = 300
+NOW = datetime(2026, 11, 23, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Latency:
+    what: str
+    p50_ms: float
+    p95_ms: float
+    n: int
+
+
+def latency(what: str, run: Callable[[int], object], n: int = QUERIES) -> Latency:
+    for i in range(20):  # warm-up
+        run(i)
+    timings = []
+    for i in range(n):
+        started = time.perf_counter()
+        run(i)
+        timings.append((time.perf_counter() - started) * 1e3)
+    ordered = sorted(timings)
+    return Latency(what, statistics.median(ordered), ordered[int(len(ordered) * 0.95) - 1], n)
+
+
+def ingest(store: AuditStore, key_dir: Path, decisions: int) -> float:
+    checkpointing = Checkpointing(ensure_audit_key(AuditKeyFiles.in_directory(key_dir)), 1_000)
+    elapsed = 0.0
+    for first in range(0, decisions, BATCH):
+        records = source_records(min(BATCH, decisions - first), first=first, people=PEOPLE)
+        started = time.perf_counter()
+        store.append(records, NOW, checkpointing)
+        elapsed += time.perf_counter() - started
+        if first % 100_000 == 0:
+            print(f"  … {first + len(records):,} stored", flush=True)
+    return decisions / elapsed
+
+
+def bare_insert(store: AuditStore, decisions: int) -> float:
+    backend = store.backend
+    with backend.transaction():
+        backend.execute(
+            f"CREATE TABLE bare (seq {backend.bigint} PRIMARY KEY, record {backend.blob})"
+        )
+    elapsed = 0.0
+    for first in range(0, decisions, BATCH):
+        rows = [(r.offset, r.value) for r in source_records(min(BATCH, decisions - first), first)]
+        started = time.perf_counter()
+        with backend.transaction():
+            backend.insert_many("bare", ("seq", "record"), rows)
+        elapsed += time.perf_counter() - started
+    with backend.transaction():
+        backend.execute("DROP TABLE bare")
+    return decisions / elapsed
+
+
+def queries(store: AuditStore) -> list[Latency]:
+    rng = random.Random(7)
+    people = [
+        PSEUDONYMS.pseudonym(AUDIT_AUDIENCE, person(rng.randrange(PEOPLE)))
+        for _ in range(QUERIES + 20)
+    ]
+    filters = [
+        DecisionFilter(consumer=rng.choice(CONSUMERS), outcome=rng.choice(("PERMIT", "DENY")))
+        for _ in range(QUERIES + 20)
+    ]
+    head = store.count()
+    seqs = [rng.randrange(1, head + 1) for _ in range(QUERIES + 20)]
+
+    def next_page(i: int) -> object:
+        page = store.find(filters[i], limit=100)
+        return store.find(filters[i], limit=100, before_seq=page[-1].seq)
+
+    return [
+        latency("primary-key lookup (baseline)", lambda i: store.get(seqs[i])),
+        latency("subject report", lambda i: subject_report(store, people[i], NOW)),
+        latency(
+            "listing: consumer × outcome, first page", lambda i: store.find(filters[i], limit=100)
+        ),
+        latency("listing: first + next page", next_page),
+    ]
+
+
+@contextmanager
+def stores(kind: str, directory: Path) -> Iterator[str]:
+    if kind == "sqlite":
+        with sqlite_store_url(directory) as (url, _raw):
+            yield url
+    else:
+        from bus.postgres.local import up
+
+        with postgres_store_url(up(say=lambda _line: None)) as (url, _raw):
+            yield url
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--decisions", type=int, default=1_000_000)
+    parser.add_argument("--stores", default="sqlite,postgresql")
+    args = parser.parse_args()
+    for kind in args.stores.split(","):
+        with tempfile.TemporaryDirectory() as tmp, stores(kind, Path(tmp)) as url:
+            store = open_store(url)
+            try:
+                print(f"{kind}: ingesting {args.decisions:,} decisions", flush=True)
+                rate = ingest(store, Path(tmp) / "keys", args.decisions)
+                bare = bare_insert(store, min(args.decisions, 200_000))
+                print(
+                    f"{kind}: ingest {rate:,.0f} decisions/s; bare insert of the same bytes "
+                    f"{bare:,.0f}/s; ratio {rate / bare:.2f}",
+                    flush=True,
+                )
+                for row in queries(store):
+                    print(
+                        f"{kind}: {row.what}: p50 {row.p50_ms:.2f} ms, p95 {row.p95_ms:.2f} ms (n={row.n})"
+                    )
+            finally:
+                store.close()
+
+
+if __name__ == "__main__":
+    main()
