@@ -7,6 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from bus.demo.audit_trail import AuditTrailResult
 from bus.demo.judge import people_in, step_decisions
 from bus.demo.runner import DemoResult
 from bus.topics import AUDIT_TOPIC
@@ -58,13 +59,51 @@ def print_report(console: Console, result: DemoResult) -> None:
         detail = "" if check.held else f"  [red]{check.detail}[/red]"
         console.print(f"{mark} {check.what}{detail}")
     console.print()
+    if result.audit_trail is not None:
+        _print_audit_trail(console, result.audit_trail)
     console.print(
-        f"Every decision above is an audit record on the topic [bold]{AUDIT_TOPIC}[/bold] "
-        "(event, consumer, purpose, legal basis, outcome, reasons, released fields, grant, policy "
-        "snapshot, subject as a pseudonym). Look at one with:\n"
-        f"  .venv/bin/bus audit find --event-id {result.forged_event_id}   (the forged one)\n"
+        f"Every decision above is an audit record on the topic [bold]{AUDIT_TOPIC}[/bold], indexed "
+        "into the audit store (event, consumer, purpose, legal basis, outcome, reasons, released "
+        "fields, grant, policy snapshot, subject as a pseudonym). Ask it yourself:\n"
+        f"  .venv/bin/bus audit query --event-id {result.forged_event_id}   (the forged event)\n"
+        f"  .venv/bin/bus audit report --subject {_subject(result)} --html ben.html\n"
+        "  .venv/bin/bus audit stats     .venv/bin/bus audit verify\n"
+        "  .venv/bin/bus audit token issue me --role auditor && .venv/bin/bus audit serve"
+        "   (then http://127.0.0.1:8600/docs)\n"
         f"Back-office databases of this run: {result.workdir}"
     )
+
+
+def _print_audit_trail(console: Console, trail: AuditTrailResult) -> None:
+    report = trail.report
+    table = Table(
+        title=f"Who got data about {trail.subject}? (data-subject report from {trail.store})",
+        title_justify="left",
+    )
+    for column in ("time", "agency", "fields received", "purpose", "legal basis / why not"):
+        table.add_column(column)
+    for r in report.received:
+        table.add_row(_clock(r.received_at), r.agency or "", ", ".join(r.fields),
+                      r.purpose or "", r.legal_basis or "")  # fmt: skip
+    for f in report.refused:
+        table.add_row(_clock(f.decided_at), f.agency or "everyone", "[red]nothing[/red]",
+                      f.purpose or "", ", ".join(f.reasons))  # fmt: skip
+    console.print(table)
+    integrity = trail.integrity
+    console.print(
+        f"audit store: {integrity.records} records, {integrity.checkpoints} signed checkpoints, "
+        f"{'[green]intact[/green]' if integrity.intact else '[red]TAMPERED[/red]'}"
+    )
+    console.print()
+
+
+def _clock(moment: str | None) -> str:
+    """The time of day: the demo's decisions are all from this minute."""
+    return (moment or "")[11:19]
+
+
+def _subject(result: DemoResult) -> str:
+    return result.audit_trail.subject if result.audit_trail else "PERSON-ID"
 
 
 def _of_this_run(result: DemoResult) -> list[dict[str, Any]]:

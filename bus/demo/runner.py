@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaProducer
 from bus import policy_store
 from bus.demo.agencies import KeyFolders, ask_without_grant, connections, subscribe_back_offices
 from bus.demo.audit_tail import AuditTail
+from bus.demo.audit_trail import AuditTrailResult, index_and_ask
 from bus.demo.judge import (
     Check,
     database_checks,
@@ -63,6 +64,7 @@ class DemoResult:
     databases: dict[str, sqlite3.Connection] = field(default_factory=dict)
     pseudonyms: Pseudonymizer | None = None
     workdir: Path = Path()
+    audit_trail: AuditTrailResult | None = None
 
     @property
     def passed(self) -> bool:
@@ -186,6 +188,9 @@ async def run_demo(
         and (r.get("consumer"), r.get("purpose")) == (refusal.consumer, refusal.purpose)
     ]  # fmt: skip
     result.checks.append(Check("the refused subscription is in the audit trail", bool(refusals)))
+    say("indexing the audit trail into the audit store")
+    result.audit_trail = await index_and_ask(admin_connection, result.scenario, result.pseudonyms)
+    result.checks += result.audit_trail.checks
     return result
 
 

@@ -1,0 +1,82 @@
+"""The demo's last act: the audit trail indexed into the audit store, verified, and asked the
+citizen's question for Ben ("who got my data?"), with each of his decisions replayed."""
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bus.audit.audit_key import AuditKeyFiles, ensure_audit_key, load_audit_public_key
+from bus.audit.indexer import IndexerOptions, run_indexer
+from bus.audit.replay import ReplayStatus, replay
+from bus.audit.store import AuditStore, DecisionFilter, default_store_url, open_store
+from bus.audit.store.audit_store import Checkpointing
+from bus.audit.subject_report import SubjectReport, subject_report
+from bus.audit.verify import IntegrityReport, verify_store
+from bus.demo.judge import Check
+from bus.demo.scenario import Scenario, Step
+from bus.enforcer.pipeline import AUDIT_AUDIENCE
+from bus.enforcer.pseudonyms import Pseudonymizer
+from bus.kafka.connection import KafkaConnection
+
+SUBJECT_STEP = 1  # Ben moves from Munich to Regensburg: three receivers, one refusal
+
+
+@dataclass(frozen=True)
+class AuditTrailResult:
+    store: str
+    integrity: IntegrityReport
+    subject: str
+    report: SubjectReport
+    checks: list[Check]
+
+
+async def index_and_ask(
+    connection: KafkaConnection, scenario: Scenario, pseudonyms: Pseudonymizer
+) -> AuditTrailResult:
+    files = AuditKeyFiles.default()
+    checkpointing = Checkpointing(ensure_audit_key(files))
+    store = open_store(default_store_url())
+    try:
+        options = IndexerOptions(until_caught_up=True)
+        await run_indexer(connection, store, checkpointing, asyncio.Event(), options)
+        step = scenario.steps[SUBJECT_STEP]
+        return await asyncio.to_thread(_ask, store, step, pseudonyms, files)
+    finally:
+        store.close()
+
+
+def subject_of(step: Step) -> str:
+    return str(getattr(step.event, type(step.event).subject_field))
+
+
+def _ask(
+    store: AuditStore, step: Step, pseudonyms: Pseudonymizer, files: AuditKeyFiles
+) -> AuditTrailResult:
+    integrity = verify_store(store, load_audit_public_key(files))
+    subject = subject_of(step)
+    pseudonym = pseudonyms.pseudonym(AUDIT_AUDIENCE, subject)
+    report = subject_report(store, pseudonym, datetime.now(UTC))
+    replays = [replay(store, d) for d in store.find(DecisionFilter(subject_pseudonym=pseudonym))]
+    refused = {r.agency: r.reasons for r in report.refused}
+    checks = [
+        Check(
+            f"the audit store's hash chain and {integrity.checkpoints} signed checkpoints verify "
+            f"({integrity.records} records)",
+            integrity.intact,
+            integrity.finding.message if integrity.finding else "",
+        ),
+        Check(
+            f"{subject}'s data-subject report names exactly who received data about him, and who "
+            "was refused",
+            set(report.agencies) == set(step.receivers)
+            and refused == {agency: [reason] for agency, reason in step.denied.items()},
+            f"received: {report.agencies}, refused: {refused}",
+        ),
+        Check(
+            f"each of his {len(replays)} decisions, re-decided under its recorded policy snapshot, "
+            "comes out the same",
+            bool(replays) and all(r.status is ReplayStatus.MATCH for r in replays),
+            "; ".join(r.detail for r in replays if r.status is not ReplayStatus.MATCH),
+        ),
+    ]
+    return AuditTrailResult(store.description, integrity, subject, report, checks)
