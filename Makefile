@@ -22,8 +22,10 @@ $(INSTALLED): pyproject.toml
 demo: setup
 	$(BIN)/bus demo
 
-## test: set up and run the whole test suite against the real broker (started if needed)
+## test: set up and run the whole test suite against the real broker and the project's own
+## PostgreSQL (both started if needed; PostgreSQL installed from Debian's packages if missing)
 test: setup
+	$(BIN)/bus postgres up
 	$(BIN)/pytest
 
 ## lint: ruff and mypy --strict
@@ -35,4 +37,5 @@ lint: $(INSTALLED)
 ## clean: stop the broker and remove its state and the virtual environment
 clean:
 	-$(BIN)/bus kafka reset --yes
+	-$(BIN)/bus postgres down
 	rm -rf $(VENV)

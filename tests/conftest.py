@@ -10,6 +10,7 @@ from bus.kafka import broker
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.settings import KafkaSettings, load_kafka_settings
+from bus.postgres.local import up as postgres_up
 from tests.support.kafka import Principals, unique_name
 
 
@@ -33,6 +34,16 @@ def kafka_broker(kafka_settings: KafkaSettings) -> Iterator[KafkaConnection]:
     yield broker.admin_connection(kafka_settings)
     if started_here and os.environ.get("BUS_TEST_KEEP_BROKER") != "1":
         broker.down(kafka_settings)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The project's own PostgreSQL (`bus postgres up`): started here if needed, left running.
+    A server that cannot start fails the tests that need it; they never turn into skips."""
+    try:
+        return postgres_up(say=lambda line: print(line))
+    except BusError as exc:
+        pytest.fail(f"PostgreSQL could not be started: {exc}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

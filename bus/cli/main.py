@@ -14,6 +14,7 @@ from bus.cli import (
     enforce,
     kafka,
     policy,
+    postgres,
     register_adapter,
     subscriptions,
 )
@@ -25,6 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(kafka.app, name="kafka")
+app.add_typer(postgres.app, name="postgres")
 app.add_typer(catalog.app, name="catalog")
 app.add_typer(agency.app, name="agency")
 app.add_typer(policy.app, name="policy")

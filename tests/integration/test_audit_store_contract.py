@@ -286,15 +286,17 @@ def test_a_rewritten_chain_is_caught_by_the_next_signed_checkpoint(subject: Subj
     fill(subject, TAMPER_SIZE)
     rows = subject.raw("SELECT seq, record FROM decisions WHERE seq >= 4500 ORDER BY seq", ())
     chain = bytes(subject.raw("SELECT hash FROM decisions WHERE seq = 4499", ())[0][0])
+    updates = []
     for seq, record in rows:
         record = bytes(record)
         if seq == 4500:
             record = json.dumps(audit_document(4_499, consumer="hidden")).encode()
         chain, previous = link(chain, seq, record), chain
-        subject.raw(
-            "UPDATE decisions SET record = ?, prev_hash = ?, hash = ?, consumer = ? WHERE seq = ?",
-            (record, previous, chain, columns_of(record).consumer, seq),
-        )
+        updates.append((record, previous, chain, columns_of(record).consumer, seq))
+    subject.raw.many(
+        "UPDATE decisions SET record = ?, prev_hash = ?, hash = ?, consumer = ? WHERE seq = ?",
+        updates,
+    )
     finding = assert_finding(subject, Tampering.REWRITTEN, 4001)
     assert "4001–5000" in finding
 

@@ -12,18 +12,37 @@ import psycopg
 
 from tests.support.kafka import unique_name
 
-RawSql = Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]]
+Rows = list[tuple[Any, ...]]
+
+
+class RawSql:
+    """SQL straight at the store's database, past the store: `raw(sql, params)` and
+    `raw.many(sql, rows)`; `?` placeholders on both databases."""
+
+    def __init__(
+        self,
+        one: Callable[[str, tuple[Any, ...]], Rows],
+        many: Callable[[str, Rows], None],
+    ) -> None:
+        self._one, self.many = one, many
+
+    def __call__(self, sql: str, params: tuple[Any, ...] = ()) -> Rows:
+        return self._one(sql, params)
 
 
 @contextmanager
 def sqlite_store_url(directory: Path) -> Iterator[tuple[str, RawSql]]:
     path = directory / "audit.db"
 
-    def raw(sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    def one(sql: str, params: tuple[Any, ...]) -> Rows:
         with sqlite3.connect(path) as db:
             return db.execute(sql, params).fetchall()
 
-    yield f"sqlite:///{path}", raw
+    def many(sql: str, rows: Rows) -> None:
+        with sqlite3.connect(path) as db:
+            db.executemany(sql, rows)
+
+    yield f"sqlite:///{path}", RawSql(one, many)
 
 
 @contextmanager
@@ -34,13 +53,17 @@ def postgres_store_url(server_url: str) -> Iterator[tuple[str, RawSql]]:
     separator = "&" if "?" in server_url else "?"
     url = f"{server_url}{separator}options={quote(f'-csearch_path={schema}')}"
 
-    def raw(sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    def one(sql: str, params: tuple[Any, ...]) -> Rows:
         with psycopg.connect(url, autocommit=True) as db, db.cursor() as cursor:
             cursor.execute(sql.replace("?", "%s"), params)
             return cursor.fetchall() if cursor.description else []
 
+    def many(sql: str, rows: Rows) -> None:
+        with psycopg.connect(url) as db, db.cursor() as cursor:
+            cursor.executemany(sql.replace("?", "%s"), rows)
+
     try:
-        yield url, raw
+        yield url, RawSql(one, many)
     finally:
         with psycopg.connect(server_url, autocommit=True) as db:
             db.execute(f"DROP SCHEMA {schema} CASCADE")

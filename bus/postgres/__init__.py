@@ -1,0 +1,1 @@
+"""The project's own PostgreSQL server, for the audit store's tests and benchmarks."""
