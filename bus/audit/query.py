@@ -2,9 +2,9 @@
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from bus.audit.columns import epoch_micros
 from bus.audit.store.audit_store import DecisionFilter
@@ -51,21 +51,28 @@ class DecisionQuery(BaseModel):
     )
     event_id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
 
-    @model_validator(mode="after")
-    def _ordered(self) -> Self:
-        if self.since and self.until and self.since >= self.until:
-            raise ValueError("since must lie before until")
-        return self
+    @field_validator("until")
+    @classmethod
+    def _after_since(cls, until: datetime | None, info: ValidationInfo) -> datetime | None:
+        since = info.data.get("since")
+        if until is not None and since is not None and since >= until:
+            raise ValueError("until must lie after since")
+        return until
 
-    def to_filter(self, pseudonyms: Pseudonymizer, agency: str | None) -> DecisionFilter:
+    def to_filter(self, pseudonyms: Pseudonymizer | None, agency: str | None) -> DecisionFilter:
         """`agency` scopes to decisions it produced or consumed (an agency's data-protection
-        officer); None for an auditor, who sees everything."""
+        officer); None for an auditor, who sees everything. `pseudonyms` is needed only when a
+        subject is asked for."""
+        if self.subject and pseudonyms is None:
+            raise ValueError("a query by subject needs the pseudonym key")
         return DecisionFilter(
             consumer=self.consumer, producer=self.producer, event_type=self.event_type,
             purpose=self.purpose, outcome=self.outcome.value if self.outcome else None,
             reason=self.reason, since_us=_micros(self.since), until_us=_micros(self.until),
             subject_pseudonym=(
-                pseudonyms.pseudonym(AUDIT_AUDIENCE, self.subject) if self.subject else None
+                pseudonyms.pseudonym(AUDIT_AUDIENCE, self.subject)
+                if self.subject and pseudonyms
+                else None
             ),
             event_id=self.event_id, agency=agency,
         )  # fmt: skip

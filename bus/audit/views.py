@@ -6,6 +6,7 @@ import pydantic_core
 
 from bus.audit.columns import UNREADABLE
 from bus.audit.store.audit_store import StoredDecision
+from policies.decision import Decision, Outcome, Reason
 
 
 def decision_view(decision: StoredDecision) -> dict[str, Any]:
@@ -31,3 +32,20 @@ def recorded_document(decision: StoredDecision) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise ValueError(f"decision {decision.seq}: the stored record is not a JSON object")
     return document
+
+
+def explanation(decision: StoredDecision) -> str:
+    """The sentence the policy engine gives for the recorded outcome and reasons."""
+    c = decision.columns
+    known = {r.value for r in Reason}
+    reasons = c.reasons.split()
+    if c.outcome not in ("PERMIT", "DENY", "SUBSCRIPTION_REFUSED") or not set(reasons) <= known:
+        return f"{c.outcome}: {', '.join(reasons) or 'no reason recorded'}."
+    recorded = Decision(
+        outcome=Outcome.PERMIT if c.outcome == "PERMIT" else Outcome.DENY,
+        reasons=tuple(Reason(r) for r in reasons), consumer=c.consumer or "",
+        event_type=c.event_type or "", purpose=c.purpose or "", snapshot_hash=c.snapshot_hash or "",
+        grant_id=c.grant_id, released_fields=tuple(c.released_fields.split()),
+        legal_basis=c.legal_basis, producer=c.producer,
+    )  # fmt: skip
+    return recorded.explanation

@@ -1,42 +1,268 @@
-"""`bus audit …`: look into the audit trail on the bus."""
+"""`bus audit …`: the audit store, as the API offers it, for a terminal (tables) or a script
+(`--json`). `bus audit index` fills the store (bus/cli/audit_index.py)."""
 
-import asyncio
 import json
-from typing import Annotated
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
 
-from bus.kafka import broker
-from bus.kafka.reading import read_all
-from bus.kafka.settings import load_kafka_settings
-from bus.topics import AUDIT_TOPIC
+from bus.audit.access import Role, TokenRegistry, default_tokens_file
+from bus.audit.audit_key import AuditKeyFiles, load_audit_public_key
+from bus.audit.pseudonym_key import load_pseudonymizer
+from bus.audit.query import MAX_PAGE, Bucket, DecisionQuery, decode_cursor, encode_cursor
+from bus.audit.replay import replay
+from bus.audit.statistics import statistics
+from bus.audit.store import AuditStore, open_store
+from bus.audit.subject_report import render_html, subject_report
+from bus.audit.verify import verify_store
+from bus.audit.views import decision_view, explanation
+from bus.cli.audit_index import store_url_default
+from bus.enforcer.pipeline import AUDIT_AUDIENCE
 
-app = typer.Typer(help="The audit trail: every decision, permit or deny.", no_args_is_help=True)
+app = typer.Typer(
+    help="The audit trail: every decision, permit or deny, tamper-evident.", no_args_is_help=True
+)
+token_app = typer.Typer(help="Bearer tokens for the auditor API.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+Store = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        help="sqlite:///PATH or postgresql://…  Default: $BUS_AUDIT_STORE or var/audit/audit.db.",
+    ),
+]
+Json = Annotated[bool, typer.Option("--json", help="One JSON document, for scripts.")]
+Opt = Annotated[str | None, typer.Option()]
+
+
+def _open(store: str | None) -> AuditStore:
+    return open_store(store or store_url_default())
+
+
+def _query(**values: Any) -> DecisionQuery:
+    try:
+        return DecisionQuery(**{k: v for k, v in values.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"--{str(e['loc'][-1]).replace('_', '-')}: {e['msg']}" for e in exc.errors()
+        )
+        raise typer.BadParameter(problems) from exc
+
+
+def _print_json(document: Any) -> None:
+    typer.echo(json.dumps(document, ensure_ascii=False, indent=2))
 
 
 @app.command()
-def find(
-    event_id: Annotated[str | None, typer.Option(help="Decisions about this event.")] = None,
-    consumer: Annotated[str | None, typer.Option(help="Decisions for this consumer.")] = None,
-) -> None:
-    """Print the matching audit records as JSON lines, read from the audit topic."""
-    if event_id is None and consumer is None:
-        raise typer.BadParameter("give --event-id or --consumer (or both)")
-    connection = broker.admin_connection(load_kafka_settings())
+def query(
+    consumer: Opt = None, producer: Opt = None, event_type: Opt = None, purpose: Opt = None,
+    outcome: Annotated[
+        str | None, typer.Option(help="PERMIT, DENY, QUARANTINED or SUBSCRIPTION_REFUSED.")
+    ] = None,
+    reason: Annotated[str | None, typer.Option(help="e.g. OUT_OF_JURISDICTION.")] = None,
+    since: Annotated[str | None, typer.Option(help="RFC 3339 with a zone, inclusive.")] = None,
+    until: Annotated[str | None, typer.Option(help="RFC 3339 with a zone, exclusive.")] = None,
+    subject: Annotated[str | None, typer.Option(help="The person's real id (pseudonymised).")] = None,
+    event_id: Annotated[str | None, typer.Option(help="A verified or a claimed event id.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=MAX_PAGE)] = 50,
+    cursor: Annotated[str | None, typer.Option(help="next cursor of the previous page.")] = None,
+    store: Store = None, as_json: Json = False,
+) -> None:  # fmt: skip
+    """Decisions, newest first, filtered like GET /decisions."""
+    q = _query(consumer=consumer, producer=producer, event_type=event_type, purpose=purpose,
+               outcome=outcome, reason=reason, since=since, until=until, subject=subject,
+               event_id=event_id)  # fmt: skip
+    before = decode_cursor(cursor) if cursor else None
+    pseudonyms = load_pseudonymizer() if subject else None
+    audit_store = _open(store)
+    try:
+        found = audit_store.find(q.to_filter(pseudonyms, None), limit, before)
+    finally:
+        audit_store.close()
+    next_cursor = encode_cursor(found[-1].seq) if len(found) == limit else None
+    views = [decision_view(d) for d in found]
+    if as_json:
+        _print_json({"items": views, "next_cursor": next_cursor})
+        return
+    table = Table(title=f"{len(views)} decision(s), newest first", title_justify="left")
+    for column in ("id", "decided at", "outcome", "reasons", "consumer", "purpose", "event type",
+                   "producer", "released fields"):  # fmt: skip
+        table.add_column(column)
+    for v in views:
+        table.add_row(str(v["id"]), v["decided_at"] or "", v["outcome"], ", ".join(v["reasons"]),
+                      v["consumer"] or "", v["purpose"] or "", v["event_type"] or "",
+                      v["producer"] or "", ", ".join(v["released_fields"]))  # fmt: skip
+    Console().print(table)
+    if next_cursor:
+        typer.echo(f"more: --cursor {next_cursor}")
 
-    async def scan() -> int:
-        found = 0
-        async for record in read_all(connection, AUDIT_TOPIC):
-            entry = json.loads(record.value)
-            if event_id not in (None, entry.get("event_id"), entry.get("claimed_event_id")):
-                continue
-            if consumer not in (None, entry.get("consumer")):
-                continue
-            typer.echo(json.dumps(entry, ensure_ascii=False))
-            found += 1
-        return found
 
-    found = asyncio.run(scan())
-    typer.echo(f"{found} audit record(s)", err=True)
-    if not found:
+@app.command()
+def show(
+    decision_id: Annotated[int, typer.Argument(help="The decision's id (from query).")],
+    store: Store = None, as_json: Json = False,
+) -> None:  # fmt: skip
+    """One decision: what was decided, why, and whether re-deciding it under its recorded policy
+    snapshot gives the same."""
+    audit_store = _open(store)
+    try:
+        found = audit_store.get(decision_id)
+        if found is None:
+            typer.echo(f"decision {decision_id} not found", err=True)
+            raise typer.Exit(1)
+        view = decision_view(found)
+        checked = replay(audit_store, found)
+        document = {
+            "decision": view,
+            "explanation": explanation(found),
+            "replay": checked.to_json(),
+        }
+    finally:
+        audit_store.close()
+    if as_json:
+        _print_json(document)
+        return
+    table = Table(show_header=False, title=f"decision {decision_id}", title_justify="left")
+    for key, value in view.items():
+        table.add_row(key, ", ".join(map(str, value)) if isinstance(value, list) else str(value))
+    table.add_row("explanation", explanation(found))
+    table.add_row("replay", f"{checked.status.value}: {checked.detail}")
+    Console().print(table)
+
+
+@app.command()
+def stats(
+    bucket: Annotated[Bucket, typer.Option(help="month, day or hour.")] = Bucket.DAY,
+    consumer: Opt = None, producer: Opt = None, event_type: Opt = None, purpose: Opt = None,
+    outcome: Opt = None, reason: Opt = None, since: Opt = None, until: Opt = None,
+    store: Store = None, as_json: Json = False,
+) -> None:  # fmt: skip
+    """Counts by time bucket × consumer × outcome × reason."""
+    q = _query(consumer=consumer, producer=producer, event_type=event_type, purpose=purpose,
+               outcome=outcome, reason=reason, since=since, until=until)  # fmt: skip
+    audit_store = _open(store)
+    try:
+        counts = statistics(audit_store, q.to_filter(None, None), bucket)
+    finally:
+        audit_store.close()
+    if as_json:
+        _print_json({"bucket": bucket.value, "counts": [c.to_json() for c in counts]})
+        return
+    table = Table(title=f"decisions per {bucket.value}", title_justify="left")
+    for column in (bucket.value, "consumer", "outcome", "reason"):
+        table.add_column(column)
+    table.add_column("count", justify="right")
+    for c in counts:
+        table.add_row(c.bucket, c.consumer or "—", c.outcome, c.reason or "", str(c.count))
+    Console().print(table)
+
+
+@app.command()
+def report(
+    subject: Annotated[str, typer.Option(help="The person's real identifier.")],
+    html: Annotated[Path | None, typer.Option(help="Also write the report as an HTML page.")] = None,
+    store: Store = None, as_json: Json = False,
+) -> None:  # fmt: skip
+    """The data-subject report: every agency that received data about the person (which fields,
+    when, purpose, legal basis) and what was refused."""
+    pseudonym = load_pseudonymizer().pseudonym(AUDIT_AUDIENCE, subject)
+    audit_store = _open(store)
+    try:
+        result = subject_report(audit_store, pseudonym, datetime.now(UTC))
+    finally:
+        audit_store.close()
+    if html is not None:
+        html.write_text(render_html(result))
+        typer.echo(f"written: {html}", err=True)
+    if as_json:
+        _print_json(result.to_json())
+        return
+    table = Table(title=f"who received data about {subject}", title_justify="left")
+    for column in ("when", "agency", "event type", "fields", "purpose", "legal basis / why not"):
+        table.add_column(column)
+    for r in result.received:
+        table.add_row(r.received_at or "", r.agency or "", r.event_type or "",
+                      ", ".join(r.fields), r.purpose or "", r.legal_basis or "")  # fmt: skip
+    for f in result.refused:
+        table.add_row(f.decided_at or "", f.agency or "everyone", f.event_type or "",
+                      "nothing", f.purpose or "", f"{f.outcome}: {', '.join(f.reasons)}")  # fmt: skip
+    Console().print(table)
+
+
+@app.command()
+def verify(
+    store: Store = None,
+    key_dir: Annotated[Path | None, typer.Option(help="Audit key folder. Default: var/audit/keys.")] = None,
+    as_json: Json = False,
+) -> None:  # fmt: skip
+    """Recompute the hash chain and check every signed checkpoint; exit 1 naming the first
+    record that was modified, deleted, inserted or reordered."""
+    files = AuditKeyFiles.in_directory(key_dir) if key_dir else AuditKeyFiles.default()
+    public_key = load_audit_public_key(files)
+    audit_store = _open(store)
+
+    def progress(done: int) -> None:
+        if done % 100_000 == 0:
+            print(f"  … {done:,} records checked", file=sys.stderr, flush=True)
+
+    try:
+        result = verify_store(audit_store, public_key, progress)
+    finally:
+        audit_store.close()
+    finding = result.finding
+    if as_json:
+        _print_json({
+            "intact": result.intact, "records": result.records, "head_seq": result.head_seq,
+            "head_hash": result.head_hash, "checkpoints": result.checkpoints,
+            "last_checkpoint_seq": result.last_checkpoint_seq, "unsigned_tail": result.unsigned_tail,
+            "finding": {"kind": finding.kind.value, "seq": finding.seq, "message": finding.message}
+            if finding else None,
+        })  # fmt: skip
+    else:
+        typer.echo(
+            f"{result.records} records, head {result.head_seq} ({result.head_hash[:16]}…), "
+            f"{result.checkpoints} signed checkpoints, {result.unsigned_tail} record(s) after the last"
+        )
+        typer.echo(f"TAMPERED: {finding.kind.value} — {finding.message}" if finding else "intact")
+    if finding is not None:
         raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8600,
+    store: Store = None,
+) -> None:
+    """The auditor HTTP API (OpenAPI at /docs); bearer tokens from `bus audit token issue`."""
+    from bus.audit.api.server import serve as run
+
+    typer.echo(f"auditor API on http://{host}:{port} (OpenAPI: /docs); Ctrl-C stops it", err=True)
+    run(store or store_url_default(), TokenRegistry(default_tokens_file()), host, port)
+
+
+@token_app.command("issue")
+def token_issue(
+    name: Annotated[str, typer.Argument(help="Who holds it, e.g. alice.")],
+    role: Annotated[Role, typer.Option(help="auditor: everything; agency-dpo: one agency's.")],
+    agency: Annotated[str | None, typer.Option(help="For agency-dpo: the agency.")] = None,
+) -> None:
+    """Issue a bearer token; it is shown once and kept only as a digest."""
+    token = TokenRegistry(default_tokens_file()).issue(name, role, agency)
+    typer.echo(token)
+    typer.echo("(shown once: store it now; only its SHA-256 is kept)", err=True)
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """Token holders and their roles (never the tokens)."""
+    for principal, issued_at in TokenRegistry(default_tokens_file()).principals():
+        agency = f" ({principal.agency})" if principal.agency else ""
+        typer.echo(f"{principal.name}\t{principal.role.value}{agency}\tissued {issued_at}")
