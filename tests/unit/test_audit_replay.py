@@ -1,0 +1,76 @@
+"""Replay: a decision re-decided under the snapshot its audit record names comes out the same;
+under another policy, or from an altered record, it does not; without the snapshot it says so."""
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bus.audit.replay import ReplayStatus, replay
+from bus.audit.store import AuditStore, DecisionFilter, SourceRecord, open_store
+from bus.enforcer.pipeline import recorded_facts
+from bus.enforcer.records import AuditEntry
+from policies.engine import decide
+from policies.facts import Subscription, facts_of
+from policies.loader import load_policy_set
+from policies.snapshot import canonical_bytes, compile_snapshot
+from tests.support.events import address_changed
+
+REFERENCE = Path(__file__).resolve().parents[2] / "policies" / "reference"
+AT = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def recorded(store: AuditStore, consumer: str, purpose: str, **changes: object) -> int:
+    """Decide one event as the enforcer does and store its audit record; returns its id."""
+    policy_set = load_policy_set(REFERENCE)
+    snapshot = compile_snapshot(policy_set)
+    store.append([], AT, snapshots=[(snapshot.hash, canonical_bytes(policy_set))])
+    facts = facts_of(address_changed(), "muni-09162000")
+    decision = decide(
+        snapshot, facts, Subscription(consumer, facts.event_type, purpose), AT.timestamp()
+    )
+    entry = AuditEntry(
+        event_id="e-1", event_type=facts.event_type, producer=facts.producer, consumer=consumer,
+        purpose=purpose, legal_basis=decision.legal_basis, outcome=decision.outcome.value,
+        reasons=tuple(r.value for r in decision.reasons), released_fields=decision.released_fields,
+        grant_id=decision.grant_id, snapshot_hash=decision.snapshot_hash, decided_at=AT,
+        subject_pseudonym="psn-x", input_topic="bus.ingress", input_partition=0, input_offset=0,
+        facts=recorded_facts(facts),
+    )  # fmt: skip
+    entry = replace(entry, **changes)  # type: ignore[arg-type]
+    seq = store.count() + 1
+    store.append([SourceRecord("bus.audit", 0, seq, entry.to_json_bytes())], AT)
+    return seq
+
+
+def test_a_recorded_permit_and_deny_replay_the_same(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'a.db'}")
+    permit = store.get(recorded(store, "tax-by", "tax-residence"))
+    deny = store.get(recorded(store, "kba-de", "electoral-register"))
+    assert permit is not None
+    assert deny is not None
+    assert permit.columns.outcome == "PERMIT"
+    assert deny.columns.outcome == "DENY"
+    for decision in (permit, deny):
+        result = replay(store, decision)
+        assert result.status is ReplayStatus.MATCH, result.detail
+
+
+def test_an_altered_record_does_not_replay_the_same(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'a.db'}")
+    seq = recorded(
+        store, "tax-by", "tax-residence", released_fields=("subject_id", "date_of_birth")
+    )
+    [decision] = store.find(DecisionFilter(), limit=1)
+    assert decision.seq == seq
+    result = replay(store, decision)
+    assert result.status is ReplayStatus.MISMATCH
+    assert "date_of_birth" in result.detail
+
+
+def test_without_the_snapshot_replay_says_why(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'a.db'}")
+    recorded(store, "tax-by", "tax-residence", snapshot_hash="sha256:" + "0" * 64)
+    [decision] = store.find(DecisionFilter(), limit=1)
+    result = replay(store, decision)
+    assert result.status is ReplayStatus.NOT_REPLAYABLE
+    assert "not in the store" in result.detail
