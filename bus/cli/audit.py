@@ -24,6 +24,7 @@ from bus.audit.verify import verify_store
 from bus.audit.views import decision_view, explanation
 from bus.cli.audit_index import store_url_default
 from bus.enforcer.pipeline import AUDIT_AUDIENCE
+from bus.logs import LogFormat, configure_logging
 
 app = typer.Typer(
     help="The audit trail: every decision, permit or deny, tamper-evident.", no_args_is_help=True
@@ -240,10 +241,13 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8600,
     store: Store = None,
+    log_format: Annotated[LogFormat, typer.Option(help="json or text.")] = LogFormat.JSON,
 ) -> None:
-    """The auditor HTTP API (OpenAPI at /docs); bearer tokens from `bus audit token issue`."""
-    from bus.audit.api.server import serve as run
+    """The auditor HTTP API (OpenAPI at /docs); bearer tokens from `bus audit token issue`.
+    Every request is logged, in the store and as a log line."""
+    from bus.audit.api.server import serve as run  # FastAPI and uvicorn load only for serving
 
+    configure_logging(log_format)
     typer.echo(f"auditor API on http://{host}:{port} (OpenAPI: /docs); Ctrl-C stops it", err=True)
     run(store or store_url_default(), TokenRegistry(default_tokens_file()), host, port)
 
