@@ -10,11 +10,13 @@ hash for replay, whatever Kafka's compaction does later.
 import asyncio
 import hashlib
 import logging
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
 
 from bus.audit.store.audit_store import AppendResult, AuditStore, Checkpointing, SourceRecord
 from bus.errors import BrokerError
@@ -32,6 +34,8 @@ class IndexerOptions:
     max_batch: int = 5_000
     # Stop once everything committed at start has been stored (and signed): for demos, tests, cron.
     until_caught_up: bool = False
+    # Freshly created users and ACLs take a moment to reach the broker's authorizer.
+    start_wait_s: float = 20.0
 
 
 @dataclass
@@ -41,7 +45,6 @@ class IndexerProgress:
     checkpoints: int = 0
     unreadable: int = 0
     caught_up: bool = False
-    started: float = field(default_factory=lambda: datetime.now(UTC).timestamp())
 
 
 Clock = Callable[[], datetime]
@@ -57,18 +60,9 @@ async def run_indexer(
     clock: Clock = lambda: datetime.now(UTC),
 ) -> IndexerProgress:
     topics = [options.audit_topic] + ([options.policy_topic] if options.policy_topic else [])
-    consumer = AIOKafkaConsumer(
-        *topics, **connection.aiokafka_kwargs(), enable_auto_commit=False,
-        isolation_level="read_committed", auto_offset_reset="earliest",
-        max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024,
-    )  # fmt: skip
-    await consumer.start()
+    consumer, partitions = await _start_consumer(connection, topics, options.start_wait_s)
     state = IndexerProgress()
     try:
-        partitions = sorted(consumer.assignment())
-        missing = set(topics) - {tp.topic for tp in partitions}
-        if missing:
-            raise BrokerError(f"topic(s) {', '.join(sorted(missing))} not found on the broker")
         stored = await asyncio.to_thread(store.positions)
         for tp in partitions:
             if (tp.topic, tp.partition) in stored:
@@ -106,6 +100,34 @@ async def run_indexer(
     finally:
         await consumer.stop()
     return state
+
+
+async def _start_consumer(
+    connection: KafkaConnection, topics: list[str], wait_s: float
+) -> tuple[AIOKafkaConsumer, list[TopicPartition]]:
+    """A consumer holding every partition of `topics` (no group: the store keeps the positions).
+    A topic it cannot see yet (just created, or its READ not yet propagated) is waited for."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        consumer = AIOKafkaConsumer(
+            *topics, **connection.aiokafka_kwargs(), enable_auto_commit=False,
+            isolation_level="read_committed", auto_offset_reset="earliest",
+            max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024,
+        )  # fmt: skip
+        problem = ""
+        try:
+            await consumer.start()
+            partitions = sorted(consumer.assignment())
+            missing = set(topics) - {tp.topic for tp in partitions}
+            if not missing:
+                return consumer, partitions
+            problem = f"topic(s) {', '.join(sorted(missing))} not found (or not readable)"
+        except KafkaError as exc:
+            problem = f"cannot read from the broker as {connection.username}: {exc!r}"
+        await consumer.stop()
+        if time.monotonic() >= deadline:
+            raise BrokerError(problem)
+        await asyncio.sleep(0.5)
 
 
 def _split(

@@ -4,6 +4,7 @@ once (`--once`)."""
 import asyncio
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +12,7 @@ import typer
 
 from bus.audit.audit_key import AuditKeyFiles, ensure_audit_key
 from bus.audit.indexer import IndexerOptions, IndexerProgress, run_indexer
+from bus.audit.indexer_access import indexer_connection
 from bus.audit.store import default_store_url, open_store
 from bus.audit.store.audit_store import Checkpointing
 from bus.cli.signals import stop_on_signals
@@ -19,10 +21,11 @@ from bus.kafka.admin import KafkaAdmin
 from bus.kafka.settings import load_kafka_settings
 from bus.logs import LogFormat, configure_logging
 from bus.policy_store import ensure_policy_topic
-from bus.topics import AUDIT_TOPIC
+from bus.topics import AUDIT_TOPIC, POLICY_TOPIC
 from bus.topology import INGRESS_PARTITIONS
 
 log = logging.getLogger("bus.audit.index")
+PROGRESS_EVERY_S = 5.0  # a progress line while catching up, not one per batch
 
 
 def store_url_default() -> str:
@@ -49,13 +52,15 @@ def index(
     log_format: Annotated[LogFormat, typer.Option(help="json or text.")] = LogFormat.JSON,
 ) -> None:
     """Store every audit record exactly once, hash-chained, with checkpoints signed by the audit
-    key (made on first use in var/audit/keys). SIGTERM or Ctrl-C: commits, signs, stops."""
+    key (made on first use in var/audit/keys). Reads as its own user `audit-indexer` (READ on the
+    audit and policy topics only). SIGTERM or Ctrl-C: commits, signs, stops."""
     configure_logging(log_format)
-    connection = broker.admin_connection(load_kafka_settings())
-    admin = KafkaAdmin(connection)
+    admin_connection = broker.admin_connection(load_kafka_settings())
+    admin = KafkaAdmin(admin_connection)
     # The enforcer makes these too; the indexer may well start first.
     admin.ensure_topics([topic], partitions=INGRESS_PARTITIONS)
     ensure_policy_topic(admin)
+    connection = indexer_connection(admin, admin_connection, topic, POLICY_TOPIC)
     audit_store = open_store(store or store_url_default())
     key = ensure_audit_key(
         AuditKeyFiles.in_directory(key_dir) if key_dir else AuditKeyFiles.default()
@@ -63,7 +68,12 @@ def index(
     checkpointing = Checkpointing(key, checkpoint_every, checkpoint_seconds)
     options = IndexerOptions(audit_topic=topic, until_caught_up=once, max_batch=max_batch)
 
+    last_report = [0.0]
+
     def report(state: IndexerProgress) -> None:
+        if time.monotonic() - last_report[0] < PROGRESS_EVERY_S:
+            return
+        last_report[0] = time.monotonic()
         log.info(
             "stored", extra={"stored": state.stored, "checkpoints": state.checkpoints,
                              "snapshots": state.snapshots, "unreadable": state.unreadable},

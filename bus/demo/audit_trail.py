@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from bus.audit.audit_key import AuditKeyFiles, ensure_audit_key, load_audit_public_key
 from bus.audit.indexer import IndexerOptions, run_indexer
+from bus.audit.indexer_access import indexer_connection
 from bus.audit.replay import ReplayStatus, replay
 from bus.audit.store import AuditStore, DecisionFilter, default_store_url, open_store
 from bus.audit.store.audit_store import Checkpointing
@@ -16,7 +17,9 @@ from bus.demo.judge import Check
 from bus.demo.scenario import Scenario, Step
 from bus.enforcer.pipeline import AUDIT_AUDIENCE
 from bus.enforcer.pseudonyms import Pseudonymizer
+from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
+from bus.topics import AUDIT_TOPIC, POLICY_TOPIC
 
 SUBJECT_STEP = 1  # Ben moves from Munich to Regensburg: three receivers, one refusal
 
@@ -31,8 +34,12 @@ class AuditTrailResult:
 
 
 async def index_and_ask(
-    connection: KafkaConnection, scenario: Scenario, pseudonyms: Pseudonymizer
+    admin: KafkaAdmin,
+    admin_connection: KafkaConnection,
+    scenario: Scenario,
+    pseudonyms: Pseudonymizer,
 ) -> AuditTrailResult:
+    connection = indexer_connection(admin, admin_connection, AUDIT_TOPIC, POLICY_TOPIC)
     files = AuditKeyFiles.default()
     checkpointing = Checkpointing(ensure_audit_key(files))
     store = open_store(default_store_url())

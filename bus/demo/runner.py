@@ -189,7 +189,9 @@ async def run_demo(
     ]  # fmt: skip
     result.checks.append(Check("the refused subscription is in the audit trail", bool(refusals)))
     say("indexing the audit trail into the audit store")
-    result.audit_trail = await index_and_ask(admin_connection, result.scenario, result.pseudonyms)
+    result.audit_trail = await index_and_ask(
+        admin, admin_connection, result.scenario, result.pseudonyms
+    )
     result.checks += result.audit_trail.checks
     return result
 

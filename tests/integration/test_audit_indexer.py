@@ -9,16 +9,21 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import TopicAuthorizationFailedError
 
 from bus.audit.audit_key import AuditKeyFiles, ensure_audit_key, load_audit_public_key
 from bus.audit.indexer import IndexerOptions, run_indexer
+from bus.audit.indexer_access import INDEXER_USER, indexer_connection
 from bus.audit.store import AuditStore, open_store
 from bus.audit.store.audit_store import Checkpointing
 from bus.audit.verify import verify_store
+from bus.errors import BrokerError
+from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from tests.support.audit_records import audit_document
 from tests.support.audit_stores import postgres_store_url, sqlite_store_url
@@ -172,3 +177,36 @@ async def test_kill_9_mid_stream_loses_and_repeats_nothing(
         assert report.head_seq == RECORDS
     finally:
         store.close()
+
+
+async def test_the_indexer_user_reads_its_two_topics_and_nothing_else(
+    kafka_admin: KafkaAdmin,
+    kafka_broker: KafkaConnection,
+    topic_factory: object,
+    tmp_path: Path,
+) -> None:
+    audit = topic_factory("audit")  # type: ignore[operator]
+    policy = topic_factory("policy")  # type: ignore[operator]
+    other = topic_factory("ingress")  # type: ignore[operator]
+    await produce(kafka_broker, audit, 0, 10)
+    await produce(kafka_broker, other, 0, 10)
+    connection = indexer_connection(kafka_admin, kafka_broker, audit, policy)
+    assert connection.username == INDEXER_USER
+    checkpointing = Checkpointing(ensure_audit_key(AuditKeyFiles.in_directory(tmp_path / "k")))
+    store = open_store(f"sqlite:///{tmp_path / 'audit.db'}")
+    try:
+        options = IndexerOptions(audit_topic=audit, policy_topic=policy, until_caught_up=True)
+        state = await run_indexer(connection, store, checkpointing, asyncio.Event(), options)
+        assert state.stored == 10
+        elsewhere = replace(options, audit_topic=other, start_wait_s=2.0)
+        with pytest.raises(BrokerError, match="TopicAuthorizationFailed"):
+            await run_indexer(connection, store, checkpointing, asyncio.Event(), elsewhere)
+    finally:
+        store.close()
+    producer = AIOKafkaProducer(**connection.aiokafka_kwargs())
+    await producer.start()
+    try:
+        with pytest.raises(TopicAuthorizationFailedError):
+            await producer.send_and_wait(audit, b"{}")
+    finally:
+        await producer.stop()
