@@ -11,26 +11,38 @@ Queries, each timed alone after a warm-up, over random people and filters:
 - subject report: `subject_report()` for one of 100,000 people (≈ N / 100,000 decisions each);
 - filtered listing: one page (100) of decisions for a consumer × outcome, and the next page;
 - baseline: a primary-key lookup of one decision, the floor of a round trip here.
+Indexer (`--indexer-records N`, needs the broker): `bus audit index`'s loop from a topic of N
+audit records into a fresh SQLite store, against reading the same topic to its end (baseline).
 Targets: ingest ≥ 20,000 decisions/s; subject report p95 ≤ 50 ms.
 PostgreSQL: the project's own server (`bus postgres up`), in a schema made and dropped here.
 """
 
 import argparse
+import asyncio
 import random
 import statistics
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from aiokafka import AIOKafkaProducer
+
 from bus.audit.audit_key import AuditKeyFiles, ensure_audit_key
+from bus.audit.indexer import IndexerOptions, run_indexer
 from bus.audit.store import AuditStore, DecisionFilter, open_store
 from bus.audit.store.audit_store import Checkpointing
 from bus.audit.subject_report import subject_report
 from bus.enforcer.pipeline import AUDIT_AUDIENCE
+from bus.kafka import broker
+from bus.kafka.admin import KafkaAdmin
+from bus.kafka.reading import read_all
+from bus.kafka.settings import load_kafka_settings
+from bus.topology import INGRESS_PARTITIONS
 from tests.support.audit_records import CONSUMERS, PSEUDONYMS, person, source_records
 from tests.support.audit_stores import postgres_store_url, sqlite_store_url
 
@@ -130,14 +142,57 @@ def stores(kind: str, directory: Path) -> Iterator[str]:
             yield url
 
 
+async def indexer_rate(records: int, directory: Path) -> tuple[float, float]:
+    """(indexer records/s, plain read records/s) over one topic of `records` audit records."""
+    settings = load_kafka_settings()
+    broker.up(settings, say=lambda _line: None)
+    connection = broker.admin_connection(settings)
+    admin = KafkaAdmin(connection)
+    topic = f"bench-audit-{uuid.uuid4().hex[:8]}"
+    admin.create_topics([topic], partitions=INGRESS_PARTITIONS)
+    try:
+        producer = AIOKafkaProducer(**connection.aiokafka_kwargs(), acks="all", linger_ms=20)
+        await producer.start()
+        try:
+            for first in range(0, records, BATCH):
+                sent = [await producer.send(topic, r.value) for r in source_records(BATCH, first)]
+                await asyncio.gather(*sent)
+        finally:
+            await producer.stop()
+        started = time.perf_counter()
+        read = sum([1 async for _ in read_all(connection, topic)])
+        plain = read / (time.perf_counter() - started)
+        store = open_store(f"sqlite:///{directory / 'indexer.db'}")
+        checkpointing = Checkpointing(
+            ensure_audit_key(AuditKeyFiles.in_directory(directory / "ik"))
+        )
+        options = IndexerOptions(audit_topic=topic, policy_topic=None, until_caught_up=True)
+        started = time.perf_counter()
+        state = await run_indexer(connection, store, checkpointing, asyncio.Event(), options)
+        indexed = state.stored / (time.perf_counter() - started)
+        store.close()
+        return indexed, plain
+    finally:
+        admin.delete_topics([topic])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--decisions", type=int, default=1_000_000)
     parser.add_argument("--stores", default="sqlite,postgresql")
+    parser.add_argument("--indexer-records", type=int, default=0, help="0: skip (no broker needed)")
     args = parser.parse_args()
-    for kind in args.stores.split(","):
+    if args.indexer_records:
+        with tempfile.TemporaryDirectory() as tmp:
+            indexed, plain = asyncio.run(indexer_rate(args.indexer_records, Path(tmp)))
+        print(
+            f"indexer (Kafka → SQLite, {args.indexer_records:,} records): {indexed:,.0f}/s; "
+            f"reading the topic alone {plain:,.0f}/s; ratio {indexed / plain:.2f}",
+            flush=True,
+        )
+    for kind in filter(None, args.stores.split(",")):
         with tempfile.TemporaryDirectory() as tmp, stores(kind, Path(tmp)) as url:
             store = open_store(url)
             try:

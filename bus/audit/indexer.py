@@ -76,20 +76,14 @@ async def run_indexer(
             records, snapshots = _split(batches, options.audit_topic)
             if records or snapshots:
                 result = await asyncio.to_thread(
-                    store.append, records, clock(), checkpointing, snapshots,
-                    _positions(batches),
-                )  # fmt: skip
-                _count(state, records, len(snapshots), result)
-                unsigned = result.unsigned > 0
-                if progress:
-                    progress(state)
+                    store.append, records, clock(), checkpointing, snapshots, _positions(batches)
+                )
+                unsigned = _count(state, result, progress)
             elif unsigned:
                 # Idle: the time-based checkpoint still comes, with nothing new to read.
-                signed = (
-                    await asyncio.to_thread(store.append, [], clock(), checkpointing)
-                ).checkpoints
-                state.checkpoints += len(signed)
-                unsigned = not signed
+                result = await asyncio.to_thread(store.append, [], clock(), checkpointing)
+                state.checkpoints += len(result.checkpoints)
+                unsigned = result.unsigned > 0
             if ends and all([await consumer.position(tp) >= ends[tp] for tp in partitions]):
                 state.caught_up = True
                 break
@@ -153,10 +147,13 @@ def _positions(
 
 
 def _count(
-    state: IndexerProgress, records: list[SourceRecord], snapshots: int, result: AppendResult
-) -> None:
-    state.stored += len(records)
-    state.snapshots += snapshots
+    state: IndexerProgress,
+    result: AppendResult,
+    progress: Callable[[IndexerProgress], None] | None,
+) -> bool:
+    """Account for one finished append; True if records are left unsigned."""
+    state.stored += result.appended
+    state.snapshots += result.snapshots
     state.checkpoints += len(result.checkpoints)
     state.unreadable += len(result.unreadable)
     for record in result.unreadable:
@@ -164,3 +161,6 @@ def _count(
             "an audit record is not readable as one; stored as UNREADABLE",
             extra={"input": record_position(record.topic, record.partition, record.offset)},
         )
+    if progress:
+        progress(state)
+    return result.unsigned > 0

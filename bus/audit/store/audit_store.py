@@ -94,6 +94,8 @@ class AppendResult:
     unreadable: list[SourceRecord]  # kept as UNREADABLE: nothing is dropped, but say so
     head_seq: int
     unsigned: int  # records after the newest checkpoint
+    appended: int
+    snapshots: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,27 +149,29 @@ class AuditStore:
         reached = dict(positions or {})
         for record in records:
             reached[(record.topic, record.partition)] = record.offset + 1
+        # Parsed before taking the lock: readers wait only for the database write.
+        parsed = [columns_of(r.value) for r in records]
         with self._lock, self.backend.transaction():
             seq, chain = self._head()
             rows = []
             due: list[tuple[int, bytes]] = []
             unreadable: list[SourceRecord] = []
             every = checkpointing.every_records if checkpointing else 0
-            for record in records:
+            for record, row_columns in zip(records, parsed, strict=True):
                 seq += 1
                 previous, chain = chain, link(chain, seq, record.value)
-                columns = columns_of(record.value)
-                if columns.outcome == UNREADABLE:
+                if row_columns.outcome == UNREADABLE:
                     unreadable.append(record)
                 rows.append(
                     (seq, record.topic, record.partition, record.offset, record.value, previous,
-                     chain, *columns.as_row())
+                     chain, *row_columns)
                 )  # fmt: skip
                 if every and seq % every == 0:
                     due.append((seq, chain))
             if rows:
                 self.backend.insert_many("decisions", _DECISION_COLUMNS, rows)
-            for snapshot_hash, document in snapshots:
+            stored_snapshots = list(snapshots)
+            for snapshot_hash, document in stored_snapshots:
                 self._put_snapshot(snapshot_hash, document, now)
             for (topic, partition), offset in reached.items():
                 self._set_position(topic, partition, offset)
@@ -175,7 +179,14 @@ class AuditStore:
             if signed:
                 self._last_checkpoint = (signed[-1].seq, now)
             last = self._last_checkpoint or self._read_last_checkpoint()
-        return AppendResult(signed, unreadable, seq, seq - (last[0] if last else 0))
+        return AppendResult(
+            signed,
+            unreadable,
+            seq,
+            seq - (last[0] if last else 0),
+            len(rows),
+            len(stored_snapshots),
+        )
 
     def _head(self) -> tuple[int, bytes]:
         rows = self.backend.fetch("SELECT seq, hash FROM decisions ORDER BY seq DESC LIMIT 1")
@@ -331,7 +342,10 @@ def _conditions(where: DecisionFilter) -> tuple[list[str], list[Any]]:
         conditions.append("decided_at_us < ?")
         params.append(where.until_us)
     if where.event_id is not None:
-        conditions.append("(event_id = ? OR claimed_event_id = ?)")
+        # The second arm restates the partial index's condition, so the planner may use it.
+        conditions.append(
+            "(event_id = ? OR (claimed_event_id = ? AND claimed_event_id IS NOT NULL))"
+        )
         params += [where.event_id, where.event_id]
     if where.agency is not None:
         conditions.append("(producer = ? OR consumer = ?)")

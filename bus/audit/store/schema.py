@@ -27,7 +27,9 @@ def statements(db: Backend) -> list[str]:
         "CREATE INDEX IF NOT EXISTS decisions_consumer ON decisions (consumer, seq)",
         "CREATE INDEX IF NOT EXISTS decisions_producer ON decisions (producer, seq)",
         "CREATE INDEX IF NOT EXISTS decisions_event ON decisions (event_id)",
-        "CREATE INDEX IF NOT EXISTS decisions_claimed ON decisions (claimed_event_id)",
+        # Only quarantined input has a claimed (unverified) id: index those rows alone.
+        "CREATE INDEX IF NOT EXISTS decisions_claimed ON decisions (claimed_event_id)"
+        " WHERE claimed_event_id IS NOT NULL",
         "CREATE INDEX IF NOT EXISTS decisions_time ON decisions (decided_at_us)",
         f"""CREATE TABLE IF NOT EXISTS checkpoints (
             seq {bigint} PRIMARY KEY, chain_hash TEXT NOT NULL, signed_at TEXT NOT NULL,
