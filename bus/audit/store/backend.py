@@ -6,7 +6,7 @@ text here contains a literal `%` or `?` otherwise (LIKE patterns are passed as p
 
 import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -42,6 +42,7 @@ class SqliteBackend:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._path = path
         # Transactions are explicit (BEGIN IMMEDIATE below); the API calls from worker threads,
         # serialised by the store's lock.
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -72,9 +73,12 @@ class SqliteBackend:
         self._db.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
 
     def stream(self, sql: str, params: Sequence[Any] = (), batch: int = 5_000) -> Iterator[Row]:
-        cursor = self._db.execute(sql, params)
-        while rows := cursor.fetchmany(batch):
-            yield from rows
+        # Its own read-only connection: a long verification neither holds up nor sees half of
+        # the API's and the indexer's transactions.
+        with closing(sqlite3.connect(f"file:{self._path}?mode=ro", uri=True)) as db:
+            cursor = db.execute(sql, params)
+            while rows := cursor.fetchmany(batch):
+                yield from rows
 
     def close(self) -> None:
         self._db.close()
@@ -87,8 +91,8 @@ class PostgresBackend:
     serial_key = "BIGSERIAL PRIMARY KEY"
 
     def __init__(self, url: str) -> None:
+        self._url = url
         self._db = psycopg.connect(url, autocommit=True)
-        self._streams = 0
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -113,11 +117,12 @@ class PostgresBackend:
                 copy.write_row(row)
 
     def stream(self, sql: str, params: Sequence[Any] = (), batch: int = 5_000) -> Iterator[Row]:
-        # A server-side cursor, so that verifying a million records does not load them all.
-        self._streams += 1
+        # Its own connection (one snapshot, not interleaved with the API's statements) and a
+        # server-side cursor, so that verifying a million records does not load them all.
         with (
-            self._db.transaction(),
-            self._db.cursor(name=f"stream_{self._streams}") as cursor,
+            psycopg.connect(self._url) as db,
+            db.transaction(),
+            db.cursor(name="stream") as cursor,
         ):
             cursor.itersize = batch
             cursor.execute(_pg(sql), params)
