@@ -7,7 +7,12 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from confluent_kafka import IsolationLevel, KafkaException, TopicPartition
+from confluent_kafka import (
+    ConsumerGroupTopicPartitions,
+    IsolationLevel,
+    KafkaException,
+    TopicPartition,
+)
 from confluent_kafka.admin import (
     AclBinding,
     AclBindingFilter,
@@ -149,6 +154,21 @@ class KafkaAdmin:
             return {tp.partition: f.result(_TIMEOUT_S).offset for tp, f in futures.items()}
         except KafkaException as exc:
             raise BrokerError(f"could not list offsets of {topic}: {exc.args[0]}") from exc
+
+    def committed_offsets(self, group: str) -> dict[tuple[str, int], int]:
+        """The offsets `group` has committed, per (topic, partition); empty before its first commit."""
+        futures = self._client.list_consumer_group_offsets(
+            [ConsumerGroupTopicPartitions(group)], request_timeout=_TIMEOUT_S
+        )
+        try:
+            listing = futures[group].result(_TIMEOUT_S)
+        except KafkaException as exc:
+            raise BrokerError(
+                f"could not list the offsets of group {group}: {exc.args[0]}"
+            ) from exc
+        return {
+            (tp.topic, tp.partition): tp.offset for tp in listing.topic_partitions if tp.offset >= 0
+        }
 
     def list_topics(self) -> set[str]:
         try:

@@ -1,5 +1,8 @@
 """A back office killed with kill -9 mid-batch restarts without losing or double-applying any
-event: handled-but-uncommitted deliveries come again, and the inbox skips them."""
+event: handled-but-uncommitted deliveries come again, and the inbox skips them.
+
+Each kill lands while a batch is half done (the inbox is ahead of the group's committed offsets),
+so the redelivery path is always exercised; the last run's counts are then known exactly."""
 
 import asyncio
 import json
@@ -7,12 +10,14 @@ import random
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
+from bus.topics import consumer_group_prefix
 from tests.support.deliveries import PURPOSE, TYPE, back_office_bus, moved_to_munich
 from tests.support.kafka import Principals
 
@@ -54,19 +59,35 @@ async def test_kill_9_mid_batch_loses_nothing_and_applies_nothing_twice(
             )  # fmt: skip
 
     applied = "SELECT count(*), count(DISTINCT event_id) FROM applied"
+    group = f"{consumer_group_prefix(bus.consumer)}back-office"
+
+    def progress() -> tuple[int, int]:
+        """(committed offsets of the group, deliveries in the inbox): the inbox is never behind."""
+        committed = sum(kafka_admin.committed_offsets(group).values())  # read first: it only grows
+        return committed, count(database, "SELECT count(*), 0 FROM bus_inbox")[0]
+
     rng = random.Random(20261123)
+    committed_at_kill = 0
     process = start()
     for _ in range(KILLS):
-        before = count(database, applied)[0]
-        for _ in range(600):  # until this incarnation is visibly at work
-            if count(database, applied)[0] > before:
+        # Kill once this incarnation has committed a batch of its own and is partway into the next
+        # (batches per partition hold up to 100 deliveries, so that commit is well ahead).
+        mid_batch = rng.randint(3, 20)
+        deadline = time.monotonic() + 90  # a restart waits out the killed member's session
+        while time.monotonic() < deadline:
+            committed, handled = progress()
+            if committed > committed_at_kill and handled - committed >= mid_batch:
                 break
             assert process.poll() is None, log.read_text()[-3000:]
-            await asyncio.sleep(0.1)
-        await asyncio.sleep(rng.uniform(0.05, 0.5))
+            await asyncio.sleep(0.005)
+        else:
+            pytest.fail(
+                f"never {mid_batch} deliveries ahead of a commit:\n{log.read_text()[-3000:]}"
+            )
         process.kill()
         process.wait()
-        assert count(database, applied)[0] < EVENTS, "finished before the kill: raise EVENTS"
+        committed_at_kill, handled = progress()
+        assert handled < EVENTS, "finished before the kill: raise EVENTS"
         process = start()
     for _ in range(1200):
         if count(database, applied)[0] >= EVENTS:
@@ -81,4 +102,6 @@ async def test_kill_9_mid_batch_loses_nothing_and_applies_nothing_twice(
     assert count(database, "SELECT count(*), 0 FROM bus_inbox")[0] == EVENTS
     last_run = json.loads(log.read_text().strip().splitlines()[-1])
     # The last kill left handled-but-uncommitted deliveries: they came again and were skipped.
-    assert last_run["duplicates"] > 0
+    redelivered = handled - committed_at_kill
+    assert redelivered > 0
+    assert last_run == {"applied": EVENTS - handled, "duplicates": redelivered}
