@@ -8,7 +8,7 @@ a decision from queries is caught like an edited record.
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+import msgspec
 
 from bus.envelope.attributes import parse_time
 
@@ -52,12 +52,14 @@ def reasons_column(reasons: tuple[str, ...]) -> str:
     return f" {' '.join(reasons)} " if reasons else ""
 
 
-class _Recorded(BaseModel):
-    """The fields of an audit record that become columns. Validated in pydantic-core: measured
-    4 µs per record here against 11 µs for json + hand-written checks, on the indexer's path."""
+class _Recorded(msgspec.Struct, frozen=True):
+    """The fields of an audit record that become columns; other fields are ignored. Decoded and
+    type-checked by msgspec: 5–6 µs per record against 13–21 µs for the pydantic model it
+    replaced (same records, same run), a third of the store's ingest time before."""
 
-    model_config = ConfigDict(extra="ignore")
-
+    outcome: str
+    reasons: list[str]
+    released_fields: list[str]
     event_id: str | None = None
     claimed_event_id: str | None = None
     event_type: str | None = None
@@ -65,21 +67,21 @@ class _Recorded(BaseModel):
     consumer: str | None = None
     purpose: str | None = None
     legal_basis: str | None = None
-    outcome: str
-    reasons: list[str]
-    released_fields: list[str]
     grant_id: str | None = None
     snapshot_hash: str | None = None
     decided_at: str | None = None
     subject_pseudonym: str | None = None
 
 
+_decode = msgspec.json.Decoder(_Recorded).decode
+
+
 def columns_of(record: bytes) -> Columns:
     """Never raises: a record that is not an audit record is kept (nothing is lost) as UNREADABLE."""
     try:
-        d = _Recorded.model_validate_json(record)
+        d = _decode(record)
         decided_us = None if d.decided_at is None else epoch_micros(parse_time(d.decided_at))
-    except (ValidationError, ValueError, TypeError):
+    except (msgspec.MsgspecError, ValueError, TypeError):
         return _UNREADABLE_COLUMNS
     return Columns(
         event_id=d.event_id, claimed_event_id=d.claimed_event_id, event_type=d.event_type,

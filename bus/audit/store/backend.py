@@ -12,6 +12,8 @@ from typing import Any, Protocol
 
 import psycopg
 
+from bus.audit.store.wal_checkpointer import WalCheckpointer
+
 Row = tuple[Any, ...]
 
 
@@ -51,9 +53,14 @@ class SqliteBackend:
         # and with them the stored source positions, so they are read again: still exactly once.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=10000")
+        # The indexes of a million decisions: keep their hot pages (128 MiB at most).
+        self._db.execute("PRAGMA cache_size=-131072")
+        self._db.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's thread does it
+        self._checkpointer = WalCheckpointer(path)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
+        self._checkpointer.before_write()
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
@@ -61,6 +68,7 @@ class SqliteBackend:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+        self._checkpointer.after_commit()
 
     def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return self._db.execute(sql, params).fetchall()
@@ -81,7 +89,10 @@ class SqliteBackend:
                 yield from rows
 
     def close(self) -> None:
-        self._db.close()
+        try:
+            self._checkpointer.close()
+        finally:
+            self._db.close()  # the last connection: SQLite checkpoints and removes the log
 
 
 class PostgresBackend:
