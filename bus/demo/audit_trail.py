@@ -67,8 +67,8 @@ def _ask(
     refused = {r.agency: r.reasons for r in report.refused}
     checks = [
         Check(
-            f"the audit store's hash chain and {integrity.checkpoints} signed checkpoints verify "
-            f"({integrity.records} records)",
+            f"the audit store's hash chain ({integrity.records} records) and its signed "
+            f"checkpoints ({integrity.checkpoints}) verify",
             integrity.intact,
             integrity.finding.message if integrity.finding else "",
         ),
