@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
+from bus.audit.indexer_metrics import IndexerMetrics
 from bus.audit.store.audit_store import AppendResult, AuditStore, Checkpointing, SourceRecord
 from bus.errors import BrokerError
 from bus.kafka.connection import KafkaConnection
@@ -58,7 +59,9 @@ async def run_indexer(
     options: IndexerOptions = IndexerOptions(),
     progress: Callable[[IndexerProgress], None] | None = None,
     clock: Clock = lambda: datetime.now(UTC),
+    metrics: IndexerMetrics | None = None,
 ) -> IndexerProgress:
+    append = _Appender(store, metrics)
     topics = [options.audit_topic] + ([options.policy_topic] if options.policy_topic else [])
     consumer, partitions = await _start_consumer(connection, topics, options.start_wait_s)
     state = IndexerProgress()
@@ -75,21 +78,23 @@ async def run_indexer(
             batches = await consumer.getmany(timeout_ms=500, max_records=options.max_batch)
             records, snapshots = _split(batches, options.audit_topic)
             if records or snapshots:
-                result = await asyncio.to_thread(
-                    store.append, records, clock(), checkpointing, snapshots, _positions(batches)
+                result = await append(
+                    records, clock(), checkpointing, snapshots, _positions(batches)
                 )
                 unsigned = _count(state, result, progress)
             elif unsigned:
                 # Idle: the time-based checkpoint still comes, with nothing new to read.
-                result = await asyncio.to_thread(store.append, [], clock(), checkpointing)
+                result = await append([], clock(), checkpointing)
                 state.checkpoints += len(result.checkpoints)
                 unsigned = result.unsigned > 0
+            if metrics:
+                await _measure_lag(consumer, partitions, metrics)
             if ends and all([await consumer.position(tp) >= ends[tp] for tp in partitions]):
                 state.caught_up = True
                 break
         # Leaving (caught up, or asked to stop): sign what is stored, so nothing is left unsigned.
         final = Checkpointing(checkpointing.key, checkpointing.every_records, every_seconds=0)
-        last = await asyncio.to_thread(store.append, [], clock(), final)
+        last = await append([], clock(), final)
         state.checkpoints += len(last.checkpoints)
     finally:
         await consumer.stop()
@@ -122,6 +127,39 @@ async def _start_consumer(
         if time.monotonic() >= deadline:
             raise BrokerError(problem)
         await asyncio.sleep(0.5)
+
+
+class _Appender:
+    """`store.append` on a worker thread (the event loop keeps fetching), timed into metrics."""
+
+    def __init__(self, store: AuditStore, metrics: IndexerMetrics | None) -> None:
+        self._store, self._metrics = store, metrics
+
+    async def __call__(
+        self,
+        records: list[SourceRecord],
+        now: datetime,
+        checkpointing: Checkpointing,
+        snapshots: list[tuple[str, bytes]] | None = None,
+        positions: dict[tuple[str, int], int] | None = None,
+    ) -> AppendResult:
+        started = time.perf_counter()
+        result = await asyncio.to_thread(
+            self._store.append, records, now, checkpointing, snapshots or [], positions
+        )
+        if self._metrics:
+            self._metrics.appended(result, time.perf_counter() - started)
+        return result
+
+
+async def _measure_lag(
+    consumer: AIOKafkaConsumer, partitions: list[TopicPartition], metrics: IndexerMetrics
+) -> None:
+    for tp in partitions:
+        highwater = consumer.highwater(tp)  # as of the last fetch: no request to the broker
+        if highwater is not None:
+            behind = highwater - await consumer.position(tp)
+            metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, behind))
 
 
 def _split(

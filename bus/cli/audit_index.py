@@ -9,13 +9,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from prometheus_client import CollectorRegistry, start_http_server
 
 from bus.audit.audit_key import AuditKeyFiles, ensure_audit_key
 from bus.audit.indexer import IndexerOptions, IndexerProgress, run_indexer
 from bus.audit.indexer_access import indexer_connection
+from bus.audit.indexer_metrics import IndexerMetrics
 from bus.audit.store import default_store_url, open_store
 from bus.audit.store.audit_store import Checkpointing
 from bus.cli.signals import stop_on_signals
+from bus.errors import ConfigError
 from bus.kafka import broker
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.settings import load_kafka_settings
@@ -26,6 +29,7 @@ from bus.topology import INGRESS_PARTITIONS
 
 log = logging.getLogger("bus.audit.index")
 PROGRESS_EVERY_S = 5.0  # a progress line while catching up, not one per batch
+METRICS_PORT = 9465  # the enforcer's is 9464: both may run on one host
 
 
 def store_url_default() -> str:
@@ -50,11 +54,21 @@ def index(
     ] = None,
     max_batch: Annotated[int, typer.Option(min=1, help="Records per store transaction.")] = 5_000,
     log_format: Annotated[LogFormat, typer.Option(help="json or text.")] = LogFormat.JSON,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            help=f"Serve Prometheus /metrics on 127.0.0.1:PORT. Default: {METRICS_PORT} as a "
+            "service, off with --once; 0: off."
+        ),
+    ] = None,
 ) -> None:
     """Store every audit record exactly once, hash-chained, with checkpoints signed by the audit
     key (made on first use in var/audit/keys). Reads as its own user `audit-indexer` (READ on the
     audit and policy topics only). SIGTERM or Ctrl-C: commits, signs, stops."""
     configure_logging(log_format)
+    metrics = _serve_metrics(
+        (0 if once else METRICS_PORT) if metrics_port is None else metrics_port
+    )
     admin_connection = broker.admin_connection(load_kafka_settings())
     admin = KafkaAdmin(admin_connection)
     # The enforcer makes these too; the indexer may well start first.
@@ -82,7 +96,9 @@ def index(
     async def main() -> IndexerProgress:
         stop = asyncio.Event()
         stop_on_signals(stop)
-        return await run_indexer(connection, audit_store, checkpointing, stop, options, report)
+        return await run_indexer(
+            connection, audit_store, checkpointing, stop, options, report, metrics=metrics
+        )
 
     try:
         state = asyncio.run(main())
@@ -93,3 +109,19 @@ def index(
         f"{state.checkpoints} checkpoint(s) signed, {state.snapshots} policy snapshot(s), "
         f"{state.unreadable} unreadable"
     )
+
+
+def _serve_metrics(port: int) -> IndexerMetrics | None:
+    if not port:
+        return None
+    registry = CollectorRegistry()
+    metrics = IndexerMetrics(registry)
+    try:
+        start_http_server(port, addr="127.0.0.1", registry=registry)
+    except OSError as exc:
+        raise ConfigError(
+            f"--metrics-port {port}: cannot serve metrics on 127.0.0.1:{port} ({exc.strerror}); "
+            "choose a free port, or 0 to turn metrics off"
+        ) from exc
+    log.info("metrics on http://127.0.0.1:%d/metrics", port)
+    return metrics

@@ -15,10 +15,12 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import TopicAuthorizationFailedError
+from prometheus_client import CollectorRegistry
 
 from bus.audit.audit_key import AuditKeyFiles, ensure_audit_key, load_audit_public_key
 from bus.audit.indexer import IndexerOptions, run_indexer
 from bus.audit.indexer_access import INDEXER_USER, indexer_connection
+from bus.audit.indexer_metrics import IndexerMetrics
 from bus.audit.store import AuditStore, open_store
 from bus.audit.store.audit_store import Checkpointing
 from bus.audit.verify import verify_store
@@ -85,8 +87,24 @@ async def test_committed_records_are_stored_once_and_aborted_ones_never(
     store = open_store(store_url)
     try:
         options = IndexerOptions(audit_topic=topic, policy_topic=policy_topic, until_caught_up=True)
-        first = await run_indexer(kafka_broker, store, checkpointing, asyncio.Event(), options)
+        registry = CollectorRegistry()
+        first = await run_indexer(
+            kafka_broker, store, checkpointing, asyncio.Event(), options,
+            metrics=IndexerMetrics(registry),
+        )  # fmt: skip
         assert (first.stored, first.snapshots, first.caught_up) == (1_200, 1, True)
+        metric = registry.get_sample_value
+        assert metric("bus_audit_records_stored_total") == 1_200
+        assert metric("bus_audit_policy_snapshots_stored_total") == 1
+        signed = [seq for (seq,) in store.backend.fetch("SELECT seq FROM checkpoints ORDER BY seq")]
+        assert {500, 1_000, 1_200} <= set(signed)  # every 500, and the newest on leaving
+        assert metric("bus_audit_checkpoints_signed_total") == first.checkpoints == len(signed)
+        assert metric("bus_audit_chain_head_seq") == 1_200
+        assert metric("bus_audit_unsigned_records") == 0
+        lags = [metric("bus_audit_indexer_lag_records", {"topic": topic, "partition": str(p)})
+                for p in range(3)]  # fmt: skip
+        assert lags == [0, 0, 0]  # the aborted records and their markers count as read
+        assert (metric("bus_audit_append_seconds_count") or 0) >= 2
         await produce(kafka_broker, topic, 1_200, 300)
         second = await run_indexer(kafka_broker, store, checkpointing, asyncio.Event(), options)
         assert second.stored == 300  # only the new ones: the positions came from the store

@@ -1,6 +1,7 @@
 """`bus audit query|show|stats|report|verify|token` against a real SQLite audit store."""
 
 import json
+import socket
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -109,3 +110,14 @@ def test_tokens_are_shown_once_and_listed_without_the_secret(store_url: str) -> 
     code, out = bus("audit", "token", "issue", "dave", "--role", "agency-dpo")
     assert code == 1
     assert "needs --agency" in out
+
+
+def test_index_refuses_a_taken_metrics_port_before_connecting(store_url: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, out = bus("audit", "index", "--store", store_url, "--metrics-port", str(port))
+    assert code == 1
+    assert f"--metrics-port {port}: cannot serve metrics on 127.0.0.1:{port}" in out
+    assert "choose a free port, or 0" in out
