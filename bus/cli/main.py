@@ -8,6 +8,7 @@ from bus.cli import (
     agency,
     audit,
     audit_index,
+    audit_reconcile,
     back_office,
     catalog,
     demo,
@@ -36,6 +37,7 @@ app.command("subscriptions")(subscriptions.list_subscriptions)
 app.command("enforce")(enforce.enforce)
 app.add_typer(enforce.acl, name="acl")
 audit.app.command("index")(audit_index.index)
+audit.app.command("reconcile")(audit_reconcile.reconcile_command)
 app.add_typer(audit.app, name="audit")
 app.command("demo")(demo.demo)
 app.add_typer(register_adapter.app, name="register-adapter")

@@ -1,8 +1,9 @@
 """Read a whole topic as it stands now: from the beginning up to the end offsets taken at start."""
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from bus.errors import BrokerError
 from bus.kafka.connection import KafkaConnection
@@ -12,11 +13,12 @@ class TopicNotFoundError(BrokerError):
     """The topic does not exist (or the principal may not even see it)."""
 
 
-async def read_all(
+@asynccontextmanager
+async def topic_reader(
     connection: KafkaConnection, topic: str
-) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
-    """Every committed record (read_committed), in order per partition. Raises TopicNotFoundError,
-    or the broker's authorization error."""
+) -> AsyncIterator[tuple[AIOKafkaConsumer, list[TopicPartition]]]:
+    """A started read_committed consumer holding every partition of `topic`, and the partitions.
+    Raises TopicNotFoundError, or the broker's authorization error."""
     # A topic but no group: every partition is assigned at start, nothing is committed.
     consumer = AIOKafkaConsumer(
         topic, **connection.aiokafka_kwargs(), enable_auto_commit=False,
@@ -26,7 +28,18 @@ async def read_all(
     try:
         partitions = sorted(consumer.assignment())
         if not partitions:
-            raise TopicNotFoundError(f"topic {topic} not found")
+            raise TopicNotFoundError(f"topic {topic} not found (or not readable)")
+        yield consumer, partitions
+    finally:
+        await consumer.stop()
+
+
+async def read_all(
+    connection: KafkaConnection, topic: str
+) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
+    """Every committed record (read_committed), in order per partition. Raises TopicNotFoundError,
+    or the broker's authorization error."""
+    async with topic_reader(connection, topic) as (consumer, partitions):
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
         pending = {tp for tp in partitions if ends[tp] > 0}
@@ -36,5 +49,3 @@ async def read_all(
                 for record in records:
                     yield record
             pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
-    finally:
-        await consumer.stop()

@@ -3,12 +3,10 @@ chain that verifies; aborted transactions stay out; kill -9 mid-stream loses and
 
 import asyncio
 import hashlib
-import json
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,47 +25,15 @@ from bus.audit.verify import verify_store
 from bus.errors import BrokerError
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
-from tests.support.audit_records import audit_document
-from tests.support.audit_stores import postgres_store_url, sqlite_store_url
+from tests.support.audit_stores import RawSql
+from tests.support.audit_topic import produce, produce_aborted
 
 pytestmark = pytest.mark.integration
 
 
-async def produce(connection: KafkaConnection, topic: str, first: int, count: int) -> None:
-    producer = AIOKafkaProducer(**connection.aiokafka_kwargs(), acks="all", enable_idempotence=True)
-    await producer.start()
-    try:
-        batch = []
-        for i in range(first, first + count):
-            value = json.dumps(audit_document(i)).encode()
-            batch.append(await producer.send(topic, value, key=str(i).encode()))
-        await asyncio.gather(*batch)
-    finally:
-        await producer.stop()
-
-
-async def produce_aborted(connection: KafkaConnection, topic: str, count: int) -> None:
-    producer = AIOKafkaProducer(
-        **connection.aiokafka_kwargs(), transactional_id=f"{topic}-aborter", acks="all"
-    )
-    await producer.start()
-    try:
-        await producer.begin_transaction()
-        for i in range(count):
-            await producer.send(topic, json.dumps(audit_document(900_000 + i)).encode())
-        await producer.abort_transaction()
-    finally:
-        await producer.stop()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        location = sqlite_store_url(tmp_path)
-    else:
-        location = postgres_store_url(request.getfixturevalue("postgres_url"))
-    with location as (url, _raw):
-        yield url
+@pytest.fixture
+def store_url(store_location: tuple[str, RawSql]) -> str:
+    return store_location[0]
 
 
 async def test_committed_records_are_stored_once_and_aborted_ones_never(

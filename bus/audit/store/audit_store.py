@@ -282,6 +282,16 @@ class AuditStore:
         for row in self.backend.stream(sql):
             yield ChainRow(int(row[0]), bytes(row[1]), bytes(row[2]), bytes(row[3]), tuple(row[4:]))
 
+    def from_partition(self, topic: str, partition: int) -> Iterator[tuple[int, int, bytes]]:
+        """(seq, source offset, record) of what came from one source partition, in seq order
+        (the order it was stored in: ascending offsets, unless tampered with). Streamed."""
+        sql = (
+            "SELECT seq, source_offset, record FROM decisions "
+            "WHERE source_topic = ? AND source_partition = ? ORDER BY seq"
+        )
+        for seq, offset, record in self.backend.stream(sql, (topic, partition)):
+            yield int(seq), int(offset), bytes(record)
+
     def seq_of_hash(self, chain_hash: bytes) -> int | None:
         """Which record carries this hash (a full scan: only after a break was found)."""
         with self._lock:

@@ -1,0 +1,151 @@
+"""Reconcile the audit store with the audit topic, record by record.
+
+`verify` proves the store consistent with itself and with its signed checkpoints. It cannot see
+the newest records deleted together with the checkpoints after them, nor a store rewritten by
+someone who also holds the audit key. The audit topic is a second witness, kept by another
+system (the broker, its administrators, its ACLs): every committed record on it, up to where the
+indexer has read, must be in the store exactly once, with the same bytes. Order is `verify`'s
+concern; this compares content, by source position.
+"""
+
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from bus.audit.store.audit_store import AuditStore
+from bus.errors import BrokerError
+from bus.kafka.connection import KafkaConnection
+from bus.kafka.reading import topic_reader
+
+SHOWN = 50  # discrepancies listed one by one; all are counted
+_STALL_S = 30.0
+
+
+class Mismatch(StrEnum):
+    MISSING = "MISSING"  # on the topic, not in the store
+    CHANGED = "CHANGED"  # in both, with different bytes
+    EXTRA = "EXTRA"  # in the store, but not on the topic at that position (or stored twice)
+
+
+@dataclass(frozen=True, slots=True)
+class Discrepancy:
+    kind: Mismatch
+    partition: int
+    offset: int
+    seq: int | None  # the stored record concerned, if there is one
+
+    def describe(self, topic: str) -> str:
+        where = f"{topic}[{self.partition}]@{self.offset}"
+        if self.kind is Mismatch.MISSING:
+            return f"{where} is on the topic but not in the store"
+        if self.kind is Mismatch.CHANGED:
+            return f"record {self.seq} ({where}) differs from the topic's record"
+        return f"record {self.seq} claims {where}, which the topic does not hold (or holds once)"
+
+
+@dataclass
+class ReconcileReport:
+    topic: str
+    compared: int = 0  # topic records checked against the store
+    beyond_retention: int = 0  # stored, but gone from the topic (retention): not comparable
+    not_indexed: int = 0  # records on the topic after the store's position: the indexer's backlog
+    counts: Counter[Mismatch] = field(default_factory=Counter)
+    shown: list[Discrepancy] = field(default_factory=list)
+
+    @property
+    def consistent(self) -> bool:
+        return not self.counts
+
+    def add(self, discrepancy: Discrepancy) -> None:
+        self.counts[discrepancy.kind] += 1
+        if len(self.shown) < SHOWN:
+            self.shown.append(discrepancy)
+
+
+async def reconcile(connection: KafkaConnection, store: AuditStore, topic: str) -> ReconcileReport:
+    """Compare every source partition of `topic`; `connection` needs READ on it only."""
+    report = ReconcileReport(topic)
+    stored_up_to = {p: offset for (t, p), offset in store.positions().items() if t == topic}
+    async with topic_reader(connection, topic) as (consumer, partitions):
+        earliest = await consumer.beginning_offsets(partitions)
+        ends = await consumer.end_offsets(partitions)  # read_committed: the last stable offsets
+        for tp in partitions:
+            stop = stored_up_to.get(tp.partition, 0)
+            merge = _PartitionMerge(
+                tp.partition, store.from_partition(topic, tp.partition), earliest[tp], report
+            )
+            if ends[tp] > earliest[tp]:
+                consumer.pause(*[other for other in partitions if other != tp])
+                consumer.resume(tp)
+                await consumer.seek_to_beginning(tp)
+                async for offset, value in _read_until(consumer, tp, ends[tp]):
+                    if offset < stop:
+                        merge.topic_record(offset, value)
+                    else:
+                        report.not_indexed += 1
+            merge.finish()
+    return report
+
+
+class _PartitionMerge:
+    """Walks one partition's topic records and stored records side by side, by offset."""
+
+    def __init__(
+        self,
+        partition: int,
+        stored: Iterator[tuple[int, int, bytes]],
+        earliest: int,
+        report: ReconcileReport,
+    ) -> None:
+        self._partition, self._stored, self._report = partition, stored, report
+        self._next = next(stored, None)
+        while self._next is not None and self._next[1] < earliest:
+            report.beyond_retention += 1
+            self._next = next(stored, None)
+
+    def topic_record(self, offset: int, value: bytes) -> None:
+        self._report.compared += 1
+        while self._next is not None and self._next[1] < offset:
+            self._extra()
+        if self._next is None or self._next[1] != offset:
+            self._report.add(Discrepancy(Mismatch.MISSING, self._partition, offset, None))
+            return
+        seq, _, record = self._next
+        if record != value:
+            self._report.add(Discrepancy(Mismatch.CHANGED, self._partition, offset, seq))
+        self._next = next(self._stored, None)
+        while self._next is not None and self._next[1] == offset:  # stored twice
+            self._extra()
+
+    def finish(self) -> None:
+        while self._next is not None:
+            self._extra()
+
+    def _extra(self) -> None:
+        if self._next is not None:
+            seq, offset, _ = self._next
+            self._report.add(Discrepancy(Mismatch.EXTRA, self._partition, offset, seq))
+            self._next = next(self._stored, None)
+
+
+async def _read_until(
+    consumer: AIOKafkaConsumer, tp: TopicPartition, stop: int
+) -> AsyncIterator[tuple[int, bytes]]:
+    """(offset, value) of the committed records of `tp` below `stop`; tombstones skipped, as the
+    indexer skips them."""
+    last_progress = time.monotonic()
+    while (position := await consumer.position(tp)) < stop:
+        batches = await consumer.getmany(tp, timeout_ms=1000)
+        for record in batches.get(tp, []):
+            if record.offset >= stop:
+                return
+            if record.value is not None:
+                yield record.offset, record.value
+        if await consumer.position(tp) > position:
+            last_progress = time.monotonic()
+        elif time.monotonic() - last_progress > _STALL_S:
+            raise BrokerError(f"reading {tp.topic}[{tp.partition}] stalled at offset {position}")

@@ -1,0 +1,61 @@
+"""`bus audit reconcile`: the audit store against the audit topic, record by record."""
+
+import asyncio
+import json
+from typing import Annotated
+
+import typer
+
+from bus.audit.indexer_access import indexer_connection
+from bus.audit.reconcile import reconcile
+from bus.audit.store import open_store
+from bus.cli.audit import Json, Store
+from bus.cli.audit_index import store_url_default
+from bus.kafka import broker
+from bus.kafka.admin import KafkaAdmin
+from bus.kafka.settings import load_kafka_settings
+from bus.topics import AUDIT_TOPIC, POLICY_TOPIC
+
+
+def reconcile_command(
+    store: Store = None,
+    topic: Annotated[str, typer.Option(help="The audit topic the store was filled from.")] = AUDIT_TOPIC,
+    as_json: Json = False,
+) -> None:  # fmt: skip
+    """Check that every committed record on the audit topic, up to where the indexer has read,
+    is in the store exactly once with the same bytes: the topic is a witness `verify` does not
+    have (it catches the newest records deleted along with their checkpoints). Exit 1 naming
+    what is missing, changed or extra. Reads as `audit-indexer`."""
+    admin_connection = broker.admin_connection(load_kafka_settings())
+    connection = indexer_connection(
+        KafkaAdmin(admin_connection), admin_connection, topic, POLICY_TOPIC
+    )
+    audit_store = open_store(store or store_url_default())
+    try:
+        report = asyncio.run(reconcile(connection, audit_store, topic))
+    finally:
+        audit_store.close()
+    if as_json:
+        typer.echo(json.dumps({
+            "topic": topic, "consistent": report.consistent, "compared": report.compared,
+            "beyond_retention": report.beyond_retention, "not_indexed": report.not_indexed,
+            "counts": {kind.value: n for kind, n in sorted(report.counts.items())},
+            "discrepancies": [
+                {"kind": d.kind.value, "partition": d.partition, "offset": d.offset, "seq": d.seq}
+                for d in report.shown
+            ],
+        }, indent=2))  # fmt: skip
+    else:
+        typer.echo(
+            f"{report.compared} record(s) on {topic} compared with the store; "
+            f"{report.beyond_retention} stored record(s) past the topic's retention, "
+            f"{report.not_indexed} record(s) not indexed yet"
+        )
+        for discrepancy in report.shown:
+            typer.echo(f"{discrepancy.kind.value}: {discrepancy.describe(topic)}")
+        hidden = sum(report.counts.values()) - len(report.shown)
+        if hidden:
+            typer.echo(f"… and {hidden} more")
+        typer.echo("consistent" if report.consistent else "NOT CONSISTENT with the topic")
+    if not report.consistent:
+        raise typer.Exit(1)
