@@ -12,7 +12,8 @@ Queries, each timed alone after a warm-up, over random people and filters:
 - filtered listing: one page (100) of decisions for a consumer × outcome, and the next page;
 - baseline: a primary-key lookup of one decision, the floor of a round trip here.
 Indexer (`--indexer-records N`, needs the broker): `bus audit index`'s loop from a topic of N
-audit records into a fresh SQLite store, against reading the same topic to its end (baseline).
+audit records into a fresh SQLite store, then `bus audit reconcile` of that store against the
+topic, both against reading the same topic to its end (baseline).
 Targets: ingest ≥ 20,000 decisions/s; subject report p95 ≤ 50 ms.
 PostgreSQL: the project's own server (`bus postgres up`), in a schema made and dropped here.
 """
@@ -34,6 +35,7 @@ from aiokafka import AIOKafkaProducer
 
 from bus.audit.audit_key import AuditKeyFiles, ensure_audit_key
 from bus.audit.indexer import IndexerOptions, run_indexer
+from bus.audit.reconcile import reconcile
 from bus.audit.store import AuditStore, DecisionFilter, open_store
 from bus.audit.store.audit_store import Checkpointing
 from bus.audit.subject_report import subject_report
@@ -142,8 +144,8 @@ def stores(kind: str, directory: Path) -> Iterator[str]:
             yield url
 
 
-async def indexer_rate(records: int, directory: Path) -> tuple[float, float]:
-    """(indexer records/s, plain read records/s) over one topic of `records` audit records."""
+async def indexer_rate(records: int, directory: Path) -> tuple[float, float, float]:
+    """(indexer, reconcile, plain read) in records/s over one topic of `records` audit records."""
     settings = load_kafka_settings()
     broker.up(settings, say=lambda _line: None)
     connection = broker.admin_connection(settings)
@@ -170,8 +172,13 @@ async def indexer_rate(records: int, directory: Path) -> tuple[float, float]:
         started = time.perf_counter()
         state = await run_indexer(connection, store, checkpointing, asyncio.Event(), options)
         indexed = state.stored / (time.perf_counter() - started)
+        started = time.perf_counter()
+        report = await reconcile(connection, store, topic)
+        reconciled = report.compared / (time.perf_counter() - started)
+        if not report.consistent or report.compared != records:
+            raise RuntimeError(f"the indexed store does not reconcile: {report}")
         store.close()
-        return indexed, plain
+        return indexed, reconciled, plain
     finally:
         admin.delete_topics([topic])
 
@@ -186,10 +193,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.indexer_records:
         with tempfile.TemporaryDirectory() as tmp:
-            indexed, plain = asyncio.run(indexer_rate(args.indexer_records, Path(tmp)))
+            indexed, reconciled, plain = asyncio.run(indexer_rate(args.indexer_records, Path(tmp)))
         print(
             f"indexer (Kafka → SQLite, {args.indexer_records:,} records): {indexed:,.0f}/s; "
-            f"reading the topic alone {plain:,.0f}/s; ratio {indexed / plain:.2f}",
+            f"reading the topic alone {plain:,.0f}/s; ratio {indexed / plain:.2f}\n"
+            f"reconcile (topic against that store): {reconciled:,.0f}/s; "
+            f"ratio to reading alone {reconciled / plain:.2f}",
             flush=True,
         )
     for kind in filter(None, args.stores.split(",")):
