@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from bus.audit.audit_key import AuditKeyFiles, ensure_audit_key, load_audit_public_key
 from bus.audit.indexer import IndexerOptions, run_indexer
 from bus.audit.indexer_access import indexer_connection
+from bus.audit.reconcile import ReconcileReport, reconcile
 from bus.audit.replay import ReplayStatus, replay
 from bus.audit.store import AuditStore, DecisionFilter, default_store_url, open_store
 from bus.audit.store.audit_store import Checkpointing
@@ -46,10 +47,22 @@ async def index_and_ask(
     try:
         options = IndexerOptions(until_caught_up=True)
         await run_indexer(connection, store, checkpointing, asyncio.Event(), options)
+        reconciled = await reconcile(connection, store, AUDIT_TOPIC)
         step = scenario.steps[SUBJECT_STEP]
-        return await asyncio.to_thread(_ask, store, step, pseudonyms, files)
+        result = await asyncio.to_thread(_ask, store, step, pseudonyms, files)
+        result.checks.insert(1, _reconciled(reconciled))
+        return result
     finally:
         store.close()
+
+
+def _reconciled(report: ReconcileReport) -> Check:
+    return Check(
+        f"the store holds every record on {report.topic} once, with the same bytes "
+        f"({report.compared} compared)",
+        report.consistent,
+        "; ".join(d.describe(report.topic) for d in report.shown[:3]),
+    )
 
 
 def subject_of(step: Step) -> str:

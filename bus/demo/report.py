@@ -67,7 +67,7 @@ def print_report(console: Console, result: DemoResult) -> None:
         "fields, grant, policy snapshot, subject as a pseudonym). Ask it yourself:\n"
         f"  .venv/bin/bus audit query --event-id {result.forged_event_id}   (the forged event)\n"
         f"  .venv/bin/bus audit report --subject {_subject(result)} --html ben.html\n"
-        "  .venv/bin/bus audit stats     .venv/bin/bus audit verify\n"
+        "  .venv/bin/bus audit stats   .venv/bin/bus audit verify   .venv/bin/bus audit reconcile\n"
         "  .venv/bin/bus audit token issue me --role auditor && .venv/bin/bus audit serve"
         "   (then http://127.0.0.1:8600/docs)\n"
         f"Back-office databases of this run: {result.workdir}"
