@@ -17,6 +17,9 @@ from policies.facts import Subscription
 
 # Partitions bound the enforcer's parallelism; keyed by subject, so each person's order holds.
 INGRESS_PARTITIONS = 6
+# The audit topic is the indexer's source and `bus audit reconcile`'s witness: kept until deleted
+# on purpose, never aged out by the broker's default retention (7 days) while an indexer is down.
+AUDIT_TOPIC_CONFIG = {"retention.ms": "-1", "retention.bytes": "-1"}
 
 
 def ingress_topics(catalog: Catalog = CATALOG) -> list[str]:
@@ -36,7 +39,8 @@ def ensure_bus_topics(
     """Audit, quarantine, one delivery topic per consumer × purpose and one dead-letter topic per
     consumer; returns the names created."""
     subscriptions = list(subscriptions)
-    created = admin.ensure_topics([AUDIT_TOPIC, QUARANTINE_TOPIC], partitions=partitions)
+    created = ensure_audit_topic(admin, partitions=partitions)
+    created += admin.ensure_topics([QUARANTINE_TOPIC], partitions=partitions)
     deliveries = {delivery_topic(s.consumer, s.purpose) for s in subscriptions}
     created += admin.ensure_topics(deliveries, partitions=partitions)
     dead_letters = {dead_letter_topic(s.consumer) for s in subscriptions}
@@ -57,4 +61,11 @@ def ensure_registry_topics(admin: KafkaAdmin) -> list[str]:
     created = admin.ensure_topics(
         [SUBSCRIPTIONS_TOPIC], partitions=1, config={"cleanup.policy": "compact"}
     )
-    return created + admin.ensure_topics([AUDIT_TOPIC], partitions=INGRESS_PARTITIONS)
+    return created + ensure_audit_topic(admin)
+
+
+def ensure_audit_topic(
+    admin: KafkaAdmin, topic: str = AUDIT_TOPIC, partitions: int = INGRESS_PARTITIONS
+) -> list[str]:
+    """Create the audit topic if missing, with unlimited retention; returns [topic] if created."""
+    return admin.ensure_topics([topic], partitions=partitions, config=AUDIT_TOPIC_CONFIG)

@@ -25,7 +25,7 @@ from bus.kafka.settings import load_kafka_settings
 from bus.logs import LogFormat, configure_logging
 from bus.policy_store import ensure_policy_topic
 from bus.topics import AUDIT_TOPIC, POLICY_TOPIC
-from bus.topology import INGRESS_PARTITIONS
+from bus.topology import ensure_audit_topic
 
 log = logging.getLogger("bus.audit.index")
 PROGRESS_EVERY_S = 5.0  # a progress line while catching up, not one per batch
@@ -72,7 +72,7 @@ def index(
     admin_connection = broker.admin_connection(load_kafka_settings())
     admin = KafkaAdmin(admin_connection)
     # The enforcer makes these too; the indexer may well start first.
-    admin.ensure_topics([topic], partitions=INGRESS_PARTITIONS)
+    ensure_audit_topic(admin, topic)
     ensure_policy_topic(admin)
     connection = indexer_connection(admin, admin_connection, topic, POLICY_TOPIC)
     audit_store = open_store(store or store_url_default())

@@ -19,6 +19,7 @@ from confluent_kafka.admin import (
     AclOperation,
     AclPermissionType,
     AdminClient,
+    ConfigResource,
     NewTopic,
     OffsetSpec,
     ResourcePatternType,
@@ -169,6 +170,16 @@ class KafkaAdmin:
         return {
             (tp.topic, tp.partition): tp.offset for tp in listing.topic_partitions if tp.offset >= 0
         }
+
+    def topic_config(self, topic: str) -> dict[str, str]:
+        """The topic's effective configuration (its own settings over the broker's defaults)."""
+        resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
+        futures = self._client.describe_configs([resource], request_timeout=_TIMEOUT_S)
+        try:
+            entries = futures[resource].result(_TIMEOUT_S)
+        except KafkaException as exc:
+            raise BrokerError(f"could not describe topic {topic}: {exc.args[0]}") from exc
+        return {name: entry.value for name, entry in entries.items()}
 
     def list_topics(self) -> set[str]:
         try:

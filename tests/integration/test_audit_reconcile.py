@@ -16,9 +16,12 @@ from bus.audit.store import open_store
 from bus.audit.store.audit_store import Checkpointing
 from bus.audit.verify import verify_store
 from bus.cli.main import app
+from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
+from bus.topology import ensure_audit_topic
 from tests.support.audit_stores import RawSql
 from tests.support.audit_topic import produce, produce_aborted
+from tests.support.kafka import unique_name
 
 INDEXED, SIGNED_UP_TO, BACKLOG = 900, 800, 30
 
@@ -81,3 +84,13 @@ async def test_reconcile_names_what_the_store_lost_changed_or_gained(
     document = json.loads(result.output)
     assert document["counts"] == {"CHANGED": 1, "EXTRA": 1, "MISSING": INDEXED - SIGNED_UP_TO}
     assert document["not_indexed"] == BACKLOG
+
+
+def test_the_audit_topic_is_made_to_keep_every_record(kafka_admin: KafkaAdmin) -> None:
+    topic = unique_name("audit-retention")
+    assert ensure_audit_topic(kafka_admin, topic, partitions=1) == [topic]
+    try:
+        config = kafka_admin.topic_config(topic)
+        assert (config["retention.ms"], config["retention.bytes"]) == ("-1", "-1")
+    finally:
+        kafka_admin.delete_topics([topic])
