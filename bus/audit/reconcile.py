@@ -44,7 +44,7 @@ class Discrepancy:
             return f"{where} is on the topic but not in the store"
         if self.kind is Mismatch.CHANGED:
             return f"record {self.seq} ({where}) differs from the topic's record"
-        return f"record {self.seq} claims {where}, which the topic does not hold (or holds once)"
+        return f"record {self.seq} claims {where}, not on the topic or matched by another record"
 
 
 @dataclass

@@ -1,10 +1,10 @@
 """Copies SQLite's write-ahead log into the database file on a thread of its own.
 
 SQLite's automatic checkpoint runs inside COMMIT, on the writer's thread: at the indexer's batch
-size nearly every commit paid for copying and syncing the previous batch's pages (measured: a
-third of ingest time). Here the copy runs on its own connection while the writer prepares its
-next batch (the checkpoint holds no GIL), and the writer waits for it only before its next
-transaction, so the log is reset and stays about one batch long.
+size nearly every commit paid for copying and syncing the previous batch's pages (measured:
+COMMIT took 4.7 s of about 16 s for 200,000 records). Here the copy runs on its own connection
+while the writer prepares its next batch (the checkpoint holds no GIL), and the writer waits for
+it only before its next transaction, so the log is reset and stays about one batch long.
 """
 
 import sqlite3
