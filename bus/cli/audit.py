@@ -242,6 +242,9 @@ def serve(
     port: Annotated[int, typer.Option(help="Port.")] = 8600,
     store: Store = None,
     log_format: Annotated[LogFormat, typer.Option(help="json or text.")] = LogFormat.JSON,
+    metrics_port: Annotated[
+        int, typer.Option(help="Serve Prometheus /metrics on 127.0.0.1:PORT (0: off).")
+    ] = 9466,
 ) -> None:
     """The auditor HTTP API (OpenAPI at /docs); bearer tokens from `bus audit token issue`.
     Every request is logged, in the store and as a log line."""
@@ -249,7 +252,9 @@ def serve(
 
     configure_logging(log_format)
     typer.echo(f"auditor API on http://{host}:{port} (OpenAPI: /docs); Ctrl-C stops it", err=True)
-    run(store or store_url_default(), TokenRegistry(default_tokens_file()), host, port)
+    run(
+        store or store_url_default(), TokenRegistry(default_tokens_file()), host, port, metrics_port
+    )
 
 
 @token_app.command("issue")

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 
 from bus.audit.audit_key import AuditKeyFiles, ensure_audit_key
 from bus.audit.indexer import IndexerOptions, IndexerProgress, run_indexer
@@ -18,11 +18,11 @@ from bus.audit.indexer_metrics import IndexerMetrics
 from bus.audit.store import default_store_url, open_store
 from bus.audit.store.audit_store import Checkpointing
 from bus.cli.signals import stop_on_signals
-from bus.errors import ConfigError
 from bus.kafka import broker
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.settings import load_kafka_settings
 from bus.logs import LogFormat, configure_logging
+from bus.metrics_endpoint import serve_metrics
 from bus.policy_store import ensure_policy_topic
 from bus.topics import AUDIT_TOPIC, POLICY_TOPIC
 from bus.topology import ensure_audit_topic
@@ -116,12 +116,5 @@ def _serve_metrics(port: int) -> IndexerMetrics | None:
         return None
     registry = CollectorRegistry()
     metrics = IndexerMetrics(registry)
-    try:
-        start_http_server(port, addr="127.0.0.1", registry=registry)
-    except OSError as exc:
-        raise ConfigError(
-            f"--metrics-port {port}: cannot serve metrics on 127.0.0.1:{port} ({exc.strerror}); "
-            "choose a free port, or 0 to turn metrics off"
-        ) from exc
-    log.info("metrics on http://127.0.0.1:%d/metrics", port)
+    serve_metrics(port, registry)
     return metrics

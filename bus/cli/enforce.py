@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 
 from bus import subscriptions
 from bus.acls import desired_acls, sync_acls
@@ -19,6 +19,7 @@ from bus.kafka import broker
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.settings import load_kafka_settings
 from bus.logs import LogFormat, configure_logging
+from bus.metrics_endpoint import serve_metrics
 from bus.paths import default_state_dir
 from bus.topology import ensure_registry_topics
 from policies.loader import load_policy_set
@@ -73,8 +74,7 @@ def enforce(
     registry = CollectorRegistry()
     metrics = EnforcerMetrics(registry)
     if metrics_port:
-        start_http_server(metrics_port, addr="127.0.0.1", registry=registry)
-        logging.getLogger(__name__).info("metrics on http://127.0.0.1:%d/metrics", metrics_port)
+        serve_metrics(metrics_port, registry)
 
     async def main() -> None:
         stop = asyncio.Event()

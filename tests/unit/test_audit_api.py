@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry
 
 from bus.audit.access import Role, TokenRegistry
 from bus.audit.api.app import create_app
+from bus.audit.api.metrics import ApiMetrics
 from bus.audit.audit_key import AuditKeyFiles, ensure_audit_key, load_audit_public_key
 from bus.audit.query import encode_cursor
 from bus.audit.store import AuditStore, SourceRecord, open_store
@@ -31,6 +33,7 @@ class Api:
     path: Path
     auditor: dict[str, str]
     dpo: dict[str, str]  # tax-by's data-protection officer
+    metrics: CollectorRegistry
 
     def get(self, url: str, headers: dict[str, str] | None = None, **params: Any) -> Any:
         return self.client.get(
@@ -49,9 +52,13 @@ def api(tmp_path: Path) -> Iterator[Api]:
     tokens = TokenRegistry(tmp_path / "tokens.json")
     auditor = tokens.issue("alice", Role.AUDITOR)
     dpo = tokens.issue("bob", Role.AGENCY_DPO, "tax-by")
-    app = create_app(store, PSEUDONYMS, tokens, load_audit_public_key(keys), clock=lambda: NOW)
+    registry = CollectorRegistry()
+    app = create_app(
+        store, PSEUDONYMS, tokens, load_audit_public_key(keys), clock=lambda: NOW,
+        metrics=ApiMetrics(registry),
+    )  # fmt: skip
     with TestClient(app) as client:
-        yield Api(client, store, path, _bearer(auditor), _bearer(dpo))
+        yield Api(client, store, path, _bearer(auditor), _bearer(dpo), registry)
     store.close()
 
 
@@ -213,3 +220,22 @@ def test_openapi_lists_the_routes(api: Api) -> None:
 def test_a_cursor_from_elsewhere_is_refused_but_ours_works(api: Api) -> None:
     page = api.get("/decisions", limit=5, cursor=encode_cursor(10)).json()
     assert [d["id"] for d in page["items"]] == [9, 8, 7, 6, 5]
+
+
+def test_requests_are_counted_by_route_template_status_and_role(api: Api) -> None:
+    api.get("/decisions/1")
+    api.get("/decisions/2")
+    api.get("/decisions/999999", api.dpo)
+    api.get("/decisions", {})
+
+    def requests(route: str, status: int, role: str) -> float | None:
+        labels = {"route": route, "method": "GET", "status": str(status), "role": role}
+        return api.metrics.get_sample_value("bus_audit_api_requests_total", labels)
+
+    assert requests("/decisions/{decision_id}", 200, "auditor") == 2  # one series, not one per id
+    assert requests("/decisions/{decision_id}", 404, "agency-dpo") == 1
+    assert requests("/decisions", 401, "none") == 1
+    count = api.metrics.get_sample_value(
+        "bus_audit_api_request_seconds_count", {"route": "/decisions/{decision_id}"}
+    )
+    assert count == 3

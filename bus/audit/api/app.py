@@ -2,6 +2,7 @@
 report (JSON and HTML), integrity. Bearer tokens with roles; every access is logged."""
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -14,6 +15,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from bus.audit.access import Principal, TokenRegistry
+from bus.audit.api.metrics import ApiMetrics
 from bus.audit.query import (
     MAX_PAGE,
     Bucket,
@@ -56,6 +58,7 @@ def create_app(
     tokens: TokenRegistry,
     public_key: AgencyPublicKey,
     clock: Clock = lambda: datetime.now(UTC),
+    metrics: ApiMetrics | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="govbus audit API",
@@ -96,6 +99,7 @@ def create_app(
     async def access_log(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
+        started = time.perf_counter()
         response = await call_next(request)
         who: Principal | None = getattr(request.state, "principal", None)
         query = _pseudonymised_query(request.url.query, pseudonyms)
@@ -109,6 +113,11 @@ def create_app(
             extra={"token": who.name if who else None, "method": request.method,
                    "path": request.url.path, "query": query, "status": response.status_code},
         )  # fmt: skip
+        if metrics:
+            route = getattr(request.scope.get("route"), "path", "unmatched")
+            role = who.role.value if who else "none"
+            elapsed = time.perf_counter() - started
+            metrics.answered(route, request.method, response.status_code, role, elapsed)
         return response
 
     @app.get("/decisions", summary="Decisions, newest first, filtered; paged by cursor")

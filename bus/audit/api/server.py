@@ -1,20 +1,28 @@
 """`bus audit serve`: the auditor API under uvicorn (SIGTERM or Ctrl-C: finishes requests, stops)."""
 
 import uvicorn
+from prometheus_client import CollectorRegistry
 
 from bus.audit.access import TokenRegistry
 from bus.audit.api.app import create_app
+from bus.audit.api.metrics import ApiMetrics
 from bus.audit.audit_key import AuditKeyFiles, load_audit_public_key
 from bus.audit.pseudonym_key import load_pseudonymizer
 from bus.audit.store import open_store
+from bus.metrics_endpoint import serve_metrics
 
 
-def serve(store_url: str, tokens: TokenRegistry, host: str, port: int) -> None:
+def serve(store_url: str, tokens: TokenRegistry, host: str, port: int, metrics_port: int) -> None:
     public_key = load_audit_public_key(AuditKeyFiles.default())
     pseudonyms = load_pseudonymizer()
+    metrics = None
+    if metrics_port:
+        registry = CollectorRegistry()
+        metrics = ApiMetrics(registry)
+        serve_metrics(metrics_port, registry)
     store = open_store(store_url)
     try:
-        app = create_app(store, pseudonyms, tokens, public_key)
+        app = create_app(store, pseudonyms, tokens, public_key, metrics=metrics)
         # Our own JSON logging stays in charge (log_config=None); uvicorn handles the signals.
         uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
     finally:
