@@ -154,11 +154,15 @@ def test_one_decision_is_explained(api: Api) -> None:
 def test_integrity_reports_intact_then_names_the_tampered_record(api: Api) -> None:
     first = api.get("/integrity").json()
     assert (first["intact"], first["records"], first["finding"]) == (True, RECORDS, None)
+    assert first["verified_at"] == "2026-11-23T12:00:00.000000Z"
     with sqlite3.connect(api.path) as db:
         db.execute("UPDATE decisions SET record = CAST('{}' AS BLOB) WHERE seq = 250")
-    second = api.get("/integrity").json()
+    # Within minutes of the last verification, that one is served (and says when it was made).
+    assert api.get("/integrity").json() == first
+    second = api.get("/integrity", fresh="true").json()
     assert second["intact"] is False
     assert (second["finding"]["kind"], second["finding"]["seq"]) == ("MODIFIED", 250)
+    assert api.get("/integrity").json() == second  # the newest verification from now on
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from bus.audit.access import Principal, TokenRegistry
+from bus.audit.api.integrity_watch import IntegrityWatch
 from bus.audit.api.metrics import ApiMetrics
 from bus.audit.query import (
     MAX_PAGE,
@@ -28,7 +29,6 @@ from bus.audit.replay import replay
 from bus.audit.statistics import statistics
 from bus.audit.store import AuditStore
 from bus.audit.subject_report import render_html, subject_report
-from bus.audit.verify import verify_store
 from bus.audit.views import decision_view, explanation
 from bus.enforcer.pipeline import AUDIT_AUDIENCE
 from bus.enforcer.pseudonyms import Pseudonymizer
@@ -59,7 +59,9 @@ def create_app(
     public_key: AgencyPublicKey,
     clock: Clock = lambda: datetime.now(UTC),
     metrics: ApiMetrics | None = None,
+    integrity: IntegrityWatch | None = None,
 ) -> FastAPI:
+    watch = integrity or IntegrityWatch(store, public_key, clock)
     app = FastAPI(
         title="govbus audit API",
         description="Who received what about whom, when, why, under which policy version.",
@@ -163,10 +165,17 @@ def create_app(
     def report_html(caller: Caller, body: SubjectRequest) -> HTMLResponse:
         return HTMLResponse(render_html(report_for(caller, body)))
 
-    @app.get("/integrity", summary="Recompute the hash chain and the signed checkpoints")
-    def integrity(_caller: Caller) -> dict[str, Any]:
-        report = verify_store(store, public_key)
-        finding = report.finding
+    @app.get(
+        "/integrity",
+        summary="The hash chain and the signed checkpoints, as last verified",
+        description="A verification younger than a few minutes is served as it is (see "
+        "`verified_at`); `fresh=true` verifies again now (tens of seconds at millions of records).",
+    )
+    def integrity_status(
+        _caller: Caller, fresh: Annotated[bool, Query(description="Verify again now.")] = False
+    ) -> dict[str, Any]:
+        verified = watch.status(fresh)
+        report, finding = verified.report, verified.report.finding
         return {
             "intact": report.intact, "records": report.records, "head_seq": report.head_seq,
             "head_hash": report.head_hash, "checkpoints": report.checkpoints,
@@ -174,7 +183,7 @@ def create_app(
             "unsigned_tail": report.unsigned_tail,
             "finding": {"kind": finding.kind.value, "seq": finding.seq, "message": finding.message}
             if finding else None,
-            "checked_at": format_time(clock()),
+            "verified_at": format_time(verified.at),
         }  # fmt: skip
 
     return app

@@ -1,15 +1,23 @@
 """`bus audit serve`: the auditor API under uvicorn (SIGTERM or Ctrl-C: finishes requests, stops)."""
 
+import logging
+import threading
+import time
+from datetime import UTC, datetime
+
 import uvicorn
 from prometheus_client import CollectorRegistry
 
 from bus.audit.access import TokenRegistry
 from bus.audit.api.app import create_app
+from bus.audit.api.integrity_watch import IntegrityWatch
 from bus.audit.api.metrics import ApiMetrics
 from bus.audit.audit_key import AuditKeyFiles, load_audit_public_key
 from bus.audit.pseudonym_key import load_pseudonymizer
 from bus.audit.store import open_store
 from bus.metrics_endpoint import serve_metrics
+
+log = logging.getLogger(__name__)
 
 
 def serve(store_url: str, tokens: TokenRegistry, host: str, port: int, metrics_port: int) -> None:
@@ -22,8 +30,21 @@ def serve(store_url: str, tokens: TokenRegistry, host: str, port: int, metrics_p
         serve_metrics(metrics_port, registry)
     store = open_store(store_url)
     try:
-        app = create_app(store, pseudonyms, tokens, public_key, metrics=metrics)
+        watch = IntegrityWatch(store, public_key, lambda: datetime.now(UTC))
+        refresh = threading.Thread(target=_keep_fresh, args=(watch,), daemon=True)
+        refresh.start()
+        app = create_app(store, pseudonyms, tokens, public_key, metrics=metrics, integrity=watch)
         # Our own JSON logging stays in charge (log_config=None); uvicorn handles the signals.
         uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
     finally:
         store.close()
+
+
+def _keep_fresh(watch: IntegrityWatch) -> None:
+    """Verify at start and then before each result grows stale, so requests rarely wait."""
+    while True:
+        try:
+            watch.status(fresh=True)
+        except Exception:  # a failed run must not end the refreshing; the next request retries
+            log.exception("background verification failed")
+        time.sleep(watch.max_age.total_seconds() * 0.8)
