@@ -8,21 +8,16 @@ indexer has read, must be in the store exactly once, with the same bytes. Order 
 concern; this compares content, by source position.
 """
 
-import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
 from bus.audit.store.audit_store import AuditStore
-from bus.errors import BrokerError
 from bus.kafka.connection import KafkaConnection
-from bus.kafka.reading import topic_reader
+from bus.kafka.reading import read_to_end, topic_reader
 
 SHOWN = 50  # discrepancies listed one by one; all are counted
-_STALL_S = 30.0
 
 
 class Mismatch(StrEnum):
@@ -72,21 +67,18 @@ async def reconcile(connection: KafkaConnection, store: AuditStore, topic: str) 
     stored_up_to = {p: offset for (t, p), offset in store.positions().items() if t == topic}
     async with topic_reader(connection, topic) as (consumer, partitions):
         earliest = await consumer.beginning_offsets(partitions)
-        ends = await consumer.end_offsets(partitions)  # read_committed: the last stable offsets
-        for tp in partitions:
-            stop = stored_up_to.get(tp.partition, 0)
-            merge = _PartitionMerge(
-                tp.partition, store.from_partition(topic, tp.partition), earliest[tp], report
-            )
-            if ends[tp] > earliest[tp]:
-                consumer.pause(*[other for other in partitions if other != tp])
-                consumer.resume(tp)
-                await consumer.seek_to_beginning(tp)
-                async for offset, value in _read_until(consumer, tp, ends[tp]):
-                    if offset < stop:
-                        merge.topic_record(offset, value)
-                    else:
-                        report.not_indexed += 1
+        for tp in partitions:  # one at a time, so findings come in partition and offset order
+            stored = store.from_partition(topic, tp.partition)
+            merge = _PartitionMerge(tp.partition, stored, earliest[tp], report)
+            consumer.pause(*[other for other in partitions if other != tp])  # no wasted prefetch
+            consumer.resume(tp)
+            async for record in read_to_end(consumer, [tp]):
+                if record.value is None:
+                    continue  # a tombstone: the indexer stores nothing for it either
+                if record.offset < stored_up_to.get(tp.partition, 0):
+                    merge.topic_record(record.offset, record.value)
+                else:
+                    report.not_indexed += 1
             merge.finish()
     return report
 
@@ -130,22 +122,3 @@ class _PartitionMerge:
             seq, offset, _ = self._next
             self._report.add(Discrepancy(Mismatch.EXTRA, self._partition, offset, seq))
             self._next = next(self._stored, None)
-
-
-async def _read_until(
-    consumer: AIOKafkaConsumer, tp: TopicPartition, stop: int
-) -> AsyncIterator[tuple[int, bytes]]:
-    """(offset, value) of the committed records of `tp` below `stop`; tombstones skipped, as the
-    indexer skips them."""
-    last_progress = time.monotonic()
-    while (position := await consumer.position(tp)) < stop:
-        batches = await consumer.getmany(tp, timeout_ms=1000)
-        for record in batches.get(tp, []):
-            if record.offset >= stop:
-                return
-            if record.value is not None:
-                yield record.offset, record.value
-        if await consumer.position(tp) > position:
-            last_progress = time.monotonic()
-        elif time.monotonic() - last_progress > _STALL_S:
-            raise BrokerError(f"reading {tp.topic}[{tp.partition}] stalled at offset {position}")

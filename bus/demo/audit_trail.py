@@ -49,9 +49,7 @@ async def index_and_ask(
         await run_indexer(connection, store, checkpointing, asyncio.Event(), options)
         reconciled = await reconcile(connection, store, AUDIT_TOPIC)
         step = scenario.steps[SUBJECT_STEP]
-        result = await asyncio.to_thread(_ask, store, step, pseudonyms, files)
-        result.checks.insert(1, _reconciled(reconciled))
-        return result
+        return await asyncio.to_thread(_ask, store, step, pseudonyms, files, reconciled)
     finally:
         store.close()
 
@@ -70,7 +68,11 @@ def subject_of(step: Step) -> str:
 
 
 def _ask(
-    store: AuditStore, step: Step, pseudonyms: Pseudonymizer, files: AuditKeyFiles
+    store: AuditStore,
+    step: Step,
+    pseudonyms: Pseudonymizer,
+    files: AuditKeyFiles,
+    reconciled: ReconcileReport,
 ) -> AuditTrailResult:
     integrity = verify_store(store, load_audit_public_key(files))
     subject = subject_of(step)
@@ -85,6 +87,7 @@ def _ask(
             integrity.intact,
             integrity.finding.message if integrity.finding else "",
         ),
+        _reconciled(reconciled),
         Check(
             f"{subject}'s data-subject report names exactly who received data about him, and who "
             "was refused",

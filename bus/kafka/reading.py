@@ -40,12 +40,20 @@ async def read_all(
     """Every committed record (read_committed), in order per partition. Raises TopicNotFoundError,
     or the broker's authorization error."""
     async with topic_reader(connection, topic) as (consumer, partitions):
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        pending = {tp for tp in partitions if ends[tp] > 0}
-        while pending:
-            batches = await consumer.getmany(*pending, timeout_ms=1000)
-            for records in batches.values():
-                for record in records:
-                    yield record
-            pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
+        async for record in read_to_end(consumer, partitions):
+            yield record
+
+
+async def read_to_end(
+    consumer: AIOKafkaConsumer, partitions: list[TopicPartition]
+) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
+    """From the beginning of `partitions` up to their end offsets as of now, in order per partition."""
+    await consumer.seek_to_beginning(*partitions)
+    ends = await consumer.end_offsets(partitions)
+    pending = {tp for tp in partitions if ends[tp] > 0}
+    while pending:
+        batches = await consumer.getmany(*pending, timeout_ms=1000)
+        for records in batches.values():
+            for record in records:
+                yield record
+        pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}

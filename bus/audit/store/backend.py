@@ -68,7 +68,7 @@ class SqliteBackend:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
-        self._checkpointer.after_commit()
+        self._checkpointer.after_commit(self._db.total_changes)
 
     def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return self._db.execute(sql, params).fetchall()
