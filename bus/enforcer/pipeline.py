@@ -69,7 +69,7 @@ def process(record: InRecord, state: EnforcerState, now: datetime) -> Outcome:
         verified = _verify(record, state)
         verified.require_complete()
     except EnvelopeError as exc:
-        return _quarantine(record, state, now, exc.reason, str(exc))
+        return quarantine(record, state, now, exc.reason, str(exc))
     producer = verified.attributes.source
     # The disclosures' JSON values were validated field by field during verify; no need to
     # rebuild and dump the whole model again on this per-event path.
@@ -78,7 +78,7 @@ def process(record: InRecord, state: EnforcerState, now: datetime) -> Outcome:
     territory = next((code for code in facts.locations.values() if code is not None), None)
     authority = authorize_producer(state.snapshot, producer, facts.event_type, territory)
     if not authority.permitted:
-        return _quarantine(
+        return quarantine(
             record,
             state,
             now,
@@ -182,7 +182,7 @@ def recorded_facts(facts: EventFacts) -> dict[str, Any]:
     }
 
 
-def _quarantine(
+def quarantine(
     record: InRecord,
     state: EnforcerState,
     now: datetime,
