@@ -79,6 +79,7 @@ class DecisionFilter:
     subject_pseudonym: str | None = None
     event_id: str | None = None  # the verified id, or the id a quarantined record claimed
     agency: str | None = None
+    dpo_of: str | None = None  # what this agency's data-protection officer may see (audit/scope.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,8 +258,10 @@ class AuditStore:
             rows = self.backend.fetch(sql, [*params, limit])
         return [_decision(row) for row in rows]
 
-    def get(self, seq: int, agency: str | None = None) -> StoredDecision | None:
-        conditions, params = _conditions(DecisionFilter(agency=agency))
+    def get(
+        self, seq: int, agency: str | None = None, where: DecisionFilter | None = None
+    ) -> StoredDecision | None:
+        conditions, params = _conditions(where or DecisionFilter(agency=agency))
         sql = f"{_SELECT}{_where(['seq = ?', *conditions])}"
         with self._lock:
             rows = self.backend.fetch(sql, [seq, *params])
@@ -360,6 +363,14 @@ def _conditions(where: DecisionFilter) -> tuple[list[str], list[Any]]:
     if where.agency is not None:
         conditions.append("(producer = ? OR consumer = ?)")
         params += [where.agency, where.agency]
+    if where.dpo_of is not None:
+        # Its receipts and refused subscriptions; its own events' deliveries and quarantines.
+        # Never a DENY: another party's, or one to it, would tell something about a person.
+        conditions.append(
+            "((consumer = ? AND outcome IN (?, ?)) OR (producer = ? AND outcome IN (?, ?)))"
+        )
+        params += [where.dpo_of, "PERMIT", "SUBSCRIPTION_REFUSED"]
+        params += [where.dpo_of, "PERMIT", "QUARANTINED"]
     return conditions, params
 
 
