@@ -13,11 +13,11 @@ from typing import Any
 
 from bus.catalog import CATALOG, Catalog
 from bus.enforcer.pseudonyms import Pseudonymizer
-from bus.enforcer.records import AuditEntry, Headers, OutRecord
+from bus.enforcer.records import AuditEntry, Headers, OutRecord, RecordHeaders
 from bus.envelope.attributes import format_time
 from bus.envelope.codec import VerifiedEvent
 from bus.envelope.errors import EnvelopeError, OversizedRecordError
-from bus.envelope.kafka_binding import verify_record
+from bus.envelope.kafka_binding import verify_ingress_record
 from bus.kafka.position import record_position
 from bus.keys import KeyStore
 from bus.topics import AUDIT_TOPIC, QUARANTINE_TOPIC, delivery_topic
@@ -28,6 +28,10 @@ from policies.snapshot import Snapshot
 
 AUDIT_AUDIENCE = "audit"
 MAX_RECORD_BYTES = 256 * 1024
+# The reason of a failure nobody foresaw (a bug, found by fuzzing or in production).
+INTERNAL_ERROR = "INTERNAL_ERROR"
+# Quarantine details come from the sender's bytes in part: bounded, so a quarantine copy stays small.
+MAX_DETAIL_CHARS = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +41,7 @@ class InRecord:
     offset: int
     key: bytes | None = field(repr=False)
     value: bytes | None = field(repr=False)
-    headers: Headers = field(repr=False)
+    headers: RecordHeaders = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -62,14 +66,25 @@ class Outcome:
     event_type: str | None = None
     producer: str | None = None
     event_time: datetime | None = None
+    # The accepted event, so the loop can still quarantine it with its attributes (a duplicate).
+    verified: VerifiedEvent | None = field(default=None, repr=False)
 
 
 def process(record: InRecord, state: EnforcerState, now: datetime) -> Outcome:
+    """Never raises: a record that fails in any way, foreseen or not, is quarantined and audited,
+    so that one record can never stop enforcement (it would be read again on every restart)."""
     try:
-        verified = _verify(record, state)
-        verified.require_complete()
+        return _process(record, state, now)
     except EnvelopeError as exc:
         return quarantine(record, state, now, exc.reason, str(exc))
+    except Exception as exc:
+        detail = f"{type(exc).__name__} while processing the record"
+        return quarantine(record, state, now, INTERNAL_ERROR, detail)
+
+
+def _process(record: InRecord, state: EnforcerState, now: datetime) -> Outcome:
+    verified = _verify(record, state)
+    verified.require_complete()
     producer = verified.attributes.source
     # The disclosures' JSON values were validated field by field during verify; no need to
     # rebuild and dump the whole model again on this per-event path.
@@ -103,7 +118,7 @@ def process(record: InRecord, state: EnforcerState, now: datetime) -> Outcome:
         records.append(_audit(record, verified, facts, decision, audit_subject, now, recorded))
     return Outcome(
         records, decisions, event_id=verified.attributes.id, event_type=facts.event_type,
-        producer=producer, event_time=verified.attributes.time,
+        producer=producer, event_time=verified.attributes.time, verified=verified,
     )  # fmt: skip
 
 
@@ -112,7 +127,9 @@ def _verify(record: InRecord, state: EnforcerState) -> VerifiedEvent:
         raise OversizedRecordError(
             f"record of {len(record.value)} bytes exceeds {state.max_record_bytes}"
         )
-    return verify_record(record.value, record.headers, state.keys, state.catalog)
+    return verify_ingress_record(
+        record.topic, record.value, record.headers, state.keys, state.catalog
+    )
 
 
 def _event_headers(verified: VerifiedEvent) -> Headers:
@@ -194,7 +211,7 @@ def quarantine(
     headers = [
         *record.headers,
         ("bus_quarantine_reason", reason.encode()),
-        ("bus_quarantine_detail", detail.encode()),
+        ("bus_quarantine_detail", detail[:MAX_DETAIL_CHARS].encode(errors="backslashreplace")),
         ("bus_input", record_position(record.topic, record.partition, record.offset).encode()),
     ]
     attributes = verified.attributes if verified else None
@@ -227,6 +244,6 @@ def quarantine(
 
 def _claimed_id(record: InRecord) -> str | None:
     claimed = next((v for k, v in record.headers if k == "ce_id"), None)
-    if claimed is None:
+    if not isinstance(claimed, bytes):  # absent, or a header without a value
         return None
     return claimed[:100].decode("utf-8", errors="replace")

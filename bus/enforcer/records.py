@@ -1,6 +1,6 @@
 """The records the enforcer writes: deliveries, audit records, quarantine records."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -11,6 +11,8 @@ import pydantic_core
 from bus.envelope.attributes import format_time
 
 Headers = list[tuple[str, bytes]]
+# Headers as Kafka carries them: a header may have no value. Quarantine copies them as they came.
+RecordHeaders = Sequence[tuple[str, bytes | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +20,7 @@ class OutRecord:
     topic: str
     key: bytes | None = field(repr=False)
     value: bytes = field(repr=False)
-    headers: Headers = field(default_factory=list, repr=False)
+    headers: RecordHeaders = field(default_factory=list, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@
 permitted subscription, `verify_event` what anyone holding the issuer's public key does.
 """
 
+import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,19 +16,26 @@ from pydantic import ValidationError
 from bus.catalog import CATALOG, Catalog, Event
 from bus.catalog import UnknownEventTypeError as CatalogUnknownType
 from bus.envelope import sdjwt
-from bus.envelope.attributes import EventAttributes, parse_time
+from bus.envelope.attributes import CONTENT_TYPE, SPECVERSION, EventAttributes, parse_time
 from bus.envelope.errors import (
+    AttributeMismatchError,
     InvalidFieldError,
     MalformedTokenError,
     MissingAttributeError,
+    UnexpectedClaimError,
     UnknownEventTypeError,
 )
 from bus.keys import AgencySigningKey, KeyStore
 
 REQUIRED_CLAIMS = (
-    "iss", "ce_specversion", "ce_id", "ce_type", "ce_eventversion", "ce_time", "ce_dataschema",
-    "ce_datacontenttype",
+    "iss", "iat", "ce_specversion", "ce_id", "ce_type", "ce_eventversion", "ce_time",
+    "ce_dataschema", "ce_datacontenttype",
 )  # fmt: skip
+# Exactly what EventAttributes.claims() signs, plus the SD-JWT's own `_sd`/`_sd_alg` (checked by
+# sdjwt.verify): any other clear claim would travel unchecked to every consumer.
+ALLOWED_CLAIMS = frozenset((*REQUIRED_CLAIMS, *sdjwt.SD_MEMBERS))
+TEXT_CLAIMS = ("iss", "ce_specversion", "ce_id", "ce_type", "ce_time", "ce_dataschema",
+               "ce_datacontenttype")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -116,9 +124,20 @@ def _event_class(claims: Mapping[str, Any], catalog: Catalog) -> type[Event]:
     missing = [c for c in REQUIRED_CLAIMS if claims.get(c) in (None, "")]
     if missing:
         raise MissingAttributeError(f"signed attributes missing: {', '.join(missing)}")
-    version = claims["ce_eventversion"]
-    if not isinstance(version, int):
-        raise MalformedTokenError(f"ce_eventversion must be an integer, got {version!r}")
+    if len(claims) != len(ALLOWED_CLAIMS):  # all required ones are present: any more is extra
+        extra = sorted(claims.keys() - ALLOWED_CLAIMS)
+        names = ", ".join(repr(n[:40]) for n in extra[:5])
+        raise UnexpectedClaimError(f"signed claims the bus does not issue: {names}")
+    wrong = [c for c in TEXT_CLAIMS if not isinstance(claims[c], str)]
+    if wrong:
+        raise MalformedTokenError(f"signed attributes must be strings: {', '.join(wrong)}")
+    version, issued_at = claims["ce_eventversion"], claims["iat"]
+    if type(version) is not int or type(issued_at) is not int:  # bool is an int too
+        raise MalformedTokenError("ce_eventversion and iat must be integers")
+    if claims["ce_specversion"] != SPECVERSION or claims["ce_datacontenttype"] != CONTENT_TYPE:
+        raise MalformedTokenError(
+            f"ce_specversion must be {SPECVERSION!r} and ce_datacontenttype {CONTENT_TYPE!r}"
+        )
     try:
         event_class = catalog.get(str(claims["ce_type"]), version)
     except CatalogUnknownType as exc:
@@ -131,12 +150,14 @@ def _event_class(claims: Mapping[str, Any], catalog: Catalog) -> type[Event]:
 
 
 def _attributes(claims: Mapping[str, Any]) -> EventAttributes:
-    try:
-        time = parse_time(str(claims["ce_time"]))
-    except ValueError:
-        raise MalformedTokenError(f"ce_time {claims['ce_time']!r} is not RFC 3339") from None
+    time = _time(claims["ce_time"])
+    if abs(time.timestamp() - claims["iat"]) >= 1:
+        raise AttributeMismatchError("iat and ce_time name different moments")
+    event_id = claims["ce_id"]
+    if not _is_canonical_uuid(event_id):
+        raise MalformedTokenError(f"ce_id {event_id[:60]!r} is not a UUID in canonical form")
     return EventAttributes(
-        id=str(claims["ce_id"]),
+        id=event_id,
         source=str(claims["iss"]),
         type=str(claims["ce_type"]),
         version=int(claims["ce_eventversion"]),
@@ -145,3 +166,23 @@ def _attributes(claims: Mapping[str, Any]) -> EventAttributes:
         specversion=str(claims["ce_specversion"]),
         datacontenttype=str(claims["ce_datacontenttype"]),
     )
+
+
+def _time(text: str) -> datetime:
+    """An RFC 3339 time with a zone, in UTC: a naive time is ambiguous and cannot be compared."""
+    try:
+        moment = parse_time(text)
+        if moment.utcoffset() is None:
+            raise MalformedTokenError(f"ce_time {text[:60]!r} has no time zone")
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError):  # not a time; or, shifted to UTC, outside years 1-9999
+        raise MalformedTokenError(f"ce_time {text[:60]!r} is not an RFC 3339 time") from None
+
+
+def _is_canonical_uuid(text: str) -> bool:
+    # uuid.UUID also reads braces, a urn: prefix and missing hyphens; the bus wants one spelling,
+    # so that one event cannot be told apart from itself by the way its id is written.
+    try:
+        return str(uuid.UUID(text)) == text
+    except ValueError:
+        return False

@@ -73,3 +73,16 @@ class OversizedRecordError(EnvelopeError):
     """The record is larger than the bus accepts; it is not even parsed."""
 
     reason = "OVERSIZED"
+
+
+class UnexpectedClaimError(EnvelopeError):
+    """The token or record carries a claim, header member or record header the bus does not issue:
+    nothing unchecked may ride along to consumers, so it is refused rather than dropped."""
+
+    reason = "UNEXPECTED_CLAIM"
+
+
+class TopicMismatchError(EnvelopeError):
+    """The record arrived on another event type's ingress topic than the type it signs."""
+
+    reason = "TOPIC_MISMATCH"

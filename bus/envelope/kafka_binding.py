@@ -3,15 +3,28 @@ as the value, the subject as the key so that each person's events stay in order 
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from bus.catalog import CATALOG, Catalog
-from bus.envelope.attributes import format_time
+from bus.envelope.attributes import format_time, parse_time
 from bus.envelope.codec import IssuedEvent, VerifiedEvent, verify_event
-from bus.envelope.errors import AttributeMismatchError, MalformedTokenError, MissingAttributeError
+from bus.envelope.errors import (
+    AttributeMismatchError,
+    MalformedTokenError,
+    MissingAttributeError,
+    TopicMismatchError,
+    UnexpectedClaimError,
+)
 from bus.keys import KeyStore
 from bus.topics import ingress_topic
 
 Headers = list[tuple[str, bytes]]
+# Exactly the headers ingress_record writes. An ingress record with any other header is refused:
+# headers are not signed, so anything more would be an unchecked claim beside the event.
+INGRESS_HEADERS = frozenset(
+    {"ce_specversion", "ce_id", "ce_source", "ce_type", "ce_subject", "ce_time", "ce_dataschema",
+     "content-type"}
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -42,24 +55,62 @@ def ingress_record(issued: IssuedEvent) -> KafkaRecord:
     )
 
 
-def header_map(headers: Iterable[tuple[str, bytes]]) -> dict[str, str]:
-    try:
-        return {name: value.decode() for name, value in headers}
-    except UnicodeDecodeError:
-        raise MalformedTokenError("a record header is not UTF-8") from None
+def header_map(headers: Iterable[tuple[str, bytes | None]]) -> dict[str, str]:
+    """Headers by name; refuses a header without a value, not UTF-8, or occurring twice (which
+    of two values would count is exactly what a forger would like to choose)."""
+    decoded: dict[str, str] = {}
+    for name, value in headers:
+        if not isinstance(value, bytes):
+            raise MalformedTokenError(f"record header {name[:40]!r} has no value")
+        if name in decoded:
+            raise MalformedTokenError(f"record header {name[:40]!r} occurs twice")
+        try:
+            decoded[name] = value.decode()
+        except UnicodeDecodeError:
+            raise MalformedTokenError(f"record header {name[:40]!r} is not UTF-8") from None
+    return decoded
 
 
 def verify_record(
     value: bytes | None,
-    headers: Iterable[tuple[str, bytes]],
+    headers: Iterable[tuple[str, bytes | None]],
     keys: KeyStore,
     catalog: Catalog = CATALOG,
 ) -> VerifiedEvent:
     """Verify the token and check that the clear headers say what the signed attributes say."""
+    return _verify(value, header_map(headers), keys, catalog)
+
+
+def verify_ingress_record(
+    topic: str,
+    value: bytes | None,
+    headers: Iterable[tuple[str, bytes | None]],
+    keys: KeyStore,
+    catalog: Catalog = CATALOG,
+) -> VerifiedEvent:
+    """As verify_record, for a producer's record: only the headers ingress_record writes, and on
+    the ingress topic of the type it signs (a topic's ACLs and limits are chosen per type)."""
+    by_name = header_map(headers)
+    unexpected = by_name.keys() - INGRESS_HEADERS
+    if unexpected:
+        names = ", ".join(repr(n[:40]) for n in sorted(unexpected)[:5])
+        raise UnexpectedClaimError(f"record headers the bus does not accept: {names}")
+    verified = _verify(value, by_name, keys, catalog)
+    if topic != ingress_topic(verified.attributes.type):
+        raise TopicMismatchError(
+            f"a {verified.attributes.type} event on topic {topic[:120]!r}; its topic is "
+            f"{ingress_topic(verified.attributes.type)!r}"
+        )
+    return verified
+
+
+def _verify(
+    value: bytes | None, headers: Mapping[str, str], keys: KeyStore, catalog: Catalog
+) -> VerifiedEvent:
     if not value:
         raise MalformedTokenError("record has no value")
     verified = verify_event(value, keys, catalog)
-    _check_headers(header_map(headers), verified)
+    _check_headers(headers, verified)
     return verified
 
 
@@ -79,3 +130,14 @@ def _check_headers(headers: Mapping[str, str], verified: VerifiedEvent) -> None:
     subject = verified.subject
     if subject is not None and headers.get("ce_subject", subject) != subject:
         raise AttributeMismatchError("header ce_subject differs from the signed subject")
+    if headers.get("content-type", a.datacontenttype) != a.datacontenttype:
+        raise AttributeMismatchError("header content-type differs from the signed one")
+    if "ce_time" in headers and not _same_time(headers["ce_time"], a.time):
+        raise AttributeMismatchError("header ce_time differs from the signed time")
+
+
+def _same_time(text: str, signed: datetime) -> bool:
+    try:
+        return parse_time(text) == signed
+    except (ValueError, TypeError):  # not a time; or a naive one, not comparable
+        return False

@@ -28,6 +28,7 @@ from bus.envelope.errors import (
     DuplicateDisclosureError,
     MalformedTokenError,
     MissingAttributeError,
+    UnexpectedClaimError,
     UnknownKeyError,
     UnreferencedDisclosureError,
 )
@@ -37,6 +38,9 @@ ALGORITHM = "EdDSA"
 SD_ALG = "sha-256"
 TOKEN_TYPE = "govbus+sd-jwt"  # noqa: S105 - a media type, not a secret
 SALT_BYTES = 16  # 128 bits, the minimum RFC 9901 recommends
+# The JWT header members we issue; any other would be an unchecked value riding along.
+HEADER_MEMBERS = frozenset({"alg", "typ", "kid"})
+SD_MEMBERS = ("_sd", "_sd_alg")
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,7 @@ def verify(
     signed = claims.get("_sd")
     if claims.get("_sd_alg") != SD_ALG or not isinstance(signed, list):
         raise MissingAttributeError(f"signed part needs _sd_alg={SD_ALG!r} and an _sd digest list")
+    _require_digest_list(signed)
     digests = set(signed)
     if len(digests) != len(signed):
         raise DuplicateDisclosureError("the issuer signed the same digest twice")
@@ -133,6 +138,8 @@ def verify(
         disclosure = by_digest.get(digest)
         if disclosure is None:
             continue  # withheld, or a decoy
+        if digest in used:  # already resolved inside another disclosure's value
+            raise DuplicateDisclosureError(f"disclosure {disclosure.name!r} is used twice")
         used.add(digest)
         if disclosure.name in disclosures:
             raise DuplicateDisclosureError(f"field {disclosure.name!r} is disclosed twice")
@@ -148,7 +155,7 @@ def verify(
         )
     if len(used) != len(by_digest):
         _refuse_unused(encoded, by_digest, used, allowed)
-    clear = {k: v for k, v in claims.items() if k not in ("_sd", "_sd_alg")}
+    clear = {k: v for k, v in claims.items() if k not in SD_MEMBERS}
     return VerifiedSdJwt(issuer_jwt, header, clear, disclosures)
 
 
@@ -163,7 +170,9 @@ def _resolve(
     if not isinstance(value, dict):
         return value
     resolved = {k: _resolve(v, by_digest, used, nested) for k, v in value.items() if k != "_sd"}
-    for digest in value.get("_sd", ()):
+    digests = value.get("_sd", [])
+    _require_digest_list(digests)
+    for digest in digests:
         inner = by_digest.get(digest)
         if inner is None:
             continue
@@ -175,6 +184,11 @@ def _resolve(
         nested.append(inner.encoded)
         resolved[inner.name] = _resolve(inner.value, by_digest, used, nested)
     return resolved
+
+
+def _require_digest_list(digests: object) -> None:
+    if not isinstance(digests, list) or not all(isinstance(d, str) for d in digests):
+        raise MalformedTokenError("an _sd member must be a list of digest strings")
 
 
 def _refuse_unused(
@@ -220,12 +234,22 @@ def _verify_issuer_jwt(issuer_jwt: str, keys: KeyStore) -> tuple[dict[str, Any],
         ) from None
     except ValueError as exc:  # wrong signature length
         raise BadSignatureError(f"signature is malformed: {exc}") from None
+    unexpected = header.keys() - HEADER_MEMBERS
+    if unexpected:
+        raise UnexpectedClaimError(f"JWT header members not allowed: {_names(unexpected)}")
+    if header.get("typ") != TOKEN_TYPE:
+        raise UnexpectedClaimError(f"JWT header typ must be {TOKEN_TYPE!r}")
     claims = _json_object(pieces[1], "JWT payload")
     if claims.get("iss") != key.agency_id:
         raise UnknownKeyError(
             f"key {kid!r} belongs to {key.agency_id!r}, but the token claims issuer {claims.get('iss')!r}"
         )
     return header, claims
+
+
+def _names(names: Collection[str]) -> str:
+    # Names only, shortened: they come from the sender and end up in logs and quarantine headers.
+    return ", ".join(repr(n[:40]) for n in sorted(names)[:5])
 
 
 def _decode_disclosure(encoded: str) -> Disclosure:

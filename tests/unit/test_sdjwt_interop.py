@@ -9,6 +9,7 @@ from sd_jwt.issuer import SDJWTIssuer
 from sd_jwt.verifier import SDJWTVerifier
 
 from bus.envelope.codec import issue_event, present, verify_event
+from bus.envelope.sdjwt import TOKEN_TYPE
 from bus.keys import AgencySigningKey, KeyStore
 from bus.keys.keystore import public_key_from_pem
 from tests.support.events import address_changed
@@ -55,7 +56,8 @@ def test_reference_token_with_decoys_verifies_here_and_can_be_presented() -> Non
         JWK.from_pem(KEY.private_pem()),
         sign_alg="EdDSA",
         add_decoy_claims=True,  # extra digests without disclosures: a strict verifier must cope
-        extra_header_parameters={"kid": KEY.kid},
+        # The bus accepts only its own token type (a token minted for another use is refused).
+        extra_header_parameters={"kid": KEY.kid, "typ": TOKEN_TYPE},
     ).sd_jwt_issuance
 
     verified = verify_event(reference, KEYS)

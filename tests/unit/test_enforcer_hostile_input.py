@@ -1,0 +1,219 @@
+"""Issue 12: validly signed records from a hostile (or buggy) agency, each of which crashed the
+enforcer or travelled unchecked to consumers. Each is now quarantined with a precise reason."""
+
+import json
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+
+import pytest
+
+from bus.encoding import json_from_b64url, sd_digest
+from bus.enforcer.pipeline import EnforcerState, InRecord, Outcome, process
+from bus.enforcer.pseudonyms import Pseudonymizer
+from bus.envelope.kafka_binding import header_map
+from bus.keys import AgencySigningKey, KeyStore
+from bus.keys.keystore import public_key_from_pem
+from bus.topics import AUDIT_TOPIC, QUARANTINE_TOPIC, ingress_topic
+from policies.documents import ProducerAuthority, TerritorialRule
+from policies.facts import Subscription
+from policies.snapshot import compile_snapshot
+from tests.support.events import address_changed
+from tests.support.forged_tokens import Forgery, disclosure, honest, with_field
+from tests.support.policy_sets import agency, grant, policy_set, purpose
+
+TYPE = "population.AddressChanged"
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+MUNI = AgencySigningKey.generate("muni-rgb")
+SNAPSHOT = compile_snapshot(
+    policy_set(
+        agencies=(
+            agency("muni-rgb", "09362000", "population-register"),
+            agency("benefits", "DE", "social-benefits"),
+        ),
+        purposes=(purpose("benefits", "social-benefits"),),
+        grants=(
+            grant("g-benefits", "benefits", "benefits", fields=("new_address", "effective_date"),
+                  territorial_rule=TerritorialRule.EITHER_ADDRESS),
+        ),
+        producers=(
+            ProducerAuthority(agency="muni-rgb", event_types=(TYPE,), territory="09362000"),
+        ),
+    )
+)  # fmt: skip
+STATE = EnforcerState(
+    snapshot=SNAPSHOT,
+    keys=KeyStore([public_key_from_pem(MUNI.agency_id, MUNI.public_pem())]),
+    subscriptions={TYPE: (Subscription("benefits", TYPE, "benefits"),)},
+    pseudonyms=Pseudonymizer(b"k" * 32),
+)
+
+
+def _forgery() -> Forgery:
+    # A move from Munich into Regensburg, registered by Regensburg's register: valid as it is.
+    return honest(address_changed("P-4711-0815"), MUNI, time=NOW)
+
+
+def _quarantined(record: InRecord, state: EnforcerState = STATE) -> tuple[str, str]:
+    """Process `record` (which must not raise) and return its quarantine reason and detail,
+    checking exactly one quarantine record with the original bytes and one audit record."""
+    outcome = process(record, state, NOW)
+    assert outcome.quarantine_reason is not None, "the record was not quarantined"
+    assert outcome.decisions == []
+    assert [r.topic for r in outcome.records] == [QUARANTINE_TOPIC, AUDIT_TOPIC]
+    copy, audit = outcome.records
+    assert copy.value == (record.value or b"")
+    assert list(copy.headers[: len(record.headers)]) == list(record.headers)
+    assert header_map(copy.headers[len(record.headers) :])["bus_quarantine_reason"] == (
+        outcome.quarantine_reason
+    )
+    entry = json.loads(audit.value)
+    assert entry["outcome"] == "QUARANTINED"
+    assert entry["reasons"] == [outcome.quarantine_reason]
+    assert outcome.quarantine_detail is not None
+    return outcome.quarantine_reason, outcome.quarantine_detail
+
+
+def test_the_unmodified_forgery_is_delivered() -> None:
+    # The baseline of every test below: without the one bent part, the record goes through.
+    outcome = process(_forgery().record(), STATE, NOW)
+    assert outcome.quarantine_reason is None
+    assert [d.outcome.value for d in outcome.decisions] == ["PERMIT"]
+
+
+def test_an_object_inside_sd_is_quarantined() -> None:
+    forgery = _forgery()
+    forgery.claims["_sd"] = [*forgery.claims["_sd"], {"digest": "x"}]  # crashed set(signed)
+    assert _quarantined(forgery.record())[0] == "MALFORMED"
+
+
+def test_a_non_list_sd_inside_a_disclosure_value_is_quarantined() -> None:
+    forgery = _forgery()
+    address = {"street": "Dom", "house_number": "1", "municipality_code": "09362000",
+               "country": "DE", "_sd": 5}  # fmt: skip
+    assert _quarantined(with_field(forgery, "new_address", address).record())[0] == "MALFORMED"
+
+
+def test_a_header_without_a_value_is_quarantined() -> None:
+    forgery = _forgery()
+    headers = [*forgery.ingress_headers(), ("ce_subject", None)]
+    reason, detail = _quarantined(forgery.record(headers=headers))
+    assert reason == "MALFORMED"
+    assert "ce_subject" in detail
+
+
+def test_a_duplicated_ce_header_is_quarantined() -> None:
+    forgery = _forgery()
+    headers = [*forgery.ingress_headers(), ("ce_type", b"population.PersonDied")]
+    reason, detail = _quarantined(forgery.record(headers=headers))
+    assert (reason, "occurs twice" in detail) == ("MALFORMED", True)
+
+
+def test_a_header_that_is_not_utf8_is_quarantined() -> None:
+    forgery = _forgery()
+    headers = [(k, b"\xff\xfe" if k == "ce_id" else v) for k, v in forgery.ingress_headers()]
+    assert _quarantined(forgery.record(headers=headers))[0] == "MALFORMED"
+
+
+def test_a_time_without_zone_is_quarantined() -> None:
+    forgery = _forgery()
+    forgery.claims["ce_time"] = "2026-06-01T00:00:00"  # naive: crashed metrics.committed later
+    reason, detail = _quarantined(forgery.record())
+    assert reason == "MALFORMED"
+    assert "time zone" in detail
+
+
+def test_a_ce_id_that_is_not_a_uuid_is_quarantined() -> None:
+    forgery = _forgery()
+    forgery.claims["ce_id"] = "not-a-uuid"
+    assert _quarantined(forgery.record())[0] == "MALFORMED"
+    forgery.claims["ce_id"] = "{" + str(_forgery().claims["ce_id"]).upper() + "}"  # not canonical
+    assert _quarantined(forgery.record())[0] == "MALFORMED"
+
+
+def test_an_unexpected_signed_claim_is_quarantined() -> None:
+    forgery = _forgery()
+    forgery.claims["leak"] = {"subject": "P-4711-0815", "street": "Dom"}
+    reason, detail = _quarantined(forgery.record())
+    assert reason == "UNEXPECTED_CLAIM"
+    assert "'leak'" in detail
+
+
+def test_an_unexpected_jwt_header_member_is_quarantined() -> None:
+    forgery = _forgery()
+    forgery.header["x"] = "P-4711-0815"
+    assert _quarantined(forgery.record())[0] == "UNEXPECTED_CLAIM"
+
+
+def test_a_token_of_another_type_is_quarantined() -> None:
+    forgery = _forgery()
+    forgery.header["typ"] = "JWT"
+    reason, detail = _quarantined(forgery.record())
+    assert reason == "UNEXPECTED_CLAIM"
+    assert "typ" in detail
+
+
+def test_an_unexpected_record_header_is_quarantined() -> None:
+    forgery = _forgery()
+    for name in ("ce_leak", "x-subject"):
+        headers = [*forgery.ingress_headers(), (name, b"P-4711-0815")]
+        reason, detail = _quarantined(forgery.record(headers=headers))
+        assert (reason, name in detail) == ("UNEXPECTED_CLAIM", True)
+
+
+def test_a_disclosure_used_nested_and_at_top_level_is_quarantined() -> None:
+    forgery = _forgery()
+    inner = disclosure("moved_abroad", False)
+    address = {"street": "Dom", "house_number": "1", "municipality_code": "09362000",
+               "country": "DE", "_sd": [_digest(inner)]}  # fmt: skip
+    bent = with_field(forgery, "new_address", address, nested=[inner])
+    # The nested disclosure's digest is signed at the top level too, after new_address's.
+    bent.claims["_sd"] = [d for d in bent.claims["_sd"] if d != _digest(inner)] + [_digest(inner)]
+    bent.disclosures = [d for d in bent.disclosures if _name(d) != "moved_abroad"] + [inner]
+    assert _quarantined(bent.record())[0] == "DUPLICATE_DISCLOSURE"
+
+
+def test_an_event_on_another_types_ingress_topic_is_quarantined() -> None:
+    record = _forgery().record(topic=ingress_topic("population.PersonDied"))
+    reason, detail = _quarantined(record)
+    assert reason == "TOPIC_MISMATCH"
+    assert "population.AddressChanged" in detail
+
+
+class _FailingSubscriptions(Mapping[str, tuple[Subscription, ...]]):
+    """A state whose lookup fails as no one foresaw: stands for any bug on the per-event path."""
+
+    def __getitem__(self, key: str) -> tuple[Subscription, ...]:
+        raise ZeroDivisionError
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+    def get(self, key: str, default: object = None) -> tuple[Subscription, ...]:
+        raise ZeroDivisionError
+
+
+def test_an_unforeseen_failure_quarantines_the_record_as_internal_error() -> None:
+    state = EnforcerState(
+        snapshot=SNAPSHOT, keys=STATE.keys, subscriptions=_FailingSubscriptions(),
+        pseudonyms=STATE.pseudonyms,
+    )  # fmt: skip
+    reason, detail = _quarantined(_forgery().record(), state)
+    assert reason == "INTERNAL_ERROR"
+    assert "ZeroDivisionError" in detail
+
+
+@pytest.mark.parametrize("value", [None, b"", b"\xff" * 10])
+def test_records_without_a_token_are_quarantined(value: bytes | None) -> None:
+    outcome: Outcome = process(InRecord(ingress_topic(TYPE), 0, 1, None, value, []), STATE, NOW)
+    assert outcome.quarantine_reason == "MALFORMED"
+
+
+def _digest(encoded: str) -> str:
+    return sd_digest(encoded)
+
+
+def _name(encoded: str) -> str:
+    return str(json_from_b64url(encoded, "disclosure")[1])
