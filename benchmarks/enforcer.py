@@ -198,7 +198,9 @@ async def main() -> None:
     batch = records(key, args.events)
     sample_record = batch[0]
     sample = process(
-        InRecord("x", 0, 0, sample_record.key, sample_record.value, sample_record.headers),
+        InRecord(
+            sample_record.topic, 0, 0, sample_record.key, sample_record.value, sample_record.headers
+        ),
         state,
         datetime.now(UTC),
     )
