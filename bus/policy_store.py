@@ -3,13 +3,16 @@ every enforcer instance reads the latest and switches to it between two batches.
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from pydantic import ValidationError
 
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
+from bus.refused_records import RefusedRecord, validation_summary
 from bus.topics import POLICY_TOPIC
 from policies.documents import (
     AgenciesFile,
@@ -18,8 +21,9 @@ from policies.documents import (
     PurposesFile,
     TerritoriesFile,
 )
+from policies.errors import PolicyError
 from policies.loader import PolicySet
-from policies.snapshot import canonical_bytes
+from policies.snapshot import canonical_bytes, compile_snapshot
 
 SOURCE = Path(f"kafka:{POLICY_TOPIC}")
 
@@ -41,24 +45,90 @@ async def publish(connection: KafkaConnection, policy_set: PolicySet) -> None:
         await producer.stop()
 
 
-async def latest(connection: KafkaConnection) -> PolicySet | None:
-    """The last policy set applied, or None if none was (then the enforcer denies everything)."""
-    consumer = AIOKafkaConsumer(**connection.aiokafka_kwargs(), enable_auto_commit=False)
-    tp = TopicPartition(POLICY_TOPIC, 0)
+# Records read per step when looking back for the newest valid one (usually the first is).
+LOOK_BACK = 16
+
+
+@dataclass(frozen=True)
+class PolicyInForce:
+    """The newest valid policy set on the topic (None: none, so everything is denied), its offset,
+    and the newer records refused on the way there, newest first."""
+
+    policy: PolicySet | None
+    offset: int | None
+    refused: tuple[RefusedRecord, ...]
+
+
+async def latest(connection: KafkaConnection, topic: str = POLICY_TOPIC) -> PolicySet | None:
+    """The last valid policy set applied, or None if none was (then the enforcer denies everything)."""
+    return (await read_in_force(connection, topic)).policy
+
+
+async def read_in_force(connection: KafkaConnection, topic: str = POLICY_TOPIC) -> PolicyInForce:
+    """Look back from the end of the topic for the newest record that is a valid policy set.
+
+    A tombstone, a record that is not a policy set, or one whose key is not its content hash (not
+    what `publish` wrote) is refused and skipped. Reading stops at the end offsets taken at start,
+    so it ends even when the last offsets hold no record (compaction, transaction markers)."""
+    consumer = AIOKafkaConsumer(
+        **connection.aiokafka_kwargs(), enable_auto_commit=False, isolation_level="read_committed"
+    )
+    tp = TopicPartition(topic, 0)
     consumer.assign([tp])
     await consumer.start()
-    value: bytes | None = None
+    refused: list[RefusedRecord] = []
     try:
-        end = (await consumer.end_offsets([tp]))[tp]
-        if end == 0:
-            return None
-        consumer.seek(tp, end - 1)  # the last record applied is the set in force
-        while value is None:
-            for records in (await consumer.getmany(timeout_ms=1000)).values():
-                value = records[-1].value if records else value
+        begin = (await consumer.beginning_offsets([tp]))[tp]
+        high = (await consumer.end_offsets([tp]))[tp]
+        while high > begin:
+            low = max(begin, high - LOOK_BACK)
+            for record in reversed(await _read_range(consumer, tp, low, high)):
+                try:
+                    policy_set = policy_from_record(record.key, record.value)
+                except ValueError as exc:
+                    refused.append(RefusedRecord(topic, record.offset, record.key, str(exc)))
+                else:
+                    return PolicyInForce(policy_set, record.offset, tuple(refused))
+            high = low
     finally:
         await consumer.stop()
-    return from_document(json.loads(value))
+    return PolicyInForce(None, None, tuple(refused))
+
+
+async def _read_range(
+    consumer: AIOKafkaConsumer, tp: TopicPartition, low: int, high: int
+) -> list[ConsumerRecord[bytes, bytes]]:
+    consumer.seek(tp, low)
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    while await consumer.position(tp) < high:
+        batch = await consumer.getmany(tp, timeout_ms=1000)
+        records += [r for r in batch.get(tp, []) if r.offset < high]
+    return records
+
+
+def policy_from_record(key: bytes | None, value: bytes | None) -> PolicySet:
+    """The policy set a record of the policy topic carries. Raises ValueError saying why the record
+    is not one: a tombstone, not JSON, not a policy set, not compilable, or keyed by another hash."""
+    if value is None:
+        raise ValueError("a tombstone (null value), not a policy set")
+    try:
+        document = json.loads(value)
+    except ValueError as exc:  # also invalid UTF-8
+        raise ValueError(f"not JSON ({exc})") from None
+    if not isinstance(document, dict):
+        raise ValueError(f"not a JSON object but {type(document).__name__}")
+    try:
+        policy_set = from_document(document)
+        snapshot_hash = compile_snapshot(policy_set).hash
+    except KeyError as exc:
+        raise ValueError(f"not a policy set: {exc} is missing") from None
+    except ValidationError as exc:
+        raise ValueError(f"not a policy set: {validation_summary(exc)}") from None
+    except PolicyError as exc:
+        raise ValueError(f"not a consistent policy set: {exc}") from None
+    if key != snapshot_hash.encode():
+        raise ValueError(f"its key is not its content hash {snapshot_hash}: not written by publish")
+    return policy_set
 
 
 def snapshot_key(document: bytes) -> bytes:
