@@ -1,13 +1,26 @@
-"""Files holding secrets (keys, passwords): readable by their owner only, from the first byte."""
+"""Files holding secrets (keys, passwords) or personal data (databases, broker data, logs):
+readable by their owner only, from the first byte.
+
+Every process the project starts runs with umask 077 (`PRIVATE_UMASK`: the `bus` command sets it
+first thing, and the broker and PostgreSQL are spawned with it), so whatever they create is 0600
+or 0700. The functions here do not rely on that: they are also right when the project's code runs
+inside another program (a test, an agency's own service) with a laxer umask, and they tighten a
+file or directory an earlier version left readable by others.
+"""
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
+
+PRIVATE_UMASK = 0o077
+_NOT_OWNER = 0o077  # group and world bits
 
 
 def create_private(path: Path, data: bytes) -> None:
     """Create `path` (mode 0600, parents as needed); refuse to overwrite (O_EXCL), so two processes
     starting at once never end up with different secrets."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
@@ -15,8 +28,59 @@ def create_private(path: Path, data: bytes) -> None:
 
 def write_private(path: Path, text: str) -> None:
     """Write (or overwrite) a file only its owner can read."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(text)
     path.chmod(0o600)
+
+
+def create_private_file(path: Path) -> None:
+    """Make sure `path` exists, readable by its owner only, without touching its content: for a
+    file another library then opens (SQLite gives its -wal and -shm files the database's mode)."""
+    make_private_dirs(path.parent)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    tighten(path, 0o600)
+
+
+def make_private_dirs(path: Path) -> None:
+    """Create `path` and any missing parents 0700. Existing directories are left as they are (a
+    path the caller was given may sit in a directory it does not own); see `make_private_dir`."""
+    missing: list[Path] = []
+    for directory in (path, *path.parents):
+        if directory.is_dir():
+            break
+        missing.append(directory)
+    for directory in reversed(missing):
+        with suppress(FileExistsError):  # another process made it meanwhile
+            os.mkdir(directory, 0o700)
+    if not path.is_dir():
+        raise NotADirectoryError(f"{path} is not a directory")
+
+
+def make_private_dir(path: Path) -> None:
+    """A directory the project owns (state, broker data, logs): created 0700, or tightened to
+    0700 if an earlier install left it open."""
+    make_private_dirs(path)
+    tighten(path, 0o700)
+
+
+def tighten(path: Path, mode: int) -> None:
+    """Set `mode` on `path` if it is open to group or world and belongs to this user (a path owned
+    by someone else, reached as root, is not the project's to change)."""
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        return
+    if status.st_mode & _NOT_OWNER and status.st_uid == os.geteuid():
+        path.chmod(mode)
+
+
+@contextmanager
+def private_umask() -> Iterator[None]:
+    """Umask 077 while spawning a child (it inherits the umask at spawn); restored afterwards."""
+    previous = os.umask(PRIVATE_UMASK)
+    try:
+        yield
+    finally:
+        os.umask(previous)

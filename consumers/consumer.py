@@ -8,9 +8,10 @@
         db.execute("UPDATE taxpayers SET … WHERE person_id = ?", (event.subject_id,))
 
 For each delivery: verify the SD-JWT against the producer's public key (a failure goes to the
-dead-letter topic, never to the handler); skip it if its event id is in the inbox; otherwise run
-the handler and record the event id in the same database transaction; retry a failing handler with
-bounded exponential backoff, then dead-letter it. Offsets are committed after the batch is handled.
+dead-letter topic, never to the handler); skip it if the inbox has its (source, event id, purpose)
+already (a redelivery, or a copy the producer republished with the same id); otherwise run the
+handler and record that key in the same database transaction; retry a failing handler with bounded
+exponential backoff, then dead-letter it. Offsets are committed after the batch is handled.
 """
 
 import asyncio
@@ -165,7 +166,7 @@ class Consumer:
             await self._park(dead_letters, record, exc.reason, str(exc), 0, None, purpose)
             return
         a = verified.attributes
-        if self._inbox.seen(a.id) is not None:
+        if self._inbox.seen(a.source, a.id, purpose) is not None:
             self.stats.duplicates += 1
             return
         handler = self._handlers.get((purpose, a.type))
@@ -181,14 +182,15 @@ class Consumer:
             try:
                 with self._inbox.transaction() as db:
                     await handler(event, db)
-                    self._inbox.record(db, a.id, a.type, purpose, InboxOutcome.APPLIED)
+                    self._inbox.record(db, a.source, a.id, a.type, purpose, InboxOutcome.APPLIED)
                 self.stats.applied += 1
                 return
             except WithheldFieldError as exc:  # deterministic: retrying cannot help
                 await self._park(dead_letters, record, exc.reason, str(exc), attempt, a, purpose)
                 return
             except Exception as exc:
-                if isinstance(exc, sqlite3.IntegrityError) and self._inbox.seen(a.id):
+                handled_meanwhile = self._inbox.seen(a.source, a.id, purpose) is not None
+                if isinstance(exc, sqlite3.IntegrityError) and handled_meanwhile:
                     # Another writer recorded this event first: its effects stand, ours rolled back.
                     self.stats.duplicates += 1
                     return
@@ -225,9 +227,8 @@ class Consumer:
         if attributes is not None:
             # Remember it, so a redelivery is not parked a second time.
             with self._inbox.transaction() as db:
-                self._inbox.record(
-                    db, attributes.id, attributes.type, purpose, InboxOutcome.DEAD_LETTERED
-                )
+                a = attributes
+                self._inbox.record(db, a.source, a.id, a.type, purpose, InboxOutcome.DEAD_LETTERED)
 
 
 class _Refused(Exception):

@@ -1,8 +1,14 @@
-"""The back office's own SQLite database, with the inbox of event ids already handled.
+"""The back office's own SQLite database, with the inbox of deliveries already handled.
 
-A handler's writes and the event id commit in one SQLite transaction, so a redelivered event (after
-a crash, a rebalance, a replay) is recognised and skipped: effects happen exactly once even though
-Kafka delivers at least once.
+A handler's writes and the inbox entry commit in one SQLite transaction, so a redelivered event
+(after a crash, a rebalance, a replay) is recognised and skipped: effects happen exactly once even
+though Kafka delivers at least once.
+
+An entry is keyed by (source, event id, purpose). The source: an id is unique only per producer
+(CloudEvents), and another agency must not be able to suppress an event by reusing its id. The
+purpose: one event delivered for two purposes is two pieces of work, each with its own handler. A
+producer that republishes an event with the same id (a retry after a lost acknowledgement) hits
+the same key, and the copy is skipped.
 """
 
 import sqlite3
@@ -12,15 +18,21 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
+from bus.private_files import create_private_file
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS bus_inbox (
-    event_id   TEXT PRIMARY KEY,
-    event_type TEXT NOT NULL,
+    source     TEXT NOT NULL,   -- '' on entries kept from before the inbox knew the source
+    event_id   TEXT NOT NULL,
     purpose    TEXT NOT NULL,
+    event_type TEXT NOT NULL,
     outcome    TEXT NOT NULL,   -- applied | dead-lettered
-    handled_at TEXT NOT NULL
+    handled_at TEXT NOT NULL,
+    PRIMARY KEY (source, event_id, purpose)
 )
 """
+# Entries of the first schema (keyed by event id alone) carry no source; see _migrate.
+UNKNOWN_SOURCE = ""
 
 
 class InboxOutcome(StrEnum):
@@ -29,19 +41,28 @@ class InboxOutcome(StrEnum):
 
 
 class SqliteInbox:
-    """Owns the back office's database connection. Handlers write through `transaction()`."""
+    """Owns the back office's database connection. Handlers write through `transaction()`.
+
+    The database holds personal data: it is created readable by its owner only (0600, and SQLite
+    gives its -wal and -shm files the same mode), and an existing one is tightened to that.
+    """
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        create_private_file(path)
         # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE … COMMIT) below.
         self.db = sqlite3.connect(path, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")  # a committed event survives a power cut
-        self.db.execute(_SCHEMA)
+        with self.transaction() as db:  # a second process opening the database waits here
+            _migrate(db)
+            db.execute(_SCHEMA)
 
-    def seen(self, event_id: str) -> InboxOutcome | None:
+    def seen(self, source: str, event_id: str, purpose: str) -> InboxOutcome | None:
+        """The outcome if this event was handled for this purpose already; an entry kept from the
+        first schema matches any source (it was recorded before the inbox kept one)."""
         row = self.db.execute(
-            "SELECT outcome FROM bus_inbox WHERE event_id = ?", (event_id,)
+            "SELECT outcome FROM bus_inbox WHERE source IN (?, ?) AND event_id = ? AND purpose = ?",
+            (source, UNKNOWN_SOURCE, event_id, purpose),
         ).fetchone()
         return None if row is None else InboxOutcome(row[0])
 
@@ -57,14 +78,33 @@ class SqliteInbox:
         self.db.execute("COMMIT")
 
     def record(
-        self, db: sqlite3.Connection, event_id: str, event_type: str, purpose: str,
+        self, db: sqlite3.Connection, source: str, event_id: str, event_type: str, purpose: str,
         outcome: InboxOutcome,
     ) -> None:  # fmt: skip
         db.execute(
-            "INSERT INTO bus_inbox (event_id, event_type, purpose, outcome, handled_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (event_id, event_type, purpose, outcome.value, datetime.now(UTC).isoformat()),
+            "INSERT INTO bus_inbox (source, event_id, purpose, event_type, outcome, handled_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (source, event_id, purpose, event_type, outcome.value, datetime.now(UTC).isoformat()),
         )
 
     def close(self) -> None:
         self.db.close()
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Rebuild an inbox of the first schema (event id alone as key) under the new key.
+
+    Its entries keep their event id and purpose; their source is unknown, so they match every
+    source (see `seen`): an event handled before the upgrade stays handled when it comes again.
+    """
+    columns = [row[1] for row in db.execute("PRAGMA table_info(bus_inbox)")]
+    if not columns or "source" in columns:
+        return
+    db.execute("ALTER TABLE bus_inbox RENAME TO bus_inbox_by_event_id")
+    db.execute(_SCHEMA)
+    db.execute(
+        "INSERT INTO bus_inbox (source, event_id, purpose, event_type, outcome, handled_at)"
+        " SELECT ?, event_id, purpose, event_type, outcome, handled_at FROM bus_inbox_by_event_id",
+        (UNKNOWN_SOURCE,),
+    )
+    db.execute("DROP TABLE bus_inbox_by_event_id")

@@ -19,7 +19,8 @@ class PublishError(ProducerError):
     """One or more events were not acknowledged by the broker.
 
     `failed` holds their event ids; `published` the ids of the same call that were acknowledged.
-    Publishing a failed event again is safe: consumers deduplicate by event id.
+    Publish a failed event again with its id (`publish(event, event_id=…)`): if the first attempt
+    reached the broker after all, consumers recognise the copy by (source, id) and skip it.
     """
 
     def __init__(self, message: str, failed: list[str], published: list[str]) -> None:

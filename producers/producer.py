@@ -2,10 +2,16 @@
 
 async with Producer("muni-0916", key, "127.0.0.1:19092", Credentials("muni-0916", pw)) as p:
     event_id = await p.publish(AddressChanged(...))
+
+Each event gets a new id (UUIDv7), unless the caller passes the one it was given before: a retry
+after a failure must keep the event's id, because the first attempt may have reached the broker
+although its acknowledgement was lost. Consumers then recognise the copy by (source, id) and skip
+it; a copy with a new id would be indistinguishable from a second event.
 """
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Sequence
 from types import TracebackType
 
@@ -84,18 +90,26 @@ class Producer:
     ) -> None:
         await self.stop()
 
-    async def publish(self, event: Event) -> str:
-        """Validate, sign and send one event; returns its id once the broker acknowledged it."""
-        return (await self.publish_many([event]))[0]
+    async def publish(self, event: Event, *, event_id: str | None = None) -> str:
+        """Validate, sign and send one event; returns its id once the broker acknowledged it.
 
-    async def publish_many(self, events: Sequence[Event]) -> list[str]:
-        """Send a batch; returns the ids in order once all are acknowledged.
+        To retry an event whose publication failed, pass the id it was given (`event_id=`).
+        """
+        ids = None if event_id is None else [event_id]
+        return (await self.publish_many([event], event_ids=ids))[0]
+
+    async def publish_many(
+        self, events: Sequence[Event], *, event_ids: Sequence[str] | None = None
+    ) -> list[str]:
+        """Send a batch; returns the ids in order once all are acknowledged. `event_ids`, one per
+        event in order, keeps the ids of a retry; by default each event gets a new one.
 
         If some fail, PublishError names the failed and the published ids (the idempotent producer
         keeps each partition's order, so a failure affects the events after it on that partition).
         """
         producer = self._require_started()
-        records = [self._record(event) for event in events]
+        wanted = _checked_ids(event_ids, len(events))
+        records = [self._record(event, i) for event, i in zip(events, wanted, strict=True)]
         ids = [_event_id(r) for r in records]
         # Enqueue one after the other so that records keep their order within each partition;
         # then wait for all acknowledgements together.
@@ -110,18 +124,19 @@ class Producer:
         if failed:
             first = next(o for o in outcomes if isinstance(o, BaseException))
             raise PublishError(
-                f"{len(failed)} of {len(ids)} events were not acknowledged ({first!r}); "
-                "publish them again, consumers deduplicate by event id",
+                f"{len(failed)} of {len(ids)} events were not acknowledged ({first!r}); publish"
+                " them again with the same ids (event_ids=), so that consumers recognise a copy"
+                " that did arrive",
                 failed=failed,
                 published=[i for i in ids if i not in failed],
             )
         return ids
 
-    def _record(self, event: Event) -> KafkaRecord:
+    def _record(self, event: Event, event_id: str | None) -> KafkaRecord:
         # Re-validate: a model built with model_construct() or mutated through __dict__ would
         # otherwise be signed unchecked.
         checked = type(event).model_validate(event.model_dump())
-        return ingress_record(issue_event(checked, self._key))
+        return ingress_record(issue_event(checked, self._key, event_id=event_id))
 
     def _require_started(self) -> AIOKafkaProducer:
         if self._producer is None:
@@ -135,6 +150,30 @@ async def _settled(pending: "asyncio.Future[object] | BaseException") -> object:
     if isinstance(pending, BaseException):
         raise pending
     return await pending
+
+
+def _checked_ids(event_ids: Sequence[str] | None, count: int) -> Sequence[str | None]:
+    """The ids to sign with (None: a new one); a wrong id is refused before anything is sent."""
+    if event_ids is None:
+        return [None] * count
+    if isinstance(event_ids, str) or len(event_ids) != count:
+        raise ValueError(f"event_ids must hold one id per event ({count})")
+    for event_id in event_ids:
+        if not isinstance(event_id, str) or str(_parse_uuid(event_id)) != event_id:
+            raise ValueError(
+                f"event id {str(event_id)[:60]!r} is not a UUID in canonical form; pass the id"
+                " publish() returned"
+            )
+    if len(set(event_ids)) != count:
+        raise ValueError("event_ids holds an id twice: each event needs its own")
+    return event_ids
+
+
+def _parse_uuid(text: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None
 
 
 def _event_id(record: KafkaRecord) -> str:

@@ -3,7 +3,6 @@ verified, deduplicated, retried, dead-lettered, minimised, and refused another a
 
 import asyncio
 import sqlite3
-from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -15,7 +14,14 @@ from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.topics import dead_letter_topic
 from consumers import Consumer, ConsumerNotAuthorizedError, ReleasedEvent, RetryPolicy, SqliteInbox
-from tests.support.deliveries import PURPOSE, TYPE, BackOfficeBus, back_office_bus, moved_to_munich
+from tests.support.deliveries import (
+    PURPOSE,
+    TYPE,
+    BackOfficeBus,
+    back_office_bus,
+    moved_to_munich,
+    run_until,
+)
 from tests.support.kafka import Principals, consume_one, eventually, read_topic, unique_name
 
 pytestmark = pytest.mark.integration
@@ -37,20 +43,6 @@ def people_db(tmp_path: Path) -> SqliteInbox:
 
 async def record_it(event: ReleasedEvent, db: sqlite3.Connection) -> None:
     db.execute("INSERT INTO applied VALUES (?, ?)", (event.id, event.subject_id))
-
-
-async def run_until(consumer: Consumer, done: Callable[[], bool], timeout_s: float = 60) -> None:
-    stop = asyncio.Event()
-    task = asyncio.create_task(consumer.run(stop))
-    try:
-        for _ in range(int(timeout_s * 10)):
-            if done() or task.done():
-                break
-            await asyncio.sleep(0.1)
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
-    assert done(), f"timed out: {consumer.stats}"
 
 
 async def readable(bus: BackOfficeBus) -> None:
@@ -175,3 +167,27 @@ async def test_a_handler_constraint_violation_is_a_failure_not_a_duplicate(
     # Not silently taken for a redelivery: retried, then parked with the reason.
     assert consumer.stats.duplicates == 0
     assert consumer.stats.dead_lettered == {"HANDLER_FAILED": 1}
+
+
+async def test_one_event_delivered_for_two_purposes_runs_both_handlers(
+    principals: Principals, kafka_admin: KafkaAdmin, kafka_broker: KafkaConnection, tmp_path: Path
+) -> None:
+    # One back office, one database, one event granted for two purposes: each purpose is its own
+    # processing (and legal basis), so each handler runs once; neither is taken for a redelivery.
+    bus = back_office_bus(principals, kafka_admin, kafka_broker, purposes=("tax", "tax-audit"))
+    await bus.write(bus.deliveries([moved_to_munich()]))
+    for topic in bus.topics.values():
+        await eventually(partial(consume_one, bus.connection, topic, f"{bus.consumer}.probe"))
+    handled: list[tuple[str, str]] = []
+
+    async def for_purpose(event: ReleasedEvent, db: sqlite3.Connection) -> None:
+        handled.append((event.purpose, event.id))
+
+    consumer = Consumer(bus.consumer, bus.connection, bus.keys, people_db(tmp_path))
+    for purpose in bus.topics:
+        consumer.subscribe(TYPE, purpose, for_purpose)
+    await run_until(consumer, lambda: consumer.stats.handled == 2)
+
+    event_id = header_map(bus.sent[0].headers)["ce_id"]
+    assert sorted(handled) == [("tax", event_id), ("tax-audit", event_id)]
+    assert (consumer.stats.applied, consumer.stats.duplicates) == (2, 0)

@@ -1,16 +1,20 @@
 """Producer SDK on the real broker: publish, consume the raw record, verify it; bounded failure."""
 
 import socket
+import sqlite3
 import time
 from collections.abc import Callable
+from functools import partial
+from pathlib import Path
 
 import pytest
 
-from bus.envelope.kafka_binding import header_map, verify_record
+from bus.envelope.kafka_binding import KafkaRecord, header_map, verify_record
 from bus.kafka.admin import Acl, KafkaAdmin, Operation, Resource
 from bus.kafka.connection import KafkaConnection
 from bus.keys import AgencySigningKey, KeyStore
 from bus.keys.keystore import public_key_from_pem
+from consumers import Consumer, ReleasedEvent, SqliteInbox
 from producers import (
     Credentials,
     Producer,
@@ -18,8 +22,9 @@ from producers import (
     ProducerUnavailableError,
     PublishError,
 )
+from tests.support.deliveries import PURPOSE, TYPE, back_office_bus, moved_to_munich, run_until
 from tests.support.events import address_changed
-from tests.support.kafka import Principals, read_topic
+from tests.support.kafka import Principals, consume_one, eventually, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -118,3 +123,45 @@ async def test_refused_write_is_reported_with_the_event_ids(
             await producer.publish_many([address_changed("P-0001-0001"), address_changed()])
     assert len(caught.value.failed) == 2
     assert caught.value.published == []
+
+
+async def test_a_retry_keeps_the_event_id_and_the_copy_is_applied_once(
+    kafka_broker: KafkaConnection,
+    kafka_admin: KafkaAdmin,
+    principals: Principals,
+    ingress: str,
+    tmp_path: Path,
+) -> None:
+    # A publication whose acknowledgement was lost is published again with its id: both copies
+    # reach the bus, and the back office applies the event once.
+    bus = back_office_bus(principals, kafka_admin, kafka_broker)
+    agency = principals.create("muni-muc")
+    kafka_admin.create_acls(
+        [Acl(f"User:{agency.username}", Resource.TOPIC, ingress, Operation.WRITE)]
+    )
+    credentials = Credentials(agency.username, agency.password)
+    move, other = moved_to_munich(), moved_to_munich()
+    async with Producer("muni-muc", bus.producer_key, kafka_broker.bootstrap, credentials) as p:
+        event_id = await p.publish(move)
+        assert await p.publish(move, event_id=event_id) == event_id
+        [other_id] = await p.publish_many([other])
+        with pytest.raises(ValueError, match="canonical form"):
+            await p.publish(move, event_id=event_id.upper())
+
+    records = await read_topic(kafka_broker, ingress)
+    assert sorted(header_map(r.headers)["ce_id"] for r in records) == sorted(
+        [event_id, event_id, other_id]
+    )
+    ingress_records = [KafkaRecord(r.topic, r.key, r.value, list(r.headers)) for r in records]
+    await bus.write(bus.delivered(ingress_records))
+    await eventually(partial(consume_one, bus.connection, bus.topic, f"{bus.consumer}.probe"))
+    applied: list[str] = []
+
+    async def apply(event: ReleasedEvent, db: sqlite3.Connection) -> None:
+        applied.append(event.id)
+
+    consumer = Consumer(bus.consumer, bus.connection, bus.keys, SqliteInbox(tmp_path / "o.db"))
+    consumer.subscribe(TYPE, PURPOSE, apply)
+    await run_until(consumer, lambda: consumer.stats.handled == 3)
+    assert sorted(applied) == sorted([event_id, other_id])
+    assert (consumer.stats.applied, consumer.stats.duplicates) == (2, 1)

@@ -3,26 +3,27 @@ pipeline (`process`), written to its delivery topic by the bus admin: what a bac
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer
 
-from bus.acls import desired_acls, sync_acls
+from bus.acls import desired_acls
 from bus.catalog import Event
 from bus.catalog.population import AddressChanged
 from bus.enforcer.pipeline import EnforcerState, InRecord, process
 from bus.enforcer.pseudonyms import Pseudonymizer
 from bus.enforcer.records import OutRecord
 from bus.envelope.codec import issue_event
-from bus.envelope.kafka_binding import ingress_record
+from bus.envelope.kafka_binding import KafkaRecord, ingress_record
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.keys import AgencySigningKey, KeyStore
 from bus.keys.keystore import public_key_from_pem
 from bus.topics import delivery_topic
 from bus.topology import ensure_bus_topics
+from consumers import Consumer
 from policies.documents import ProducerAuthority
 from policies.facts import Subscription
 from policies.snapshot import compile_snapshot
@@ -43,26 +44,34 @@ class BackOfficeBus:
     admin_connection: KafkaConnection
     producer_key: AgencySigningKey
     state: EnforcerState
-    topic: str
+    topics: dict[str, str]  # purpose -> delivery topic
     sent: list[OutRecord] = field(default_factory=list)
+
+    @property
+    def topic(self) -> str:
+        """The delivery topic of the first purpose."""
+        return next(iter(self.topics.values()))
 
     @property
     def keys(self) -> KeyStore:
         return self.state.keys
 
     def deliveries(self, events: Sequence[Event]) -> list[OutRecord]:
-        """What the enforcer would write to this consumer's delivery topic for `events`."""
+        """What the enforcer would write to this consumer's delivery topics for `events`."""
+        return self.delivered([ingress_record(issue_event(e, self.producer_key)) for e in events])
+
+    def delivered(self, ingress: Sequence[KafkaRecord]) -> list[OutRecord]:
+        """What the enforcer's pipeline writes to this consumer's delivery topics for `ingress`."""
         now = datetime.now(UTC)
         out: list[OutRecord] = []
-        for offset, event in enumerate(events):
-            record = ingress_record(issue_event(event, self.producer_key))
+        for offset, record in enumerate(ingress):
             outcome = process(
-                InRecord("ingress", 0, offset, record.key, record.value, record.headers),
+                InRecord(record.topic, 0, offset, record.key, record.value, list(record.headers)),
                 self.state,
                 now,
             )
-            out += [r for r in outcome.records if r.topic == self.topic]
-        assert len(out) == len(events), "every test event must be permitted"
+            out += [r for r in outcome.records if r.topic in self.topics.values()]
+        assert len(out) == len(ingress) * len(self.topics), "every test event must be permitted"
         return out
 
     async def write(self, records: list[OutRecord]) -> None:
@@ -81,8 +90,10 @@ class BackOfficeBus:
 
 
 def back_office_bus(
-    principals: Principals, admin: KafkaAdmin, admin_connection: KafkaConnection
-) -> BackOfficeBus:
+    principals: Principals, admin: KafkaAdmin, admin_connection: KafkaConnection,
+    purposes: Sequence[str] = (PURPOSE,),
+) -> BackOfficeBus:  # fmt: skip
+    """A consumer agency subscribed to AddressChanged for each of `purposes` (granted alike)."""
     connection = principals.create("back-office")
     consumer = connection.username
     key = AgencySigningKey.generate("muni-muc")
@@ -90,23 +101,38 @@ def back_office_bus(
         policy_set(
             agencies=(agency("muni-muc", "09162000", "population-register"),
                       agency(consumer, "09", "taxation")),
-            purposes=(purpose(PURPOSE, "taxation"),),
-            grants=(grant("g-tax", consumer, PURPOSE, fields=RELEASED),),
+            purposes=tuple(purpose(p, "taxation") for p in purposes),
+            grants=tuple(grant(f"g-{p}", consumer, p, fields=RELEASED) for p in purposes),
             producers=(ProducerAuthority(agency="muni-muc", event_types=(TYPE,), territory="09162000"),),
         )
     )  # fmt: skip
-    subscription = Subscription(consumer, TYPE, PURPOSE)
-    ensure_bus_topics(admin, [subscription], partitions=2)
-    sync_acls(admin, desired_acls(snapshot, [subscription], time.time()), [])
+    subscriptions = tuple(Subscription(consumer, TYPE, p) for p in purposes)
+    ensure_bus_topics(admin, subscriptions, partitions=2)
+    # Grant only (no sync): a sync would revoke the ACLs of tests running beside this one.
+    admin.create_acls(desired_acls(snapshot, subscriptions, time.time()))
     state = EnforcerState(
         snapshot=snapshot,
         keys=KeyStore([public_key_from_pem("muni-muc", key.public_pem())]),
-        subscriptions={TYPE: (subscription,)},
+        subscriptions={TYPE: subscriptions},
         pseudonyms=Pseudonymizer(b"d" * 32),
     )
-    return BackOfficeBus(
-        consumer, connection, admin_connection, key, state, delivery_topic(consumer, PURPOSE)
-    )
+    topics = {p: delivery_topic(consumer, p) for p in purposes}
+    return BackOfficeBus(consumer, connection, admin_connection, key, state, topics)
+
+
+async def run_until(consumer: Consumer, done: Callable[[], bool], timeout_s: float = 60) -> None:
+    """Run `consumer` until `done()` (or fail after `timeout_s`), then stop it cleanly."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        for _ in range(int(timeout_s * 10)):
+            if done() or task.done():
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+    assert done(), f"timed out: {consumer.stats}"
 
 
 def moved_to_munich(person: str | None = None) -> AddressChanged:

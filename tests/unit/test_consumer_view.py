@@ -69,15 +69,17 @@ def test_the_inbox_commits_the_handlers_writes_with_the_event_id_or_neither(tmp_
     def failing_handler() -> None:
         with inbox.transaction() as db:
             db.execute("INSERT INTO people VALUES ('P-1')")
-            inbox.record(db, "e-1", "population.AddressChanged", "tax", InboxOutcome.APPLIED)
+            inbox.record(
+                db, "muni-1", "e-1", "population.AddressChanged", "tax", InboxOutcome.APPLIED
+            )
             raise RuntimeError("handler failed after writing")
 
     with pytest.raises(RuntimeError):
         failing_handler()
-    assert inbox.seen("e-1") is None
+    assert inbox.seen("muni-1", "e-1", "tax") is None
     assert inbox.db.execute("SELECT count(*) FROM people").fetchone() == (0,)
     with inbox.transaction() as db:
         db.execute("INSERT INTO people VALUES ('P-1')")
-        inbox.record(db, "e-1", "population.AddressChanged", "tax", InboxOutcome.APPLIED)
-    assert inbox.seen("e-1") is InboxOutcome.APPLIED
+        inbox.record(db, "muni-1", "e-1", "population.AddressChanged", "tax", InboxOutcome.APPLIED)
+    assert inbox.seen("muni-1", "e-1", "tax") is InboxOutcome.APPLIED
     assert inbox.db.execute("SELECT count(*) FROM people").fetchone() == (1,)
