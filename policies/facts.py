@@ -5,6 +5,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from bus.catalog import Event
+from bus.catalog.event import Reporting
+
+NATIONWIDE_SOURCE = Reporting(None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,6 +18,8 @@ class EventFacts:
     # location name (see Event.locations) -> municipality code, None when abroad or unknown
     locations: Mapping[str, str | None]
     disclosure_blocked: bool
+    # Which location's register must be the event's source (policies/authority.py)
+    reporting: Reporting = NATIONWIDE_SOURCE
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +47,7 @@ def facts_from_values(
         fields=frozenset(values),
         locations={name: _at(values, path) for name, path in event_class.locations.items()},
         disclosure_blocked=bool(block and values.get(block)),
+        reporting=event_class.reporting(values),
     )
 
 

@@ -2,8 +2,8 @@
 
 import functools
 import re
-from collections.abc import Callable
-from typing import Annotated, Any, ClassVar
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, ClassVar, NamedTuple
 
 from pydantic import ConfigDict, TypeAdapter
 
@@ -17,6 +17,16 @@ def _schema_identity(schema: dict[str, Any], model: type[Any]) -> None:
     # The schema names its own type and version, so a stored copy cannot be mistaken for another.
     if isinstance(model, type) and issubclass(model, Event) and hasattr(model, "event_type"):
         schema["$id"] = model.dataschema()
+
+
+class Reporting(NamedTuple):
+    """Which register reports an event, by the registration law: the one of `location` (None: an
+    event without a location, reported by a nationwide source). Locations in `declared` are
+    recorded by that register from the person's own declaration (the previous address of a move),
+    so it need not be their authority; every other location must lie outside the bus's territory."""
+
+    location: str | None
+    declared: tuple[str, ...] = ()
 
 
 class Event(DocumentedModel):
@@ -35,6 +45,12 @@ class Event(DocumentedModel):
     locations: ClassVar[dict[str, str]] = {}
     # The field that marks a person under a disclosure block, if the event type carries one.
     disclosure_block_field: ClassVar[str | None] = None
+
+    @classmethod
+    def reporting(cls, values: Mapping[str, Any]) -> Reporting:
+        """Who reports this event (see Reporting), from its field values (typed or JSON). By
+        default the register of its first location; an event type with a finer rule overrides."""
+        return Reporting(next(iter(cls.locations), None))
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:

@@ -1,9 +1,10 @@
 """Events of the municipal population registers: where people live, and that they died."""
 
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from bus.catalog.event import Event
+from bus.catalog.event import Event, Reporting
 from bus.catalog.fields import DataClass, DocumentedModel, data_field
 
 # The national person identifier as the registers issue it.
@@ -96,6 +97,16 @@ class AddressChanged(Event):
         "because it records a protection measure, not the reason for it.",
         DataClass.PERSONAL,
     )
+
+    @classmethod
+    def reporting(cls, values: Mapping[str, Any]) -> Reporting:
+        # § 17 Abs. 1 BMG: a person registers with the register of the new residence, which reports
+        # the move and records the previous address from the registration form (the old register
+        # learns of it by Rückmeldung, § 33 BMG). A move abroad is a deregistration at the
+        # register of the previous residence (§ 17 Abs. 2 BMG), and the new address is abroad.
+        if values.get("moved_abroad") is True:
+            return Reporting("previous_address")
+        return Reporting("new_address", declared=("previous_address",))
 
 
 class PersonDied(Event):

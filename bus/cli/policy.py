@@ -12,10 +12,11 @@ from bus import policy_store
 from bus.kafka import broker
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.settings import load_kafka_settings
+from policies.authority import authorize_report
 from policies.cedar_export import export_cedar, write_export
 from policies.decision import Decision
 from policies.diff import diff as diff_sets
-from policies.engine import authorize_producer, decide
+from policies.engine import decide
 from policies.explain_input import load_event_file
 from policies.facts import Subscription, facts_of
 from policies.lint import format_findings, lint
@@ -99,9 +100,9 @@ def explain(
     event_input = load_event_file(event_file)
     event, publisher = event_input.event, producer or event_input.producer
     facts = facts_of(event, publisher)
-    # As the enforcer does: the producer must be authoritative for the subject's first location.
-    territory = next((code for code in facts.locations.values() if code is not None), None)
-    producer_check = authorize_producer(snapshot, publisher, event.event_type, territory)
+    # As the enforcer does: the registration law's rule for who reports the event.
+    report = authorize_report(snapshot, facts)
+    producer_check, territory = report.decision, report.territory
     subscription = Subscription(consumer, event.event_type, purpose)
     decision = decide(snapshot, facts, subscription, when.timestamp())
     if as_json:

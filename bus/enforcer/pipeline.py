@@ -21,8 +21,9 @@ from bus.envelope.kafka_binding import verify_ingress_record
 from bus.kafka.position import record_position
 from bus.keys import KeyStore
 from bus.topics import AUDIT_TOPIC, QUARANTINE_TOPIC, delivery_topic
+from policies.authority import authorize_report
 from policies.decision import Decision, Reason
-from policies.engine import authorize_producer, decide
+from policies.engine import decide
 from policies.facts import EventFacts, Subscription, facts_from_values
 from policies.snapshot import Snapshot
 
@@ -90,9 +91,8 @@ def _process(record: InRecord, state: EnforcerState, now: datetime) -> Outcome:
     # rebuild and dump the whole model again on this per-event path.
     values = {name: d.value for name, d in verified.token.disclosures.items()}
     facts = facts_from_values(verified.event_class, values, producer)
-    territory = next((code for code in facts.locations.values() if code is not None), None)
-    authority = authorize_producer(state.snapshot, producer, facts.event_type, territory)
-    if not authority.permitted:
+    authority = authorize_report(state.snapshot, facts)
+    if not authority.decision.permitted:
         return quarantine(
             record,
             state,

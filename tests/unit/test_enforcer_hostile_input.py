@@ -217,3 +217,42 @@ def _digest(encoded: str) -> str:
 
 def _name(encoded: str) -> str:
     return str(json_from_b64url(encoded, "disclosure")[1])
+
+
+REGENSBURG = {"street": "Dom", "house_number": "1", "municipality_code": "09362000",
+              "country": "DE"}  # fmt: skip
+MUNICH = {**REGENSBURG, "municipality_code": "09162000"}
+ABROAD = {"street": "Stephansplatz", "house_number": "1", "country": "AT"}
+
+
+def _move(previous: dict[str, str], new: dict[str, str], moved_abroad: bool) -> InRecord:
+    forgery = with_field(_forgery(), "previous_address", previous)
+    forgery = with_field(forgery, "new_address", new)
+    return with_field(forgery, "moved_abroad", moved_abroad).record()
+
+
+def test_a_move_is_reported_by_the_register_of_the_new_residence() -> None:
+    # Into Regensburg from Munich or from abroad: Regensburg's register reports it (§ 17 BMG).
+    for previous in (MUNICH, ABROAD):
+        assert process(_move(previous, REGENSBURG, False), STATE, NOW).quarantine_reason is None
+    # Out of Regensburg abroad: Regensburg's register reports the deregistration.
+    assert process(_move(REGENSBURG, ABROAD, True), STATE, NOW).quarantine_reason is None
+
+
+def test_authority_is_not_borrowed_from_a_second_location() -> None:
+    # A domestic move without a municipality for the new address, whose previous address lies in
+    # Regensburg: the first known location used to make Regensburg's register its source.
+    no_code = {**MUNICH, "municipality_code": None}
+    reason, detail = _quarantined(_move(REGENSBURG, no_code, False))
+    assert reason == "PRODUCER_NOT_AUTHORITATIVE"
+    assert "new_address" in detail
+    # Into Munich: Munich's register reports it, not Regensburg's, whatever the previous address.
+    assert _quarantined(_move(REGENSBURG, MUNICH, False))[0] == "PRODUCER_NOT_AUTHORITATIVE"
+
+
+def test_a_move_abroad_may_not_name_a_municipality_of_the_bus_as_new_address() -> None:
+    reason, detail = _quarantined(_move(REGENSBURG, REGENSBURG, True))
+    assert reason == "PRODUCER_NOT_AUTHORITATIVE"
+    assert "new_address" in detail
+    # Nor may a register deregister someone who lived in another municipality.
+    assert _quarantined(_move(MUNICH, ABROAD, True))[0] == "PRODUCER_NOT_AUTHORITATIVE"
