@@ -4,12 +4,15 @@ Producers may WRITE only the ingress topics of event types they are an authentic
 their own source-offsets topic and transactional ids); consumers may READ only their own delivery
 topics and their own consumer groups (plus their own dead-letter topic). Everything else
 (ingress READ, delivery/quarantine/audit WRITE) is left to the bus principal, the only super user.
+Sync revokes every other ALLOW an agency holds, whoever granted it.
 """
 
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from bus.errors import ConfigError
 from bus.kafka.admin import Acl, KafkaAdmin, Operation, Resource
+from bus.service_principals import service_principals
 from bus.topics import (
     consumer_group_prefix,
     dead_letter_topic,
@@ -77,14 +80,33 @@ class AclChanges:
     removed: frozenset[Acl]
 
 
-def sync_acls(
-    admin: KafkaAdmin, desired: set[Acl], managed_principals: Iterable[str]
-) -> AclChanges:
-    """Make the broker's ACLs of `managed_principals` equal `desired`: add what is missing, remove
-    what no longer follows from policy (a revoked grant loses its READ at once)."""
-    principals = set(managed_principals) | {acl.principal for acl in desired}
-    current = {acl for principal in principals for acl in admin.describe_acls_of(principal)}
+def sync_acls(admin: KafkaAdmin, desired: set[Acl]) -> AclChanges:
+    """Make the broker's ACLs of every agency equal `desired`: add what is missing, remove every
+    ALLOW the policy and subscriptions no longer justify (a revoked grant loses its READ at once),
+    including those of principals that nothing names any more (an agency removed from the policy).
+
+    Agencies are all principals but the bus's own (bus/service_principals.py), whose ACLs are left
+    alone. DENY ACLs are kept: they only take access away (an offboarded agency's block)."""
+    services = service_principals()
+    misplaced = sorted({acl.principal for acl in desired} & services)
+    if misplaced:
+        raise ConfigError(
+            f"the policy gives an agency the bus's own principal {', '.join(misplaced)}; "
+            "give the agency its own kafka_principal (User:<agency id>)"
+        )
+    current = {
+        acl for acl in admin.describe_acls_of(None) if acl.allow and acl.principal not in services
+    }
     added, removed = desired - current, current - desired
     admin.create_acls(added)
     admin.delete_acls(removed)
     return AclChanges(frozenset(added), frozenset(removed))
+
+
+def describe(acl: Acl) -> str:
+    """One line per ACL for a terminal: `User:tax-by READ TOPIC bus.delivery.tax-by.tax`."""
+    pattern = " (prefix)" if acl.prefixed else ""
+    host = "" if acl.host == "*" else f" from {acl.host}"
+    verb = "" if acl.allow else "DENY "
+    what = f"{acl.resource.name} {acl.name}{pattern}{host}"
+    return f"{acl.principal} {verb}{acl.operation.name} {what}"

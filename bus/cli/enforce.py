@@ -1,8 +1,7 @@
-"""`bus enforce` and `bus acl sync`."""
+"""`bus enforce` (`bus acl sync` is in bus/cli/acl.py)."""
 
 import asyncio
 import logging
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -10,22 +9,15 @@ from typing import Annotated
 import typer
 from prometheus_client import CollectorRegistry
 
-from bus import subscriptions
-from bus.acls import desired_acls, sync_acls
 from bus.cli.signals import stop_on_signals
 from bus.enforcer.metrics import EnforcerMetrics
 from bus.enforcer.runtime import EnforcerConfig, run_enforcer
 from bus.kafka import broker
-from bus.kafka.admin import KafkaAdmin
 from bus.kafka.settings import load_kafka_settings
 from bus.logs import LogFormat, configure_logging
 from bus.metrics_endpoint import serve_metrics
 from bus.paths import default_state_dir
-from bus.topology import ensure_registry_topics
-from policies.loader import load_policy_set
-from policies.snapshot import compile_snapshot
 
-PolicyDir = Annotated[Path, typer.Option("--policy", help="The policy set to enforce.")]
 FollowedPolicy = Annotated[
     Path | None,
     typer.Option(
@@ -39,9 +31,6 @@ KeyDir = Annotated[
         "--keys", help="Extra agency public keys (<agency>.pub.pem). Default: var/keys/public."
     ),
 ]
-
-acl = typer.Typer(help="Broker ACLs derived from policy and subscriptions.", no_args_is_help=True)
-
 
 MetricsPort = Annotated[
     int, typer.Option(help="Serve Prometheus /metrics on 127.0.0.1:PORT (0: off).")
@@ -83,25 +72,3 @@ def enforce(
 
     asyncio.run(main())
     typer.echo(f"enforcer stopped at {datetime.now(UTC):%Y-%m-%d %H:%M:%S}Z")
-
-
-@acl.command("sync")
-def acl_sync(policy: PolicyDir) -> None:
-    """Make the broker's ACLs follow the policy set and the subscriptions in force."""
-    connection = broker.admin_connection(load_kafka_settings())
-    admin = KafkaAdmin(connection)
-    ensure_registry_topics(admin)
-    snapshot = compile_snapshot(load_policy_set(policy))
-    subs = asyncio.run(subscriptions.load(connection))
-    changes = sync_acls(
-        admin,
-        desired_acls(snapshot, subs, time.time()),
-        [a.kafka_principal for a in snapshot.agencies.values()],
-    )
-    for added in sorted(changes.added, key=str):
-        typer.echo(f"+ {added.principal} {added.operation.name} {added.resource.name} {added.name}")
-    for removed in sorted(changes.removed, key=str):
-        typer.echo(
-            f"- {removed.principal} {removed.operation.name} {removed.resource.name} {removed.name}"
-        )
-    typer.echo(f"ACLs in sync: {len(changes.added)} added, {len(changes.removed)} removed")

@@ -5,6 +5,7 @@ import sys
 import typer
 
 from bus.cli import (
+    acl,
     agency,
     audit,
     audit_index,
@@ -35,7 +36,7 @@ app.command("subscribe")(subscriptions.subscribe)
 app.command("unsubscribe")(subscriptions.unsubscribe)
 app.command("subscriptions")(subscriptions.list_subscriptions)
 app.command("enforce")(enforce.enforce)
-app.add_typer(enforce.acl, name="acl")
+app.add_typer(acl.app, name="acl")
 audit.app.command("index")(audit_index.index)
 audit.app.command("reconcile")(audit_reconcile.reconcile_command)
 app.add_typer(audit.app, name="audit")

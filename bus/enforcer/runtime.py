@@ -105,10 +105,7 @@ class StateWatcher:
         ensure_bus_topics(self._admin, subs)
         producers = {agency for pairs in snapshot.authorities.values() for agency, _ in pairs}
         ensure_source_offsets_topics(self._admin, producers)
-        principals = [a.kafka_principal for a in snapshot.agencies.values()]
-        if old is not None:
-            principals += [a.kafka_principal for a in old.snapshot.agencies.values()]
-        changes = sync_acls(self._admin, desired_acls(snapshot, subs, time.time()), principals)
+        changes = sync_acls(self._admin, desired_acls(snapshot, subs, time.time()))
         log.info(
             "state in force: policy %s, %d subscriptions, ACLs +%d -%d",
             snapshot.hash[:19], len(subs), len(changes.added), len(changes.removed),

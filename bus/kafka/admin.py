@@ -10,6 +10,7 @@ from typing import Any
 from confluent_kafka import (
     ConsumerGroupTopicPartitions,
     IsolationLevel,
+    KafkaError,
     KafkaException,
     TopicPartition,
 )
@@ -51,34 +52,47 @@ class Operation(Enum):
     CREATE = AclOperation.CREATE
     ALL = AclOperation.ALL
     IDEMPOTENT_WRITE = AclOperation.IDEMPOTENT_WRITE
+    # Never granted by the bus; listed so that ACL sync sees (and can revoke) hand-made grants.
+    DELETE = AclOperation.DELETE
+    ALTER = AclOperation.ALTER
+    CLUSTER_ACTION = AclOperation.CLUSTER_ACTION
+    DESCRIBE_CONFIGS = AclOperation.DESCRIBE_CONFIGS
+    ALTER_CONFIGS = AclOperation.ALTER_CONFIGS
 
 
 @dataclass(frozen=True)
 class Acl:
-    """ALLOW `operation` on `resource` named `name` (or every name starting with it) to `principal`."""
+    """ALLOW (or, with allow=False, DENY) `operation` on `resource` named `name` (or every name
+    starting with it) to `principal`. A DENY overrides any ALLOW."""
 
     principal: str
     resource: Resource
     name: str
     operation: Operation
     prefixed: bool = False
+    host: str = "*"
+    allow: bool = True
+
+    @property
+    def _permission(self) -> AclPermissionType:
+        return AclPermissionType.ALLOW if self.allow else AclPermissionType.DENY
 
     def binding_filter(self) -> AclBindingFilter:
         pattern = ResourcePatternType.PREFIXED if self.prefixed else ResourcePatternType.LITERAL
         return AclBindingFilter(
-            self.resource.value, self.name, pattern, self.principal, "*",
-            self.operation.value, AclPermissionType.ALLOW,
+            self.resource.value, self.name, pattern, self.principal, self.host,
+            self.operation.value, self._permission,
         )  # fmt: skip
 
     def binding(self) -> AclBinding:
         pattern = ResourcePatternType.PREFIXED if self.prefixed else ResourcePatternType.LITERAL
         return AclBinding(
-            self.resource.value, self.name, pattern, self.principal, "*",
-            self.operation.value, AclPermissionType.ALLOW,
+            self.resource.value, self.name, pattern, self.principal, self.host,
+            self.operation.value, self._permission,
         )  # fmt: skip
 
 
-def _filter_for(principal: str) -> AclBindingFilter:
+def _filter_for(principal: str | None) -> AclBindingFilter:
     # None matches any name/host; librdkafka accepts it though the stubs say str.
     return AclBindingFilter(
         ResourceType.ANY, None, ResourcePatternType.ANY, principal, None,  # type: ignore[arg-type]
@@ -89,7 +103,7 @@ def _filter_for(principal: str) -> AclBindingFilter:
 def _acl_from_binding(binding: AclBinding) -> Acl | None:
     resources = {r.value: r for r in Resource}
     operations = {o.value: o for o in Operation}
-    if binding.permission_type != AclPermissionType.ALLOW or binding.host != "*":
+    if binding.permission_type not in (AclPermissionType.ALLOW, AclPermissionType.DENY):
         return None
     if binding.restype not in resources or binding.operation not in operations:
         return None
@@ -99,6 +113,8 @@ def _acl_from_binding(binding: AclBinding) -> Acl | None:
         name=binding.name,
         operation=operations[binding.operation],
         prefixed=binding.resource_pattern_type == ResourcePatternType.PREFIXED,
+        host=binding.host,
+        allow=binding.permission_type == AclPermissionType.ALLOW,
     )
 
 
@@ -192,6 +208,18 @@ class KafkaAdmin:
         change = UserScramCredentialUpsertion(username, info, password.encode())
         self._wait("create SCRAM user", self._client.alter_user_scram_credentials([change]))
 
+    def has_scram_user(self, username: str) -> bool:
+        """Whether the broker holds a SCRAM credential for `username` (a revoked one counts)."""
+        futures = self._client.describe_user_scram_credentials([username])
+        assert isinstance(futures, dict)  # a list of users gives one future per user
+        try:
+            futures[username].result(timeout=_TIMEOUT_S)
+        except KafkaException as exc:
+            if exc.args[0].code() == KafkaError.RESOURCE_NOT_FOUND:
+                return False
+            raise BrokerError(f"could not describe user {username}: {exc.args[0]}") from exc
+        return True
+
     def revoke_scram_user(self, username: str) -> None:
         """Lock a principal out by overwriting its credential with a secret nobody holds.
 
@@ -208,15 +236,18 @@ class KafkaAdmin:
                 "create ACLs", self._client.create_acls(bindings, request_timeout=_TIMEOUT_S)
             )
 
-    def describe_acls_of(self, principal: str) -> set[Acl]:
-        """The ALLOW ACLs naming `principal` that this module can express (others are ignored)."""
+    def describe_acls_of(self, principal: str | None) -> set[Acl]:
+        """The ACLs naming `principal` (None: every principal) that this module can express
+        (others are ignored)."""
         match = _filter_for(principal)
         try:
             bindings = self._client.describe_acls(match, request_timeout=_TIMEOUT_S).result(
                 _TIMEOUT_S
             )
         except KafkaException as exc:
-            raise BrokerError(f"could not describe ACLs of {principal}: {exc.args[0]}") from exc
+            raise BrokerError(
+                f"could not describe ACLs of {principal or 'all principals'}: {exc.args[0]}"
+            ) from exc
         found = set()
         for b in bindings:
             acl = _acl_from_binding(b)

@@ -82,7 +82,7 @@ def matrix(principals: Principals, kafka_admin: KafkaAdmin) -> Matrix:
     kafka_admin.ensure_topics(
         [*topics, *matrix.delivery_topics(), *own, AUDIT_TOPIC, QUARANTINE_TOPIC]
     )
-    sync_acls(kafka_admin, desired_acls(snapshot, subscriptions, now), [])
+    sync_acls(kafka_admin, desired_acls(snapshot, subscriptions, now))
     return matrix
 
 

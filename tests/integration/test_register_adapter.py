@@ -25,7 +25,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from bus.acls import desired_acls, sync_acls
+from bus.acls import desired_acls
 from bus.catalog.population import AddressChanged, PersonDied
 from bus.envelope.codec import issue_event
 from bus.envelope.kafka_binding import header_map, ingress_record, verify_record
@@ -86,7 +86,7 @@ async def register(kafka_admin: KafkaAdmin, principals: Principals) -> AsyncIter
     )
     ensure_ingress_topics(kafka_admin)
     ensure_source_offsets_topics(kafka_admin, [agency_id])
-    sync_acls(kafka_admin, desired_acls(snapshot, [], time.time()), [])
+    kafka_admin.create_acls(desired_acls(snapshot, [], time.time()))  # grant only: no sync
     key = AgencySigningKey.generate(agency_id)
     keys = KeyStore([public_key_from_pem(agency_id, key.public_pem())])
     progress_topic = source_offsets_topic(agency_id)
@@ -121,6 +121,7 @@ def death(person_id: str) -> dict[str, str]:
     return {
         "event": "person_died", "person_id": person_id, "date_of_death": "2026-10-30",
         "registration_municipality_code": "09162000", "cause_of_death_code": "I21.9",
+        "disclosure_block": "false",
     }  # fmt: skip
 
 

@@ -1,0 +1,102 @@
+"""`bus acl sync` revokes every ACL the policy and the registry no longer justify, also of an agency
+that vanished from the policy (issue 12); the bus's own principals keep theirs. Through the CLI,
+on the real broker."""
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bus.audit.indexer_access import INDEXER_USER
+from bus.cli.main import app
+from bus.kafka.admin import Acl, KafkaAdmin, Operation, Resource
+from bus.kafka.connection import KafkaConnection
+from bus.topics import delivery_topic
+from tests.support.kafka import (
+    AuthorizationFailed,
+    Principals,
+    consume_one,
+    eventually,
+    produce_one,
+    unique_name,
+)
+
+pytestmark = pytest.mark.integration
+TYPE = "population.AddressChanged"
+PURPOSE = "tax-residence"
+REFERENCE = Path("policies/reference")
+
+
+def policy_with(agency: str, directory: Path) -> Path:
+    """The reference policy set plus `agency`, a Bavarian tax office granted AddressChanged."""
+    shutil.copytree(REFERENCE, directory)
+    with (directory / "agencies.yaml").open("a") as agencies:
+        agencies.write(
+            f'  - id: {agency}\n    name: Newcomer\n    level: state\n    jurisdiction: "09"\n'
+            f"    competences: [taxation]\n    kafka_principal: User:{agency}\n    public_keys: []\n"
+        )
+    with (directory / "grants.yaml").open("a") as grants:
+        grants.write(
+            f"  - id: {agency}-address\n    consumer: {agency}\n    event_types: [{TYPE}]\n"
+            f"    purpose: {PURPOSE}\n    fields: [subject_id, new_address, effective_date]\n"
+            "    territorial_rule: new_address\n    valid_from: 2026-01-01T00:00:00Z\n"
+            "    approved_by: Test\n    approved_at: 2026-01-01\n"
+        )
+    return directory
+
+
+def lines_about(output: str, principal: str) -> list[str]:
+    return [line for line in output.splitlines() if f" {principal} " in f"{line} "]
+
+
+def test_an_agency_removed_from_the_policy_loses_every_acl(
+    kafka_broker: KafkaConnection, kafka_admin: KafkaAdmin, principals: Principals, tmp_path: Path
+) -> None:
+    newcomer = principals.create("newcomer")
+    agency, principal = newcomer.username, f"User:{newcomer.username}"
+    with_newcomer = policy_with(agency, tmp_path / "policy")
+    runner = CliRunner()
+    wanted = ["--consumer", agency, "--event-type", TYPE, "--purpose", PURPOSE]
+
+    subscribed = runner.invoke(app, ["subscribe", *wanted, "--policy", str(with_newcomer)])
+    assert subscribed.exit_code == 0, subscribed.output
+    synced = runner.invoke(app, ["acl", "sync", "--policy", str(with_newcomer)])
+    assert synced.exit_code == 0, synced.output
+    assert (
+        len([line for line in lines_about(synced.output, principal) if line.startswith("+")]) == 4
+    )
+    topic = delivery_topic(agency, PURPOSE)
+    asyncio.run(produce_one(kafka_broker, topic, b"delivered by the bus"))
+    asyncio.run(eventually(lambda: consume_one(newcomer, topic, group=f"{agency}.back-office")))
+
+    # A grant by hand, outside the policy (another operation, one host), and a service's own ACL.
+    by_hand = Acl(principal, Resource.TOPIC, topic, Operation.ALTER, host="127.0.0.1")
+    service_topic = unique_name("indexer-only")
+    service = Acl(f"User:{INDEXER_USER}", Resource.TOPIC, service_topic, Operation.READ)
+    kafka_admin.create_acls([by_hand, service])
+    try:
+        gone = runner.invoke(app, ["unsubscribe", *wanted])
+        assert gone.exit_code == 0, gone.output
+        # The policy set in force no longer names the agency at all.
+        synced = runner.invoke(app, ["acl", "sync", "--policy", str(REFERENCE)])
+        assert synced.exit_code == 0, synced.output
+        removed = lines_about(synced.output, principal)
+        assert len(removed) == 5, synced.output  # its four ACLs and the one granted by hand
+        assert all(line.startswith("-") for line in removed), synced.output
+        assert not kafka_admin.describe_acls_of(principal)
+        assert service in kafka_admin.describe_acls_of(f"User:{INDEXER_USER}")
+    finally:
+        kafka_admin.delete_acls([service])
+
+    asyncio.run(refused_eventually(newcomer, topic))
+
+
+async def refused_eventually(consumer: KafkaConnection, topic: str) -> None:
+    for _ in range(20):
+        try:
+            await consume_one(consumer, topic, group=f"{consumer.username}.back-office-2")
+        except AuthorizationFailed:
+            return
+    pytest.fail(f"{consumer.username} could still read {topic}")
