@@ -1,23 +1,30 @@
-"""Who may ask the audit trail: bearer tokens with a role, kept as SHA-256 digests only.
+"""Who may ask the audit trail: bearer tokens with a role and a lifetime, kept as SHA-256 digests.
 
-`auditor` sees every decision; `agency-dpo` (an agency's data-protection officer) sees only the
-decisions its agency produced or consumed.
+`auditor` sees every decision; `agency-dpo` (an agency's data-protection officer) sees what
+bus/audit/scope.py allows it. A token expires (90 days unless issued otherwise) and can be
+revoked; either way it is refused from then on. Revoked tokens stay listed, for the record.
 """
 
 import hashlib
 import hmac
 import json
+import os
+import re
 import secrets
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
-from bus.envelope.attributes import format_time
+from bus.envelope.attributes import format_time, parse_time
 from bus.errors import ConfigError
 from bus.keys import AGENCY_ID_PATTERN
 from bus.paths import default_state_dir
 from bus.private_files import write_private
+
+DEFAULT_LIFETIME = timedelta(days=90)
+MAX_LIFETIME = timedelta(days=730)
+TOKEN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", re.ASCII)
 
 
 class Role(StrEnum):
@@ -33,8 +40,28 @@ class Principal:
 
     @property
     def scope(self) -> str | None:
-        """The agency whose decisions alone it sees; None: all."""
+        """The agency whose data-protection officer it is; None: an auditor, who sees all."""
         return self.agency if self.role is Role.AGENCY_DPO else None
+
+
+@dataclass(frozen=True)
+class TokenHolder:
+    principal: Principal
+    issued_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+
+    def refusal(self, now: datetime) -> str | None:
+        """Why the token no longer opens anything; None while it does."""
+        if self.revoked_at is not None:
+            return f"token {self.principal.name!r} was revoked at {format_time(self.revoked_at)}"
+        if now >= self.expires_at:
+            return f"token {self.principal.name!r} expired at {format_time(self.expires_at)}"
+        return None
+
+
+class TokenRefused(Exception):
+    """Not a token, or no longer one: the message says which (never echoing the token)."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +71,15 @@ class _Entry:
     agency: str | None
     sha256: str
     issued_at: str
+    expires_at: str | None = None  # files written before tokens expired: issued_at + default
+    revoked_at: str | None = None
+
+    def holder(self) -> TokenHolder:
+        issued = parse_time(self.issued_at)
+        expires = parse_time(self.expires_at) if self.expires_at else issued + DEFAULT_LIFETIME
+        revoked = parse_time(self.revoked_at) if self.revoked_at else None
+        return TokenHolder(Principal(self.name, Role(self.role), self.agency), issued, expires,
+                           revoked)  # fmt: skip
 
 
 def default_tokens_file() -> Path:
@@ -54,45 +90,86 @@ class TokenRegistry:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def issue(self, name: str, role: Role, agency: str | None = None) -> str:
+    def issue(
+        self,
+        name: str,
+        role: Role,
+        agency: str | None = None,
+        lifetime: timedelta = DEFAULT_LIFETIME,
+        now: datetime | None = None,
+    ) -> str:
         """A new token, returned once; only its digest is kept."""
+        if not TOKEN_NAME.fullmatch(name):
+            raise ConfigError(
+                f"token name {name[:80]!r}: 1-64 of A-Z, a-z, 0-9, '.', '_', '-', "
+                "starting with a letter or digit"
+            )
         if (role is Role.AGENCY_DPO) != (agency is not None):
             raise ConfigError("an agency-dpo token needs --agency; an auditor token takes none")
         if agency is not None and not AGENCY_ID_PATTERN.match(agency):
-            raise ConfigError(f"agency id {agency!r} is not one (a-z, 0-9 and '-')")
+            raise ConfigError(f"agency id {agency[:80]!r} is not one (a-z, 0-9 and '-')")
+        if not timedelta(0) < lifetime <= MAX_LIFETIME:
+            raise ConfigError(f"a token lives more than 0 and at most {MAX_LIFETIME.days} days")
         entries = self._read()
         if any(e.name == name for e in entries):
             raise ConfigError(
                 f"{self.path}: a token named {name!r} exists already; pick another name"
             )
         token = secrets.token_urlsafe(32)
+        issued = now or datetime.now(UTC)
+        expires = format_time(issued + lifetime)
         entries.append(
-            _Entry(name, role.value, agency, _digest(token), format_time(datetime.now(UTC)))
+            _Entry(name, role.value, agency, _digest(token), format_time(issued), expires)
         )
-        write_private(self.path, json.dumps([asdict(e) for e in entries], indent=2) + "\n")
+        self._write(entries)
         return token
 
-    def authenticate(self, token: str) -> Principal | None:
+    def revoke(self, name: str, now: datetime | None = None) -> None:
+        entries = self._read()
+        found = next((e for e in entries if e.name == name), None)
+        if found is None:
+            raise ConfigError(
+                f"{self.path}: no token named {name[:80]!r} (see bus audit token list)"
+            )
+        if found.revoked_at is not None:
+            raise ConfigError(f"token {name!r} was revoked already, at {found.revoked_at}")
+        revoked = _Entry(**{**asdict(found), "revoked_at": format_time(now or datetime.now(UTC))})
+        self._write([revoked if e is found else e for e in entries])
+
+    def authenticate(self, token: str, now: datetime) -> Principal:
         digest = _digest(token)
         for entry in self._read():
             if hmac.compare_digest(entry.sha256, digest):
-                return Principal(entry.name, Role(entry.role), entry.agency)
-        return None
+                holder = entry.holder()
+                refusal = holder.refusal(now)
+                if refusal is not None:
+                    raise TokenRefused(f"{refusal}; ask for a new one")
+                return holder.principal
+        raise TokenRefused("a valid bearer token is needed")
 
-    def principals(self) -> list[tuple[Principal, str]]:
-        """Every token holder, with when the token was issued."""
-        return [(Principal(e.name, Role(e.role), e.agency), e.issued_at) for e in self._read()]
+    def holders(self) -> list[TokenHolder]:
+        """Every token issued, with when it was issued, expires or was revoked."""
+        return [e.holder() for e in self._read()]
 
     def _read(self) -> list[_Entry]:
         if not self.path.exists():
             return []
         try:
-            return [_Entry(**item) for item in json.loads(self.path.read_text())]
+            entries = [_Entry(**item) for item in json.loads(self.path.read_text())]
+            for entry in entries:
+                entry.holder()  # its times and role parse
+            return entries
         except (ValueError, TypeError) as exc:
             raise ConfigError(
                 f"{self.path}: not a token file bus wrote ({exc}); move it away and issue tokens "
                 "again with `bus audit token issue`"
             ) from exc
+
+    def _write(self, entries: list[_Entry]) -> None:
+        # Whole or not at all: the API reads the file on every request.
+        draft = self.path.with_name(f".{self.path.name}.new")
+        write_private(draft, json.dumps([asdict(e) for e in entries], indent=2) + "\n")
+        os.replace(draft, self.path)
 
 
 def _digest(token: str) -> str:

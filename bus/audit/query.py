@@ -1,10 +1,24 @@
-"""What an auditor may ask for: filters, validated once for the API and the CLI alike."""
+"""What an auditor may ask for: filters, validated once for the API and the CLI alike.
 
+Every value is checked before it reaches the store: names and reason codes by pattern, free text
+without control characters (PostgreSQL refuses NUL in text), times as RFC 3339 with a zone only,
+numbers within the store's 64-bit integers.
+"""
+
+import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
 from bus.audit.columns import epoch_micros
 from bus.audit.store.audit_store import DecisionFilter
@@ -14,7 +28,25 @@ from bus.enforcer.pseudonyms import Pseudonymizer
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
 ReasonCode = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{1,63}$")]
+# Printable text: no control characters (NUL, newlines) to reach a database or a log line.
+Text = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
 MAX_PAGE = 1_000
+MAX_ID = 2**63 - 1  # decision ids are the store's 64-bit seq
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})", re.ASCII
+)
+
+
+def _rfc3339(value: Any) -> Any:
+    """Only RFC 3339 text with a zone: not a Unix time (`-1`), not a date, not a naive time."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError("expected RFC 3339 with a time zone, e.g. 2026-11-01T00:00:00Z")
+    return datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+
+
+Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
 
 
 class RecordedOutcome(StrEnum):
@@ -44,12 +76,12 @@ class DecisionQuery(BaseModel):
     purpose: Name | None = None
     outcome: RecordedOutcome | None = None
     reason: ReasonCode | None = None
-    since: AwareDatetime | None = Field(None, description="inclusive, with a time zone")
-    until: AwareDatetime | None = Field(None, description="exclusive, with a time zone")
-    subject: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
+    since: Rfc3339 | None = Field(None, description="inclusive, RFC 3339 with a time zone")
+    until: Rfc3339 | None = Field(None, description="exclusive, RFC 3339 with a time zone")
+    subject: Text | None = Field(
         None, description="the person's real identifier; pseudonymised before the store sees it"
     )
-    event_id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    event_id: Text | None = None
 
     @field_validator("until")
     @classmethod
@@ -59,9 +91,9 @@ class DecisionQuery(BaseModel):
             raise ValueError("until must lie after since")
         return until
 
-    def to_filter(self, pseudonyms: Pseudonymizer | None, agency: str | None) -> DecisionFilter:
-        """`agency` scopes to decisions it produced or consumed (an agency's data-protection
-        officer); None for an auditor, who sees everything. `pseudonyms` is needed only when a
+    def to_filter(self, pseudonyms: Pseudonymizer | None, dpo_of: str | None) -> DecisionFilter:
+        """`dpo_of` scopes to what that agency's data-protection officer may see (bus/audit/
+        scope.py); None for an auditor, who sees everything. `pseudonyms` is needed only when a
         subject is asked for."""
         if self.subject and pseudonyms is None:
             raise ValueError("a query by subject needs the pseudonym key")
@@ -74,7 +106,7 @@ class DecisionQuery(BaseModel):
                 if self.subject and pseudonyms
                 else None
             ),
-            event_id=self.event_id, agency=agency,
+            event_id=self.event_id, dpo_of=dpo_of,
         )  # fmt: skip
 
 
@@ -95,7 +127,9 @@ def decode_cursor(cursor: str) -> int:
     try:
         text = b64url_decode(cursor).decode()
         prefix, _, number = text.partition(":")
-        if prefix != "before" or not number.isdigit():
+        if prefix != "before" or not number.isascii() or not number.isdigit():
+            raise ValueError(text)
+        if not 1 <= int(number) <= MAX_ID:
             raise ValueError(text)
         return int(number)
     except ValueError as exc:

@@ -1,5 +1,8 @@
 """The data-subject report: who received data about a person, which fields, when, why; and
-what was refused. Answers the citizen's "who got my data?" (GDPR Art. 15(1)(c))."""
+what was refused. Answers the citizen's "who got my data?" (GDPR Art. 15(1)(c)).
+
+An agency's data-protection officer gets its agency's receipts only: no refusal (it would tell
+where the person lives now, or that the person is protected), no pseudonym (bus/audit/scope.py)."""
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -42,9 +45,9 @@ class Refusal:
 
 @dataclass(frozen=True)
 class SubjectReport:
-    subject_pseudonym: str
+    subject_pseudonym: str | None  # None for a data-protection officer
     generated_at: str
-    scope: str | None  # the agency a data-protection officer sees, None for everything
+    scope: str | None  # the agency whose receipts alone are listed; None: everything
     received: list[Receipt]
     refused: list[Refusal]
     truncated: bool
@@ -68,13 +71,14 @@ class SubjectReport:
 def subject_report(
     store: AuditStore, pseudonym: str, now: datetime, agency: str | None = None
 ) -> SubjectReport:
-    found = store.find(
-        DecisionFilter(subject_pseudonym=pseudonym, agency=agency), limit=MAX_REPORT_DECISIONS + 1
-    )
+    where = DecisionFilter(subject_pseudonym=pseudonym)
+    if agency is not None:
+        where = DecisionFilter(subject_pseudonym=pseudonym, consumer=agency, outcome="PERMIT")
+    found = store.find(where, limit=MAX_REPORT_DECISIONS + 1)
     truncated = len(found) > MAX_REPORT_DECISIONS
     chronological = list(reversed(found[:MAX_REPORT_DECISIONS]))
     return SubjectReport(
-        subject_pseudonym=pseudonym,
+        subject_pseudonym=pseudonym if agency is None else None,
         generated_at=format_time(now),
         scope=agency,
         received=[_receipt(d) for d in chronological if d.columns.outcome == "PERMIT"],

@@ -2,20 +2,36 @@
 (`--json`). `bus audit index` fills the store (bus/cli/audit_index.py)."""
 
 import json
+import sqlite3
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
+import psycopg
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from bus.audit.access import Role, TokenRegistry, default_tokens_file
-from bus.audit.audit_key import AuditKeyFiles, load_audit_public_key
+from bus.audit.access import (
+    DEFAULT_LIFETIME,
+    MAX_LIFETIME,
+    Role,
+    TokenRegistry,
+    default_tokens_file,
+)
+from bus.audit.api.rate_limit import DEFAULT_RATE
 from bus.audit.pseudonym_key import load_pseudonymizer
-from bus.audit.query import MAX_PAGE, Bucket, DecisionQuery, decode_cursor, encode_cursor
+from bus.audit.query import (
+    MAX_ID,
+    MAX_PAGE,
+    Bucket,
+    CursorError,
+    DecisionQuery,
+    decode_cursor,
+    encode_cursor,
+)
 from bus.audit.replay import replay
 from bus.audit.statistics import statistics
 from bus.audit.store import AuditStore, open_store
@@ -23,7 +39,18 @@ from bus.audit.subject_report import render_html, subject_report
 from bus.audit.verify import verify_store
 from bus.audit.views import decision_view, explanation
 from bus.cli.audit_index import store_url_default
+from bus.cli.audit_witness import (
+    DEFAULT_CHECKPOINT_TOPIC,
+    CheckpointTopic,
+    KeyDir,
+    Offline,
+    PinnedKey,
+    pinned_public_key,
+    witness_as_verifier,
+)
 from bus.enforcer.pipeline import AUDIT_AUDIENCE
+from bus.envelope.attributes import format_time
+from bus.errors import ConfigError
 from bus.logs import LogFormat, configure_logging
 
 app = typer.Typer(
@@ -44,7 +71,14 @@ Opt = Annotated[str | None, typer.Option()]
 
 
 def _open(store: str | None) -> AuditStore:
-    return open_store(store or store_url_default())
+    url = store or store_url_default()
+    try:
+        return open_store(url)
+    except (OSError, ValueError, sqlite3.Error, psycopg.Error) as exc:
+        # A path that cannot be one (NUL, too long, a folder), a URL psycopg cannot parse.
+        raise ConfigError(
+            f"--store {url[:120]!r}: cannot open an audit store there ({exc})"
+        ) from exc
 
 
 def _query(**values: Any) -> DecisionQuery:
@@ -80,7 +114,10 @@ def query(
     q = _query(consumer=consumer, producer=producer, event_type=event_type, purpose=purpose,
                outcome=outcome, reason=reason, since=since, until=until, subject=subject,
                event_id=event_id)  # fmt: skip
-    before = decode_cursor(cursor) if cursor else None
+    try:
+        before = decode_cursor(cursor) if cursor else None
+    except CursorError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--cursor") from exc
     pseudonyms = load_pseudonymizer() if subject else None
     audit_store = _open(store)
     try:
@@ -107,7 +144,9 @@ def query(
 
 @app.command()
 def show(
-    decision_id: Annotated[int, typer.Argument(help="The decision's id (from query).")],
+    decision_id: Annotated[
+        int, typer.Argument(min=1, max=MAX_ID, help="The decision's id (from query).")
+    ],
     store: Store = None, as_json: Json = False,
 ) -> None:  # fmt: skip
     """One decision: what was decided, why, and whether re-deciding it under its recorded policy
@@ -173,6 +212,7 @@ def report(
 ) -> None:  # fmt: skip
     """The data-subject report: every agency that received data about the person (which fields,
     when, purpose, legal basis) and what was refused."""
+    _query(subject=subject)  # the same checks as a query by subject
     pseudonym = load_pseudonymizer().pseudonym(AUDIT_AUDIENCE, subject)
     audit_store = _open(store)
     try:
@@ -180,7 +220,10 @@ def report(
     finally:
         audit_store.close()
     if html is not None:
-        html.write_text(render_html(result))
+        try:
+            html.write_text(render_html(result))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"--html {str(html)[:120]!r}: cannot write the page ({exc})") from exc
         typer.echo(f"written: {html}", err=True)
     if as_json:
         _print_json(result.to_json())
@@ -200,13 +243,16 @@ def report(
 @app.command()
 def verify(
     store: Store = None,
-    key_dir: Annotated[Path | None, typer.Option(help="Audit key folder. Default: var/audit/keys.")] = None,
+    key_dir: KeyDir = None, pinned_key: PinnedKey = None,
+    checkpoint_topic: CheckpointTopic = DEFAULT_CHECKPOINT_TOPIC, offline: Offline = False,
     as_json: Json = False,
 ) -> None:  # fmt: skip
-    """Recompute the hash chain and check every signed checkpoint; exit 1 naming the first
-    record that was modified, deleted, inserted or reordered."""
-    files = AuditKeyFiles.in_directory(key_dir) if key_dir else AuditKeyFiles.default()
-    public_key = load_audit_public_key(files)
+    """Recompute the hash chain and check every checkpoint against the pinned audit key and the
+    witness topic; exit 1 naming the first record that was modified, deleted, inserted or
+    reordered, checkpoints deleted, positions lowered, or a key that is not the pinned one."""
+    public_key = pinned_public_key(pinned_key, key_dir)
+    # The witness first: all it holds was committed to the store before the store is read.
+    witness = None if offline else witness_as_verifier(checkpoint_topic, public_key)
     audit_store = _open(store)
 
     def progress(done: int) -> None:
@@ -214,13 +260,14 @@ def verify(
             print(f"  … {done:,} records checked", file=sys.stderr, flush=True)
 
     try:
-        result = verify_store(audit_store, public_key, progress)
+        result = verify_store(audit_store, public_key, progress, witness)
     finally:
         audit_store.close()
     finding = result.finding
     if as_json:
         _print_json({
-            "intact": result.intact, "records": result.records, "head_seq": result.head_seq,
+            "intact": result.intact, "witnessed": result.witnessed,
+            "records": result.records, "head_seq": result.head_seq,
             "head_hash": result.head_hash, "checkpoints": result.checkpoints,
             "last_checkpoint_seq": result.last_checkpoint_seq, "unsigned_tail": result.unsigned_tail,
             "finding": {"kind": finding.kind.value, "seq": finding.seq, "message": finding.message}
@@ -231,6 +278,9 @@ def verify(
             f"{result.records} records, head {result.head_seq} ({result.head_hash[:16]}…), "
             f"{result.checkpoints} signed checkpoints, {result.unsigned_tail} record(s) after the last"
         )
+        if witness is None:
+            typer.echo("UNWITNESSED (--offline): the newest records deleted with their "
+                       "checkpoints would go unnoticed")  # fmt: skip
         typer.echo(f"TAMPERED: {finding.kind.value} — {finding.message}" if finding else "intact")
     if finding is not None:
         raise typer.Exit(1)
@@ -239,22 +289,31 @@ def verify(
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port.")] = 8600,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8600,
     store: Store = None,
     log_format: Annotated[LogFormat, typer.Option(help="json or text.")] = LogFormat.JSON,
     metrics_port: Annotated[
-        int, typer.Option(help="Serve Prometheus /metrics on 127.0.0.1:PORT (0: off).")
+        int,
+        typer.Option(
+            min=0, max=65535, help="Serve Prometheus /metrics on 127.0.0.1:PORT (0: off)."
+        ),
     ] = 9466,
+    rate_limit: Annotated[
+        str, typer.Option(help="Requests per token, e.g. 120/minute, 10/second, 2000/hour.")
+    ] = DEFAULT_RATE,
 ) -> None:
     """The auditor HTTP API (OpenAPI at /docs); bearer tokens from `bus audit token issue`.
     Every request is logged, in the store and as a log line."""
+    from bus.audit.api.rate_limit import RateLimit
     from bus.audit.api.server import serve as run  # FastAPI and uvicorn load only for serving
 
+    limit = RateLimit(rate_limit)  # refused before anything starts
     configure_logging(log_format)
     typer.echo(f"auditor API on http://{host}:{port} (OpenAPI: /docs); Ctrl-C stops it", err=True)
     run(
-        store or store_url_default(), TokenRegistry(default_tokens_file()), host, port, metrics_port
-    )
+        store or store_url_default(), TokenRegistry(default_tokens_file()), host, port,
+        metrics_port, limit,
+    )  # fmt: skip
 
 
 @token_app.command("issue")
@@ -262,16 +321,39 @@ def token_issue(
     name: Annotated[str, typer.Argument(help="Who holds it, e.g. alice.")],
     role: Annotated[Role, typer.Option(help="auditor: everything; agency-dpo: one agency's.")],
     agency: Annotated[str | None, typer.Option(help="For agency-dpo: the agency.")] = None,
+    lifetime_days: Annotated[
+        int, typer.Option(min=1, max=MAX_LIFETIME.days, help="Days until it expires.")
+    ] = DEFAULT_LIFETIME.days,
 ) -> None:
     """Issue a bearer token; it is shown once and kept only as a digest."""
-    token = TokenRegistry(default_tokens_file()).issue(name, role, agency)
+    registry = TokenRegistry(default_tokens_file())
+    token = registry.issue(name, role, agency, timedelta(days=lifetime_days))
     typer.echo(token)
-    typer.echo("(shown once: store it now; only its SHA-256 is kept)", err=True)
+    typer.echo(
+        f"(shown once: store it now; only its SHA-256 is kept; expires in {lifetime_days} days)",
+        err=True,
+    )
+
+
+@token_app.command("revoke")
+def token_revoke(
+    name: Annotated[str, typer.Argument(help="The holder's name, as in `token list`.")],
+) -> None:
+    """Revoke a token at once: the API refuses it from the next request on (401)."""
+    TokenRegistry(default_tokens_file()).revoke(name)
+    typer.echo(f"revoked: {name}")
 
 
 @token_app.command("list")
 def token_list() -> None:
-    """Token holders and their roles (never the tokens)."""
-    for principal, issued_at in TokenRegistry(default_tokens_file()).principals():
+    """Token holders, roles, and when each token was issued and expires or was revoked (never
+    the tokens)."""
+    now = datetime.now(UTC)
+    for holder in TokenRegistry(default_tokens_file()).holders():
+        principal = holder.principal
         agency = f" ({principal.agency})" if principal.agency else ""
-        typer.echo(f"{principal.name}\t{principal.role.value}{agency}\tissued {issued_at}")
+        state = holder.refusal(now) or f"valid until {format_time(holder.expires_at)}"
+        typer.echo(
+            f"{principal.name}\t{principal.role.value}{agency}\t"
+            f"issued {format_time(holder.issued_at)}\t{state}"
+        )

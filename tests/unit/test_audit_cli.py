@@ -3,12 +3,13 @@
 import json
 import socket
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from bus.audit.access import TokenRefused, TokenRegistry, default_tokens_file
 from bus.audit.audit_key import AuditKeyFiles, ensure_audit_key
 from bus.audit.store import open_store
 from bus.audit.store.audit_store import Checkpointing
@@ -121,3 +122,24 @@ def test_index_refuses_a_taken_metrics_port_before_connecting(store_url: str) ->
     assert code == 1
     assert f"--metrics-port {port}: cannot serve metrics on 127.0.0.1:{port}" in out
     assert "choose a free port, or 0" in out
+
+
+def test_a_token_expires_as_issued_and_is_revoked_at_once(store_url: str) -> None:
+    code, out = bus("audit", "token", "issue", "erin", "--role", "auditor", "--lifetime-days", "30")
+    token = out.splitlines()[0]
+    assert code == 0
+    assert "expires in 30 days" in out
+    registry = TokenRegistry(default_tokens_file())
+    issued = next(h for h in registry.holders() if h.principal.name == "erin")
+    assert issued.expires_at - issued.issued_at == timedelta(days=30)
+    assert registry.authenticate(token, datetime.now(UTC)).name == "erin"
+    assert bus("audit", "token", "revoke", "erin") == (0, "revoked: erin\n")
+    with pytest.raises(TokenRefused, match="token 'erin' was revoked at"):
+        registry.authenticate(token, datetime.now(UTC))
+    code, listing = bus("audit", "token", "list")
+    assert "erin\tauditor\tissued " in listing
+    assert "\ttoken 'erin' was revoked at " in listing
+    code, out = bus("audit", "token", "issue", "frank", "--role", "auditor", "--lifetime-days",
+                    "731")  # fmt: skip
+    assert code == 2
+    assert "--lifetime-days" in out

@@ -1,5 +1,10 @@
 """The auditor API: decisions, one decision explained and replayed, statistics, the data-subject
-report (JSON and HTML), integrity. Bearer tokens with roles; every access is logged."""
+report (JSON and HTML), integrity. Bearer tokens with roles, a lifetime and a rate limit; every
+access is logged. What an agency's data-protection officer may see: bus/audit/scope.py.
+
+A person's identifier is taken in POST bodies only, never in a URL (URLs end up in browser
+histories, proxy logs and referrers): a `subject` in any query string is refused.
+"""
 
 import logging
 import time
@@ -8,16 +13,19 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bus.audit.access import Principal, TokenRegistry
+from bus.audit.access import Principal, Role, TokenRefused, TokenRegistry
 from bus.audit.api.integrity_watch import IntegrityWatch
 from bus.audit.api.metrics import ApiMetrics
+from bus.audit.api.rate_limit import RateLimit
 from bus.audit.query import (
+    MAX_ID,
     MAX_PAGE,
     Bucket,
     CursorError,
@@ -26,8 +34,9 @@ from bus.audit.query import (
     encode_cursor,
 )
 from bus.audit.replay import replay
+from bus.audit.scope import denied_counts, dpo_replay, dpo_view
 from bus.audit.statistics import statistics
-from bus.audit.store import AuditStore
+from bus.audit.store import AuditStore, DecisionFilter
 from bus.audit.subject_report import render_html, subject_report
 from bus.audit.views import decision_view, explanation
 from bus.enforcer.pipeline import AUDIT_AUDIENCE
@@ -37,6 +46,14 @@ from bus.keys.keystore import AgencyPublicKey
 
 log = logging.getLogger("bus.audit.api")
 Clock = Callable[[], datetime]
+# Query parameters whose values the access log keeps; any other value is withheld (a person's
+# identifier typed into a misspelt or refused parameter must not land in the log).
+_LOGGED_PARAMETERS = frozenset(
+    {"consumer", "producer", "event_type", "purpose", "outcome", "reason", "since", "until",
+     "event_id", "limit", "cursor", "bucket", "fresh"}
+)  # fmt: skip
+_LOGGED_VALUE_CHARS = 200
+_METHODS = frozenset({"GET", "POST", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
 
 
 class ListingQuery(DecisionQuery):
@@ -49,7 +66,10 @@ class StatsQuery(DecisionQuery):
 
 
 class SubjectRequest(BaseModel):
-    subject: str = Field(min_length=1, max_length=200, description="the person's real identifier")
+    subject: str = Field(
+        min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="the person's real identifier",
+    )  # fmt: skip
 
 
 def create_app(
@@ -60,22 +80,35 @@ def create_app(
     clock: Clock = lambda: datetime.now(UTC),
     metrics: ApiMetrics | None = None,
     integrity: IntegrityWatch | None = None,
+    rate_limit: RateLimit | None = None,
 ) -> FastAPI:
     watch = integrity or IntegrityWatch(store, public_key, clock)
+    limit = rate_limit or RateLimit()
     app = FastAPI(
         title="govbus audit API",
         description="Who received what about whom, when, why, under which policy version.",
         version="1",
     )
 
+    def admit(key: str) -> None:
+        wait = limit.wait(key)
+        if wait is not None:
+            raise HTTPException(
+                429, f"more than {limit.rate} requests; try again in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )  # fmt: skip
+
     def principal(request: Request) -> Principal:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        found = tokens.authenticate(token.strip()) if scheme.lower() == "bearer" else None
-        if found is None:
-            raise HTTPException(
-                401, "a valid bearer token is needed", headers={"WWW-Authenticate": "Bearer"}
-            )
+        try:
+            if scheme.lower() != "bearer":
+                raise TokenRefused("a valid bearer token is needed")
+            found = tokens.authenticate(token.strip(), clock())
+        except TokenRefused as exc:
+            admit(f"unauthenticated:{request.client.host if request.client else ''}")
+            raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
         request.state.principal = found
+        admit(f"token:{found.name}")
         return found
 
     Caller = Annotated[Principal, Depends(principal)]
@@ -93,8 +126,8 @@ def create_app(
         problems = [{"parameter": "cursor", "message": str(exc)}]
         return JSONResponse({"error": "invalid request", "problems": problems}, status_code=422)
 
-    @app.exception_handler(HTTPException)
-    async def refused(_request: Request, exc: HTTPException) -> JSONResponse:
+    @app.exception_handler(StarletteHTTPException)  # also the router's own 404 and 405
+    async def refused(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
     @app.middleware("http")
@@ -102,55 +135,91 @@ def create_app(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         started = time.perf_counter()
-        response = await call_next(request)
+        if _names_a_subject(request.url.query):
+            response: Response = JSONResponse(
+                {"error": "a person's identifier is never taken in a URL; send it in the JSON "
+                 "body of POST /decisions/search or POST /subject-report"}, status_code=400,
+            )  # fmt: skip
+        else:
+            response = await call_next(request)
         who: Principal | None = getattr(request.state, "principal", None)
-        query = _pseudonymised_query(request.url.query, pseudonyms)
+        query = _logged_query(request.url.query)
+        route = getattr(request.scope.get("route"), "path", None)
+        # A path no route knows may be anything a caller typed: not kept.
+        unknown = route is None and response.status_code == 404
+        path = "[no such route]" if unknown else request.url.path[:_LOGGED_VALUE_CHARS]
+        method = request.method if request.method in _METHODS else "OTHER"
         await run_in_threadpool(
             store.log_access, clock(), who.name if who else None, who.role.value if who else None,
-            who.agency if who else None, request.method, request.url.path, query,
+            who.agency if who else None, method, path, query,
             response.status_code,
         )  # fmt: skip
         log.info(
             "api access",
-            extra={"token": who.name if who else None, "method": request.method,
-                   "path": request.url.path, "query": query, "status": response.status_code},
+            extra={"token": who.name if who else None, "method": method,
+                   "path": path, "query": query, "status": response.status_code},
         )  # fmt: skip
         if metrics:
-            route = getattr(request.scope.get("route"), "path", "unmatched")
             role = who.role.value if who else "none"
             elapsed = time.perf_counter() - started
-            metrics.answered(route, request.method, response.status_code, role, elapsed)
+            metrics.answered(route or "unmatched", method, response.status_code, role, elapsed)
         return response
 
-    @app.get("/decisions", summary="Decisions, newest first, filtered; paged by cursor")
-    def decisions(caller: Caller, q: Annotated[ListingQuery, Query()]) -> dict[str, Any]:
+    def listing(caller: Principal, q: ListingQuery) -> dict[str, Any]:
         before = decode_cursor(q.cursor) if q.cursor else None
         found = store.find(q.to_filter(pseudonyms, caller.scope), q.limit, before)
         more = len(found) == q.limit
+        views = [decision_view(d) for d in found]
         return {
-            "items": [decision_view(d) for d in found],
+            "items": [dpo_view(v) for v in views] if caller.scope else views,
             "next_cursor": encode_cursor(found[-1].seq) if more else None,
         }
 
+    @app.get("/decisions", summary="Decisions, newest first, filtered; paged by cursor")
+    def decisions(caller: Caller, q: Annotated[ListingQuery, Query()]) -> dict[str, Any]:
+        return listing(caller, q)
+
+    @app.post(
+        "/decisions/search",
+        summary="The same, filters in a JSON body: the only way to ask by a person's identifier",
+    )
+    def search(caller: Caller, q: ListingQuery) -> dict[str, Any]:
+        return listing(caller, q)
+
     @app.get("/decisions/{decision_id}", summary="One decision: explanation and replay check")
-    def decision(caller: Caller, decision_id: int) -> dict[str, Any]:
-        found = store.get(decision_id, caller.scope)
+    def decision(
+        caller: Caller, decision_id: Annotated[int, Path(ge=1, le=MAX_ID)]
+    ) -> dict[str, Any]:
+        found = store.get(decision_id, where=DecisionFilter(dpo_of=caller.scope))
         if found is None:  # also outside the caller's scope: existence is not disclosed
             raise HTTPException(404, f"decision {decision_id} not found")
         view = decision_view(found)
         checked = replay(store, found)
+        if caller.scope:
+            view, replayed = dpo_view(view), dpo_replay(checked)
+        else:
+            replayed = checked.to_json()
         return {
             "decision": view,
             "explanation": explanation(found),
             "grant_id": view["grant_id"], "purpose": view["purpose"],
             "legal_basis": view["legal_basis"], "released_fields": view["released_fields"],
-            "snapshot_hash": view["snapshot_hash"], "replay": checked.to_json(),
+            "snapshot_hash": view["snapshot_hash"], "replay": replayed,
         }  # fmt: skip
 
-    @app.get("/stats", summary="Counts by time bucket × consumer × outcome × reason")
+    @app.get(
+        "/stats",
+        summary="Counts by time bucket × consumer × outcome × reason",
+        description="An agency's data-protection officer gets the counts of what it may see, "
+        "and `denied_to_agency`: denials to its agency per closed month and reason only.",
+    )
     def stats(caller: Caller, q: Annotated[StatsQuery, Query()]) -> dict[str, Any]:
         counts = statistics(store, q.to_filter(pseudonyms, caller.scope), q.bucket)
-        return {"bucket": q.bucket.value, "counts": [c.to_json() for c in counts]}
+        result = {"bucket": q.bucket.value, "counts": [c.to_json() for c in counts]}
+        if caller.scope:
+            denied = denied_counts(store, caller.scope, clock())
+            result["denied_to_agency"] = [d.to_json() for d in denied]
+        return result
 
     def report_for(caller: Principal, body: SubjectRequest) -> Any:
         pseudonym = pseudonyms.pseudonym(AUDIT_AUDIENCE, body.subject)
@@ -172,8 +241,14 @@ def create_app(
         "`verified_at`); `fresh=true` verifies again now (tens of seconds at millions of records).",
     )
     def integrity_status(
-        _caller: Caller, fresh: Annotated[bool, Query(description="Verify again now.")] = False
+        caller: Caller,
+        fresh: Annotated[bool, Query(description="Verify again now (auditors only).")] = False,
     ) -> dict[str, Any]:
+        if fresh and caller.role is not Role.AUDITOR:
+            # A full verification takes tens of seconds: not for every token holder to trigger.
+            raise HTTPException(
+                403, "fresh=true is for auditors; the latest verification is served"
+            )
         verified = watch.status(fresh)
         report, finding = verified.report, verified.report.finding
         return {
@@ -196,10 +271,18 @@ def _message(error: Any) -> str:
     return message
 
 
-def _pseudonymised_query(query: str, pseudonyms: Pseudonymizer) -> str:
-    """The query string as logged: a person's identifier never lands in the access log."""
+def _names_a_subject(query: str) -> bool:
+    return any(k.strip().lower() == "subject" for k, _ in parse_qsl(query, keep_blank_values=True))
+
+
+def _logged_query(query: str) -> str:
+    """The query string as logged: values of known filters only (shortened), never a value that
+    may be a person's identifier."""
     pairs = [
-        (k, pseudonyms.pseudonym(AUDIT_AUDIENCE, v) if k == "subject" else v)
+        (
+            k[:_LOGGED_VALUE_CHARS],
+            v[:_LOGGED_VALUE_CHARS] if k in _LOGGED_PARAMETERS else "[withheld]",
+        )
         for k, v in parse_qsl(query, keep_blank_values=True)
     ]
     return urlencode(pairs)

@@ -12,6 +12,7 @@ from bus.audit.access import TokenRegistry
 from bus.audit.api.app import create_app
 from bus.audit.api.integrity_watch import IntegrityWatch
 from bus.audit.api.metrics import ApiMetrics
+from bus.audit.api.rate_limit import RateLimit
 from bus.audit.audit_key import AuditKeyFiles, load_audit_public_key
 from bus.audit.pseudonym_key import load_pseudonymizer
 from bus.audit.store import open_store
@@ -20,7 +21,14 @@ from bus.metrics_endpoint import serve_metrics
 log = logging.getLogger(__name__)
 
 
-def serve(store_url: str, tokens: TokenRegistry, host: str, port: int, metrics_port: int) -> None:
+def serve(
+    store_url: str,
+    tokens: TokenRegistry,
+    host: str,
+    port: int,
+    metrics_port: int,
+    rate_limit: RateLimit,
+) -> None:
     public_key = load_audit_public_key(AuditKeyFiles.default())
     pseudonyms = load_pseudonymizer()
     metrics = None
@@ -33,7 +41,10 @@ def serve(store_url: str, tokens: TokenRegistry, host: str, port: int, metrics_p
         watch = IntegrityWatch(store, public_key, lambda: datetime.now(UTC))
         refresh = threading.Thread(target=_keep_fresh, args=(watch,), daemon=True)
         refresh.start()
-        app = create_app(store, pseudonyms, tokens, public_key, metrics=metrics, integrity=watch)
+        app = create_app(
+            store, pseudonyms, tokens, public_key, metrics=metrics, integrity=watch,
+            rate_limit=rate_limit,
+        )  # fmt: skip
         # Our own JSON logging stays in charge (log_config=None); uvicorn handles the signals.
         uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
     finally:

@@ -1,0 +1,79 @@
+"""What an agency's data-protection officer (DPO) may learn from the audit trail, and no more.
+
+Written as what may be learned, each rule with its reason:
+- What its agency received (PERMIT to it), in full: the agency holds that data already.
+- Its agency's refused subscriptions: they are about no one.
+- What its agency produced: to whom its events were delivered (PERMIT; as the disclosing body it
+  owes the person that answer) and which of its events the bus quarantined.
+Nothing else. In particular no DENY, one by one, to anyone: a denial hands no data to anyone, yet
+tells something about the person (OUT_OF_JURISDICTION: the person lives elsewhere now;
+DISCLOSURE_BLOCKED: the person is protected), and its producer, event id, time or decision id
+would tie it to that person. Denials to its own agency are given as counts only
+(`denied_counts`): per calendar month and reason, for months closed at least `SETTLE` ago (a
+count that still moves can be watched: a count that grows at the moment a PERMIT arrives ties
+the two), a count under `MIN_COUNT` given as "fewer than", and no filter applied (a filter by
+producer, event or time would single out one denial).
+The audit pseudonym is never shown to a DPO: it is the same for a person in every decision, so two
+agencies' DPOs could join what each saw. A re-decision (replay) that does not match says so, but
+not what the policy says now, which could name a reason the record did not.
+A DPO's subject report lists its agency's receipts only.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bus.audit.columns import epoch_micros
+from bus.audit.replay import Replay, ReplayStatus
+from bus.audit.store.audit_store import AuditStore, DecisionFilter
+
+SETTLE = timedelta(days=7)
+MIN_COUNT = 10
+_HIDDEN_FROM_DPO = ("subject_pseudonym",)
+
+
+@dataclass(frozen=True, slots=True)
+class DeniedCount:
+    month: str  # YYYY-MM, UTC
+    reason: str
+    count: int | None  # None: fewer than MIN_COUNT
+
+    def to_json(self) -> dict[str, Any]:
+        if self.count is None:
+            return {"month": self.month, "reason": self.reason, "count": None,
+                    "fewer_than": MIN_COUNT}  # fmt: skip
+        return {"month": self.month, "reason": self.reason, "count": self.count}
+
+
+def dpo_view(view: dict[str, Any]) -> dict[str, Any]:
+    """A decision as a DPO sees it (one it may see at all: see the store's `dpo_of` filter)."""
+    return {k: v for k, v in view.items() if k not in _HIDDEN_FROM_DPO}
+
+
+def dpo_replay(checked: Replay) -> dict[str, Any]:
+    if checked.status is not ReplayStatus.MISMATCH:
+        return checked.to_json()
+    detail = "re-deciding under the recorded policy snapshot gives another outcome; ask an auditor"
+    return {"status": checked.status.value, "detail": detail, "replayed": None}
+
+
+def closed_before(now: datetime) -> datetime:
+    """Start of the first month not yet reported: months that ended at least SETTLE ago are."""
+    settled = (now - SETTLE).astimezone(UTC)
+    return datetime(settled.year, settled.month, 1, tzinfo=UTC)
+
+
+def denied_counts(store: AuditStore, agency: str, now: datetime) -> list[DeniedCount]:
+    """DENYs to `agency` per closed month and reason; a decision with two reasons counts under
+    each. No totals: a total less the other reasons would give a withheld count."""
+    where = DecisionFilter(
+        consumer=agency, outcome="DENY", until_us=epoch_micros(closed_before(now))
+    )
+    totals: dict[tuple[str, str], int] = {}
+    for row in store.stats(where, 7):
+        for reason in row.reasons.split():
+            totals[(row.bucket, reason)] = totals.get((row.bucket, reason), 0) + row.count
+    return [
+        DeniedCount(month, reason, n if n >= MIN_COUNT else None)
+        for (month, reason), n in sorted(totals.items())
+    ]

@@ -1,0 +1,102 @@
+"""Who gets in, how often, and what never travels in a URL: token expiry and revocation, the
+per-token rate limit, and a person's identifier refused in query strings (real SQLite store)."""
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bus.audit.access import Role
+from bus.audit.api.rate_limit import RateLimit
+from bus.errors import ConfigError
+from tests.support.audit_api import NOW, Api, audit_api, bearer
+from tests.support.audit_records import audit_document, person
+
+CLOCK = [NOW]
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[Api]:
+    CLOCK[0] = NOW
+    with audit_api(tmp_path, [audit_document(i, people=5) for i in range(20)],
+                   clock=lambda: CLOCK[0]) as running:  # fmt: skip
+        yield running
+
+
+def test_a_token_is_refused_from_the_moment_it_expires(api: Api) -> None:
+    token = bearer(api.tokens.issue("carol", Role.AUDITOR, lifetime=timedelta(days=1), now=NOW))
+    CLOCK[0] = NOW + timedelta(days=1) - timedelta(seconds=1)
+    assert api.get("/decisions", token).status_code == 200
+    CLOCK[0] = NOW + timedelta(days=1)
+    refused = api.get("/decisions", token)
+    assert refused.status_code == 401
+    assert refused.json()["error"] == (
+        "token 'carol' expired at 2026-11-24T12:00:00.000000Z; ask for a new one"
+    )
+    assert refused.headers["www-authenticate"] == "Bearer"
+
+
+def test_tokens_expire_after_90_days_unless_issued_otherwise(api: Api) -> None:
+    CLOCK[0] = NOW + timedelta(days=90)
+    assert api.get("/decisions", api.auditor).status_code == 401
+
+
+def test_a_revoked_token_is_refused_at_once_and_stays_listed(api: Api) -> None:
+    assert api.get("/decisions", api.dpo).status_code == 200
+    api.tokens.revoke("bob", now=NOW)
+    refused = api.get("/decisions", api.dpo)
+    assert refused.status_code == 401
+    assert "token 'bob' was revoked at" in refused.json()["error"]
+    assert api.get("/decisions", api.auditor).status_code == 200  # the others are untouched
+    [bob] = [h for h in api.tokens.holders() if h.principal.name == "bob"]
+    assert bob.revoked_at == NOW
+    with pytest.raises(ConfigError, match="revoked already"):
+        api.tokens.revoke("bob")
+    with pytest.raises(ConfigError, match="no token named 'nobody'"):
+        api.tokens.revoke("nobody")
+
+
+def test_each_token_has_its_own_rate_limit_and_429_says_when_to_come_back(
+    tmp_path: Path,
+) -> None:
+    with audit_api(tmp_path, [audit_document(0)], rate="3/minute") as limited:
+        assert [limited.get("/decisions", limited.dpo).status_code for _ in range(3)] == [200] * 3
+        refused = limited.get("/decisions", limited.dpo)
+        assert refused.status_code == 429
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
+        assert "more than 3/minute requests" in refused.json()["error"]
+        assert (
+            limited.client.post(
+                "/subject-report", json={"subject": person(1)}, headers=limited.dpo
+            ).status_code
+            == 429
+        )  # every route counts against the same token
+        assert limited.get("/decisions", limited.auditor).status_code == 200
+
+
+def test_guessing_tokens_is_rate_limited_too(tmp_path: Path) -> None:
+    with audit_api(tmp_path, [audit_document(0)], rate="3/minute") as limited:
+        wrong = bearer("guess")
+        assert [limited.get("/decisions", wrong).status_code for _ in range(4)] == [401] * 3 + [429]
+
+
+@pytest.mark.parametrize("rate", ["", "abc", "0/minute", "-1/minute", "5/2 days", "1e3/minute"])
+def test_a_rate_limit_that_is_none_is_refused(rate: str) -> None:
+    with pytest.raises(ConfigError, match=r"e\.g\. 120/minute"):
+        RateLimit(rate)
+
+
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [("GET", "/decisions?subject=P-4711-0815"), ("GET", "/stats?Subject=P-4711-0815"),
+     ("GET", "/integrity?subject=P-4711-0815"), ("GET", "/decisions/1?%20subject=P-4711-0815"),
+     ("POST", "/subject-report?subject=P-4711-0815"), ("GET", "/nowhere?SUBJECT=P-4711-0815")],
+)  # fmt: skip
+def test_a_person_identifier_in_a_url_is_refused_and_not_logged(
+    api: Api, method: str, url: str
+) -> None:
+    response = api.client.request(method, url, headers=api.auditor, json={"subject": "x"})
+    assert response.status_code == 400
+    assert "never taken in a URL" in response.json()["error"]
+    assert not any("P-4711-0815" in str(row) for row in api.store.access_log())
