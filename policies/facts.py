@@ -40,13 +40,12 @@ def facts_from_values(
 ) -> EventFacts:
     """From field values (typed dumps or the JSON values of verified disclosures alike), so the
     enforcer need not rebuild and dump the whole model for every event."""
-    block = event_class.disclosure_block_field
     return EventFacts(
         event_type=event_class.event_type,
         producer=producer,
         fields=frozenset(values),
         locations={name: _at(values, path) for name, path in event_class.locations.items()},
-        disclosure_blocked=bool(block and values.get(block)),
+        disclosure_blocked=event_class.disclosure_blocked(values),
         reporting=event_class.reporting(values),
     )
 

@@ -204,6 +204,13 @@ class _Linter:
                 "error", "fields",
                 f"purpose {grant.purpose} does not allow the data class of {names} in {event_type}",
             )  # fmt: skip
+        if event.subject_is_person and event.disclosure_block_field is None:
+            report(
+                "error", "event_types",
+                f"{event_type} v{event.event_version} is about a person but carries no "
+                "disclosure-block field, so a protected person's events could not be withheld; "
+                "the catalogue needs a version that carries one",
+            )  # fmt: skip
         missing = [n for n in grant.territorial_rule.locations if n not in event.locations]
         if missing:
             has = ", ".join(event.locations) or "none (use nationwide)"

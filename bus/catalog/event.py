@@ -45,6 +45,18 @@ class Event(DocumentedModel):
     locations: ClassVar[dict[str, str]] = {}
     # The field that marks a person under a disclosure block, if the event type carries one.
     disclosure_block_field: ClassVar[str | None] = None
+    # Whether the subject is a person (rather than a record): then the event type must carry a
+    # disclosure-block field (the policy linter says so), and a version without one is decided as
+    # if the person were blocked.
+    subject_is_person: ClassVar[bool] = True
+
+    @classmethod
+    def disclosure_blocked(cls, values: Mapping[str, Any]) -> bool:
+        """Whether the event's subject is under a disclosure block, from its field values (typed
+        or JSON). Fails closed: a version without the flag, about a person, counts as blocked."""
+        if cls.disclosure_block_field is None:
+            return cls.subject_is_person
+        return bool(values.get(cls.disclosure_block_field))
 
     @classmethod
     def reporting(cls, values: Mapping[str, Any]) -> Reporting:
@@ -68,6 +80,11 @@ class Event(DocumentedModel):
             raise TypeError(
                 f"{name}.subject_field {cls.subject_field!r} must name a field of class identifier"
             )
+        block = cls.model_fields.get(cls.disclosure_block_field or "")
+        if cls.disclosure_block_field and (
+            block is None or block.annotation is not bool or not block.is_required()
+        ):
+            raise TypeError(f"{name}.disclosure_block_field must name a required bool field")
 
     def subject(self) -> str:
         """The identifier of the person (or record) this event is about."""

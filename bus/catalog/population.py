@@ -23,6 +23,24 @@ def subject_id_field() -> Any:
     return data_field(description, DataClass.IDENTIFIER, pattern=PERSON_ID_PATTERN)
 
 
+def disclosure_block_data_field() -> Any:
+    """The disclosure-block flag every event about a person carries (the linter requires it)."""
+    description = (
+        "True if the population register has blocked disclosure of this person's data, for "
+        "example because of a registered threat to the person (§ 51 BMG). Receivers without an "
+        "explicit legal basis must not receive any data about this person. It is classed "
+        "personal, not special-category, because it records a protection measure, not the "
+        "reason for it."
+    )
+    return data_field(description, DataClass.PERSONAL)
+
+
+def blocked_unless_known(values: dict[str, Any]) -> dict[str, Any]:
+    """Upcaster for a version that gained the disclosure-block flag: an older event cannot say
+    the person is unprotected, so it reads as blocked (fail closed)."""
+    return {**values, "disclosure_block": True}
+
+
 class Address(DocumentedModel):
     """A postal address as the population register records it, in the country or abroad."""
 
@@ -90,13 +108,7 @@ class AddressChanged(Event):
         "deregistered here. Receivers use it to end local entitlements and duties.",
         DataClass.PERSONAL,
     )
-    disclosure_block: bool = data_field(
-        "True if the register has blocked disclosure of this person's data, for example because "
-        "of a registered threat to the person. Receivers without an explicit legal basis must "
-        "not receive any data about this person. It is classed personal, not special-category, "
-        "because it records a protection measure, not the reason for it.",
-        DataClass.PERSONAL,
-    )
+    disclosure_block: bool = disclosure_block_data_field()
 
     @classmethod
     def reporting(cls, values: Mapping[str, Any]) -> Reporting:
@@ -109,8 +121,9 @@ class AddressChanged(Event):
         return Reporting("new_address", declared=("previous_address",))
 
 
-class PersonDied(Event):
-    """The population register recorded a person's death, from the death registration."""
+class PersonDiedV1(Event):
+    """The population register recorded a person's death, from the death registration. Without
+    the disclosure-block flag: superseded by version 2, and decided as if the person were blocked."""
 
     event_type = "population.PersonDied"
     event_version = 1
@@ -135,3 +148,14 @@ class PersonDied(Event):
         default=None,
         pattern=r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?$",
     )
+
+
+class PersonDied(PersonDiedV1):
+    """The population register recorded a person's death, from the death registration; says
+    whether the person was under a disclosure block, which their death does not lift."""
+
+    event_version = 2
+    disclosure_block_field = "disclosure_block"
+    upcast = blocked_unless_known
+
+    disclosure_block: bool = disclosure_block_data_field()

@@ -4,11 +4,16 @@ from datetime import date
 
 from bus.catalog.event import Event
 from bus.catalog.fields import DataClass, data_field
-from bus.catalog.population import PERSON_ID_PATTERN
+from bus.catalog.population import (
+    PERSON_ID_PATTERN,
+    blocked_unless_known,
+    disclosure_block_data_field,
+)
 
 
-class VehicleOwnershipChanged(Event):
-    """The vehicle registry recorded a new owner (registered keeper) for a vehicle."""
+class VehicleOwnershipChangedV1(Event):
+    """The vehicle registry recorded a new owner (registered keeper) for a vehicle. Without the
+    disclosure-block flag: superseded by version 2, and decided as if the owner were blocked."""
 
     event_type = "vehicles.VehicleOwnershipChanged"
     event_version = 1
@@ -48,3 +53,14 @@ class VehicleOwnershipChanged(Event):
         default=None,
         pattern=PERSON_ID_PATTERN,
     )
+
+
+class VehicleOwnershipChanged(VehicleOwnershipChangedV1):
+    """The vehicle registry recorded a new owner (registered keeper) for a vehicle; says whether
+    the owner is under a disclosure block, which the registry learns from the population register."""
+
+    event_version = 2
+    disclosure_block_field = "disclosure_block"
+    upcast = blocked_unless_known
+
+    disclosure_block: bool = disclosure_block_data_field()

@@ -80,7 +80,7 @@ def scenario(run: str) -> Scenario:
              frozenset(), dict.fromkeys(everyone, DISCLOSURE_BLOCKED)),
         Step("Anna dies in Munich", MUNICH,
              PersonDied(subject_id=p("ANNA"), date_of_death=date(2026, 11, 20),
-                        registration_municipality_code="09162000"),
+                        registration_municipality_code="09162000", disclosure_block=False),
              frozenset({TAX, BENEFITS, ELECTORAL})),
     )  # fmt: skip
     return Scenario(run, steps)

@@ -25,7 +25,7 @@ CSV format (see README.md in this folder for an example file):
   prev_country                    required (ISO 3166 alpha-2) empty
   new_street … new_country        as prev_*                  empty
   moved_abroad                    required (flag)            empty
-  disclosure_block                required (flag)            empty
+  disclosure_block                required (flag)            required (flag)
   date_of_death                   empty                      required (date)
   registration_municipality_code  empty                      required (AGS/LAU code)
   cause_of_death_code             empty                      optional (ICD-10)

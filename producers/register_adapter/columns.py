@@ -70,6 +70,7 @@ PERSON_DIED = RowKind(
         Column("date_of_death", ("date_of_death",), ValueType.DATE),
         Column("registration_municipality_code", ("registration_municipality_code",)),
         Column("cause_of_death_code", ("cause_of_death_code",)),
+        Column("disclosure_block", ("disclosure_block",), ValueType.FLAG),
     ),
 )
 

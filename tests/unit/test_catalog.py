@@ -17,8 +17,8 @@ from bus.catalog import (
     UnknownEventTypeError,
     data_field,
 )
-from bus.catalog.population import Address, AddressChanged, PersonDied
-from bus.catalog.vehicles import VehicleOwnershipChanged
+from bus.catalog.population import Address, AddressChanged, PersonDied, PersonDiedV1
+from bus.catalog.vehicles import VehicleOwnershipChanged, VehicleOwnershipChangedV1
 from bus.errors import BusError
 
 HOME = {
@@ -138,7 +138,7 @@ def test_dataschema_names_type_and_version() -> None:
     assert AddressChanged.dataschema() == "urn:govbus:schema:population.AddressChanged:v1"
     assert (
         VehicleOwnershipChanged.dataschema()
-        == "urn:govbus:schema:vehicles.VehicleOwnershipChanged:v1"
+        == "urn:govbus:schema:vehicles.VehicleOwnershipChanged:v2"
     )
 
 
@@ -286,9 +286,14 @@ def test_event_type_and_version_are_checked() -> None:
 def test_catalog_lookups() -> None:
     assert CATALOG.get("population.AddressChanged", 1) is AddressChanged
     assert CATALOG.latest("population.PersonDied") is PersonDied
-    assert CATALOG.versions("vehicles.VehicleOwnershipChanged") == [VehicleOwnershipChanged]
-    assert list(CATALOG) == [AddressChanged, PersonDied, VehicleOwnershipChanged]
-    assert len(CATALOG) == 3
+    assert CATALOG.versions("vehicles.VehicleOwnershipChanged") == [
+        VehicleOwnershipChangedV1, VehicleOwnershipChanged,
+    ]  # fmt: skip
+    assert list(CATALOG) == [
+        AddressChanged, PersonDiedV1, PersonDied, VehicleOwnershipChangedV1,
+        VehicleOwnershipChanged,
+    ]  # fmt: skip
+    assert len(CATALOG) == 5
 
 
 def test_an_unknown_type_names_itself_and_the_known_types() -> None:

@@ -3,10 +3,12 @@ enforcer or travelled unchecked to consumers. Each is now quarantined with a pre
 
 import json
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 
+from bus.catalog import Event
+from bus.catalog.population import PersonDied, PersonDiedV1
 from bus.encoding import json_from_b64url, sd_digest
 from bus.enforcer.pipeline import EnforcerState, InRecord, Outcome, process
 from bus.enforcer.pseudonyms import Pseudonymizer
@@ -21,7 +23,7 @@ from tests.support.events import address_changed
 from tests.support.forged_tokens import Forgery, disclosure, honest, with_field
 from tests.support.policy_sets import agency, grant, policy_set, purpose
 
-TYPE = "population.AddressChanged"
+TYPE, DIED = "population.AddressChanged", "population.PersonDied"
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 MUNI = AgencySigningKey.generate("muni-rgb")
 SNAPSHOT = compile_snapshot(
@@ -34,16 +36,22 @@ SNAPSHOT = compile_snapshot(
         grants=(
             grant("g-benefits", "benefits", "benefits", fields=("new_address", "effective_date"),
                   territorial_rule=TerritorialRule.EITHER_ADDRESS),
+            grant("g-death", "benefits", "benefits", event_types=(DIED,),
+                  fields=("subject_id", "date_of_death"),
+                  territorial_rule=TerritorialRule.PLACE_OF_REGISTRATION),
         ),
         producers=(
-            ProducerAuthority(agency="muni-rgb", event_types=(TYPE,), territory="09362000"),
+            ProducerAuthority(agency="muni-rgb", event_types=(TYPE, DIED), territory="09362000"),
         ),
     )
 )  # fmt: skip
 STATE = EnforcerState(
     snapshot=SNAPSHOT,
     keys=KeyStore([public_key_from_pem(MUNI.agency_id, MUNI.public_pem())]),
-    subscriptions={TYPE: (Subscription("benefits", TYPE, "benefits"),)},
+    subscriptions={
+        TYPE: (Subscription("benefits", TYPE, "benefits"),),
+        DIED: (Subscription("benefits", DIED, "benefits"),),
+    },
     pseudonyms=Pseudonymizer(b"k" * 32),
 )
 
@@ -225,7 +233,9 @@ MUNICH = {**REGENSBURG, "municipality_code": "09162000"}
 ABROAD = {"street": "Stephansplatz", "house_number": "1", "country": "AT"}
 
 
-def _move(previous: dict[str, str], new: dict[str, str], moved_abroad: bool) -> InRecord:
+def _move(
+    previous: Mapping[str, object], new: Mapping[str, object], moved_abroad: bool
+) -> InRecord:
     forgery = with_field(_forgery(), "previous_address", previous)
     forgery = with_field(forgery, "new_address", new)
     return with_field(forgery, "moved_abroad", moved_abroad).record()
@@ -256,3 +266,20 @@ def test_a_move_abroad_may_not_name_a_municipality_of_the_bus_as_new_address() -
     assert "new_address" in detail
     # Nor may a register deregister someone who lived in another municipality.
     assert _quarantined(_move(MUNICH, ABROAD, True))[0] == "PRODUCER_NOT_AUTHORITATIVE"
+
+
+def _death(event: Event) -> list[str]:
+    outcome = process(honest(event, MUNI, time=NOW).record(), STATE, NOW)
+    assert outcome.quarantine_reason is None
+    deliveries = [r for r in outcome.records if r.topic.startswith("bus.delivery.")]
+    assert len(deliveries) == sum(d.permitted for d in outcome.decisions)
+    return [r.value for d in outcome.decisions for r in d.reasons]
+
+
+def test_the_death_of_a_protected_person_reaches_no_one_without_a_legal_basis() -> None:
+    died = {"subject_id": "P-4711-0815", "date_of_death": date(2026, 5, 2),
+            "registration_municipality_code": "09362000"}  # fmt: skip
+    assert _death(PersonDied(**died, disclosure_block=False)) == ["GRANTED"]
+    assert _death(PersonDied(**died, disclosure_block=True)) == ["DISCLOSURE_BLOCKED"]
+    # Version 1 cannot say whether the person is protected: decided as if they were.
+    assert _death(PersonDiedV1(**died)) == ["DISCLOSURE_BLOCKED"]

@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
-from bus.catalog import DataClass
+from bus.catalog import Catalog, DataClass
+from bus.catalog.population import AddressChanged, PersonDiedV1
+from bus.catalog.vehicles import VehicleOwnershipChanged
 from policies.documents import Agency, Grant, TerritorialRule, Territory
 from policies.lint import Finding, format_findings, lint
 from policies.loader import PolicySet, load_policy_set
@@ -218,3 +220,15 @@ def test_a_set_built_in_python_lints_too() -> None:
         producers=REFERENCE.producers.model_copy(update={"producers": ()}),
     )
     assert findings_for(policy_set) == []
+
+
+def test_an_event_type_about_a_person_without_a_disclosure_block_flag_is_an_error() -> None:
+    # A catalogue whose latest PersonDied cannot say that the person is protected.
+    without_flag = Catalog([AddressChanged, PersonDiedV1, VehicleOwnershipChanged])
+    found = lint(REFERENCE, catalog=without_flag, now=JUNE_2026)
+    keys = {f.key for f in found if "disclosure-block" in f.message and f.severity == "error"}
+    assert keys == {f"grants[{index_of(G, g)}].event_types" for g in _DEATH_GRANTS}
+    assert not [f for f in lint(REFERENCE, now=JUNE_2026) if "disclosure-block" in f.message]
+
+
+_DEATH_GRANTS = [g.id for g in REFERENCE.grants.grants if "population.PersonDied" in g.event_types]

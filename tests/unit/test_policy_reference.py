@@ -126,6 +126,7 @@ def test_death_notifications_and_the_not_yet_valid_grant() -> None:
     died = PersonDied(
         subject_id="P-1001-2002", date_of_death=date(2026, 5, 2),
         registration_municipality_code="08221000", cause_of_death_code="I21.9",
+        disclosure_block=False,
     )  # fmt: skip
     facts = facts_of(died, "muni-08221000")
     permit = _decide("benefits-de", "benefits-entitlement", facts)
@@ -139,7 +140,7 @@ def test_death_notifications_and_the_not_yet_valid_grant() -> None:
 def test_vehicle_events_go_nationwide_to_customs() -> None:
     change = VehicleOwnershipChanged(
         subject_id="P-1001-2002", plate_number="M-AB 123", vehicle_id="WVWZZZ1JZXW000001",
-        vehicle_class="M1", effective_date=date(2026, 5, 2),
+        vehicle_class="M1", effective_date=date(2026, 5, 2), disclosure_block=False,
     )  # fmt: skip
     facts = facts_of(change, "kba-de")
     assert _decide("zoll-de", "vehicle-tax", facts).permitted

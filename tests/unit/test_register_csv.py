@@ -27,6 +27,7 @@ MOVE = {
 DEATH = {
     "event": "person_died", "person_id": "P-3003-4004", "date_of_death": "2026-10-30",
     "registration_municipality_code": "09162000", "cause_of_death_code": "I21.9",
+    "disclosure_block": "false",
 }  # fmt: skip
 
 
@@ -108,10 +109,11 @@ def test_deaths_with_and_without_a_cause_become_catalogue_events() -> None:
         ParsedRow(2, PersonDied(
             subject_id="P-3003-4004", date_of_death=date(2026, 10, 30),
             registration_municipality_code="09162000", cause_of_death_code="I21.9",
+            disclosure_block=False,
         )),
         ParsedRow(3, PersonDied(
             subject_id="P-5005-6006", date_of_death=date(2026, 10, 30),
-            registration_municipality_code="09162000",
+            registration_municipality_code="09162000", disclosure_block=False,
         )),
     ]  # fmt: skip
 
