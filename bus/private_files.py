@@ -76,6 +76,17 @@ def tighten(path: Path, mode: int) -> None:
         path.chmod(mode)
 
 
+def tighten_tree(root: Path) -> None:
+    """`tighten` every directory (0700) and file (0600) under `root`, itself included."""
+    tighten(root, 0o700)
+    for directory, subdirectories, files in os.walk(root):  # links are not followed
+        for names, mode in ((subdirectories, 0o700), (files, 0o600)):
+            for name in names:
+                path = Path(directory, name)
+                if not path.is_symlink():  # a link's target is not ours to change
+                    tighten(path, mode)
+
+
 @contextmanager
 def private_umask() -> Iterator[None]:
     """Umask 077 while spawning a child (it inherits the umask at spawn); restored afterwards."""

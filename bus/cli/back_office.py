@@ -14,6 +14,7 @@ from bus.kafka.settings import load_kafka_settings
 from bus.keys import KeyStore
 from bus.logs import LogFormat, configure_logging
 from bus.paths import default_state_dir
+from bus.private_files import make_private_dir
 from consumers.back_offices import REFERENCE_BACK_OFFICES
 
 app = typer.Typer(help="The reference back offices (consumers/back_offices).", no_args_is_help=True)
@@ -41,7 +42,11 @@ def run(
     connection = broker.admin_connection(load_kafka_settings()).as_user(
         credentials.username, credentials.password
     )
-    inbox = office.open_database(database or state / "back-offices" / f"{agency}.db")
+    if database is None:
+        databases = state / "back-offices"
+        make_private_dir(databases)  # personal data: as an earlier version may have left it open
+        database = databases / f"{agency}.db"
+    inbox = office.open_database(database)
     consumer = office.consumer(
         connection, KeyStore.from_directory(keys or state / "keys" / "public"), inbox
     )

@@ -1,5 +1,6 @@
 """The `bus` command: one entry point for everything a user runs."""
 
+import os
 import sys
 
 import typer
@@ -21,6 +22,8 @@ from bus.cli import (
     subscriptions,
 )
 from bus.errors import BusError
+from bus.paths import default_state_dir
+from bus.private_files import PRIVATE_UMASK, tighten
 
 app = typer.Typer(
     help="Event-driven data sharing bus for government agencies.",
@@ -47,6 +50,10 @@ app.add_typer(back_office.app, name="back-office")
 
 def main() -> None:
     """Run the CLI; the bus's own errors become one clear line and exit code 1, not a traceback."""
+    # First thing: whatever this process and its children (broker, PostgreSQL, back offices,
+    # enforcer) create is readable by its owner only; it is personal data or a secret.
+    os.umask(PRIVATE_UMASK)
+    tighten(default_state_dir(), 0o700)  # as an earlier version may have left it
     try:
         app()
     except BusError as exc:

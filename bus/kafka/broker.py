@@ -1,4 +1,9 @@
-"""Lifecycle of the local single-node KRaft broker: format, start, wait until it answers, stop."""
+"""Lifecycle of the local single-node KRaft broker: format, start, wait until it answers, stop.
+
+The broker's data (every event, with its personal data) and logs are its owner's alone: the state
+directory and everything in it are 0700/0600 (tightened at each start, for an install an earlier
+version left open), and the JVM runs with umask 077, so what it creates later is private too.
+"""
 
 import os
 import shutil
@@ -16,6 +21,14 @@ from bus.kafka.prerequisites import require_java
 from bus.kafka.probe import ClusterInfo, metadata, port_open
 from bus.kafka.provision import pinned_kafka_version, provision_jars
 from bus.kafka.settings import KafkaSettings
+from bus.private_files import (
+    PRIVATE_UMASK,
+    make_private_dir,
+    private_umask,
+    tighten,
+    tighten_tree,
+    write_private,
+)
 
 Say = Callable[[str], None]
 # A starting broker may refuse logins briefly until its metadata is loaded; past this, it is final.
@@ -66,6 +79,7 @@ def status(settings: KafkaSettings) -> BrokerStatus:
 
 def up(settings: KafkaSettings, say: Say = print) -> BrokerStatus:
     """Start the broker unless it runs already; return once it answers an authenticated request."""
+    _close_state_dir(settings)
     if broker_pid(settings) is None:
         pid = _start(settings, say)
         _wait_until_answering(settings, alive=lambda: _child_alive(pid))
@@ -117,7 +131,7 @@ def _start(settings: KafkaSettings, say: Say) -> int:
     libs = provision_jars(settings)
     password = admin_password(settings)
     config = render_server_properties(settings, password)
-    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    tighten_tree(settings.state_dir)  # what an earlier version's broker wrote open to others
     classpath = f"{libs}/*"
     if not (settings.data_dir / "meta.properties").exists():
         say(f"formatting broker storage in {settings.data_dir}")
@@ -130,20 +144,31 @@ def _start(settings: KafkaSettings, say: Say) -> int:
     ]  # fmt: skip
     # posix_spawn rather than Popen: the broker is meant to outlive this process, and a Popen object
     # would warn when collected while its child still runs. setsid: it ignores the terminal's Ctrl-C.
-    out = os.open(settings.log_dir / "stdout.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    out = os.open(settings.log_dir / "stdout.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
-        pid = os.posix_spawn(
-            java, command, dict(os.environ), setsid=True,
-            file_actions=[
-                (os.POSIX_SPAWN_DUP2, out, 1), (os.POSIX_SPAWN_DUP2, out, 2),
-                (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
-            ],
-        )  # fmt: skip
+        with private_umask():  # the child inherits it: segments and logs it creates are private
+            pid = os.posix_spawn(
+                java, command, dict(os.environ), setsid=True,
+                file_actions=[
+                    (os.POSIX_SPAWN_DUP2, out, 1), (os.POSIX_SPAWN_DUP2, out, 2),
+                    (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+                ],
+            )  # fmt: skip
     finally:
         os.close(out)
-    settings.pid_file.write_text(f"{pid}\n")
+    write_private(settings.pid_file, f"{pid}\n")
     say(f"starting Kafka {pinned_kafka_version()} (pid {pid}), log: {log_file(settings)}")
     return pid
+
+
+def _close_state_dir(settings: KafkaSettings) -> None:
+    """The state, data and log directories 0700 and the logs 0600, also while a broker started by
+    an earlier version runs (its files then sit in directories no one else can enter)."""
+    for directory in (settings.state_dir, settings.data_dir, settings.log_dir):
+        make_private_dir(directory)
+    for log in settings.log_dir.iterdir():
+        if log.is_file() and not log.is_symlink():
+            tighten(log, 0o600)
 
 
 def _format_storage(
@@ -159,8 +184,9 @@ def _format_storage(
 
 def _run_java(java: str, classpath: str, args: list[str]) -> str:
     result = subprocess.run(
-        [java, "-cp", classpath, *args], capture_output=True, text=True, check=False
-    )
+        [java, "-cp", classpath, *args], capture_output=True, text=True, check=False,
+        umask=PRIVATE_UMASK,
+    )  # fmt: skip
     if result.returncode != 0:
         message = (result.stderr or result.stdout).strip().splitlines()[-5:]
         raise BrokerError(f"{args[0]} {args[1]} failed: " + " | ".join(message))

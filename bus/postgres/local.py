@@ -6,7 +6,9 @@ data directory lives under /var/lib/govbus-postgres/ (a name per clone), because
 /root or /tmp may not be reachable by that user. Otherwise it runs as the current user, in
 `var/postgres/`. The superuser is reached only through the Unix socket inside the data directory
 (mode 0700); over TCP every login needs a SCRAM password. The audit store connects as role
-`govbus`, whose random password is kept 0600 in `var/postgres.password`.
+`govbus`, whose random password is kept 0600 in `var/postgres.password`. Its tools run with umask
+077 (the server itself keeps its files 0600 in a 0700 directory); the area above the data
+directories under /var/lib is 0711, so that `postgres` can pass through it but no one can list it.
 """
 
 import hashlib
@@ -24,7 +26,7 @@ from psycopg import sql
 
 from bus.errors import BrokerError, PrerequisiteMissing
 from bus.paths import default_state_dir
-from bus.private_files import create_private
+from bus.private_files import PRIVATE_UMASK, create_private, make_private_dirs
 
 DEFAULT_PORT = 15432
 DATABASE = "govbus_audit"
@@ -72,6 +74,8 @@ def up(say: Say = print, server: LocalPostgres | None = None) -> str:
     connection URL. Fast when it is already running."""
     server = server or LocalPostgres.default()
     binaries = provision(say)
+    if server.as_root:
+        _make_root_data_area()
     if not (server.data_dir / "PG_VERSION").exists():
         _initdb(server, binaries, say)
     if not running(server, binaries):
@@ -130,7 +134,11 @@ def provision(say: Say = print) -> Path:
         ["apt-get", "update", "-q"],
         ["apt-get", "install", "-y", "-q", "--no-install-recommends", "postgresql"],
     ):
-        done = subprocess.run(command, env=environment, capture_output=True, text=True, check=False)
+        # System packages, not personal data: their scripts must leave files the system's users
+        # can read (the `bus` command itself runs with umask 077).
+        done = subprocess.run(
+            command, env=environment, capture_output=True, text=True, check=False, umask=0o022
+        )
         if done.returncode != 0:
             raise PostgresError(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
     binaries = find_binaries()
@@ -142,7 +150,7 @@ def provision(say: Say = print) -> Path:
 def _initdb(server: LocalPostgres, binaries: Path, say: Say) -> None:
     data = server.data_dir
     say(f"initialising a PostgreSQL cluster in {data}")
-    data.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(data)
     data.chmod(0o700)
     if server.as_root:
         shutil.chown(data, SYSTEM_USER, SYSTEM_USER)
@@ -150,6 +158,12 @@ def _initdb(server: LocalPostgres, binaries: Path, say: Say) -> None:
         str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--encoding=UTF8",
         "--locale=C.UTF-8", "--auth-local=trust", "--auth-host=scram-sha-256",
     ])  # fmt: skip
+
+
+def _make_root_data_area() -> None:
+    """0711: `postgres` passes through to its data directory; no one can list the clones'."""
+    ROOT_DATA_AREA.mkdir(mode=0o711, parents=True, exist_ok=True)
+    ROOT_DATA_AREA.chmod(0o711)
 
 
 def _start(server: LocalPostgres, binaries: Path, say: Say) -> None:
@@ -199,7 +213,9 @@ def _run(
 ) -> "subprocess.CompletedProcess[str]":
     if server.as_root:
         command = ["runuser", "-u", SYSTEM_USER, "--", *command]
-    result = subprocess.run(command, capture_output=True, text=True, check=False, cwd="/")
+    result = subprocess.run(
+        command, capture_output=True, text=True, check=False, cwd="/", umask=PRIVATE_UMASK
+    )
     if check and result.returncode != 0:
         raise PostgresError(f"{' '.join(command)} failed:\n{result.stdout}{result.stderr}")
     return result

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import psycopg
 
 from bus.audit.store.wal_checkpointer import WalCheckpointer
+from bus.private_files import create_private_file
 
 Row = tuple[Any, ...]
 
@@ -43,7 +44,7 @@ class SqliteBackend:
     serial_key = "INTEGER PRIMARY KEY AUTOINCREMENT"
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        create_private_file(path)  # 0600 (its -wal and -shm follow): decisions about people
         self._path = path
         # Transactions are explicit (BEGIN IMMEDIATE below); the API calls from worker threads,
         # serialised by the store's lock.
