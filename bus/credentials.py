@@ -29,9 +29,9 @@ def ensure_credentials(
     admin: KafkaAdmin, username: str, directory: Path | None = None
 ) -> Credentials:
     """The credentials of `username`, created on first use; the broker always learns the stored
-    password (idempotent). Credentials are never deleted: see deploy/kafka/README.md."""
-    directory = directory or default_credentials_dir()
-    path = directory / f"{username}{PASSWORD_SUFFIX}"
+    password (idempotent). Credentials are never deleted, only revoked (`bus agency offboard`):
+    see deploy/kafka/README.md."""
+    path = credentials_path(username, directory)
     if not path.exists():
         create_private(path, secrets.token_urlsafe(24).encode())
     credentials = load_credentials(username, directory)
@@ -39,8 +39,12 @@ def ensure_credentials(
     return credentials
 
 
+def credentials_path(username: str, directory: Path | None = None) -> Path:
+    return (directory or default_credentials_dir()) / f"{username}{PASSWORD_SUFFIX}"
+
+
 def load_credentials(username: str, directory: Path | None = None) -> Credentials:
-    path = (directory or default_credentials_dir()) / f"{username}{PASSWORD_SUFFIX}"
+    path = credentials_path(username, directory)
     try:
         password = path.read_text().strip()
     except FileNotFoundError:

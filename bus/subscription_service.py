@@ -1,4 +1,5 @@
-"""Registering a subscription: only what `authorize_subscription` permits; a refusal is audited."""
+"""Registering a subscription: only what `authorize_subscription` permits; a refusal is audited.
+Removing one (unsubscribing, offboarding) writes a tombstone and is audited too."""
 
 from datetime import datetime
 
@@ -14,6 +15,8 @@ from policies.decision import Decision
 from policies.engine import authorize_subscription
 from policies.facts import Subscription
 from policies.snapshot import Snapshot
+
+SUBSCRIPTION_REMOVED = "SUBSCRIPTION_REMOVED"
 
 
 async def subscribe(
@@ -38,26 +41,55 @@ async def subscribe(
         )
         await subscriptions.register(connection, subscription, decision.grant_id, now)
     else:
-        await _audit_refusal(connection, decision, subscription, now)
+        await audit(
+            connection,
+            _entry(
+                subscription, "SUBSCRIPTION_REFUSED", tuple(r.value for r in decision.reasons),
+                decision.snapshot_hash, now, decision.grant_id,
+            ),
+        )  # fmt: skip
     return decision
 
 
-async def _audit_refusal(
-    connection: KafkaConnection, decision: Decision, subscription: Subscription, now: datetime
+async def unsubscribe(
+    connection: KafkaConnection,
+    subscription: Subscription,
+    reason: str,
+    snapshot_hash: str,
+    now: datetime,
 ) -> None:
-    entry = AuditEntry(
+    """Tombstone the subscription, then audit its removal with `reason` (UNSUBSCRIBED,
+    AGENCY_OFFBOARDED) under the policy snapshot in force."""
+    await subscriptions.unregister(connection, subscription)
+    await audit(
+        connection, _entry(subscription, SUBSCRIPTION_REMOVED, (reason,), snapshot_hash, now)
+    )
+
+
+def _entry(
+    subscription: Subscription,
+    outcome: str,
+    reasons: tuple[str, ...],
+    snapshot_hash: str,
+    now: datetime,
+    grant_id: str | None = None,
+) -> AuditEntry:
+    return AuditEntry(
         event_id=None, event_type=subscription.event_type, producer=None,
         consumer=subscription.consumer, purpose=subscription.purpose, legal_basis=None,
-        outcome="SUBSCRIPTION_REFUSED", reasons=tuple(r.value for r in decision.reasons),
-        released_fields=(), grant_id=decision.grant_id, snapshot_hash=decision.snapshot_hash,
-        decided_at=now, subject_pseudonym=None,
+        outcome=outcome, reasons=reasons, released_fields=(), grant_id=grant_id,
+        snapshot_hash=snapshot_hash, decided_at=now, subject_pseudonym=None,
         input_topic=SUBSCRIPTIONS_TOPIC, input_partition=-1, input_offset=-1,
     )  # fmt: skip
+
+
+async def audit(connection: KafkaConnection, entry: AuditEntry) -> None:
+    """One audit record about the registry (not an event), keyed by the agency concerned."""
     producer = AIOKafkaProducer(**connection.aiokafka_kwargs(), acks="all", enable_idempotence=True)
     await producer.start()
     try:
         await producer.send_and_wait(
-            AUDIT_TOPIC, entry.to_json_bytes(), key=subscription.consumer.encode()
+            AUDIT_TOPIC, entry.to_json_bytes(), key=(entry.consumer or "").encode()
         )
     finally:
         await producer.stop()

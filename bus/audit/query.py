@@ -54,6 +54,7 @@ class RecordedOutcome(StrEnum):
     DENY = "DENY"
     QUARANTINED = "QUARANTINED"
     SUBSCRIPTION_REFUSED = "SUBSCRIPTION_REFUSED"
+    SUBSCRIPTION_REMOVED = "SUBSCRIPTION_REMOVED"  # unsubscribed or offboarded
 
 
 class Bucket(StrEnum):

@@ -1,43 +1,59 @@
-"""`bus agency …`: an agency's signing keys and broker credentials."""
+"""`bus agency …`: an agency's signing keys and broker credentials; onboarding and offboarding."""
 
+import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from bus.credentials import PASSWORD_SUFFIX, default_credentials_dir, ensure_credentials
+from bus import offboarding
+from bus.acls import describe
+from bus.cli.params import agency_id
+from bus.credentials import credentials_path, ensure_credentials
 from bus.kafka import broker
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.settings import load_kafka_settings
 from bus.keys import generate_key_files
+from bus.offboarding import Offboarding, lift_block
 from bus.paths import default_state_dir
 
 app = typer.Typer(
-    help="Agency signing keys (Ed25519) and broker credentials.", no_args_is_help=True
+    help="Agency signing keys (Ed25519), broker credentials, onboarding and offboarding.",
+    no_args_is_help=True,
 )
 
 PrivateDir = Annotated[
     Path | None,
-    typer.Option(help="Where the private key goes (mode 0600). Default: var/keys/private."),
+    typer.Option(
+        help="Where the private key goes (mode 0600). Default: var/keys/private.", file_okay=False
+    ),
 ]
 PublicDir = Annotated[
     Path | None,
     typer.Option(
-        help="Where the public key goes: the policy set's key folder. Default: var/keys/public."
+        help="Where the public key goes: the policy set's key folder. Default: var/keys/public.",
+        file_okay=False,
     ),
+]
+
+
+AgencyId = Annotated[
+    str,
+    typer.Argument(metavar="AGENCY_ID", help="The agency's id, e.g. tax-by.", callback=agency_id),
 ]
 
 
 @app.command()
 def keygen(
-    agency_id: Annotated[str, typer.Argument(help="The agency's id, e.g. muni-09162000.")],
+    agency: AgencyId,
     private_dir: PrivateDir = None,
     public_dir: PublicDir = None,
 ) -> None:
     """Make a new Ed25519 key pair for AGENCY_ID. The private key is written, never printed."""
     keys = default_state_dir() / "keys"
     private_path, public_path = generate_key_files(
-        agency_id, private_dir or keys / "private", public_dir or keys / "public"
+        agency, private_dir or keys / "private", public_dir or keys / "public"
     )
     typer.echo(f"private key: {private_path} (mode 0600, keep it with the agency)")
     typer.echo(f"public key:  {public_path} (publish it in the policy set)")
@@ -45,20 +61,57 @@ def keygen(
 
 @app.command()
 def onboard(
-    agency_id: Annotated[str, typer.Argument(help="The agency's id, e.g. tax-by.")],
+    agency: AgencyId,
     signing_key: Annotated[
         bool, typer.Option(help="Also make its event signing key pair, if it has none.")
     ] = True,
 ) -> None:
     """Give AGENCY_ID its own SCRAM credentials on the bus (and a signing key); idempotent.
+    Re-admits an offboarded agency (lifts its block).
 
     What it may read and write follows from the policy and its subscriptions (`bus acl sync`)."""
-    settings = load_kafka_settings()
-    credentials = ensure_credentials(KafkaAdmin(broker.admin_connection(settings)), agency_id)
+    admin = KafkaAdmin(broker.admin_connection(load_kafka_settings()))
+    if lift_block(admin, f"User:{agency}"):
+        typer.echo(f"re-admitted: the offboarding block on User:{agency} is lifted")
+    credentials = ensure_credentials(admin, agency)
     typer.echo(
         f"credentials: user {credentials.username!r}, password in "
-        f"{default_credentials_dir() / (agency_id + PASSWORD_SUFFIX)} (mode 0600)"
+        f"{credentials_path(agency)} (mode 0600)"
     )
     keys = default_state_dir() / "keys"
-    if signing_key and not (keys / "private" / f"{agency_id}.key.pem").exists():
-        keygen(agency_id)
+    if signing_key and not (keys / "private" / f"{agency}.key.pem").exists():
+        keygen(agency)
+
+
+@app.command()
+def offboard(agency: AgencyId) -> None:
+    """Take AGENCY_ID off the bus: block and revoke all its broker access, remove its subscriptions
+    (audited), revoke its credentials. The audit trail keeps everything. Idempotent.
+
+    Remove the agency from the policy set too (`bus policy apply`)."""
+    connection = broker.admin_connection(load_kafka_settings())
+    admin = KafkaAdmin(connection)
+    _report(asyncio.run(offboarding.offboard(connection, admin, agency, datetime.now(UTC))))
+
+
+def _report(done: Offboarding) -> None:
+    principals = ", ".join(done.principals)
+    typer.echo(f"offboarded {done.agency} ({principals})" if done.changed else
+               f"{done.agency} was already offboarded: nothing left to remove ({principals})")  # fmt: skip
+    if done.blocked:
+        typer.echo("  blocked: DENY on every topic, group, transactional id and the cluster")
+    for s in done.subscriptions:
+        typer.echo(f"  subscription removed (audited): {s.consumer} × {s.event_type} × {s.purpose}")
+    for acl in sorted(done.acls, key=describe):
+        typer.echo(f"  ACL revoked: {describe(acl)}")
+    for username in done.credentials:
+        typer.echo(f"  credentials revoked: SCRAM user {username!r} (its secret replaced)")
+    if done.password_file is not None:
+        typer.echo(f"  password file removed: {done.password_file}")
+    typer.echo("  audit trail: kept (nothing is deleted from bus.audit or the audit store)")
+    if done.in_policy:
+        typer.echo(
+            f"warning: the policy set in force still names {done.agency}; remove it from the set "
+            "and run `bus policy apply` (until then its block keeps it out)",
+            err=True,
+        )

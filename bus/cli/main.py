@@ -21,6 +21,7 @@ from bus.cli import (
     register_adapter,
     subscriptions,
 )
+from bus.cli.failures import BusCommandGroup
 from bus.errors import BusError
 from bus.paths import default_state_dir
 from bus.private_files import PRIVATE_UMASK, tighten
@@ -29,6 +30,7 @@ app = typer.Typer(
     help="Event-driven data sharing bus for government agencies.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=BusCommandGroup,
 )
 app.add_typer(kafka.app, name="kafka")
 app.add_typer(postgres.app, name="postgres")

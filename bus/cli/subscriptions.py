@@ -2,33 +2,32 @@
 
 import asyncio
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Annotated
 
 import typer
 
-from bus import subscriptions
+from bus import policy_store, subscriptions
+from bus.cli.params import ConsumerOption, EventTypeOption, PolicyDirOption, PurposeOption
 from bus.kafka import broker
 from bus.kafka.admin import KafkaAdmin
+from bus.kafka.connection import KafkaConnection
 from bus.kafka.settings import load_kafka_settings
 from bus.subscription_service import subscribe as subscribe_service
+from bus.subscription_service import unsubscribe as unsubscribe_service
 from bus.topology import ensure_registry_topics
 from policies.facts import Subscription
 from policies.loader import load_policy_set
-from policies.snapshot import compile_snapshot
-
-Consumer = Annotated[str, typer.Option("--consumer", help="The receiving agency's id.")]
-EventType = Annotated[str, typer.Option("--event-type", help="e.g. population.AddressChanged")]
-Purpose = Annotated[str, typer.Option("--purpose", help="The purpose code the grant names.")]
-PolicyDir = Annotated[Path, typer.Option("--policy", help="The policy set in force.")]
+from policies.snapshot import compile_snapshot, empty_snapshot
 
 
 def subscribe(
-    consumer: Consumer, event_type: EventType, purpose: Purpose, policy: PolicyDir
+    consumer: ConsumerOption,
+    event_type: EventTypeOption,
+    purpose: PurposeOption,
+    policy: PolicyDirOption,
 ) -> None:
     """Register a subscription if a grant permits it; otherwise refuse with the reason (audited)."""
-    connection = broker.admin_connection(load_kafka_settings())
     snapshot = compile_snapshot(load_policy_set(policy))
+    connection = broker.admin_connection(load_kafka_settings())
     wanted = Subscription(consumer, event_type, purpose)
     decision = asyncio.run(
         subscribe_service(connection, KafkaAdmin(connection), snapshot, wanted, datetime.now(UTC))
@@ -42,12 +41,30 @@ def subscribe(
     typer.echo(f"subscribed: {consumer} × {event_type} × {purpose} under grant {decision.grant_id}")
 
 
-def unsubscribe(consumer: Consumer, event_type: EventType, purpose: Purpose) -> None:
-    """Remove a subscription; the next ACL sync takes the consumer's access away."""
+def unsubscribe(
+    consumer: ConsumerOption, event_type: EventTypeOption, purpose: PurposeOption
+) -> None:
+    """Remove a subscription (audited); the next ACL sync takes the consumer's access away."""
     connection = broker.admin_connection(load_kafka_settings())
-    ensure_registry_topics(KafkaAdmin(connection))
-    asyncio.run(subscriptions.unregister(connection, Subscription(consumer, event_type, purpose)))
+    admin = KafkaAdmin(connection)
+    ensure_registry_topics(admin)
+    policy_store.ensure_policy_topic(admin)
+    unwanted = Subscription(consumer, event_type, purpose)
+    if not asyncio.run(_unsubscribe(connection, unwanted)):
+        typer.echo(f"not subscribed: {consumer} × {event_type} × {purpose} (nothing changed)")
+        return
     typer.echo(f"unsubscribed: {consumer} × {event_type} × {purpose}")
+
+
+async def _unsubscribe(connection: KafkaConnection, unwanted: Subscription) -> bool:
+    if unwanted not in await subscriptions.load(connection):
+        return False
+    applied = await policy_store.latest(connection)
+    snapshot = empty_snapshot() if applied is None else compile_snapshot(applied)
+    await unsubscribe_service(
+        connection, unwanted, "UNSUBSCRIBED", snapshot.hash, datetime.now(UTC)
+    )
+    return True
 
 
 def list_subscriptions() -> None:

@@ -7,7 +7,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from bus.catalog import Catalog, UnknownEventTypeError
+from bus.catalog import Catalog
 from bus.catalog.population import AddressChanged
 from bus.cli import catalog as catalog_cli
 from bus.cli.main import app
@@ -63,11 +63,10 @@ def test_show_version_and_json_prints_only_the_schema() -> None:
     assert schema["properties"]["cause_of_death_code"]["data_class"] == "special-category"
 
 
-def test_show_an_unknown_version_raises_the_catalogue_error() -> None:
+def test_show_an_unknown_version_gives_the_catalogue_error() -> None:
     result = runner.invoke(app, ["catalog", "show", "population.PersonDied", "--version", "3"])
     assert result.exit_code == 1
-    assert isinstance(result.exception, UnknownEventTypeError)
-    assert "no version 3" in str(result.exception)
+    assert "no version 3" in result.stderr
 
 
 def test_show_an_unknown_type_gives_one_error_line_and_exit_1() -> None:

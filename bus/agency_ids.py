@@ -1,0 +1,33 @@
+"""Agency ids as the bus uses them: in policy sets, topic names, credential and key file names.
+
+Checked wherever one comes in from outside (the CLI), so that a crafted id can never name a file
+outside its folder (`../x`), a topic of another agency, or one of the bus's own principals.
+"""
+
+import re
+
+from bus.errors import ConfigError
+from bus.service_principals import service_usernames
+
+# As policies/documents.py requires of Agency.id and Purpose.code.
+_IDENTIFIER = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
+_SHAPE = "2-63 of a-z 0-9 -, starting with a letter or digit"
+
+
+def check_agency_id(value: str) -> str:
+    if not _IDENTIFIER.fullmatch(value):
+        raise ConfigError(f"{_shown(value)} is not an agency id ({_SHAPE}, e.g. tax-by)")
+    if value in service_usernames():
+        raise ConfigError(f"{value!r} is one of the bus's own service principals, not an agency")
+    return value
+
+
+def check_purpose_code(value: str) -> str:
+    if not _IDENTIFIER.fullmatch(value):
+        raise ConfigError(f"{_shown(value)} is not a purpose code ({_SHAPE}, e.g. tax-residence)")
+    return value
+
+
+def _shown(value: str) -> str:
+    """The value as a message can show it: quoted, control characters escaped, cut short."""
+    return repr(value[:80]) + ("…" if len(value) > 80 else "")

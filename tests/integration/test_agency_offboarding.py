@@ -1,0 +1,120 @@
+"""`bus agency offboard ID`: afterwards the agency reads nothing (its credentials fail, and even
+fresh credentials under its name are refused by the broker), its subscriptions are gone (audited),
+the audit trail still holds its earlier decisions; again changes nothing; an unknown id is refused.
+Through the CLI (synchronous, as a user runs it), on the real broker."""
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka.errors import KafkaConnectionError
+from typer.testing import CliRunner
+
+from bus.cli.main import app
+from bus.credentials import credentials_path, load_credentials
+from bus.kafka.admin import Acl, KafkaAdmin, Operation, Resource
+from bus.kafka.connection import KafkaConnection
+from bus.kafka.settings import KafkaSettings
+from bus.topics import AUDIT_TOPIC, delivery_topic
+from tests.integration.test_acl_revocation import PURPOSE, TYPE, policy_with
+from tests.support.kafka import (
+    AuthorizationFailed,
+    Principals,
+    consume_one,
+    eventually,
+    produce_one,
+    read_topic,
+    unique_name,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def own_home(
+    tmp_path: Path, kafka_settings: KafkaSettings, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Agency credential files in a folder of this test's own; the broker's state stays shared."""
+    monkeypatch.setenv("BUS_KAFKA_STATE_DIR", str(kafka_settings.state_dir))
+    monkeypatch.setenv("BUS_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def audit_of(connection: KafkaConnection, agency: str) -> list[dict[str, Any]]:
+    records = asyncio.run(read_topic(connection, AUDIT_TOPIC, idle_s=1.0))
+    return [d for r in records if (d := json.loads(r.value)).get("consumer") == agency]
+
+
+def test_an_offboarded_agency_reads_nothing_and_its_audit_trail_stays(
+    kafka_broker: KafkaConnection,
+    kafka_admin: KafkaAdmin,
+    principals: Principals,
+    own_home: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    agency = principals.create("leaver").username  # cleaned up (ACLs, credentials) afterwards
+    policy = policy_with(agency, tmp_path / "policy")
+    runner = CliRunner()
+
+    def bus(*args: str, code: int = 0) -> str:
+        result = runner.invoke(app, list(args))
+        assert result.exit_code == code, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        return result.output
+
+    bus("agency", "onboard", agency, "--no-signing-key")
+    own = kafka_broker.as_user(agency, load_credentials(agency).password)
+    bus("subscribe", "--consumer", agency, "--event-type", TYPE, "--purpose", PURPOSE,
+        "--policy", str(policy))  # fmt: skip
+    # An earlier decision about it: a subscription its grants do not cover, refused and audited.
+    bus("subscribe", "--consumer", agency, "--event-type", TYPE, "--purpose", "tax-death",
+        "--policy", str(policy), code=1)  # fmt: skip
+    bus("acl", "sync", "--policy", str(policy))
+    topic = delivery_topic(agency, PURPOSE)
+    asyncio.run(produce_one(kafka_broker, topic, b"delivered before offboarding"))
+    asyncio.run(eventually(lambda: consume_one(own, topic, group=f"{agency}.back-office")))
+
+    done = bus("agency", "offboard", agency)
+    assert f"offboarded {agency}" in done
+    assert f"subscription removed (audited): {agency} × {TYPE} × {PURPOSE}" in done
+    assert done.count("ACL revoked:") == 4
+    assert f"credentials revoked: SCRAM user '{agency}'" in done
+    assert not credentials_path(agency).exists()
+    assert "warning: the policy set in force" not in done  # the shared broker's set never named it
+    again = bus("agency", "offboard", agency)
+    assert f"{agency} was already offboarded: nothing left to remove" in again
+
+    # Its own credentials no longer authenticate.
+    with pytest.raises(KafkaConnectionError):
+        asyncio.run(consume_one(own, topic, group=f"{agency}.back-office"))
+    assert "SaslAuthenticationFailed" in caplog.text
+    # Credentials made afresh under its name (say, restored by mistake) and an ALLOW granted by
+    # hand (say, by a policy that still names it): the broker refuses all the same.
+    kafka_admin.upsert_scram_user(agency, "fresh-password-123")
+    fresh = kafka_broker.as_user(agency, "fresh-password-123")
+    kafka_admin.create_acls([
+        Acl(f"User:{agency}", Resource.TOPIC, topic, Operation.READ),
+        Acl(f"User:{agency}", Resource.GROUP, f"{agency}.", Operation.READ, prefixed=True),
+    ])  # fmt: skip
+    with pytest.raises(AuthorizationFailed):
+        asyncio.run(consume_one(fresh, topic, group=f"{agency}.back-office-2"))
+
+    decisions = audit_of(kafka_broker, agency)
+    assert [d["reasons"] for d in decisions if d["outcome"] == "SUBSCRIPTION_REFUSED"]
+    removed = [d for d in decisions if d["outcome"] == "SUBSCRIPTION_REMOVED"]
+    # Once, though offboarded twice.
+    assert [(d["purpose"], d["reasons"]) for d in removed] == [(PURPOSE, ["AGENCY_OFFBOARDED"])]
+    assert agency not in bus("subscriptions")
+
+    readmitted = bus("agency", "onboard", agency, "--no-signing-key")
+    assert f"re-admitted: the offboarding block on User:{agency} is lifted" in readmitted
+
+
+def test_an_unknown_agency_is_refused(kafka_broker: KafkaConnection, own_home: Path) -> None:
+    nobody = unique_name("nobody")
+    result = CliRunner().invoke(app, ["agency", "offboard", nobody])
+    assert result.exit_code == 1
+    assert f"unknown agency '{nobody}'" in result.output
