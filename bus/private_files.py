@@ -9,6 +9,7 @@ file or directory an earlier version left readable by others.
 """
 
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -39,8 +40,10 @@ def create_private_file(path: Path) -> None:
     """Make sure `path` exists, readable by its owner only, without touching its content: for a
     file another library then opens (SQLite gives its -wal and -shm files the database's mode)."""
     make_private_dirs(path.parent)
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-    tighten(path, 0o600)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:  # not opened for writing: a read-only copy stays readable
+        tighten(path)
 
 
 def make_private_dirs(path: Path) -> None:
@@ -62,29 +65,28 @@ def make_private_dir(path: Path) -> None:
     """A directory the project owns (state, broker data, logs): created 0700, or tightened to
     0700 if an earlier install left it open."""
     make_private_dirs(path)
-    tighten(path, 0o700)
+    tighten(path)
 
 
-def tighten(path: Path, mode: int) -> None:
-    """Set `mode` on `path` if it is open to group or world and belongs to this user (a path owned
-    by someone else, reached as root, is not the project's to change)."""
+def tighten(path: Path) -> None:
+    """Take group's and world's access to `path` away (0644 becomes 0600, 0755 0700), if it belongs
+    to this user (a path owned by someone else, reached as root, is not the project's to change)."""
     try:
         status = path.stat()
     except FileNotFoundError:
         return
     if status.st_mode & _NOT_OWNER and status.st_uid == os.geteuid():
-        path.chmod(mode)
+        path.chmod(stat.S_IMODE(status.st_mode) & ~_NOT_OWNER)
 
 
 def tighten_tree(root: Path) -> None:
-    """`tighten` every directory (0700) and file (0600) under `root`, itself included."""
-    tighten(root, 0o700)
+    """`tighten` `root` and every directory and file under it."""
+    tighten(root)
     for directory, subdirectories, files in os.walk(root):  # links are not followed
-        for names, mode in ((subdirectories, 0o700), (files, 0o600)):
-            for name in names:
-                path = Path(directory, name)
-                if not path.is_symlink():  # a link's target is not ours to change
-                    tighten(path, mode)
+        for name in (*subdirectories, *files):
+            path = Path(directory, name)
+            if not path.is_symlink():  # a link's target is not ours to change
+                tighten(path)
 
 
 @contextmanager

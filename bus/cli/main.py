@@ -55,7 +55,7 @@ def main() -> None:
     # First thing: whatever this process and its children (broker, PostgreSQL, back offices,
     # enforcer) create is readable by its owner only; it is personal data or a secret.
     os.umask(PRIVATE_UMASK)
-    tighten(default_state_dir(), 0o700)  # as an earlier version may have left it
+    tighten(default_state_dir())  # as an earlier version may have left it
     try:
         app()
     except BusError as exc:

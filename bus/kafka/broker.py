@@ -168,7 +168,7 @@ def _close_state_dir(settings: KafkaSettings) -> None:
         make_private_dir(directory)
     for log in settings.log_dir.iterdir():
         if log.is_file() and not log.is_symlink():
-            tighten(log, 0o600)
+            tighten(log)
 
 
 def _format_storage(
