@@ -18,12 +18,16 @@ class ProducerNotAuthorizedError(ProducerError):
 class PublishError(ProducerError):
     """One or more events were not acknowledged by the broker.
 
-    `failed` holds their event ids; `published` the ids of the same call that were acknowledged.
-    Publish a failed event again with its id (`publish(event, event_id=…)`): if the first attempt
-    reached the broker after all, consumers recognise the copy by (source, id) and skip it.
+    `failed` holds their event ids; `published` the ids of the same call that were acknowledged;
+    `ids` the id of every event of the call, in the order the events were given. Publish a failed
+    event again with its id (`publish(event, event_id=…)`, `publish_many(…, event_ids=…)`): if the
+    first attempt reached the broker after all, consumers recognise the copy by (source, id).
     """
 
-    def __init__(self, message: str, failed: list[str], published: list[str]) -> None:
+    def __init__(
+        self, message: str, failed: list[str], published: list[str], ids: list[str]
+    ) -> None:
         super().__init__(message)
         self.failed = failed
         self.published = published
+        self.ids = ids

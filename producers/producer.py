@@ -129,6 +129,7 @@ class Producer:
                 " that did arrive",
                 failed=failed,
                 published=[i for i in ids if i not in failed],
+                ids=ids,
             )
         return ids
 

@@ -118,11 +118,18 @@ async def test_refused_write_is_reported_with_the_event_ids(
     )
     key = AgencySigningKey.generate("muni-other")
     credentials = Credentials(agency.username, agency.password)
+    events = [address_changed("P-0001-0001"), address_changed()]
     async with Producer("muni-other", key, kafka_broker.bootstrap, credentials) as producer:
         with pytest.raises(PublishError) as caught:
-            await producer.publish_many([address_changed("P-0001-0001"), address_changed()])
-    assert len(caught.value.failed) == 2
-    assert caught.value.published == []
+            await producer.publish_many(events)
+        assert len(caught.value.failed) == 2
+        assert caught.value.published == []
+        # The retry keeps each event's id (in the order of the events), and is refused again.
+        ids = caught.value.ids
+        with pytest.raises(PublishError) as again:
+            await producer.publish_many(events, event_ids=ids)
+    assert again.value.ids == ids
+    assert sorted(again.value.failed) == sorted(ids)
 
 
 async def test_a_retry_keeps_the_event_id_and_the_copy_is_applied_once(

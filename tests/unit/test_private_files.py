@@ -1,0 +1,68 @@
+"""Tightening modes: group and world lose access to what the project owns, and nothing else."""
+
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bus.private_files import create_private_file, make_private_dir, tighten, tighten_tree
+
+
+@pytest.fixture(autouse=True)
+def lax_umask() -> Iterator[None]:
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.lstat().st_mode)
+
+
+def test_new_files_and_directories_are_private_from_the_first_byte(tmp_path: Path) -> None:
+    tmp_path.chmod(0o755)
+    database = tmp_path / "a" / "b" / "office.db"
+    create_private_file(database)
+    assert [mode(p) for p in (tmp_path / "a", tmp_path / "a" / "b", database)] == [
+        0o700,
+        0o700,
+        0o600,
+    ]
+    # The caller's own directory (it may be a shared one) is left as it is.
+    assert mode(tmp_path) == 0o755
+
+
+def test_tightening_removes_only_group_and_world_access(tmp_path: Path) -> None:
+    state = tmp_path / "var"
+    state.mkdir(mode=0o755)
+    (state / "data").mkdir(mode=0o755)
+    (state / "data" / "segment.log").write_text("P-1234-5678")
+    (state / "data" / "segment.log").chmod(0o644)
+    (state / "copy.db").write_text("")
+    (state / "copy.db").chmod(0o444)
+    tighten_tree(state)
+    assert [mode(state), mode(state / "data"), mode(state / "data" / "segment.log")] == [
+        0o700,
+        0o700,
+        0o600,
+    ]
+    assert mode(state / "copy.db") == 0o400  # read-only stays read-only
+
+
+def test_what_others_own_or_links_point_to_is_left_alone(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("")
+    outside.chmod(0o644)
+    state = tmp_path / "var"
+    make_private_dir(state)
+    (state / "link").symlink_to(outside)
+    tighten_tree(state)
+    assert mode(outside) == 0o644
+    if os.geteuid() == 0:  # only root can hand a file to another user
+        theirs = tmp_path / "theirs"
+        theirs.mkdir(mode=0o755)
+        os.chown(theirs, 65534, 65534)
+        tighten(theirs)
+        assert mode(theirs) == 0o755
