@@ -37,7 +37,10 @@ def open_to_others(*roots: Path) -> list[str]:
     """Every file and directory under `roots` (themselves included) that group or world may use."""
     found: list[str] = []
     for root in roots:
-        paths = [root, *root.rglob("*")] if root.is_dir() else [root]
+        paths = [root]
+        # os.walk skips a directory that vanishes meanwhile (the broker deletes topics lazily).
+        for directory, subdirectories, files in os.walk(root):
+            paths += [Path(directory, name) for name in (*subdirectories, *files)]
         for path in paths:
             try:
                 mode = path.lstat().st_mode
