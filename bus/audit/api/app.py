@@ -11,7 +11,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -58,7 +58,9 @@ _METHODS = frozenset({"GET", "POST", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"
 
 class ListingQuery(DecisionQuery):
     limit: int = Field(100, ge=1, le=MAX_PAGE)
-    cursor: str | None = Field(None, description="next_cursor of the previous page")
+    cursor: str | None = Field(
+        None, min_length=1, max_length=64, description="next_cursor of the previous page"
+    )
 
 
 class StatsQuery(DecisionQuery):
@@ -147,7 +149,9 @@ def create_app(
         route = getattr(request.scope.get("route"), "path", None)
         # A path no route knows may be anything a caller typed: not kept.
         unknown = route is None and response.status_code == 404
-        path = "[no such route]" if unknown else request.url.path[:_LOGGED_VALUE_CHARS]
+        # Percent-encoded as in the URL: a NUL or a lone surrogate is no text a database takes.
+        shown = quote(request.url.path[:_LOGGED_VALUE_CHARS], safe="/", errors="backslashreplace")
+        path = "[no such route]" if unknown else shown
         method = request.method if request.method in _METHODS else "OTHER"
         await run_in_threadpool(
             store.log_access, clock(), who.name if who else None, who.role.value if who else None,
