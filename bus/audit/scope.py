@@ -16,7 +16,9 @@ producer, event or time would single out one denial).
 The audit pseudonym is never shown to a DPO: it is the same for a person in every decision, so two
 agencies' DPOs could join what each saw. A re-decision (replay) that does not match says so, but
 not what the policy says now, which could name a reason the record did not.
-A DPO's subject report lists its agency's receipts only.
+A DPO's subject report lists its agency's receipts only. Of the integrity check a DPO learns
+whether the trail is intact and what kind of fault was found, not the record count, head or the
+faulty record (counts polled over time show the whole bus's activity, minute by minute).
 """
 
 from dataclasses import dataclass
@@ -77,3 +79,12 @@ def denied_counts(store: AuditStore, agency: str, now: datetime) -> list[DeniedC
         DeniedCount(month, reason, n if n >= MIN_COUNT else None)
         for (month, reason), n in sorted(totals.items())
     ]
+
+
+def dpo_integrity(status: dict[str, Any]) -> dict[str, Any]:
+    finding = status["finding"]
+    return {
+        "intact": status["intact"],
+        "finding": {"kind": finding["kind"]} if finding else None,
+        "verified_at": status["verified_at"],
+    }

@@ -243,3 +243,11 @@ def test_fresh_verification_is_for_auditors(api: Api) -> None:
     )  # fmt: skip
     assert api.get("/integrity", api.dpo).status_code == 200
     assert api.get("/integrity", api.auditor, fresh="true").json()["intact"] is True
+
+
+def test_a_dpo_learns_whether_the_trail_is_intact_not_its_size_or_head(api: Api) -> None:
+    full = api.get("/integrity", api.auditor).json()
+    assert full["records"] == len(DECISIONS) + 1
+    assert api.get("/integrity", api.dpo).json() == {
+        "intact": True, "finding": None, "verified_at": full["verified_at"],
+    }  # fmt: skip

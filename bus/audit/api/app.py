@@ -34,7 +34,7 @@ from bus.audit.query import (
     encode_cursor,
 )
 from bus.audit.replay import replay
-from bus.audit.scope import denied_counts, dpo_replay, dpo_view
+from bus.audit.scope import denied_counts, dpo_integrity, dpo_replay, dpo_view
 from bus.audit.statistics import statistics
 from bus.audit.store import AuditStore, DecisionFilter
 from bus.audit.subject_report import render_html, subject_report
@@ -255,7 +255,7 @@ def create_app(
             )
         verified = watch.status(fresh)
         report, finding = verified.report, verified.report.finding
-        return {
+        result = {
             "intact": report.intact, "records": report.records, "head_seq": report.head_seq,
             "head_hash": report.head_hash, "checkpoints": report.checkpoints,
             "last_checkpoint_seq": report.last_checkpoint_seq,
@@ -264,6 +264,7 @@ def create_app(
             if finding else None,
             "verified_at": format_time(verified.at),
         }  # fmt: skip
+        return dpo_integrity(result) if caller.scope else result
 
     return app
 
