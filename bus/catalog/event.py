@@ -8,6 +8,7 @@ from typing import Annotated, Any, ClassVar, NamedTuple
 from pydantic import ConfigDict, TypeAdapter
 
 from bus.catalog.fields import DataClass, DocumentedModel, data_class_of
+from bus.encoding import json_bytes
 
 # Domain (lower case) dot event name (PascalCase): the domain is who produces it.
 _EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*\.[A-Z][A-Za-z0-9]*$")
@@ -109,9 +110,11 @@ class Event(DocumentedModel):
     def validate_field(cls, name: str, value: object) -> object:
         """Validate one field's JSON value into its typed value, with the field's own constraints.
 
+        Strict, as JSON: `true` is a bool and `"true"` is not, a date is a `YYYY-MM-DD` string, not
+        a number. A lax coercion would let the bus decide on one value and a consumer read another.
         Unknown name: KeyError. Invalid value: pydantic.ValidationError.
         """
-        return _field_adapter(cls, name).validate_python(value)
+        return _field_adapter(cls, name).validate_json(json_bytes(value), strict=True)
 
     def field_values_json(self) -> dict[str, Any]:
         """The field values as JSON-compatible data (dates as ISO strings, sub-models as dicts)."""

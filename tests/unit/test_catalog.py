@@ -215,6 +215,17 @@ def test_validate_field_applies_the_fields_constraints() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("moved_abroad", "true"), ("moved_abroad", 1), ("disclosure_block", "false"),
+     ("effective_date", 1714521600), ("subject_id", 4711)],
+)  # fmt: skip
+def test_validate_field_is_strict_json(name: str, value: object) -> None:
+    # A lax coercion would let the enforcer decide on one value and a consumer read another.
+    with pytest.raises(ValidationError):
+        AddressChanged.validate_field(name, value)
+
+
 def test_validate_field_rejects_an_unknown_field_name() -> None:
     with pytest.raises(KeyError, match="religion"):
         AddressChanged.validate_field("religion", "none")

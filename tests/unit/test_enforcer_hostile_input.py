@@ -283,3 +283,10 @@ def test_the_death_of_a_protected_person_reaches_no_one_without_a_legal_basis() 
     assert _death(PersonDied(**died, disclosure_block=True)) == ["DISCLOSURE_BLOCKED"]
     # Version 1 cannot say whether the person is protected: decided as if they were.
     assert _death(PersonDiedV1(**died)) == ["DISCLOSURE_BLOCKED"]
+
+
+def test_a_value_a_lax_parser_would_coerce_is_quarantined() -> None:
+    # "false" is truthy to the enforcer and False to a lax consumer: neither may decide alone.
+    for name, value in (("disclosure_block", "false"), ("moved_abroad", "true")):
+        reason, detail = _quarantined(with_field(_forgery(), name, value).record())
+        assert (reason, name in detail) == ("INVALID_FIELD", True)
