@@ -86,6 +86,13 @@ def test_the_unmodified_forgery_is_delivered() -> None:
     outcome = process(_forgery().record(), STATE, NOW)
     assert outcome.quarantine_reason is None
     assert [d.outcome.value for d in outcome.decisions] == ["PERMIT"]
+    # A delivery's headers are built from the signed attributes and the decision, never copied
+    # from the input record.
+    [delivery] = [r for r in outcome.records if r.topic != AUDIT_TOPIC]
+    assert [name for name, _ in delivery.headers] == [
+        "ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time", "ce_dataschema",
+        "content-type", "bus_purpose", "bus_grant", "bus_snapshot",
+    ]  # fmt: skip
 
 
 def test_an_object_inside_sd_is_quarantined() -> None:
