@@ -228,6 +228,8 @@ def test_hostile_arguments_and_stores(cli: Cli) -> None:
         code, out = cli.run("audit", "show", value, "--store", cli.store)
         where = f"show {value[:20]!r}"
         _refused_clearly(code, out, where) if value != str(2**63 - 1) else None
+        code, out = cli.run("audit", "token", "revoke", value)
+        _refused_clearly(code, out, f"token revoke {value[:20]!r}")
         code, out = cli.run("audit", "token", "issue", value, "--role", "auditor")
         if code == 0:  # a plain name: fine
             assert value.isascii(), value
@@ -241,6 +243,19 @@ def test_hostile_arguments_and_stores(cli: Cli) -> None:
         for command in (("audit", "query"), ("audit", "stats"), ("audit", "show", "1")):
             code, out = cli.run(*command, "--store", value)
             _refused_clearly(code, out, f"{' '.join(command)} --store {value[:30]!r}")
+
+
+def test_a_token_file_bus_did_not_write_is_refused_clearly(cli: Cli) -> None:
+    tokens = cli.home / "audit" / "tokens.json"
+    tokens.parent.mkdir(exist_ok=True)
+    for content in (b"", b"{", b"[1]", b'[{"name": 1}]', b"\xff\xfe", b"null",
+                    b'[{"name": "a", "role": "god", "agency": null, "sha256": "", '
+                    b'"issued_at": "yesterday"}]'):  # fmt: skip
+        tokens.write_bytes(content)
+        for command in (("list",), ("revoke", "a"), ("issue", "b", "--role", "auditor")):
+            code, out = cli.run("audit", "token", *command)
+            _refused_clearly(code, out, f"token {command[0]} with {content[:20]!r}")
+            assert "not a token file bus wrote" in out, out
 
 
 def test_the_issues_cases_are_one_clear_line(cli: Cli) -> None:
@@ -257,10 +272,14 @@ def test_the_issues_cases_are_one_clear_line(cli: Cli) -> None:
                                       "'nobody' (see bus audit token list)")  # fmt: skip
 
 
-def test_serve_refuses_bad_options_before_it_starts(cli: Cli) -> None:
+def test_serve_and_index_refuse_bad_options_before_they_start(cli: Cli) -> None:
     for option, value in [("--port", "0"), ("--port", "65536"), ("--port", HUGE),
                           ("--port", "NaN"), ("--metrics-port", "-1"), ("--metrics-port", HUGE),
                           ("--rate-limit", "lots"), ("--rate-limit", "0/minute"),
                           ("--rate-limit", ""), ("--log-format", "xml")]:  # fmt: skip
         code, out = cli.run("audit", "serve", "--store", cli.store, option, value)
         _refused_clearly(code, out, f"serve {option} {value[:20]}")
+    for port in (HUGE, "65536", "-1"):  # the indexer checks its port before it connects
+        code, out = cli.run("audit", "index", "--store", cli.store, "--metrics-port", port)
+        _refused_clearly(code, out, f"index --metrics-port {port}")
+        assert "--metrics-port" in out

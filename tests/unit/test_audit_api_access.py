@@ -100,3 +100,10 @@ def test_a_person_identifier_in_a_url_is_refused_and_not_logged(
     assert response.status_code == 400
     assert "never taken in a URL" in response.json()["error"]
     assert not any("P-4711-0815" in str(row) for row in api.store.access_log())
+
+
+def test_a_broken_token_file_shuts_everyone_out_with_503_not_a_crash(api: Api) -> None:
+    api.tokens.path.write_text("{")
+    refused = api.get("/decisions", api.auditor)
+    assert refused.status_code == 503
+    assert refused.json()["error"] == "the API cannot check tokens now; its operator is told"

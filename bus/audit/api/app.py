@@ -42,6 +42,7 @@ from bus.audit.views import decision_view, explanation
 from bus.enforcer.pipeline import AUDIT_AUDIENCE
 from bus.enforcer.pseudonyms import Pseudonymizer
 from bus.envelope.attributes import format_time
+from bus.errors import ConfigError
 from bus.keys.keystore import AgencyPublicKey
 
 log = logging.getLogger("bus.audit.api")
@@ -109,6 +110,11 @@ def create_app(
         except TokenRefused as exc:
             admit(f"unauthenticated:{request.client.host if request.client else ''}")
             raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
+        except ConfigError as exc:  # the token file is broken: nobody gets in until it is fixed
+            log.error("api refuses every request: %s", exc)
+            raise HTTPException(
+                503, "the API cannot check tokens now; its operator is told"
+            ) from exc
         request.state.principal = found
         admit(f"token:{found.name}")
         return found
