@@ -11,7 +11,7 @@ from bus.audit.access import Role
 from bus.audit.api.rate_limit import RateLimit
 from bus.errors import ConfigError
 from tests.support.audit_api import NOW, Api, audit_api, bearer
-from tests.support.audit_records import audit_document, person
+from tests.support.audit_records import PSEUDONYMS, audit_document, person
 
 CLOCK = [NOW]
 
@@ -107,3 +107,11 @@ def test_a_broken_token_file_shuts_everyone_out_with_503_not_a_crash(api: Api) -
     refused = api.get("/decisions", api.auditor)
     assert refused.status_code == 503
     assert refused.json()["error"] == "the API cannot check tokens now; its operator is told"
+
+
+@pytest.mark.parametrize("path", ["/subject-report", "/subject-report.html"])
+def test_who_asked_for_whose_report_is_logged_under_the_pseudonym(api: Api, path: str) -> None:
+    assert api.client.post(path, json={"subject": person(2)}, headers=api.dpo).status_code == 200
+    [last] = api.store.access_log(limit=1)
+    pseudonym = PSEUDONYMS.pseudonym("audit", person(2))
+    assert (last[1], last[5], last[6]) == ("bob", path, f"subject_pseudonym={pseudonym}")

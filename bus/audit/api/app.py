@@ -152,6 +152,9 @@ def create_app(
             response = await call_next(request)
         who: Principal | None = getattr(request.state, "principal", None)
         query = _logged_query(request.url.query)
+        looked_up: str | None = getattr(request.state, "subject_pseudonym", None)
+        if looked_up:  # who looked up whom stays accountable, under the pseudonym
+            query = urlencode([("subject_pseudonym", looked_up)]) + (f"&{query}" if query else "")
         route = getattr(request.scope.get("route"), "path", None)
         # A path no route knows may be anything a caller typed: not kept.
         unknown = route is None and response.status_code == 404
@@ -193,7 +196,9 @@ def create_app(
         "/decisions/search",
         summary="The same, filters in a JSON body: the only way to ask by a person's identifier",
     )
-    def search(caller: Caller, q: ListingQuery) -> dict[str, Any]:
+    def search(caller: Caller, q: ListingQuery, request: Request) -> dict[str, Any]:
+        if q.subject:
+            request.state.subject_pseudonym = pseudonyms.pseudonym(AUDIT_AUDIENCE, q.subject)
         return listing(caller, q)
 
     @app.get("/decisions/{decision_id}", summary="One decision: explanation and replay check")
@@ -231,18 +236,19 @@ def create_app(
             result["denied_to_agency"] = [d.to_json() for d in denied]
         return result
 
-    def report_for(caller: Principal, body: SubjectRequest) -> Any:
+    def report_for(caller: Principal, body: SubjectRequest, request: Request) -> Any:
         pseudonym = pseudonyms.pseudonym(AUDIT_AUDIENCE, body.subject)
+        request.state.subject_pseudonym = pseudonym
         return subject_report(store, pseudonym, clock(), caller.scope)
 
     @app.post("/subject-report", summary="Who received data about a person, and what was refused")
-    def report_json(caller: Caller, body: SubjectRequest) -> dict[str, Any]:
-        result: dict[str, Any] = report_for(caller, body).to_json()
+    def report_json(caller: Caller, body: SubjectRequest, request: Request) -> dict[str, Any]:
+        result: dict[str, Any] = report_for(caller, body, request).to_json()
         return result
 
     @app.post("/subject-report.html", response_class=HTMLResponse, summary="The same, as a page")
-    def report_html(caller: Caller, body: SubjectRequest) -> HTMLResponse:
-        return HTMLResponse(render_html(report_for(caller, body)))
+    def report_html(caller: Caller, body: SubjectRequest, request: Request) -> HTMLResponse:
+        return HTMLResponse(render_html(report_for(caller, body, request)))
 
     @app.get(
         "/integrity",
