@@ -10,7 +10,8 @@ DEPLOY_DIR = PROJECT_ROOT / "deploy"
 def default_state_dir() -> Path:
     """Runtime state (broker data, logs, keys, databases): `var/` in this clone, so clones don't
     collide. Personal data and secrets: 0700, which the `bus` command enforces at each start."""
-    return Path(os.environ.get("BUS_HOME", PROJECT_ROOT / "var"))
+    # An empty BUS_HOME counts as unset: not the current directory.
+    return Path(os.environ.get("BUS_HOME") or PROJECT_ROOT / "var")
 
 
 def default_cache_dir() -> Path:

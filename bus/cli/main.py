@@ -2,6 +2,7 @@
 
 import os
 import sys
+from contextlib import suppress
 
 import typer
 
@@ -55,9 +56,18 @@ def main() -> None:
     # First thing: whatever this process and its children (broker, PostgreSQL, back offices,
     # enforcer) create is readable by its owner only; it is personal data or a secret.
     os.umask(PRIVATE_UMASK)
-    tighten(default_state_dir())  # as an earlier version may have left it
+    _close_state_dir()
     try:
         app()
     except BusError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(1)
+
+
+def _close_state_dir() -> None:
+    """0700, as an earlier version may have left it open. One that cannot be reached is left to
+    the command that needs it, which says so."""
+    state = default_state_dir()
+    with suppress(OSError):
+        if state.is_dir():
+            tighten(state)

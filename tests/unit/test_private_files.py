@@ -2,11 +2,14 @@
 
 import os
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from bus.paths import PROJECT_ROOT
 from bus.private_files import create_private_file, make_private_dir, tighten, tighten_tree
 
 
@@ -66,3 +69,25 @@ def test_what_others_own_or_links_point_to_is_left_alone(tmp_path: Path) -> None
         os.chown(theirs, 65534, 65534)
         tighten(theirs)
         assert mode(theirs) == 0o755
+
+
+def bus_help(home: str, cwd: Path) -> "subprocess.CompletedProcess[str]":
+    return subprocess.run(
+        [sys.executable, "-c", "from bus.cli.main import main; main()", "--help"],
+        capture_output=True, text=True, check=False, cwd=cwd,
+        env={"BUS_HOME": home, "PATH": "/usr/bin:/bin", "PYTHONPATH": str(PROJECT_ROOT)},
+    )  # fmt: skip
+
+
+def test_the_bus_command_closes_only_a_state_directory_it_can_reach(tmp_path: Path) -> None:
+    tmp_path.chmod(0o755)
+    # Empty means unset (var/ in the clone), never the directory the command runs in.
+    assert bus_help("", tmp_path).returncode == 0
+    assert mode(tmp_path) == 0o755
+    # A state directory that cannot exist: the command runs, no traceback.
+    unreachable = bus_help(str(tmp_path / "file" / "var"), tmp_path)
+    (tmp_path / "file").write_text("")
+    blocked = bus_help(str(tmp_path / "file" / "var"), tmp_path)
+    for result in (unreachable, blocked):
+        assert result.returncode == 0, result.stderr
+        assert "Traceback" not in result.stderr
