@@ -4,6 +4,8 @@ INGRESS_PREFIX = "bus.ingress."
 DELIVERY_PREFIX = "bus.delivery."
 QUARANTINE_TOPIC = "bus.quarantine"
 AUDIT_TOPIC = "bus.audit"
+CHECKPOINTS_SUFFIX = ".checkpoints"
+AUDIT_CHECKPOINTS_TOPIC = AUDIT_TOPIC + CHECKPOINTS_SUFFIX
 DEAD_LETTER_PREFIX = "bus.deadletter."
 SOURCE_OFFSETS_PREFIX = "bus.source-offsets."
 SUBSCRIPTIONS_TOPIC = "bus.subscriptions"
@@ -39,3 +41,9 @@ def source_offsets_topic(producer: str) -> str:
 def transactional_id_prefix(agency: str) -> str:
     """An agency may use any transactional id starting with this."""
     return f"{agency}."
+
+
+def checkpoints_topic(audit_topic: str = AUDIT_TOPIC) -> str:
+    """The witness of an audit store filled from `audit_topic`: every checkpoint the indexer signs,
+    append-only, written by the indexer alone (`bus.audit` → `bus.audit.checkpoints`)."""
+    return f"{audit_topic}{CHECKPOINTS_SUFFIX}"

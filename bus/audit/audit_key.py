@@ -2,8 +2,15 @@
 
 It lives apart from the agencies' keys (an agency key directory is trusted for events; this key
 must never sign an event) and apart from the store, so whoever can write the store cannot sign.
+
+Its public key is also *pinned* outside the key's directory ($BUS_AUDIT_PINNED_KEY, by default
+var/trust/audit.pub.pem): the indexer writes the pin on its first start and refuses to run with a
+key that does not match it, and `bus audit verify` trusts only the pinned key. A key swapped in
+the key directory (with the store re-signed by it) is then caught. In production the pin belongs
+on a path the store's operators cannot write (configuration management, a read-only mount).
 """
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +21,7 @@ from bus.paths import default_state_dir
 from bus.private_files import create_private
 
 KEY_NAME = "audit"
+PINNED_KEY_ENV = "BUS_AUDIT_PINNED_KEY"
 
 
 @dataclass(frozen=True)
@@ -44,14 +52,71 @@ def ensure_audit_key(files: AuditKeyFiles) -> AgencySigningKey:
 
 
 def load_audit_public_key(files: AuditKeyFiles) -> AgencyPublicKey:
+    return _read_public_key(files.public, "it is written when `bus audit index` first runs")
+
+
+def _read_public_key(path: Path, when_missing: str) -> AgencyPublicKey:
     try:
-        pem = files.public.read_bytes()
+        pem = path.read_bytes()
     except OSError as exc:
         raise ConfigError(
-            f"{files.public}: the audit public key is missing ({exc.strerror}); it is written when "
-            "`bus audit index` first runs"
+            f"{path}: the audit public key is missing ({exc.strerror}); {when_missing}"
         ) from exc
     try:
         return public_key_from_pem(KEY_NAME, pem)
     except ConfigError as exc:
-        raise ConfigError(f"{files.public}: {exc}") from exc
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+def default_pinned_key() -> Path:
+    """$BUS_AUDIT_PINNED_KEY, else var/trust/audit.pub.pem (outside var/audit, the store's tree)."""
+    configured = os.environ.get(PINNED_KEY_ENV)
+    return Path(configured) if configured else default_state_dir() / "trust" / "audit.pub.pem"
+
+
+def pin_audit_key(key: AgencySigningKey, pinned: Path, files: AuditKeyFiles) -> bool:
+    """Pin `key`'s public half at `pinned` if nothing is pinned yet (True: pinned now); refuse a
+    key that differs from the pinned one."""
+    _refuse_beside_the_key(pinned, files)
+    if not pinned.exists():
+        pinned.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with pinned.open("xb") as out:
+                out.write(key.public_pem())
+        except FileExistsError:
+            pass  # another process pinned first: it must be the same key, checked below
+        else:
+            return True
+    if _read_pinned(pinned).kid != key.kid:
+        raise ConfigError(
+            f"the audit key in {files.private.parent} does not match the public key pinned at "
+            f"{pinned}: refusing to sign with it. If the key was replaced on purpose, pin its "
+            f"public key there ({files.public}); otherwise the key was swapped"
+        )
+    return False
+
+
+def load_pinned_key(pinned: Path, files: AuditKeyFiles | None = None) -> AgencyPublicKey:
+    """The pinned audit public key; refused if it is missing or lies beside the private key."""
+    if files is not None:
+        _refuse_beside_the_key(pinned, files)
+    if not pinned.exists():
+        raise ConfigError(
+            f"no audit public key is pinned at {pinned}: verification trusts only a key pinned "
+            f"outside the store. `bus audit index` pins its key there on first start; or copy the "
+            f"audit public key there yourself (--pinned-key PATH or ${PINNED_KEY_ENV})"
+        )
+    return _read_pinned(pinned)
+
+
+def _read_pinned(pinned: Path) -> AgencyPublicKey:
+    return _read_public_key(pinned, "pin the audit public key there")
+
+
+def _refuse_beside_the_key(pinned: Path, files: AuditKeyFiles) -> None:
+    """A pin next to the private key protects nothing: whoever swaps one swaps the other."""
+    if pinned.resolve().is_relative_to(files.private.parent.resolve()):
+        raise ConfigError(
+            f"{pinned}: the pinned audit key must live outside the audit key's directory "
+            f"{files.private.parent}"
+        )

@@ -4,7 +4,8 @@ Exactly once without Kafka transactions on the reading side: the store keeps, in
 database transaction as the records, the next offset of every source partition; a restart seeks
 there. A crash before the commit loses nothing (the batch is read again), a crash after it
 repeats nothing. The policy topic is read along, so every snapshot a decision names is kept by
-hash for replay, whatever Kafka's compaction does later.
+hash for replay, whatever Kafka's compaction does later. Every checkpoint signed is then
+published to the witness topic (bus/audit/checkpoint_publisher.py), after its commit.
 """
 
 import asyncio
@@ -12,14 +13,16 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
+from bus.audit.checkpoint_publisher import CheckpointPublisher
 from bus.audit.indexer_metrics import IndexerMetrics
 from bus.audit.store.audit_store import AppendResult, AuditStore, Checkpointing, SourceRecord
+from bus.audit.witness import Witness
 from bus.errors import BrokerError
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.position import record_position
@@ -32,6 +35,8 @@ log = logging.getLogger(__name__)
 class IndexerOptions:
     audit_topic: str = AUDIT_TOPIC
     policy_topic: str | None = POLICY_TOPIC
+    # The witness topic (bus.topics.checkpoints_topic); None: checkpoints stay in the store only.
+    checkpoint_topic: str | None = None
     max_batch: int = 5_000
     # Stop once everything committed at start has been stored (and signed): for demos, tests, cron.
     until_caught_up: bool = False
@@ -61,11 +66,18 @@ async def run_indexer(
     clock: Clock = lambda: datetime.now(UTC),
     metrics: IndexerMetrics | None = None,
 ) -> IndexerProgress:
-    append = _Appender(store, metrics)
+    publisher = None
+    if options.checkpoint_topic:
+        publisher = CheckpointPublisher(connection, options.checkpoint_topic, checkpointing.key)
+    append = _Appender(store, metrics, publisher)
     topics = [options.audit_topic] + ([options.policy_topic] if options.policy_topic else [])
     consumer, partitions = await _start_consumer(connection, topics, options.start_wait_s)
     state = IndexerProgress()
     try:
+        if publisher:
+            await publisher.start(store)
+            if publisher.witness_at_start:
+                await asyncio.to_thread(_compare_with_witness, store, publisher.witness_at_start)
         stored = await asyncio.to_thread(store.positions)
         for tp in partitions:
             if (tp.topic, tp.partition) in stored:
@@ -93,12 +105,31 @@ async def run_indexer(
                 state.caught_up = True
                 break
         # Leaving (caught up, or asked to stop): sign what is stored, so nothing is left unsigned.
-        final = Checkpointing(checkpointing.key, checkpointing.every_records, every_seconds=0)
-        last = await append([], clock(), final)
+        last = await append([], clock(), replace(checkpointing, sign_head_now=True))
         state.checkpoints += len(last.checkpoints)
     finally:
         await consumer.stop()
+        if publisher:
+            await publisher.stop()
     return state
+
+
+def _compare_with_witness(store: AuditStore, witness: Witness) -> None:
+    """A store behind its witness lost records or checkpoints (deleted, or a restored backup):
+    said loudly here; `bus audit verify` names what exactly."""
+    newest = witness.newest
+    head_seq, _ = store.head()
+    if newest is not None and newest.seq > head_seq:
+        log.error(
+            "the audit store ends before the newest checkpoint on its witness topic: records "
+            "were deleted from it (run bus audit verify)",
+            extra={"head_seq": head_seq, "witnessed_seq": newest.seq, "topic": witness.topic},
+        )
+    for rejected in witness.rejected:
+        log.error(
+            "a record on the witness topic is not a checkpoint signed by the audit key",
+            extra={"topic": witness.topic, "offset": rejected.offset, "why": rejected.why},
+        )
 
 
 async def _start_consumer(
@@ -130,10 +161,16 @@ async def _start_consumer(
 
 
 class _Appender:
-    """`store.append` on a worker thread (the event loop keeps fetching), timed into metrics."""
+    """`store.append` on a worker thread (the event loop keeps fetching), timed into metrics; what
+    it signed is then published to the witness."""
 
-    def __init__(self, store: AuditStore, metrics: IndexerMetrics | None) -> None:
-        self._store, self._metrics = store, metrics
+    def __init__(
+        self,
+        store: AuditStore,
+        metrics: IndexerMetrics | None,
+        publisher: CheckpointPublisher | None,
+    ) -> None:
+        self._store, self._metrics, self._publisher = store, metrics, publisher
 
     async def __call__(
         self,
@@ -149,6 +186,10 @@ class _Appender:
         )
         if self._metrics:
             self._metrics.appended(result, time.perf_counter() - started)
+        if self._publisher:
+            await self._publisher.published(self._store, result.checkpoints)
+            if self._metrics:
+                self._metrics.witness_behind.set(int(self._publisher.behind))
         return result
 
 

@@ -1,28 +1,53 @@
-"""The indexer's own principal: it may READ the audit and policy topics, nothing else.
+"""The audit trail's own principals: the indexer and the verifier, each with the least it needs.
 
-It holds no admin rights: whoever runs `bus audit index` needs the admin once (to create the
-user and its two ACLs), the long-running indexer then connects as `audit-indexer`.
+`audit-indexer` may READ the audit and policy topics and READ and WRITE the witness topic (its
+checkpoints; it alone may write there). `audit-verifier` may only READ the witness topic. Neither
+holds admin rights: whoever runs `bus audit index` or `verify` needs the admin once (to create
+the user and its ACLs), the process then connects as that user.
 """
 
 from bus.credentials import ensure_credentials
 from bus.kafka.admin import Acl, KafkaAdmin, Operation, Resource
 from bus.kafka.connection import KafkaConnection
+from bus.topics import checkpoints_topic
 
 INDEXER_USER = "audit-indexer"
+VERIFIER_USER = "audit-verifier"
 
 
-def indexer_acls(audit_topic: str, policy_topic: str) -> set[Acl]:
+def indexer_acls(audit_topic: str, policy_topic: str, witness_topic: str | None = None) -> set[Acl]:
     principal = f"User:{INDEXER_USER}"
+    witness = witness_topic or checkpoints_topic(audit_topic)
     return {
         Acl(principal, Resource.TOPIC, audit_topic, Operation.READ),
         Acl(principal, Resource.TOPIC, policy_topic, Operation.READ),
+        Acl(principal, Resource.TOPIC, witness, Operation.READ),
+        Acl(principal, Resource.TOPIC, witness, Operation.WRITE),
     }
 
 
+def verifier_acls(witness_topic: str) -> set[Acl]:
+    return {Acl(f"User:{VERIFIER_USER}", Resource.TOPIC, witness_topic, Operation.READ)}
+
+
 def indexer_connection(
-    admin: KafkaAdmin, admin_connection: KafkaConnection, audit_topic: str, policy_topic: str
+    admin: KafkaAdmin,
+    admin_connection: KafkaConnection,
+    audit_topic: str,
+    policy_topic: str,
+    witness_topic: str | None = None,
 ) -> KafkaConnection:
-    """Create (idempotently) the indexer's user and ACLs; its connection."""
+    """Create (idempotently) the indexer's user and ACLs; its connection. `witness_topic`:
+    by default `audit_topic`.checkpoints."""
     credentials = ensure_credentials(admin, INDEXER_USER)
-    admin.create_acls(indexer_acls(audit_topic, policy_topic))
+    admin.create_acls(indexer_acls(audit_topic, policy_topic, witness_topic))
+    return admin_connection.as_user(credentials.username, credentials.password)
+
+
+def verifier_connection(
+    admin: KafkaAdmin, admin_connection: KafkaConnection, witness_topic: str
+) -> KafkaConnection:
+    """Create (idempotently) the verifier's user and its one ACL; its connection."""
+    credentials = ensure_credentials(admin, VERIFIER_USER)
+    admin.create_acls(verifier_acls(witness_topic))
     return admin_connection.as_user(credentials.username, credentials.password)

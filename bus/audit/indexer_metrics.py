@@ -1,7 +1,7 @@
 """Prometheus metrics of the audit indexer. What an operator alerts on: the indexer falling behind
 the audit topic (lag), records left unsigned for long (the window in which a deletion at the
-tail goes unnoticed), unreadable records, and slow store transactions. The registry is a
-parameter (no global), as for the enforcer."""
+tail goes unnoticed), checkpoints not yet on the witness topic, unreadable records, and slow
+store transactions. The registry is a parameter (no global), as for the enforcer."""
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -42,6 +42,11 @@ class IndexerMetrics:
             "bus_audit_append_seconds", "One store transaction: records, positions, checkpoints.",
             buckets=_APPEND_BUCKETS, registry=registry,
         )  # fmt: skip
+        self.witness_behind = Gauge(
+            "bus_audit_witness_behind",
+            "1 while signed checkpoints wait to be published to the witness topic.",
+            registry=registry,
+        )
         self.lag = Gauge(
             "bus_audit_indexer_lag_records",
             "Records on the topic not yet stored (high watermark minus position).",

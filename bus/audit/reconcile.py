@@ -6,6 +6,12 @@ someone who also holds the audit key. The audit topic is a second witness, kept 
 system (the broker, its administrators, its ACLs): every committed record on it, up to where the
 indexer has read, must be in the store exactly once, with the same bytes. Order is `verify`'s
 concern; this compares content, by source position.
+
+"Up to where the indexer has read" is not taken from the store alone: its positions table sits
+outside every hash, so whoever deletes the newest records could lower it and pass them off as
+not indexed yet. With the witness (bus/audit/witness.py) the boundary is the higher of the
+store's position and the one the newest witnessed checkpoint signed, and a store position below
+the signed one is itself reported.
 """
 
 from collections import Counter
@@ -14,6 +20,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from bus.audit.store.audit_store import AuditStore
+from bus.audit.witness import Witness
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.reading import read_to_end, topic_reader
 
@@ -24,6 +31,7 @@ class Mismatch(StrEnum):
     MISSING = "MISSING"  # on the topic, not in the store
     CHANGED = "CHANGED"  # in both, with different bytes
     EXTRA = "EXTRA"  # in the store, but not on the topic at that position (or stored twice)
+    LOWERED = "LOWERED"  # the store's position is below what a witnessed checkpoint signed
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +47,11 @@ class Discrepancy:
             return f"{where} is on the topic but not in the store"
         if self.kind is Mismatch.CHANGED:
             return f"record {self.seq} ({where}) differs from the topic's record"
+        if self.kind is Mismatch.LOWERED:
+            return (
+                f"the store's position on {topic}[{self.partition}] is below {self.offset}, which "
+                f"the witnessed checkpoint at record {self.seq} covers: it was lowered"
+            )
         return f"record {self.seq} claims {where}, not on the topic or matched by another record"
 
 
@@ -48,6 +61,7 @@ class ReconcileReport:
     compared: int = 0  # topic records checked against the store
     beyond_retention: int = 0  # stored, but gone from the topic (retention): not comparable
     not_indexed: int = 0  # records on the topic after the store's position: the indexer's backlog
+    witnessed_seq: int | None = None  # the newest witnessed checkpoint the boundary came from
     counts: Counter[Mismatch] = field(default_factory=Counter)
     shown: list[Discrepancy] = field(default_factory=list)
 
@@ -61,10 +75,20 @@ class ReconcileReport:
             self.shown.append(discrepancy)
 
 
-async def reconcile(connection: KafkaConnection, store: AuditStore, topic: str) -> ReconcileReport:
-    """Compare every source partition of `topic`; `connection` needs READ on it only."""
+async def reconcile(
+    connection: KafkaConnection, store: AuditStore, topic: str, witness: Witness | None = None
+) -> ReconcileReport:
+    """Compare every source partition of `topic`; `connection` needs READ on it only. `witness`:
+    read before the store, so all it signed was committed before the store is read."""
     report = ReconcileReport(topic)
     stored_up_to = {p: offset for (t, p), offset in store.positions().items() if t == topic}
+    newest = witness.newest if witness else None
+    if newest is not None:
+        report.witnessed_seq = newest.seq
+        for signed_topic, partition, offset in newest.positions or ():
+            if signed_topic == topic and stored_up_to.get(partition, 0) < offset:
+                report.add(Discrepancy(Mismatch.LOWERED, partition, offset, newest.seq))
+                stored_up_to[partition] = offset
     async with topic_reader(connection, topic) as (consumer, partitions):
         earliest = await consumer.beginning_offsets(partitions)
         for tp in partitions:  # one at a time, so findings come in partition and offset order

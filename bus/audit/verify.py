@@ -13,17 +13,31 @@ bytes give. At the first record that fails, the stored links tell what happened:
 
 An attacker who rewrites the whole chain from some record on is caught by the first signed
 checkpoint after it: the span between the last good checkpoint and that one was rewritten.
+
+The store's own checkpoints cannot catch someone who deletes them too and re-signs the rest with
+the audit key read from the store's files. So the key is the one pinned outside the store
+(bus/audit/audit_key.py), and the store is checked against its witness (bus/audit/witness.py):
+every checkpoint the indexer published must match the recomputed chain at its seq and be in the
+store; the store's source positions must not be below what the newest checkpoint covers (signed:
+lowering them would pass records off as backlog); and no gap between checkpoints, nor the
+unsigned tail, may exceed the cadence they were signed under.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from bus.audit.chain import GENESIS, link
-from bus.audit.checkpoint import Checkpoint, signature_valid
+from bus.audit.checkpoint import DEFAULT_CADENCE, Checkpoint, signature_valid
 from bus.audit.columns import columns_of
 from bus.audit.store.audit_store import AuditStore, ChainRow
+from bus.audit.witness import Witness
+from bus.envelope.attributes import parse_time
 from bus.keys.keystore import AgencyPublicKey
+
+# Past its cadence, an indexer may still be finishing one slow batch before it signs.
+SIGNING_GRACE = timedelta(seconds=60)
 
 
 class Tampering(StrEnum):
@@ -34,6 +48,12 @@ class Tampering(StrEnum):
     REWRITTEN = "REWRITTEN"  # consistent chain, but not the one a checkpoint signed
     CHECKPOINT_FORGED = "CHECKPOINT_FORGED"
     TRUNCATED = "TRUNCATED"
+    KEY_MISMATCH = "KEY_MISMATCH"  # checkpoints signed with another key than the pinned one
+    CHECKPOINT_MISSING = "CHECKPOINT_MISSING"  # on the witness topic, not in the store
+    POSITIONS_LOWERED = "POSITIONS_LOWERED"  # below what a signed checkpoint covers
+    WITNESS_FORGED = "WITNESS_FORGED"  # a record on the witness topic the audit key did not sign
+    CHECKPOINT_GAP = "CHECKPOINT_GAP"  # more records between two checkpoints than the cadence
+    UNSIGNED_TAIL = "UNSIGNED_TAIL"  # more records, or longer, after the last one than the cadence
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +73,7 @@ class IntegrityReport:
     unsigned_tail: int  # records after the last checkpoint: chained, not yet signed
     finding: Finding | None = None
     notes: list[str] = field(default_factory=list)
+    witnessed: int | None = None  # checkpoints on the witness topic checked; None: not checked
 
     @property
     def intact(self) -> bool:
@@ -63,44 +84,190 @@ def verify_store(
     store: AuditStore,
     public_key: AgencyPublicKey,
     progress: Callable[[int], None] | None = None,
+    witness: Witness | None = None,
+    now: datetime | None = None,
 ) -> IntegrityReport:
+    """`public_key`: the pinned one. `witness`: read *before* this call, so that everything on it
+    was committed to the store before the store is read (the indexer publishes after commit)."""
     checkpoints = store.checkpoints()
     # Only a checkpoint the audit key really signed can vouch for the chain.
-    valid = {cp.seq: cp for cp in checkpoints if signature_valid(public_key, cp)}
-    forged = next((cp for cp in checkpoints if valid.get(cp.seq) is not cp), None)
-    by_seq = valid
-    walk = _Walk(store, by_seq)
+    valid = [cp for cp in checkpoints if signature_valid(public_key, cp)]
+    witnessed = witness.checkpoints if witness else []
+    walk = _Walk(store, _pins(valid, witnessed))
     for row in store.chain():
         if walk.finding is not None:
             break
         walk.step(row)
         if progress and walk.count % 10_000 == 0:
             progress(walk.count)
-    finding = walk.finding or walk.pending
-    if finding is None and forged is not None:
-        finding = Finding(
-            Tampering.CHECKPOINT_FORGED, forged.seq,
-            f"checkpoint at record {forged.seq} does not carry a valid audit-key signature",
-        )  # fmt: skip
-    if finding is None and checkpoints and checkpoints[-1].seq > walk.seq:
-        finding = Finding(
-            Tampering.TRUNCATED, walk.seq + 1,
-            f"a checkpoint signed record {checkpoints[-1].seq}, but the store ends at record "
-            f"{walk.seq}: records from {walk.seq + 1} on were deleted",
-        )  # fmt: skip
+    signed = sorted({(cp.seq, cp.chain_hash): cp for cp in valid + witnessed}.values(),
+                    key=lambda cp: cp.seq)  # fmt: skip
+    checks = _Checks(store, walk.seq, signed, now or datetime.now(UTC))
+    finding = (
+        _key_mismatch(checkpoints, public_key)
+        or walk.finding
+        or walk.pending
+        or _forged(checkpoints, valid)
+        or checks.truncated(checkpoints)
+        or (_missing(valid, witness) if witness else None)
+        or checks.positions_lowered()
+        or (_witness_forged(witness) if witness else None)
+        or checks.gap()
+        or checks.unsigned_tail()
+    )
     last_cp = checkpoints[-1].seq if checkpoints else None
     return IntegrityReport(
         records=walk.count, head_seq=walk.seq, head_hash=walk.chain.hex(),
         checkpoints=len(checkpoints), last_checkpoint_seq=last_cp,
         unsigned_tail=walk.seq - (last_cp or 0) if walk.seq > (last_cp or 0) else 0,
-        finding=finding,
+        finding=finding, witnessed=len(witness.checkpoints) if witness else None,
     )  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class _Pin:
+    """A chain hash some signed checkpoint vouches for at its seq."""
+
+    chain_hash: str
+    witnessed: bool  # published on the witness topic (else: only in the store)
+
+
+def _pins(stored: list[Checkpoint], witnessed: list[Checkpoint]) -> dict[int, list[_Pin]]:
+    pins: dict[int, list[_Pin]] = {}
+    for checkpoints, on_witness in ((witnessed, True), (stored, False)):
+        for cp in checkpoints:
+            pins.setdefault(cp.seq, []).append(_Pin(cp.chain_hash, on_witness))
+    return pins
+
+
+def _key_mismatch(checkpoints: list[Checkpoint], public_key: AgencyPublicKey) -> Finding | None:
+    other = next((cp for cp in checkpoints if cp.key_id != public_key.kid), None)
+    if other is None:
+        return None
+    return Finding(
+        Tampering.KEY_MISMATCH, other.seq,
+        f"checkpoint at record {other.seq} is signed by key {other.key_id}, not by the pinned "
+        f"audit key {public_key.kid}: the audit key was swapped",
+    )  # fmt: skip
+
+
+def _forged(checkpoints: list[Checkpoint], valid: list[Checkpoint]) -> Finding | None:
+    signed = {id(cp) for cp in valid}
+    forged = next((cp for cp in checkpoints if id(cp) not in signed), None)
+    if forged is None:
+        return None
+    return Finding(
+        Tampering.CHECKPOINT_FORGED, forged.seq,
+        f"checkpoint at record {forged.seq} does not carry a valid audit-key signature",
+    )  # fmt: skip
+
+
+def _missing(stored: list[Checkpoint], witness: Witness) -> Finding | None:
+    kept = {(cp.seq, cp.chain_hash) for cp in stored}
+    gone = sorted(
+        (cp for cp in witness.checkpoints if (cp.seq, cp.chain_hash) not in kept),
+        key=lambda cp: cp.seq,
+    )
+    if not gone:
+        return None
+    return Finding(
+        Tampering.CHECKPOINT_MISSING, gone[0].seq,
+        f"{len(gone)} checkpoint(s) on the witness topic {witness.topic} are not in the store, "
+        f"the first at record {gone[0].seq} (signed {gone[0].signed_at}): they were deleted",
+    )  # fmt: skip
+
+
+def _witness_forged(witness: Witness) -> Finding | None:
+    if not witness.rejected:
+        return None
+    first = witness.rejected[0]
+    return Finding(
+        Tampering.WITNESS_FORGED, 0,
+        f"{len(witness.rejected)} record(s) on the witness topic {witness.topic} are not "
+        f"checkpoints signed by the pinned audit key; the first at offset {first.offset}: "
+        f"{first.why}",
+    )  # fmt: skip
+
+
+class _Checks:
+    """What the signed checkpoints (the store's and the witness's) say about the store as a
+    whole: where it must reach, how far it must have read, how often it must be signed."""
+
+    def __init__(
+        self, store: AuditStore, head_seq: int, signed: list[Checkpoint], now: datetime
+    ) -> None:
+        self._store, self._head_seq, self._signed, self._now = store, head_seq, signed, now
+
+    def truncated(self, stored: list[Checkpoint]) -> Finding | None:
+        newest = max([cp.seq for cp in stored] + [cp.seq for cp in self._signed], default=0)
+        if newest <= self._head_seq:
+            return None
+        where = "" if any(cp.seq == newest for cp in stored) else " (on the witness topic)"
+        return Finding(
+            Tampering.TRUNCATED, self._head_seq + 1,
+            f"a checkpoint{where} signed record {newest}, but the store ends at record "
+            f"{self._head_seq}: records from {self._head_seq + 1} on were deleted",
+        )  # fmt: skip
+
+    def positions_lowered(self) -> Finding | None:
+        covering = [cp for cp in self._signed if cp.positions is not None]
+        if not covering:
+            return None
+        newest = covering[-1]
+        stored = self._store.positions()
+        for topic, partition, offset in newest.positions or ():
+            if stored.get((topic, partition), 0) < offset:
+                return Finding(
+                    Tampering.POSITIONS_LOWERED, newest.seq,
+                    f"the store says it has read {topic}[{partition}] up to offset "
+                    f"{stored.get((topic, partition), 0)}, but the checkpoint at record "
+                    f"{newest.seq} covers it up to {offset}: its position was lowered, so that "
+                    "what it lost would pass for records not indexed yet",
+                )  # fmt: skip
+        return None
+
+    def gap(self) -> Finding | None:
+        previous = 0
+        for cp in self._signed:
+            if cp.cadence is not None and cp.seq - previous > cp.cadence.records:
+                return Finding(
+                    Tampering.CHECKPOINT_GAP, previous + 1,
+                    f"records {previous + 1}–{cp.seq} have no checkpoint between them, but one "
+                    f"is signed every {cp.cadence.records} records: checkpoints were deleted",
+                )  # fmt: skip
+            previous = cp.seq
+        return None
+
+    def unsigned_tail(self) -> Finding | None:
+        last = self._signed[-1] if self._signed else None
+        last_seq = last.seq if last else 0
+        cadence = (last.cadence if last else None) or DEFAULT_CADENCE
+        tail = self._head_seq - last_seq
+        if tail <= 0:
+            return None
+        if tail > cadence.records:
+            return Finding(
+                Tampering.UNSIGNED_TAIL, last_seq + 1,
+                f"{tail} records after the last checkpoint (record {last_seq}) are unsigned, "
+                f"but one is signed every {cadence.records} records: checkpoints were deleted",
+            )  # fmt: skip
+        if last is None:
+            return None
+        unsigned_for = self._now - parse_time(last.signed_at)
+        if unsigned_for > timedelta(milliseconds=cadence.ms) + SIGNING_GRACE:
+            return Finding(
+                Tampering.UNSIGNED_TAIL, last_seq + 1,
+                f"{tail} record(s) after record {last_seq} are unsigned since {last.signed_at} "
+                f"({unsigned_for.total_seconds():.0f} s), but a checkpoint is due every "
+                f"{cadence.seconds:g} s: the indexer is not running, or checkpoints were deleted",
+            )  # fmt: skip
+        return None
+
+
 class _Walk:
-    def __init__(self, store: AuditStore, checkpoints: dict[int, Checkpoint]) -> None:
+    def __init__(self, store: AuditStore, pins: dict[int, list[_Pin]]) -> None:
         self.store = store
-        self.checkpoints = checkpoints
+        self.pins = pins
         self.seq = 0  # last good record
         self.chain = GENESIS  # its recomputed hash
         self.good_checkpoint = 0
@@ -166,14 +333,16 @@ class _Walk:
             )  # fmt: skip
 
     def _check_checkpoint(self) -> None:
-        checkpoint = self.checkpoints.get(self.seq)
-        if checkpoint is None:
+        pins = self.pins.get(self.seq)
+        if pins is None:
             return
-        if checkpoint.chain_hash != self.chain.hex():
+        broken = next((pin for pin in pins if pin.chain_hash != self.chain.hex()), None)
+        if broken is not None:
+            where = " on the witness topic" if broken.witnessed else ""
             self.pending = Finding(
                 Tampering.REWRITTEN, self.good_checkpoint + 1,
                 f"records {self.good_checkpoint + 1}–{self.seq} were rewritten: their chain no "
-                f"longer ends in the hash the checkpoint at record {self.seq} signed",
+                f"longer ends in the hash the checkpoint{where} at record {self.seq} signed",
             )  # fmt: skip
         else:
             self.good_checkpoint = self.seq

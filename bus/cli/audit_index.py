@@ -11,12 +11,14 @@ from typing import Annotated
 import typer
 from prometheus_client import CollectorRegistry
 
-from bus.audit.audit_key import AuditKeyFiles, ensure_audit_key
+from bus.audit.audit_key import AuditKeyFiles, default_pinned_key, ensure_audit_key, pin_audit_key
 from bus.audit.indexer import IndexerOptions, IndexerProgress, run_indexer
 from bus.audit.indexer_access import indexer_connection
 from bus.audit.indexer_metrics import IndexerMetrics
 from bus.audit.store import default_store_url, open_store
 from bus.audit.store.audit_store import Checkpointing
+from bus.audit.witness import ensure_checkpoints_topic
+from bus.cli.audit_witness import CheckpointTopicOf, PinnedKey
 from bus.cli.signals import stop_on_signals
 from bus.kafka import broker
 from bus.kafka.admin import KafkaAdmin
@@ -24,7 +26,7 @@ from bus.kafka.settings import load_kafka_settings
 from bus.logs import LogFormat, configure_logging
 from bus.metrics_endpoint import serve_metrics
 from bus.policy_store import ensure_policy_topic
-from bus.topics import AUDIT_TOPIC, POLICY_TOPIC
+from bus.topics import AUDIT_TOPIC, POLICY_TOPIC, checkpoints_topic
 from bus.topology import ensure_audit_topic
 
 log = logging.getLogger("bus.audit.index")
@@ -52,6 +54,8 @@ def index(
     key_dir: Annotated[
         Path | None, typer.Option(help="Where the audit key lives. Default: var/audit/keys.")
     ] = None,
+    pinned_key: PinnedKey = None,
+    checkpoint_topic: CheckpointTopicOf = None,
     max_batch: Annotated[int, typer.Option(min=1, help="Records per store transaction.")] = 5_000,
     log_format: Annotated[LogFormat, typer.Option(help="json or text.")] = LogFormat.JSON,
     metrics_port: Annotated[
@@ -63,24 +67,32 @@ def index(
     ] = None,
 ) -> None:
     """Store every audit record exactly once, hash-chained, with checkpoints signed by the audit
-    key (made on first use in var/audit/keys). Reads as its own user `audit-indexer` (READ on the
-    audit and policy topics only). SIGTERM or Ctrl-C: commits, signs, stops."""
+    key (made on first use in var/audit/keys, its public key then pinned outside the store; a key
+    that does not match the pin is refused) and published to the witness topic. Runs as its own
+    user `audit-indexer` (READ on the audit and policy topics, WRITE on the witness topic only).
+    SIGTERM or Ctrl-C: commits, signs, stops."""
     configure_logging(log_format)
     metrics = _serve_metrics(
         (0 if once else METRICS_PORT) if metrics_port is None else metrics_port
     )
+    files = AuditKeyFiles.in_directory(key_dir) if key_dir else AuditKeyFiles.default()
+    key = ensure_audit_key(files)
+    pinned = pinned_key or default_pinned_key()
+    if pin_audit_key(key, pinned, files):
+        log.info("audit public key pinned", extra={"path": str(pinned)})
+    witness = checkpoint_topic or checkpoints_topic(topic)
     admin_connection = broker.admin_connection(load_kafka_settings())
     admin = KafkaAdmin(admin_connection)
     # The enforcer makes these too; the indexer may well start first.
     ensure_audit_topic(admin, topic)
     ensure_policy_topic(admin)
-    connection = indexer_connection(admin, admin_connection, topic, POLICY_TOPIC)
+    ensure_checkpoints_topic(admin, witness)
+    connection = indexer_connection(admin, admin_connection, topic, POLICY_TOPIC, witness)
     audit_store = open_store(store or store_url_default())
-    key = ensure_audit_key(
-        AuditKeyFiles.in_directory(key_dir) if key_dir else AuditKeyFiles.default()
-    )
     checkpointing = Checkpointing(key, checkpoint_every, checkpoint_seconds)
-    options = IndexerOptions(audit_topic=topic, until_caught_up=once, max_batch=max_batch)
+    options = IndexerOptions(
+        audit_topic=topic, checkpoint_topic=witness, until_caught_up=once, max_batch=max_batch
+    )
 
     last_report = [0.0]
 

@@ -11,33 +11,41 @@ from bus.audit.reconcile import reconcile
 from bus.audit.store import open_store
 from bus.cli.audit import Json, Store
 from bus.cli.audit_index import store_url_default
+from bus.cli.audit_witness import CheckpointTopicOf, PinnedKey, pinned_public_key, witness_as
 from bus.kafka import broker
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.settings import load_kafka_settings
-from bus.topics import AUDIT_TOPIC, POLICY_TOPIC
+from bus.topics import AUDIT_TOPIC, POLICY_TOPIC, checkpoints_topic
 
 
 def reconcile_command(
     store: Store = None,
     topic: Annotated[str, typer.Option(help="The audit topic the store was filled from.")] = AUDIT_TOPIC,
+    pinned_key: PinnedKey = None,
+    checkpoint_topic: CheckpointTopicOf = None,
     as_json: Json = False,
 ) -> None:  # fmt: skip
     """Check that every committed record on the audit topic, up to where the indexer has read,
-    is in the store exactly once with the same bytes: the topic is a witness `verify` does not
-    have (it catches the newest records deleted along with their checkpoints). Exit 1 naming
-    what is missing, changed or extra. Reads as `audit-indexer`."""
+    is in the store exactly once with the same bytes. "Up to where" is what the newest checkpoint
+    on the witness topic signed (or further, if the store says so), so a store position lowered
+    to hide deleted records is reported, and those records are missing, not backlog. Exit 1
+    naming what is missing, changed, extra or lowered. Reads as `audit-indexer`."""
+    public_key = pinned_public_key(pinned_key)
+    witness_topic = checkpoint_topic or checkpoints_topic(topic)
     admin_connection = broker.admin_connection(load_kafka_settings())
     connection = indexer_connection(
-        KafkaAdmin(admin_connection), admin_connection, topic, POLICY_TOPIC
+        KafkaAdmin(admin_connection), admin_connection, topic, POLICY_TOPIC, witness_topic
     )
+    witness = witness_as(connection, witness_topic, public_key)  # before the store: see reconcile
     audit_store = open_store(store or store_url_default())
     try:
-        report = asyncio.run(reconcile(connection, audit_store, topic))
+        report = asyncio.run(reconcile(connection, audit_store, topic, witness))
     finally:
         audit_store.close()
     if as_json:
         typer.echo(json.dumps({
             "topic": topic, "consistent": report.consistent, "compared": report.compared,
+            "witnessed_seq": report.witnessed_seq,
             "beyond_retention": report.beyond_retention, "not_indexed": report.not_indexed,
             "counts": {kind.value: n for kind, n in sorted(report.counts.items())},
             "discrepancies": [

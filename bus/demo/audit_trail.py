@@ -5,7 +5,13 @@ import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bus.audit.audit_key import AuditKeyFiles, ensure_audit_key, load_audit_public_key
+from bus.audit.audit_key import (
+    AuditKeyFiles,
+    default_pinned_key,
+    ensure_audit_key,
+    load_pinned_key,
+    pin_audit_key,
+)
 from bus.audit.indexer import IndexerOptions, run_indexer
 from bus.audit.indexer_access import indexer_connection
 from bus.audit.reconcile import ReconcileReport, reconcile
@@ -14,13 +20,14 @@ from bus.audit.store import AuditStore, DecisionFilter, default_store_url, open_
 from bus.audit.store.audit_store import Checkpointing
 from bus.audit.subject_report import SubjectReport, subject_report
 from bus.audit.verify import IntegrityReport, verify_store
+from bus.audit.witness import Witness, ensure_checkpoints_topic, read_witness
 from bus.demo.judge import Check
 from bus.demo.scenario import Scenario, Step
 from bus.enforcer.pipeline import AUDIT_AUDIENCE
 from bus.enforcer.pseudonyms import Pseudonymizer
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
-from bus.topics import AUDIT_TOPIC, POLICY_TOPIC
+from bus.topics import AUDIT_CHECKPOINTS_TOPIC, AUDIT_TOPIC, POLICY_TOPIC
 
 SUBJECT_STEP = 1  # Ben moves from Munich to Regensburg: three receivers, one refusal
 
@@ -40,16 +47,20 @@ async def index_and_ask(
     scenario: Scenario,
     pseudonyms: Pseudonymizer,
 ) -> AuditTrailResult:
+    ensure_checkpoints_topic(admin, AUDIT_CHECKPOINTS_TOPIC)
     connection = indexer_connection(admin, admin_connection, AUDIT_TOPIC, POLICY_TOPIC)
     files = AuditKeyFiles.default()
-    checkpointing = Checkpointing(ensure_audit_key(files))
+    key = ensure_audit_key(files)
+    pin_audit_key(key, default_pinned_key(), files)  # as `bus audit index` does on first start
+    pinned = load_pinned_key(default_pinned_key(), files)
     store = open_store(default_store_url())
     try:
-        options = IndexerOptions(until_caught_up=True)
-        await run_indexer(connection, store, checkpointing, asyncio.Event(), options)
-        reconciled = await reconcile(connection, store, AUDIT_TOPIC)
+        options = IndexerOptions(checkpoint_topic=AUDIT_CHECKPOINTS_TOPIC, until_caught_up=True)
+        await run_indexer(connection, store, Checkpointing(key), asyncio.Event(), options)
+        witness = await read_witness(connection, AUDIT_CHECKPOINTS_TOPIC, pinned)
+        reconciled = await reconcile(connection, store, AUDIT_TOPIC, witness)
         step = scenario.steps[SUBJECT_STEP]
-        return await asyncio.to_thread(_ask, store, step, pseudonyms, files, reconciled)
+        return await asyncio.to_thread(_ask, store, step, pseudonyms, witness, reconciled)
     finally:
         store.close()
 
@@ -71,10 +82,10 @@ def _ask(
     store: AuditStore,
     step: Step,
     pseudonyms: Pseudonymizer,
-    files: AuditKeyFiles,
+    witness: Witness,
     reconciled: ReconcileReport,
 ) -> AuditTrailResult:
-    integrity = verify_store(store, load_audit_public_key(files))
+    integrity = verify_store(store, load_pinned_key(default_pinned_key()), witness=witness)
     subject = subject_of(step)
     pseudonym = pseudonyms.pseudonym(AUDIT_AUDIENCE, subject)
     report = subject_report(store, pseudonym, datetime.now(UTC))
@@ -83,7 +94,8 @@ def _ask(
     checks = [
         Check(
             f"the audit store's hash chain ({integrity.records} records) and its signed "
-            f"checkpoints ({integrity.checkpoints}) verify",
+            f"checkpoints ({integrity.checkpoints}) verify against the pinned key and the "
+            f"{integrity.witnessed} on the witness topic",
             integrity.intact,
             integrity.finding.message if integrity.finding else "",
         ),

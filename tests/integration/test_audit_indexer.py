@@ -1,5 +1,6 @@
 """`bus audit index` on the real broker: every committed audit record stored exactly once, in a
-chain that verifies; aborted transactions stay out; kill -9 mid-stream loses and repeats nothing."""
+chain that verifies; aborted transactions stay out; kill -9 mid-stream loses and repeats nothing,
+and every checkpoint it signed reaches the witness topic (none twice as different ones)."""
 
 import asyncio
 import hashlib
@@ -15,16 +16,28 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import TopicAuthorizationFailedError
 from prometheus_client import CollectorRegistry
 
-from bus.audit.audit_key import AuditKeyFiles, ensure_audit_key, load_audit_public_key
+from bus.audit.audit_key import (
+    AuditKeyFiles,
+    ensure_audit_key,
+    load_audit_public_key,
+    load_pinned_key,
+)
 from bus.audit.indexer import IndexerOptions, run_indexer
-from bus.audit.indexer_access import INDEXER_USER, indexer_connection
+from bus.audit.indexer_access import (
+    INDEXER_USER,
+    VERIFIER_USER,
+    indexer_connection,
+    verifier_connection,
+)
 from bus.audit.indexer_metrics import IndexerMetrics
 from bus.audit.store import AuditStore, open_store
 from bus.audit.store.audit_store import Checkpointing
 from bus.audit.verify import verify_store
+from bus.audit.witness import read_witness
 from bus.errors import BrokerError
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
+from bus.topics import checkpoints_topic
 from tests.support.audit_stores import RawSql
 from tests.support.audit_topic import produce, produce_aborted
 
@@ -120,13 +133,15 @@ async def test_kill_9_mid_stream_loses_and_repeats_nothing(
     tmp_path: Path,
 ) -> None:
     topic = topic_factory("audit", partitions=3)  # type: ignore[operator]
+    witness_topic = topic_factory(name=checkpoints_topic(topic))  # type: ignore[operator]
     await produce(kafka_broker, topic, 0, RECORDS)
     key_dir = tmp_path / "keys"
+    pinned = tmp_path / "trust" / "audit.pub.pem"
     log = tmp_path / "indexer.log"
     command = [
         str(Path(sys.executable).parent / "bus"), "audit", "index", "--store", store_url,
-        "--topic", topic, "--key-dir", str(key_dir), "--max-batch", "250",
-        "--checkpoint-every", "1000",
+        "--topic", topic, "--key-dir", str(key_dir), "--pinned-key", str(pinned),
+        "--max-batch", "250", "--checkpoint-every", "1000",
     ]  # fmt: skip
 
     def start(*extra: str) -> "subprocess.Popen[bytes]":
@@ -156,14 +171,23 @@ async def test_kill_9_mid_stream_loses_and_repeats_nothing(
             "SELECT count(DISTINCT source_partition * 1000000 + source_offset) FROM decisions"
         )[0][0]
         assert distinct == RECORDS
-        report = verify_store(store, load_audit_public_key(AuditKeyFiles.in_directory(key_dir)))
+        # Published after each commit, re-published at each start: the witness holds every
+        # checkpoint the store holds, a checkpoint sent twice around a kill is the same one.
+        public = load_pinned_key(pinned, AuditKeyFiles.in_directory(key_dir))
+        witness = await read_witness(kafka_broker, witness_topic, public)
+        assert not witness.rejected
+        by_seq = {cp.seq: cp for cp in witness.checkpoints}
+        assert len(by_seq) == len({(cp.seq, cp.chain_hash) for cp in witness.checkpoints})
+        assert sorted(by_seq.values(), key=lambda cp: cp.seq) == store.checkpoints()
+        report = verify_store(store, public, witness=witness)
         assert report.intact, report.finding
         assert report.head_seq == RECORDS
+        assert report.witnessed == len(witness.checkpoints)
     finally:
         store.close()
 
 
-async def test_the_indexer_user_reads_its_two_topics_and_nothing_else(
+async def test_the_indexer_user_reads_its_two_topics_and_writes_only_its_witness(
     kafka_admin: KafkaAdmin,
     kafka_broker: KafkaConnection,
     topic_factory: object,
@@ -171,26 +195,39 @@ async def test_the_indexer_user_reads_its_two_topics_and_nothing_else(
 ) -> None:
     audit = topic_factory("audit")  # type: ignore[operator]
     policy = topic_factory("policy")  # type: ignore[operator]
+    witness_topic = topic_factory(name=checkpoints_topic(audit))  # type: ignore[operator]
     other = topic_factory("ingress")  # type: ignore[operator]
     await produce(kafka_broker, audit, 0, 10)
     await produce(kafka_broker, other, 0, 10)
     connection = indexer_connection(kafka_admin, kafka_broker, audit, policy)
     assert connection.username == INDEXER_USER
-    checkpointing = Checkpointing(ensure_audit_key(AuditKeyFiles.in_directory(tmp_path / "k")))
+    files = AuditKeyFiles.in_directory(tmp_path / "k")
+    checkpointing = Checkpointing(ensure_audit_key(files))
     store = open_store(f"sqlite:///{tmp_path / 'audit.db'}")
     try:
-        options = IndexerOptions(audit_topic=audit, policy_topic=policy, until_caught_up=True)
+        options = IndexerOptions(
+            audit_topic=audit, policy_topic=policy, checkpoint_topic=witness_topic,
+            until_caught_up=True,
+        )  # fmt: skip
         state = await run_indexer(connection, store, checkpointing, asyncio.Event(), options)
         assert state.stored == 10
+        # It published its checkpoint; the verifier reads it, and may do nothing else.
+        verifier = verifier_connection(kafka_admin, kafka_broker, witness_topic)
+        assert verifier.username == VERIFIER_USER
+        witness = await read_witness(
+            verifier, witness_topic, load_audit_public_key(files), wait_s=20
+        )
+        assert [cp.seq for cp in witness.checkpoints] == [10]
         elsewhere = replace(options, audit_topic=other, start_wait_s=2.0)
         with pytest.raises(BrokerError, match="TopicAuthorizationFailed"):
             await run_indexer(connection, store, checkpointing, asyncio.Event(), elsewhere)
     finally:
         store.close()
-    producer = AIOKafkaProducer(**connection.aiokafka_kwargs())
-    await producer.start()
-    try:
-        with pytest.raises(TopicAuthorizationFailedError):
-            await producer.send_and_wait(audit, b"{}")
-    finally:
-        await producer.stop()
+    for user, forbidden in ((connection, audit), (verifier, witness_topic), (verifier, audit)):
+        producer = AIOKafkaProducer(**user.aiokafka_kwargs())
+        await producer.start()
+        try:
+            with pytest.raises(TopicAuthorizationFailedError):
+                await producer.send_and_wait(forbidden, b"{}")
+        finally:
+            await producer.stop()

@@ -1,6 +1,7 @@
 """`bus audit reconcile` on the real broker: the audit topic witnesses what the store must hold.
-It names the newest records deleted along with their checkpoints (which `verify` cannot see), a
-changed record and an extra one; records not indexed yet are counted, not blamed."""
+It names the newest records deleted along with their checkpoints (which the store's own checks
+cannot see), a changed record and an extra one; records not indexed yet are counted, not blamed.
+Its boundary taken from the witness topic: tests/integration/test_audit_witness.py."""
 
 import asyncio
 import json
@@ -9,7 +10,12 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from bus.audit.audit_key import AuditKeyFiles, ensure_audit_key, load_audit_public_key
+from bus.audit.audit_key import (
+    AuditKeyFiles,
+    ensure_audit_key,
+    load_audit_public_key,
+    pin_audit_key,
+)
 from bus.audit.indexer import IndexerOptions, run_indexer
 from bus.audit.reconcile import Discrepancy, Mismatch, reconcile
 from bus.audit.store import open_store
@@ -18,6 +24,7 @@ from bus.audit.verify import verify_store
 from bus.cli.main import app
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
+from bus.topics import checkpoints_topic
 from bus.topology import ensure_audit_topic
 from tests.support.audit_stores import RawSql
 from tests.support.audit_topic import produce, produce_aborted
@@ -34,11 +41,16 @@ async def test_reconcile_names_what_the_store_lost_changed_or_gained(
 ) -> None:
     url, raw = store_location
     topic = topic_factory("audit", partitions=3)
+    witness_topic = topic_factory(name=checkpoints_topic(topic))
     await produce(kafka_broker, topic, 0, INDEXED)
     await produce_aborted(kafka_broker, topic, 20)
     files = AuditKeyFiles.in_directory(tmp_path / "keys")
+    pinned = tmp_path / "trust" / "audit.pub.pem"
     checkpointing = Checkpointing(ensure_audit_key(files), every_records=100)
-    options = IndexerOptions(audit_topic=topic, policy_topic=None, until_caught_up=True)
+    pin_audit_key(checkpointing.key, pinned, files)
+    options = IndexerOptions(
+        audit_topic=topic, policy_topic=None, checkpoint_topic=witness_topic, until_caught_up=True
+    )
     store = open_store(url)
     try:
         await run_indexer(kafka_broker, store, checkpointing, asyncio.Event(), options)
@@ -52,7 +64,7 @@ async def test_reconcile_names_what_the_store_lost_changed_or_gained(
             (5, 10, SIGNED_UP_TO + 1),
         )}  # fmt: skip
         # Delete the newest records together with the checkpoints over them: still a consistent
-        # chain ending in a valid checkpoint, which `verify` has to accept.
+        # chain ending in a valid checkpoint, which the store's own checks accept.
         raw("DELETE FROM decisions WHERE seq > ?", (SIGNED_UP_TO,))
         raw("DELETE FROM checkpoints WHERE seq > ?", (SIGNED_UP_TO,))
         assert verify_store(store, load_audit_public_key(files)).intact
@@ -78,12 +90,14 @@ async def test_reconcile_names_what_the_store_lost_changed_or_gained(
 
     # The CLI (asyncio.run inside): exit 1, the same findings for scripts.
     result = await asyncio.to_thread(
-        CliRunner().invoke, app, ["audit", "reconcile", "--store", url, "--topic", topic, "--json"]
-    )
+        CliRunner().invoke, app,
+        ["audit", "reconcile", "--store", url, "--topic", topic, "--pinned-key", str(pinned), "--json"],
+    )  # fmt: skip
     assert result.exit_code == 1, result.output
     document = json.loads(result.output)
     assert document["counts"] == {"CHANGED": 1, "EXTRA": 1, "MISSING": INDEXED - SIGNED_UP_TO}
     assert document["not_indexed"] == BACKLOG
+    assert document["witnessed_seq"] == INDEXED  # the boundary came from the witness
 
 
 def test_the_audit_topic_is_made_to_keep_every_record(kafka_admin: KafkaAdmin) -> None:

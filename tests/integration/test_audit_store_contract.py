@@ -12,6 +12,7 @@ import pytest
 
 from bus.audit.audit_key import AuditKeyFiles, ensure_audit_key, load_audit_public_key
 from bus.audit.chain import link
+from bus.audit.checkpoint import signed_payload
 from bus.audit.columns import COLUMN_NAMES, UNREADABLE, columns_of, epoch_micros
 from bus.audit.store import AuditStore, DecisionFilter, SourceRecord, open_store
 from bus.audit.store.audit_store import Checkpointing
@@ -181,7 +182,11 @@ def test_a_failed_append_leaves_neither_records_nor_positions(subject: Subject) 
     subject.store.append(source_records(10), NOW)
     # A checkpoint row already at the position the next append would sign makes it fail late,
     # after the records were inserted: all of it must roll back.
-    subject.raw("INSERT INTO checkpoints VALUES (20, 'x', '2026-01-01T00:00:00Z', 'x', ?)", (b"x",))
+    subject.raw(
+        "INSERT INTO checkpoints (seq, chain_hash, signed_at, key_id, signature) "
+        "VALUES (20, 'x', '2026-01-01T00:00:00Z', 'x', ?)",
+        (b"x",),
+    )
     with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
         subject.store.append(
             source_records(10, first=10), NOW, Checkpointing(subject.key, every_records=20)
@@ -311,6 +316,68 @@ def test_deleting_the_newest_records_is_caught_by_the_last_checkpoint(subject: S
     fill(subject, TAMPER_SIZE)
     subject.raw("DELETE FROM decisions WHERE seq > 9500", ())
     assert_finding(subject, Tampering.TRUNCATED, 9501)
+
+
+def test_a_deleted_checkpoint_leaves_a_gap_that_is_named(subject: Subject) -> None:
+    fill(subject, TAMPER_SIZE)
+    subject.raw("DELETE FROM checkpoints WHERE seq = 5000", ())
+    assert_finding(subject, Tampering.CHECKPOINT_GAP, 4001)
+
+
+def test_every_checkpoint_deleted_leaves_an_unsigned_tail_that_is_named(subject: Subject) -> None:
+    fill(subject, TAMPER_SIZE)
+    subject.raw("DELETE FROM checkpoints", ())
+    assert_finding(subject, Tampering.UNSIGNED_TAIL, 1)
+
+
+def test_a_tail_unsigned_for_longer_than_the_cadence_is_named(subject: Subject) -> None:
+    checkpointing = Checkpointing(subject.key, every_records=1_000, every_seconds=60)
+    subject.store.append(source_records(500), NOW, checkpointing)  # the first: signed at once
+    later = NOW + timedelta(seconds=10)
+    subject.store.append(source_records(10, first=500), later, checkpointing)  # not due yet
+    assert verify_store(subject.store, subject.public, now=NOW + timedelta(seconds=100)).intact
+    report = verify_store(subject.store, subject.public, now=NOW + timedelta(seconds=121))
+    assert report.finding is not None
+    assert (report.finding.kind, report.finding.seq) == (Tampering.UNSIGNED_TAIL, 501)
+    assert "the indexer is not running, or checkpoints were deleted" in report.finding.message
+
+
+def test_lowered_source_positions_are_named(subject: Subject) -> None:
+    fill(subject, TAMPER_SIZE)
+    subject.raw("UPDATE source_positions SET next_offset = 9000", ())
+    message = assert_finding(subject, Tampering.POSITIONS_LOWERED, TAMPER_SIZE)
+    assert "bus.audit[0] up to offset 9000" in message
+
+
+def test_a_schema_1_store_is_migrated_and_still_verifies(subject: Subject) -> None:
+    """Schema 1 signed (seq, chain hash, time, key id) only; the chain itself is unchanged."""
+    subject.store.append(source_records(300), NOW)
+    head = bytes(subject.raw("SELECT hash FROM decisions WHERE seq = 300", ())[0][0]).hex()
+    at = "2026-11-23T12:00:00Z"
+    signature = subject.key.sign(signed_payload(300, head, at, subject.key.kid))
+    subject.raw("DROP TABLE checkpoints", ())
+    subject.raw(
+        "CREATE TABLE checkpoints (seq BIGINT PRIMARY KEY, chain_hash TEXT NOT NULL, "
+        "signed_at TEXT NOT NULL, key_id TEXT NOT NULL, signature "
+        f"{'BYTEA' if subject.url.startswith('postgresql') else 'BLOB'} NOT NULL)",
+        (),
+    )
+    subject.raw(
+        "INSERT INTO checkpoints VALUES (300, ?, ?, ?, ?)", (head, at, subject.key.kid, signature)
+    )
+    subject.raw("UPDATE store_meta SET value = '1' WHERE key = 'schema'", ())
+    migrated = open_store(subject.url)
+    try:
+        assert subject.raw("SELECT value FROM store_meta WHERE key = 'schema'", ()) == [("2",)]
+        [old] = migrated.checkpoints()
+        assert (old.seq, old.positions, old.cadence) == (300, None, None)
+        assert verify_store(migrated, subject.public).intact
+        checkpointing = Checkpointing(subject.key, every_records=100)
+        migrated.append(source_records(100, first=300), NOW, checkpointing)
+        assert migrated.checkpoints()[-1].positions == (("bus.audit", 0, 400),)
+        assert verify_store(migrated, subject.public).intact
+    finally:
+        migrated.close()
 
 
 def renumber(subject: Subject, from_seq: int, by: int) -> None:

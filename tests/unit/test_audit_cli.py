@@ -10,7 +10,12 @@ import pytest
 from typer.testing import CliRunner
 
 from bus.audit.access import TokenRefused, TokenRegistry, default_tokens_file
-from bus.audit.audit_key import AuditKeyFiles, ensure_audit_key
+from bus.audit.audit_key import (
+    AuditKeyFiles,
+    default_pinned_key,
+    ensure_audit_key,
+    pin_audit_key,
+)
 from bus.audit.store import open_store
 from bus.audit.store.audit_store import Checkpointing
 from bus.cli.main import app
@@ -28,6 +33,7 @@ def store_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     url = f"sqlite:///{tmp_path / 'audit.db'}"
     store = open_store(url)
     checkpointing = Checkpointing(ensure_audit_key(AuditKeyFiles.default()), every_records=100)
+    pin_audit_key(checkpointing.key, default_pinned_key(), AuditKeyFiles.default())
     store.append(source_records(RECORDS, people=30), datetime.now(UTC), checkpointing)
     store.close()
     return url
@@ -90,11 +96,13 @@ def test_report_as_json_and_html(store_url: str, tmp_path: Path) -> None:
 
 
 def test_verify_exits_1_naming_the_tampered_record(store_url: str, tmp_path: Path) -> None:
-    code, out = bus("audit", "verify", "--store", store_url)
+    # --offline: no broker in unit tests (the witness: tests/integration/test_audit_witness.py).
+    code, out = bus("audit", "verify", "--store", store_url, "--offline")
     assert (code, out.strip().splitlines()[-1]) == (0, "intact")
+    assert "UNWITNESSED (--offline)" in out
     with sqlite3.connect(tmp_path / "audit.db") as db:
         db.execute("DELETE FROM decisions WHERE seq = 150")
-    code, out = bus("audit", "verify", "--store", store_url, "--json")
+    code, out = bus("audit", "verify", "--store", store_url, "--json", "--offline")
     finding = json.loads(out)["finding"]
     assert (code, finding["kind"], finding["seq"]) == (1, "DELETED", 150)
 

@@ -6,6 +6,7 @@ they came from and any checkpoint due, so a crash at any point leaves a consiste
 resumes where it stopped.
 """
 
+import json
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -13,10 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from bus.audit.chain import GENESIS, link
-from bus.audit.checkpoint import Checkpoint, sign_checkpoint
+from bus.audit.checkpoint import Cadence, Checkpoint, Positions, sign_checkpoint
 from bus.audit.columns import COLUMN_NAMES, UNREADABLE, Columns, columns_of
 from bus.audit.store.backend import Backend
-from bus.audit.store.schema import SCHEMA_VERSION, statements
+from bus.audit.store.schema import SCHEMA_VERSION, migration, statements
 from bus.envelope.attributes import format_time, parse_time
 from bus.errors import ConfigError
 from bus.keys import AgencySigningKey
@@ -87,6 +88,13 @@ class Checkpointing:
     key: AgencySigningKey
     every_records: int = 1_000
     every_seconds: float = 60.0
+    # Sign the newest record now, whatever the cadence (an indexer leaving): the cadence signed
+    # stays the declared one, which `verify` holds later gaps against.
+    sign_head_now: bool = False
+
+    @property
+    def cadence(self) -> Cadence:
+        return Cadence(self.every_records, round(self.every_seconds * 1000))
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +128,12 @@ class AuditStore:
             found = backend.fetch("SELECT value FROM store_meta WHERE key = 'schema'")
             if not found:
                 backend.execute("INSERT INTO store_meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+            elif migration(backend, found[0][0]):
+                for statement in migration(backend, found[0][0]):
+                    backend.execute(statement)
+                backend.execute(
+                    "UPDATE store_meta SET value = ? WHERE key = 'schema'", (SCHEMA_VERSION,)
+                )
             elif found[0][0] != SCHEMA_VERSION:
                 raise ConfigError(
                     f"{description}: audit store schema {found[0][0]}, this version reads "
@@ -134,8 +148,7 @@ class AuditStore:
     def positions(self) -> dict[Position, int]:
         """Next offset to read per source partition: where the last committed append stopped."""
         with self._lock:
-            rows = self.backend.fetch("SELECT topic, partition, next_offset FROM source_positions")
-        return {(topic, partition): offset for topic, partition, offset in rows}
+            return self._stored_positions()
 
     def append(
         self,
@@ -155,9 +168,11 @@ class AuditStore:
         with self._lock, self.backend.transaction():
             seq, chain = self._head()
             rows = []
-            due: list[tuple[int, bytes]] = []
+            due: list[tuple[int, bytes, Positions]] = []
             unreadable: list[SourceRecord] = []
             every = checkpointing.every_records if checkpointing else 0
+            # What a checkpoint at each seq covers: the stored positions, advanced record by record.
+            covered = self._stored_positions() if checkpointing else {}
             for record, row_columns in zip(records, parsed, strict=True):
                 seq += 1
                 previous, chain = chain, link(chain, seq, record.value)
@@ -167,8 +182,10 @@ class AuditStore:
                     (seq, record.topic, record.partition, record.offset, record.value, previous,
                      chain, *row_columns)
                 )  # fmt: skip
-                if every and seq % every == 0:
-                    due.append((seq, chain))
+                if every:
+                    covered[(record.topic, record.partition)] = record.offset + 1
+                    if seq % every == 0:
+                        due.append((seq, chain, _frozen(covered)))
             if rows:
                 self.backend.insert_many("decisions", _DECISION_COLUMNS, rows)
             stored_snapshots = list(snapshots)
@@ -176,7 +193,10 @@ class AuditStore:
                 self._put_snapshot(snapshot_hash, document, now)
             for (topic, partition), offset in reached.items():
                 self._set_position(topic, partition, offset)
-            signed = self._sign_due(due, seq, chain, checkpointing, now) if checkpointing else []
+            signed: list[Checkpoint] = []
+            if checkpointing:
+                head = (seq, chain, _frozen({**covered, **reached}))
+                signed = self._sign_due(due, head, checkpointing, now)
             if signed:
                 self._last_checkpoint = (signed[-1].seq, now)
             last = self._last_checkpoint or self._read_last_checkpoint()
@@ -195,26 +215,37 @@ class AuditStore:
 
     def _sign_due(
         self,
-        due: list[tuple[int, bytes]],
-        head_seq: int,
-        head_hash: bytes,
+        due: list[tuple[int, bytes, Positions]],
+        head: tuple[int, bytes, Positions],
         checkpointing: Checkpointing,
         now: datetime,
     ) -> list[Checkpoint]:
         last = self._last_checkpoint or self._read_last_checkpoint()
         last_seq = due[-1][0] if due else (last[0] if last else 0)
-        overdue = last is None or (now - last[1]).total_seconds() >= checkpointing.every_seconds
-        if head_seq > last_seq and overdue:
+        overdue = (
+            last is None
+            or checkpointing.sign_head_now
+            or (now - last[1]).total_seconds() >= checkpointing.every_seconds
+        )
+        if head[0] > last_seq and overdue:
             # Time-based: however few records came, the newest is signed within T seconds.
-            due.append((head_seq, head_hash))
-        signed_at = format_time(now)
-        checkpoints = [sign_checkpoint(checkpointing.key, s, h, signed_at) for s, h in due]
+            due.append(head)
+        signed_at, cadence = format_time(now), checkpointing.cadence
+        checkpoints = [
+            sign_checkpoint(checkpointing.key, s, h, signed_at, p, cadence) for s, h, p in due
+        ]
         for cp in checkpoints:
             self.backend.execute(
-                "INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?)",
-                (cp.seq, cp.chain_hash, cp.signed_at, cp.key_id, cp.signature),
-            )
+                "INSERT INTO checkpoints (seq, chain_hash, signed_at, key_id, signature, "
+                "positions, cadence_records, cadence_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (cp.seq, cp.chain_hash, cp.signed_at, cp.key_id, cp.signature,
+                 json.dumps(cp.positions), cadence.records, cadence.ms),
+            )  # fmt: skip
         return checkpoints
+
+    def _stored_positions(self) -> dict[Position, int]:
+        rows = self.backend.fetch("SELECT topic, partition, next_offset FROM source_positions")
+        return {(topic, int(partition)): int(offset) for topic, partition, offset in rows}
 
     def _read_last_checkpoint(self) -> tuple[int, datetime] | None:
         rows = self.backend.fetch(
@@ -301,12 +332,15 @@ class AuditStore:
             rows = self.backend.fetch("SELECT seq FROM decisions WHERE hash = ?", (chain_hash,))
         return int(rows[0][0]) if rows else None
 
-    def checkpoints(self) -> list[Checkpoint]:
+    def checkpoints(self, after_seq: int = 0) -> list[Checkpoint]:
+        """In seq order; `after_seq`: only those signing a later record."""
         with self._lock:
             rows = self.backend.fetch(
-                "SELECT seq, chain_hash, signed_at, key_id, signature FROM checkpoints ORDER BY seq"
+                "SELECT seq, chain_hash, signed_at, key_id, signature, positions, cadence_records, "
+                "cadence_ms FROM checkpoints WHERE seq > ? ORDER BY seq",
+                (after_seq,),
             )
-        return [Checkpoint(int(s), h, t, k, bytes(sig)) for s, h, t, k, sig in rows]
+        return [_checkpoint(row) for row in rows]
 
     def snapshot_document(self, snapshot_hash: str) -> bytes | None:
         with self._lock:
@@ -376,6 +410,21 @@ def _conditions(where: DecisionFilter) -> tuple[list[str], list[Any]]:
 
 def _where(conditions: list[str]) -> str:
     return f" WHERE {' AND '.join(conditions)}" if conditions else ""
+
+
+def _frozen(positions: Mapping[Position, int]) -> Positions:
+    return tuple(
+        sorted((topic, partition, offset) for (topic, partition), offset in positions.items())
+    )
+
+
+def _checkpoint(row: tuple[Any, ...]) -> Checkpoint:
+    seq, chain_hash, signed_at, key_id, signature, positions, records, ms = row
+    return Checkpoint(
+        int(seq), chain_hash, signed_at, key_id, bytes(signature),
+        None if positions is None else tuple((t, int(p), int(o)) for t, p, o in json.loads(positions)),
+        None if records is None else Cadence(int(records), int(ms)),
+    )  # fmt: skip
 
 
 def _decision(row: tuple[Any, ...]) -> StoredDecision:

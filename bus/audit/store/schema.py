@@ -2,7 +2,16 @@
 
 from bus.audit.store.backend import Backend
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+# Schema 1 → 2: checkpoints sign the source positions they cover and their cadence. The chain is
+# unchanged, so a schema-1 store keeps verifying; its old checkpoints simply cover neither.
+MIGRATIONS = {
+    "1": [
+        "ALTER TABLE checkpoints ADD COLUMN positions TEXT",
+        "ALTER TABLE checkpoints ADD COLUMN cadence_records INTEGER",
+        "ALTER TABLE checkpoints ADD COLUMN cadence_ms {bigint}",
+    ]
+}
 
 
 def statements(db: Backend) -> list[str]:
@@ -33,7 +42,8 @@ def statements(db: Backend) -> list[str]:
         "CREATE INDEX IF NOT EXISTS decisions_time ON decisions (decided_at_us)",
         f"""CREATE TABLE IF NOT EXISTS checkpoints (
             seq {bigint} PRIMARY KEY, chain_hash TEXT NOT NULL, signed_at TEXT NOT NULL,
-            key_id TEXT NOT NULL, signature {blob} NOT NULL)""",
+            key_id TEXT NOT NULL, signature {blob} NOT NULL,
+            positions TEXT, cadence_records INTEGER, cadence_ms {bigint})""",
         f"""CREATE TABLE IF NOT EXISTS source_positions (
             topic TEXT NOT NULL, partition INTEGER NOT NULL, next_offset {bigint} NOT NULL,
             PRIMARY KEY (topic, partition))""",
@@ -43,3 +53,8 @@ def statements(db: Backend) -> list[str]:
             id {db.serial_key}, at TEXT NOT NULL, token_name TEXT, role TEXT, agency TEXT,
             method TEXT NOT NULL, path TEXT NOT NULL, query TEXT NOT NULL, status INTEGER NOT NULL)""",
     ]
+
+
+def migration(db: Backend, version: str) -> list[str]:
+    """The statements that bring a store of `version` to SCHEMA_VERSION; [] if there are none."""
+    return [sql.format(bigint=db.bigint) for sql in MIGRATIONS.get(version, [])]

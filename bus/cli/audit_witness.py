@@ -1,0 +1,68 @@
+"""What `bus audit verify` and `reconcile` trust: the audit key pinned outside the store, and the
+witness topic the indexer publishes its checkpoints to."""
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bus.audit.audit_key import AuditKeyFiles, default_pinned_key, load_pinned_key
+from bus.audit.indexer_access import verifier_connection
+from bus.audit.witness import Witness, read_witness
+from bus.kafka import broker
+from bus.kafka.admin import KafkaAdmin
+from bus.kafka.connection import KafkaConnection
+from bus.kafka.settings import load_kafka_settings
+from bus.keys.keystore import AgencyPublicKey
+from bus.topics import AUDIT_CHECKPOINTS_TOPIC
+
+PinnedKey = Annotated[
+    Path | None,
+    typer.Option(
+        help="The audit public key pinned outside the store. Default: $BUS_AUDIT_PINNED_KEY or "
+        "var/trust/audit.pub.pem (written by `bus audit index` on first start)."
+    ),
+]
+KeyDir = Annotated[
+    Path | None,
+    typer.Option(
+        help="Audit key folder (the pinned key must lie outside it). Default: var/audit/keys."
+    ),
+]
+Offline = Annotated[
+    bool,
+    typer.Option(
+        "--offline", help="Without the broker: the store's own checkpoints only (and says so)."
+    ),
+]
+CheckpointTopic = Annotated[
+    str, typer.Option(help="The witness topic the indexer publishes its checkpoints to.")
+]
+# Where the audit topic is an option too: its witness by default.
+CheckpointTopicOf = Annotated[
+    str | None,
+    typer.Option(
+        "--checkpoint-topic", help="The witness topic. Default: the audit topic + .checkpoints."
+    ),
+]
+DEFAULT_CHECKPOINT_TOPIC = AUDIT_CHECKPOINTS_TOPIC
+WAIT_S = 15.0  # a verifier user created just now: its ACL takes a moment to reach the broker
+
+
+def pinned_public_key(pinned: Path | None, key_dir: Path | None = None) -> AgencyPublicKey:
+    """Refused (ConfigError) when nothing is pinned: a key read from beside the store would vouch
+    for whatever whoever can write the store signed with it."""
+    files = AuditKeyFiles.in_directory(key_dir) if key_dir else AuditKeyFiles.default()
+    return load_pinned_key(pinned or default_pinned_key(), files)
+
+
+def witness_as_verifier(topic: str, key: AgencyPublicKey) -> Witness:
+    """The witness, read as `audit-verifier` (READ on the witness topic only)."""
+    admin_connection = broker.admin_connection(load_kafka_settings())
+    connection = verifier_connection(KafkaAdmin(admin_connection), admin_connection, topic)
+    return witness_as(connection, topic, key)
+
+
+def witness_as(connection: KafkaConnection, topic: str, key: AgencyPublicKey) -> Witness:
+    return asyncio.run(read_witness(connection, topic, key, wait_s=WAIT_S))

@@ -1,0 +1,273 @@
+"""The audit trail's witness on the real broker: every checkpoint the indexer signs is also on an
+append-only topic, and `verify` and `reconcile` hold the store against it and against the key
+pinned outside the store. The tampering here is what an operator who can edit the database and
+read its files (the audit key included) can do; each case passes the store's own checks, which is
+what `verify` relied on before, and is named once the witness and the pin are consulted."""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bus.audit.audit_key import (
+    AuditKeyFiles,
+    ensure_audit_key,
+    load_audit_public_key,
+    load_pinned_key,
+    pin_audit_key,
+)
+from bus.audit.indexer import IndexerOptions, run_indexer
+from bus.audit.reconcile import Mismatch, reconcile
+from bus.audit.store import AuditStore, open_store
+from bus.audit.store.audit_store import Checkpointing
+from bus.audit.verify import IntegrityReport, Tampering, verify_store
+from bus.audit.witness import (
+    CHECKPOINTS_TOPIC_CONFIG,
+    Witness,
+    ensure_checkpoints_topic,
+    read_witness,
+)
+from bus.cli.main import app
+from bus.errors import BusError, ConfigError
+from bus.kafka.admin import KafkaAdmin
+from bus.kafka.connection import KafkaConnection
+from bus.keys import AgencySigningKey
+from bus.keys.keystore import AgencyPublicKey
+from bus.topics import checkpoints_topic
+from tests.support.audit_records import source_records
+from tests.support.audit_stores import RawSql
+from tests.support.audit_tampering import delete_and_rechain, delete_tail_and_lower_positions
+from tests.support.audit_topic import produce
+from tests.support.kafka import unique_name
+
+pytestmark = pytest.mark.integration
+INDEXED, EVERY, BACKLOG = 900, 100, 30
+
+
+@dataclass
+class Trail:
+    """An audit topic indexed into a store, its witness topic, the key and where it is pinned."""
+
+    connection: KafkaConnection
+    topic: str
+    witness_topic: str
+    url: str
+    raw: RawSql
+    store: AuditStore
+    files: AuditKeyFiles
+    key: AgencySigningKey
+    pinned_path: Path
+    pinned: AgencyPublicKey
+
+    async def witness(self) -> Witness:
+        return await read_witness(self.connection, self.witness_topic, self.pinned)
+
+    async def verify(self) -> IntegrityReport:
+        witness = await self.witness()  # first: see verify_store
+        return await asyncio.to_thread(verify_store, self.store, self.pinned, None, witness)
+
+    def verify_by_itself(self) -> IntegrityReport:
+        """As `verify` did before: the store's own checkpoints, the key from the key folder."""
+        return verify_store(self.store, load_audit_public_key(self.files))
+
+    def cli(self, *args: str) -> tuple[int, str]:
+        result = CliRunner().invoke(app, list(args))
+        error = f"error: {result.exception}" if isinstance(result.exception, BusError) else ""
+        return result.exit_code, result.output + error
+
+
+@pytest.fixture
+async def trail(
+    kafka_broker: KafkaConnection,
+    topic_factory: Callable[..., str],
+    store_location: tuple[str, RawSql],
+    tmp_path: Path,
+) -> AsyncIterator[Trail]:
+    url, raw = store_location
+    topic = topic_factory("audit", partitions=3)
+    witness_topic = topic_factory(name=checkpoints_topic(topic))
+    await produce(kafka_broker, topic, 0, INDEXED)
+    files = AuditKeyFiles.in_directory(tmp_path / "store" / "keys")
+    key = ensure_audit_key(files)
+    pinned_path = tmp_path / "trust" / "audit.pub.pem"
+    assert pin_audit_key(key, pinned_path, files)
+    store = open_store(url)
+    options = IndexerOptions(
+        audit_topic=topic, policy_topic=None, checkpoint_topic=witness_topic, until_caught_up=True
+    )
+    checkpointing = Checkpointing(key, every_records=EVERY)
+    try:
+        await run_indexer(kafka_broker, store, checkpointing, asyncio.Event(), options)
+        yield Trail(
+            kafka_broker, topic, witness_topic, url, raw, store, files, key, pinned_path,
+            load_pinned_key(pinned_path, files),
+        )  # fmt: skip
+    finally:
+        store.close()
+
+
+async def test_every_checkpoint_is_witnessed_and_an_untouched_store_verifies(trail: Trail) -> None:
+    witness = await trail.witness()
+    stored = trail.store.checkpoints()
+    assert [cp.seq for cp in witness.checkpoints] == [cp.seq for cp in stored]
+    assert witness.checkpoints == stored  # the same signed bytes, positions and cadence
+    newest = witness.checkpoints[-1]
+    assert newest.seq == INDEXED
+    positions = {(t, p): o for (t, p), o in trail.store.positions().items() if t == trail.topic}
+    assert {(t, p): o for t, p, o in newest.positions or ()} == positions
+    report = await trail.verify()
+    assert report.intact, report.finding
+    assert report.witnessed == len(stored)
+
+
+async def test_records_and_every_checkpoint_deleted_and_rechained_are_named(trail: Trail) -> None:
+    # Records 301–350 go, with every checkpoint; the rest is renumbered, re-hashed and signed
+    # again with the store's own audit key.
+    witnessed = [cp.seq for cp in (await trail.witness()).checkpoints]
+    delete_and_rechain(trail.raw, 301, 350, resign_with=trail.key, every=EVERY)
+    before = trail.verify_by_itself()
+    assert before.intact, "the store's own checks were expected to be fooled"
+
+    report = await trail.verify()
+    assert report.finding is not None
+    assert (report.finding.kind, report.finding.seq) == (Tampering.REWRITTEN, 301)
+    first_after = min(seq for seq in witnessed if seq > 300)
+    assert f"records 301–{first_after} were rewritten" in report.finding.message
+    assert f"checkpoint on the witness topic at record {first_after}" in report.finding.message
+
+    # Without re-signing: no checkpoint at all in the store any more.
+    trail.raw("DELETE FROM checkpoints")
+    report = await trail.verify()
+    assert report.finding is not None
+    assert (report.finding.kind, report.finding.seq) == (Tampering.REWRITTEN, 301)
+
+    # The CLI, as `audit-verifier`: exit 1, naming it.
+    code, out = await asyncio.to_thread(
+        trail.cli, "audit", "verify", "--store", trail.url, "--key-dir", str(trail.files.private.parent),
+        "--pinned-key", str(trail.pinned_path), "--checkpoint-topic", trail.witness_topic, "--json",
+    )  # fmt: skip
+    assert code == 1, out
+    document = json.loads(out)
+    assert (document["finding"]["kind"], document["finding"]["seq"]) == ("REWRITTEN", 301)
+    assert document["witnessed"] == len(witnessed)
+
+
+async def test_checkpoints_deleted_from_the_store_alone_are_named(trail: Trail) -> None:
+    trail.raw("DELETE FROM checkpoints WHERE seq IN (?, ?)", (300, 700))
+    report = await trail.verify()
+    assert report.finding is not None
+    assert (report.finding.kind, report.finding.seq) == (Tampering.CHECKPOINT_MISSING, 300)
+    assert "2 checkpoint(s) on the witness topic" in report.finding.message
+    # Without the witness, the gap they leave is named all the same.
+    kept = [0] + [cp.seq for cp in trail.store.checkpoints()]
+    first_gap = next(a for a, b in pairwise(kept) if b - a > EVERY)
+    gap = trail.verify_by_itself().finding
+    assert gap is not None
+    assert (gap.kind, gap.seq) == (Tampering.CHECKPOINT_GAP, first_gap + 1)
+    assert first_gap < 300
+
+
+async def test_the_tail_deleted_with_positions_lowered_is_named_not_mistaken_for_backlog(
+    trail: Trail,
+) -> None:
+    await produce(trail.connection, trail.topic, INDEXED, BACKLOG)  # really not indexed yet
+    delete_tail_and_lower_positions(trail.raw, trail.topic, after_seq=800)
+    before = trail.verify_by_itself()
+    assert before.intact, "the store's own checks were expected to be fooled"
+    blind = await reconcile(trail.connection, trail.store, trail.topic)
+    assert blind.consistent
+    assert blind.not_indexed == INDEXED - 800 + BACKLOG
+
+    report = await trail.verify()
+    assert report.finding is not None
+    assert (report.finding.kind, report.finding.seq) == (Tampering.TRUNCATED, 801)
+    assert f"(on the witness topic) signed record {INDEXED}" in report.finding.message
+
+    witness = await trail.witness()
+    found = await reconcile(trail.connection, trail.store, trail.topic, witness)
+    assert not found.consistent
+    assert found.counts[Mismatch.MISSING] == INDEXED - 800
+    assert found.counts[Mismatch.LOWERED] >= 1
+    assert found.not_indexed == BACKLOG
+    assert found.witnessed_seq == INDEXED
+
+
+async def test_positions_lowered_alone_are_named(trail: Trail) -> None:
+    trail.raw("UPDATE source_positions SET next_offset = next_offset - 5 WHERE partition = 1")
+    report = await trail.verify()
+    assert report.finding is not None
+    assert (report.finding.kind, report.finding.seq) == (Tampering.POSITIONS_LOWERED, INDEXED)
+    assert f"{trail.topic}[1]" in report.finding.message
+    # The store signs its positions too: caught without the witness as well.
+    alone = trail.verify_by_itself().finding
+    assert alone is not None
+    assert alone.kind is Tampering.POSITIONS_LOWERED
+
+
+async def test_a_key_swapped_in_the_store_tree_fails_against_the_pinned_key(trail: Trail) -> None:
+    # The operator puts a key of their own where the audit key was, rewrites and re-signs.
+    trail.files.private.unlink()
+    trail.files.public.unlink()
+    swapped = ensure_audit_key(trail.files)
+    delete_and_rechain(trail.raw, 301, 350, resign_with=swapped, every=EVERY)
+    before = trail.verify_by_itself()
+    assert before.intact, "the store's own checks were expected to be fooled"
+
+    report = await trail.verify()
+    assert report.finding is not None
+    assert (report.finding.kind, report.finding.seq) == (Tampering.KEY_MISMATCH, EVERY)
+    assert swapped.kid in report.finding.message
+    assert trail.pinned.kid in report.finding.message
+    offline = verify_store(trail.store, trail.pinned).finding  # the pin alone suffices
+    assert offline is not None
+    assert offline.kind is Tampering.KEY_MISMATCH
+    with pytest.raises(ConfigError, match="does not match the public key pinned"):
+        pin_audit_key(swapped, trail.pinned_path, trail.files)  # the indexer refuses to start
+
+    code, out = await asyncio.to_thread(
+        trail.cli, "audit", "verify", "--store", trail.url, "--key-dir", str(trail.files.private.parent),
+        "--pinned-key", str(trail.pinned_path), "--checkpoint-topic", trail.witness_topic,
+    )  # fmt: skip
+    assert code == 1, out
+    assert "TAMPERED: KEY_MISMATCH" in out
+
+
+async def test_checkpoints_committed_but_not_published_are_published_at_the_next_start(
+    trail: Trail,
+) -> None:
+    # As if the indexer died between its commit and its publishing: checkpoints in the store only.
+    checkpointing = Checkpointing(trail.key, every_records=EVERY)
+    # From another topic: the indexer's positions on its own stay where they are.
+    elsewhere = source_records(250, topic=unique_name("elsewhere"))
+    trail.store.append(elsewhere, datetime.now(UTC), replace(checkpointing, sign_head_now=True))
+    unpublished = [cp.seq for cp in trail.store.checkpoints(INDEXED)]
+    assert unpublished == [1_000, 1_100, 1_150]
+    assert (await trail.witness()).newest_seq == INDEXED
+    report = await trail.verify()
+    assert report.intact, report.finding  # the store may be ahead of its witness, never behind
+
+    options = IndexerOptions(
+        audit_topic=trail.topic, policy_topic=None, checkpoint_topic=trail.witness_topic,
+        until_caught_up=True,
+    )  # fmt: skip
+    await run_indexer(trail.connection, trail.store, checkpointing, asyncio.Event(), options)
+    witness = await trail.witness()
+    assert [cp.seq for cp in witness.checkpoints] == [cp.seq for cp in trail.store.checkpoints()]
+    assert (await trail.verify()).intact
+
+
+def test_the_witness_topic_is_append_only_and_kept_forever(kafka_admin: KafkaAdmin) -> None:
+    topic = unique_name("audit-checkpoints")
+    assert ensure_checkpoints_topic(kafka_admin, topic) == [topic]
+    try:
+        config = kafka_admin.topic_config(topic)
+        assert {k: config[k] for k in CHECKPOINTS_TOPIC_CONFIG} == CHECKPOINTS_TOPIC_CONFIG
+        assert CHECKPOINTS_TOPIC_CONFIG["cleanup.policy"] == "delete"  # never compacted
+    finally:
+        kafka_admin.delete_topics([topic])

@@ -1,0 +1,88 @@
+"""The audit key pinned outside the store: written once, never silently replaced, never beside
+the private key; `bus audit verify` refuses to run without it."""
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bus.audit.audit_key import (
+    PINNED_KEY_ENV,
+    AuditKeyFiles,
+    default_pinned_key,
+    ensure_audit_key,
+    load_pinned_key,
+    pin_audit_key,
+)
+from bus.audit.store import open_store
+from bus.cli.main import app
+from bus.errors import BusError, ConfigError
+from bus.keys import AgencySigningKey
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> AuditKeyFiles:
+    return AuditKeyFiles.in_directory(tmp_path / "audit" / "keys")
+
+
+def test_the_first_start_pins_the_key_and_later_ones_check_it(
+    files: AuditKeyFiles, tmp_path: Path
+) -> None:
+    key = ensure_audit_key(files)
+    pinned = tmp_path / "trust" / "audit.pub.pem"
+    assert pin_audit_key(key, pinned, files) is True
+    assert pinned.read_bytes() == key.public_pem()
+    assert pin_audit_key(key, pinned, files) is False
+    assert load_pinned_key(pinned, files).kid == key.kid
+
+
+def test_another_key_is_refused_against_the_pin(files: AuditKeyFiles, tmp_path: Path) -> None:
+    pinned = tmp_path / "trust" / "audit.pub.pem"
+    pin_audit_key(ensure_audit_key(files), pinned, files)
+    swapped = AgencySigningKey.generate("audit")
+    with pytest.raises(ConfigError, match="does not match the public key pinned") as refused:
+        pin_audit_key(swapped, pinned, files)
+    assert str(pinned) in str(refused.value)
+    assert load_pinned_key(pinned, files).kid != swapped.kid  # the pin was left as it was
+
+
+def test_a_pin_beside_the_private_key_is_refused(files: AuditKeyFiles) -> None:
+    key = ensure_audit_key(files)
+    for beside in (files.public, files.private.parent / "pinned" / "audit.pub.pem"):
+        with pytest.raises(ConfigError, match="must live outside the audit key's directory"):
+            pin_audit_key(key, beside, files)
+        with pytest.raises(ConfigError, match="must live outside"):
+            load_pinned_key(beside, files)
+
+
+def test_the_pin_location_is_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BUS_HOME", str(tmp_path / "var"))
+    monkeypatch.delenv(PINNED_KEY_ENV, raising=False)
+    assert default_pinned_key() == tmp_path / "var" / "trust" / "audit.pub.pem"
+    monkeypatch.setenv(PINNED_KEY_ENV, str(tmp_path / "elsewhere.pem"))
+    assert default_pinned_key() == tmp_path / "elsewhere.pem"
+
+
+def test_verify_refuses_to_run_without_a_pinned_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BUS_HOME", str(tmp_path))
+    monkeypatch.delenv(PINNED_KEY_ENV, raising=False)
+    ensure_audit_key(AuditKeyFiles.default())  # a key in the store's tree is not enough
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    open_store(url).close()
+    for extra in ([], ["--offline"]):
+        code, out = bus("audit", "verify", "--store", url, *extra)
+        assert code == 1
+        assert "no audit public key is pinned" in out
+    beside = AuditKeyFiles.default().public
+    code, out = bus("audit", "verify", "--store", url, "--offline", "--pinned-key", str(beside))
+    assert code == 1
+    assert "must live outside" in out
+
+
+def bus(*args: str) -> tuple[int, str]:
+    """As `bus` reports them: the bus's own errors as one line (raised, or printed by the app)."""
+    result = CliRunner().invoke(app, list(args))
+    raised = str(result.exception) if isinstance(result.exception, BusError) else ""
+    return result.exit_code, result.output + raised
