@@ -13,7 +13,7 @@ from bus.audit.api.app import create_app
 from bus.audit.api.integrity_watch import IntegrityWatch
 from bus.audit.api.metrics import ApiMetrics
 from bus.audit.api.rate_limit import RateLimit
-from bus.audit.audit_key import AuditKeyFiles, load_audit_public_key
+from bus.audit.audit_key import AuditKeyFiles, default_pinned_key, load_pinned_key
 from bus.audit.pseudonym_key import load_pseudonymizer
 from bus.audit.store import open_store
 from bus.metrics_endpoint import serve_metrics
@@ -29,7 +29,8 @@ def serve(
     metrics_port: int,
     rate_limit: RateLimit,
 ) -> None:
-    public_key = load_audit_public_key(AuditKeyFiles.default())
+    # The key pinned outside the store, as `bus audit verify` uses: not the one beside it.
+    public_key = load_pinned_key(default_pinned_key(), AuditKeyFiles.default())
     pseudonyms = load_pseudonymizer()
     metrics = None
     if metrics_port:
