@@ -8,16 +8,25 @@ latter, so an agency removed from the policy loses its access even though nothin
 more. Add a new service's principal here, or sync revokes its ACLs.
 """
 
+import os
+
 from bus.audit.indexer_access import INDEXER_USER
-from bus.kafka.settings import load_kafka_settings
+from bus.errors import ConfigError
+from bus.kafka.settings import KafkaSettings, load_kafka_settings
 
 
 def service_principals() -> frozenset[str]:
-    """The admin (super user; the enforcer and the CLI run as it), the audit indexer and the
-    audit verifier (reads the indexer's witness topic)."""
-    admin = load_kafka_settings().admin_user
-    return frozenset({f"User:{admin}", f"User:{INDEXER_USER}", f"User:{VERIFIER_USER}"})
+    """The admin (super user; the enforcer and the CLI run as it) and the audit indexer."""
+    return frozenset(f"User:{user}" for user in service_usernames())
 
 
 def service_usernames() -> frozenset[str]:
-    return frozenset(p.removeprefix("User:") for p in service_principals())
+    return frozenset({_admin_user(), INDEXER_USER})
+
+
+def _admin_user() -> str:
+    try:
+        return load_kafka_settings().admin_user
+    except ConfigError:  # another setting is wrong: the command stops there, naming it
+        default = KafkaSettings.model_fields["admin_user"].default
+        return os.environ.get("BUS_KAFKA_ADMIN_USER", str(default))

@@ -2,6 +2,7 @@
 witness topic the indexer publishes its checkpoints to."""
 
 import asyncio
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -10,12 +11,23 @@ import typer
 from bus.audit.audit_key import AuditKeyFiles, default_pinned_key, load_pinned_key
 from bus.audit.indexer_access import verifier_connection
 from bus.audit.witness import Witness, read_witness
+from bus.errors import ConfigError
 from bus.kafka import broker
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.settings import load_kafka_settings
 from bus.keys.keystore import AgencyPublicKey
 from bus.topics import AUDIT_CHECKPOINTS_TOPIC
+
+_TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")  # what Kafka accepts as a topic name
+
+
+def _topic_name(value: str | None) -> str | None:
+    if value is not None and not _TOPIC.fullmatch(value):
+        shown = repr(value[:80]) + ("…" if len(value) > 80 else "")
+        raise typer.BadParameter(f"{shown} is not a topic name (1-249 of A-Z a-z 0-9 . _ -)")
+    return value
+
 
 PinnedKey = Annotated[
     Path | None,
@@ -37,13 +49,18 @@ Offline = Annotated[
     ),
 ]
 CheckpointTopic = Annotated[
-    str, typer.Option(help="The witness topic the indexer publishes its checkpoints to.")
+    str,
+    typer.Option(
+        help="The witness topic the indexer publishes its checkpoints to.", callback=_topic_name
+    ),
 ]
 # Where the audit topic is an option too: its witness by default.
 CheckpointTopicOf = Annotated[
     str | None,
     typer.Option(
-        "--checkpoint-topic", help="The witness topic. Default: the audit topic + .checkpoints."
+        "--checkpoint-topic",
+        help="The witness topic. Default: the audit topic + .checkpoints.",
+        callback=_topic_name,
     ),
 ]
 DEFAULT_CHECKPOINT_TOPIC = AUDIT_CHECKPOINTS_TOPIC
@@ -54,7 +71,11 @@ def pinned_public_key(pinned: Path | None, key_dir: Path | None = None) -> Agenc
     """Refused (ConfigError) when nothing is pinned: a key read from beside the store would vouch
     for whatever whoever can write the store signed with it."""
     files = AuditKeyFiles.in_directory(key_dir) if key_dir else AuditKeyFiles.default()
-    return load_pinned_key(pinned or default_pinned_key(), files)
+    try:
+        return load_pinned_key(pinned or default_pinned_key(), files)
+    except (OSError, ValueError) as exc:  # a path that cannot be one (NUL, too long)
+        shown = repr(str(pinned)[:120])
+        raise ConfigError(f"--pinned-key {shown}: cannot read a key there ({exc})") from exc
 
 
 def witness_as_verifier(topic: str, key: AgencyPublicKey) -> Witness:

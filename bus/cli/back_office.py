@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import sqlite3
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +17,8 @@ from bus.logs import LogFormat, configure_logging
 from bus.paths import default_state_dir
 from bus.private_files import make_private_dir
 from consumers.back_offices import REFERENCE_BACK_OFFICES
+from consumers.back_offices.back_office import BackOffice
+from consumers.inbox import SqliteInbox
 
 app = typer.Typer(help="The reference back offices (consumers/back_offices).", no_args_is_help=True)
 OFFICES = {office.agency_id: office for office in REFERENCE_BACK_OFFICES}
@@ -25,10 +28,18 @@ OFFICES = {office.agency_id: office for office in REFERENCE_BACK_OFFICES}
 def run(
     agency: Annotated[str, typer.Argument(help=f"One of: {', '.join(OFFICES)}.")],
     database: Annotated[
-        Path | None, typer.Option(help="Its SQLite database. Default: var/back-offices/AGENCY.db")
+        Path | None,
+        typer.Option(
+            help="Its SQLite database. Default: var/back-offices/AGENCY.db",
+            dir_okay=False,
+            resolve_path=True,
+        ),
     ] = None,
     keys: Annotated[
-        Path | None, typer.Option(help="Producers' public keys. Default: var/keys/public.")
+        Path | None,
+        typer.Option(
+            help="Producers' public keys. Default: var/keys/public.", exists=True, file_okay=False
+        ),
     ] = None,
     log_format: Annotated[LogFormat, typer.Option(help="json or text.")] = LogFormat.JSON,
 ) -> None:
@@ -37,16 +48,16 @@ def run(
     if office is None:
         raise typer.BadParameter(f"unknown back office {agency!r}; known: {', '.join(OFFICES)}")
     state = default_state_dir()
+    if database is None:
+        databases = state / "back-offices"
+        make_private_dir(databases)  # personal data: as an earlier version may have left it open
+        database = databases / f"{agency}.db"
+    inbox = _open(office, database)
     credentials = load_credentials(agency)
     configure_logging(log_format)
     connection = broker.admin_connection(load_kafka_settings()).as_user(
         credentials.username, credentials.password
     )
-    if database is None:
-        databases = state / "back-offices"
-        make_private_dir(databases)  # personal data: as an earlier version may have left it open
-        database = databases / f"{agency}.db"
-    inbox = office.open_database(database)
     consumer = office.consumer(
         connection, KeyStore.from_directory(keys or state / "keys" / "public"), inbox
     )
@@ -63,3 +74,12 @@ def run(
         f"{office.title} stopped: {consumer.stats.applied} applied, "
         f"{consumer.stats.duplicates} duplicates skipped, dead-lettered {consumer.stats.dead_lettered}"
     )
+
+
+def _open(office: BackOffice, database: Path) -> SqliteInbox:
+    try:
+        return office.open_database(database)
+    except sqlite3.Error as exc:
+        raise typer.BadParameter(
+            f"{database}: not a usable SQLite database ({exc})", param_hint="--database"
+        ) from None

@@ -14,10 +14,15 @@ from bus.logs import LogFormat, configure_logging
 from bus.paths import default_state_dir
 
 
-def demo(timeout: float = typer.Option(120.0, help="Seconds to wait for the scenario.")) -> None:
+def demo(
+    timeout: float = typer.Option(
+        120.0, help="Seconds to wait for the scenario (1 to 3600).", min=1.0, max=3600.0
+    ),
+) -> None:
     """Broker, reference policy, enforcer, registers and four back offices; a scripted scenario
     (moves, a protected person, a death, a refused subscription, a forged event); then what each
     back office received and did not. Exits 0 only if every expectation held."""
+    settings = load_kafka_settings()  # a bad setting stops here, before anything starts
     console = Console()
     log_file = default_state_dir() / "demo" / "demo.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -36,9 +41,7 @@ def demo(timeout: float = typer.Option(120.0, help="Seconds to wait for the scen
             progress.update(decisions, completed=audited, total=expected)
             progress.update(offices, completed=done, total=of)
 
-        result = asyncio.run(
-            run_demo(load_kafka_settings(), progress.console.print, advance, timeout)
-        )
+        result = asyncio.run(run_demo(settings, progress.console.print, advance, timeout))
     print_report(console, result)
     console.print(f"(logs: {log_file})")
     if not result.passed:

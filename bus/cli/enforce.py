@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from prometheus_client import CollectorRegistry
 
+from bus.cli.params import MetricsPortOption, consumer_group
 from bus.cli.signals import stop_on_signals
 from bus.enforcer.metrics import EnforcerMetrics
 from bus.enforcer.runtime import EnforcerConfig, run_enforcer
@@ -17,31 +18,33 @@ from bus.kafka.settings import load_kafka_settings
 from bus.logs import LogFormat, configure_logging
 from bus.metrics_endpoint import serve_metrics
 from bus.paths import default_state_dir
+from policies.loader import load_policy_set
 
 FollowedPolicy = Annotated[
     Path | None,
     typer.Option(
         "--policy",
         help="Enforce this policy directory. Default: the set `bus policy apply` published.",
+        exists=True,
+        file_okay=False,
     ),
 ]
 KeyDir = Annotated[
     Path | None,
     typer.Option(
-        "--keys", help="Extra agency public keys (<agency>.pub.pem). Default: var/keys/public."
+        "--keys",
+        help="Extra agency public keys (<agency>.pub.pem). Default: var/keys/public.",
+        exists=True,
+        file_okay=False,
     ),
-]
-
-MetricsPort = Annotated[
-    int, typer.Option(help="Serve Prometheus /metrics on 127.0.0.1:PORT (0: off).")
 ]
 
 
 def enforce(
     policy: FollowedPolicy = None,
     keys: KeyDir = None,
-    group: str = "bus-enforcer",
-    metrics_port: MetricsPort = 9464,
+    group: Annotated[str, typer.Option(callback=consumer_group)] = "bus-enforcer",
+    metrics_port: MetricsPortOption = 9464,
     log_format: Annotated[
         LogFormat,
         typer.Option(help="json: one object per line, with event_id; text: for a terminal."),
@@ -51,6 +54,8 @@ def enforce(
     ] = False,
 ) -> None:
     """Run the enforcer until SIGTERM or Ctrl-C; the open transaction finishes or aborts, never half."""
+    if policy is not None:
+        load_policy_set(policy)  # a broken set is refused before anything starts
     configure_logging(log_format, logging.DEBUG if debug else logging.INFO)
     state = default_state_dir() / "keys"
     config = EnforcerConfig(

@@ -1,6 +1,7 @@
 """Checked command-line values shared by the `bus` commands: a bad one is refused before anything
 runs, by the command-line parser, with the option's name and what is expected (exit 2)."""
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -10,6 +11,8 @@ import typer
 from bus.agency_ids import check_agency_id, check_purpose_code
 from bus.catalog import CATALOG
 from bus.errors import ConfigError
+
+_GROUP = re.compile(r"[A-Za-z0-9._-]{1,200}")
 
 
 def _parameter(check: Callable[[str], str]) -> Callable[[str | None], str | None]:
@@ -31,7 +34,15 @@ def check_event_type(value: str) -> str:
     return value
 
 
+def check_consumer_group(value: str) -> str:
+    if not _GROUP.fullmatch(value):
+        shown = repr(value[:80]) + ("…" if len(value) > 80 else "")
+        raise ConfigError(f"{shown} is not a consumer group name (1-200 of A-Z a-z 0-9 . _ -)")
+    return value
+
+
 agency_id = _parameter(check_agency_id)
+consumer_group = _parameter(check_consumer_group)
 purpose_code = _parameter(check_purpose_code)
 event_type = _parameter(check_event_type)
 
@@ -56,4 +67,8 @@ PolicyDirOption = Annotated[
     typer.Option(
         "--policy", metavar="DIR", help="The policy set in force.", exists=True, file_okay=False
     ),
+]
+MetricsPortOption = Annotated[
+    int,
+    typer.Option(help="Serve Prometheus /metrics on 127.0.0.1:PORT (0: off).", min=0, max=65535),
 ]

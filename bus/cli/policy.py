@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from bus import policy_store
+from bus.cli.params import agency_id, purpose_code
 from bus.kafka import broker
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.settings import load_kafka_settings
@@ -29,7 +30,13 @@ app = typer.Typer(
 )
 
 PolicyDir = Annotated[
-    Path, typer.Argument(metavar="DIR", help="A policy set directory, e.g. policies/reference.")
+    Path,
+    typer.Argument(
+        metavar="DIR",
+        help="A policy set directory, e.g. policies/reference.",
+        exists=True,
+        file_okay=False,
+    ),
 ]
 EVENT_HELP = (
     "A JSON file holding one event: "
@@ -79,15 +86,22 @@ def _parse_at(value: str | None) -> datetime:
 def explain(
     directory: PolicyDir,
     event_file: Annotated[Path, typer.Option("--event", metavar="FILE", help=EVENT_HELP)],
-    consumer: Annotated[str, typer.Option("--consumer", metavar="ID", help="Agency id.")],
-    purpose: Annotated[str, typer.Option("--purpose", metavar="CODE", help="Purpose code.")],
+    consumer: Annotated[
+        str, typer.Option("--consumer", metavar="ID", help="Agency id.", callback=agency_id)
+    ],
+    purpose: Annotated[
+        str,
+        typer.Option("--purpose", metavar="CODE", help="Purpose code.", callback=purpose_code),
+    ],
     at: Annotated[
         str | None,
         typer.Option("--at", metavar="ISO8601", help="Decision time with zone (default: now)."),
     ] = None,
     producer: Annotated[
         str | None,
-        typer.Option("--producer", metavar="ID", help="Override the file's producer."),
+        typer.Option(
+            "--producer", metavar="ID", help="Override the file's producer.", callback=agency_id
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the decision as JSON.")] = False,
 ) -> None:
@@ -150,8 +164,14 @@ def _explain_text(
 
 @app.command()
 def diff(
-    old: Annotated[Path, typer.Argument(metavar="OLD", help="The policy set before.")],
-    new: Annotated[Path, typer.Argument(metavar="NEW", help="The policy set after.")],
+    old: Annotated[
+        Path,
+        typer.Argument(metavar="OLD", help="The policy set before.", exists=True, file_okay=False),
+    ],
+    new: Annotated[
+        Path,
+        typer.Argument(metavar="NEW", help="The policy set after.", exists=True, file_okay=False),
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print the changes as JSON.")] = False,
 ) -> None:
     """Say what changes from OLD to NEW: who gains or loses which fields, and document edits."""
@@ -170,7 +190,13 @@ def diff(
 def export(
     directory: PolicyDir,
     cedar: Annotated[
-        Path, typer.Option("--cedar", help="Folder to write the Cedar policies into.")
+        Path,
+        typer.Option(
+            "--cedar",
+            help="Folder to write the Cedar policies into.",
+            file_okay=False,
+            resolve_path=True,
+        ),
     ],
 ) -> None:
     """Export the policy set as Cedar policies, entities and schema (for review or other engines)."""

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from bus.cli.params import agency_id
 from bus.cli.signals import stop_on_signals
 from bus.credentials import load_credentials
 from bus.kafka.connection import KafkaConnection
@@ -15,6 +16,9 @@ from bus.keys import AgencySigningKey
 from bus.logs import LogFormat, configure_logging
 from bus.paths import default_state_dir
 from producers.register_adapter import DEFAULT_CHUNK_SIZE, FileResult, RegisterAdapter
+
+# One transaction holds a chunk's events in the producer's memory until it commits.
+MAX_CHUNK_SIZE = 100_000
 
 app = typer.Typer(
     help="The population register's CSV adapter: exports in, signed events out, each row once.",
@@ -31,7 +35,10 @@ def _group() -> None:
 @app.command()
 def run(
     agency: Annotated[
-        str, typer.Option("--agency", help="The register's agency id, e.g. muni-09162000.")
+        str,
+        typer.Option(
+            "--agency", help="The register's agency id, e.g. muni-09162000.", callback=agency_id
+        ),
     ],
     inbox: Annotated[
         Path,
@@ -47,10 +54,10 @@ def run(
         bool, typer.Option("--once", help="Process what is there now, print a summary, exit.")
     ] = False,
     poll_interval: Annotated[
-        float, typer.Option(help="Seconds between looks at the inbox.", min=0.1)
+        float, typer.Option(help="Seconds between looks at the inbox.", min=0.1, max=3600.0)
     ] = 2.0,
     chunk_size: Annotated[
-        int, typer.Option(help="Rows per Kafka transaction.", min=1)
+        int, typer.Option(help="Rows per Kafka transaction.", min=1, max=MAX_CHUNK_SIZE)
     ] = DEFAULT_CHUNK_SIZE,
     log_format: Annotated[
         LogFormat, typer.Option(help="json: one object per line; text: for a terminal.")

@@ -86,3 +86,19 @@ def bus(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(app, list(args))
     raised = str(result.exception) if isinstance(result.exception, BusError) else ""
     return result.exit_code, result.output + raised
+
+
+def test_verify_refuses_hostile_values_clearly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BUS_HOME", str(tmp_path))
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    for topic in ("", "a\x00b", "x" * 300, "bus audit", "../etc"):
+        code, out = bus("audit", "verify", "--store", url, "--checkpoint-topic", topic)
+        assert code == 2, out
+        assert "is not a topic name" in out
+    for path in ("a\x00b", "x" * 5_000):
+        code, out = bus("audit", "verify", "--store", url, "--pinned-key", path)
+        assert code in (1, 2), out  # refused by the parser, or when the key is read
+        assert "--pinned-key" in out
+        assert "Traceback" not in out
