@@ -32,7 +32,7 @@ from bus.keys import AgencySigningKey
 from bus.topics import delivery_topic
 from bus.topology import ensure_bus_topics
 from policies.facts import Subscription
-from tests.support.enforcer_process import state_for
+from tests.support.enforcer_process import state_for, with_ingress
 from tests.support.enforcer_runs import MUNICH
 from tests.support.events import address_changed
 from tests.support.kafka import unique_name
@@ -93,6 +93,7 @@ async def throughput(
 ) -> float:
     topic = unique_name("bench-ingress")
     admin.create_topics([topic], partitions=PARTITIONS)
+    state = with_ingress(state, topic)
     try:
         await publish(connection, topic, batch)
         enforcer = Enforcer(
@@ -128,6 +129,7 @@ async def latency(
 ) -> list[float]:
     topic = unique_name("bench-latency")
     admin.create_topics([topic], partitions=PARTITIONS)
+    state = with_ingress(state, topic)
     enforcer = Enforcer(connection, [topic], lambda: state, group=unique_name("bench"))
     stop = asyncio.Event()
     task = asyncio.create_task(enforcer.run(stop))

@@ -1,7 +1,7 @@
 """CloudEvents Kafka protocol binding, binary content mode: attributes in `ce_` headers, the SD-JWT
 as the value, the subject as the key so that each person's events stay in order on one partition."""
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -56,6 +56,15 @@ def ingress_record(issued: IssuedEvent) -> KafkaRecord:
 
 
 def header_map(headers: Iterable[tuple[str, bytes | None]]) -> dict[str, str]:
+    """Headers by name, for reading records the bus wrote (a quarantine copy keeps a sender's
+    headers as they came): a header without a value is left out, bytes that are not UTF-8 read as
+    U+FFFD, the last of a repeated name counts. Never raises; verification uses `strict_headers`."""
+    return {
+        name: value.decode(errors="replace") for name, value in headers if isinstance(value, bytes)
+    }
+
+
+def strict_headers(headers: Iterable[tuple[str, bytes | None]]) -> dict[str, str]:
     """Headers by name; refuses a header without a value, not UTF-8, or occurring twice (which
     of two values would count is exactly what a forger would like to choose)."""
     decoded: dict[str, str] = {}
@@ -78,7 +87,7 @@ def verify_record(
     catalog: Catalog = CATALOG,
 ) -> VerifiedEvent:
     """Verify the token and check that the clear headers say what the signed attributes say."""
-    return _verify(value, header_map(headers), keys, catalog)
+    return _verify(value, strict_headers(headers), keys, catalog)
 
 
 def verify_ingress_record(
@@ -87,19 +96,21 @@ def verify_ingress_record(
     headers: Iterable[tuple[str, bytes | None]],
     keys: KeyStore,
     catalog: Catalog = CATALOG,
+    topic_of: Callable[[str], str] = ingress_topic,
 ) -> VerifiedEvent:
     """As verify_record, for a producer's record: only the headers ingress_record writes, and on
-    the ingress topic of the type it signs (a topic's ACLs and limits are chosen per type)."""
-    by_name = header_map(headers)
+    the ingress topic of the type it signs, `topic_of(type)` (a topic's ACLs and limits are
+    chosen per type)."""
+    by_name = strict_headers(headers)
     unexpected = by_name.keys() - INGRESS_HEADERS
     if unexpected:
         names = ", ".join(repr(n[:40]) for n in sorted(unexpected)[:5])
         raise UnexpectedClaimError(f"record headers the bus does not accept: {names}")
     verified = _verify(value, by_name, keys, catalog)
-    if topic != ingress_topic(verified.attributes.type):
+    expected = topic_of(verified.attributes.type)
+    if topic != expected:
         raise TopicMismatchError(
-            f"a {verified.attributes.type} event on topic {topic[:120]!r}; its topic is "
-            f"{ingress_topic(verified.attributes.type)!r}"
+            f"a {verified.attributes.type} event on topic {topic[:120]!r}; its topic is {expected!r}"
         )
     return verified
 

@@ -27,6 +27,7 @@ from bus.topology import ensure_bus_topics
 from policies.documents import ProducerAuthority
 from policies.facts import Subscription
 from policies.snapshot import compile_snapshot
+from tests.support.enforcer_process import with_ingress
 from tests.support.events import address_changed
 from tests.support.kafka import read_topic, unique_name
 from tests.support.policy_sets import agency, grant, policy_set, purpose
@@ -67,6 +68,7 @@ async def test_events_flow_exactly_once_minimised_audited_and_quarantined(
         pseudonyms=Pseudonymizer(b"p" * 32),
     )
     ingress = topic_factory("ingress", partitions=3)
+    state = with_ingress(state, ingress)  # this test's own topic carries the events
     ensure_bus_topics(kafka_admin, subscriptions, partitions=3)
 
     good = [

@@ -12,6 +12,7 @@ import json
 import logging
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -49,12 +50,20 @@ def state_for(config: dict[str, Any]) -> EnforcerState:
         )
     )
     pem = str(config["producer_public_pem"]).encode()
-    return EnforcerState(
+    state = EnforcerState(
         snapshot=snapshot,
         keys=KeyStore([public_key_from_pem(producer, pem)]),
         subscriptions={TYPE: tuple(Subscription(c, TYPE, "tax") for c in consumers)},
         pseudonyms=Pseudonymizer(b"crash-test-pseudonym-key-0123456789"),
     )
+    return with_ingress(state, config.get("ingress"))
+
+
+def with_ingress(state: EnforcerState, ingress: object) -> EnforcerState:
+    """A test's own ingress topic (a name, not a list of the bus's topics) carries every type."""
+    if not isinstance(ingress, str):
+        return state
+    return replace(state, ingress_topic_of=lambda _event_type: ingress)
 
 
 async def main(config: dict[str, Any]) -> None:
