@@ -10,18 +10,18 @@ more. Add a new service's principal here, or sync revokes its ACLs.
 
 import os
 
-from bus.audit.indexer_access import INDEXER_USER
+from bus.audit.indexer_access import INDEXER_USER, VERIFIER_USER
 from bus.errors import ConfigError
 from bus.kafka.settings import KafkaSettings, load_kafka_settings
 
 
 def service_principals() -> frozenset[str]:
-    """The admin (super user; the enforcer and the CLI run as it) and the audit indexer."""
+    """The admin (super user; the enforcer and the CLI run as it), the audit indexer and verifier."""
     return frozenset(f"User:{user}" for user in service_usernames())
 
 
 def service_usernames() -> frozenset[str]:
-    return frozenset({_admin_user(), INDEXER_USER})
+    return frozenset({_admin_user(), INDEXER_USER, VERIFIER_USER})
 
 
 def _admin_user() -> str:

@@ -126,39 +126,44 @@ def path_values(param: Any, tmp: Path) -> list[str]:
     return values
 
 
+# agencies.yaml of an otherwise valid policy set, and event files for `bus policy explain --event`.
+BROKEN_AGENCIES = {
+    "malformed-yaml": b"agencies: [\n  - id: {unclosed\n",
+    "non-utf8": b"agencies:\n  - id: \xff\xfe\n",
+    "nul-bytes": b"agencies:\n  - id: a\x00b\n",
+    "wrong-shape": b"agencies: 42\n",
+    "huge-number": b"agencies:\n  - id: x\n    jurisdiction: 1e99999\n",
+}
+BROKEN_EVENTS = {
+    "malformed.json": b'{"type": "population.AddressChanged", ',
+    "non-utf8.json": b'{"type": "\xff\xfe"}',
+    "nul.json": b'{"type": "a\x00b"}',
+    "array.json": b"[1, 2]",
+    "huge.json": b'{"type": "population.AddressChanged", "version": 1e99999, "data": {}}',
+    "empty.json": b"",
+}
+
+
 def broken_policy_sets(tmp: Path) -> list[Path]:
-    contents = {
-        "malformed-yaml": b"agencies: [\n  - id: {unclosed\n",
-        "non-utf8": b"agencies:\n  - id: \xff\xfe\n",
-        "nul-bytes": b"agencies:\n  - id: a\x00b\n",
-        "wrong-shape": b"agencies: 42\n",
-        "huge-number": b"agencies:\n  - id: x\n    jurisdiction: 1e99999\n",
-    }
-    made = [tmp / "empty-policy"]
-    made[0].mkdir(exist_ok=True)
-    for name, content in contents.items():
-        directory = tmp / f"policy-{name}"
-        if not directory.exists():
-            shutil.copytree(REFERENCE, directory)
-            (directory / "agencies.yaml").write_bytes(content)
-        made.append(directory)
-    return made
+    empty = tmp / "empty-policy"
+    empty.mkdir(exist_ok=True)
+    return [
+        empty,
+        *(policy_with_agencies(tmp / f"policy-{n}", c) for n, c in BROKEN_AGENCIES.items()),
+    ]
+
+
+def policy_with_agencies(directory: Path, agencies: bytes) -> Path:
+    if not directory.exists():
+        shutil.copytree(REFERENCE, directory)
+        (directory / "agencies.yaml").write_bytes(agencies)
+    return directory
 
 
 def broken_event_files(tmp: Path) -> list[Path]:
-    contents = {
-        "malformed.json": b'{"type": "population.AddressChanged", ',
-        "non-utf8.json": b'{"type": "\xff\xfe"}',
-        "nul.json": b'{"type": "a\x00b"}',
-        "array.json": b"[1, 2]",
-        "huge.json": b'{"type": "population.AddressChanged", "version": 1e99999, "data": {}}',
-        "empty.json": b"",
-    }
-    made = []
-    for name, content in contents.items():
+    for name, content in BROKEN_EVENTS.items():
         (tmp / name).write_bytes(content)
-        made.append(tmp / name)
-    return made
+    return [tmp / name for name in BROKEN_EVENTS]
 
 
 def argv(command: Any, values: dict[str, str]) -> list[str]:
