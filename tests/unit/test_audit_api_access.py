@@ -115,3 +115,15 @@ def test_who_asked_for_whose_report_is_logged_under_the_pseudonym(api: Api, path
     [last] = api.store.access_log(limit=1)
     pseudonym = PSEUDONYMS.pseudonym("audit", person(2))
     assert (last[1], last[5], last[6]) == ("bob", path, f"subject_pseudonym={pseudonym}")
+
+
+def test_a_body_larger_than_any_query_needs_is_refused_unread(api: Api) -> None:
+    padded = b'{"subject": "a"}' + b" " * 20_000
+    response = api.client.post(
+        "/subject-report",
+        content=padded,
+        headers={**api.auditor, "content-type": "application/json"},
+    )
+    assert (response.status_code, response.json()) == (
+        413, {"error": "a request body is at most 16384 bytes"},
+    )  # fmt: skip

@@ -54,6 +54,7 @@ _LOGGED_PARAMETERS = frozenset(
      "event_id", "limit", "cursor", "bucket", "fresh"}
 )  # fmt: skip
 _LOGGED_VALUE_CHARS = 200
+MAX_BODY_BYTES = 16 * 1024
 _METHODS = frozenset({"GET", "POST", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
 
 
@@ -143,8 +144,12 @@ def create_app(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         started = time.perf_counter()
-        if _names_a_subject(request.url.query):
+        if _too_large(request):
             response: Response = JSONResponse(
+                {"error": f"a request body is at most {MAX_BODY_BYTES} bytes"}, status_code=413
+            )
+        elif _names_a_subject(request.url.query):
+            response = JSONResponse(
                 {"error": "a person's identifier is never taken in a URL; send it in the JSON "
                  "body of POST /decisions/search or POST /subject-report"}, status_code=400,
             )  # fmt: skip
@@ -286,6 +291,13 @@ def _message(error: Any) -> str:
     if error.get("type") == "extra_forbidden":
         return "unknown parameter: a misspelt filter would otherwise silently match everything"
     return message
+
+
+def _too_large(request: Request) -> bool:
+    """Every body the API takes is a few filters: a larger one is refused unread. A body sent
+    without its length (chunked) is read by the route, and JSON nested too deep is a 400 there."""
+    length = request.headers.get("content-length", "0")
+    return not length.isdigit() or int(length) > MAX_BODY_BYTES
 
 
 def _names_a_subject(query: str) -> bool:
