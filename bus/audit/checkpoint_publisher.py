@@ -11,6 +11,7 @@ indexing: the checkpoints wait in the store and are published once it answers ag
 
 import asyncio
 import logging
+import time
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -25,6 +26,9 @@ from bus.keys import AgencySigningKey
 from bus.keys.keystore import public_key_from_pem
 
 log = logging.getLogger(__name__)
+# After a failure: how long the indexer stores on before it reads the witness and sends again
+# (each try reads the whole witness topic; a refused WRITE must not cost that on every batch).
+RETRY_AFTER_S = 30.0
 
 
 class CheckpointPublisher:
@@ -33,6 +37,7 @@ class CheckpointPublisher:
         self._public = public_key_from_pem(KEY_NAME, key.public_pem())
         self._producer: AIOKafkaProducer | None = None  # made in start: only ever a started one
         self._published: int | None = None  # newest seq on the witness; None: read it first
+        self._retry_at = 0.0  # monotonic
         self.witness_at_start: Witness | None = None
 
     async def start(self, store: AuditStore) -> None:
@@ -54,7 +59,8 @@ class CheckpointPublisher:
     async def published(self, store: AuditStore, signed: list[Checkpoint]) -> None:
         """After an append committed: publish what it signed (or catch up, after a failure)."""
         if self._published is None:
-            await self.catch_up(store)
+            if time.monotonic() >= self._retry_at:
+                await self.catch_up(store)
         elif signed:
             await self._send(signed)
 
@@ -90,6 +96,7 @@ class CheckpointPublisher:
 
     def _failed(self, exc: Exception) -> None:
         self._published = None  # read the witness again before the next send
+        self._retry_at = time.monotonic() + RETRY_AFTER_S
         log.warning(
             "cannot publish checkpoints to the witness topic yet; they wait in the store",
             extra={"topic": self.topic, "error": repr(exc)},

@@ -13,6 +13,7 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
 from typer.testing import CliRunner
 
 from bus.audit.audit_key import (
@@ -23,6 +24,8 @@ from bus.audit.audit_key import (
     pin_audit_key,
 )
 from bus.audit.indexer import IndexerOptions, run_indexer
+from bus.audit.indexer_access import indexer_connection
+from bus.audit.indexer_metrics import IndexerMetrics
 from bus.audit.reconcile import Mismatch, reconcile
 from bus.audit.store import AuditStore, open_store
 from bus.audit.store.audit_store import Checkpointing
@@ -271,3 +274,42 @@ def test_the_witness_topic_is_append_only_and_kept_forever(kafka_admin: KafkaAdm
         assert CHECKPOINTS_TOPIC_CONFIG["cleanup.policy"] == "delete"  # never compacted
     finally:
         kafka_admin.delete_topics([topic])
+
+
+async def test_a_refused_publish_does_not_stop_indexing_and_is_caught_up_later(
+    kafka_admin: KafkaAdmin,
+    kafka_broker: KafkaConnection,
+    topic_factory: Callable[..., str],
+    tmp_path: Path,
+) -> None:
+    topic = topic_factory("audit", partitions=2)
+    witness_topic = topic_factory(name=checkpoints_topic(topic))
+    not_its_own = topic_factory("elsewhere")  # no WRITE for audit-indexer there
+    await produce(kafka_broker, topic, 0, 250)
+    connection = indexer_connection(kafka_admin, kafka_broker, topic, "unused-policy-topic")
+    key = ensure_audit_key(AuditKeyFiles.in_directory(tmp_path / "keys"))
+    checkpointing = Checkpointing(key, every_records=EVERY)
+    store = open_store(f"sqlite:///{tmp_path / 'audit.db'}")
+    try:
+        refused = IndexerOptions(
+            audit_topic=topic, policy_topic=None, checkpoint_topic=not_its_own,
+            until_caught_up=True, start_wait_s=20,
+        )  # fmt: skip
+        registry = CollectorRegistry()
+        state = await run_indexer(
+            connection, store, checkpointing, asyncio.Event(), refused,
+            metrics=IndexerMetrics(registry),
+        )  # fmt: skip
+        assert state.stored == 250
+        assert registry.get_sample_value("bus_audit_witness_behind") == 1
+
+        await produce(kafka_broker, topic, 250, 50)
+        options = replace(refused, checkpoint_topic=witness_topic)
+        state = await run_indexer(connection, store, checkpointing, asyncio.Event(), options)
+        assert state.stored == 50
+        public = load_audit_public_key(AuditKeyFiles.in_directory(tmp_path / "keys"))
+        witness = await read_witness(kafka_broker, witness_topic, public)
+        assert witness.checkpoints == store.checkpoints()  # the earlier ones caught up, in order
+        assert verify_store(store, public, witness=witness).intact
+    finally:
+        store.close()
