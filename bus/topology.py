@@ -20,6 +20,19 @@ INGRESS_PARTITIONS = 6
 # The audit topic is the indexer's source and `bus audit reconcile`'s witness: kept until deleted
 # on purpose, never aged out by the broker's default retention (7 days) while an indexer is down.
 AUDIT_TOPIC_CONFIG = {"retention.ms": "-1", "retention.bytes": "-1"}
+# Nothing an agency sends is lost: every record the broker accepts on an ingress topic must fit,
+# untouched, into quarantine with the enforcer's headers. The broker checks max.message.bytes on
+# each batch as sent; with compression.type=uncompressed it checks it again after unpacking, so a
+# small compressed batch cannot expand into a record larger than the limit.
+INGRESS_MAX_MESSAGE_BYTES = 1024 * 1024
+INGRESS_TOPIC_CONFIG = {
+    "max.message.bytes": str(INGRESS_MAX_MESSAGE_BYTES),
+    "compression.type": "uncompressed",
+}
+# The quarantine headers (reason, a detail of at most 500 characters, the input position) take
+# under 3 KiB; the rest of the headroom is margin. The enforcer's producer may send this much.
+QUARANTINE_MAX_MESSAGE_BYTES = INGRESS_MAX_MESSAGE_BYTES + 64 * 1024
+QUARANTINE_TOPIC_CONFIG = {"max.message.bytes": str(QUARANTINE_MAX_MESSAGE_BYTES)}
 
 
 def ingress_topics(catalog: Catalog = CATALOG) -> list[str]:
@@ -29,8 +42,11 @@ def ingress_topics(catalog: Catalog = CATALOG) -> list[str]:
 def ensure_ingress_topics(
     admin: KafkaAdmin, catalog: Catalog = CATALOG, partitions: int = INGRESS_PARTITIONS
 ) -> list[str]:
-    """Create missing ingress topics; returns the names created."""
-    return admin.ensure_topics(ingress_topics(catalog), partitions=partitions)
+    """Create missing ingress topics, and size existing ones; returns the names created."""
+    topics = ingress_topics(catalog)
+    created = admin.ensure_topics(topics, partitions=partitions, config=INGRESS_TOPIC_CONFIG)
+    admin.ensure_topic_config(topics, INGRESS_TOPIC_CONFIG)
+    return created
 
 
 def ensure_bus_topics(
@@ -40,7 +56,10 @@ def ensure_bus_topics(
     consumer; returns the names created."""
     subscriptions = list(subscriptions)
     created = ensure_audit_topic(admin, partitions=partitions)
-    created += admin.ensure_topics([QUARANTINE_TOPIC], partitions=partitions)
+    created += admin.ensure_topics(
+        [QUARANTINE_TOPIC], partitions=partitions, config=QUARANTINE_TOPIC_CONFIG
+    )
+    admin.ensure_topic_config([QUARANTINE_TOPIC], QUARANTINE_TOPIC_CONFIG)
     deliveries = {delivery_topic(s.consumer, s.purpose) for s in subscriptions}
     created += admin.ensure_topics(deliveries, partitions=partitions)
     dead_letters = {dead_letter_topic(s.consumer) for s in subscriptions}

@@ -9,6 +9,7 @@ before the new owner reads the committed offset (see KAFKA-NOTES.md).
 from aiokafka import AIOKafkaProducer, TopicPartition
 
 from bus.kafka.connection import KafkaConnection
+from bus.topology import QUARANTINE_MAX_MESSAGE_BYTES
 
 
 class PartitionProducers:
@@ -34,6 +35,8 @@ class PartitionProducers:
             transactional_id=self.transactional_id(tp),
             acks="all",
             enable_idempotence=True,
+            # The largest record the loop writes is a quarantine copy of the largest ingress record.
+            max_request_size=QUARANTINE_MAX_MESSAGE_BYTES,
         )
         await producer.start()
         self._producers[tp] = producer

@@ -20,6 +20,8 @@ from confluent_kafka.admin import (
     AclOperation,
     AclPermissionType,
     AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
     ConfigResource,
     NewTopic,
     OffsetSpec,
@@ -98,6 +100,10 @@ def _filter_for(principal: str | None) -> AclBindingFilter:
         ResourceType.ANY, None, ResourcePatternType.ANY, principal, None,  # type: ignore[arg-type]
         AclOperation.ANY, AclPermissionType.ANY,
     )  # fmt: skip
+
+
+def _differs(current: Mapping[str, str], wanted: Mapping[str, str]) -> bool:
+    return any(current.get(k) != v for k, v in wanted.items())
 
 
 def _acl_from_binding(binding: AclBinding) -> Acl | None:
@@ -196,6 +202,34 @@ class KafkaAdmin:
         except KafkaException as exc:
             raise BrokerError(f"could not describe topic {topic}: {exc.args[0]}") from exc
         return {name: entry.value for name, entry in entries.items()}
+
+    def ensure_topic_config(self, names: Iterable[str], config: Mapping[str, str]) -> list[str]:
+        """Give existing topics `config` where their settings differ (topics created before a
+        limit was introduced); returns the names changed."""
+        changed = [n for n in sorted(set(names)) if _differs(self.topic_config(n), config)]
+        if changed:
+            entries = [
+                ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET)
+                for k, v in config.items()
+            ]
+            resources = [
+                ConfigResource(ConfigResource.Type.TOPIC, n, incremental_configs=entries)
+                for n in changed
+            ]
+            self._wait(
+                "alter topic config",
+                self._client.incremental_alter_configs(resources, request_timeout=_TIMEOUT_S),
+            )
+        return changed
+
+    def partition_count(self, topic: str) -> int:
+        """How many partitions `topic` has; 0 if it does not exist."""
+        try:
+            metadata = self._client.list_topics(topic, timeout=_TIMEOUT_S)
+        except KafkaException as exc:
+            raise BrokerError(f"could not describe topic {topic}: {exc.args[0]}") from exc
+        found = metadata.topics.get(topic)
+        return 0 if found is None or found.error is not None else len(found.partitions)
 
     def list_topics(self) -> set[str]:
         try:
