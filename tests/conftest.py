@@ -5,6 +5,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from bus.enforcer.seen_journal import SEEN_EVENTS_PREFIX
 from bus.errors import BusError
 from bus.kafka import broker
 from bus.kafka.admin import KafkaAdmin
@@ -66,7 +67,12 @@ def topic_factory(
 
     yield create
     if created:
-        kafka_admin.delete_topics(created)
+        # An enforcer run on a created topic keeps its accepted event ids in a journal beside it.
+        journals = [
+            t for t in kafka_admin.list_topics()
+            if t.startswith(SEEN_EVENTS_PREFIX) and t.endswith(tuple(f".{c}" for c in created))
+        ]  # fmt: skip
+        kafka_admin.delete_topics(created + journals)
 
 
 @pytest.fixture

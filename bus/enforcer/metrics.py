@@ -47,6 +47,24 @@ class EnforcerMetrics:
             "bus_enforcer_consumer_lag_records", "Records not yet processed.", ["topic", "partition"],
             registry=registry,
         )  # fmt: skip
+        self.loop_errors = Counter(
+            "bus_enforcer_loop_errors_total",
+            "Unexpected failures in the loop, by stage; the loop carries on.",
+            ["stage"],
+            registry=registry,
+        )
+        self.stalled = Gauge(
+            "bus_enforcer_partition_stalled",
+            "1 while an input partition is stopped after repeated failures (alert on it).",
+            ["topic", "partition"],
+            registry=registry,
+        )
+        self.seen_events = Gauge(
+            "bus_enforcer_seen_events",
+            "Event ids remembered per input partition to refuse republication.",
+            ["topic", "partition"],
+            registry=registry,
+        )
 
     def record(self, outcome: Outcome, seconds: float) -> None:
         self.processing.observe(seconds)
@@ -60,6 +78,8 @@ class EnforcerMetrics:
     def committed(self, event_times: list[datetime], commit_seconds: float, now: datetime) -> None:
         self.commit.observe(commit_seconds)
         for event_time in event_times:
+            if event_time.tzinfo is None:
+                continue  # a producer's zone-less time says nothing about latency
             self.end_to_end.observe(max(0.0, (now - event_time).total_seconds()))
 
     def policy_in_force(self, snapshot_hash: str) -> None:

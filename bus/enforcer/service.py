@@ -1,5 +1,10 @@
 """The enforcer's loop: consume ingress, process, and commit outputs with the input offsets in one
-Kafka transaction per batch and partition. Exactly once, or not at all."""
+Kafka transaction per batch and partition. Exactly once, or not at all.
+
+Nothing an agency sends can stop it: process() quarantines what it cannot handle, a failure in
+the loop itself aborts and retries the batch a bounded number of times (see failures.py), and
+metrics and logging after a commit never undo or repeat it. A republished (source, event id) is
+quarantined as DUPLICATE_EVENT (see seen_events.py and seen_journal.py)."""
 
 import asyncio
 import logging
@@ -9,15 +14,28 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import KafkaError, ProducerFenced
+from aiokafka.errors import ProducerFenced
 
+from bus.enforcer.failures import Failures, Plan
 from bus.enforcer.metrics import EnforcerMetrics
 from bus.enforcer.partition_producers import PartitionProducers
-from bus.enforcer.pipeline import EnforcerState, InRecord, Outcome, process
+from bus.enforcer.pipeline import (
+    INTERNAL_ERROR,
+    EnforcerState,
+    InRecord,
+    Outcome,
+    process,
+    quarantine,
+)
+from bus.enforcer.seen_events import SeenEvents, SeenInBatch
+from bus.enforcer.seen_journal import SeenEventsConfig, ensure_journals, journal, rebuild
+from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.position import record_position
 
 log = logging.getLogger(__name__)
+DUPLICATE_EVENT = "DUPLICATE_EVENT"
+Batch = list[ConsumerRecord[bytes, bytes]]
 
 
 class Enforcer:
@@ -32,6 +50,7 @@ class Enforcer:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         processor: Callable[[InRecord, EnforcerState, datetime], Outcome] = process,
         metrics: EnforcerMetrics | None = None,
+        seen_events: SeenEventsConfig | None = None,
     ) -> None:
         self._connection = connection
         self._topics = topics
@@ -48,10 +67,16 @@ class Enforcer:
         # Next offset to process per partition. Records below it were committed already: aiokafka
         # may still hand out records fetched before a seek, and they must not be processed twice.
         self._next_offset: dict[TopicPartition, int] = {}
+        self._seen_config = seen_events or SeenEventsConfig()
+        # Per assigned partition, once rebuilt; a partition without it is not processed.
+        self._seen: dict[TopicPartition, SeenEvents] = {}
+        self._failures = Failures()
+        self._retries: set[asyncio.Task[None]] = set()
         self.processed = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop` is set; then finish the open transaction (never half) and leave the group."""
+        await asyncio.to_thread(self._ensure_journals)
         consumer = AIOKafkaConsumer(
             **self._connection.aiokafka_kwargs(),
             group_id=self._group,
@@ -64,64 +89,179 @@ class Enforcer:
         await consumer.start()
         try:
             while not stop.is_set():
-                batches = await consumer.getmany(timeout_ms=500, max_records=self._batch_size)
+                try:
+                    batches = await consumer.getmany(timeout_ms=500, max_records=self._batch_size)
+                except Exception:  # e.g. the broker restarting: fetch again
+                    log.exception("fetching input failed; fetching again in 1 s")
+                    self._count_error("fetch")
+                    await asyncio.sleep(1)
+                    continue
                 for tp, records in batches.items():
                     if records:
-                        await self._transact(tp, records)
+                        await self._transact_or_log(tp, records)
         finally:
+            for task in self._retries:
+                task.cancel()
             async with self._lock:
                 await self._producers.stop_all()
             await consumer.stop()
 
-    async def _transact(
-        self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
-    ) -> None:
+    async def _transact_or_log(self, tp: TopicPartition, records: Batch) -> None:
+        try:
+            await self._transact(tp, records)
+        except Exception:  # the last line of defence: the loop goes on, the batch is read again
+            log.exception("unexpected failure on %s", tp, extra={"input": _range(records)})
+            self._count_error("loop")
+
+    async def _transact(self, tp: TopicPartition, records: Batch) -> None:
         async with self._lock:
-            producer = self._producers.get(tp)
-            if producer is None:
-                return  # revoked while we were fetching: the new owner processes these
+            producer, seen = self._producers.get(tp), self._seen.get(tp)
+            if producer is None or seen is None:
+                return  # revoked while we were fetching, or recovering: these are read again
             floor = self._next_offset.get(tp, 0)
             records = [r for r in records if r.offset >= floor]
             if not records:
                 return
-            state, now = self._state(), self._clock()
-            metrics = self._metrics
+            plan = self._failures.plan(tp, records[0].offset)
+            narrowed = plan is not Plan.BATCH and len(records) > 1
+            if narrowed:
+                records = records[:1]  # narrow a failing batch down to the record at fault
+            batch = seen.batch()
             event_times: list[datetime] = []
             try:
+                state, now = self._state(), self._clock()
                 await producer.begin_transaction()
                 for record in records:
                     started = time.perf_counter()
-                    outcome = self._process(_in_record(record), state, now)
-                    _log_outcome(record, outcome)
-                    if metrics is not None:
-                        metrics.record(outcome, time.perf_counter() - started)
-                        if outcome.event_time is not None and outcome.decisions:
-                            event_times.append(outcome.event_time)
+                    outcome = self._outcome(tp, record, state, now, batch, plan)
+                    self._observe(record, outcome, time.perf_counter() - started, event_times)
                     for out in outcome.records:
                         await producer.send(out.topic, out.value, key=out.key, headers=out.headers)
+                await journal(producer, self._group, tp, batch)
                 await producer.send_offsets_to_transaction(
                     {tp: records[-1].offset + 1}, self._group
                 )
                 committing = time.perf_counter()
                 await producer.commit_transaction()
-                if metrics is not None:
-                    metrics.committed(event_times, time.perf_counter() - committing, self._clock())
-                    metrics.policy_in_force(state.snapshot.hash)
-                    self._report_lag(tp, records[-1].offset + 1)
-                self._next_offset[tp] = records[-1].offset + 1
-                self.processed += len(records)
             except ProducerFenced:
                 # Another instance owns this partition now; we are the zombie. Let go of it.
                 log.warning("fenced on %s: another enforcer took it over", tp)
                 await self._producers.stop(tp)
-            except KafkaError:
-                log.exception(
-                    "transaction on %s failed; aborting and retrying from committed",
-                    tp,
-                    # The batch's input range: no per-event bookkeeping on the hot path for this.
-                    extra={"input": f"{_position(records[0])}-{records[-1].offset}"},
-                )
-                await self._recover(tp)
+                return
+            except Exception as exc:  # any failure: abort, rewind, bounded retry
+                await self._failed(tp, plan, records, exc)
+                return
+            batch.commit()
+            self._next_offset[tp] = records[-1].offset + 1
+            if narrowed:  # the rest of the fetched batch was dropped: fetch it again
+                assert self._consumer is not None
+                self._consumer.seek(tp, self._next_offset[tp])
+            self.processed += len(records)
+            if self._failures.succeeded(tp, self._next_offset[tp]):
+                log.warning("%s/%d flows again", tp.topic, tp.partition)
+                if self._metrics is not None:
+                    self._metrics.stalled.labels(tp.topic, str(tp.partition)).set(0)
+            self._after_commit(tp, state, event_times, time.perf_counter() - committing, seen)
+
+    def _outcome(
+        self,
+        tp: TopicPartition,
+        record: ConsumerRecord[bytes, bytes],
+        state: EnforcerState,
+        now: datetime,
+        batch: SeenInBatch,
+        plan: Plan,
+    ) -> Outcome:
+        in_record = _in_record(record)
+        if plan is Plan.SET_ASIDE:
+            cause = self._failures.last_error(tp)
+            detail = f"{cause} each time its outputs were written; set aside"
+            return quarantine(in_record, state, now, INTERNAL_ERROR, detail)
+        try:
+            outcome = self._process(in_record, state, now)
+        except Exception as exc:  # process() never raises; a stand-in might
+            log.exception("processing failed", extra={"input": _position(record)})
+            detail = f"{type(exc).__name__} while processing the record"
+            return quarantine(in_record, state, now, INTERNAL_ERROR, detail)
+        if outcome.quarantine_reason is not None or outcome.event_id is None:
+            return outcome
+        earlier = batch.earlier_acceptance(outcome.producer or "", outcome.event_id, record.offset)
+        if earlier is None:
+            return outcome
+        detail = (
+            f"event {outcome.event_id} of {outcome.producer} was accepted before at "
+            f"{record_position(record.topic, record.partition, earlier)}"
+        )
+        return quarantine(in_record, state, now, DUPLICATE_EVENT, detail, outcome.verified)
+
+    def _observe(
+        self,
+        record: ConsumerRecord[bytes, bytes],
+        outcome: Outcome,
+        seconds: float,
+        event_times: list[datetime],
+    ) -> None:
+        """Log and count one outcome. A failure here is counted, never allowed to stop the loop."""
+        try:
+            _log_outcome(record, outcome)
+            if self._metrics is not None:
+                self._metrics.record(outcome, seconds)
+                if outcome.event_time is not None and outcome.decisions:
+                    event_times.append(outcome.event_time)
+        except Exception:  # see docstring
+            log.exception(
+                "logging or counting an outcome failed", extra={"input": _position(record)}
+            )
+            self._count_error("observe")
+
+    def _after_commit(
+        self,
+        tp: TopicPartition,
+        state: EnforcerState,
+        event_times: list[datetime],
+        commit_seconds: float,
+        seen: SeenEvents,
+    ) -> None:
+        """Metrics of a committed transaction: a failure here must not look like a failed commit
+        (that would rewind and process the committed batch again)."""
+        metrics = self._metrics
+        if metrics is None:
+            return
+        try:
+            metrics.committed(event_times, commit_seconds, self._clock())
+            metrics.policy_in_force(state.snapshot.hash)
+            metrics.seen_events.labels(tp.topic, str(tp.partition)).set(len(seen))
+            self._report_lag(tp, self._next_offset[tp])
+        except Exception:  # see docstring
+            log.exception("metrics after a commit on %s failed", tp)
+            self._count_error("metrics")
+
+    async def _failed(
+        self, tp: TopicPartition, plan: Plan, records: Batch, error: Exception
+    ) -> None:
+        """Abort (a fresh producer), rewind, and try again after a back-off, or stall."""
+        first, last = records[0].offset, records[-1].offset
+        verdict = self._failures.failed(tp, plan, first, last, error)
+        where = _range(records)
+        if verdict.stalled:
+            log.error(
+                "%s/%d stalled at offset %d: writing its outputs failed again (%s); "
+                "other partitions carry on, this one is retried every %.0f s",
+                tp.topic, tp.partition, records[0].offset, type(error).__name__,
+                verdict.backoff_s, exc_info=error, extra={"input": where},
+            )  # fmt: skip
+        else:
+            log.warning(
+                "transaction on %s failed (%s); aborting and retrying from committed in %.1f s",
+                tp, type(error).__name__, verdict.backoff_s, exc_info=error,
+                # The batch's input range: no per-event bookkeeping on the hot path for this.
+                extra={"input": where},
+            )  # fmt: skip
+        if self._metrics is not None:
+            self._count_error("transaction")
+            if verdict.stalled:
+                self._metrics.stalled.labels(tp.topic, str(tp.partition)).set(1)
+        await self._recover(tp, verdict.backoff_s)
 
     def _report_lag(self, tp: TopicPartition, position: int) -> None:
         assert self._consumer is not None
@@ -130,27 +270,77 @@ class Enforcer:
         if highwater is not None:
             self._metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, highwater - position))
 
-    async def _recover(self, tp: TopicPartition) -> None:
-        # After an ambiguous error the producer is not reused (a late EndTxn could hit a later
-        # transaction); a fresh one aborts whatever is pending, then we rewind (KAFKA-17582).
-        await self._producers.start(tp)
-        await self._seek_to_committed(tp)
+    async def _recover(self, tp: TopicPartition, backoff_s: float) -> None:
+        """Abort at once, pause `tp`, and after `backoff_s` set it up afresh and resume it."""
+        assert self._consumer is not None
+        self._consumer.pause(tp)
+        self._seen.pop(tp, None)  # not ready until set up again
+        try:
+            # A fresh producer aborts the open transaction now: left open, it would hold back
+            # read_committed readers of every output partition it touched until it timed out.
+            await self._producers.start(tp)
+        except Exception:  # the set-up below tries again
+            log.exception("restarting the producer of %s failed", tp)
+            await self._producers.stop(tp)
+        self._recover_later(tp, backoff_s)
+
+    async def _resume_later(self, tp: TopicPartition, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        assert self._consumer is not None
+        async with self._lock:
+            if tp not in self._consumer.assignment():
+                return  # revoked meanwhile: the new owner sets it up
+            try:
+                await self._set_up([tp])
+            except Exception:  # e.g. the broker is still down: later again
+                log.exception("setting up %s again failed; retrying in 5 s", tp)
+                self._count_error("recover")
+                self._recover_later(tp, 5.0)
+                return
+            self._consumer.resume(tp)
+
+    def _recover_later(self, tp: TopicPartition, delay_s: float) -> None:
+        task = asyncio.create_task(self._resume_later(tp, delay_s))
+        self._retries.add(task)
+        task.add_done_callback(self._retries.discard)
+
+    async def _set_up(self, partitions: list[TopicPartition]) -> None:
+        """Producer first: its init_transactions fences the old owner and settles its pending
+        transaction, so the committed offset and the journal we read next are final. After an
+        ambiguous error the old producer is not reused (a late EndTxn could hit a later
+        transaction); the fresh one aborts whatever is pending, then we rewind (KAFKA-17582)."""
+        assert self._consumer is not None
+        for tp in partitions:
+            await self._producers.start(tp)
+            await self._seek_to_committed(tp)
+        memories = await rebuild(
+            self._connection, self._group, partitions, self._seen_config, self._clock()
+        )
+        self._seen.update(memories)
 
     async def _seek_to_committed(self, tp: TopicPartition) -> None:
         assert self._consumer is not None
         committed = await self._consumer.committed(tp)
-        # Nothing committed yet: auto_offset_reset=earliest already starts at the beginning.
         self._next_offset[tp] = committed or 0
-        if committed is not None:
+        if committed is None:
+            # Nothing committed yet: from the beginning. Not left to auto_offset_reset, which
+            # only applies to a fresh position: after a failed first batch the position is past
+            # it, and those records would be skipped.
+            await self._consumer.seek_to_beginning(tp)
+        else:
             self._consumer.seek(tp, committed)
 
     async def assigned(self, partitions: list[TopicPartition]) -> None:
-        # Producer first: its init_transactions fences the old owner and settles its pending
-        # transaction, so the committed offset we read next is final.
         async with self._lock:
-            for tp in partitions:
-                await self._producers.start(tp)
-                await self._seek_to_committed(tp)
+            try:
+                await self._set_up(partitions)
+            except Exception:  # never fail a rebalance: set each up later
+                log.exception("setting up %s failed; retrying in 5 s", partitions)
+                self._count_error("assign")
+                assert self._consumer is not None
+                for tp in partitions:
+                    self._consumer.pause(tp)
+                    self._recover_later(tp, 5.0)
         log.info("assigned %s", sorted(f"{tp.topic}/{tp.partition}" for tp in partitions))
 
     async def revoked(self, partitions: list[TopicPartition]) -> None:
@@ -158,7 +348,19 @@ class Enforcer:
             for tp in partitions:
                 await self._producers.stop(tp)
                 self._next_offset.pop(tp, None)
+                self._seen.pop(tp, None)
+                self._failures.forget(tp)
+                if self._metrics is not None:
+                    self._metrics.stalled.labels(tp.topic, str(tp.partition)).set(0)
         log.info("revoked %s", sorted(f"{tp.topic}/{tp.partition}" for tp in partitions))
+
+    def _ensure_journals(self) -> None:
+        admin = KafkaAdmin(self._connection)
+        ensure_journals(admin, self._group, self._topics, self._seen_config)
+
+    def _count_error(self, stage: str) -> None:
+        if self._metrics is not None:
+            self._metrics.loop_errors.labels(stage).inc()
 
 
 def _log_outcome(record: ConsumerRecord[bytes, bytes], outcome: Outcome) -> None:
@@ -186,6 +388,10 @@ def _log_outcome(record: ConsumerRecord[bytes, bytes], outcome: Outcome) -> None
 
 def _position(record: ConsumerRecord[bytes, bytes]) -> str:
     return record_position(record.topic, record.partition, record.offset)
+
+
+def _range(records: Batch) -> str:
+    return f"{_position(records[0])}-{records[-1].offset}"
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -2,9 +2,10 @@
 
     python -m tests.support.enforcer_process CONFIG
 
-CONFIG (JSON): bootstrap, username, password, ingress, group, consumers (ids), producer (id),
-producer_public_pem. The policy: the producer is Munich's register; each consumer holds a grant
-(subject_id, new_address) for purpose "tax" covering Bavaria. Exits cleanly on SIGTERM.
+CONFIG (JSON): bootstrap, username, password, ingress (a topic or a list), group, consumers (ids),
+producer (id), producer_public_pem. The policy: the producer is Munich's register; each consumer
+holds a grant (subject_id, new_address) for purpose "tax" covering Bavaria. Exits cleanly on
+SIGTERM.
 """
 
 import asyncio
@@ -69,7 +70,9 @@ def with_ingress(state: EnforcerState, ingress: object) -> EnforcerState:
 async def main(config: dict[str, Any]) -> None:
     connection = KafkaConnection(config["bootstrap"], config["username"], config["password"])
     state = state_for(config)
-    enforcer = Enforcer(connection, [config["ingress"]], lambda: state, group=config["group"])
+    ingress = config["ingress"]  # one topic, or a list of them
+    topics = [str(t) for t in ingress] if isinstance(ingress, list) else [str(ingress)]
+    enforcer = Enforcer(connection, topics, lambda: state, group=config["group"])
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await enforcer.run(stop)

@@ -1,0 +1,134 @@
+"""What the loop does when a transaction for one input partition keeps failing: never retry the
+same thing forever, never lose a record, never hold up other partitions.
+
+1. Retry the batch (a broker restart or a coordinator move passes), with growing back-off.
+2. Then go through that batch one record per transaction: its good records pass, and the
+   record at fault is retried alone, so its neighbours are not held hostage.
+3. If that record alone still fails for a reason of its own (the error is about the record: too
+   large, invalid, or no Kafka error at all but a fault in our code), set it aside: its original
+   bytes go to quarantine with reason INTERNAL_ERROR and the error type, and an audit record, in
+   one transaction with its offset. Nothing is lost (the quarantine topic takes every record the
+   ingress topic accepts), exactly-once holds (it is one more transaction), and the partition
+   moves on.
+4. If the failure is not the record's (timeouts, a missing topic, a broker refusing everything)
+   or setting aside fails too, quarantining would divert good events: the partition stalls
+   instead. It is paused, an alert gauge is set and an error names it; it is tried again every
+   STALL_RETRY_S, and other partitions carry on. A stall is the operator's to fix, and resolves
+   itself when the cause is gone.
+"""
+
+from dataclasses import dataclass
+from enum import Enum
+
+from aiokafka.errors import (
+    CorruptRecordException,
+    InvalidTimestampError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+)
+
+BATCH_ATTEMPTS = 3
+ALONE_ATTEMPTS = 3
+SET_ASIDE_ATTEMPTS = 2
+STALL_RETRY_S = 60.0
+FIRST_BACKOFF_S = 0.2  # doubling per attempt, at most MAX_BACKOFF_S
+MAX_BACKOFF_S = 5.0
+_RECORD_FAULTS = (
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
+    RecordListTooLargeError,
+    CorruptRecordException,
+    InvalidTimestampError,
+)
+
+
+class Plan(Enum):
+    BATCH = "batch"
+    ALONE = "alone"
+    SET_ASIDE = "set aside"
+
+
+def is_record_fault(error: BaseException) -> bool:
+    """Whether the error is about the record itself, so retrying it can never succeed."""
+    return isinstance(error, _RECORD_FAULTS) or not isinstance(error, KafkaError)
+
+
+@dataclass
+class _Streak:
+    """Consecutive failures of transactions starting at `offset`."""
+
+    offset: int
+    batch: int = 0
+    alone: int = 0
+    set_aside: int = 0
+    record_fault: bool = False
+    stalled: bool = False
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    backoff_s: float
+    stalled: bool
+
+
+class Failures:
+    """Per partition: the failing streak, and how far records go one at a time (up to the end of
+    a batch that failed as a whole, so one record at fault costs its neighbours one transaction
+    each, not a retry cycle each)."""
+
+    def __init__(self) -> None:
+        self._streaks: dict[tuple[str, int], _Streak] = {}
+        self._one_at_a_time_until: dict[tuple[str, int], int] = {}
+
+    def plan(self, partition: tuple[str, int], offset: int) -> Plan:
+        streak = self._streaks.get(partition)
+        at_fault = streak is not None and streak.offset == offset and streak.record_fault
+        if at_fault and streak is not None and streak.alone >= ALONE_ATTEMPTS:
+            return Plan.SET_ASIDE
+        if self._one_at_a_time_until.get(partition, -1) >= offset:
+            return Plan.ALONE
+        return Plan.BATCH
+
+    def failed(
+        self, partition: tuple[str, int], plan: Plan, first: int, last: int, error: BaseException
+    ) -> Verdict:
+        """A transaction over offsets first..last, made as `plan`, failed with `error`."""
+        streak = self._streaks.get(partition)
+        if streak is None or streak.offset != first:
+            streak = self._streaks[partition] = _Streak(first)
+        if plan is Plan.BATCH:
+            streak.batch += 1
+            if streak.batch >= BATCH_ATTEMPTS:
+                until = max(last, self._one_at_a_time_until.get(partition, -1))
+                self._one_at_a_time_until[partition] = until
+        elif plan is Plan.ALONE:
+            streak.alone += 1
+        else:
+            streak.set_aside += 1
+        streak.record_fault = is_record_fault(error)
+        streak.error = type(error).__name__
+        streak.stalled = streak.set_aside >= SET_ASIDE_ATTEMPTS or (
+            streak.alone >= ALONE_ATTEMPTS and not streak.record_fault
+        )
+        if streak.stalled:
+            return Verdict(STALL_RETRY_S, stalled=True)
+        attempts = streak.batch + streak.alone + streak.set_aside
+        return Verdict(min(FIRST_BACKOFF_S * 2 ** (attempts - 1), MAX_BACKOFF_S), stalled=False)
+
+    def succeeded(self, partition: tuple[str, int], next_offset: int) -> bool:
+        """A transaction committed up to `next_offset`; returns whether the partition had stalled."""
+        if self._one_at_a_time_until.get(partition, next_offset) < next_offset:
+            del self._one_at_a_time_until[partition]
+        streak = self._streaks.pop(partition, None)
+        return streak is not None and streak.stalled
+
+    def last_error(self, partition: tuple[str, int]) -> str:
+        streak = self._streaks.get(partition)
+        return streak.error if streak is not None else "no error"
+
+    def forget(self, partition: tuple[str, int]) -> None:
+        self._streaks.pop(partition, None)
+        self._one_at_a_time_until.pop(partition, None)

@@ -1,0 +1,81 @@
+"""The events accepted from one input partition, by (source, event id), so that a republication of
+the same event is refused as DUPLICATE_EVENT instead of being delivered twice.
+
+Bounded: the newest `capacity` ids per partition are kept, older ones forgotten. Each id is kept
+as a 64-bit keyed hash (BLAKE2b, random key per process, so no sender can craft a collision) with
+the input offset it was accepted at; a ring of the hashes in arrival order says which to forget.
+The offset tells a replay of the same record (after a crash) from a republication.
+"""
+
+import hashlib
+import secrets
+from array import array
+from dataclasses import dataclass, field
+
+
+class SeenEvents:
+    def __init__(self, capacity: int, key: bytes | None = None) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self._capacity = capacity
+        self._key = key if key is not None else secrets.token_bytes(16)
+        self._offsets: dict[int, int] = {}
+        self._ring = array("Q")
+        self._oldest = 0  # ring slot overwritten next once the ring is full
+
+    def __len__(self) -> int:
+        return len(self._offsets)
+
+    def fingerprint(self, source: str, event_id: str) -> int:
+        # Length-prefixed: no (source, id) pair can be spelled as another. surrogatepass: a JSON
+        # string may hold a lone surrogate, which must hash, not raise.
+        text = f"{len(source)}:{source}{event_id}".encode("utf-8", "surrogatepass")
+        digest = hashlib.blake2b(text, digest_size=8, key=self._key).digest()
+        return int.from_bytes(digest, "big")
+
+    def accepted_at(self, fingerprint: int) -> int | None:
+        """The input offset the event was accepted at, or None if it is not (or no longer) known."""
+        return self._offsets.get(fingerprint)
+
+    def add(self, fingerprint: int, offset: int) -> None:
+        if fingerprint in self._offsets:
+            return  # the first acceptance is the one that counts
+        if len(self._ring) < self._capacity:
+            self._ring.append(fingerprint)
+        else:
+            del self._offsets[self._ring[self._oldest]]
+            self._ring[self._oldest] = fingerprint
+            self._oldest = (self._oldest + 1) % self._capacity
+        self._offsets[fingerprint] = offset
+
+    def batch(self) -> "SeenInBatch":
+        return SeenInBatch(self)
+
+
+@dataclass
+class SeenInBatch:
+    """The acceptances of one transaction: they count for later records of the same batch at once,
+    but join the partition's memory only when the transaction commits (an aborted batch is read
+    again and must not find itself there)."""
+
+    seen: SeenEvents
+    accepted: dict[int, int] = field(default_factory=dict)  # fingerprint → offset, in order
+    entries: list[tuple[str, str, int]] = field(default_factory=list)
+
+    def earlier_acceptance(self, source: str, event_id: str, offset: int) -> int | None:
+        """The offset of an earlier, different record that was accepted with this (source, id);
+        None if there is none, in which case this record counts as accepted from now on."""
+        fingerprint = self.seen.fingerprint(source, event_id)
+        earlier = self.seen.accepted_at(fingerprint)
+        if earlier is None:
+            earlier = self.accepted.get(fingerprint)
+        if earlier is not None and earlier != offset:
+            return earlier
+        if earlier is None:
+            self.accepted[fingerprint] = offset
+            self.entries.append((source, event_id, offset))
+        return None
+
+    def commit(self) -> None:
+        for fingerprint, offset in self.accepted.items():
+            self.seen.add(fingerprint, offset)

@@ -1,0 +1,126 @@
+"""Where the accepted event ids of each input partition survive restarts and rebalances: a journal
+topic per enforcer group and ingress topic, same partition count, one record per transaction
+listing the (source, event id, input offset) it accepted, written in that very transaction.
+
+Why a journal and not the audit topic: the audit topic is keyed by event id and shared by every
+ingress topic, so rebuilding one input partition would mean reading the whole audit trail; the
+journal partition holds exactly that input partition's acceptances, one small record per batch.
+Why it is exactly-once: a journal record commits or aborts with the input offsets of its batch,
+so after a crash the journal never names a record the committed offset does not cover, and the
+replayed record cannot look like a duplicate of itself. Retention bounds it in time; the
+in-memory ring bounds it in count.
+"""
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import msgspec
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from bus.enforcer.seen_events import SeenEvents, SeenInBatch
+from bus.kafka.admin import KafkaAdmin
+from bus.kafka.connection import KafkaConnection
+from bus.topics import INGRESS_PREFIX
+
+log = logging.getLogger(__name__)
+SEEN_EVENTS_PREFIX = "bus.seen-events."
+
+
+@dataclass(frozen=True)
+class SeenEventsConfig:
+    """The DUPLICATE_EVENT horizon: a republication is caught if at most `capacity` other events
+    were accepted on its input partition in between, and within `max_age` (the journal's retention)."""
+
+    capacity: int = 200_000
+    max_age: timedelta = timedelta(days=7)
+
+
+class _Entries(msgspec.Struct, forbid_unknown_fields=True):
+    accepted: list[tuple[str, str, int]]  # (source, event id, input offset)
+
+
+_decode = msgspec.json.Decoder(_Entries).decode
+
+
+def seen_events_topic(group: str, ingress: str) -> str:
+    """The group's journal: what one enforcer group accepted is its own processing state."""
+    return f"{SEEN_EVENTS_PREFIX}{group}.{ingress.removeprefix(INGRESS_PREFIX)}"
+
+
+def ensure_journals(
+    admin: KafkaAdmin, group: str, ingress: Iterable[str], config: SeenEventsConfig
+) -> None:
+    """One journal per existing ingress topic, with as many partitions; retention = horizon."""
+    topic_config = {
+        "cleanup.policy": "delete",
+        "retention.ms": str(int(config.max_age.total_seconds() * 1000)),
+    }
+    for topic in ingress:
+        partitions = admin.partition_count(topic)
+        if partitions:
+            admin.ensure_topics([seen_events_topic(group, topic)], partitions, topic_config)
+
+
+async def journal(
+    producer: AIOKafkaProducer, group: str, tp: TopicPartition, batch: SeenInBatch
+) -> None:
+    """Inside the open transaction: the batch's acceptances, to the input partition's journal."""
+    if batch.entries:
+        value = msgspec.json.encode(_Entries(batch.entries))
+        await producer.send(seen_events_topic(group, tp.topic), value, partition=tp.partition)
+
+
+async def rebuild(
+    connection: KafkaConnection,
+    group: str,
+    partitions: Iterable[TopicPartition],
+    config: SeenEventsConfig,
+    now: datetime,
+) -> dict[TopicPartition, SeenEvents]:
+    """The memory of each input partition, from its journal (committed records within max_age)."""
+    sources = {
+        TopicPartition(seen_events_topic(group, tp.topic), tp.partition): tp for tp in partitions
+    }
+    memories = {tp: SeenEvents(config.capacity) for tp in sources.values()}
+    if not sources:
+        return memories
+    reader = AIOKafkaConsumer(
+        **connection.aiokafka_kwargs(), enable_auto_commit=False, isolation_level="read_committed"
+    )
+    await reader.start()
+    try:
+        reader.assign(list(sources))
+        ends = await reader.end_offsets(list(sources))
+        since = int((now - config.max_age).timestamp() * 1000)
+        starts = await reader.offsets_for_times({j: since for j in sources})
+        pending = set()
+        for j in sources:
+            found = starts.get(j)
+            start = ends[j] if found is None else found.offset
+            # Each journal record lists a whole batch; more than `capacity` records never matter.
+            start = max(start, ends[j] - config.capacity)
+            if start < ends[j]:
+                reader.seek(j, start)
+                pending.add(j)
+        while pending:
+            batches = await reader.getmany(*pending, timeout_ms=1000)
+            for j, records in batches.items():
+                memory = memories[sources[j]]
+                for record in records:
+                    _remember(memory, record.value, f"{j.topic}/{j.partition}/{record.offset}")
+            pending = {j for j in pending if await reader.position(j) < ends[j]}
+    finally:
+        await reader.stop()
+    return memories
+
+
+def _remember(memory: SeenEvents, value: bytes | None, position: str) -> None:
+    try:
+        entries = _decode(value or b"").accepted
+    except msgspec.DecodeError:
+        log.error("unreadable seen-events journal record at %s: skipped", position)
+        return
+    for source, event_id, offset in entries:
+        memory.add(memory.fingerprint(source, event_id), offset)

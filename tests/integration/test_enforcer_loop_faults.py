@@ -1,0 +1,194 @@
+"""Issue 12: nothing outside process() stops the enforcer's loop either. A stand-in processor
+plays the faults: a naive event time (which made metrics raise after the commit, once per event),
+an exception, an output no request can carry (retried forever before), and a state that fails
+for a while (the partition stalls with an alert, and flows again). The loop never exits, every
+record is committed exactly once, and what cannot be written is set aside in quarantine."""
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError
+from prometheus_client import CollectorRegistry
+
+from bus.enforcer import failures
+from bus.enforcer.failures import ALONE_ATTEMPTS, BATCH_ATTEMPTS
+from bus.enforcer.metrics import EnforcerMetrics
+from bus.enforcer.pipeline import EnforcerState, InRecord, Outcome
+from bus.enforcer.records import OutRecord
+from bus.enforcer.service import Enforcer
+from bus.envelope.kafka_binding import header_map
+from bus.kafka.admin import KafkaAdmin
+from bus.kafka.connection import KafkaConnection
+from bus.keys import AgencySigningKey
+from bus.topics import QUARANTINE_TOPIC
+from bus.topology import QUARANTINE_MAX_MESSAGE_BYTES, ensure_bus_topics
+from policies.decision import Decision, Reason
+from policies.decision import Outcome as Verdict
+from tests.support.enforcer_process import state_for
+from tests.support.kafka import read_topic, unique_name
+
+pytestmark = pytest.mark.integration
+TYPE = "population.AddressChanged"
+# The stand-in processor and quarantine need only a snapshot hash and pseudonyms from the state.
+STATE = state_for({
+    "consumers": ["tax-a"], "producer": "muni-muc",
+    "producer_public_pem": AgencySigningKey.generate("muni-muc").public_pem().decode(),
+})  # fmt: skip
+
+
+def stand_in(out: str) -> Callable[[InRecord, EnforcerState, datetime], Outcome]:
+    def process(record: InRecord, state: EnforcerState, now: datetime) -> Outcome:
+        value = record.value or b""
+        if value == b"raise":
+            raise ZeroDivisionError
+        if value == b"huge":  # larger than any request the enforcer's producer may send
+            return Outcome([OutRecord(out, None, b"x" * (QUARANTINE_MAX_MESSAGE_BYTES + 1))], [])
+        decision = Decision(Verdict.PERMIT, (Reason.GRANTED,), "tax", TYPE, "tax", "sha256:x")
+        when = datetime(2026, 1, 1) if value == b"naive" else now  # naive: the fault
+        return Outcome(
+            [OutRecord(out, record.key, value)], [decision],
+            event_id=f"{record.topic}/{record.partition}/{record.offset}", producer="muni",
+            event_time=when,
+        )  # fmt: skip
+
+    return process
+
+
+async def test_faults_outside_process_never_stop_the_loop(
+    kafka_broker: KafkaConnection,
+    kafka_admin: KafkaAdmin,
+    topic_factory: Callable[..., str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(failures, "FIRST_BACKOFF_S", 0.05)  # the bounds are counted, not timed
+    ingress, out = topic_factory("ingress"), topic_factory("out")
+    ensure_bus_topics(kafka_admin, [])
+    values = [f"ok-{i}".encode() for i in range(30)]
+    values[5:5] = [b"naive"]
+    values[12:12] = [b"raise"]
+    values[20:20] = [b"huge"]
+    await _publish(kafka_broker, ingress, values)
+
+    registry = CollectorRegistry()
+    enforcer = _enforcer(kafka_broker, ingress, out, _no_state, registry)
+    await _run_until(enforcer, len(values), seconds=90)  # its journal goes with the topic
+
+    delivered = [r.value for r in await read_topic(kafka_broker, out)]
+    assert sorted(delivered) == sorted(v for v in values if v not in (b"raise", b"huge"))
+    set_aside = {
+        r.value[:10]: header_map(r.headers)
+        for r in await read_topic(kafka_broker, QUARANTINE_TOPIC)
+        if header_map(r.headers)["bus_input"].startswith(f"{ingress}/")
+    }
+    assert set(set_aside) == {b"raise", b"huge"}
+    assert set_aside[b"raise"]["bus_quarantine_reason"] == "INTERNAL_ERROR"
+    assert "ZeroDivisionError" in set_aside[b"raise"]["bus_quarantine_detail"]
+    assert set_aside[b"huge"]["bus_quarantine_reason"] == "INTERNAL_ERROR"
+    assert "MessageSizeTooLargeError" in set_aside[b"huge"]["bus_quarantine_detail"]
+    sample = registry.get_sample_value
+    # The naive event time was skipped by the latency metric, not caught as a failure.
+    assert sample("bus_enforcer_loop_errors_total", {"stage": "metrics"}) is None
+    # The huge record's transaction failed a bounded number of times, then it was set aside.
+    assert sample("bus_enforcer_loop_errors_total", {"stage": "transaction"}) == (
+        BATCH_ATTEMPTS + ALONE_ATTEMPTS
+    )
+    assert sample("bus_enforcer_partition_stalled", {"topic": ingress, "partition": "0"}) in (
+        None,
+        0,
+    )
+
+
+async def test_a_partition_that_keeps_failing_stalls_with_an_alert_and_flows_again(
+    kafka_broker: KafkaConnection,
+    kafka_admin: KafkaAdmin,
+    topic_factory: Callable[..., str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(failures, "STALL_RETRY_S", 2.0)
+    monkeypatch.setattr(failures, "FIRST_BACKOFF_S", 0.05)
+    ingress, out = topic_factory("ingress"), topic_factory("out")
+    values = [f"ok-{i}".encode() for i in range(10)]
+    await _publish(kafka_broker, ingress, values)
+    broken = asyncio.Event()
+    broken.set()
+
+    def state() -> EnforcerState:
+        if broken.is_set():  # not the record's fault: nothing may be quarantined for it
+            raise KafkaConnectionError("the policy store is unreachable")
+        return _no_state()
+
+    registry = CollectorRegistry()
+    enforcer = _enforcer(kafka_broker, ingress, out, state, registry)
+    stalled = {"topic": ingress, "partition": "0"}
+    stop = asyncio.Event()
+    task = asyncio.create_task(enforcer.run(stop))
+    try:
+        for _ in range(120):
+            if registry.get_sample_value("bus_enforcer_partition_stalled", stalled) == 1:
+                break
+            assert not task.done()
+            await asyncio.sleep(0.25)
+        assert registry.get_sample_value("bus_enforcer_partition_stalled", stalled) == 1
+        assert enforcer.processed == 0
+        broken.clear()
+        for _ in range(120):
+            if enforcer.processed >= len(values):
+                break
+            assert not task.done()
+            await asyncio.sleep(0.25)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+    assert enforcer.processed == len(values)
+    assert registry.get_sample_value("bus_enforcer_partition_stalled", stalled) == 0
+    assert sorted(r.value for r in await read_topic(kafka_broker, out)) == sorted(values)
+    quarantined = [
+        r for r in await read_topic(kafka_broker, QUARANTINE_TOPIC)
+        if header_map(r.headers)["bus_input"].startswith(f"{ingress}/")
+    ]  # fmt: skip
+    assert quarantined == []
+
+
+def _enforcer(
+    connection: KafkaConnection,
+    ingress: str,
+    out: str,
+    state: Callable[[], EnforcerState],
+    registry: CollectorRegistry,
+) -> Enforcer:
+    return Enforcer(
+        connection, [ingress], state, group=unique_name("enforcer"), processor=stand_in(out),
+        metrics=EnforcerMetrics(registry),
+    )  # fmt: skip
+
+
+def _no_state() -> EnforcerState:
+    return STATE
+
+
+async def _publish(connection: KafkaConnection, topic: str, values: list[bytes]) -> None:
+    producer = AIOKafkaProducer(**connection.aiokafka_kwargs(), acks="all")
+    await producer.start()
+    try:
+        for i, value in enumerate(values):
+            await producer.send_and_wait(topic, value, key=f"k-{i}".encode())
+    finally:
+        await producer.stop()
+
+
+async def _run_until(enforcer: Enforcer, count: int, seconds: float) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(enforcer.run(stop))
+    try:
+        for _ in range(int(seconds * 4)):
+            if enforcer.processed >= count:
+                break
+            assert not task.done(), "the loop ended"
+            await asyncio.sleep(0.25)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+    assert enforcer.processed == count
