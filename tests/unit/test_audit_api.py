@@ -214,6 +214,7 @@ def test_every_access_is_logged_and_no_real_id_in_the_log(api: Api) -> None:
     api.get("/decisions", outcome="FOO")  # 422
     api.get("/decisions", subject=person(7))  # 400: never in a URL
     api.get("/decisions", subjct=person(7))  # 422, misspelt: its value is not logged either
+    api.client.get(f"/decisions?{person(7)}=1", headers=api.auditor)  # nor a name: an id?
     api.client.post("/decisions/search", json={"subject": person(7)}, headers=api.auditor)
     api.get("/decisions/1", api.dpo)
     log = api.store.access_log()
@@ -221,7 +222,8 @@ def test_every_access_is_logged_and_no_real_id_in_the_log(api: Api) -> None:
     assert [(row[1], row[5], row[6], row[7]) for row in reversed(log)] == [
         (None, "/decisions", "", 401), ("alice", "/decisions", "outcome=FOO", 422),
         (None, "/decisions", "subject=%5Bwithheld%5D", 400),
-        ("alice", "/decisions", "subjct=%5Bwithheld%5D", 422),
+        ("alice", "/decisions", "%5Bunknown%5D=%5Bwithheld%5D", 422),
+        ("alice", "/decisions", "%5Bunknown%5D=%5Bwithheld%5D", 422),
         ("alice", "/decisions/search", f"subject_pseudonym={seen}", 200),
         ("bob", "/decisions/1", "", log[0][7]),
     ]  # fmt: skip

@@ -305,13 +305,11 @@ def _names_a_subject(query: str) -> bool:
 
 
 def _logged_query(query: str) -> str:
-    """The query string as logged: values of known filters only (shortened), never a value that
-    may be a person's identifier."""
+    """The query string as logged: known filters with their values (shortened); of anything
+    else neither name nor value, which may be a person's identifier (`subject` is named)."""
     pairs = [
-        (
-            k[:_LOGGED_VALUE_CHARS],
-            v[:_LOGGED_VALUE_CHARS] if k in _LOGGED_PARAMETERS else "[withheld]",
-        )
+        (k, v[:_LOGGED_VALUE_CHARS]) if k in _LOGGED_PARAMETERS
+        else (k if k == "subject" else "[unknown]", "[withheld]")
         for k, v in parse_qsl(query, keep_blank_values=True)
-    ]
+    ]  # fmt: skip
     return urlencode(pairs)
