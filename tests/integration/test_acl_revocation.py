@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from bus.acls import sync_acls
 from bus.audit.indexer_access import INDEXER_USER
 from bus.cli.main import app
+from bus.errors import ConfigError
 from bus.kafka.admin import Acl, KafkaAdmin, Operation, Resource
 from bus.kafka.connection import KafkaConnection
 from bus.topics import delivery_topic
@@ -100,3 +102,10 @@ async def refused_eventually(consumer: KafkaConnection, topic: str) -> None:
         except AuthorizationFailed:
             return
     pytest.fail(f"{consumer.username} could still read {topic}")
+
+
+def test_a_policy_giving_an_agency_a_service_principal_is_refused(kafka_admin: KafkaAdmin) -> None:
+    stolen = {Acl("User:audit-indexer", Resource.TOPIC, "bus.delivery.x.y", Operation.READ)}
+    with pytest.raises(ConfigError, match="the bus's own principal User:audit-indexer"):
+        sync_acls(kafka_admin, stolen)
+    assert stolen.isdisjoint(kafka_admin.describe_acls_of("User:audit-indexer"))

@@ -56,3 +56,19 @@ def test_subscribe_refuse_list_unsubscribe(kafka_broker: KafkaConnection) -> Non
     assert Subscription("tax-by", TYPE, "tax-residence") not in asyncio.run(
         subscriptions.load(kafka_broker)
     )
+
+    # The removal is audited; removing it again changes (and audits) nothing.
+    def removals() -> int:
+        records = asyncio.run(read_topic(kafka_broker, AUDIT_TOPIC))
+        return sum(
+            1 for r in records
+            if (d := json.loads(r.value))["outcome"] == "SUBSCRIPTION_REMOVED"
+            and d["consumer"] == "tax-by" and d["reasons"] == ["UNSUBSCRIBED"]
+        )  # fmt: skip
+
+    before = removals()
+    assert before >= 1
+    again = runner.invoke(app, ["unsubscribe", *granted])
+    assert again.exit_code == 0, again.output
+    assert "not subscribed" in again.output
+    assert removals() == before
