@@ -1,13 +1,15 @@
 """Who gets in, how often, and what never travels in a URL: token expiry and revocation, the
 per-token rate limit, and a person's identifier refused in query strings (real SQLite store)."""
 
+import hashlib
+import json
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from bus.audit.access import Role
+from bus.audit.access import Role, TokenRefused, TokenRegistry
 from bus.audit.api.rate_limit import RateLimit
 from bus.errors import ConfigError
 from tests.support.audit_api import NOW, Api, audit_api, bearer
@@ -127,3 +129,16 @@ def test_a_body_larger_than_any_query_needs_is_refused_unread(api: Api) -> None:
     assert (response.status_code, response.json()) == (
         413, {"error": "a request body is at most 16384 bytes"},
     )  # fmt: skip
+
+
+def test_a_token_issued_before_tokens_expired_lives_the_default_lifetime(tmp_path: Path) -> None:
+    """Token files written by earlier versions have no expiry: theirs is issued + 90 days."""
+    token = "old-token"
+    (tmp_path / "tokens.json").write_text(json.dumps([{
+        "name": "olga", "role": "auditor", "agency": None, "issued_at": "2026-09-01T00:00:00Z",
+        "sha256": hashlib.sha256(token.encode()).hexdigest(),
+    }]))  # fmt: skip
+    registry = TokenRegistry(tmp_path / "tokens.json")
+    assert registry.authenticate(token, datetime(2026, 11, 29, 23, tzinfo=UTC)).name == "olga"
+    with pytest.raises(TokenRefused, match=r"expired at 2026-11-30T00:00:00\.000000Z"):
+        registry.authenticate(token, datetime(2026, 11, 30, tzinfo=UTC))
