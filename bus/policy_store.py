@@ -75,9 +75,9 @@ async def read_in_force(connection: KafkaConnection, topic: str = POLICY_TOPIC) 
     )
     tp = TopicPartition(topic, 0)
     consumer.assign([tp])
-    await consumer.start()
     refused: list[RefusedRecord] = []
     try:
+        await consumer.start()  # inside: a start that fails (broker away) must still close it
         begin = (await consumer.beginning_offsets([tp]))[tp]
         high = (await consumer.end_offsets([tp]))[tp]
         while high > begin:

@@ -5,13 +5,16 @@ word per key, so reading the topic from the start to its end gives the subscript
 """
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 
 from aiokafka import AIOKafkaProducer
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bus.envelope.attributes import format_time
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.reading import TopicNotFoundError, read_all
+from bus.refused_records import RefusedRecord, validation_summary
 from bus.topics import SUBSCRIPTIONS_TOPIC
 from policies.facts import Subscription
 
@@ -36,21 +39,65 @@ async def unregister(connection: KafkaConnection, subscription: Subscription) ->
     await _write(connection, subscription_key(subscription), None)
 
 
+@dataclass(frozen=True)
+class SubscriptionsInForce:
+    subscriptions: list[Subscription]
+    refused: tuple[RefusedRecord, ...]
+
+
+class _Registration(BaseModel):
+    """A registration record as `register` writes it; anything else is refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    consumer: str = Field(min_length=1)
+    event_type: str = Field(min_length=1)
+    purpose: str = Field(min_length=1)
+    grant_id: str | None
+    registered_at: str
+
+
 async def load(connection: KafkaConnection) -> list[Subscription]:
-    """Every subscription in force: read the registry from its start to its current end."""
-    current: dict[bytes, Subscription] = {}
+    """Every subscription in force: read the registry from its start to its current end. A
+    registry that does not exist yet holds none."""
     try:
-        async for record in read_all(connection, SUBSCRIPTIONS_TOPIC):
-            if record.value is None:
-                current.pop(record.key, None)
-            else:
-                data = json.loads(record.value)
-                current[record.key] = Subscription(
-                    data["consumer"], data["event_type"], data["purpose"]
-                )
+        return (await read_in_force(connection)).subscriptions
     except TopicNotFoundError:
         return []  # no registry yet: nobody has subscribed
-    return sorted(current.values(), key=subscription_key)
+
+
+async def read_in_force(
+    connection: KafkaConnection, topic: str = SUBSCRIPTIONS_TOPIC
+) -> SubscriptionsInForce:
+    """The subscriptions in force and the records refused on the way. A record that is not a
+    registration, or names another subscription than its key, is skipped: its key keeps its last
+    valid registration (a tombstone still unsubscribes). Raises TopicNotFoundError: a registry
+    that vanished is an error to the enforcer, never "nobody is subscribed"."""
+    current: dict[bytes, Subscription] = {}
+    refused: list[RefusedRecord] = []
+    async for record in read_all(connection, topic):
+        if record.value is None:
+            current.pop(record.key, None)
+            continue
+        try:
+            current[record.key] = subscription_from_record(record.key, record.value)
+        except ValueError as exc:
+            refused.append(RefusedRecord(topic, record.offset, record.key, str(exc)))
+    return SubscriptionsInForce(sorted(current.values(), key=subscription_key), tuple(refused))
+
+
+def subscription_from_record(key: bytes | None, value: bytes) -> Subscription:
+    """The subscription a registration record carries; ValueError says why it is not one."""
+    try:
+        registration = _Registration.model_validate_json(value)
+    except ValidationError as exc:
+        raise ValueError(f"not a registration: {validation_summary(exc)}") from None
+    subscription = Subscription(
+        registration.consumer, registration.event_type, registration.purpose
+    )
+    if key != subscription_key(subscription):
+        raise ValueError(f"its key does not name the subscription it registers ({subscription})")
+    return subscription
 
 
 async def _write(connection: KafkaConnection, key: bytes, value: bytes | None) -> None:

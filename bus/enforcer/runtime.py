@@ -1,38 +1,31 @@
-"""Everything `bus enforce` wires together: state from policy, keys and subscriptions; topics and
-ACLs; the loop; and a watcher that swaps in a new state between batches when anything changes."""
+"""Everything `bus enforce` wires together: state from policy, keys and subscriptions; the loop; and
+the state watcher (state_watcher.py), which prepares topics and ACLs and swaps in a new state
+between batches when anything changes, and pauses the loop while the state is not current."""
 
 import asyncio
-import logging
 import secrets
-import time
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bus import policy_store, subscriptions
-from bus.acls import desired_acls, sync_acls
+from bus import policy_store
+from bus.enforcer.health import EnforcerHealth
 from bus.enforcer.metrics import EnforcerMetrics
 from bus.enforcer.pipeline import EnforcerState
 from bus.enforcer.pseudonyms import Pseudonymizer
 from bus.enforcer.service import Enforcer
-from bus.errors import BusError
+from bus.enforcer.state_sources import BusStateSource, KafkaBrokerSetup
+from bus.enforcer.state_watcher import StateWatcher, WatcherTiming
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.keys import KeyStore
 from bus.keys.keystore import PUBLIC_SUFFIX, public_key_from_pem
 from bus.private_files import create_private
-from bus.topology import (
-    ensure_bus_topics,
-    ensure_ingress_topics,
-    ensure_registry_topics,
-    ensure_source_offsets_topics,
-    ingress_topics,
-)
+from bus.subscriptions import subscription_key
+from bus.topology import ensure_ingress_topics, ensure_registry_topics, ingress_topics
 from policies.facts import Subscription
-from policies.loader import load_policy_set
-from policies.snapshot import Snapshot, compile_snapshot, empty_snapshot
-
-log = logging.getLogger(__name__)
+from policies.snapshot import Snapshot
 
 
 @dataclass(frozen=True)
@@ -43,6 +36,20 @@ class EnforcerConfig:
     pseudonym_key_file: Path
     group: str = "bus-enforcer"
     reload_interval_s: float = 5.0
+    # Without a successful refresh for this long, consumption pauses until one succeeds.
+    staleness_limit_s: float = 300.0
+    # ACLs are re-synced at least this often: a grant past valid_until loses its READ.
+    acl_resync_interval_s: float = 30.0
+    # A refresh that has not finished by then (e.g. the broker went away mid-read) has failed.
+    refresh_timeout_s: float = 60.0
+
+    def timing(self) -> WatcherTiming:
+        return WatcherTiming(
+            reload_interval_s=self.reload_interval_s,
+            acl_resync_interval_s=self.acl_resync_interval_s,
+            staleness_limit_s=self.staleness_limit_s,
+            refresh_timeout_s=self.refresh_timeout_s,
+        )
 
 
 def pseudonym_key(path: Path) -> bytes:
@@ -65,10 +72,10 @@ def key_store(snapshot: Snapshot, key_dir: Path | None) -> KeyStore:
 
 
 def build_state(
-    snapshot: Snapshot, config: EnforcerConfig, subs: list[Subscription], secret: bytes
+    snapshot: Snapshot, config: EnforcerConfig, subs: Iterable[Subscription], secret: bytes
 ) -> EnforcerState:
     by_type: dict[str, list[Subscription]] = defaultdict(list)
-    for s in subs:
+    for s in sorted(subs, key=subscription_key):
         by_type[s.event_type].append(s)
     return EnforcerState(
         snapshot=snapshot,
@@ -78,81 +85,36 @@ def build_state(
     )
 
 
-class StateWatcher:
-    """Holds the state in force. A changed policy set or subscription list becomes a new state,
-    swapped in whole (the enforcer takes one state per batch); an invalid policy set is refused
-    and the old one stays in force."""
-
-    def __init__(
-        self, connection: KafkaConnection, admin: KafkaAdmin, config: EnforcerConfig
-    ) -> None:
-        self._connection, self._admin, self._config = connection, admin, config
-        self._secret = pseudonym_key(config.pseudonym_key_file)
-        self._state: EnforcerState | None = None
-
-    def current(self) -> EnforcerState:
-        assert self._state is not None, "refresh() first"
-        return self._state
-
-    async def refresh(self) -> bool:
-        """Reload; returns whether the state changed."""
-        snapshot = await self._snapshot()
-        subs = await subscriptions.load(self._connection)
-        old = self._state
-        if old is not None and old.snapshot.hash == snapshot.hash and _subs(old) == set(subs):
-            return False
-        self._state = build_state(snapshot, self._config, subs, self._secret)
-        ensure_bus_topics(self._admin, subs)
-        producers = {agency for pairs in snapshot.authorities.values() for agency, _ in pairs}
-        ensure_source_offsets_topics(self._admin, producers)
-        changes = sync_acls(self._admin, desired_acls(snapshot, subs, time.time()))
-        log.info(
-            "state in force: policy %s, %d subscriptions, ACLs +%d -%d",
-            snapshot.hash[:19], len(subs), len(changes.added), len(changes.removed),
-        )  # fmt: skip
-        return True
-
-    async def _snapshot(self) -> Snapshot:
-        if self._config.policy_dir is not None:
-            return compile_snapshot(load_policy_set(self._config.policy_dir))
-        applied = await policy_store.latest(self._connection)
-        return empty_snapshot() if applied is None else compile_snapshot(applied)
-
-    async def watch(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), self._config.reload_interval_s)
-            except TimeoutError:
-                try:
-                    await self.refresh()
-                except BusError as exc:
-                    log.error(
-                        "new policy or subscriptions refused, the old state stays in force: %s", exc
-                    )
-
-
 async def run_enforcer(
     connection: KafkaConnection,
     config: EnforcerConfig,
     stop: asyncio.Event,
     metrics: EnforcerMetrics | None = None,
+    health: EnforcerHealth | None = None,
 ) -> None:
+    """Until `stop`. Starts once the first state is read (retrying until then); afterwards the
+    watcher keeps it current and the enforcer pauses whenever it is not."""
     admin = KafkaAdmin(connection)
     ensure_registry_topics(admin)
     policy_store.ensure_policy_topic(admin)
     ensure_ingress_topics(admin)
-    watcher = StateWatcher(connection, admin, config)
-    await watcher.refresh()
-    enforcer = Enforcer(
-        connection, ingress_topics(), watcher.current, group=config.group, metrics=metrics
+    secret = pseudonym_key(config.pseudonym_key_file)
+    watcher = StateWatcher(
+        BusStateSource(connection, config.policy_dir),
+        KafkaBrokerSetup(admin),
+        lambda reading: build_state(reading.snapshot, config, reading.subscriptions, secret),
+        config.timing(),
+        health or EnforcerHealth(),
     )
-    watching = asyncio.create_task(watcher.watch(stop))
+    if not await watcher.first_state(stop):
+        return
+    watching = watcher.start(stop)
+    enforcer = Enforcer(
+        connection, ingress_topics(), watcher.current, group=config.group, metrics=metrics,
+        may_proceed=watcher.may_proceed,
+    )  # fmt: skip
     try:
         await enforcer.run(stop)
     finally:
         stop.set()
         await watching
-
-
-def _subs(state: EnforcerState) -> set[Subscription]:
-    return {s for group in state.subscriptions.values() for s in group}

@@ -51,6 +51,8 @@ class Enforcer:
         processor: Callable[[InRecord, EnforcerState, datetime], Outcome] = process,
         metrics: EnforcerMetrics | None = None,
         seen_events: SeenEventsConfig | None = None,
+        # False while the state in force may not be relied on (stale policy): consumption pauses.
+        may_proceed: Callable[[], bool] = lambda: True,
     ) -> None:
         self._connection = connection
         self._topics = topics
@@ -72,6 +74,7 @@ class Enforcer:
         self._seen: dict[TopicPartition, SeenEvents] = {}
         self._failures = Failures()
         self._retries: set[asyncio.Task[None]] = set()
+        self._may_proceed = may_proceed
         self.processed = 0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -89,6 +92,9 @@ class Enforcer:
         await consumer.start()
         try:
             while not stop.is_set():
+                if not self._may_proceed():
+                    await self._hold(stop)
+                    continue
                 try:
                     batches = await consumer.getmany(timeout_ms=500, max_records=self._batch_size)
                 except Exception:  # e.g. the broker restarting: fetch again
@@ -106,6 +112,29 @@ class Enforcer:
                 await self._producers.stop_all()
             await consumer.stop()
 
+    async def _hold(self, stop: asyncio.Event) -> None:
+        """While `may_proceed` is false nothing is processed: every partition is paused and its
+        input waits in Kafka (nothing permitted, nothing lost). Polling goes on, so the consumer
+        stays in its group; a record that still arrives is rewound to. Then the partitions paused
+        here are resumed."""
+        assert self._consumer is not None
+        log.error("consumption paused: the state in force is not current")
+        held: set[TopicPartition] = set()
+        while not self._may_proceed() and not stop.is_set():
+            unpaused = self._consumer.assignment() - self._consumer.paused()
+            self._consumer.pause(*unpaused)
+            held |= unpaused
+            try:
+                batches = await self._consumer.getmany(timeout_ms=500)
+            except Exception:  # e.g. the broker restarting: poll again
+                await asyncio.sleep(0.5)
+                continue
+            for tp, records in batches.items():
+                if records:
+                    self._consumer.seek(tp, records[0].offset)
+        self._consumer.resume(*(held & self._consumer.assignment()))
+        log.warning("consumption resumed: the state in force is current again")
+
     async def _transact_or_log(self, tp: TopicPartition, records: Batch) -> None:
         try:
             await self._transact(tp, records)
@@ -121,6 +150,10 @@ class Enforcer:
             floor = self._next_offset.get(tp, 0)
             records = [r for r in records if r.offset >= floor]
             if not records:
+                return
+            if not self._may_proceed():  # went stale since the fetch: read these again later
+                assert self._consumer is not None
+                self._consumer.seek(tp, records[0].offset)
                 return
             plan = self._failures.plan(tp, records[0].offset)
             narrowed = plan is not Plan.BATCH and len(records) > 1

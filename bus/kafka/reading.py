@@ -24,8 +24,8 @@ async def topic_reader(
         topic, **connection.aiokafka_kwargs(), enable_auto_commit=False,
         isolation_level="read_committed", auto_offset_reset="earliest",
     )  # fmt: skip
-    await consumer.start()
     try:
+        await consumer.start()  # inside: a start that fails (broker away) must still close it
         partitions = sorted(consumer.assignment())
         if not partitions:
             raise TopicNotFoundError(f"topic {topic} not found (or not readable)")

@@ -1,0 +1,94 @@
+"""How current the state in force is: Prometheus metrics and the `/healthz` report of the enforcer.
+
+The state watcher reports into this; the gauges read it when scraped, so an age keeps growing
+while nothing refreshes (a stuck or dead watcher cannot freeze its own alarm)."""
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+
+@dataclass(frozen=True)
+class StateHealth:
+    proceeding: bool  # may the enforcer process records now (otherwise consumption is paused)
+    watcher_running: bool
+    state_age_s: float  # since the last successful refresh of policy and subscriptions
+    staleness_limit_s: float
+    policy: str | None  # the snapshot hash in force
+    subscriptions: int
+    refused_records: int  # records on the state topics refused in the last reading
+    acls_in_sync: bool
+    acls_synced_age_s: float  # since the last successful ACL sync
+    failures_in_a_row: int
+    last_error: str | None
+
+    def to_json(self) -> dict[str, object]:
+        # JSON has no infinity: "never" is null.
+        return {
+            k: None if isinstance(v, float) and math.isinf(v) else v
+            for k, v in asdict(self).items()
+        }
+
+
+STARTING = StateHealth(
+    proceeding=False, watcher_running=False, state_age_s=math.inf, staleness_limit_s=math.inf,
+    policy=None, subscriptions=0, refused_records=0, acls_in_sync=False,
+    acls_synced_age_s=math.inf, failures_in_a_row=0, last_error=None,
+)  # fmt: skip
+
+
+class EnforcerHealth:
+    """Metrics of the state watcher on `registry`, and the report `/healthz` serves."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        registry = registry if registry is not None else CollectorRegistry()
+        self._source: Callable[[], StateHealth] = lambda: STARTING
+        self.refresh_failures = Counter(
+            "bus_enforcer_state_refresh_failures_total",
+            "Failed refreshes of policy and subscriptions (retried with backoff).",
+            ["error"], registry=registry,
+        )  # fmt: skip
+        self.acl_sync_failures = Counter(
+            "bus_enforcer_acl_sync_failures_total", "Failed ACL syncs (retried with backoff).",
+            ["error"], registry=registry,
+        )  # fmt: skip
+        self.refused = Counter(
+            "bus_enforcer_state_records_refused_total",
+            "Records on the policy or subscriptions topic refused as malformed (counted once).",
+            ["topic"], registry=registry,
+        )  # fmt: skip
+        gauges = {
+            "bus_enforcer_state_age_seconds": (
+                "Seconds since policy and subscriptions were last refreshed.",
+                lambda h: h.state_age_s,
+            ),
+            "bus_enforcer_paused": (
+                "1 while consumption is paused: the state in force is stale or not followed.",
+                lambda h: float(not h.proceeding),
+            ),
+            "bus_enforcer_state_refused_records": (
+                "Records refused in the last reading of the state topics (alert while > 0).",
+                lambda h: float(h.refused_records),
+            ),
+            "bus_enforcer_acls_in_sync": (
+                "1 when the last ACL sync succeeded.",
+                lambda h: float(h.acls_in_sync),
+            ),
+            "bus_enforcer_acl_sync_age_seconds": (
+                "Seconds since ACLs were last synced with the state in force.",
+                lambda h: h.acls_synced_age_s,
+            ),
+        }
+        for name, (help_text, read) in gauges.items():
+            Gauge(name, help_text, registry=registry).set_function(self._reading(read))
+
+    def attach(self, source: Callable[[], StateHealth]) -> None:
+        self._source = source
+
+    def report(self) -> StateHealth:
+        return self._source()
+
+    def _reading(self, read: Callable[[StateHealth], float]) -> Callable[[], float]:
+        return lambda: read(self.report())

@@ -1,0 +1,73 @@
+"""What the state watcher reads and writes: the policy and subscriptions in force (from the bus or a
+policy directory), and the broker's topics and ACLs that follow from them."""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from bus import policy_store, subscriptions
+from bus.acls import AclChanges, desired_acls, sync_acls
+from bus.kafka.admin import KafkaAdmin
+from bus.kafka.connection import KafkaConnection
+from bus.refused_records import RefusedRecord
+from bus.topology import ensure_bus_topics, ensure_source_offsets_topics
+from policies.facts import Subscription
+from policies.loader import load_policy_set
+from policies.snapshot import Snapshot, compile_snapshot, empty_snapshot
+
+
+@dataclass(frozen=True)
+class StateReading:
+    snapshot: Snapshot
+    subscriptions: frozenset[Subscription]
+    refused: tuple[RefusedRecord, ...] = ()  # skipped records of the state topics
+
+    def same_state(self, other: "StateReading") -> bool:
+        return (
+            self.snapshot.hash == other.snapshot.hash and self.subscriptions == other.subscriptions
+        )
+
+
+class StateSource(Protocol):
+    async def read(self) -> StateReading: ...
+
+
+class BrokerSetup(Protocol):
+    def ensure_topics(self, reading: StateReading) -> None: ...
+
+    def sync_acls(self, reading: StateReading, at: float) -> AclChanges: ...
+
+
+class BusStateSource:
+    """The policy set `bus policy apply` published (or a policy directory) and the registry."""
+
+    def __init__(self, connection: KafkaConnection, policy_dir: Path | None) -> None:
+        self._connection, self._policy_dir = connection, policy_dir
+
+    async def read(self) -> StateReading:
+        refused: tuple[RefusedRecord, ...] = ()
+        if self._policy_dir is not None:
+            snapshot = compile_snapshot(load_policy_set(self._policy_dir))
+        else:
+            in_force = await policy_store.read_in_force(self._connection)
+            refused = in_force.refused
+            policy = in_force.policy
+            snapshot = empty_snapshot() if policy is None else compile_snapshot(policy)
+        registry = await subscriptions.read_in_force(self._connection)
+        return StateReading(snapshot, frozenset(registry.subscriptions), refused + registry.refused)
+
+
+class KafkaBrokerSetup:
+    def __init__(self, admin: KafkaAdmin) -> None:
+        self._admin = admin
+
+    def ensure_topics(self, reading: StateReading) -> None:
+        """Delivery, dead-letter, audit and quarantine topics, and producers' progress topics."""
+        ensure_bus_topics(self._admin, reading.subscriptions)
+        producers = {a for pairs in reading.snapshot.authorities.values() for a, _ in pairs}
+        ensure_source_offsets_topics(self._admin, producers)
+
+    def sync_acls(self, reading: StateReading, at: float) -> AclChanges:
+        """Every agency's ACLs as the reading justifies them at `at` (epoch seconds): a grant past
+        its `valid_until` by then loses its consumer's READ."""
+        return sync_acls(self._admin, desired_acls(reading.snapshot, reading.subscriptions, at))
