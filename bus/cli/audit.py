@@ -91,6 +91,18 @@ def _query(**values: Any) -> DecisionQuery:
         raise typer.BadParameter(problems) from exc
 
 
+_SUBJECT_HELP = (
+    "The person's real id (pseudonymised before the store sees it); - reads it from stdin, "
+    "keeping it out of the shell's history and the process list."
+)
+
+
+def _subject(given: str | None) -> str | None:
+    if given != "-":
+        return given
+    return sys.stdin.readline().rstrip("\r\n")
+
+
 def _print_json(document: Any) -> None:
     typer.echo(json.dumps(document, ensure_ascii=False, indent=2))
 
@@ -104,13 +116,14 @@ def query(
     reason: Annotated[str | None, typer.Option(help="e.g. OUT_OF_JURISDICTION.")] = None,
     since: Annotated[str | None, typer.Option(help="RFC 3339 with a zone, inclusive.")] = None,
     until: Annotated[str | None, typer.Option(help="RFC 3339 with a zone, exclusive.")] = None,
-    subject: Annotated[str | None, typer.Option(help="The person's real id (pseudonymised).")] = None,
+    subject: Annotated[str | None, typer.Option(help=_SUBJECT_HELP)] = None,
     event_id: Annotated[str | None, typer.Option(help="A verified or a claimed event id.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, typer.Option(help="next cursor of the previous page.")] = None,
     store: Store = None, as_json: Json = False,
 ) -> None:  # fmt: skip
     """Decisions, newest first, filtered like GET /decisions."""
+    subject = _subject(subject)
     q = _query(consumer=consumer, producer=producer, event_type=event_type, purpose=purpose,
                outcome=outcome, reason=reason, since=since, until=until, subject=subject,
                event_id=event_id)  # fmt: skip
@@ -206,12 +219,13 @@ def stats(
 
 @app.command()
 def report(
-    subject: Annotated[str, typer.Option(help="The person's real identifier.")],
+    subject: Annotated[str, typer.Option(help=_SUBJECT_HELP)],
     html: Annotated[Path | None, typer.Option(help="Also write the report as an HTML page.")] = None,
     store: Store = None, as_json: Json = False,
 ) -> None:  # fmt: skip
     """The data-subject report: every agency that received data about the person (which fields,
     when, purpose, legal basis) and what was refused."""
+    subject = _subject(subject) or ""
     _query(subject=subject)  # the same checks as a query by subject
     pseudonym = load_pseudonymizer().pseudonym(AUDIT_AUDIENCE, subject)
     audit_store = _open(store)

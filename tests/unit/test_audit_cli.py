@@ -5,6 +5,7 @@ import socket
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -151,3 +152,22 @@ def test_a_token_expires_as_issued_and_is_revoked_at_once(store_url: str) -> Non
                     "731")  # fmt: skip
     assert code == 2
     assert "--lifetime-days" in out
+
+
+def test_a_subject_can_come_from_stdin_kept_out_of_history_and_ps(store_url: str) -> None:
+    given = bus("audit", "report", "--subject", person(4), "--store", store_url, "--json")
+    result = CliRunner().invoke(
+        app, ["audit", "report", "--subject", "-", "--store", store_url, "--json"],
+        input=f"{person(4)}\n",
+    )  # fmt: skip
+    assert result.exit_code == 0
+    assert _report(result.output) == _report(given[1])
+    empty = CliRunner().invoke(app, ["audit", "report", "--subject", "-", "--store", store_url],
+                               input="\n")  # fmt: skip
+    assert empty.exit_code == 2
+
+
+def _report(out: str) -> dict[str, Any]:
+    """The JSON report in a command's output, without the time it was made."""
+    document: dict[str, Any] = json.loads(out[out.index("{") :])
+    return document | {"generated_at": None}
