@@ -20,6 +20,7 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bus.enforcer.seen_events import SeenEvents, SeenInBatch
+from bus.errors import BrokerError
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.topics import INGRESS_PREFIX
@@ -59,8 +60,13 @@ def ensure_journals(
     }
     for topic in ingress:
         partitions = admin.partition_count(topic)
-        if partitions:
-            admin.ensure_topics([seen_events_topic(group, topic)], partitions, topic_config)
+        journal = seen_events_topic(group, topic)
+        try:
+            if partitions:
+                admin.ensure_topics([journal], partitions, topic_config)
+        except BrokerError:
+            if journal not in admin.list_topics():
+                raise  # not merely another instance of the group creating it at the same time
 
 
 async def journal(
