@@ -1,0 +1,99 @@
+"""Issue 12: a register that publishes the same (source, event id) again gets it quarantined as
+DUPLICATE_EVENT, also after the enforcer restarted (its memory is rebuilt from the journal its
+transactions wrote), and the consumer receives the event once."""
+
+import asyncio
+import json
+from collections.abc import Callable
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from bus.enforcer.pipeline import EnforcerState
+from bus.enforcer.service import Enforcer
+from bus.envelope.kafka_binding import header_map
+from bus.kafka.admin import KafkaAdmin
+from bus.kafka.connection import KafkaConnection
+from bus.keys import AgencySigningKey
+from bus.topics import AUDIT_TOPIC, QUARANTINE_TOPIC, delivery_topic
+from bus.topology import ensure_bus_topics
+from policies.facts import Subscription
+from tests.support.enforcer_process import state_for, with_ingress
+from tests.support.kafka import read_topic, unique_name
+from tests.support.poison_records import TYPE, good_record
+
+pytestmark = pytest.mark.integration
+Record = tuple[str, bytes, bytes, list[tuple[str, bytes | None]]]
+
+
+async def test_a_republished_event_is_quarantined_after_a_restart(
+    kafka_broker: KafkaConnection,
+    kafka_admin: KafkaAdmin,
+    topic_factory: Callable[..., str],
+) -> None:
+    ingress = topic_factory("ingress", partitions=2)
+    consumer, group = unique_name("tax"), unique_name("enforcer")
+    key = AgencySigningKey.generate("muni-muc")
+    state = with_ingress(
+        state_for({"consumers": [consumer], "producer": "muni-muc",
+                   "producer_public_pem": key.public_pem().decode()}),
+        ingress,
+    )  # fmt: skip
+    ensure_bus_topics(kafka_admin, [Subscription(consumer, TYPE, "tax")], partitions=2)
+    first, other = good_record(key, "P-0001-0000"), good_record(key, "P-0002-0000")
+
+    await _publish(kafka_broker, ingress, [first])
+    await _run(kafka_broker, ingress, group, state, until=1)
+    # A new enforcer process of the same group: it knows `first` only from the journal.
+    await _publish(kafka_broker, ingress, [first, other])
+    await _run(kafka_broker, ingress, group, state, until=2)
+
+    delivered = await read_topic(kafka_broker, delivery_topic(consumer, "tax"))
+    assert sorted(header_map(r.headers)["ce_id"] for r in delivered) == sorted([first[0], other[0]])
+    quarantined = [
+        header_map(r.headers) for r in await read_topic(kafka_broker, QUARANTINE_TOPIC)
+        if header_map(r.headers)["bus_input"].startswith(f"{ingress}/")
+    ]  # fmt: skip
+    assert [q["bus_quarantine_reason"] for q in quarantined] == ["DUPLICATE_EVENT"]
+    assert q_detail_names_first(quarantined[0]["bus_quarantine_detail"], ingress)
+    audits = [
+        json.loads(r.value) for r in await read_topic(kafka_broker, AUDIT_TOPIC)
+        if json.loads(r.value)["input"]["topic"] == ingress
+    ]  # fmt: skip
+    refused = [a for a in audits if a["outcome"] == "QUARANTINED"]
+    assert [(a["event_id"], a["producer"], a["reasons"]) for a in refused] == [
+        (first[0], "muni-muc", ["DUPLICATE_EVENT"])
+    ]
+
+
+def q_detail_names_first(detail: str, ingress: str) -> bool:
+    # The republication points at the record that was accepted: same partition, offset 0.
+    return "accepted before at" in detail and f"{ingress}/" in detail and detail.endswith("/0")
+
+
+async def _publish(connection: KafkaConnection, topic: str, records: list[Record]) -> None:
+    producer = AIOKafkaProducer(**connection.aiokafka_kwargs(), acks="all")
+    await producer.start()
+    try:
+        for _id, key, value, headers in records:
+            await producer.send_and_wait(topic, value, key=key, headers=headers)
+    finally:
+        await producer.stop()
+
+
+async def _run(
+    connection: KafkaConnection, ingress: str, group: str, state: EnforcerState, until: int
+) -> None:
+    enforcer = Enforcer(connection, [ingress], lambda: state, group=group)
+    stop = asyncio.Event()
+    task = asyncio.create_task(enforcer.run(stop))
+    try:
+        for _ in range(240):
+            if enforcer.processed >= until:
+                break
+            assert not task.done()
+            await asyncio.sleep(0.25)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+    assert enforcer.processed == until
