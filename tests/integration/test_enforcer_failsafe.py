@@ -6,7 +6,10 @@ a state that cannot be refreshed pauses consumption (nothing permitted, nothing 
 import asyncio
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -14,13 +17,22 @@ from prometheus_client import CollectorRegistry
 from bus.enforcer.health import EnforcerHealth
 from bus.enforcer.runtime import EnforcerConfig
 from bus.kafka import broker
-from bus.kafka.admin import KafkaAdmin
+from bus.kafka.admin import Acl, KafkaAdmin, Operation, Resource
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.settings import KafkaSettings
 from bus.policy_store import ensure_policy_topic, publish
-from bus.topics import POLICY_TOPIC, SUBSCRIPTIONS_TOPIC
+from bus.topics import POLICY_TOPIC, SUBSCRIPTIONS_TOPIC, delivery_topic
 from bus.topology import ensure_registry_topics
-from tests.support.failsafe_scene import Scene, running_enforcer, send, wait_delivered
+from tests.support.failsafe_scene import (
+    PURPOSE,
+    Scene,
+    audits_of,
+    deliveries_of,
+    running_enforcer,
+    send,
+    wait_delivered,
+    write_policy_dir,
+)
 from tests.support.kafka import unique_name
 from tests.support.private_broker import private_broker_settings
 
@@ -141,3 +153,95 @@ async def test_the_state_watcher_survives_a_broker_restart(
         "bus_enforcer_state_refresh_failures_total", {"error": "KafkaConnectionError"}
     )
     assert (failures or 0) >= 2
+
+
+async def test_an_expiring_grant_loses_its_read_acl_and_its_next_event_is_denied(
+    kafka_broker: KafkaConnection, kafka_admin: KafkaAdmin, tmp_path: Path
+) -> None:
+    health = EnforcerHealth()
+    scene = Scene.create(tmp_path, consumers=1)
+    consumer = scene.consumers[0]
+    principal = f"User:{consumer}"
+    read = Acl(principal, Resource.TOPIC, delivery_topic(consumer, PURPOSE), Operation.READ)
+    expires = datetime.now(UTC) + timedelta(seconds=15)
+    ensure_policy_topic(kafka_admin)
+    ensure_registry_topics(kafka_admin)
+    await publish(kafka_broker, scene.policy(valid_until=expires))
+    await scene.subscribe(kafka_broker, consumer)
+    config = _config(tmp_path, scene, acl_resync_interval_s=2)
+    try:
+        async with running_enforcer(kafka_broker, config, health=health) as enforcer:
+            await _until(lambda: health.report().subscriptions == 1)
+            assert read in await asyncio.to_thread(kafka_admin.describe_acls_of, principal)
+
+            await asyncio.sleep((expires - datetime.now(UTC)).total_seconds())
+            for _ in range(60):  # the READ must be gone within 60 s of valid_until
+                if read not in await asyncio.to_thread(kafka_admin.describe_acls_of, principal):
+                    break
+                await asyncio.sleep(1)
+            else:
+                pytest.fail(f"{read} still there 60 s after the grant expired")
+
+            event = await scene.publish_event(kafka_broker, "P-7103-0001")
+            verdicts = await _audited(kafka_broker, event)
+            assert [(v["consumer"], v["outcome"], v["reasons"]) for v in verdicts] == [
+                (consumer, "DENY", ["GRANT_EXPIRED"])
+            ]
+            assert event not in await deliveries_of(kafka_broker, consumer)
+            assert not enforcer.done()
+    finally:
+        await scene.cleanup(kafka_broker, kafka_admin)
+
+
+async def test_a_stale_state_pauses_consumption_and_loses_nothing(
+    kafka_broker: KafkaConnection,
+    kafka_admin: KafkaAdmin,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="bus")
+    registry = CollectorRegistry()
+    health = EnforcerHealth(registry)
+    scene = Scene.create(tmp_path, consumers=1)
+    consumer = scene.consumers[0]
+    policy_dir = tmp_path / "policy"  # `bus enforce --policy DIR`: a broken file cannot be read
+    write_policy_dir(scene.policy(), policy_dir)
+    ensure_registry_topics(kafka_admin)
+    await scene.subscribe(kafka_broker, consumer)
+    config = replace(_config(tmp_path, scene, staleness_limit_s=3), policy_dir=policy_dir)
+    grants = policy_dir / "grants.yaml"
+    try:
+        async with running_enforcer(kafka_broker, config, health=health) as enforcer:
+            before = await scene.publish_event(kafka_broker, "P-7104-0001")
+            assert await wait_delivered(kafka_broker, consumer, before)
+
+            valid = grants.read_text()
+            grants.write_text("grants: [unclosed\n")
+            await _until(lambda: not health.report().proceeding)
+            assert registry.get_sample_value("bus_enforcer_paused") == 1
+            during = await scene.publish_event(kafka_broker, "P-7104-0002")
+            await asyncio.sleep(5)  # paused: nothing is decided, delivered or audited
+            assert during not in await deliveries_of(kafka_broker, consumer)
+            assert await audits_of(kafka_broker, during) == []
+
+            grants.write_text(valid)
+            await _until(lambda: health.report().proceeding)
+            assert await wait_delivered(kafka_broker, consumer, during)
+            assert not enforcer.done()
+        assert (await deliveries_of(kafka_broker, consumer)).count(during) == 1
+        assert [a["outcome"] for a in await audits_of(kafka_broker, during)] == ["PERMIT"]
+    finally:
+        await scene.cleanup(kafka_broker, kafka_admin)
+    logged = [r.getMessage() for r in caplog.records]
+    assert any("consumption paused" in m for m in logged)
+    assert any("consumption resumed" in m for m in logged)
+
+
+async def _audited(
+    connection: KafkaConnection, event_id: str, timeout_s: float = 60
+) -> list[dict[str, Any]]:
+    for _ in range(int(timeout_s)):
+        if found := await audits_of(connection, event_id):
+            return found
+        await asyncio.sleep(1)
+    pytest.fail(f"event {event_id} was not audited in {timeout_s:.0f} s")
