@@ -6,13 +6,20 @@ holds admin rights: whoever runs `bus audit index` or `verify` needs the admin o
 the user and its ACLs), the process then connects as that user.
 """
 
+import asyncio
+
+from bus.audit.witness import Witness, read_witness
 from bus.credentials import ensure_credentials
+from bus.kafka import broker
 from bus.kafka.admin import Acl, KafkaAdmin, Operation, Resource
 from bus.kafka.connection import KafkaConnection
+from bus.kafka.settings import load_kafka_settings
+from bus.keys.keystore import AgencyPublicKey
 from bus.topics import checkpoints_topic
 
 INDEXER_USER = "audit-indexer"
 VERIFIER_USER = "audit-verifier"
+FRESH_USER_WAIT_S = 15.0  # a user or ACL created just now takes a moment to reach the broker
 
 
 def indexer_acls(audit_topic: str, policy_topic: str, witness_topic: str | None = None) -> set[Acl]:
@@ -51,3 +58,11 @@ def verifier_connection(
     credentials = ensure_credentials(admin, VERIFIER_USER)
     admin.create_acls(verifier_acls(witness_topic))
     return admin_connection.as_user(credentials.username, credentials.password)
+
+
+def witness_as_verifier(topic: str, key: AgencyPublicKey) -> Witness:
+    """The witness topic as of now, read as `audit-verifier` (made here, as the bus admin).
+    Not from inside a running event loop (`bus audit verify`, the API's worker threads)."""
+    admin_connection = broker.admin_connection(load_kafka_settings())
+    connection = verifier_connection(KafkaAdmin(admin_connection), admin_connection, topic)
+    return asyncio.run(read_witness(connection, topic, key, wait_s=FRESH_USER_WAIT_S))

@@ -24,7 +24,7 @@ unsigned tail, may exceed the cadence they were signed under.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
@@ -34,6 +34,7 @@ from bus.audit.columns import columns_of
 from bus.audit.store.audit_store import AuditStore, ChainRow
 from bus.audit.witness import Witness
 from bus.envelope.attributes import parse_time
+from bus.errors import BusError
 from bus.keys.keystore import AgencyPublicKey
 
 # Past its cadence, an indexer may still be finishing one slow batch before it signs.
@@ -54,6 +55,7 @@ class Tampering(StrEnum):
     WITNESS_FORGED = "WITNESS_FORGED"  # a record on the witness topic the audit key did not sign
     CHECKPOINT_GAP = "CHECKPOINT_GAP"  # more records between two checkpoints than the cadence
     UNSIGNED_TAIL = "UNSIGNED_TAIL"  # more records, or longer, after the last one than the cadence
+    WITNESS_UNAVAILABLE = "WITNESS_UNAVAILABLE"  # not tampering, but no proof of its absence
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +124,28 @@ def verify_store(
         unsigned_tail=walk.seq - (last_cp or 0) if walk.seq > (last_cp or 0) else 0,
         finding=finding, witnessed=len(witness.checkpoints) if witness else None,
     )  # fmt: skip
+
+
+def verify_witnessed(
+    store: AuditStore,
+    public_key: AgencyPublicKey,
+    read_witness: Callable[[], Witness],
+    progress: Callable[[int], None] | None = None,
+) -> IntegrityReport:
+    """`verify_store` against the witness, read first. A witness that cannot be read is a
+    finding (never a pass): the store alone cannot show its newest records were not deleted."""
+    try:
+        witness = read_witness()
+    except BusError as exc:
+        alone = verify_store(store, public_key, progress)
+        unavailable = Finding(
+            Tampering.WITNESS_UNAVAILABLE, 0,
+            f"the witness topic could not be read ({exc}); the store's own checks "
+            f"{'found nothing' if alone.intact else 'failed too'}, but cannot show that its "
+            "newest records were not deleted with their checkpoints",
+        )  # fmt: skip
+        return replace(alone, finding=alone.finding or unavailable)
+    return verify_store(store, public_key, progress, witness)
 
 
 @dataclass(frozen=True, slots=True)

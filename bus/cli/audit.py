@@ -22,6 +22,7 @@ from bus.audit.access import (
     default_tokens_file,
 )
 from bus.audit.api.rate_limit import DEFAULT_RATE
+from bus.audit.indexer_access import witness_as_verifier
 from bus.audit.pseudonym_key import load_pseudonymizer
 from bus.audit.query import (
     MAX_ID,
@@ -46,7 +47,6 @@ from bus.cli.audit_witness import (
     Offline,
     PinnedKey,
     pinned_public_key,
-    witness_as_verifier,
 )
 from bus.enforcer.pipeline import AUDIT_AUDIENCE
 from bus.envelope.attributes import format_time

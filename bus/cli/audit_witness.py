@@ -9,13 +9,10 @@ from typing import Annotated
 import typer
 
 from bus.audit.audit_key import AuditKeyFiles, default_pinned_key, load_pinned_key
-from bus.audit.indexer_access import verifier_connection
+from bus.audit.indexer_access import FRESH_USER_WAIT_S
 from bus.audit.witness import Witness, read_witness
 from bus.errors import ConfigError
-from bus.kafka import broker
-from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
-from bus.kafka.settings import load_kafka_settings
 from bus.keys.keystore import AgencyPublicKey
 from bus.topics import AUDIT_CHECKPOINTS_TOPIC
 
@@ -64,7 +61,6 @@ CheckpointTopicOf = Annotated[
     ),
 ]
 DEFAULT_CHECKPOINT_TOPIC = AUDIT_CHECKPOINTS_TOPIC
-WAIT_S = 15.0  # a verifier user created just now: its ACL takes a moment to reach the broker
 
 
 def pinned_public_key(pinned: Path | None, key_dir: Path | None = None) -> AgencyPublicKey:
@@ -78,12 +74,5 @@ def pinned_public_key(pinned: Path | None, key_dir: Path | None = None) -> Agenc
         raise ConfigError(f"--pinned-key {shown}: cannot read a key there ({exc})") from exc
 
 
-def witness_as_verifier(topic: str, key: AgencyPublicKey) -> Witness:
-    """The witness, read as `audit-verifier` (READ on the witness topic only)."""
-    admin_connection = broker.admin_connection(load_kafka_settings())
-    connection = verifier_connection(KafkaAdmin(admin_connection), admin_connection, topic)
-    return witness_as(connection, topic, key)
-
-
 def witness_as(connection: KafkaConnection, topic: str, key: AgencyPublicKey) -> Witness:
-    return asyncio.run(read_witness(connection, topic, key, wait_s=WAIT_S))
+    return asyncio.run(read_witness(connection, topic, key, wait_s=FRESH_USER_WAIT_S))

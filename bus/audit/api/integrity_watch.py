@@ -4,6 +4,8 @@ Verifying a million records takes about 24 s here (SQLite), so the API does not 
 request: a result younger than `max_age` is served as it is (with when it was made), and
 requests arriving while a verification runs wait for that one instead of starting their own.
 `fresh` forces a new verification; `bus audit serve` also refreshes it in the background.
+Given a `witness` reader, each verification checks the store against the witness topic too
+(`bus audit serve` does), as `bus audit verify` does.
 """
 
 import threading
@@ -12,7 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bus.audit.store import AuditStore
-from bus.audit.verify import IntegrityReport, verify_store
+from bus.audit.verify import IntegrityReport, verify_store, verify_witnessed
+from bus.audit.witness import Witness
 from bus.keys.keystore import AgencyPublicKey
 
 
@@ -30,8 +33,10 @@ class IntegrityWatch:
         public_key: AgencyPublicKey,
         clock: Callable[[], datetime],
         max_age: timedelta = timedelta(minutes=5),
+        witness: Callable[[], Witness] | None = None,
     ) -> None:
         self._store, self._public_key, self._clock = store, public_key, clock
+        self._witness = witness
         self.max_age = max_age
         self._latest: Verified | None = None
         self._begun = 0
@@ -50,8 +55,13 @@ class IntegrityWatch:
                 return usable
             self._begun += 1
             number, began = self._begun, self._clock()
-            self._latest = Verified(verify_store(self._store, self._public_key), began, number)
+            self._latest = Verified(self._verify(), began, number)
             return self._latest
+
+    def _verify(self) -> IntegrityReport:
+        if self._witness is None:
+            return verify_store(self._store, self._public_key)
+        return verify_witnessed(self._store, self._public_key, self._witness)
 
     def _usable(self, asked_at: datetime, begun_before: int, fresh: bool) -> Verified | None:
         latest = self._latest

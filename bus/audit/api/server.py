@@ -14,9 +14,11 @@ from bus.audit.api.integrity_watch import IntegrityWatch
 from bus.audit.api.metrics import ApiMetrics
 from bus.audit.api.rate_limit import RateLimit
 from bus.audit.audit_key import AuditKeyFiles, default_pinned_key, load_pinned_key
+from bus.audit.indexer_access import witness_as_verifier
 from bus.audit.pseudonym_key import load_pseudonymizer
 from bus.audit.store import open_store
 from bus.metrics_endpoint import serve_metrics
+from bus.topics import AUDIT_CHECKPOINTS_TOPIC
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,10 @@ def serve(
         serve_metrics(metrics_port, registry)
     store = open_store(store_url)
     try:
-        watch = IntegrityWatch(store, public_key, lambda: datetime.now(UTC))
+        watch = IntegrityWatch(
+            store, public_key, lambda: datetime.now(UTC),
+            witness=lambda: witness_as_verifier(AUDIT_CHECKPOINTS_TOPIC, public_key),
+        )  # fmt: skip
         refresh = threading.Thread(target=_keep_fresh, args=(watch,), daemon=True)
         refresh.start()
         app = create_app(
