@@ -41,13 +41,16 @@ async def subscribe(
         )
         await subscriptions.register(connection, subscription, decision.grant_id, now)
     else:
-        await audit(
-            connection,
-            _entry(
-                subscription, "SUBSCRIPTION_REFUSED", tuple(r.value for r in decision.reasons),
-                decision.snapshot_hash, now, decision.grant_id,
-            ),
-        )  # fmt: skip
+        reasons = tuple(r.value for r in decision.reasons)
+        refusal = _entry(
+            subscription,
+            "SUBSCRIPTION_REFUSED",
+            reasons,
+            decision.snapshot_hash,
+            now,
+            decision.grant_id,
+        )
+        await audit(connection, refusal)
     return decision
 
 

@@ -96,16 +96,19 @@ def offboard(agency: AgencyId) -> None:
 
 def _report(done: Offboarding) -> None:
     principals = ", ".join(done.principals)
-    typer.echo(f"offboarded {done.agency} ({principals})" if done.changed else
-               f"{done.agency} was already offboarded: nothing left to remove ({principals})")  # fmt: skip
+    if done.changed:
+        typer.echo(f"offboarded {done.agency} ({principals})")
+    else:
+        typer.echo(f"{done.agency} was already offboarded: nothing left to remove ({principals})")
     if done.blocked:
         typer.echo("  blocked: DENY on every topic, group, transactional id and the cluster")
     for s in done.subscriptions:
         typer.echo(f"  subscription removed (audited): {s.consumer} × {s.event_type} × {s.purpose}")
     for acl in sorted(done.acls, key=describe):
         typer.echo(f"  ACL revoked: {describe(acl)}")
+    again = "" if done.changed else " once more"
     for username in done.credentials:
-        typer.echo(f"  credentials revoked: SCRAM user {username!r} (its secret replaced)")
+        typer.echo(f"  credentials revoked: SCRAM user {username!r} (its secret replaced{again})")
     if done.password_file is not None:
         typer.echo(f"  password file removed: {done.password_file}")
     typer.echo("  audit trail: kept (nothing is deleted from bus.audit or the audit store)")
