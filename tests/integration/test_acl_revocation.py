@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bus.acls import sync_acls
+from bus.acls import describe, sync_acls
 from bus.audit.indexer_access import INDEXER_USER
 from bus.cli.main import app
 from bus.errors import ConfigError
@@ -75,9 +75,10 @@ def test_an_agency_removed_from_the_policy_loses_every_acl(
 
     # A grant by hand, outside the policy (another operation, one host), and a service's own ACL.
     by_hand = Acl(principal, Resource.TOPIC, topic, Operation.ALTER, host="127.0.0.1")
+    everyone = Acl("User:*", Resource.TOPIC, topic, Operation.READ)  # any principal at all
     service_topic = unique_name("indexer-only")
     service = Acl(f"User:{INDEXER_USER}", Resource.TOPIC, service_topic, Operation.READ)
-    kafka_admin.create_acls([by_hand, service])
+    kafka_admin.create_acls([by_hand, everyone, service])
     try:
         gone = runner.invoke(app, ["unsubscribe", *wanted])
         assert gone.exit_code == 0, gone.output
@@ -88,6 +89,8 @@ def test_an_agency_removed_from_the_policy_loses_every_acl(
         assert len(removed) == 5, synced.output  # its four ACLs and the one granted by hand
         assert all(line.startswith("-") for line in removed), synced.output
         assert not kafka_admin.describe_acls_of(principal)
+        assert f"- {describe(everyone)}" in synced.output
+        assert everyone not in kafka_admin.describe_acls_of("User:*")
         assert service in kafka_admin.describe_acls_of(f"User:{INDEXER_USER}")
     finally:
         kafka_admin.delete_acls([service])

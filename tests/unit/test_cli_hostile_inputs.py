@@ -221,6 +221,14 @@ def test_every_command_has_a_baseline() -> None:
     assert not missing, f"add valid values for {missing} to BASELINES, so they are swept"
 
 
+def test_every_command_explains_itself(home: Path) -> None:
+    runner = CliRunner()
+    for name, _ in commands():
+        result = runner.invoke(app, [*name.split(), "--help"])
+        assert result.exit_code == 0, (name, result.output)
+        assert "Usage:" in result.output
+
+
 def test_hostile_values_give_a_clear_error_never_a_traceback(home: Path) -> None:
     runner = CliRunner()
     failures = []
