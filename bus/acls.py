@@ -86,7 +86,8 @@ def sync_acls(admin: KafkaAdmin, desired: set[Acl]) -> AclChanges:
     including those of principals that nothing names any more (an agency removed from the policy).
 
     Agencies are all principals but the bus's own (bus/service_principals.py), whose ACLs are left
-    alone. DENY ACLs are kept: they only take access away (an offboarded agency's block)."""
+    alone. DENY ACLs are kept: they only take access away. An offboarded agency (blocked) gets no
+    ALLOW, even from a policy that still names it."""
     services = service_principals()
     misplaced = sorted({acl.principal for acl in desired} & services)
     if misplaced:
@@ -94,13 +95,25 @@ def sync_acls(admin: KafkaAdmin, desired: set[Acl]) -> AclChanges:
             f"the policy gives an agency the bus's own principal {', '.join(misplaced)}; "
             "give the agency its own kafka_principal (User:<agency id>)"
         )
-    current = {
-        acl for acl in admin.describe_acls_of(None) if acl.allow and acl.principal not in services
-    }
+    on_broker = admin.describe_acls_of(None)
+    blocked = {acl.principal for acl in on_broker if acl in block_acls(acl.principal)}
+    desired = {acl for acl in desired if acl.principal not in blocked}
+    current = {acl for acl in on_broker if acl.allow and acl.principal not in services}
     added, removed = desired - current, current - desired
     admin.create_acls(added)
     admin.delete_acls(removed)
     return AclChanges(frozenset(added), frozenset(removed))
+
+
+def block_acls(principal: str) -> set[Acl]:
+    """An offboarded agency's block: DENY everything ("*" is Kafka's wildcard resource name).
+    A DENY outranks any ALLOW, so this also holds against ACLs granted by mistake."""
+    return {
+        Acl(principal, Resource.TOPIC, "*", Operation.ALL, allow=False),
+        Acl(principal, Resource.GROUP, "*", Operation.ALL, allow=False),
+        Acl(principal, Resource.TRANSACTIONAL_ID, "*", Operation.ALL, allow=False),
+        Acl(principal, Resource.CLUSTER, "kafka-cluster", Operation.ALL, allow=False),
+    }
 
 
 def describe(acl: Acl) -> str:

@@ -3,7 +3,8 @@
 In this order, so that access ends first and nothing can restore it half-way:
 1. a DENY on every topic, group, transactional id and the cluster for each of its principals. A
    DENY overrides any ALLOW, so neither a session opened before its credentials were revoked nor an
-   enforcer re-granting ACLs from a policy that still names it regains access; ACL sync keeps DENYs;
+   enforcer re-granting ACLs from a policy that still names it regains access (ACL sync keeps
+   the block and grants a blocked agency nothing);
 2. its subscriptions are tombstoned in the registry, each removal audited (AGENCY_OFFBOARDED);
 3. every ALLOW ACL of its principals is deleted;
 4. its SCRAM credentials are overwritten with a secret nobody holds (never deleted: see
@@ -18,10 +19,11 @@ from datetime import datetime
 from pathlib import Path
 
 from bus import subscriptions
+from bus.acls import block_acls
 from bus.agency_ids import check_agency_id
 from bus.credentials import credentials_path
 from bus.errors import ConfigError
-from bus.kafka.admin import Acl, KafkaAdmin, Operation, Resource
+from bus.kafka.admin import Acl, KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.reading import TopicNotFoundError, read_all
 from bus.service_principals import service_usernames
@@ -53,16 +55,6 @@ class Offboarding:
     @property
     def changed(self) -> bool:
         return bool(self.blocked or self.subscriptions or self.acls or self.password_file)
-
-
-def block_acls(principal: str) -> set[Acl]:
-    """DENY everything to `principal` ("*" is Kafka's wildcard resource name)."""
-    return {
-        Acl(principal, Resource.TOPIC, "*", Operation.ALL, allow=False),
-        Acl(principal, Resource.GROUP, "*", Operation.ALL, allow=False),
-        Acl(principal, Resource.TRANSACTIONAL_ID, "*", Operation.ALL, allow=False),
-        Acl(principal, Resource.CLUSTER, "kafka-cluster", Operation.ALL, allow=False),
-    }
 
 
 async def offboard(

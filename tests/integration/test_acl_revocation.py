@@ -31,8 +31,9 @@ PURPOSE = "tax-residence"
 REFERENCE = Path("policies/reference")
 
 
-def policy_with(agency: str, directory: Path) -> Path:
-    """The reference policy set plus `agency`, a Bavarian tax office granted AddressChanged."""
+def policy_with(agency: str, directory: Path, *, producer: bool = False) -> Path:
+    """The reference policy set plus `agency`, a Bavarian tax office granted AddressChanged (and,
+    with `producer`, an authentic source of vehicle events in Bavaria)."""
     shutil.copytree(REFERENCE, directory)
     with (directory / "agencies.yaml").open("a") as agencies:
         agencies.write(
@@ -46,6 +47,12 @@ def policy_with(agency: str, directory: Path) -> Path:
             "    territorial_rule: new_address\n    valid_from: 2026-01-01T00:00:00Z\n"
             "    approved_by: Test\n    approved_at: 2026-01-01\n"
         )
+    if producer:
+        with (directory / "producers.yaml").open("a") as producers:
+            producers.write(
+                f"  - agency: {agency}\n    event_types: [vehicles.VehicleOwnershipChanged]\n"
+                '    territory: "09"\n'
+            )
     return directory
 
 

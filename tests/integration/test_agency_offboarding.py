@@ -56,7 +56,7 @@ def test_an_offboarded_agency_reads_nothing_and_its_audit_trail_stays(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     agency = principals.create("leaver").username  # cleaned up (ACLs, credentials) afterwards
-    policy = policy_with(agency, tmp_path / "policy")
+    policy = policy_with(agency, tmp_path / "policy", producer=True)
     runner = CliRunner()
 
     def bus(*args: str, code: int = 0) -> str:
@@ -80,12 +80,16 @@ def test_an_offboarded_agency_reads_nothing_and_its_audit_trail_stays(
     done = bus("agency", "offboard", agency)
     assert f"offboarded {agency}" in done
     assert f"subscription removed (audited): {agency} × {TYPE} × {PURPOSE}" in done
-    assert done.count("ACL revoked:") == 4
+    assert done.count("ACL revoked:") == 4 + 4  # as a consumer and as a producer
     assert f"credentials revoked: SCRAM user '{agency}'" in done
     assert not credentials_path(agency).exists()
     assert "warning: the policy set in force" not in done  # the shared broker's set never named it
     again = bus("agency", "offboard", agency)
     assert f"{agency} was already offboarded: nothing left to remove" in again
+    # A policy that still names it as a producer grants it nothing: the block stays, alone.
+    synced = bus("acl", "sync", "--policy", str(policy))
+    assert f"+ User:{agency} " not in synced
+    assert all(not acl.allow for acl in kafka_admin.describe_acls_of(f"User:{agency}"))
 
     # Its own credentials no longer authenticate.
     with pytest.raises(KafkaConnectionError):
