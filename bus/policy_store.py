@@ -126,7 +126,8 @@ def policy_from_record(key: bytes | None, value: bytes | None) -> PolicySet:
         raise ValueError(f"not a policy set: {validation_summary(exc)}") from None
     except PolicyError as exc:
         raise ValueError(f"not a consistent policy set: {exc}") from None
-    if key != snapshot_hash.encode():
+    # Canonical bytes hashing to the key: what decisions name is what the audit indexer keeps.
+    if key != snapshot_hash.encode() or key != snapshot_key(value):
         raise ValueError(f"its key is not its content hash {snapshot_hash}: not written by publish")
     return policy_set
 

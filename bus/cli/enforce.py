@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from bus.cli.params import MetricsPortOption, consumer_group
 from bus.cli.signals import stop_on_signals
+from bus.enforcer.health import EnforcerHealth
 from bus.enforcer.metrics import EnforcerMetrics
 from bus.enforcer.runtime import EnforcerConfig, run_enforcer
 from bus.kafka import broker
@@ -52,6 +53,16 @@ def enforce(
     debug: Annotated[
         bool, typer.Option(help="Log every decision (event id, consumer, outcome).")
     ] = False,
+    staleness_limit: Annotated[
+        float,
+        typer.Option(
+            metavar="SECONDS",
+            min=10,
+            max=86400,
+            help="Pause consumption when policy and subscriptions have not been refreshed for "
+            "this long (events wait in Kafka; /healthz turns 503).",
+        ),
+    ] = 300.0,
 ) -> None:
     """Run the enforcer until SIGTERM or Ctrl-C; the open transaction finishes or aborts, never half."""
     if policy is not None:
@@ -63,17 +74,19 @@ def enforce(
         key_dir=keys or state / "public",
         pseudonym_key_file=state / "pseudonym.key",
         group=group,
+        staleness_limit_s=staleness_limit,
     )
     connection = broker.admin_connection(load_kafka_settings())
     registry = CollectorRegistry()
     metrics = EnforcerMetrics(registry)
+    health = EnforcerHealth(registry)
     if metrics_port:
-        serve_metrics(metrics_port, registry)
+        serve_metrics(metrics_port, registry, health.healthz)
 
     async def main() -> None:
         stop = asyncio.Event()
         stop_on_signals(stop)
-        await run_enforcer(connection, config, stop, metrics)
+        await run_enforcer(connection, config, stop, metrics, health)
 
     asyncio.run(main())
     typer.echo(f"enforcer stopped at {datetime.now(UTC):%Y-%m-%d %H:%M:%S}Z")

@@ -24,12 +24,21 @@ class StateHealth:
     failures_in_a_row: int
     last_error: str | None
 
+    @property
+    def status(self) -> str:
+        """paused: nothing is processed; degraded: enforcing, but ACLs are out of sync or records
+        on the state topics are refused (an operator should look); ok."""
+        if not self.proceeding:
+            return "paused"
+        return "ok" if self.acls_in_sync and not self.refused_records else "degraded"
+
     def to_json(self) -> dict[str, object]:
         # JSON has no infinity: "never" is null.
-        return {
+        fields = {
             k: None if isinstance(v, float) and math.isinf(v) else v
             for k, v in asdict(self).items()
         }
+        return {"status": self.status, **fields}
 
 
 STARTING = StateHealth(
@@ -89,6 +98,11 @@ class EnforcerHealth:
 
     def report(self) -> StateHealth:
         return self._source()
+
+    def healthz(self) -> tuple[bool, dict[str, object]]:
+        """For /healthz: healthy while the enforcer may process records."""
+        report = self.report()
+        return report.proceeding, report.to_json()
 
     def _reading(self, read: Callable[[StateHealth], float]) -> Callable[[], float]:
         return lambda: read(self.report())

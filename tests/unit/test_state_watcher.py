@@ -1,0 +1,267 @@
+"""The state watcher's rules, with the bus and the broker replaced by in-memory stand-ins: nothing
+ends it, a refresh that cannot prepare its topics leaves the old state in force, a failed ACL sync
+never holds back a new (possibly revoking) state and is retried, ACLs are re-synced on a timer,
+and a state that grows stale (or a watcher that ended) stops the enforcer from proceeding."""
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+from aiokafka.errors import KafkaConnectionError
+from prometheus_client import CollectorRegistry
+from pydantic import BaseModel, ValidationError
+
+from bus.acls import AclChanges
+from bus.enforcer.backoff import Backoff
+from bus.enforcer.health import EnforcerHealth
+from bus.enforcer.pipeline import EnforcerState
+from bus.enforcer.pseudonyms import Pseudonymizer
+from bus.enforcer.state_sources import StateReading
+from bus.enforcer.state_watcher import StateWatcher, WatcherTiming
+from bus.keys import KeyStore
+from bus.refused_records import RefusedRecord
+from policies.facts import Subscription
+from policies.snapshot import compile_snapshot, empty_snapshot
+from tests.support.policy_sets import agency, grant, policy_set, purpose
+
+GRANTED = compile_snapshot(
+    policy_set(
+        agencies=(agency("tax", "09", "taxation"),),
+        purposes=(purpose("tax", "taxation"),),
+        grants=(grant("g-tax", "tax", "tax"),),
+    )
+)
+SUBSCRIBED = frozenset({Subscription("tax", "population.AddressChanged", "tax")})
+FAST = WatcherTiming(
+    reload_interval_s=0.01, acl_resync_interval_s=30, staleness_limit_s=300, refresh_timeout_s=1
+)
+
+
+def _validation_error() -> ValidationError:
+    class Registration(BaseModel):
+        consumer: str
+
+    try:
+        Registration.model_validate({"consumer": 5})
+    except ValidationError as exc:
+        return exc
+    raise AssertionError("unreachable")
+
+
+@dataclass
+class Source:
+    """Serves `reading`, or raises the next of `errors` first."""
+
+    reading: StateReading
+    errors: list[BaseException] = field(default_factory=list)
+    reads: int = 0
+
+    async def read(self) -> StateReading:
+        self.reads += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        return self.reading
+
+
+@dataclass
+class Broker:
+    topic_errors: list[Exception] = field(default_factory=list)
+    acl_errors: list[Exception] = field(default_factory=list)
+    synced: list[StateReading] = field(default_factory=list)
+
+    def ensure_topics(self, reading: StateReading) -> None:
+        if self.topic_errors:
+            raise self.topic_errors.pop(0)
+
+    def sync_acls(self, reading: StateReading, at: float) -> AclChanges:
+        if self.acl_errors:
+            raise self.acl_errors.pop(0)
+        self.synced.append(reading)
+        return AclChanges(frozenset(), frozenset())
+
+
+def _state(reading: StateReading) -> EnforcerState:
+    return EnforcerState(
+        snapshot=reading.snapshot,
+        keys=KeyStore([]),
+        subscriptions={"population.AddressChanged": tuple(reading.subscriptions)},
+        pseudonyms=Pseudonymizer(b"k" * 32),
+    )
+
+
+def _watcher(
+    source: Source,
+    broker: Broker,
+    now: list[float],
+    timing: WatcherTiming = FAST,
+    registry: CollectorRegistry | None = None,
+) -> StateWatcher:
+    return StateWatcher(
+        source, broker, _state, timing, EnforcerHealth(registry),
+        monotonic=lambda: now[0], backoff=Backoff(0.01, 0.02),
+    )  # fmt: skip
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    for _ in range(500):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    pytest.fail("condition not met in time")
+
+
+async def test_no_failure_ends_the_watcher_each_is_counted_and_the_state_stays() -> None:
+    source = Source(StateReading(GRANTED, SUBSCRIBED))
+    registry = CollectorRegistry()
+    watcher = _watcher(source, Broker(), [0.0], registry=registry)
+    assert await watcher.refresh()
+    in_force = watcher.current()
+    source.errors = [
+        _validation_error(),
+        json.JSONDecodeError("Expecting value", "{", 1),
+        KafkaConnectionError("broker restarting"),
+        TimeoutError(),
+        RuntimeError("a bug"),
+    ]
+    stop = asyncio.Event()
+    task = watcher.start(stop)
+    await _until(lambda: not source.errors and source.reads >= 8)
+    assert not task.done()
+    assert watcher.current() is in_force
+    assert watcher.may_proceed()
+    sample = registry.get_sample_value
+    for error in ("ValidationError", "JSONDecodeError", "KafkaConnectionError", "TimeoutError"):
+        assert sample("bus_enforcer_state_refresh_failures_total", {"error": error}) == 1, error
+    assert sample("bus_enforcer_state_refresh_failures_total", {"error": "RuntimeError"}) == 1
+    assert watcher.health().failures_in_a_row == 0  # refreshed again since
+    stop.set()
+    await task
+
+
+async def test_a_refresh_that_hangs_is_a_failure_too() -> None:
+    class Hanging(Source):
+        async def read(self) -> StateReading:
+            self.reads += 1
+            if self.reads > 1:
+                await asyncio.sleep(3600)
+            return self.reading
+
+    source = Hanging(StateReading(GRANTED, SUBSCRIBED))
+    timing = WatcherTiming(reload_interval_s=0.01, refresh_timeout_s=0.05)
+    watcher = _watcher(source, Broker(), [0.0], timing)
+    stop = asyncio.Event()
+    assert await watcher.first_state(stop)
+    task = watcher.start(stop)
+    await _until(lambda: watcher.health().failures_in_a_row >= 2)
+    assert "TimeoutError" in (watcher.health().last_error or "")
+    stop.set()
+    await task
+
+
+async def test_topics_that_cannot_be_created_leave_the_old_state_in_force() -> None:
+    source = Source(StateReading(empty_snapshot(), frozenset()))
+    broker = Broker()
+    watcher = _watcher(source, broker, [0.0])
+    await watcher.refresh()
+    source.reading = StateReading(GRANTED, SUBSCRIBED)
+    broker.topic_errors = [KafkaConnectionError("topics")]
+    with pytest.raises(KafkaConnectionError):
+        await watcher.refresh()
+    assert watcher.current().snapshot.hash == empty_snapshot().hash
+    assert await watcher.refresh()  # the next refresh succeeds
+    assert watcher.current().snapshot.hash == GRANTED.hash
+
+
+async def test_a_failed_acl_sync_does_not_hold_a_revocation_back_and_is_retried() -> None:
+    now = [0.0]
+    source = Source(StateReading(GRANTED, SUBSCRIBED))
+    broker = Broker()
+    watcher = _watcher(source, broker, now)
+    await watcher.refresh()
+
+    revoked = StateReading(GRANTED, frozenset())  # unsubscribed
+    source.reading = revoked
+    broker.acl_errors = [KafkaConnectionError("acls")]
+    assert await watcher.refresh()
+    assert watcher.current().subscriptions["population.AddressChanged"] == ()  # in force at once
+    assert not watcher.health().acls_in_sync
+    assert watcher.staleness.age_s() == 0  # a successful refresh: the enforcer goes on
+
+    now[0] += 1  # past the retry backoff (at most 0.02 s here)
+    assert not await watcher.refresh()
+    assert broker.synced[-1] is revoked
+    assert watcher.health().acls_in_sync
+
+
+async def test_acls_are_resynced_on_a_timer_even_without_changes() -> None:
+    now = [0.0]
+    broker = Broker()
+    watcher = _watcher(Source(StateReading(GRANTED, SUBSCRIBED)), broker, now)
+    await watcher.refresh()
+    await watcher.refresh()
+    assert len(broker.synced) == 1
+    now[0] += FAST.acl_resync_interval_s
+    await watcher.refresh()
+    assert len(broker.synced) == 2  # a grant past valid_until by now loses its READ here
+
+
+async def test_a_stale_state_stops_the_enforcer_from_proceeding_until_refreshed() -> None:
+    now = [0.0]
+    source = Source(StateReading(GRANTED, SUBSCRIBED))
+    watcher = _watcher(source, Broker(), now, WatcherTiming(staleness_limit_s=300))
+    stop = asyncio.Event()
+    assert not watcher.may_proceed()  # no state yet
+    assert await watcher.first_state(stop)
+    task = watcher.start(stop)
+    assert watcher.may_proceed()
+    now[0] += 301  # no refresh for longer than the limit
+    assert not watcher.may_proceed()
+    assert not watcher.health().proceeding
+    await watcher.refresh()
+    assert watcher.may_proceed()
+    stop.set()
+    await task
+
+
+async def test_a_watcher_that_ends_stops_the_enforcer_and_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    source = Source(StateReading(GRANTED, SUBSCRIBED))
+    watcher = _watcher(source, Broker(), [0.0])
+    stop = asyncio.Event()
+    await watcher.first_state(stop)
+    task = watcher.start(stop)
+    assert watcher.may_proceed()
+    task.cancel()  # what no failure can do; anything that still ends it
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0)  # done callbacks run
+    assert not watcher.may_proceed()
+    critical = [r for r in caplog.records if r.levelno == logging.CRITICAL]
+    assert critical
+    assert "state watcher ended" in critical[0].getMessage()
+
+
+async def test_a_refused_record_is_logged_and_counted_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    refused = RefusedRecord("bus.policy", 7, b"sha256:broken", "not JSON")
+    registry = CollectorRegistry()
+    source = Source(StateReading(GRANTED, SUBSCRIBED, (refused,)))
+    watcher = _watcher(source, Broker(), [0.0], registry=registry)
+    for _ in range(3):
+        await watcher.refresh()
+    sample = registry.get_sample_value
+    assert sample("bus_enforcer_state_records_refused_total", {"topic": "bus.policy"}) == 1
+    assert sample("bus_enforcer_state_refused_records") == 1  # still there: the alert holds
+    lines = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert lines == ["record refused, the last valid state stays: bus.policy offset 7 "
+                     "(key sha256:broken): not JSON"]  # fmt: skip
+    stop = asyncio.Event()
+    task = watcher.start(stop)
+    assert watcher.health().status == "degraded"  # enforcing, but an operator should look
+    stop.set()
+    await task
