@@ -16,7 +16,7 @@ from bus.enforcer.pseudonyms import Pseudonymizer
 from bus.enforcer.records import AuditEntry, Headers, OutRecord, RecordHeaders
 from bus.envelope.attributes import format_time
 from bus.envelope.codec import VerifiedEvent
-from bus.envelope.errors import EnvelopeError, OversizedRecordError
+from bus.envelope.errors import AttributeMismatchError, EnvelopeError, OversizedRecordError
 from bus.envelope.kafka_binding import verify_ingress_record
 from bus.kafka.position import record_position
 from bus.keys import KeyStore
@@ -89,6 +89,13 @@ def process(record: InRecord, state: EnforcerState, now: datetime) -> Outcome:
 def _process(record: InRecord, state: EnforcerState, now: datetime) -> Outcome:
     verified = _verify(record, state)
     verified.require_complete()
+    subject = verified.subject
+    assert subject is not None  # require_complete() above: the subject field is disclosed
+    if record.key != subject.encode():
+        # The key keeps each person's events in order on one partition: under another key a
+        # later event could overtake an earlier one (and the key would be an unchecked value).
+        detail = "the record key is not the signed subject"
+        return quarantine(record, state, now, AttributeMismatchError.reason, detail, verified)
     producer = verified.attributes.source
     # The disclosures' JSON values were validated field by field during verify; no need to
     # rebuild and dump the whole model again on this per-event path.
@@ -104,8 +111,6 @@ def _process(record: InRecord, state: EnforcerState, now: datetime) -> Outcome:
             authority.explanation,
             verified,
         )
-    subject = verified.subject
-    assert subject is not None  # require_complete() above: the subject field is disclosed
     audit_subject = state.pseudonyms.pseudonym(AUDIT_AUDIENCE, subject)
     at = now.timestamp()
     records: list[OutRecord] = []

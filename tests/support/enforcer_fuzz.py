@@ -235,8 +235,8 @@ def hostile_records(draw: st.DrawFn) -> InRecord:
     topic = ingress_topic(str(forgery.claims.get("ce_type")))
     if draw(st.integers(0, 9)) == 5:
         topic = draw(st.sampled_from([*map(ingress_topic, TYPES), "bus.ingress.x"]))
-    return InRecord(topic, 0, draw(st.integers(0, 2**62)), draw(st.none() | st.binary(max_size=8)),
-                    value, headers)  # fmt: skip
+    key = forgery.subject_key() if draw(st.integers(0, 9)) != 5 else draw(st.none() | st.binary())
+    return InRecord(topic, 0, draw(st.integers(0, 2**62)), key, value, headers)
 
 
 def check_outcome(record: InRecord, outcome: Outcome) -> None:

@@ -297,3 +297,14 @@ def test_a_value_a_lax_parser_would_coerce_is_quarantined() -> None:
     for name, value in (("disclosure_block", "false"), ("moved_abroad", "true")):
         reason, detail = _quarantined(with_field(_forgery(), name, value).record())
         assert (reason, name in detail) == ("INVALID_FIELD", True)
+
+
+def test_a_record_keyed_by_another_than_its_subject_is_quarantined() -> None:
+    # The key orders a person's events on one partition; another key lets events overtake.
+    record = _forgery().record()
+    for key in (b"P-0000-0000", None):
+        other = InRecord(record.topic, 0, 1, key, record.value, record.headers)
+        assert _quarantined(other) == (
+            "ATTRIBUTE_MISMATCH",
+            "the record key is not the signed subject",
+        )
