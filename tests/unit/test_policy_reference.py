@@ -12,6 +12,7 @@ import pytest
 from bus.catalog import CATALOG, DataClass
 from bus.catalog.population import Address, PersonDied
 from bus.catalog.vehicles import VehicleOwnershipChanged
+from policies.authority import authorize_report
 from policies.decision import Decision, Outcome, Reason
 from policies.engine import authorize_producer, decide
 from policies.errors import PolicyError, PolicyFileError
@@ -206,3 +207,17 @@ def test_a_missing_file_or_directory_is_named(copy: Path) -> None:
         load_policy_set(copy)
     with pytest.raises(PolicyError, match="policy set directory not found"):
         load_policy_set(copy / "nowhere")
+
+
+def test_who_reports_a_move_follows_the_registration_law() -> None:
+    # München -> Regensburg: Regensburg's register (the new residence) reports it, not München's.
+    assert authorize_report(SNAPSHOT, MOVE).decision.permitted
+    assert not authorize_report(
+        SNAPSHOT, facts_of(address_changed(), "muni-09162000")
+    ).decision.permitted
+    # München -> Vienna: a deregistration at München's register; Vienna has no code here.
+    vienna = Address(street="Stephansplatz", house_number="1", country="AT")
+    abroad = address_changed(new_address=vienna, moved_abroad=True)
+    check = authorize_report(SNAPSHOT, facts_of(abroad, "muni-09162000"))
+    assert (check.decision.permitted, check.territory) == (True, "09162000")
+    assert not authorize_report(SNAPSHOT, facts_of(abroad, "muni-09362000")).decision.permitted
