@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
+from aiokafka.record.util import size_of_varint
 
 from bus.catalog.population import Address
 from bus.encoding import json_from_b64url, sd_digest
@@ -23,6 +24,7 @@ Headers = list[tuple[str, bytes | None]]
 MUNICH = Address(
     street="Leopoldstraße", house_number="1", municipality_code="09162000", country="DE"
 )
+RECORD_BATCH_OVERHEAD = 61  # the v2 record batch header (Kafka's DefaultRecordBatch)
 REGENSBURG = {
     "street": "Dom",
     "house_number": "1",
@@ -86,7 +88,7 @@ def poisons(key: AgencySigningKey, stranger: AgencySigningKey, republished: Pois
     bad_signature = forged()
     bad_signature.key = stranger  # signed by another key under the register's key id
     plain_headers = forged().ingress_headers()
-    oversized = _largest_value(b"k", plain_headers)  # the broker accepts it: ~1 MiB
+    oversized = largest_value(b"k", plain_headers)  # the broker accepts it: ~1 MiB
     altered = forged()
     altered.disclosures = [
         disclosure("moved_abroad", True) if _named(d, "moved_abroad") else d
@@ -155,13 +157,18 @@ def _disclosure_used_twice(forgery: Forgery) -> Forgery:
     return twice
 
 
-def _largest_value(key: bytes, headers: Headers) -> bytes:
-    """The largest value the ingress topic accepts in a record with this key and these headers
-    (one record in its batch: what a producer sends a record this large as)."""
-    limit, estimate = INGRESS_MAX_MESSAGE_BYTES, DefaultRecordBatchBuilder.estimate_size_in_bytes
-    size: int = limit - estimate(key, b"", headers)
-    while estimate(key, b"A" * size, headers) > limit:
-        size -= 1
+def largest_value(key: bytes, headers: Headers) -> bytes:
+    """A value that fills an ingress record with this key and these headers to the topic's limit,
+    sent as the only record of its batch (what a producer does with a record this large); the
+    broker counts a few bytes less than this, so it may take a value slightly larger still."""
+
+    def batch_size(value_size: int) -> int:  # as DefaultRecordBatchBuilder writes it
+        body: int = 3 + DefaultRecordBatchBuilder.size_of(key, b"A" * value_size, headers)
+        return RECORD_BATCH_OVERHEAD + body + int(size_of_varint(body))
+
+    size = INGRESS_MAX_MESSAGE_BYTES
+    while batch_size(size) > INGRESS_MAX_MESSAGE_BYTES:
+        size -= max(1, batch_size(size) - INGRESS_MAX_MESSAGE_BYTES)
     return b"A" * size
 
 
