@@ -46,9 +46,11 @@ def index(
         ),
     ] = None,
     once: Annotated[bool, typer.Option(help="Stop when caught up (and signed).")] = False,
-    checkpoint_every: Annotated[int, typer.Option(min=1, help="Sign every N records.")] = 1_000,
+    checkpoint_every: Annotated[
+        int, typer.Option(min=1, max=10_000_000, help="Sign every N records.")
+    ] = 1_000,
     checkpoint_seconds: Annotated[
-        float, typer.Option(min=0.1, help="…and at least every T seconds.")
+        float, typer.Option(min=0.1, max=86_400, help="…and at least every T seconds.")
     ] = 60.0,
     topic: Annotated[str, typer.Option(help="The audit topic to read.")] = AUDIT_TOPIC,
     key_dir: Annotated[
@@ -56,13 +58,17 @@ def index(
     ] = None,
     pinned_key: PinnedKey = None,
     checkpoint_topic: CheckpointTopicOf = None,
-    max_batch: Annotated[int, typer.Option(min=1, help="Records per store transaction.")] = 5_000,
+    max_batch: Annotated[
+        int, typer.Option(min=1, max=1_000_000, help="Records per store transaction.")
+    ] = 5_000,
     log_format: Annotated[LogFormat, typer.Option(help="json or text.")] = LogFormat.JSON,
     metrics_port: Annotated[
         int | None,
         typer.Option(
+            min=0,
+            max=65_535,
             help=f"Serve Prometheus /metrics on 127.0.0.1:PORT. Default: {METRICS_PORT} as a "
-            "service, off with --once; 0: off."
+            "service, off with --once; 0: off.",
         ),
     ] = None,
 ) -> None:
