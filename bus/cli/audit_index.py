@@ -18,7 +18,7 @@ from bus.audit.indexer_metrics import IndexerMetrics
 from bus.audit.store import default_store_url, open_store
 from bus.audit.store.audit_store import Checkpointing
 from bus.audit.witness import ensure_checkpoints_topic
-from bus.cli.audit_witness import CheckpointTopicOf, PinnedKey
+from bus.cli.audit_witness import AuditTopic, CheckpointTopicOf, PinnedKey
 from bus.cli.signals import stop_on_signals
 from bus.kafka import broker
 from bus.kafka.admin import KafkaAdmin
@@ -52,7 +52,7 @@ def index(
     checkpoint_seconds: Annotated[
         float, typer.Option(min=0.1, max=86_400, help="…and at least every T seconds.")
     ] = 60.0,
-    topic: Annotated[str, typer.Option(help="The audit topic to read.")] = AUDIT_TOPIC,
+    topic: AuditTopic = AUDIT_TOPIC,
     key_dir: Annotated[
         Path | None, typer.Option(help="Where the audit key lives. Default: var/audit/keys.")
     ] = None,

@@ -2,7 +2,6 @@
 
 import asyncio
 import json
-from typing import Annotated
 
 import typer
 
@@ -11,7 +10,13 @@ from bus.audit.reconcile import reconcile
 from bus.audit.store import open_store
 from bus.cli.audit import Json, Store
 from bus.cli.audit_index import store_url_default
-from bus.cli.audit_witness import CheckpointTopicOf, PinnedKey, pinned_public_key, witness_as
+from bus.cli.audit_witness import (
+    AuditTopic,
+    CheckpointTopicOf,
+    PinnedKey,
+    pinned_public_key,
+    witness_as,
+)
 from bus.kafka import broker
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.settings import load_kafka_settings
@@ -20,7 +25,7 @@ from bus.topics import AUDIT_TOPIC, POLICY_TOPIC, checkpoints_topic
 
 def reconcile_command(
     store: Store = None,
-    topic: Annotated[str, typer.Option(help="The audit topic the store was filled from.")] = AUDIT_TOPIC,
+    topic: AuditTopic = AUDIT_TOPIC,
     pinned_key: PinnedKey = None,
     checkpoint_topic: CheckpointTopicOf = None,
     as_json: Json = False,

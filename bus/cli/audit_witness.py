@@ -19,13 +19,17 @@ from bus.topics import AUDIT_CHECKPOINTS_TOPIC
 _TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")  # what Kafka accepts as a topic name
 
 
-def _topic_name(value: str | None) -> str | None:
+def topic_name(value: str | None) -> str | None:
+    """A typer callback: refuse what Kafka would not take as a topic name."""
     if value is not None and not _TOPIC.fullmatch(value):
         shown = repr(value[:80]) + ("…" if len(value) > 80 else "")
         raise typer.BadParameter(f"{shown} is not a topic name (1-249 of A-Z a-z 0-9 . _ -)")
     return value
 
 
+AuditTopic = Annotated[
+    str, typer.Option(help="The audit topic the store is filled from.", callback=topic_name)
+]
 PinnedKey = Annotated[
     Path | None,
     typer.Option(
@@ -48,7 +52,7 @@ Offline = Annotated[
 CheckpointTopic = Annotated[
     str,
     typer.Option(
-        help="The witness topic the indexer publishes its checkpoints to.", callback=_topic_name
+        help="The witness topic the indexer publishes its checkpoints to.", callback=topic_name
     ),
 ]
 # Where the audit topic is an option too: its witness by default.
@@ -57,7 +61,7 @@ CheckpointTopicOf = Annotated[
     typer.Option(
         "--checkpoint-topic",
         help="The witness topic. Default: the audit topic + .checkpoints.",
-        callback=_topic_name,
+        callback=topic_name,
     ),
 ]
 DEFAULT_CHECKPOINT_TOPIC = AUDIT_CHECKPOINTS_TOPIC

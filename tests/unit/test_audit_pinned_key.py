@@ -102,3 +102,15 @@ def test_verify_refuses_hostile_values_clearly(
         assert code in (1, 2), out  # refused by the parser, or when the key is read
         assert "--pinned-key" in out
         assert "Traceback" not in out
+
+
+def test_index_and_reconcile_refuse_a_topic_that_cannot_be_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BUS_HOME", str(tmp_path))
+    for command in ("index", "reconcile"):
+        for option in ("--topic", "--checkpoint-topic"):
+            for topic in ("a\x00b", "x" * 300):
+                code, out = bus("audit", command, option, topic)
+                assert code == 2, (command, option, out)
+                assert "is not a topic name" in out
