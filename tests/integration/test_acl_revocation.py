@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from bus import policy_store
 from bus.acls import describe, sync_acls
 from bus.audit.indexer_access import INDEXER_USER
 from bus.cli.main import app
@@ -119,3 +120,14 @@ def test_a_policy_giving_an_agency_a_service_principal_is_refused(kafka_admin: K
     with pytest.raises(ConfigError, match="the bus's own principal User:audit-indexer"):
         sync_acls(kafka_admin, stolen)
     assert stolen.isdisjoint(kafka_admin.describe_acls_of("User:audit-indexer"))
+
+
+def test_sync_without_a_policy_follows_the_applied_set(kafka_broker: KafkaConnection) -> None:
+    applied = asyncio.run(policy_store.latest(kafka_broker))
+    result = CliRunner().invoke(app, ["acl", "sync"])
+    if applied is None:  # a fresh broker: syncing to no policy would revoke every agency's access
+        assert result.exit_code == 1
+        assert "no policy set has been applied: run `bus policy apply DIR`" in result.output
+    else:
+        assert result.exit_code == 0, result.output
+        assert "ACLs in sync:" in result.output
