@@ -102,6 +102,7 @@ async def test_malformed_policy_and_subscription_records_are_refused_and_enforce
             assert report.refused_records >= 2
     finally:
         await send(kafka_broker, SUBSCRIPTIONS_TOPIC, broken_key, None)
+        await publish(kafka_broker, scene.policy())  # the newest record valid again, as found
         await scene.cleanup(kafka_broker, kafka_admin)
     refusals = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
     assert any(POLICY_TOPIC in m for m in refusals), refusals
