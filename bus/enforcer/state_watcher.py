@@ -32,6 +32,7 @@ from bus.enforcer.staleness import StalenessClock
 from bus.enforcer.state_sources import BrokerSetup, StateReading, StateSource
 from bus.errors import BusError
 from bus.refused_records import RefusedRecord
+from policies.snapshot import EMPTY_HASH
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,10 @@ class StateWatcher:
                 "state in force: policy %s, %d subscriptions",
                 reading.snapshot.hash[:19], len(reading.subscriptions),
             )  # fmt: skip
+            if reading.snapshot.hash == EMPTY_HASH:
+                log.error(
+                    "no valid policy set in force: every event is denied until one is applied"
+                )
         elif self._monotonic() >= self._acls_due_at:
             await self._sync_acls(reading)
         self.staleness.refreshed()

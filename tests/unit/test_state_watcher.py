@@ -265,3 +265,15 @@ async def test_a_refused_record_is_logged_and_counted_once(
     assert watcher.health().status == "degraded"  # enforcing, but an operator should look
     stop.set()
     await task
+
+
+async def test_with_no_valid_policy_it_starts_denying_everything_and_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    refused = RefusedRecord("bus.policy", 0, b"sha256:x", "not JSON")
+    watcher = _watcher(
+        Source(StateReading(empty_snapshot(), SUBSCRIBED, (refused,))), Broker(), [0.0]
+    )
+    assert await watcher.first_state(asyncio.Event())  # a bad newest record does not stop the start
+    assert watcher.current().snapshot.hash == empty_snapshot().hash
+    assert any("every event is denied" in r.getMessage() for r in caplog.records)
