@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import ProducerFenced
 
+from bus.enforcer import failures
 from bus.enforcer.failures import Failures, Plan
 from bus.enforcer.metrics import EnforcerMetrics
 from bus.enforcer.partition_producers import PartitionProducers
@@ -35,6 +36,8 @@ from bus.kafka.position import record_position
 
 log = logging.getLogger(__name__)
 DUPLICATE_EVENT = "DUPLICATE_EVENT"
+UNEXPECTED_STALL_AFTER = 3  # unexpected failures in a row before the partition counts as stalled
+UNEXPECTED_RETRY_S = 5.0
 Batch = list[ConsumerRecord[bytes, bytes]]
 
 
@@ -73,6 +76,8 @@ class Enforcer:
         # Per assigned partition, once rebuilt; a partition without it is not processed.
         self._seen: dict[TopicPartition, SeenEvents] = {}
         self._failures = Failures()
+        # Failures in a row that _transact did not handle itself (a bug in the loop).
+        self._unexpected: dict[TopicPartition, int] = {}
         self._retries: set[asyncio.Task[None]] = set()
         self._may_proceed = may_proceed
         self.processed = 0
@@ -141,6 +146,18 @@ class Enforcer:
         except Exception:  # the last line of defence: the loop goes on, the batch is read again
             log.exception("unexpected failure on %s", tp, extra={"input": _range(records)})
             self._count_error("loop")
+            # The fetched batch is gone: without a rewind the next commit would skip it.
+            self._unexpected[tp] = self._unexpected.get(tp, 0) + 1
+            stalled = self._unexpected[tp] >= UNEXPECTED_STALL_AFTER
+            if stalled and self._metrics is not None:
+                self._metrics.stalled.labels(tp.topic, str(tp.partition)).set(1)
+            try:
+                async with self._lock:
+                    await self._recover(
+                        tp, failures.STALL_RETRY_S if stalled else UNEXPECTED_RETRY_S
+                    )
+            except Exception:
+                log.exception("recovering %s failed", tp)
 
     async def _transact(self, tp: TopicPartition, records: Batch) -> None:
         async with self._lock:
@@ -190,7 +207,9 @@ class Enforcer:
                 assert self._consumer is not None
                 self._consumer.seek(tp, self._next_offset[tp])
             self.processed += len(records)
-            if self._failures.succeeded(tp, self._next_offset[tp]):
+            had_stalled = self._failures.succeeded(tp, self._next_offset[tp])
+            had_stalled |= self._unexpected.pop(tp, 0) >= UNEXPECTED_STALL_AFTER
+            if had_stalled:
                 log.warning("%s/%d flows again", tp.topic, tp.partition)
                 if self._metrics is not None:
                     self._metrics.stalled.labels(tp.topic, str(tp.partition)).set(0)

@@ -13,11 +13,12 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 from prometheus_client import CollectorRegistry
 
-from bus.enforcer import failures
+from bus.enforcer import failures, seen_journal, service
 from bus.enforcer.failures import ALONE_ATTEMPTS, BATCH_ATTEMPTS
 from bus.enforcer.metrics import EnforcerMetrics
 from bus.enforcer.pipeline import EnforcerState, InRecord, Outcome
 from bus.enforcer.records import OutRecord
+from bus.enforcer.seen_events import SeenInBatch
 from bus.enforcer.service import Enforcer
 from bus.envelope.kafka_binding import header_map
 from bus.kafka.admin import KafkaAdmin
@@ -74,7 +75,7 @@ async def test_faults_outside_process_never_stop_the_loop(
 
     registry = CollectorRegistry()
     enforcer = _enforcer(kafka_broker, ingress, out, _no_state, registry)
-    await _run_until(enforcer, len(values), seconds=90)  # its journal goes with the topic
+    await _run_until(enforcer, len(values))  # its journal goes with the topic
 
     delivered = [r.value for r in await read_topic(kafka_broker, out)]
     assert sorted(delivered) == sorted(v for v in values if v not in (b"raise", b"huge"))
@@ -152,6 +153,54 @@ async def test_a_partition_that_keeps_failing_stalls_with_an_alert_and_flows_aga
     assert quarantined == []
 
 
+async def test_a_failure_in_the_loops_own_recovery_loses_no_record(
+    kafka_broker: KafkaConnection,
+    topic_factory: Callable[..., str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(service, "UNEXPECTED_RETRY_S", 0.5)
+    ingress, out = topic_factory("ingress"), topic_factory("out")
+    values = [f"ok-{i}".encode() for i in range(10)]
+    await _publish(kafka_broker, ingress, values[:5])
+    faults = {"journal": 1, "recovery": 1}  # each fails once, the recovery inside the recovery
+
+    async def journal(*args: object) -> None:
+        batch = args[-1]
+        assert isinstance(batch, SeenInBatch)
+        # In the batch with the last record: no later batch would come to notice anything amiss.
+        if faults["journal"] and any(offset == len(values) - 1 for *_, offset in batch.entries):
+            faults["journal"] -= 1
+            raise RuntimeError("journal")
+        await real_journal(*args)  # type: ignore[arg-type]
+
+    async def failed(*args: object) -> None:
+        if faults["recovery"]:
+            faults["recovery"] -= 1
+            raise RuntimeError("recovery")
+        await real_failed(enforcer, *args)  # type: ignore[arg-type]
+
+    real_journal, real_failed = seen_journal.journal, service.Enforcer._failed
+    monkeypatch.setattr(service, "journal", journal)
+    registry = CollectorRegistry()
+    enforcer = _enforcer(kafka_broker, ingress, out, _no_state, registry)
+    monkeypatch.setattr(enforcer, "_failed", failed)
+    stop = asyncio.Event()
+    task = asyncio.create_task(enforcer.run(stop))
+    try:
+        await _until(lambda: enforcer.processed >= 5, task)
+        # The last of these fails in the journal, then in its recovery: only a rewind brings it
+        # back, as no later record would.
+        await _publish(kafka_broker, ingress, values[5:])
+        await _until(lambda: enforcer.processed >= len(values), task)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+    assert enforcer.processed == len(values)
+    assert faults == {"journal": 0, "recovery": 0}
+    assert registry.get_sample_value("bus_enforcer_loop_errors_total", {"stage": "loop"}) == 1
+    assert sorted(r.value for r in await read_topic(kafka_broker, out)) == sorted(values)
+
+
 def _enforcer(
     connection: KafkaConnection,
     ingress: str,
@@ -179,16 +228,20 @@ async def _publish(connection: KafkaConnection, topic: str, values: list[bytes])
         await producer.stop()
 
 
-async def _run_until(enforcer: Enforcer, count: int, seconds: float) -> None:
+async def _run_until(enforcer: Enforcer, count: int) -> None:
     stop = asyncio.Event()
     task = asyncio.create_task(enforcer.run(stop))
     try:
-        for _ in range(int(seconds * 4)):
-            if enforcer.processed >= count:
-                break
-            assert not task.done(), "the loop ended"
-            await asyncio.sleep(0.25)
+        await _until(lambda: enforcer.processed >= count, task)
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
     assert enforcer.processed == count
+
+
+async def _until(done: Callable[[], bool], task: "asyncio.Task[None]", seconds: float = 60) -> None:
+    for _ in range(int(seconds * 4)):
+        if done():
+            return
+        assert not task.done(), "the loop ended"
+        await asyncio.sleep(0.25)
