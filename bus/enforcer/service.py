@@ -9,7 +9,7 @@ quarantined as DUPLICATE_EVENT (see seen_events.py and seen_journal.py)."""
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -79,12 +79,13 @@ class Enforcer:
         # Failures in a row that _transact did not handle itself (a bug in the loop).
         self._unexpected: dict[TopicPartition, int] = {}
         self._retries: set[asyncio.Task[None]] = set()
+        self._admin: KafkaAdmin | None = None  # for the journals' topics, made when first needed
         self._may_proceed = may_proceed
         self.processed = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop` is set; then finish the open transaction (never half) and leave the group."""
-        await asyncio.to_thread(self._ensure_journals)
+        await asyncio.to_thread(self._ensure_journals, self._topics)
         consumer = AIOKafkaConsumer(
             **self._connection.aiokafka_kwargs(),
             group_id=self._group,
@@ -365,6 +366,8 @@ class Enforcer:
         for tp in partitions:
             await self._producers.start(tp)
             await self._seek_to_committed(tp)
+        # An ingress topic created after the start has no journal yet.
+        await asyncio.to_thread(self._ensure_journals, {tp.topic for tp in partitions})
         memories = await rebuild(
             self._connection, self._group, partitions, self._seen_config, self._clock()
         )
@@ -406,9 +409,10 @@ class Enforcer:
                     self._metrics.stalled.labels(tp.topic, str(tp.partition)).set(0)
         log.info("revoked %s", sorted(f"{tp.topic}/{tp.partition}" for tp in partitions))
 
-    def _ensure_journals(self) -> None:
-        admin = KafkaAdmin(self._connection)
-        ensure_journals(admin, self._group, self._topics, self._seen_config)
+    def _ensure_journals(self, topics: Iterable[str]) -> None:
+        if self._admin is None:
+            self._admin = KafkaAdmin(self._connection)
+        ensure_journals(self._admin, self._group, topics, self._seen_config)
 
     def _count_error(self, stage: str) -> None:
         if self._metrics is not None:

@@ -194,8 +194,9 @@ async def _producer_once_authorized(register: KafkaConnection) -> AIOKafkaProduc
     """The register's new ACLs reach the authorizer through the metadata log: retry a moment."""
     for attempt in range(40):
         producer = AIOKafkaProducer(
-            **register.aiokafka_kwargs(), acks="all", enable_idempotence=True, linger_ms=20
-        )
+            **register.aiokafka_kwargs(), acks="all", enable_idempotence=True, linger_ms=20,
+            max_request_size=2 * 2**20,  # a sender may ask for more than the topic takes
+        )  # fmt: skip
         try:
             await producer.start()
             await producer.partitions_for(ingress_topic(TYPE))
