@@ -136,6 +136,24 @@ class TokenRegistry:
         revoked = _Entry(**{**asdict(found), "revoked_at": format_time(now or datetime.now(UTC))})
         self._write([revoked if e is found else e for e in entries])
 
+    def revoke_agency(self, agency: str, now: datetime | None = None) -> list[str]:
+        """Revoke every live agency-dpo token of `agency` (its offboarding); returns their names."""
+        at = now or datetime.now(UTC)
+        entries = self._read()
+        names = [
+            e.name
+            for e in entries
+            if e.agency == agency and e.role == Role.AGENCY_DPO and e.holder().refusal(at) is None
+        ]
+        if names:
+            self._write(
+                [
+                    _Entry(**{**asdict(e), "revoked_at": format_time(at)}) if e.name in names else e
+                    for e in entries
+                ]
+            )
+        return names
+
     def authenticate(self, token: str, now: datetime) -> Principal:
         digest = _digest(token)
         for entry in self._read():

@@ -9,6 +9,7 @@ import typer
 
 from bus import offboarding
 from bus.acls import describe
+from bus.audit.access import TokenRegistry, default_tokens_file
 from bus.cli.params import agency_id
 from bus.credentials import credentials_path, ensure_credentials
 from bus.kafka import broker
@@ -91,7 +92,11 @@ def offboard(agency: AgencyId) -> None:
     Remove the agency from the policy set too (`bus policy apply`)."""
     connection = broker.admin_connection(load_kafka_settings())
     admin = KafkaAdmin(connection)
-    _report(asyncio.run(offboarding.offboard(connection, admin, agency, datetime.now(UTC))))
+    now = datetime.now(UTC)
+    _report(asyncio.run(offboarding.offboard(connection, admin, agency, now)))
+    # Its data-protection officer's view of the audit trail ends with its membership.
+    for name in TokenRegistry(default_tokens_file()).revoke_agency(agency, now):
+        typer.echo(f"  auditor API token revoked: {name} (agency-dpo)")
 
 
 def _report(done: Offboarding) -> None:

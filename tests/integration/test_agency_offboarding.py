@@ -5,6 +5,7 @@ Through the CLI (synchronous, as a user runs it), on the real broker."""
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from aiokafka.errors import KafkaConnectionError
 from typer.testing import CliRunner
 
+from bus.audit.access import Role, TokenRefused, TokenRegistry, default_tokens_file
 from bus.cli.main import app
 from bus.credentials import credentials_path, load_credentials
 from bus.kafka.admin import Acl, KafkaAdmin, Operation, Resource
@@ -77,7 +79,15 @@ def test_an_offboarded_agency_reads_nothing_and_its_audit_trail_stays(
     asyncio.run(produce_one(kafka_broker, topic, b"delivered before offboarding"))
     asyncio.run(eventually(lambda: consume_one(own, topic, group=f"{agency}.back-office")))
 
+    dpo = TokenRegistry(default_tokens_file())
+    dpo_token = dpo.issue(f"{agency}-dpo", Role.AGENCY_DPO, agency)
+    auditor_token = dpo.issue(f"{agency}-auditor", Role.AUDITOR)
+
     done = bus("agency", "offboard", agency)
+    assert f"auditor API token revoked: {agency}-dpo (agency-dpo)" in done
+    with pytest.raises(TokenRefused, match="revoked"):
+        dpo.authenticate(dpo_token, datetime.now(UTC))
+    assert dpo.authenticate(auditor_token, datetime.now(UTC)).role is Role.AUDITOR
     assert f"offboarded {agency}" in done
     assert f"subscription removed (audited): {agency} × {TYPE} × {PURPOSE}" in done
     assert done.count("ACL revoked:") == 4 + 4  # as a consumer and as a producer
