@@ -106,6 +106,7 @@ class Enforcer:
                 except Exception:  # e.g. the broker restarting: fetch again
                     log.exception("fetching input failed; fetching again in 1 s")
                     self._count_error("fetch")
+                    await self._isolate_unreadable()
                     await asyncio.sleep(1)
                     continue
                 for tp, records in batches.items():
@@ -140,6 +141,41 @@ class Enforcer:
                     self._consumer.seek(tp, records[0].offset)
         self._consumer.resume(*(held & self._consumer.assignment()))
         log.warning("consumption resumed: the state in force is current again")
+
+    async def _isolate_unreadable(self) -> None:
+        """A record the client cannot even decode (a header name that is not UTF-8: the broker
+        takes it, aiokafka refuses it on every fetch) would stop every partition of this
+        consumer. Find the partition by asking for each one's buffered records alone, and stall
+        that one only: paused, the alert set, an error naming it and its committed offset, tried
+        again every STALL_RETRY_S. Nothing is lost: the record stays in Kafka, and the others
+        are rewound to their committed offsets (the failed fetch may have consumed some)."""
+        consumer = self._consumer
+        assert consumer is not None
+        async with self._lock:
+            for tp in consumer.assignment() - consumer.paused():
+                try:
+                    await consumer.getmany(tp, timeout_ms=0)
+                except Exception as exc:  # this partition holds the unreadable record
+                    self._stall_unreadable(tp, exc)
+                    continue
+                if tp in self._next_offset:
+                    consumer.seek(tp, self._next_offset[tp])
+
+    def _stall_unreadable(self, tp: TopicPartition, error: Exception) -> None:
+        assert self._consumer is not None
+        offset = self._next_offset.get(tp)
+        log.error(
+            "%s/%d stalled: a record at or after offset %s cannot be decoded (%s); other "
+            "partitions carry on, this one is tried again every %.0f s",
+            tp.topic, tp.partition, offset, type(error).__name__, failures.STALL_RETRY_S,
+            extra={"input": record_position(tp.topic, tp.partition, offset or 0)},
+        )  # fmt: skip
+        if self._metrics is not None:
+            self._metrics.stalled.labels(tp.topic, str(tp.partition)).set(1)
+        self._unexpected[tp] = UNEXPECTED_STALL_AFTER  # a later commit says it flows again
+        self._consumer.pause(tp)
+        self._seen.pop(tp, None)
+        self._recover_later(tp, failures.STALL_RETRY_S)
 
     async def _transact_or_log(self, tp: TopicPartition, records: Batch) -> None:
         try:

@@ -5,8 +5,12 @@ for a while (the partition stalls with an alert, and flows again). The loop neve
 record is committed exactly once, and what cannot be written is set aside in quarantine."""
 
 import asyncio
+import json
+import os
+import sys
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -201,6 +205,56 @@ async def test_a_failure_in_the_loops_own_recovery_loses_no_record(
     assert sorted(r.value for r in await read_topic(kafka_broker, out)) == sorted(values)
 
 
+async def test_a_record_the_client_cannot_decode_stalls_only_its_partition(
+    kafka_broker: KafkaConnection,
+    topic_factory: Callable[..., str],
+    tmp_path: Path,
+) -> None:
+    ingress, out = topic_factory("ingress", partitions=2), topic_factory("out")
+    producer = AIOKafkaProducer(**kafka_broker.aiokafka_kwargs(), acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(ingress, b"ok-a", key=b"k", partition=0)
+        await _undecodable(kafka_broker, ingress, 0, tmp_path)  # offset 1 of partition 0
+        for value, partition in ((b"ok-b", 0), (b"ok-c", 1), (b"ok-d", 1)):
+            await producer.send_and_wait(ingress, value, key=b"k", partition=partition)
+    finally:
+        await producer.stop()
+
+    registry = CollectorRegistry()
+    enforcer = _enforcer(kafka_broker, ingress, out, _no_state, registry)
+    stop = asyncio.Event()
+    task = asyncio.create_task(enforcer.run(stop))
+    stalled = {"topic": ingress, "partition": "0"}
+    try:
+        # Before: aiokafka raised on every fetch, so no partition moved (or run() ended).
+        await _until(lambda: enforcer.processed >= 2, task)
+        await _until(
+            lambda: registry.get_sample_value("bus_enforcer_partition_stalled", stalled) == 1, task
+        )
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+    delivered = {r.value for r in await read_topic(kafka_broker, out)}
+    assert {b"ok-c", b"ok-d"} <= delivered  # the other partition went on
+    assert b"ok-b" not in delivered  # it waits behind the undecodable record, in Kafka
+    assert delivered <= {b"ok-a", b"ok-c", b"ok-d"}
+
+
+async def _undecodable(
+    connection: KafkaConnection, topic: str, partition: int, tmp_path: Path
+) -> None:
+    config = tmp_path / "connection.json"
+    config.write_text(json.dumps({"bootstrap": connection.bootstrap,
+                                  "username": connection.username,
+                                  "password": connection.password}))  # fmt: skip
+    writer = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.support.undecodable_header", str(config), topic,
+        str(partition), env={**os.environ, "AIOKAFKA_NO_EXTENSIONS": "1"},
+    )  # fmt: skip
+    assert await asyncio.wait_for(writer.wait(), 60) == 0
+
+
 def _enforcer(
     connection: KafkaConnection,
     ingress: str,
@@ -245,3 +299,4 @@ async def _until(done: Callable[[], bool], task: "asyncio.Task[None]", seconds: 
             return
         assert not task.done(), "the loop ended"
         await asyncio.sleep(0.25)
+    pytest.fail("timed out")
