@@ -66,9 +66,12 @@ def ensure_journals(
         try:
             if partitions:
                 admin.ensure_topics([journal], partitions, topic_config)
+                if admin.partition_count(journal) < partitions:  # the ingress topic grew
+                    admin.grow_partitions(journal, partitions)
         except BrokerError:
-            if journal not in admin.list_topics():
-                raise  # not merely another instance of the group creating it at the same time
+            # Fine if another instance of the group did the same at the same moment.
+            if admin.partition_count(journal) < partitions:
+                raise
 
 
 async def journal(

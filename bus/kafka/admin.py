@@ -23,6 +23,7 @@ from confluent_kafka.admin import (
     AlterConfigOpType,
     ConfigEntry,
     ConfigResource,
+    NewPartitions,
     NewTopic,
     OffsetSpec,
     ResourcePatternType,
@@ -230,6 +231,15 @@ class KafkaAdmin:
             raise BrokerError(f"could not describe topic {topic}: {exc.args[0]}") from exc
         found = metadata.topics.get(topic)
         return 0 if found is None or found.error is not None else len(found.partitions)
+
+    def grow_partitions(self, topic: str, total: int) -> None:
+        """Give `topic` `total` partitions (Kafka only adds partitions, never removes them)."""
+        self._wait(
+            "add partitions",
+            self._client.create_partitions(
+                [NewPartitions(topic, total)], operation_timeout=_TIMEOUT_S
+            ),
+        )
 
     def list_topics(self) -> set[str]:
         try:

@@ -10,6 +10,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from bus.enforcer.pipeline import EnforcerState
+from bus.enforcer.seen_journal import SeenEventsConfig, ensure_journals, seen_events_topic
 from bus.enforcer.service import Enforcer
 from bus.envelope.kafka_binding import header_map
 from bus.kafka.admin import KafkaAdmin
@@ -97,3 +98,16 @@ async def _run(
         stop.set()
         await asyncio.wait_for(task, 30)
     assert enforcer.processed == until
+
+
+def test_the_journal_follows_its_ingress_topic_when_it_grows(
+    kafka_admin: KafkaAdmin, topic_factory: Callable[..., str]
+) -> None:
+    # Without it, records of a new ingress partition could not be journaled (nor delivered).
+    ingress, group = topic_factory("ingress", partitions=1), unique_name("enforcer")
+    ensure_journals(kafka_admin, group, [ingress], SeenEventsConfig())
+    ensure_journals(kafka_admin, group, [ingress], SeenEventsConfig())  # idempotent
+    assert kafka_admin.partition_count(seen_events_topic(group, ingress)) == 1
+    kafka_admin.grow_partitions(ingress, 3)
+    ensure_journals(kafka_admin, group, [ingress], SeenEventsConfig())
+    assert kafka_admin.partition_count(seen_events_topic(group, ingress)) == 3
