@@ -2,7 +2,6 @@
 DUPLICATE_EVENT, also after the enforcer restarted (its memory is rebuilt from the journal its
 transactions wrote), and the consumer receives the event once."""
 
-import asyncio
 import json
 from collections.abc import Callable
 
@@ -19,6 +18,7 @@ from bus.keys import AgencySigningKey
 from bus.topics import AUDIT_TOPIC, QUARANTINE_TOPIC, delivery_topic
 from bus.topology import ensure_bus_topics
 from policies.facts import Subscription
+from tests.support.enforcer_loop import run_until
 from tests.support.enforcer_process import state_for, with_ingress
 from tests.support.kafka import read_topic, unique_name
 from tests.support.poison_records import TYPE, good_record
@@ -85,19 +85,7 @@ async def _publish(connection: KafkaConnection, topic: str, records: list[Record
 async def _run(
     connection: KafkaConnection, ingress: str, group: str, state: EnforcerState, until: int
 ) -> None:
-    enforcer = Enforcer(connection, [ingress], lambda: state, group=group)
-    stop = asyncio.Event()
-    task = asyncio.create_task(enforcer.run(stop))
-    try:
-        for _ in range(240):
-            if enforcer.processed >= until:
-                break
-            assert not task.done()
-            await asyncio.sleep(0.25)
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
-    assert enforcer.processed == until
+    await run_until(Enforcer(connection, [ingress], lambda: state, group=group), until)
 
 
 def test_the_journal_follows_its_ingress_topic_when_it_grows(

@@ -32,6 +32,7 @@ from bus.topics import QUARANTINE_TOPIC
 from bus.topology import QUARANTINE_MAX_MESSAGE_BYTES, ensure_bus_topics
 from policies.decision import Decision, Reason
 from policies.decision import Outcome as Verdict
+from tests.support.enforcer_loop import run_until, until
 from tests.support.enforcer_process import state_for
 from tests.support.kafka import read_topic, unique_name
 
@@ -79,7 +80,7 @@ async def test_faults_outside_process_never_stop_the_loop(
 
     registry = CollectorRegistry()
     enforcer = _enforcer(kafka_broker, ingress, out, _no_state, registry)
-    await _run_until(enforcer, len(values))  # its journal goes with the topic
+    await run_until(enforcer, len(values))  # its journal goes with the topic
 
     delivered = [r.value for r in await read_topic(kafka_broker, out)]
     assert sorted(delivered) == sorted(v for v in values if v not in (b"raise", b"huge"))
@@ -131,19 +132,12 @@ async def test_a_partition_that_keeps_failing_stalls_with_an_alert_and_flows_aga
     stop = asyncio.Event()
     task = asyncio.create_task(enforcer.run(stop))
     try:
-        for _ in range(120):
-            if registry.get_sample_value("bus_enforcer_partition_stalled", stalled) == 1:
-                break
-            assert not task.done()
-            await asyncio.sleep(0.25)
-        assert registry.get_sample_value("bus_enforcer_partition_stalled", stalled) == 1
+        await until(
+            lambda: registry.get_sample_value("bus_enforcer_partition_stalled", stalled) == 1, task
+        )
         assert enforcer.processed == 0
         broken.clear()
-        for _ in range(120):
-            if enforcer.processed >= len(values):
-                break
-            assert not task.done()
-            await asyncio.sleep(0.25)
+        await until(lambda: enforcer.processed >= len(values), task)
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
@@ -191,11 +185,11 @@ async def test_a_failure_in_the_loops_own_recovery_loses_no_record(
     stop = asyncio.Event()
     task = asyncio.create_task(enforcer.run(stop))
     try:
-        await _until(lambda: enforcer.processed >= 5, task)
+        await until(lambda: enforcer.processed >= 5, task)
         # The last of these fails in the journal, then in its recovery: only a rewind brings it
         # back, as no later record would.
         await _publish(kafka_broker, ingress, values[5:])
-        await _until(lambda: enforcer.processed >= len(values), task)
+        await until(lambda: enforcer.processed >= len(values), task)
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
@@ -228,8 +222,8 @@ async def test_a_record_the_client_cannot_decode_stalls_only_its_partition(
     stalled = {"topic": ingress, "partition": "0"}
     try:
         # Before: aiokafka raised on every fetch, so no partition moved (or run() ended).
-        await _until(lambda: enforcer.processed >= 2, task)
-        await _until(
+        await until(lambda: enforcer.processed >= 2, task)
+        await until(
             lambda: registry.get_sample_value("bus_enforcer_partition_stalled", stalled) == 1, task
         )
     finally:
@@ -280,23 +274,3 @@ async def _publish(connection: KafkaConnection, topic: str, values: list[bytes])
             await producer.send_and_wait(topic, value, key=f"k-{i}".encode())
     finally:
         await producer.stop()
-
-
-async def _run_until(enforcer: Enforcer, count: int) -> None:
-    stop = asyncio.Event()
-    task = asyncio.create_task(enforcer.run(stop))
-    try:
-        await _until(lambda: enforcer.processed >= count, task)
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
-    assert enforcer.processed == count
-
-
-async def _until(done: Callable[[], bool], task: "asyncio.Task[None]", seconds: float = 60) -> None:
-    for _ in range(int(seconds * 4)):
-        if done():
-            return
-        assert not task.done(), "the loop ended"
-        await asyncio.sleep(0.25)
-    pytest.fail("timed out")
