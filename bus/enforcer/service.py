@@ -165,7 +165,7 @@ class Enforcer:
         assert self._consumer is not None
         offset = self._next_offset.get(tp)
         log.error(
-            "%s/%d stalled: a record at or after offset %s cannot be decoded (%s); other "
+            "%s/%d stalled: fetching the record at or after offset %s fails (%s); other "
             "partitions carry on, this one is tried again every %.0f s",
             tp.topic, tp.partition, offset, type(error).__name__, failures.STALL_RETRY_S,
             extra={"input": record_position(tp.topic, tp.partition, offset or 0)},
