@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from bus.errors import ConfigError
 from bus.kafka.admin import Acl, KafkaAdmin, Operation, Resource
-from bus.service_principals import service_principals
+from bus.service_principals import claimed_by_agencies, service_principals
 from bus.topics import (
     consumer_group_prefix,
     dead_letter_topic,
@@ -89,19 +89,21 @@ def sync_acls(admin: KafkaAdmin, desired: set[Acl]) -> AclChanges:
     alone. DENY ACLs are kept: they only take access away. An offboarded agency (blocked) gets no
     ALLOW, even from a policy that still names it."""
     services = service_principals()
-    misplaced = sorted({acl.principal for acl in desired} & services)
-    if misplaced:
-        raise ConfigError(
-            f"the policy gives an agency the bus's own principal {', '.join(misplaced)}; "
-            "give the agency its own kafka_principal (User:<agency id>)"
-        )
+    misplaced = claimed_by_agencies(acl.principal for acl in desired)
     on_broker = admin.describe_acls_of(None)
     blocked = {acl.principal for acl in on_broker if acl in block_acls(acl.principal)}
-    desired = {acl for acl in desired if acl.principal not in blocked}
+    desired = {acl for acl in desired if acl.principal not in blocked | services}
     current = {acl for acl in on_broker if acl.allow and acl.principal not in services}
     added, removed = desired - current, current - desired
-    admin.create_acls(added)
+    # Revocations first, and even when the policy is faulty: a refusal must never keep access.
     admin.delete_acls(removed)
+    admin.create_acls(added)
+    if misplaced:
+        raise ConfigError(
+            f"the policy gives an agency the bus's own principal {', '.join(misplaced)}: nothing "
+            f"was granted to it ({len(removed)} unjustified ACLs revoked, {len(added)} granted "
+            "to other agencies); give the agency its own kafka_principal (User:<agency id>)"
+        )
     return AclChanges(frozenset(added), frozenset(removed))
 
 

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.refused_records import RefusedRecord, validation_summary
+from bus.service_principals import claimed_by_agencies
 from bus.topics import POLICY_TOPIC
 from policies.documents import (
     AgenciesFile,
@@ -126,6 +127,9 @@ def policy_from_record(key: bytes | None, value: bytes | None) -> PolicySet:
         raise ValueError(f"not a policy set: {validation_summary(exc)}") from None
     except PolicyError as exc:
         raise ValueError(f"not a consistent policy set: {exc}") from None
+    misplaced = claimed_by_agencies(a.kafka_principal for a in policy_set.agencies.agencies)
+    if misplaced:
+        raise ValueError(f"it gives an agency the bus's own principal {', '.join(misplaced)}")
     # Canonical bytes hashing to the key: what decisions name is what the audit indexer keeps.
     if key != snapshot_hash.encode() or key != snapshot_key(value):
         raise ValueError(f"its key is not its content hash {snapshot_hash}: not written by publish")

@@ -9,6 +9,7 @@ more. Add a new service's principal here, or sync revokes its ACLs.
 """
 
 import os
+from collections.abc import Iterable
 
 from bus.audit.indexer_access import INDEXER_USER, VERIFIER_USER
 from bus.errors import ConfigError
@@ -18,6 +19,12 @@ from bus.kafka.settings import KafkaSettings, load_kafka_settings
 def service_principals() -> frozenset[str]:
     """The admin (super user; the enforcer and the CLI run as it), the audit indexer and verifier."""
     return frozenset(f"User:{user}" for user in service_usernames())
+
+
+def claimed_by_agencies(principals: Iterable[str]) -> list[str]:
+    """Those of `principals` (the policy's agencies') that are the bus's own: a policy naming one
+    would hand an agency the bus's rights, or lock a service out."""
+    return sorted(set(principals) & service_principals())
 
 
 def service_usernames() -> frozenset[str]:

@@ -13,6 +13,7 @@ from bus.cli.params import agency_id, purpose_code
 from bus.kafka import broker
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.settings import load_kafka_settings
+from bus.service_principals import claimed_by_agencies
 from policies.authority import authorize_report
 from policies.cedar_export import export_cedar, write_export
 from policies.decision import Decision
@@ -213,6 +214,14 @@ def apply(directory: PolicyDir) -> None:
     if errors:
         typer.echo(format_findings(errors), err=True)
         typer.echo(f"refused: {len(errors)} error(s); the policy set in force stays", err=True)
+        raise typer.Exit(1)
+    misplaced = claimed_by_agencies(a.kafka_principal for a in policy_set.agencies.agencies)
+    if misplaced:
+        typer.echo(
+            f"{directory / 'agencies.yaml'}: kafka_principal {', '.join(misplaced)} is the bus's "
+            "own; give each agency its own (User:<agency id>). Refused; the set in force stays",
+            err=True,
+        )
         raise typer.Exit(1)
     snapshot = compile_snapshot(policy_set)
     connection = broker.admin_connection(load_kafka_settings())

@@ -115,11 +115,18 @@ async def refused_eventually(consumer: KafkaConnection, topic: str) -> None:
     pytest.fail(f"{consumer.username} could still read {topic}")
 
 
-def test_a_policy_giving_an_agency_a_service_principal_is_refused(kafka_admin: KafkaAdmin) -> None:
+def test_a_policy_giving_an_agency_a_service_principal_is_refused(
+    kafka_admin: KafkaAdmin, principals: Principals
+) -> None:
     stolen = {Acl("User:audit-indexer", Resource.TOPIC, "bus.delivery.x.y", Operation.READ)}
+    leaver = f"User:{principals.create('leaver').username}"
+    unjustified = Acl(leaver, Resource.TOPIC, "bus.delivery.x.y", Operation.READ)
+    kafka_admin.create_acls({unjustified})
     with pytest.raises(ConfigError, match="the bus's own principal User:audit-indexer"):
         sync_acls(kafka_admin, stolen)
     assert stolen.isdisjoint(kafka_admin.describe_acls_of("User:audit-indexer"))
+    # The refusal does not hold back revocation: what nothing justifies is gone all the same.
+    assert unjustified not in kafka_admin.describe_acls_of(leaver)
 
 
 def test_sync_without_a_policy_follows_the_applied_set(kafka_broker: KafkaConnection) -> None:

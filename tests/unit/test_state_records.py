@@ -71,3 +71,11 @@ def test_a_policy_set_under_another_key_is_refused() -> None:
     reformatted = json.dumps(json.loads(document), indent=1).encode()
     with pytest.raises(ValueError, match="not its content hash"):
         policy_from_record(snapshot_key(document), reformatted)
+
+
+def test_a_policy_set_giving_an_agency_the_bus_s_own_principal_is_refused() -> None:
+    document = json.loads(canonical_bytes(load_policy_set(REFERENCE)))
+    document["agencies"][0]["kafka_principal"] = "User:audit-indexer"
+    value = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+    with pytest.raises(ValueError, match="the bus's own principal User:audit-indexer"):
+        policy_from_record(snapshot_key(value), value)
