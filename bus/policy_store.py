@@ -3,7 +3,6 @@ every enforcer instance reads the latest and switches to it between two batches.
 
 import hashlib
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,8 @@ from pydantic import ValidationError
 
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
-from bus.refused_records import RefusedRecord, validation_summary
+from bus.policy_in_force import NewestInForce, PolicyInForce
+from bus.refused_records import validation_summary
 from bus.service_principals import claimed_by_agencies
 from bus.topics import POLICY_TOPIC
 from policies.documents import (
@@ -50,33 +50,23 @@ async def publish(connection: KafkaConnection, policy_set: PolicySet) -> None:
 LOOK_BACK = 16
 
 
-@dataclass(frozen=True)
-class PolicyInForce:
-    """The newest valid policy set on the topic (None: none, so everything is denied), its offset,
-    and the newer records refused on the way there, newest first."""
-
-    policy: PolicySet | None
-    offset: int | None
-    refused: tuple[RefusedRecord, ...]
-
-
 async def latest(connection: KafkaConnection, topic: str = POLICY_TOPIC) -> PolicySet | None:
-    """The last valid policy set applied, or None if none was (then the enforcer denies everything)."""
+    """The set in force (see policy_in_force.py), or None if none is (then the enforcer pauses)."""
     return (await read_in_force(connection, topic)).policy
 
 
 async def read_in_force(connection: KafkaConnection, topic: str = POLICY_TOPIC) -> PolicyInForce:
-    """Look back from the end of the topic for the newest record that is a valid policy set.
+    """Look back from the end of the topic for the newest valid policy set not withdrawn by a later
+    tombstone under its key (policy_in_force.py says why, and what a refused record is).
 
-    A tombstone, a record that is not a policy set, or one whose key is not its content hash (not
-    what `publish` wrote) is refused and skipped. Reading stops at the end offsets taken at start,
-    so it ends even when the last offsets hold no record (compaction, transaction markers)."""
+    Reading stops at the end offsets taken at start, so it ends even when the last offsets hold no
+    record (compaction, transaction markers)."""
     consumer = AIOKafkaConsumer(
         **connection.aiokafka_kwargs(), enable_auto_commit=False, isolation_level="read_committed"
     )
     tp = TopicPartition(topic, 0)
     consumer.assign([tp])
-    refused: list[RefusedRecord] = []
+    choice = NewestInForce(topic, policy_from_record)
     try:
         await consumer.start()  # inside: a start that fails (broker away) must still close it
         begin = (await consumer.beginning_offsets([tp]))[tp]
@@ -84,16 +74,12 @@ async def read_in_force(connection: KafkaConnection, topic: str = POLICY_TOPIC) 
         while high > begin:
             low = max(begin, high - LOOK_BACK)
             for record in reversed(await _read_range(consumer, tp, low, high)):
-                try:
-                    policy_set = policy_from_record(record.key, record.value)
-                except ValueError as exc:
-                    refused.append(RefusedRecord(topic, record.offset, record.key, str(exc)))
-                else:
-                    return PolicyInForce(policy_set, record.offset, tuple(refused))
+                if found := choice.offer(record.offset, record.key, record.value):
+                    return found
             high = low
     finally:
         await consumer.stop()
-    return PolicyInForce(None, None, tuple(refused))
+    return choice.none_in_force()
 
 
 async def _read_range(
@@ -107,11 +93,9 @@ async def _read_range(
     return records
 
 
-def policy_from_record(key: bytes | None, value: bytes | None) -> PolicySet:
+def policy_from_record(key: bytes | None, value: bytes) -> PolicySet:
     """The policy set a record of the policy topic carries. Raises ValueError saying why the record
-    is not one: a tombstone, not JSON, not a policy set, not compilable, or keyed by another hash."""
-    if value is None:
-        raise ValueError("a tombstone (null value), not a policy set")
+    is not one: not JSON, not a policy set, not compilable, or keyed by another hash."""
     try:
         document = json.loads(value)
     except ValueError as exc:  # also invalid UTF-8

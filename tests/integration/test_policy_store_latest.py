@@ -1,8 +1,10 @@
-"""The policy in force is the newest VALID record on the policy topic: a tombstone, a record that
-is not a policy set, or one whose key is not its content hash is refused (and reported), never
-loops or crashes the reader; with nothing valid there is no policy (the enforcer denies all)."""
+"""The policy in force is the newest VALID record on the policy topic not withdrawn by a later
+tombstone under its key: a record that is not a policy set, or one whose key is not its content hash
+is refused (and reported); a tombstone never loops or crashes the reader; what is in force is the
+same before and after compaction; with nothing valid there is no policy (the enforcer pauses)."""
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -35,6 +37,14 @@ async def _write(
 
 def _valid() -> tuple[bytes, bytes]:
     document = canonical_bytes(load_policy_set(REFERENCE))
+    return policy_store.snapshot_key(document), document
+
+
+def _another() -> tuple[bytes, bytes]:
+    """A second valid set: the reference set without its last grant."""
+    policy = load_policy_set(REFERENCE)
+    grants = policy.grants.model_copy(update={"grants": policy.grants.grants[:-1]})
+    document = canonical_bytes(replace(policy, grants=grants))
     return policy_store.snapshot_key(document), document
 
 
@@ -83,12 +93,12 @@ async def test_malformed_newest_records_are_refused_and_the_last_valid_policy_st
 
     reading = await policy_store.read_in_force(kafka_broker, topic)
     assert reading.offset == 0
-    assert [r.offset for r in reading.refused] == [4, 3, 2, 1]
+    assert [r.offset for r in reading.refused] == [3, 2, 1]  # a tombstone is no malformed record
     reasons = [r.reason for r in reading.refused]
-    assert "tombstone" in reasons[0]
-    assert "key" in reasons[1]
-    assert "agencies" in reasons[2]
-    assert "JSON" in reasons[3]
+    assert "key" in reasons[0]
+    assert "agencies" in reasons[1]
+    assert "JSON" in reasons[2]
+    assert reading.withdrawn == ()  # the tombstone's key names no set
     kafka_admin.delete_topics([topic])
 
 
@@ -101,4 +111,26 @@ async def test_with_no_valid_record_no_policy_is_in_force(
     reading = await asyncio.wait_for(policy_store.read_in_force(kafka_broker, topic), READ_BOUND_S)
 
     assert reading.policy is None
-    assert [r.offset for r in reading.refused] == [1, 0]
+    assert [r.offset for r in reading.refused] == [0]
+
+
+async def test_a_withdrawn_set_is_out_of_force_before_and_after_compaction(
+    kafka_broker: KafkaConnection, kafka_admin: KafkaAdmin
+) -> None:
+    """[v1, v2, tombstone(v2)] is what compaction turns into [v1, tombstone(v2)]: both put v1 in
+    force (a tombstone withdraws its key's set; it is not a refused record)."""
+    v1, v2 = _valid(), _another()
+    uncompacted, compacted = _policy_topic(kafka_admin), _policy_topic(kafka_admin)
+    await _write(kafka_broker, uncompacted, [v1, v2, (v2[0], None)])
+    await _write(kafka_broker, compacted, [v1, (v2[0], None)])
+
+    for topic in (uncompacted, compacted):
+        reading = await asyncio.wait_for(
+            policy_store.read_in_force(kafka_broker, topic), READ_BOUND_S
+        )
+        assert reading.policy is not None, topic
+        assert compile_snapshot(reading.policy).hash == v1[0].decode(), topic
+        assert reading.refused == ()
+    reading = await policy_store.read_in_force(kafka_broker, uncompacted)
+    assert [(w.key, w.offset, w.tombstone_offset) for w in reading.withdrawn] == [(v2[0], 1, 2)]
+    kafka_admin.delete_topics([uncompacted, compacted])
