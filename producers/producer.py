@@ -7,6 +7,10 @@ Each event gets a new id (UUIDv7), unless the caller passes the one it was given
 after a failure must keep the event's id, because the first attempt may have reached the broker
 although its acknowledgement was lost. Consumers then recognise the copy by (source, id) and skip
 it; a copy with a new id would be indistinguishable from a second event.
+
+Records go to the partition of their key (the subject) under aiokafka's default partitioner,
+murmur2 as in the Java client: the enforcer refuses any other as PARTITION_MISMATCH. So no
+`partitioner=` is passed below; a client on librdkafka must set `partitioner=murmur2_random`.
 """
 
 import asyncio

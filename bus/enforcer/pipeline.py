@@ -16,8 +16,14 @@ from bus.enforcer.pseudonyms import Pseudonymizer
 from bus.enforcer.records import AuditEntry, Headers, OutRecord, RecordHeaders
 from bus.envelope.attributes import format_time
 from bus.envelope.codec import VerifiedEvent
-from bus.envelope.errors import AttributeMismatchError, EnvelopeError, OversizedRecordError
+from bus.envelope.errors import (
+    AttributeMismatchError,
+    EnvelopeError,
+    OversizedRecordError,
+    PartitionMismatchError,
+)
 from bus.envelope.kafka_binding import verify_ingress_record
+from bus.kafka.key_partition import key_partition
 from bus.kafka.position import record_position
 from bus.keys import KeyStore
 from bus.topics import AUDIT_TOPIC, QUARANTINE_TOPIC, delivery_topic, ingress_topic
@@ -43,6 +49,9 @@ class InRecord:
     key: bytes | None = field(repr=False)
     value: bytes | None = field(repr=False)
     headers: RecordHeaders = field(repr=False)
+    # Of the record's topic, as the consumer's metadata knows it: a record must be on its key's
+    # partition (key_partition.py). 1 for a caller reading a one-partition topic of its own.
+    partition_count: int = 1
 
 
 @dataclass(frozen=True)
@@ -91,11 +100,19 @@ def _process(record: InRecord, state: EnforcerState, now: datetime) -> Outcome:
     verified.require_complete()
     subject = verified.subject
     assert subject is not None  # require_complete() above: the subject field is disclosed
-    if record.key != subject.encode():
+    key = subject.encode()
+    if record.key != key:
         # The key keeps each person's events in order on one partition: under another key a
         # later event could overtake an earlier one (and the key would be an unchecked value).
         detail = "the record key is not the signed subject"
         return quarantine(record, state, now, AttributeMismatchError.reason, detail, verified)
+    expected = key_partition(key, record.partition_count)
+    if record.partition != expected:
+        detail = (
+            f"on partition {record.partition}; its key's is {expected} of {record.partition_count}"
+            " (Kafka's default partitioner, murmur2)"
+        )
+        return quarantine(record, state, now, PartitionMismatchError.reason, detail, verified)
     producer = verified.attributes.source
     # The disclosures' JSON values were validated field by field during verify; no need to
     # rebuild and dump the whole model again on this per-event path.

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import ProducerFenced
+from aiokafka.errors import ProducerFenced, UnknownTopicOrPartitionError
 
 from bus.enforcer import failures
 from bus.enforcer.failures import Failures, Plan
@@ -217,10 +217,12 @@ class Enforcer:
             event_times: list[datetime] = []
             try:
                 state, now = self._state(), self._clock()
+                partition_count = self._partition_count(tp.topic)
                 await producer.begin_transaction()
                 for record in records:
                     started = time.perf_counter()
-                    outcome = self._outcome(tp, record, state, now, batch, plan)
+                    in_record = _in_record(record, partition_count)
+                    outcome = self._outcome(tp, in_record, state, now, batch, plan)
                     self._observe(record, outcome, time.perf_counter() - started, event_times)
                     for out in outcome.records:
                         await producer.send(out.topic, out.value, key=out.key, headers=out.headers)
@@ -252,16 +254,24 @@ class Enforcer:
                     self._metrics.stalled.labels(tp.topic, str(tp.partition)).set(0)
             self._after_commit(tp, state, event_times, time.perf_counter() - committing, seen)
 
+    def _partition_count(self, topic: str) -> int:
+        """The topic's partitions as the consumer's metadata knows them (records must be on their
+        key's partition). Unknown is the broker's fault, never the record's: the batch waits."""
+        assert self._consumer is not None
+        partitions = self._consumer.partitions_for_topic(topic)
+        if not partitions:
+            raise UnknownTopicOrPartitionError(f"no metadata for {topic}")
+        return len(partitions)
+
     def _outcome(
         self,
         tp: TopicPartition,
-        record: ConsumerRecord[bytes, bytes],
+        in_record: InRecord,
         state: EnforcerState,
         now: datetime,
         batch: SeenInBatch,
         plan: Plan,
     ) -> Outcome:
-        in_record = _in_record(record)
         if plan is Plan.SET_ASIDE:
             cause = self._failures.last_error(tp)
             detail = f"{cause} each time its outputs were written; set aside"
@@ -269,17 +279,19 @@ class Enforcer:
         try:
             outcome = self._process(in_record, state, now)
         except Exception as exc:  # process() never raises; a stand-in might
-            log.exception("processing failed", extra={"input": _position(record)})
+            log.exception("processing failed", extra={"input": _in_position(in_record)})
             detail = f"{type(exc).__name__} while processing the record"
             return quarantine(in_record, state, now, INTERNAL_ERROR, detail)
         if outcome.quarantine_reason is not None or outcome.event_id is None:
             return outcome
-        earlier = batch.earlier_acceptance(outcome.producer or "", outcome.event_id, record.offset)
+        earlier = batch.earlier_acceptance(
+            outcome.producer or "", outcome.event_id, in_record.offset
+        )
         if earlier is None:
             return outcome
         detail = (
             f"event {outcome.event_id} of {outcome.producer} was accepted before at "
-            f"{record_position(record.topic, record.partition, earlier)}"
+            f"{record_position(in_record.topic, in_record.partition, earlier)}"
         )
         return quarantine(in_record, state, now, DUPLICATE_EVENT, detail, outcome.verified)
 
@@ -497,8 +509,12 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         await self._enforcer.assigned(list(assigned))
 
 
-def _in_record(record: ConsumerRecord[bytes, bytes]) -> InRecord:
+def _in_record(record: ConsumerRecord[bytes, bytes], partition_count: int) -> InRecord:
     return InRecord(
         record.topic, record.partition, record.offset, record.key, record.value,
-        list(record.headers or ()),
+        list(record.headers or ()), partition_count,
     )  # fmt: skip
+
+
+def _in_position(record: InRecord) -> str:
+    return record_position(record.topic, record.partition, record.offset)

@@ -86,3 +86,10 @@ class TopicMismatchError(EnvelopeError):
     """The record arrived on another event type's ingress topic than the type it signs."""
 
     reason = "TOPIC_MISMATCH"
+
+
+class PartitionMismatchError(EnvelopeError):
+    """The record is not on the partition Kafka's default partitioner gives its key: the memory of
+    accepted events is per partition, so elsewhere a republication would escape it."""
+
+    reason = "PARTITION_MISMATCH"

@@ -14,6 +14,7 @@ from bus.enforcer.service import Enforcer
 from bus.envelope.kafka_binding import header_map
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
+from bus.kafka.key_partition import key_partition
 from bus.keys import AgencySigningKey
 from bus.topics import AUDIT_TOPIC, QUARANTINE_TOPIC, delivery_topic
 from bus.topology import ensure_bus_topics
@@ -67,17 +68,52 @@ async def test_a_republished_event_is_quarantined_after_a_restart(
     ]
 
 
+async def test_a_republication_to_another_partition_is_quarantined(
+    kafka_broker: KafkaConnection,
+    kafka_admin: KafkaAdmin,
+    topic_factory: Callable[..., str],
+) -> None:
+    # A hostile register writes the copy to the partition its key does not map to, where the
+    # memory of accepted events would not know it: refused for its partition instead.
+    ingress = topic_factory("ingress", partitions=2)
+    consumer, group = unique_name("tax"), unique_name("enforcer")
+    key = AgencySigningKey.generate("muni-muc")
+    state = with_ingress(
+        state_for({"consumers": [consumer], "producer": "muni-muc",
+                   "producer_public_pem": key.public_pem().decode()}),
+        ingress,
+    )  # fmt: skip
+    ensure_bus_topics(kafka_admin, [Subscription(consumer, TYPE, "tax")], partitions=2)
+    event = good_record(key, "P-0003-0000")
+    await _publish(kafka_broker, ingress, [event])
+    await _publish(kafka_broker, ingress, [event], partition=1 - key_partition(event[1], 2))
+    await _run(kafka_broker, ingress, group, state, until=2)
+
+    delivered = await read_topic(kafka_broker, delivery_topic(consumer, "tax"))
+    assert [header_map(r.headers)["ce_id"] for r in delivered] == [event[0]]
+    reasons = [
+        header_map(r.headers)["bus_quarantine_reason"]
+        for r in await read_topic(kafka_broker, QUARANTINE_TOPIC)
+        if header_map(r.headers)["bus_input"].startswith(f"{ingress}/")
+    ]
+    assert reasons == ["PARTITION_MISMATCH"]
+
+
 def q_detail_names_first(detail: str, ingress: str) -> bool:
     # The republication points at the record that was accepted: same partition, offset 0.
     return "accepted before at" in detail and f"{ingress}/" in detail and detail.endswith("/0")
 
 
-async def _publish(connection: KafkaConnection, topic: str, records: list[Record]) -> None:
+async def _publish(
+    connection: KafkaConnection, topic: str, records: list[Record], partition: int | None = None
+) -> None:
     producer = AIOKafkaProducer(**connection.aiokafka_kwargs(), acks="all")
     await producer.start()
     try:
         for _id, key, value, headers in records:
-            await producer.send_and_wait(topic, value, key=key, headers=headers)
+            await producer.send_and_wait(
+                topic, value, key=key, headers=headers, partition=partition
+            )
     finally:
         await producer.stop()
 

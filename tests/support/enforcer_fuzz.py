@@ -18,6 +18,7 @@ from bus.catalog.vehicles import VehicleOwnershipChanged
 from bus.encoding import json_from_b64url, sd_digest
 from bus.enforcer.pipeline import INTERNAL_ERROR, EnforcerState, InRecord, Outcome
 from bus.enforcer.pseudonyms import Pseudonymizer
+from bus.kafka.key_partition import key_partition
 from bus.keys import AgencySigningKey, KeyStore
 from bus.keys.keystore import public_key_from_pem
 from bus.topics import AUDIT_TOPIC, DELIVERY_PREFIX, QUARANTINE_TOPIC, ingress_topic
@@ -98,6 +99,8 @@ _NAMES = st.sampled_from(
 ) | st.text(max_size=8)  # fmt: skip
 _SCALARS = (
     st.none() | st.booleans() | st.integers() | st.integers(min_value=2**63)
+    # Beyond a float's range (about 1.8e308) too: JSON integers have no bound.
+    | st.integers(min_value=2**1023, max_value=10**400) | st.integers(-(10**400), -(2**1023))
     | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12)
 )  # fmt: skip
 JSON: st.SearchStrategy[Any] = st.recursive(
@@ -133,6 +136,10 @@ def _drop_claim(draw: st.DrawFn, forgery: Forgery) -> None:
 
 def _time(draw: st.DrawFn, forgery: Forgery) -> None:
     forgery.claims["ce_time"] = draw(TIMES)
+
+
+def _issued_at(draw: st.DrawFn, forgery: Forgery) -> None:
+    forgery.claims["iat"] = draw(_SCALARS)
 
 
 def _event_id(draw: st.DrawFn, forgery: Forgery) -> None:
@@ -197,7 +204,7 @@ def _disclosures(draw: st.DrawFn, forgery: Forgery) -> None:
 # The deep ones (disclosures, nested `_sd`) listed more often: most records should get past the
 # envelope's first checks, or the fuzzer would only ever test those.
 MUTATIONS: tuple[Mutation, ...] = (
-    _claim, _drop_claim, _time, _event_id, _header_member, _sd, _field, _field, _field,
+    _claim, _drop_claim, _time, _issued_at, _event_id, _header_member, _sd, _field, _field, _field,
     _disclosures, _disclosures,
 )  # fmt: skip
 _HEADER_NAMES = st.sampled_from(
@@ -236,7 +243,13 @@ def hostile_records(draw: st.DrawFn) -> InRecord:
     if draw(st.integers(0, 9)) == 5:
         topic = draw(st.sampled_from([*map(ingress_topic, TYPES), "bus.ingress.x"]))
     key = forgery.subject_key() if draw(st.integers(0, 9)) != 5 else draw(st.none() | st.binary())
-    return InRecord(topic, 0, draw(st.integers(0, 2**62)), key, value, headers)
+    # On its key's partition (as Kafka's default partitioner puts it), or sometimes on another.
+    partitions = draw(st.integers(1, 12))
+    partition = key_partition(key, partitions) if key is not None else 0
+    if draw(st.integers(0, 9)) == 5:
+        partition = draw(st.integers(0, partitions - 1))
+    offset = draw(st.integers(0, 2**62))
+    return InRecord(topic, partition, offset, key, value, headers, partitions)
 
 
 def check_outcome(record: InRecord, outcome: Outcome) -> None:

@@ -5,6 +5,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 
 from bus.catalog.population import Address
 from bus.enforcer.pipeline import EnforcerState, InRecord, process
@@ -12,6 +13,7 @@ from bus.enforcer.pseudonyms import Pseudonymizer
 from bus.envelope import sdjwt
 from bus.envelope.codec import issue_event
 from bus.envelope.kafka_binding import header_map, ingress_record
+from bus.kafka.key_partition import key_partition
 from bus.keys import AgencySigningKey, KeyStore
 from bus.keys.keystore import public_key_from_pem
 from bus.topics import AUDIT_TOPIC, QUARANTINE_TOPIC, delivery_topic
@@ -91,7 +93,7 @@ def test_permitted_consumers_get_only_their_released_fields() -> None:
     assert benefits.key is not None
     # The benefits grant does not release the identifier: neither key, header nor value carry it.
     assert b"P-4711-0815" not in benefits.key + benefits.value + b"".join(
-        v for _, v in benefits.headers
+        v or b"" for _, v in benefits.headers
     )
     assert benefits.key.startswith(b"psn-")
     assert b"Leopoldstra" not in tax.value  # encoded inside disclosures, never plain
@@ -165,3 +167,26 @@ def test_signed_event_of_an_unknown_type_is_quarantined() -> None:
     reason, audits = _quarantined(InRecord("bus.ingress.tax.Unknown", 0, 9, b"k", token, headers))
     assert reason == "UNKNOWN_TYPE"
     assert audits[0]["reasons"] == ["UNKNOWN_TYPE"]
+
+
+def test_a_record_off_its_keys_partition_is_quarantined() -> None:
+    # The memory of accepted events is per partition: a republication written to another
+    # partition than its key's would escape it and be delivered twice.
+    good = _input()
+    assert good.key is not None
+    right = key_partition(good.key, 8)
+    wrong = (right + 1) % 8
+    on_right = InRecord(good.topic, right, 1, good.key, good.value, good.headers, 8)
+    assert process(on_right, STATE, NOW).quarantine_reason is None
+    reason, audits = _quarantined(
+        InRecord(good.topic, wrong, 1, good.key, good.value, good.headers, 8)
+    )
+    assert reason == "PARTITION_MISMATCH"
+    assert [a["reasons"] for a in audits] == [["PARTITION_MISMATCH"]]
+
+
+@pytest.mark.parametrize("key", [b"", b"a", b"P-4711-0815", "Müller-ß".encode(), bytes(range(256))])
+def test_the_keys_partition_is_the_default_partitioners(key: bytes) -> None:
+    # As aiokafka (and the Java client) place a keyed record.
+    all_partitions = list(range(12))
+    assert key_partition(key, 12) == DefaultPartitioner()(key, all_partitions, all_partitions)
