@@ -34,6 +34,9 @@ REQUIRED_CLAIMS = (
 # Exactly what EventAttributes.claims() signs, plus the SD-JWT's own `_sd`/`_sd_alg` (checked by
 # sdjwt.verify): any other clear claim would travel unchecked to every consumer.
 ALLOWED_CLAIMS = frozenset((*REQUIRED_CLAIMS, *sdjwt.SD_MEMBERS))
+# Unix seconds of 0001-01-01 and 9999-12-31T23:59:59 UTC, the times ce_time can name: a larger
+# iat (JSON has no limit) would overflow the float it is compared as.
+_EARLIEST_IAT, _LATEST_IAT = -62_135_596_800, 253_402_300_799
 TEXT_CLAIMS = ("iss", "ce_specversion", "ce_id", "ce_type", "ce_time", "ce_dataschema",
                "ce_datacontenttype")  # fmt: skip
 
@@ -134,6 +137,8 @@ def _event_class(claims: Mapping[str, Any], catalog: Catalog) -> type[Event]:
     version, issued_at = claims["ce_eventversion"], claims["iat"]
     if type(version) is not int or type(issued_at) is not int:  # bool is an int too
         raise MalformedTokenError("ce_eventversion and iat must be integers")
+    if not _EARLIEST_IAT <= issued_at <= _LATEST_IAT:  # JSON integers have no bound
+        raise MalformedTokenError("iat lies outside the years 1-9999 that ce_time can name")
     if claims["ce_specversion"] != SPECVERSION or claims["ce_datacontenttype"] != CONTENT_TYPE:
         raise MalformedTokenError(
             f"ce_specversion must be {SPECVERSION!r} and ce_datacontenttype {CONTENT_TYPE!r}"

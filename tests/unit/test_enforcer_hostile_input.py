@@ -137,6 +137,21 @@ def test_a_time_without_zone_is_quarantined() -> None:
     assert "time zone" in detail
 
 
+@pytest.mark.parametrize(
+    "issued_at",
+    [10**400, 2**1100, -(10**309), 253_402_300_800],
+    ids=["1e400", "2^1100", "-1e309", "year-10000"],
+)
+def test_an_iat_beyond_any_time_is_quarantined(issued_at: int) -> None:
+    # JSON integers have no bound: beyond a float's range the comparison with ce_time raised
+    # OverflowError, quarantined only as INTERNAL_ERROR.
+    forgery = _forgery()
+    forgery.claims["iat"] = issued_at
+    reason, detail = _quarantined(forgery.record())
+    assert reason == "MALFORMED"
+    assert "iat" in detail
+
+
 def test_a_ce_id_that_is_not_a_uuid_is_quarantined() -> None:
     forgery = _forgery()
     forgery.claims["ce_id"] = "not-a-uuid"
