@@ -9,6 +9,7 @@ import typer
 
 from bus import offboarding
 from bus.acls import describe
+from bus.agency_principals import AgencyPrincipals, read_agency_principals
 from bus.audit.access import TokenRegistry, default_tokens_file
 from bus.cli.params import agency_id
 from bus.credentials import credentials_path, ensure_credentials
@@ -16,7 +17,7 @@ from bus.kafka import broker
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.settings import load_kafka_settings
 from bus.keys import generate_key_files
-from bus.offboarding import Offboarding, lift_block
+from bus.offboarding import Offboarding, is_blocked, lift_block
 from bus.paths import default_state_dir
 
 app = typer.Typer(
@@ -68,12 +69,12 @@ def onboard(
     ] = True,
 ) -> None:
     """Give AGENCY_ID its own SCRAM credentials on the bus (and a signing key); idempotent.
-    Re-admits an offboarded agency (lifts its block).
+    Re-admits an offboarded agency: lifts the block on each principal offboarding blocked.
 
     What it may read and write follows from the policy and its subscriptions (`bus acl sync`)."""
-    admin = KafkaAdmin(broker.admin_connection(load_kafka_settings()))
-    if lift_block(admin, f"User:{agency}"):
-        typer.echo(f"re-admitted: the offboarding block on User:{agency} is lifted")
+    connection = broker.admin_connection(load_kafka_settings())
+    admin = KafkaAdmin(connection)
+    _readmit(admin, asyncio.run(read_agency_principals(connection, admin, agency)))
     credentials = ensure_credentials(admin, agency)
     typer.echo(
         f"credentials: user {credentials.username!r}, password in "
@@ -92,11 +93,23 @@ def offboard(agency: AgencyId) -> None:
     Remove the agency from the policy set too (`bus policy apply`)."""
     connection = broker.admin_connection(load_kafka_settings())
     admin = KafkaAdmin(connection)
+    tokens = TokenRegistry(default_tokens_file())
     now = datetime.now(UTC)
-    _report(asyncio.run(offboarding.offboard(connection, admin, agency, now)))
-    # Its data-protection officer's view of the audit trail ends with its membership.
-    for name in TokenRegistry(default_tokens_file()).revoke_agency(agency, now):
-        typer.echo(f"  auditor API token revoked: {name} (agency-dpo)")
+    _report(asyncio.run(offboarding.offboard(connection, admin, tokens, agency, now)))
+
+
+def _readmit(admin: KafkaAdmin, found: AgencyPrincipals) -> None:
+    """Lift the block offboarding put on each of its principals (the same ones it blocked)."""
+    for principal in found.principals:
+        if lift_block(admin, principal):
+            typer.echo(f"re-admitted: the offboarding block on {principal} is lifted")
+    for principal, other in found.spared:
+        if is_blocked(admin, principal):
+            typer.echo(
+                f"still blocked: {principal}, which the policy set in force gives to {other} "
+                f"(`bus agency onboard {other}` re-admits that agency)",
+                err=True,
+            )
 
 
 def _report(done: Offboarding) -> None:
@@ -107,6 +120,8 @@ def _report(done: Offboarding) -> None:
         typer.echo(f"{done.agency} was already offboarded: nothing left to remove ({principals})")
     if done.blocked:
         typer.echo("  blocked: DENY on every topic, group, transactional id and the cluster")
+    for name in done.dpo_tokens:
+        typer.echo(f"  auditor API token revoked: {name} (agency-dpo)")
     for s in done.subscriptions:
         typer.echo(f"  subscription removed (audited): {s.consumer} × {s.event_type} × {s.purpose}")
     for acl in sorted(done.acls, key=describe):
@@ -117,6 +132,12 @@ def _report(done: Offboarding) -> None:
     if done.password_file is not None:
         typer.echo(f"  password file removed: {done.password_file}")
     typer.echo("  audit trail: kept (nothing is deleted from bus.audit or the audit store)")
+    for principal, other in done.spared:
+        typer.echo(
+            f"  left alone: {principal}, an earlier policy set's principal for {done.agency}: the "
+            f"set in force gives it to {other}",
+            err=True,
+        )
     if done.in_policy:
         typer.echo(
             f"warning: the policy set in force still names {done.agency}; remove it from the set "
