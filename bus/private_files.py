@@ -10,9 +10,12 @@ file or directory an earlier version left readable by others.
 
 import os
 import stat
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+
+from bus.errors import ConfigError
 
 PRIVATE_UMASK = 0o077
 _NOT_OWNER = 0o077  # group and world bits
@@ -28,12 +31,24 @@ def create_private(path: Path, data: bytes) -> None:
 
 
 def write_private(path: Path, text: str) -> None:
-    """Write (or overwrite) a file only its owner can read."""
+    """Write (or replace) a file only its owner can read: the text goes into a new 0600 file
+    beside it, which then takes its name. So an existing file that others could read (an earlier
+    0644 one) never holds a byte of the new text, and readers see the old text or the new, whole.
+    A symlink at `path` is refused rather than followed or replaced."""
     make_private_dirs(path.parent)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    path.chmod(0o600)
+    if path.is_symlink():
+        raise ConfigError(
+            f"{path} is a symbolic link: refused (a private file is never written there)"
+        )
+    fd, draft = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # 0600, O_EXCL
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(draft, path)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(draft)
+        raise
 
 
 def create_private_file(path: Path) -> None:

@@ -9,8 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from bus.errors import ConfigError
 from bus.paths import PROJECT_ROOT
-from bus.private_files import create_private_file, make_private_dir, tighten, tighten_tree
+from bus.private_files import (
+    create_private_file,
+    make_private_dir,
+    tighten,
+    tighten_tree,
+    write_private,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -91,3 +98,42 @@ def test_the_bus_command_closes_only_a_state_directory_it_can_reach(tmp_path: Pa
     for result in (unreachable, blocked):
         assert result.returncode == 0, result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_a_secret_never_lands_in_a_file_others_can_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An earlier 0644 file is replaced, never written to: the new text is readable only in a 0600
+    file until it takes the name (readers, even by another link, see the old text or the new)."""
+    target = tmp_path / "server.properties"
+    target.write_text("old=1\n")
+    target.chmod(0o644)
+    other_name = tmp_path / "hard-link"
+    os.link(target, other_name)  # what someone who opened the old file holds
+    seen: list[tuple[int, str, str]] = []
+    real_replace = os.replace
+
+    def replace(source: str | Path, destination: str | Path) -> None:
+        seen.append((mode(Path(source)), Path(source).read_text(), target.read_text()))
+        real_replace(source, destination)
+
+    monkeypatch.setattr(os, "replace", replace)
+    write_private(target, "password=secret\n")
+    assert seen == [(0o600, "password=secret\n", "old=1\n")]
+    assert (mode(target), target.read_text()) == (0o600, "password=secret\n")
+    assert (mode(other_name), other_name.read_text()) == (0o644, "old=1\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hard-link", "server.properties"]
+
+
+def test_a_symlink_is_refused_not_followed(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("theirs")
+    outside.chmod(0o644)
+    link = tmp_path / "state" / "password"
+    link.parent.mkdir()
+    link.symlink_to(outside)
+    with pytest.raises(ConfigError, match="is a symbolic link"):
+        write_private(link, "secret\n")
+    assert (outside.read_text(), mode(outside)) == ("theirs", 0o644)
+    assert link.is_symlink()
+    assert sorted(p.name for p in link.parent.iterdir()) == ["password"]  # no draft left
