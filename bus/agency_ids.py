@@ -8,6 +8,7 @@ import re
 
 from bus.errors import ConfigError
 from bus.service_principals import service_usernames
+from bus.shown_values import shown
 
 # As policies/documents.py requires of Agency.id and Purpose.code.
 _IDENTIFIER = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
@@ -16,7 +17,7 @@ _SHAPE = "2-63 of a-z 0-9 -, starting with a letter or digit"
 
 def check_agency_id(value: str) -> str:
     if not _IDENTIFIER.fullmatch(value):
-        raise ConfigError(f"{_shown(value)} is not an agency id ({_SHAPE}, e.g. tax-by)")
+        raise ConfigError(f"{shown(value)} is not an agency id ({_SHAPE}, e.g. tax-by)")
     if value in service_usernames():
         raise ConfigError(f"{value!r} is one of the bus's own service principals, not an agency")
     return value
@@ -24,10 +25,5 @@ def check_agency_id(value: str) -> str:
 
 def check_purpose_code(value: str) -> str:
     if not _IDENTIFIER.fullmatch(value):
-        raise ConfigError(f"{_shown(value)} is not a purpose code ({_SHAPE}, e.g. tax-residence)")
+        raise ConfigError(f"{shown(value)} is not a purpose code ({_SHAPE}, e.g. tax-residence)")
     return value
-
-
-def _shown(value: str) -> str:
-    """The value as a message can show it: quoted, control characters escaped, cut short."""
-    return repr(value[:80]) + ("…" if len(value) > 80 else "")

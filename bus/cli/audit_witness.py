@@ -14,7 +14,7 @@ from bus.audit.witness import Witness, read_witness
 from bus.errors import ConfigError
 from bus.kafka.connection import KafkaConnection
 from bus.keys.keystore import AgencyPublicKey
-from bus.topics import AUDIT_CHECKPOINTS_TOPIC
+from bus.shown_values import shown
 
 _TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")  # what Kafka accepts as a topic name
 
@@ -22,8 +22,7 @@ _TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")  # what Kafka accepts as a topic n
 def topic_name(value: str | None) -> str | None:
     """A typer callback: refuse what Kafka would not take as a topic name."""
     if value is not None and not _TOPIC.fullmatch(value):
-        shown = repr(value[:80]) + ("…" if len(value) > 80 else "")
-        raise typer.BadParameter(f"{shown} is not a topic name (1-249 of A-Z a-z 0-9 . _ -)")
+        raise typer.BadParameter(f"{shown(value)} is not a topic name (1-249 of A-Z a-z 0-9 . _ -)")
     return value
 
 
@@ -49,13 +48,7 @@ Offline = Annotated[
         "--offline", help="Without the broker: the store's own checkpoints only (and says so)."
     ),
 ]
-CheckpointTopic = Annotated[
-    str,
-    typer.Option(
-        help="The witness topic the indexer publishes its checkpoints to.", callback=topic_name
-    ),
-]
-# Where the audit topic is an option too: its witness by default.
+# One rule everywhere (index, verify, reconcile, serve): the witness of --topic T is T.checkpoints.
 CheckpointTopicOf = Annotated[
     str | None,
     typer.Option(
@@ -64,7 +57,6 @@ CheckpointTopicOf = Annotated[
         callback=topic_name,
     ),
 ]
-DEFAULT_CHECKPOINT_TOPIC = AUDIT_CHECKPOINTS_TOPIC
 
 
 def pinned_public_key(pinned: Path | None, key_dir: Path | None = None) -> AgencyPublicKey:

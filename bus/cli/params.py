@@ -11,6 +11,7 @@ import typer
 from bus.agency_ids import check_agency_id, check_purpose_code
 from bus.catalog import CATALOG
 from bus.errors import ConfigError
+from bus.shown_values import shown
 
 _GROUP = re.compile(r"[A-Za-z0-9._-]{1,200}")
 
@@ -29,15 +30,17 @@ def _parameter(check: Callable[[str], str]) -> Callable[[str | None], str | None
 
 def check_event_type(value: str) -> str:
     if value not in CATALOG.event_types():
-        shown = repr(value[:80]) + ("…" if len(value) > 80 else "")
-        raise ConfigError(f"{shown} is not an event type of the catalogue (see `bus catalog list`)")
+        raise ConfigError(
+            f"{shown(value)} is not an event type of the catalogue (see `bus catalog list`)"
+        )
     return value
 
 
 def check_consumer_group(value: str) -> str:
     if not _GROUP.fullmatch(value):
-        shown = repr(value[:80]) + ("…" if len(value) > 80 else "")
-        raise ConfigError(f"{shown} is not a consumer group name (1-200 of A-Z a-z 0-9 . _ -)")
+        raise ConfigError(
+            f"{shown(value)} is not a consumer group name (1-200 of A-Z a-z 0-9 . _ -)"
+        )
     return value
 
 
