@@ -4,9 +4,12 @@ on the real broker."""
 
 import asyncio
 import shutil
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from typer.testing import CliRunner
 
 from bus import policy_store
@@ -17,6 +20,8 @@ from bus.errors import ConfigError
 from bus.kafka.admin import Acl, KafkaAdmin, Operation, Resource
 from bus.kafka.connection import KafkaConnection
 from bus.topics import delivery_topic
+from policies.loader import load_policy_set
+from policies.snapshot import canonical_bytes
 from tests.support.kafka import (
     AuthorizationFailed,
     Principals,
@@ -129,12 +134,48 @@ def test_a_policy_giving_an_agency_a_service_principal_is_refused(
     assert unjustified not in kafka_admin.describe_acls_of(leaver)
 
 
-def test_sync_without_a_policy_follows_the_applied_set(kafka_broker: KafkaConnection) -> None:
-    applied = asyncio.run(policy_store.latest(kafka_broker))
-    result = CliRunner().invoke(app, ["acl", "sync"])
-    if applied is None:  # a fresh broker: syncing to no policy would revoke every agency's access
-        assert result.exit_code == 1
-        assert "no policy set has been applied: run `bus policy apply DIR`" in result.output
-    else:
-        assert result.exit_code == 0, result.output
-        assert "ACLs in sync:" in result.output
+async def apply_on(connection: KafkaConnection, topic: str, policy: Path) -> None:
+    """What `bus policy apply` writes, on `topic`."""
+    document = canonical_bytes(load_policy_set(policy))
+    producer = AIOKafkaProducer(**connection.aiokafka_kwargs(), acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, document, key=policy_store.snapshot_key(document))
+    finally:
+        await producer.stop()
+
+
+def test_sync_without_a_policy_follows_the_applied_set(
+    kafka_broker: KafkaConnection,
+    principals: Principals,
+    topic_factory: Callable[..., str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The command reads the applied set with policy_store.latest: here from a policy topic of this
+    # test's own, so both cases run whatever the shared broker's bus.policy holds.
+    applied_topic = topic_factory("policy")
+    monkeypatch.setattr(policy_store, "latest", partial(policy_store.latest, topic=applied_topic))
+    runner = CliRunner()
+
+    # None applied: syncing to no policy would revoke every agency's access.
+    refused = runner.invoke(app, ["acl", "sync"])
+    assert refused.exit_code == 1
+    assert "no policy set has been applied: run `bus policy apply DIR`" in refused.output
+
+    # A set applied that grants a newcomer its subscription: sync grants what that set allows.
+    newcomer = principals.create("newcomer")
+    policy = policy_with(newcomer.username, tmp_path / "policy")
+    wanted = ["--consumer", newcomer.username, "--event-type", TYPE, "--purpose", PURPOSE]
+    subscribed = runner.invoke(app, ["subscribe", *wanted, "--policy", str(policy)])
+    assert subscribed.exit_code == 0, subscribed.output
+    try:
+        asyncio.run(apply_on(kafka_broker, applied_topic, policy))
+        synced = runner.invoke(app, ["acl", "sync"])
+        assert synced.exit_code == 0, synced.output
+        granted = lines_about(synced.output, f"User:{newcomer.username}")
+        assert len(granted) == 4, synced.output
+        assert all(line.startswith("+") for line in granted), synced.output
+        assert "ACLs in sync: " in synced.output
+    finally:
+        runner.invoke(app, ["unsubscribe", *wanted])

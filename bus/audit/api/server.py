@@ -30,6 +30,7 @@ def serve(
     port: int,
     metrics_port: int,
     rate_limit: RateLimit,
+    witness_topic: str = AUDIT_CHECKPOINTS_TOPIC,
 ) -> None:
     # The key pinned outside the store, as `bus audit verify` uses: not the one beside it.
     public_key = load_pinned_key(default_pinned_key(), AuditKeyFiles.default())
@@ -43,7 +44,7 @@ def serve(
     try:
         watch = IntegrityWatch(
             store, public_key, lambda: datetime.now(UTC),
-            witness=lambda: witness_as_verifier(AUDIT_CHECKPOINTS_TOPIC, public_key),
+            witness=lambda: witness_as_verifier(witness_topic, public_key),
         )  # fmt: skip
         refresh = threading.Thread(target=_keep_fresh, args=(watch,), daemon=True)
         refresh.start()

@@ -166,6 +166,8 @@ class AuditStore:
         # Parsed before taking the lock: readers wait only for the database write.
         parsed = [columns_of(r.value) for r in records]
         with self._lock, self.backend.transaction():
+            for topic in sorted({r.topic for r in records}):
+                self._bind_audit_topic(topic)
             seq, chain = self._head()
             rows = []
             due: list[tuple[int, bytes, Positions]] = []
@@ -208,6 +210,31 @@ class AuditStore:
             len(rows),
             len(stored_snapshots),
         )
+
+    def bind_audit_topic(self, topic: str) -> None:
+        """Tie the store to the one audit topic it is filled from (on first use); ConfigError if
+        it is tied to another. A decision claiming another source would escape `reconcile`,
+        which holds the store against the audit topic's partitions."""
+        with self._lock, self.backend.transaction():
+            self._bind_audit_topic(topic)
+
+    def audit_topic(self) -> str | None:
+        with self._lock:
+            return self._bound_topic()
+
+    def _bound_topic(self) -> str | None:
+        rows = self.backend.fetch("SELECT value FROM store_meta WHERE key = 'audit_topic'")
+        return str(rows[0][0]) if rows else None
+
+    def _bind_audit_topic(self, topic: str) -> None:
+        bound = self._bound_topic()
+        if bound is None:
+            self.backend.execute("INSERT INTO store_meta VALUES ('audit_topic', ?)", (topic,))
+        elif bound != topic:
+            raise ConfigError(
+                f"{self.description}: this audit store is filled from the audit topic {bound}; "
+                f"refusing records from {topic[:120]!r}"
+            )
 
     def _head(self) -> tuple[int, bytes]:
         rows = self.backend.fetch("SELECT seq, hash FROM decisions ORDER BY seq DESC LIMIT 1")
@@ -325,6 +352,14 @@ class AuditStore:
         )
         for seq, offset, record in self.backend.stream(sql, (topic, partition)):
             yield int(seq), int(offset), bytes(record)
+
+    def source_partitions(self) -> set[Position]:
+        """Every (topic, partition) a stored record claims to come from (a full scan)."""
+        with self._lock:
+            rows = self.backend.fetch(
+                "SELECT DISTINCT source_topic, source_partition FROM decisions"
+            )
+        return {(str(topic), int(partition)) for topic, partition in rows}
 
     def seq_of_hash(self, chain_hash: bytes) -> int | None:
         """Which record carries this hash (a full scan: only after a break was found)."""
