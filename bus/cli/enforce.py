@@ -2,7 +2,7 @@
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +14,7 @@ from bus.cli.signals import stop_on_signals
 from bus.enforcer.health import EnforcerHealth
 from bus.enforcer.metrics import EnforcerMetrics
 from bus.enforcer.runtime import EnforcerConfig, run_enforcer
+from bus.enforcer.seen_journal import SeenEventsConfig
 from bus.kafka import broker
 from bus.kafka.settings import load_kafka_settings
 from bus.logs import LogFormat, configure_logging
@@ -63,6 +64,26 @@ def enforce(
             "this long (events wait in Kafka; /healthz turns 503).",
         ),
     ] = 300.0,
+    duplicate_horizon_ids: Annotated[
+        int,
+        typer.Option(
+            metavar="COUNT",
+            min=1,
+            max=10_000_000,
+            help="A republished event is quarantined (DUPLICATE_EVENT) while at most this many "
+            "others were accepted on its input partition since; about 115 bytes each in memory.",
+        ),
+    ] = SeenEventsConfig.capacity,
+    duplicate_horizon_days: Annotated[
+        float,
+        typer.Option(
+            metavar="DAYS",
+            min=0.01,
+            max=3650,
+            help="A republished event is quarantined (DUPLICATE_EVENT) only within this many days "
+            "of the first (the retention of the enforcer's journal topics).",
+        ),
+    ] = SeenEventsConfig.max_age.total_seconds() / 86400,
 ) -> None:
     """Run the enforcer until SIGTERM or Ctrl-C; the open transaction finishes or aborts, never half."""
     if policy is not None:
@@ -75,6 +96,9 @@ def enforce(
         pseudonym_key_file=state / "pseudonym.key",
         group=group,
         staleness_limit_s=staleness_limit,
+        duplicate_horizon=SeenEventsConfig(
+            duplicate_horizon_ids, timedelta(days=duplicate_horizon_days)
+        ),
     )
     connection = broker.admin_connection(load_kafka_settings())
     registry = CollectorRegistry()

@@ -6,7 +6,7 @@ import asyncio
 import secrets
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bus import policy_store
@@ -14,6 +14,7 @@ from bus.enforcer.health import EnforcerHealth
 from bus.enforcer.metrics import EnforcerMetrics
 from bus.enforcer.pipeline import EnforcerState
 from bus.enforcer.pseudonyms import Pseudonymizer
+from bus.enforcer.seen_journal import SeenEventsConfig
 from bus.enforcer.service import Enforcer
 from bus.enforcer.state_sources import BusStateSource, KafkaBrokerSetup
 from bus.enforcer.state_watcher import StateWatcher, WatcherTiming
@@ -42,6 +43,8 @@ class EnforcerConfig:
     acl_resync_interval_s: float = 30.0
     # A refresh that has not finished by then (e.g. the broker went away mid-read) has failed.
     refresh_timeout_s: float = 60.0
+    # How far back a republished (source, event id) is caught as DUPLICATE_EVENT.
+    duplicate_horizon: SeenEventsConfig = field(default_factory=SeenEventsConfig)
 
     def timing(self) -> WatcherTiming:
         return WatcherTiming(
@@ -111,7 +114,7 @@ async def run_enforcer(
     watching = watcher.start(stop)
     enforcer = Enforcer(
         connection, ingress_topics(), watcher.current, group=config.group, metrics=metrics,
-        may_proceed=watcher.may_proceed,
+        seen_events=config.duplicate_horizon, may_proceed=watcher.may_proceed,
     )  # fmt: skip
     try:
         await enforcer.run(stop)

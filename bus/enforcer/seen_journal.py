@@ -33,15 +33,19 @@ SEEN_EVENTS_PREFIX = "bus.seen-events."
 class SeenEventsConfig:
     """The DUPLICATE_EVENT horizon: a republication is caught if at most `capacity` other events
     were accepted on its input partition in between, and within `max_age` (the journal's retention).
-    Memory: about 115 bytes per id (benchmarks/seen_events.py), so 11 MiB per full partition; a
-    restart reads the partition's journal back at about 300,000 ids/s."""
+    Set by `bus enforce --duplicate-horizon-ids/--duplicate-horizon-days`. Memory: about 115 bytes
+    per id (benchmarks/seen_events.py), so 11 MiB per full partition; a restart reads the newest
+    `capacity` ids of the partition's journal back at about 300,000 ids/s."""
 
     capacity: int = 100_000
     max_age: timedelta = timedelta(days=7)
 
 
+Entry = tuple[str, str, int]  # (source, event id, input offset)
+
+
 class _Entries(msgspec.Struct, forbid_unknown_fields=True):
-    accepted: list[tuple[str, str, int]]  # (source, event id, input offset)
+    accepted: list[Entry]
 
 
 _decode = msgspec.json.Decoder(_Entries).decode
@@ -66,6 +70,8 @@ def ensure_journals(
         try:
             if partitions:
                 admin.ensure_topics([journal], partitions, topic_config)
+                # An existing journal keeps the retention it was created with otherwise.
+                admin.ensure_topic_config([journal], topic_config)
                 if admin.partition_count(journal) < partitions:  # the ingress topic grew
                     admin.grow_partitions(journal, partitions)
         except BrokerError:
@@ -90,7 +96,8 @@ async def rebuild(
     config: SeenEventsConfig,
     now: datetime,
 ) -> dict[TopicPartition, SeenEvents]:
-    """The memory of each input partition, from its journal (committed records within max_age)."""
+    """The memory of each input partition, from its journal: the newest `capacity` ids of
+    committed records within max_age."""
     sources = {
         TopicPartition(seen_events_topic(group, tp.topic), tp.partition): tp for tp in partitions
     }
@@ -106,32 +113,52 @@ async def rebuild(
         ends = await reader.end_offsets(list(sources))
         since = int((now - config.max_age).timestamp() * 1000)
         starts = await reader.offsets_for_times({j: since for j in sources})
-        pending = set()
-        for j in sources:
+        for j, tp in sources.items():
             found = starts.get(j)
-            start = ends[j] if found is None else found.offset
-            # Each journal record lists a whole batch; more than `capacity` records never matter.
-            start = max(start, ends[j] - config.capacity)
-            if start < ends[j]:
-                reader.seek(j, start)
-                pending.add(j)
-        while pending:
-            batches = await reader.getmany(*pending, timeout_ms=1000)
-            for j, records in batches.items():
-                memory = memories[sources[j]]
-                for record in records:
-                    _remember(memory, record.value, f"{j.topic}/{j.partition}/{record.offset}")
-            pending = {j for j in pending if await reader.position(j) < ends[j]}
+            floor = ends[j] if found is None else found.offset
+            memory = memories[tp]
+            for entries in await _newest(reader, j, floor, ends[j], config.capacity):
+                for source, event_id, offset in entries:
+                    memory.add(memory.fingerprint(source, event_id), offset)
     finally:
         await reader.stop()
     return memories
 
 
-def _remember(memory: SeenEvents, value: bytes | None, position: str) -> None:
+async def _newest(
+    reader: AIOKafkaConsumer, journal: TopicPartition, floor: int, end: int, wanted: int
+) -> list[list[Entry]]:
+    """The journal records of [floor, end) holding the newest `wanted` ids, oldest first. Read
+    backwards in doubling windows: a record lists one batch (one id or hundreds), and each
+    transaction's commit marker takes an offset too, so offsets do not count ids."""
+    windows: list[list[list[Entry]]] = []
+    found, high, span = 0, end, wanted
+    while high > floor and found < wanted:
+        low = max(floor, high - span)
+        window = await _read(reader, journal, low, high)
+        windows.append(window)
+        found += sum(len(entries) for entries in window)
+        high, span = low, span * 2
+    return [entries for window in reversed(windows) for entries in window]
+
+
+async def _read(
+    reader: AIOKafkaConsumer, journal: TopicPartition, low: int, high: int
+) -> list[list[Entry]]:
+    reader.seek(journal, low)
+    read: list[list[Entry]] = []
+    while await reader.position(journal) < high:
+        batches = await reader.getmany(journal, timeout_ms=1000)
+        for record in batches.get(journal, ()):
+            if record.offset < high:
+                position = f"{journal.topic}/{journal.partition}/{record.offset}"
+                read.append(_entries(record.value, position))
+    return read
+
+
+def _entries(value: bytes | None, position: str) -> list[Entry]:
     try:
-        entries = _decode(value or b"").accepted
+        return _decode(value or b"").accepted
     except msgspec.DecodeError:
         log.error("unreadable seen-events journal record at %s: skipped", position)
-        return
-    for source, event_id, offset in entries:
-        memory.add(memory.fingerprint(source, event_id), offset)
+        return []

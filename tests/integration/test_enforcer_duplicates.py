@@ -3,13 +3,22 @@ DUPLICATE_EVENT, also after the enforcer restarted (its memory is rebuilt from t
 transactions wrote), and the consumer receives the event once."""
 
 import json
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 
 from bus.enforcer.pipeline import EnforcerState
-from bus.enforcer.seen_journal import SeenEventsConfig, ensure_journals, seen_events_topic
+from bus.enforcer.seen_events import SeenEvents
+from bus.enforcer.seen_journal import (
+    SeenEventsConfig,
+    ensure_journals,
+    journal,
+    rebuild,
+    seen_events_topic,
+)
 from bus.enforcer.service import Enforcer
 from bus.envelope.kafka_binding import header_map
 from bus.kafka.admin import KafkaAdmin
@@ -134,4 +143,47 @@ def test_the_journal_follows_its_ingress_topic_when_it_grows(
     assert kafka_admin.partition_count(seen_events_topic(group, ingress)) == 1
     kafka_admin.grow_partitions(ingress, 3)
     ensure_journals(kafka_admin, group, [ingress], SeenEventsConfig())
-    assert kafka_admin.partition_count(seen_events_topic(group, ingress)) == 3
+    # The broker's metadata may show the old count for a moment after a growth.
+    deadline = time.monotonic() + 10
+    while kafka_admin.partition_count(seen_events_topic(group, ingress)) != 3:
+        assert time.monotonic() < deadline, "the journal did not grow with its ingress topic"
+        time.sleep(0.1)
+
+
+async def test_a_restart_remembers_as_many_ids_as_the_horizon_holds(
+    kafka_broker: KafkaConnection, kafka_admin: KafkaAdmin, topic_factory: Callable[..., str]
+) -> None:
+    # One id per transaction (as a partition going one record at a time writes): each commit
+    # marker takes an offset too, so reading back `capacity` offsets found half the ids.
+    ingress, group = topic_factory("ingress", partitions=1), unique_name("enforcer")
+    config = SeenEventsConfig(capacity=40)
+    ensure_journals(kafka_admin, group, [ingress], config)
+    tp = TopicPartition(ingress, 0)
+    producer = AIOKafkaProducer(
+        **kafka_broker.aiokafka_kwargs(), transactional_id=unique_name("journal")
+    )
+    await producer.start()
+    try:
+        for offset in range(60):
+            batch = SeenEvents(config.capacity).batch()
+            assert batch.earlier_acceptance("muni-muc", f"id-{offset}", offset) is None
+            async with producer.transaction():
+                await journal(producer, group, tp, batch)
+    finally:
+        await producer.stop()
+
+    memory = (await rebuild(kafka_broker, group, [tp], config, datetime.now(UTC)))[tp]
+    assert len(memory) == 40
+    remembered = [memory.accepted_at(memory.fingerprint("muni-muc", f"id-{o}")) for o in range(60)]
+    assert remembered == [None] * 20 + list(range(20, 60))  # the newest 40, at their offsets
+
+
+def test_the_journal_takes_the_configured_retention(
+    kafka_admin: KafkaAdmin, topic_factory: Callable[..., str]
+) -> None:
+    # A journal made under a longer horizon would otherwise keep it (and its ids) forever.
+    ingress, group = topic_factory("ingress", partitions=1), unique_name("enforcer")
+    ensure_journals(kafka_admin, group, [ingress], SeenEventsConfig())
+    ensure_journals(kafka_admin, group, [ingress], SeenEventsConfig(max_age=timedelta(days=1)))
+    config = kafka_admin.topic_config(seen_events_topic(group, ingress))
+    assert config["retention.ms"] == str(24 * 3600 * 1000)

@@ -1,0 +1,47 @@
+"""`bus enforce --duplicate-horizon-ids/--duplicate-horizon-days` set the DUPLICATE_EVENT horizon the
+enforcer runs with (before, the defaults could not be changed)."""
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from bus.cli import enforce as enforce_cli
+from bus.cli.main import app
+from bus.enforcer.runtime import EnforcerConfig
+from bus.enforcer.seen_journal import SeenEventsConfig
+from bus.kafka import broker
+from bus.kafka.connection import KafkaConnection
+
+
+def _config_of(args: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> EnforcerConfig:
+    started: list[EnforcerConfig] = []
+
+    async def run_enforcer(_connection: Any, config: EnforcerConfig, *_args: Any) -> None:
+        started.append(config)
+
+    monkeypatch.setenv("BUS_HOME", str(tmp_path))
+    monkeypatch.setattr(enforce_cli, "run_enforcer", run_enforcer)
+    monkeypatch.setattr(
+        broker, "admin_connection", lambda _s: KafkaConnection("127.0.0.1:1", "a", "b")
+    )
+    result = CliRunner().invoke(app, ["enforce", "--metrics-port", "0", *args])
+    assert result.exit_code == 0, result.output
+    return started[0]
+
+
+def test_the_horizon_defaults_to_100000_ids_and_7_days(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert _config_of([], monkeypatch, tmp_path).duplicate_horizon == SeenEventsConfig(
+        100_000, timedelta(days=7)
+    )
+
+
+def test_the_horizon_is_configurable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    args = ["--duplicate-horizon-ids", "2000000", "--duplicate-horizon-days", "30"]
+    assert _config_of(args, monkeypatch, tmp_path).duplicate_horizon == SeenEventsConfig(
+        2_000_000, timedelta(days=30)
+    )
