@@ -5,21 +5,27 @@ Through the CLI (synchronous, as a user runs it), on the real broker."""
 
 import asyncio
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 from typer.testing import CliRunner
 
+from bus import offboarding, policy_store
+from bus.acls import block_acls
 from bus.audit.access import Role, TokenRefused, TokenRegistry, default_tokens_file
 from bus.cli.main import app
 from bus.credentials import credentials_path, load_credentials
 from bus.kafka.admin import Acl, KafkaAdmin, Operation, Resource
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.settings import KafkaSettings
-from bus.topics import AUDIT_TOPIC, delivery_topic
+from bus.offboarding import is_blocked
+from bus.topics import AUDIT_TOPIC, POLICY_TOPIC, delivery_topic
+from policies.snapshot import content_hash
 from tests.integration.test_acl_revocation import PURPOSE, TYPE, policy_with
 from tests.support.kafka import (
     AuthorizationFailed,
@@ -30,6 +36,7 @@ from tests.support.kafka import (
     read_topic,
     unique_name,
 )
+from tests.support.policy_sets import reference_with
 
 pytestmark = pytest.mark.integration
 
@@ -132,3 +139,94 @@ def test_an_unknown_agency_is_refused(kafka_broker: KafkaConnection, own_home: P
     result = CliRunner().invoke(app, ["agency", "offboard", nobody])
     assert result.exit_code == 1
     assert f"unknown agency '{nobody}'" in result.output
+
+
+@pytest.fixture
+def applied_sets(kafka_broker: KafkaConnection, kafka_admin: KafkaAdmin) -> Iterator[list[str]]:
+    """Policy sets a test applies on the shared bus.policy; afterwards withdrawn (tombstoned) and
+    the set in force before applied again, so later tests find the bus as it was."""
+    policy_store.ensure_policy_topic(kafka_admin)
+    before = asyncio.run(policy_store.latest(kafka_broker))
+    keys: list[str] = []
+    yield keys
+
+    async def restore() -> None:
+        producer = AIOKafkaProducer(**kafka_broker.aiokafka_kwargs(), acks="all")
+        await producer.start()
+        try:
+            for key in keys:
+                await producer.send_and_wait(POLICY_TOPIC, None, key=key.encode())
+        finally:
+            await producer.stop()
+        if before is not None:
+            await policy_store.publish(kafka_broker, before)
+
+    asyncio.run(restore())
+
+
+def test_offboarding_spares_a_principal_the_set_in_force_gives_another_agency(
+    kafka_broker: KafkaConnection,
+    kafka_admin: KafkaAdmin,
+    principals: Principals,
+    own_home: Path,
+    applied_sets: list[str],
+    tmp_path: Path,
+) -> None:
+    """The leaver held User:<old>, then User:<alias>; the set in force gives it User:<leaver> and
+    User:<alias> to another agency. Offboarding blocks and revokes the leaver's own principals,
+    leaves the other agency's alone and says so; re-admission lifts every block it put."""
+    leaver, old, alias = (principals.create(p) for p in ("leaver", "old", "alias"))
+    holder = unique_name("holder")
+    sets = [
+        reference_with({leaver.username: f"User:{old.username}"}),
+        reference_with({leaver.username: f"User:{alias.username}"}),
+        reference_with({leaver.username: f"User:{leaver.username}", holder: f"User:{alias.username}"}),
+    ]  # fmt: skip
+    for policy_set in sets:
+        asyncio.run(policy_store.publish(kafka_broker, policy_set))
+        applied_sets.append(content_hash(policy_set))
+    # What the other agency does with its principal: write its own topic.
+    its_topic = unique_name("holder-own")
+    kafka_admin.create_topics([its_topic])
+    kafka_admin.create_acls(
+        [Acl(f"User:{alias.username}", Resource.TOPIC, its_topic, Operation.WRITE)]
+    )
+    tokens = TokenRegistry(tmp_path / "tokens.json")
+    dpo_token = tokens.issue(f"{leaver.username}-dpo", Role.AGENCY_DPO, leaver.username)
+    try:
+        # Called as any program would: the DPO token is revoked by offboarding itself.
+        done = asyncio.run(
+            offboarding.offboard(
+                kafka_broker, kafka_admin, tokens, leaver.username, datetime.now(UTC)
+            )
+        )
+        assert done.principals == tuple(sorted([f"User:{leaver.username}", f"User:{old.username}"]))
+        assert done.spared == ((f"User:{alias.username}", holder),)
+        assert done.dpo_tokens == (f"{leaver.username}-dpo",)
+        with pytest.raises(TokenRefused, match="revoked"):
+            tokens.authenticate(dpo_token, datetime.now(UTC))
+        assert done.in_policy
+        for principal in done.principals:
+            assert block_acls(principal) <= kafka_admin.describe_acls_of(principal)
+        assert is_blocked(kafka_admin, f"User:{old.username}")
+        assert not is_blocked(kafka_admin, f"User:{alias.username}")
+        # The other agency's credentials and access are untouched.
+        asyncio.run(produce_one(alias, its_topic, b"still mine"))
+
+        runner = CliRunner()
+        again = runner.invoke(app, ["agency", "offboard", leaver.username])
+        assert again.exit_code == 0, again.output
+        assert (
+            f"left alone: User:{alias.username}, an earlier policy set's principal for "
+            f"{leaver.username}: the set in force gives it to {holder}"
+        ) in again.output
+
+        readmitted = runner.invoke(app, ["agency", "onboard", leaver.username, "--no-signing-key"])
+        assert readmitted.exit_code == 0, readmitted.output
+        for principal in done.principals:
+            assert (
+                f"re-admitted: the offboarding block on {principal} is lifted" in readmitted.output
+            )
+            assert not is_blocked(kafka_admin, principal)
+    finally:
+        kafka_admin.delete_topics([its_topic])

@@ -1,24 +1,15 @@
 """An agency's principals for offboarding and re-admission: never one the set in force gives
 another agency; the set in force is the one the enforcer reads, not the newest JSON record."""
 
-import json
-from pathlib import Path
-from typing import Any
-
 from bus.agency_principals import AppliedPolicies, agency_principals, applied_policies
-from bus.policy_store import from_document, snapshot_key
-from policies.loader import PolicySet, load_policy_set
+from bus.policy_store import snapshot_key
+from policies.loader import PolicySet
 from policies.snapshot import EMPTY_HASH, canonical_bytes, content_hash
-
-REFERENCE = load_policy_set(Path(__file__).resolve().parents[2] / "policies" / "reference")
+from tests.support.policy_sets import reference_with
 
 
 def with_agency(agency: str, principal: str) -> PolicySet:
-    """The reference set plus `agency` holding `principal`."""
-    document: dict[str, Any] = json.loads(canonical_bytes(REFERENCE))
-    row = {**document["agencies"][0], "id": agency, "kafka_principal": principal}
-    document["agencies"].append(row)
-    return from_document(document)
+    return reference_with({agency: principal})
 
 
 def record(policy_set: PolicySet) -> tuple[bytes, bytes]:
