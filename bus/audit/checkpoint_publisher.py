@@ -7,11 +7,21 @@ seq order, every stored checkpoint after the newest one there: idempotent by che
 checkpoint published twice (a send that succeeded just before a crash) is the same checkpoint,
 and `verify` matches checkpoints by seq and hash. A broker that refuses a send does not stop the
 indexing: the checkpoints wait in the store and are published once it answers again.
+
+At start the store must not be behind its witness (a checkpoint published but not in the store:
+records or checkpoints were deleted, or an old backup restored): the indexer refuses to start
+rather than sign a second history over the first. A checkpoint published later than `verify`
+expects it (`late_after`: its cadence, the retry interval and a grace, given by the caller) is
+still published, since a crash between commit and send is legitimate, but said loudly (log line,
+`bus_audit_witness_late_checkpoints_total`): whoever holds the audit key could have signed it
+in the store and left it to the indexer to publish.
 """
 
 import asyncio
 import logging
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -20,7 +30,8 @@ from bus.audit.audit_key import KEY_NAME
 from bus.audit.checkpoint import Checkpoint
 from bus.audit.store.audit_store import AuditStore
 from bus.audit.witness import Witness, encode_checkpoint, read_witness
-from bus.errors import BrokerError
+from bus.envelope.attributes import parse_time
+from bus.errors import BrokerError, ConfigError
 from bus.kafka.connection import KafkaConnection
 from bus.keys import AgencySigningKey
 from bus.keys.keystore import public_key_from_pem
@@ -31,16 +42,27 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_S = 30.0
 
 
+LateAfter = Callable[[Checkpoint], timedelta]
+
+
 class CheckpointPublisher:
-    def __init__(self, connection: KafkaConnection, topic: str, key: AgencySigningKey) -> None:
+    def __init__(
+        self,
+        connection: KafkaConnection,
+        topic: str,
+        key: AgencySigningKey,
+        late_after: LateAfter | None = None,
+        on_late: Callable[[Checkpoint], None] | None = None,
+    ) -> None:
         self._connection, self.topic = connection, topic
         self._public = public_key_from_pem(KEY_NAME, key.public_pem())
+        self._late_after, self._on_late = late_after, on_late
         self._producer: AIOKafkaProducer | None = None  # made in start: only ever a started one
         self._published: int | None = None  # newest seq on the witness; None: read it first
         self._retry_at = 0.0  # monotonic
-        self.witness_at_start: Witness | None = None
 
     async def start(self, store: AuditStore) -> None:
+        """Read the witness (ConfigError if the store is behind it), then publish what waits."""
         producer = AIOKafkaProducer(
             **self._connection.aiokafka_kwargs(), acks="all", enable_idempotence=True
         )
@@ -69,7 +91,7 @@ class CheckpointPublisher:
         try:
             if self._published is None:
                 witness = await read_witness(self._connection, self.topic, self._public)
-                self.witness_at_start = self.witness_at_start or witness
+                await asyncio.to_thread(refuse_a_store_behind, store, witness)
                 self._published = witness.newest_seq
             pending = await asyncio.to_thread(store.checkpoints, self._published)
         except (KafkaError, BrokerError) as exc:
@@ -86,6 +108,7 @@ class CheckpointPublisher:
                     continue
                 if checkpoint.positions is None:
                     continue  # signed before schema 2: it covers no positions, nothing to witness
+                self._say_if_late(checkpoint)
                 await self._producer.send_and_wait(
                     self.topic, encode_checkpoint(checkpoint),
                     key=str(checkpoint.seq).encode(), partition=0,
@@ -94,6 +117,22 @@ class CheckpointPublisher:
         except KafkaError as exc:
             self._failed(exc)
 
+    def _say_if_late(self, checkpoint: Checkpoint) -> None:
+        if self._late_after is None:
+            return
+        late = datetime.now(UTC) - parse_time(checkpoint.signed_at) - self._late_after(checkpoint)
+        if late <= timedelta(0):
+            return
+        log.warning(
+            "publishing a checkpoint later than verify expects it on the witness topic: after a "
+            "crash between commit and send this is expected; otherwise someone holding the audit "
+            "key may have signed it in the store (check the indexer's history)",
+            extra={"topic": self.topic, "seq": checkpoint.seq, "signed_at": checkpoint.signed_at,
+                   "late_s": round(late.total_seconds())},
+        )  # fmt: skip
+        if self._on_late is not None:
+            self._on_late(checkpoint)
+
     def _failed(self, exc: Exception) -> None:
         self._published = None  # read the witness again before the next send
         self._retry_at = time.monotonic() + RETRY_AFTER_S
@@ -101,3 +140,25 @@ class CheckpointPublisher:
             "cannot publish checkpoints to the witness topic yet; they wait in the store",
             extra={"topic": self.topic, "error": repr(exc)},
         )
+
+
+def refuse_a_store_behind(store: AuditStore, witness: Witness) -> None:
+    """ConfigError if a checkpoint on the witness is not in the store (by seq and hash): records
+    or checkpoints were deleted, or an older backup restored. Indexing on would sign a second
+    history over the witnessed one; `bus audit verify` names what exactly is gone."""
+    for rejected in witness.rejected:
+        log.error(
+            "a record on the witness topic is not a checkpoint signed by the audit key",
+            extra={"topic": witness.topic, "offset": rejected.offset, "why": rejected.why},
+        )
+    stored = {(cp.seq, cp.chain_hash) for cp in store.checkpoints()}
+    gone = [cp for cp in witness.checkpoints if (cp.seq, cp.chain_hash) not in stored]
+    if not gone:
+        return
+    head_seq, _ = store.head()
+    raise ConfigError(
+        f"the audit store {store.description} is behind its witness topic {witness.topic}: "
+        f"{len(gone)} witnessed checkpoint(s) are not in it, the first at record {gone[0].seq} "
+        f"(the store ends at record {head_seq}). Records or checkpoints were deleted, or an older "
+        "backup restored: refusing to index on. Run `bus audit verify` to see what is gone"
+    )

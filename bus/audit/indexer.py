@@ -5,7 +5,9 @@ database transaction as the records, the next offset of every source partition; 
 there. A crash before the commit loses nothing (the batch is read again), a crash after it
 repeats nothing. The policy topic is read along, so every snapshot a decision names is kept by
 hash for replay, whatever Kafka's compaction does later. Every checkpoint signed is then
-published to the witness topic (bus/audit/checkpoint_publisher.py), after its commit.
+published to the witness topic (bus/audit/checkpoint_publisher.py), after its commit. The store
+takes records from its one audit topic only, and an indexer whose store is behind its witness
+refuses to start.
 """
 
 import asyncio
@@ -22,7 +24,7 @@ from aiokafka.errors import KafkaError
 from bus.audit.checkpoint_publisher import CheckpointPublisher
 from bus.audit.indexer_metrics import IndexerMetrics
 from bus.audit.store.audit_store import AppendResult, AuditStore, Checkpointing, SourceRecord
-from bus.audit.witness import Witness
+from bus.audit.verify import publication_due
 from bus.errors import BrokerError
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.position import record_position
@@ -66,18 +68,22 @@ async def run_indexer(
     clock: Clock = lambda: datetime.now(UTC),
     metrics: IndexerMetrics | None = None,
 ) -> IndexerProgress:
+    # Records from any other topic are refused by the store: bound before anything is read.
+    await asyncio.to_thread(store.bind_audit_topic, options.audit_topic)
     publisher = None
     if options.checkpoint_topic:
-        publisher = CheckpointPublisher(connection, options.checkpoint_topic, checkpointing.key)
+        publisher = CheckpointPublisher(
+            connection, options.checkpoint_topic, checkpointing.key,
+            late_after=lambda cp: publication_due(cp.cadence),
+            on_late=lambda _: metrics.witness_late.inc() if metrics else None,
+        )  # fmt: skip
     append = _Appender(store, metrics, publisher)
     topics = [options.audit_topic] + ([options.policy_topic] if options.policy_topic else [])
     consumer, partitions = await _start_consumer(connection, topics, options.start_wait_s)
     state = IndexerProgress()
     try:
         if publisher:
-            await publisher.start(store)
-            if publisher.witness_at_start:
-                await asyncio.to_thread(_compare_with_witness, store, publisher.witness_at_start)
+            await publisher.start(store)  # refuses a store behind its witness
         stored = await asyncio.to_thread(store.positions)
         for tp in partitions:
             if (tp.topic, tp.partition) in stored:
@@ -99,6 +105,10 @@ async def run_indexer(
                 result = await append([], clock(), checkpointing)
                 state.checkpoints += len(result.checkpoints)
                 unsigned = result.unsigned > 0
+            elif publisher and publisher.behind:
+                # Idle with checkpoints unpublished: try again (every RETRY_AFTER_S), or the
+                # witness stays behind until the next record comes.
+                await publisher.published(store, [])
             if metrics:
                 await _measure_lag(consumer, partitions, metrics)
             if ends and all([await consumer.position(tp) >= ends[tp] for tp in partitions]):
@@ -112,24 +122,6 @@ async def run_indexer(
         if publisher:
             await publisher.stop()
     return state
-
-
-def _compare_with_witness(store: AuditStore, witness: Witness) -> None:
-    """A store behind its witness lost records or checkpoints (deleted, or a restored backup):
-    said loudly here; `bus audit verify` names what exactly."""
-    newest = witness.newest
-    head_seq, _ = store.head()
-    if newest is not None and newest.seq > head_seq:
-        log.error(
-            "the audit store ends before the newest checkpoint on its witness topic: records "
-            "were deleted from it (run bus audit verify)",
-            extra={"head_seq": head_seq, "witnessed_seq": newest.seq, "topic": witness.topic},
-        )
-    for rejected in witness.rejected:
-        log.error(
-            "a record on the witness topic is not a checkpoint signed by the audit key",
-            extra={"topic": witness.topic, "offset": rejected.offset, "why": rejected.why},
-        )
 
 
 async def _start_consumer(

@@ -47,6 +47,12 @@ class IndexerMetrics:
             "1 while signed checkpoints wait to be published to the witness topic.",
             registry=registry,
         )
+        self.witness_late = Counter(
+            "bus_audit_witness_late_checkpoints_total",
+            "Checkpoints published to the witness topic later than verify expects them there "
+            "(after a crash, or signed in the store by someone else: alert on it).",
+            registry=registry,
+        )
         self.lag = Gauge(
             "bus_audit_indexer_lag_records",
             "Records on the topic not yet stored (high watermark minus position).",

@@ -40,9 +40,16 @@ class Discrepancy:
     partition: int
     offset: int
     seq: int | None  # the stored record concerned, if there is one
+    # Set when a stored record claims a source that is no partition of the audit topic.
+    foreign_topic: str | None = None
 
     def describe(self, topic: str) -> str:
-        where = f"{topic}[{self.partition}]@{self.offset}"
+        where = f"{self.foreign_topic or topic}[{self.partition}]@{self.offset}"
+        if self.foreign_topic is not None:
+            return (
+                f"record {self.seq} claims {where}, which is no partition of the audit topic "
+                f"{topic}: nothing vouches for it"
+            )
         if self.kind is Mismatch.MISSING:
             return f"{where} is on the topic but not in the store"
         if self.kind is Mismatch.CHANGED:
@@ -104,7 +111,16 @@ async def reconcile(
                 else:
                     report.not_indexed += 1
             merge.finish()
+    _foreign(store, {(topic, tp.partition) for tp in partitions}, report)
     return report
+
+
+def _foreign(store: AuditStore, audited: set[tuple[str, int]], report: ReconcileReport) -> None:
+    """Every stored record from anywhere but the audit topic's partitions is EXTRA: the store
+    refuses such records, so one is there only if it was put there around the indexer."""
+    for topic, partition in sorted(store.source_partitions() - audited):
+        for seq, offset, _ in store.from_partition(topic, partition):
+            report.add(Discrepancy(Mismatch.EXTRA, partition, offset, seq, topic))
 
 
 class _PartitionMerge:

@@ -21,6 +21,16 @@ every checkpoint the indexer published must match the recomputed chain at its se
 store; the store's source positions must not be below what the newest checkpoint covers (signed:
 lowering them would pass records off as backlog); and no gap between checkpoints, nor the
 unsigned tail, may exceed the cadence they were signed under.
+
+The other way round, the store may be ahead of its witness only for as long as publishing takes:
+a checkpoint is published right after its commit, or, after a failed send, within the publisher's
+retry interval. A store checkpoint missing from the witness past its cadence + that interval +
+SIGNING_GRACE, or records after a witnessed checkpoint that old, are UNWITNESSED: whoever holds
+the audit key (it is readable beside the store) could have re-signed them.
+
+What `verify` proves ends at the newest witnessed checkpoint; records after it (the unsigned
+tail, and the store's own newest checkpoints until they are published) are vouched for only by
+`bus audit reconcile`, which compares them with the audit topic.
 """
 
 from collections.abc import Callable
@@ -29,7 +39,8 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from bus.audit.chain import GENESIS, link
-from bus.audit.checkpoint import DEFAULT_CADENCE, Checkpoint, signature_valid
+from bus.audit.checkpoint import DEFAULT_CADENCE, Cadence, Checkpoint, signature_valid
+from bus.audit.checkpoint_publisher import RETRY_AFTER_S
 from bus.audit.columns import columns_of
 from bus.audit.store.audit_store import AuditStore, ChainRow
 from bus.audit.witness import Witness
@@ -39,6 +50,7 @@ from bus.keys.keystore import AgencyPublicKey
 
 # Past its cadence, an indexer may still be finishing one slow batch before it signs.
 SIGNING_GRACE = timedelta(seconds=60)
+ZERO = timedelta(0)
 
 
 class Tampering(StrEnum):
@@ -56,6 +68,7 @@ class Tampering(StrEnum):
     CHECKPOINT_GAP = "CHECKPOINT_GAP"  # more records between two checkpoints than the cadence
     UNSIGNED_TAIL = "UNSIGNED_TAIL"  # more records, or longer, after the last one than the cadence
     WITNESS_UNAVAILABLE = "WITNESS_UNAVAILABLE"  # not tampering, but no proof of its absence
+    UNWITNESSED = "UNWITNESSED"  # signed in the store, not on the witness long after it was due
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +80,10 @@ class Finding:
 
 @dataclass(frozen=True)
 class IntegrityReport:
+    # Counted in the store, whether or not the walk got that far (it stops at a finding).
     records: int
     head_seq: int
-    head_hash: str
+    head_hash: str  # recomputed if the walk reached the head, else as stored
     checkpoints: int
     last_checkpoint_seq: int | None
     unsigned_tail: int  # records after the last checkpoint: chained, not yet signed
@@ -88,9 +102,12 @@ def verify_store(
     progress: Callable[[int], None] | None = None,
     witness: Witness | None = None,
     now: datetime | None = None,
+    witness_again: Callable[[], Witness] | None = None,
 ) -> IntegrityReport:
     """`public_key`: the pinned one. `witness`: read *before* this call, so that everything on it
-    was committed to the store before the store is read (the indexer publishes after commit)."""
+    was committed to the store before the store is read (the indexer publishes after commit).
+    `witness_again`: reads it once more, *after* the store, before anything is called
+    UNWITNESSED (a checkpoint committed while this ran may have been published meanwhile)."""
     checkpoints = store.checkpoints()
     # Only a checkpoint the audit key really signed can vouch for the chain.
     valid = [cp for cp in checkpoints if signature_valid(public_key, cp)]
@@ -114,14 +131,19 @@ def verify_store(
         or (_missing(valid, witness) if witness else None)
         or checks.positions_lowered()
         or (_witness_forged(witness) if witness else None)
+        or (checks.unwitnessed(valid, witness, witness_again) if witness else None)
         or checks.gap()
         or checks.unsigned_tail()
     )
     last_cp = checkpoints[-1].seq if checkpoints else None
+    records, head_seq, head_hash = walk.count, walk.seq, walk.chain.hex()
+    if walk.finding is not None or walk.pending is not None:  # the walk stopped short
+        records, (head_seq, stored_hash) = store.count(), store.head()
+        head_hash = stored_hash.hex()
     return IntegrityReport(
-        records=walk.count, head_seq=walk.seq, head_hash=walk.chain.hex(),
+        records=records, head_seq=head_seq, head_hash=head_hash,
         checkpoints=len(checkpoints), last_checkpoint_seq=last_cp,
-        unsigned_tail=walk.seq - (last_cp or 0) if walk.seq > (last_cp or 0) else 0,
+        unsigned_tail=max(0, head_seq - (last_cp or 0)),
         finding=finding, witnessed=len(witness.checkpoints) if witness else None,
     )  # fmt: skip
 
@@ -145,7 +167,14 @@ def verify_witnessed(
             "newest records were not deleted with their checkpoints",
         )  # fmt: skip
         return replace(alone, finding=alone.finding or unavailable)
-    return verify_store(store, public_key, progress, witness)
+    return verify_store(store, public_key, progress, witness, witness_again=read_witness)
+
+
+def publication_due(cadence: Cadence | None) -> timedelta:
+    """How long after it was signed a checkpoint must be on the witness: a checkpoint due at the
+    end of its cadence, one retry of a failed send, and the grace for a slow batch."""
+    ms = (cadence or DEFAULT_CADENCE).ms
+    return timedelta(milliseconds=ms, seconds=RETRY_AFTER_S) + SIGNING_GRACE
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +278,43 @@ class _Checks:
                     "what it lost would pass for records not indexed yet",
                 )  # fmt: skip
         return None
+
+    def unwitnessed(
+        self,
+        stored: list[Checkpoint],
+        witness: Witness,
+        witness_again: Callable[[], Witness] | None,
+    ) -> Finding | None:
+        finding = self._unwitnessed(stored, witness)
+        if finding is not None and witness_again is not None:
+            finding = self._unwitnessed(stored, witness_again())
+        return finding
+
+    def _unwitnessed(self, stored: list[Checkpoint], witness: Witness) -> Finding | None:
+        on_witness = {(cp.seq, cp.chain_hash) for cp in witness.checkpoints}
+        for cp in stored:
+            overdue = self._now - parse_time(cp.signed_at) - publication_due(cp.cadence)
+            if cp.positions is None or (cp.seq, cp.chain_hash) in on_witness or overdue <= ZERO:
+                continue  # before schema 2 nothing was published
+            return Finding(
+                Tampering.UNWITNESSED, cp.seq,
+                f"the store's checkpoint at record {cp.seq} (signed {cp.signed_at}) is not on "
+                f"the witness topic {witness.topic}, {overdue.total_seconds():.0f} s after it was "
+                "due there: whoever can read the audit key beside the store could have signed it",
+            )  # fmt: skip
+        newest = witness.newest
+        if newest is None or self._head_seq <= newest.seq:
+            return None
+        overdue = self._now - parse_time(newest.signed_at) - publication_due(newest.cadence)
+        if overdue <= ZERO:
+            return None
+        return Finding(
+            Tampering.UNWITNESSED, newest.seq + 1,
+            f"records {newest.seq + 1}–{self._head_seq} are after the newest checkpoint on the "
+            f"witness topic {witness.topic} (record {newest.seq}, signed {newest.signed_at}), "
+            f"whose successor was due there {overdue.total_seconds():.0f} s ago: nothing "
+            "outside the store vouches for them",
+        )  # fmt: skip
 
     def gap(self) -> Finding | None:
         previous = 0

@@ -39,10 +39,11 @@ from bus.audit.store import AuditStore, open_store
 from bus.audit.subject_report import render_html, subject_report
 from bus.audit.verify import verify_store
 from bus.audit.views import decision_view, explanation
+from bus.audit.witness import Witness
 from bus.cli.audit_index import store_url_default
 from bus.cli.audit_witness import (
-    DEFAULT_CHECKPOINT_TOPIC,
-    CheckpointTopic,
+    AuditTopic,
+    CheckpointTopicOf,
     KeyDir,
     Offline,
     PinnedKey,
@@ -52,6 +53,7 @@ from bus.enforcer.pipeline import AUDIT_AUDIENCE
 from bus.envelope.attributes import format_time
 from bus.errors import ConfigError
 from bus.logs import LogFormat, configure_logging
+from bus.topics import AUDIT_TOPIC, checkpoints_topic
 
 app = typer.Typer(
     help="The audit trail: every decision, permit or deny, tamper-evident.", no_args_is_help=True
@@ -258,15 +260,21 @@ def report(
 def verify(
     store: Store = None,
     key_dir: KeyDir = None, pinned_key: PinnedKey = None,
-    checkpoint_topic: CheckpointTopic = DEFAULT_CHECKPOINT_TOPIC, offline: Offline = False,
-    as_json: Json = False,
+    topic: AuditTopic = AUDIT_TOPIC, checkpoint_topic: CheckpointTopicOf = None,
+    offline: Offline = False, as_json: Json = False,
 ) -> None:  # fmt: skip
     """Recompute the hash chain and check every checkpoint against the pinned audit key and the
     witness topic; exit 1 naming the first record that was modified, deleted, inserted or
-    reordered, checkpoints deleted, positions lowered, or a key that is not the pinned one."""
+    reordered, checkpoints deleted or never witnessed, positions lowered, or a key that is not
+    the pinned one. Records after the newest witnessed checkpoint: see `bus audit reconcile`."""
     public_key = pinned_public_key(pinned_key, key_dir)
+    witness_topic = checkpoint_topic or checkpoints_topic(topic)
+
+    def read_witness() -> Witness:
+        return witness_as_verifier(witness_topic, public_key)
+
     # The witness first: all it holds was committed to the store before the store is read.
-    witness = None if offline else witness_as_verifier(checkpoint_topic, public_key)
+    witness = None if offline else read_witness()
     audit_store = _open(store)
 
     def progress(done: int) -> None:
@@ -274,7 +282,9 @@ def verify(
             print(f"  … {done:,} records checked", file=sys.stderr, flush=True)
 
     try:
-        result = verify_store(audit_store, public_key, progress, witness)
+        result = verify_store(
+            audit_store, public_key, progress, witness, witness_again=read_witness
+        )
     finally:
         audit_store.close()
     finding = result.finding
@@ -315,6 +325,8 @@ def serve(
     rate_limit: Annotated[
         str, typer.Option(help="Requests per token, e.g. 120/minute, 10/second, 2000/hour.")
     ] = DEFAULT_RATE,
+    topic: AuditTopic = AUDIT_TOPIC,
+    checkpoint_topic: CheckpointTopicOf = None,
 ) -> None:
     """The auditor HTTP API (OpenAPI at /docs); bearer tokens from `bus audit token issue`.
     Every request is logged, in the store and as a log line."""
@@ -326,7 +338,7 @@ def serve(
     typer.echo(f"auditor API on http://{host}:{port} (OpenAPI: /docs); Ctrl-C stops it", err=True)
     run(
         store or store_url_default(), TokenRegistry(default_tokens_file()), host, port,
-        metrics_port, limit,
+        metrics_port, limit, checkpoint_topic or checkpoints_topic(topic),
     )  # fmt: skip
 
 

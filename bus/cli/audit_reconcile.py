@@ -54,7 +54,8 @@ def reconcile_command(
             "beyond_retention": report.beyond_retention, "not_indexed": report.not_indexed,
             "counts": {kind.value: n for kind, n in sorted(report.counts.items())},
             "discrepancies": [
-                {"kind": d.kind.value, "partition": d.partition, "offset": d.offset, "seq": d.seq}
+                {"kind": d.kind.value, "topic": d.foreign_topic or topic,
+                 "partition": d.partition, "offset": d.offset, "seq": d.seq}
                 for d in report.shown
             ],
         }, indent=2))  # fmt: skip

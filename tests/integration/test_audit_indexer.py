@@ -219,8 +219,14 @@ async def test_the_indexer_user_reads_its_two_topics_and_writes_only_its_witness
         )
         assert [cp.seq for cp in witness.checkpoints] == [10]
         elsewhere = replace(options, audit_topic=other, start_wait_s=2.0)
-        with pytest.raises(BrokerError, match="TopicAuthorizationFailed"):
-            await run_indexer(connection, store, checkpointing, asyncio.Event(), elsewhere)
+        other_store = open_store(f"sqlite:///{tmp_path / 'other.db'}")  # this one is bound to audit
+        try:
+            with pytest.raises(BrokerError, match="TopicAuthorizationFailed"):
+                await run_indexer(
+                    connection, other_store, checkpointing, asyncio.Event(), elsewhere
+                )
+        finally:
+            other_store.close()
     finally:
         store.close()
     for user, forbidden in ((connection, audit), (verifier, witness_topic), (verifier, audit)):

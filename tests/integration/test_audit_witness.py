@@ -8,9 +8,10 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -23,27 +24,30 @@ from bus.audit.audit_key import (
     load_pinned_key,
     pin_audit_key,
 )
-from bus.audit.indexer import IndexerOptions, run_indexer
+from bus.audit.chain import link
+from bus.audit.checkpoint import DEFAULT_CADENCE, sign_checkpoint
+from bus.audit.columns import columns_of
+from bus.audit.indexer import IndexerOptions, IndexerProgress, run_indexer
 from bus.audit.indexer_access import indexer_connection
 from bus.audit.indexer_metrics import IndexerMetrics
-from bus.audit.reconcile import Mismatch, reconcile
+from bus.audit.reconcile import Discrepancy, Mismatch, reconcile
 from bus.audit.store import AuditStore, open_store
 from bus.audit.store.audit_store import Checkpointing
-from bus.audit.verify import IntegrityReport, Tampering, verify_store
+from bus.audit.verify import IntegrityReport, Tampering, publication_due, verify_store
 from bus.audit.witness import (
-    CHECKPOINTS_TOPIC_CONFIG,
     Witness,
     ensure_checkpoints_topic,
     read_witness,
 )
 from bus.cli.main import app
+from bus.envelope.attributes import format_time, parse_time
 from bus.errors import BusError, ConfigError
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.keys import AgencySigningKey
 from bus.keys.keystore import AgencyPublicKey
 from bus.topics import checkpoints_topic
-from tests.support.audit_records import source_records
+from tests.support.audit_records import audit_document, source_records
 from tests.support.audit_stores import RawSql
 from tests.support.audit_tampering import delete_and_rechain, delete_tail_and_lower_positions
 from tests.support.audit_topic import produce
@@ -71,9 +75,21 @@ class Trail:
     async def witness(self) -> Witness:
         return await read_witness(self.connection, self.witness_topic, self.pinned)
 
-    async def verify(self) -> IntegrityReport:
+    async def verify(self, now: datetime | None = None) -> IntegrityReport:
         witness = await self.witness()  # first: see verify_store
-        return await asyncio.to_thread(verify_store, self.store, self.pinned, None, witness)
+        return await asyncio.to_thread(verify_store, self.store, self.pinned, None, witness, now)
+
+    async def index(self, **changes: Any) -> IndexerProgress:
+        options = IndexerOptions(
+            audit_topic=self.topic, policy_topic=None, checkpoint_topic=self.witness_topic,
+            until_caught_up=True,
+        )  # fmt: skip
+        clock = changes.pop("clock", lambda: datetime.now(UTC))
+        metrics = changes.pop("metrics", None)
+        return await run_indexer(
+            self.connection, self.store, Checkpointing(self.key, every_records=EVERY),
+            asyncio.Event(), replace(options, **changes), clock=clock, metrics=metrics,
+        )  # fmt: skip
 
     def verify_by_itself(self) -> IntegrityReport:
         """As `verify` did before: the store's own checkpoints, the key from the key folder."""
@@ -241,28 +257,101 @@ async def test_a_key_swapped_in_the_store_tree_fails_against_the_pinned_key(trai
     assert "TAMPERED: KEY_MISMATCH" in out
 
 
-async def test_checkpoints_committed_but_not_published_are_published_at_the_next_start(
+async def test_checkpoints_left_unpublished_are_unwitnessed_past_the_grace_and_published_late(
     trail: Trail,
 ) -> None:
-    # As if the indexer died between its commit and its publishing: checkpoints in the store only.
-    checkpointing = Checkpointing(trail.key, every_records=EVERY)
-    # From another topic: the indexer's positions on its own stay where they are.
-    elsewhere = source_records(250, topic=unique_name("elsewhere"))
-    trail.store.append(elsewhere, datetime.now(UTC), replace(checkpointing, sign_head_now=True))
+    # As if the indexer had died between its commits and publishing, an hour ago: checkpoints
+    # in the store only. The store may be ahead of its witness while publishing is due, not after.
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    await produce(trail.connection, trail.topic, INDEXED, 250)
+    await trail.index(checkpoint_topic=None, clock=lambda: an_hour_ago)
     unpublished = [cp.seq for cp in trail.store.checkpoints(INDEXED)]
     assert unpublished == [1_000, 1_100, 1_150]
     assert (await trail.witness()).newest_seq == INDEXED
+    due = publication_due(DEFAULT_CADENCE)
+    within = await trail.verify(now=an_hour_ago + due)
+    assert within.intact, within.finding
     report = await trail.verify()
-    assert report.intact, report.finding  # the store may be ahead of its witness, never behind
+    assert report.finding is not None
+    assert (report.finding.kind, report.finding.seq) == (Tampering.UNWITNESSED, 1_000)
+    assert "not on the witness topic" in report.finding.message
 
-    options = IndexerOptions(
-        audit_topic=trail.topic, policy_topic=None, checkpoint_topic=trail.witness_topic,
-        until_caught_up=True,
-    )  # fmt: skip
-    await run_indexer(trail.connection, trail.store, checkpointing, asyncio.Event(), options)
+    registry = CollectorRegistry()
+    await trail.index(metrics=IndexerMetrics(registry))
     witness = await trail.witness()
     assert [cp.seq for cp in witness.checkpoints] == [cp.seq for cp in trail.store.checkpoints()]
+    assert registry.get_sample_value("bus_audit_witness_late_checkpoints_total") == 3
     assert (await trail.verify()).intact
+
+
+async def test_a_rewritten_record_after_the_newest_witnessed_checkpoint_is_unwitnessed(
+    trail: Trail,
+) -> None:
+    # Publishing stopped at record 900; whoever holds the key rewrote what came after and signed
+    # it afresh, as of the moment the auditor looks: nothing outside the store vouches for it.
+    await produce(trail.connection, trail.topic, INDEXED, 50)
+    await trail.index(checkpoint_topic=None)
+    witnessed_at = parse_time((await trail.witness()).checkpoints[-1].signed_at)
+    later = witnessed_at + publication_due(DEFAULT_CADENCE) + timedelta(seconds=1)
+    kept = trail.raw("SELECT * FROM checkpoints WHERE seq <= ?", (INDEXED,))
+    delete_and_rechain(trail.raw, 920, 920, resign_with=None)
+    trail.raw.many("INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?, ?, ?)", kept)
+    head_seq, head_hash = trail.store.head()
+    positions = tuple(sorted((t, p, o) for (t, p), o in trail.store.positions().items()))
+    forged = sign_checkpoint(
+        trail.key, head_seq, head_hash, format_time(later), positions, DEFAULT_CADENCE
+    )
+    trail.raw(
+        "INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (forged.seq, forged.chain_hash, forged.signed_at, forged.key_id, forged.signature,
+         json.dumps(positions), DEFAULT_CADENCE.records, DEFAULT_CADENCE.ms),
+    )  # fmt: skip
+    assert trail.verify_by_itself().intact, "the store's own checks were expected to be fooled"
+    report = await trail.verify(now=later)
+    assert report.finding is not None
+    assert (report.finding.kind, report.finding.seq) == (Tampering.UNWITNESSED, INDEXED + 1)
+    assert f"records {INDEXED + 1}–{head_seq}" in report.finding.message
+
+
+async def test_an_indexer_refuses_to_start_on_a_store_behind_its_witness(trail: Trail) -> None:
+    trail.raw("DELETE FROM decisions WHERE seq > 800")
+    trail.raw("DELETE FROM checkpoints WHERE seq > 800")
+    await produce(trail.connection, trail.topic, INDEXED, 10)
+    with pytest.raises(ConfigError, match="behind its witness topic") as refused:
+        await trail.index()
+    assert "the first at record 900" in str(refused.value)
+    assert trail.store.head()[0] == 800  # nothing was indexed or signed over the gap
+
+
+async def test_a_decision_made_up_in_the_database_under_another_source_is_extra(
+    trail: Trail,
+) -> None:
+    # No key needed: a decision inserted at the head, correctly chained, claiming a source the
+    # audit topic does not have; the indexer goes on, signs over it and publishes that.
+    made_up = json.dumps(audit_document(999, consumer="framed-agency")).encode()
+    head_seq, head_hash = trail.store.head()
+    columns = columns_of(made_up)
+    trail.raw(
+        f"INSERT INTO decisions VALUES ({', '.join('?' * (7 + len(columns)))})",  # noqa: S608
+        (head_seq + 1, "not.the.audit.topic", 0, 0, made_up, head_hash,
+         link(head_hash, head_seq + 1, made_up), *columns),
+    )  # fmt: skip
+    await produce(trail.connection, trail.topic, INDEXED, 10)
+    await trail.index()
+    assert (await trail.verify()).intact  # a consistent, signed, witnessed chain
+
+    found = await reconcile(trail.connection, trail.store, trail.topic, await trail.witness())
+    assert dict(found.counts) == {Mismatch.EXTRA: 1}
+    assert found.shown == [
+        Discrepancy(Mismatch.EXTRA, 0, 0, head_seq + 1, foreign_topic="not.the.audit.topic")
+    ]
+    assert "no partition of the audit topic" in found.shown[0].describe(trail.topic)
+    # Nor does the store take such a record from anyone going through it.
+    elsewhere = source_records(1, topic="not.the.audit.topic")
+    with pytest.raises(ConfigError, match=f"filled from the audit topic {trail.topic}"):
+        trail.store.append(elsewhere, datetime.now(UTC))
+    with pytest.raises(ConfigError, match="refusing records from"):
+        await trail.index(audit_topic=unique_name("other-audit"))
 
 
 def test_the_witness_topic_is_append_only_and_kept_forever(kafka_admin: KafkaAdmin) -> None:
@@ -270,8 +359,9 @@ def test_the_witness_topic_is_append_only_and_kept_forever(kafka_admin: KafkaAdm
     assert ensure_checkpoints_topic(kafka_admin, topic) == [topic]
     try:
         config = kafka_admin.topic_config(topic)
-        assert {k: config[k] for k in CHECKPOINTS_TOPIC_CONFIG} == CHECKPOINTS_TOPIC_CONFIG
-        assert CHECKPOINTS_TOPIC_CONFIG["cleanup.policy"] == "delete"  # never compacted
+        # Never compacted, never expired: as the broker has it, not as the constant says.
+        assert (config["cleanup.policy"], config["retention.ms"]) == ("delete", "-1")
+        assert config["retention.bytes"] == "-1"
     finally:
         kafka_admin.delete_topics([topic])
 
