@@ -4,6 +4,7 @@ what was refused. Answers the citizen's "who got my data?" (GDPR Art. 15(1)(c)).
 An agency's data-protection officer gets its agency's receipts only: no refusal (it would tell
 where the person lives now, or that the person is protected), no pseudonym (bus/audit/scope.py)."""
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from functools import cache
@@ -19,7 +20,7 @@ MAX_REPORT_DECISIONS = 10_000
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
-    decision_id: int
+    decision_id: int | str  # a DPO's own id for it (bus/audit/dpo_ids.py)
     agency: str | None
     event_type: str | None
     fields: list[str]
@@ -69,8 +70,10 @@ class SubjectReport:
 
 
 def subject_report(
-    store: AuditStore, pseudonym: str, now: datetime, agency: str | None = None
-) -> SubjectReport:
+    store: AuditStore, pseudonym: str, now: datetime, agency: str | None = None,
+    shown_id: Callable[[int], int | str] = int,
+) -> SubjectReport:  # fmt: skip
+    """`agency`: its DPO's report, the decisions named by `shown_id` (see bus/audit/scope.py)."""
     where = DecisionFilter(subject_pseudonym=pseudonym)
     if agency is not None:
         where = DecisionFilter(subject_pseudonym=pseudonym, consumer=agency, outcome="PERMIT")
@@ -81,16 +84,16 @@ def subject_report(
         subject_pseudonym=pseudonym if agency is None else None,
         generated_at=format_time(now),
         scope=agency,
-        received=[_receipt(d) for d in chronological if d.columns.outcome == "PERMIT"],
+        received=[_receipt(d, shown_id) for d in chronological if d.columns.outcome == "PERMIT"],
         refused=[_refusal(d) for d in chronological if d.columns.outcome != "PERMIT"],
         truncated=truncated,
     )
 
 
-def _receipt(d: StoredDecision) -> Receipt:
+def _receipt(d: StoredDecision, shown_id: Callable[[int], int | str]) -> Receipt:
     c = d.columns
     return Receipt(
-        decision_id=d.seq, agency=c.consumer, event_type=c.event_type,
+        decision_id=shown_id(d.seq), agency=c.consumer, event_type=c.event_type,
         fields=c.released_fields.split(), received_at=c.decided_at, purpose=c.purpose,
         legal_basis=c.legal_basis, producer=c.producer, event_id=c.event_id,
     )  # fmt: skip

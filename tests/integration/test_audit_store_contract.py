@@ -112,8 +112,11 @@ def test_each_filter_selects_exactly_the_matching_decisions(subject: Subject) ->
         ),
         (DecisionFilter(event_id=documents[7]["event_id"]), lambda d: d is documents[7]),
         (
-            DecisionFilter(agency="tax-by"),
-            lambda d: "tax-by" in (d["consumer"], d["producer"]),
+            DecisionFilter(dpo_of="tax-by"),
+            lambda d: (
+                (d["consumer"] == "tax-by" and d["outcome"] in ("PERMIT", "SUBSCRIPTION_REFUSED"))
+                or (d["producer"] == "tax-by" and d["outcome"] in ("PERMIT", "QUARANTINED"))
+            ),
         ),
         (
             DecisionFilter(consumer="tax-by", outcome="PERMIT", event_type="AddressChanged"),

@@ -18,6 +18,7 @@ from bus.audit.api.app import create_app
 from bus.audit.api.metrics import ApiMetrics
 from bus.audit.api.rate_limit import RateLimit
 from bus.audit.audit_key import AuditKeyFiles, ensure_audit_key, load_audit_public_key
+from bus.audit.dpo_ids import DpoDecisionIds
 from bus.audit.query import encode_cursor
 from bus.audit.store import AuditStore, SourceRecord, open_store
 from bus.audit.store.audit_store import Checkpointing
@@ -25,6 +26,7 @@ from tests.support.audit_records import PSEUDONYMS, audit_document, person, sour
 
 RECORDS = 500
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+TAX_BY_IDS = DpoDecisionIds(PSEUDONYMS)  # the ids tax-by's DPO knows decisions by
 
 
 @dataclass
@@ -116,8 +118,9 @@ def test_an_agency_dpo_sees_only_its_agencys_decisions(api: Api) -> None:
     )
     foreign = next(i + 1 for i in range(RECORDS) if audit_document(i)["consumer"] == "kba-de")
     assert api.get(f"/decisions/{foreign}").status_code == 200
-    hidden = api.get(f"/decisions/{foreign}", api.dpo)
-    assert (hidden.status_code, hidden.json()) == (404, {"error": f"decision {foreign} not found"})
+    shown = TAX_BY_IDS.encode("tax-by", foreign)
+    hidden = api.get(f"/decisions/{shown}", api.dpo)
+    assert (hidden.status_code, hidden.json()) == (404, {"error": f"decision {shown} not found"})
     counts = api.get("/stats", api.dpo).json()["counts"]
     assert {c["consumer"] for c in counts} == {"tax-by"}
     report = api.client.post("/subject-report", json={"subject": person(1)}, headers=api.dpo).json()
@@ -210,24 +213,43 @@ def test_without_a_valid_token_nothing_is_answered(api: Api) -> None:
 
 
 def test_every_access_is_logged_and_no_real_id_in_the_log(api: Api) -> None:
-    api.get("/decisions", {})  # 401
+    api.get("/decisions", {})  # 401: counted, not logged (see the next test)
     api.get("/decisions", outcome="FOO")  # 422
     api.get("/decisions", subject=person(7))  # 400: never in a URL
     api.get("/decisions", subjct=person(7))  # 422, misspelt: its value is not logged either
     api.client.get(f"/decisions?{person(7)}=1", headers=api.auditor)  # nor a name: an id?
     api.client.post("/decisions/search", json={"subject": person(7)}, headers=api.auditor)
-    api.get("/decisions/1", api.dpo)
+    api.get(f"/decisions/{person(7)}")  # 422: the route's template is logged, not the path
+    api.get("/decisions/1", api.dpo)  # a DPO names decisions by its own ids: 422 too
+    api.get("/decisions/1")
     log = api.store.access_log()
     seen = PSEUDONYMS.pseudonym("audit", person(7))  # who looked up whom stays accountable
     assert [(row[1], row[5], row[6], row[7]) for row in reversed(log)] == [
-        (None, "/decisions", "", 401), ("alice", "/decisions", "outcome=FOO", 422),
-        (None, "/decisions", "subject=%5Bwithheld%5D", 400),
+        ("alice", "/decisions", "outcome=FOO", 422),
+        ("alice", "/decisions", "subject=%5Bwithheld%5D", 400),
         ("alice", "/decisions", "%5Bunknown%5D=%5Bwithheld%5D", 422),
         ("alice", "/decisions", "%5Bunknown%5D=%5Bwithheld%5D", 422),
         ("alice", "/decisions/search", f"subject_pseudonym={seen}", 200),
-        ("bob", "/decisions/1", "", log[0][7]),
+        ("alice", "/decisions/{decision_id}", "", 422),
+        ("bob", "/decisions/{decision_id}", "", 422),
+        ("alice", "/decisions/1", "", 200),
     ]  # fmt: skip
     assert not any(person(7) in str(row) for row in log)
+
+
+def test_requests_without_a_valid_token_are_counted_not_stored(api: Api) -> None:
+    """Anyone can send them: a row each would let anyone fill the audit database."""
+    api.get("/decisions", {})
+    api.get("/decisions", {"Authorization": "Bearer guess"}, subject=person(7))
+    api.client.post("/decisions/search", content=b" " * 20_000, headers={})
+    assert api.store.access_log() == []
+
+    def refused(route: str, method: str) -> float | None:
+        labels = {"route": route, "method": method, "status": "401", "role": "none"}
+        return api.metrics.get_sample_value("bus_audit_api_requests_total", labels)
+
+    assert refused("/decisions", "GET") == 2  # one refused unread: it asked by subject
+    assert refused("/decisions/search", "POST") == 1  # refused unread: its body is too large
 
 
 def test_openapi_lists_the_routes(api: Api) -> None:
@@ -244,7 +266,7 @@ def test_a_cursor_from_elsewhere_is_refused_but_ours_works(api: Api) -> None:
 def test_requests_are_counted_by_route_template_status_and_role(api: Api) -> None:
     api.get("/decisions/1")
     api.get("/decisions/2")
-    api.get("/decisions/999999", api.dpo)
+    api.get(f"/decisions/{TAX_BY_IDS.encode('tax-by', 999999)}", api.dpo)
     api.get("/decisions", {})
 
     def requests(route: str, status: int, role: str) -> float | None:

@@ -3,13 +3,20 @@ per-token rate limit, and a person's identifier refused in query strings (real S
 
 import hashlib
 import json
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import uvicorn
 
 from bus.audit.access import Role, TokenRefused, TokenRegistry
+from bus.audit.api.app import SERVER_SETTINGS
 from bus.audit.api.rate_limit import RateLimit
 from bus.errors import ConfigError
 from tests.support.audit_api import NOW, Api, audit_api, bearer
@@ -81,6 +88,90 @@ def test_guessing_tokens_is_rate_limited_too(tmp_path: Path) -> None:
     with audit_api(tmp_path, [audit_document(0)], rate="3/minute") as limited:
         wrong = bearer("guess")
         assert [limited.get("/decisions", wrong).status_code for _ in range(4)] == [401] * 3 + [429]
+
+
+def test_the_dpo_tokens_of_one_agency_share_its_rate(tmp_path: Path) -> None:
+    """Otherwise an agency would multiply its rate by issuing itself more tokens."""
+    with audit_api(tmp_path, [audit_document(0)], rate="3/minute") as limited:
+        second = bearer(limited.tokens.issue("bob2", Role.AGENCY_DPO, "tax-by", now=NOW))
+        other = bearer(limited.tokens.issue("kurt", Role.AGENCY_DPO, "kba-de", now=NOW))
+        codes = [limited.get("/decisions", t).status_code for t in (limited.dpo, second) * 2]
+        assert codes == [200, 200, 200, 429]
+        assert limited.get("/decisions", second).status_code == 429
+        assert limited.get("/decisions", other).status_code == 200  # another agency's own rate
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body"),
+    [("GET", "/decisions?subject=P-4711-0815", None),
+     ("POST", "/subject-report", b" " * 20_000)],
+)  # fmt: skip
+def test_requests_refused_unread_pass_the_login_and_rate_first_and_leave_no_row(
+    tmp_path: Path, method: str, url: str, body: bytes | None
+) -> None:
+    """A `subject` in the URL or a body too large was answered before the login: 50 such
+    requests without a token wrote 50 rows, and no window ever filled."""
+    with audit_api(tmp_path, [audit_document(0)], rate="3/minute") as limited:
+        codes = [limited.client.request(method, url, content=body).status_code for _ in range(50)]
+        assert codes == [401] * 3 + [429] * 47
+        assert limited.store.access_log() == []
+        with_token = limited.client.request(method, url, content=body, headers=limited.auditor)
+        assert with_token.status_code in (400, 413)
+        assert [row[1] for row in limited.store.access_log()] == ["alice"]
+
+
+def test_a_forwarded_for_header_names_no_new_client(tmp_path: Path) -> None:
+    """uvicorn believes X-Forwarded-For from 127.0.0.1 unless told not to; the API listens there,
+    so a caller naming a new address per request never filled its window. Real server, socket."""
+    with audit_api(tmp_path, [audit_document(0)], rate="3/minute") as limited:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        server = uvicorn.Server(
+            uvicorn.Config(limited.client.app, host="127.0.0.1", port=port, **SERVER_SETTINGS)
+        )
+        running = threading.Thread(target=server.run, daemon=True)
+        running.start()
+        try:
+            deadline = time.monotonic() + 10
+            while not server.started and time.monotonic() < deadline:
+                time.sleep(0.05)
+            codes = [_status(f"http://127.0.0.1:{port}/decisions", f"10.1.{i}.1") for i in range(5)]
+        finally:
+            server.should_exit = True
+            running.join(10)
+        assert codes == [401] * 3 + [429] * 2
+
+
+def _status(url: str, forwarded_for: str) -> int:
+    headers = {**bearer("guess"), "X-Forwarded-For": forwarded_for}
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310 (our own http URL)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return int(response.status)
+    except urllib.error.HTTPError as refused:
+        return refused.code
+
+
+def test_a_body_of_no_declared_length_is_refused_unread(api: Api) -> None:
+    """Chunked, it would be read in full to learn its size: before the login, by anyone."""
+    chunks = iter([b'{"subject": "a"}', b" " * 20_000])
+    response = api.client.post("/subject-report", content=chunks, headers=api.auditor)
+    assert (response.status_code, response.json()) == (
+        411, {"error": "a request body needs a Content-Length (at most 16384 bytes)"},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("who", ["auditor", "dpo"])
+def test_a_person_identifier_in_place_of_a_decision_id_is_refused_and_not_logged(
+    api: Api, who: str
+) -> None:
+    response = api.get("/decisions/P-4711-0815", getattr(api, who))
+    assert response.status_code == 422
+    assert response.json()["problems"][0]["parameter"] == "decision_id"
+    [row] = api.store.access_log(limit=1)
+    assert (row[5], row[7]) == ("/decisions/{decision_id}", 422)
+    assert not any("P-4711-0815" in str(row) for row in api.store.access_log())
 
 
 @pytest.mark.parametrize("rate", ["", "abc", "0/minute", "-1/minute", "5/2 days", "1e3/minute"])

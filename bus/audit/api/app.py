@@ -4,9 +4,15 @@ access is logged. What an agency's data-protection officer may see: bus/audit/sc
 
 A person's identifier is taken in POST bodies only, never in a URL (URLs end up in browser
 histories, proxy logs and referrers): a `subject` in any query string is refused.
+
+Every request passes the login and the rate limit first, also one refused unread (a body too
+large or of no declared length, a `subject` in the URL). The access log keeps a row per request
+of a valid token within its rate; requests without one, and those over the rate, are counted in
+the metrics only: a row for each would let anyone, token or not, fill the audit database.
 """
 
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -19,11 +25,13 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
 
 from bus.audit.access import Principal, Role, TokenRefused, TokenRegistry
 from bus.audit.api.integrity_watch import IntegrityWatch
 from bus.audit.api.metrics import ApiMetrics
 from bus.audit.api.rate_limit import RateLimit
+from bus.audit.dpo_ids import DPO_ID_PATTERN, DpoDecisionIds
 from bus.audit.query import (
     MAX_ID,
     MAX_PAGE,
@@ -56,6 +64,13 @@ _LOGGED_PARAMETERS = frozenset(
 _LOGGED_VALUE_CHARS = 200
 MAX_BODY_BYTES = 16 * 1024
 _METHODS = frozenset({"GET", "POST", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
+_DECISION_NUMBER = re.compile(r"[0-9]{1,19}", re.ASCII)
+# How uvicorn must run the app (bus audit serve). proxy_headers=False: the client address is the
+# connection's own. uvicorn otherwise believes X-Forwarded-For from 127.0.0.1, where the API
+# listens, so every local or tunnelled caller could name a new address per request and never
+# fill the rate limit's window for requests without a valid token. Behind a reverse proxy,
+# callers without a token share the proxy's window: they are slowed together, never let through.
+SERVER_SETTINGS: dict[str, Any] = {"proxy_headers": False, "log_config": None, "access_log": False}
 
 
 class ListingQuery(DecisionQuery):
@@ -88,6 +103,7 @@ def create_app(
 ) -> FastAPI:
     watch = integrity or IntegrityWatch(store, public_key, clock)
     limit = rate_limit or RateLimit()
+    dpo_ids = DpoDecisionIds(pseudonyms)
     app = FastAPI(
         title="govbus audit API",
         description="Who received what about whom, when, why, under which policy version.",
@@ -117,8 +133,17 @@ def create_app(
                 503, "the API cannot check tokens now; its operator is told"
             ) from exc
         request.state.principal = found
-        admit(f"token:{found.name}")
+        # A DPO's window is its agency's: several tokens of one agency do not multiply its rate.
+        admit(f"agency:{found.scope}" if found.scope else f"token:{found.name}")
         return found
+
+    def login_first(request: Request, refusal: JSONResponse) -> Response:
+        """`refusal` if the caller passes the login and the rate limit, else why not."""
+        try:
+            principal(request)
+        except HTTPException as exc:
+            return JSONResponse({"error": exc.detail}, exc.status_code, headers=exc.headers)
+        return refusal
 
     Caller = Annotated[Principal, Depends(principal)]
 
@@ -144,15 +169,9 @@ def create_app(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         started = time.perf_counter()
-        if _too_large(request):
-            response: Response = JSONResponse(
-                {"error": f"a request body is at most {MAX_BODY_BYTES} bytes"}, status_code=413
-            )
-        elif _names_a_subject(request.url.query):
-            response = JSONResponse(
-                {"error": "a person's identifier is never taken in a URL; send it in the JSON "
-                 "body of POST /decisions/search or POST /subject-report"}, status_code=400,
-            )  # fmt: skip
+        unread = _refused_unread(request)
+        if unread is not None:
+            response: Response = await run_in_threadpool(login_first, request, unread)
         else:
             response = await call_next(request)
         who: Principal | None = getattr(request.state, "principal", None)
@@ -160,38 +179,66 @@ def create_app(
         looked_up: str | None = getattr(request.state, "subject_pseudonym", None)
         if looked_up:  # who looked up whom stays accountable, under the pseudonym
             query = urlencode([("subject_pseudonym", looked_up)]) + (f"&{query}" if query else "")
-        route = getattr(request.scope.get("route"), "path", None)
-        # A path no route knows may be anything a caller typed: not kept.
-        unknown = route is None and response.status_code == 404
-        # Percent-encoded as in the URL: a NUL or a lone surrogate is no text a database takes.
-        shown = quote(request.url.path[:_LOGGED_VALUE_CHARS], safe="/", errors="backslashreplace")
-        path = "[no such route]" if unknown else shown
+        route = getattr(request.scope.get("route") or _route_of(app, request), "path", None)
+        path = _logged_path(request, route, response.status_code)
         method = request.method if request.method in _METHODS else "OTHER"
-        await run_in_threadpool(
-            store.log_access, clock(), who.name if who else None, who.role.value if who else None,
-            who.agency if who else None, method, path, query,
-            response.status_code,
-        )  # fmt: skip
-        log.info(
-            "api access",
-            extra={"token": who.name if who else None, "method": method,
-                   "path": path, "query": query, "status": response.status_code},
-        )  # fmt: skip
+        if who is not None and response.status_code != 429:
+            await run_in_threadpool(
+                store.log_access, clock(), who.name, who.role.value, who.agency, method, path,
+                query, response.status_code,
+            )  # fmt: skip
+            log.info(
+                "api access",
+                extra={"token": who.name, "method": method, "path": path, "query": query,
+                       "status": response.status_code},
+            )  # fmt: skip
         if metrics:
             role = who.role.value if who else "none"
             elapsed = time.perf_counter() - started
             metrics.answered(route or "unmatched", method, response.status_code, role, elapsed)
         return response
 
+    def shown(caller: Principal, view: dict[str, Any]) -> dict[str, Any]:
+        return dpo_view(view, dpo_ids.encode(caller.scope, view["id"])) if caller.scope else view
+
     def listing(caller: Principal, q: ListingQuery) -> dict[str, Any]:
-        before = decode_cursor(q.cursor) if q.cursor else None
+        before = cursor_position(caller, q.cursor) if q.cursor else None
         found = store.find(q.to_filter(pseudonyms, caller.scope), q.limit, before)
         more = len(found) == q.limit
-        views = [decision_view(d) for d in found]
+        last = found[-1].seq if found else 0
+        # A DPO's cursor is its id of the last row: the store's number would count everyone's.
+        cursor = dpo_ids.encode(caller.scope, last) if caller.scope else encode_cursor(last)
         return {
-            "items": [dpo_view(v) for v in views] if caller.scope else views,
-            "next_cursor": encode_cursor(found[-1].seq) if more else None,
+            "items": [shown(caller, decision_view(d)) for d in found],
+            "next_cursor": cursor if more else None,
         }
+
+    def cursor_position(caller: Principal, cursor: str) -> int:
+        if caller.scope is None:
+            return decode_cursor(cursor)
+        position = dpo_ids.decode(caller.scope, cursor)
+        if position is None:
+            raise CursorError(
+                "cursor is not one this API handed out; use next_cursor from the previous page"
+            )
+        return position
+
+    def decision_number(caller: Principal, decision_id: str) -> int:
+        """The store's number of the decision `caller` names: a DPO by its own id, an auditor
+        by the number itself. Anything else is refused as no id (its text is not logged)."""
+        if caller.scope is not None:
+            number = dpo_ids.decode(caller.scope, decision_id)
+        elif _DECISION_NUMBER.fullmatch(decision_id) and 1 <= int(decision_id) <= MAX_ID:
+            number = int(decision_id)
+        else:
+            number = None
+        if number is None:
+            raise RequestValidationError([{
+                "loc": ("path", "decision_id"), "type": "value_error",
+                "msg": "not a decision id: a number from 1 to 2^63-1 (an agency's DPO: the id "
+                "its listings give)",
+            }])  # fmt: skip
+        return number
 
     @app.get("/decisions", summary="Decisions, newest first, filtered; paged by cursor")
     def decisions(caller: Caller, q: Annotated[ListingQuery, Query()]) -> dict[str, Any]:
@@ -208,17 +255,19 @@ def create_app(
 
     @app.get("/decisions/{decision_id}", summary="One decision: explanation and replay check")
     def decision(
-        caller: Caller, decision_id: Annotated[int, Path(ge=1, le=MAX_ID)]
-    ) -> dict[str, Any]:
-        found = store.get(decision_id, where=DecisionFilter(dpo_of=caller.scope))
+        caller: Caller,
+        decision_id: Annotated[str, Path(
+            min_length=1, max_length=64,
+            description=f"a number; an agency's DPO: the id its listings give ({DPO_ID_PATTERN})",
+        )],
+    ) -> dict[str, Any]:  # fmt: skip
+        number = decision_number(caller, decision_id)
+        found = store.get(number, where=DecisionFilter(dpo_of=caller.scope))
         if found is None:  # also outside the caller's scope: existence is not disclosed
             raise HTTPException(404, f"decision {decision_id} not found")
-        view = decision_view(found)
+        view = shown(caller, decision_view(found))
         checked = replay(store, found)
-        if caller.scope:
-            view, replayed = dpo_view(view), dpo_replay(checked)
-        else:
-            replayed = checked.to_json()
+        replayed = dpo_replay(checked) if caller.scope else checked.to_json()
         return {
             "decision": view,
             "explanation": explanation(found),
@@ -244,7 +293,12 @@ def create_app(
     def report_for(caller: Principal, body: SubjectRequest, request: Request) -> Any:
         pseudonym = pseudonyms.pseudonym(AUDIT_AUDIENCE, body.subject)
         request.state.subject_pseudonym = pseudonym
-        return subject_report(store, pseudonym, clock(), caller.scope)
+        scope = caller.scope
+        if scope is None:
+            return subject_report(store, pseudonym, clock())
+        return subject_report(
+            store, pseudonym, clock(), scope, lambda seq: dpo_ids.encode(scope, seq)
+        )
 
     @app.post("/subject-report", summary="Who received data about a person, and what was refused")
     def report_json(caller: Caller, body: SubjectRequest, request: Request) -> dict[str, Any]:
@@ -293,11 +347,42 @@ def _message(error: Any) -> str:
     return message
 
 
-def _too_large(request: Request) -> bool:
-    """Every body the API takes is a few filters: a larger one is refused unread. A body sent
-    without its length (chunked) is read by the route, and JSON nested too deep is a 400 there."""
-    length = request.headers.get("content-length", "0")
-    return not length.isdigit() or int(length) > MAX_BODY_BYTES
+def _refused_unread(request: Request) -> JSONResponse | None:
+    """Every body the API takes is a few filters: a larger one is refused unread, and so is one
+    of no declared length (chunked), which would otherwise be read in full to learn its size."""
+    length = request.headers.get("content-length")
+    if "transfer-encoding" in request.headers or (length is None and request.method == "POST"):
+        return JSONResponse(
+            {"error": f"a request body needs a Content-Length (at most {MAX_BODY_BYTES} bytes)"},
+            status_code=411,
+        )
+    if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+        return JSONResponse(
+            {"error": f"a request body is at most {MAX_BODY_BYTES} bytes"}, status_code=413
+        )
+    if _names_a_subject(request.url.query):
+        return JSONResponse(
+            {"error": "a person's identifier is never taken in a URL; send it in the JSON "
+             "body of POST /decisions/search or POST /subject-report"}, status_code=400,
+        )  # fmt: skip
+    return None
+
+
+def _route_of(app: FastAPI, request: Request) -> BaseRoute | None:
+    """The route a request refused before routing would have reached."""
+    return next((r for r in app.routes if r.matches(request.scope)[0] is Match.FULL), None)
+
+
+def _logged_path(request: Request, route: str | None, status: int) -> str:
+    """The path as logged: as asked where a route took it (the decision read), else the route's
+    template. A path no route knows, or one whose parameter was refused, may be anything a caller
+    typed (a person's identifier): not kept."""
+    if route is None:
+        return "[no such route]"
+    if status < 400 or status == 404:
+        # Percent-encoded as in the URL: a NUL or a lone surrogate is no text a database takes.
+        return quote(request.url.path[:_LOGGED_VALUE_CHARS], safe="/", errors="backslashreplace")
+    return str(route)
 
 
 def _names_a_subject(query: str) -> bool:

@@ -1,8 +1,10 @@
-"""Requests per token over a moving window (the `limits` library, kept in memory).
+"""Requests per caller over a moving window (the `limits` library, kept in memory).
 
-Against a DPO or auditor who scripts the API to trace people at scale: each token gets, say,
-120 requests a minute; past that the API answers 429 with Retry-After. Requests without a valid
-token share one window per client address, so a flood of guesses is slowed too. In memory: the
+Against a DPO or auditor who scripts the API to trace people at scale: each auditor token, and
+each agency's DPO tokens together, get, say, 120 requests a minute; past that the API answers 429
+with Retry-After. Requests without a valid token share one window per client address (the
+connection's, never a forwarded-for header: see SERVER_SETTINGS in app.py), so a flood of guesses
+is slowed too. In memory: the
 API is one process, and a restart forgetting the windows costs at most one window's worth.
 """
 

@@ -9,7 +9,7 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 
 from bus.audit.access import TokenRegistry
-from bus.audit.api.app import create_app
+from bus.audit.api.app import SERVER_SETTINGS, create_app
 from bus.audit.api.integrity_watch import IntegrityWatch
 from bus.audit.api.metrics import ApiMetrics
 from bus.audit.api.rate_limit import RateLimit
@@ -53,7 +53,8 @@ def serve(
             rate_limit=rate_limit,
         )  # fmt: skip
         # Our own JSON logging stays in charge (log_config=None); uvicorn handles the signals.
-        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+        # The client address is the connection's, never X-Forwarded-For (see SERVER_SETTINGS).
+        uvicorn.run(app, host=host, port=port, **SERVER_SETTINGS)
     finally:
         store.close()
 

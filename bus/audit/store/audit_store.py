@@ -67,7 +67,7 @@ class ChainRow:
 
 @dataclass(frozen=True, slots=True)
 class DecisionFilter:
-    """Conditions, all of which must hold. `agency` scopes to decisions it produced or consumed."""
+    """Conditions, all of which must hold."""
 
     consumer: str | None = None
     producer: str | None = None
@@ -79,7 +79,6 @@ class DecisionFilter:
     until_us: int | None = None  # exclusive
     subject_pseudonym: str | None = None
     event_id: str | None = None  # the verified id, or the id a quarantined record claimed
-    agency: str | None = None
     dpo_of: str | None = None  # what this agency's data-protection officer may see (audit/scope.py)
 
 
@@ -316,10 +315,8 @@ class AuditStore:
             rows = self.backend.fetch(sql, [*params, limit])
         return [_decision(row) for row in rows]
 
-    def get(
-        self, seq: int, agency: str | None = None, where: DecisionFilter | None = None
-    ) -> StoredDecision | None:
-        conditions, params = _conditions(where or DecisionFilter(agency=agency))
+    def get(self, seq: int, where: DecisionFilter | None = None) -> StoredDecision | None:
+        conditions, params = _conditions(where or DecisionFilter())
         sql = f"{_SELECT}{_where(['seq = ?', *conditions])}"
         with self._lock:
             rows = self.backend.fetch(sql, [seq, *params])
@@ -429,9 +426,6 @@ def _conditions(where: DecisionFilter) -> tuple[list[str], list[Any]]:
             "(event_id = ? OR (claimed_event_id = ? AND claimed_event_id IS NOT NULL))"
         )
         params += [where.event_id, where.event_id]
-    if where.agency is not None:
-        conditions.append("(producer = ? OR consumer = ?)")
-        params += [where.agency, where.agency]
     if where.dpo_of is not None:
         # Its receipts and refused subscriptions; its own events' deliveries and quarantines.
         # Never a DENY: another party's, or one to it, would tell something about a person.
