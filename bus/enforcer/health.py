@@ -23,14 +23,17 @@ class StateHealth:
     acls_synced_age_s: float  # since the last successful ACL sync
     failures_in_a_row: int
     last_error: str | None
+    paused_because: str | None = None  # why the enforcer may not proceed (None while it may)
+    subscriptions_held_back: int = 0  # not in force yet: their topics could not be created
 
     @property
     def status(self) -> str:
-        """paused: nothing is processed; degraded: enforcing, but ACLs are out of sync or records
-        on the state topics are refused (an operator should look); ok."""
+        """paused: nothing is processed; degraded: enforcing, but ACLs are out of sync, records
+        on the state topics are refused or subscriptions held back (an operator should look); ok."""
         if not self.proceeding:
             return "paused"
-        return "ok" if self.acls_in_sync and not self.refused_records else "degraded"
+        troubled = self.refused_records or self.subscriptions_held_back
+        return "ok" if self.acls_in_sync and not troubled else "degraded"
 
     def to_json(self) -> dict[str, object]:
         # JSON has no infinity: "never" is null.
@@ -45,6 +48,7 @@ STARTING = StateHealth(
     proceeding=False, watcher_running=False, state_age_s=math.inf, staleness_limit_s=math.inf,
     policy=None, subscriptions=0, refused_records=0, acls_in_sync=False,
     acls_synced_age_s=math.inf, failures_in_a_row=0, last_error=None,
+    paused_because="starting: no state read yet",
 )  # fmt: skip
 
 
@@ -63,6 +67,11 @@ class EnforcerHealth:
             "bus_enforcer_acl_sync_failures_total", "Failed ACL syncs (retried with backoff).",
             ["error"], registry=registry,
         )  # fmt: skip
+        self.topic_failures = Counter(
+            "bus_enforcer_topic_failures_total",
+            "Failed topic creations for a new state (its subscriptions are held back, retried).",
+            ["error"], registry=registry,
+        )  # fmt: skip
         self.refused = Counter(
             "bus_enforcer_state_records_refused_total",
             "Records on the policy or subscriptions topic refused as malformed (counted once).",
@@ -76,6 +85,14 @@ class EnforcerHealth:
             "bus_enforcer_paused": (
                 "1 while consumption is paused: the state in force is stale or not followed.",
                 lambda h: float(not h.proceeding),
+            ),
+            "bus_enforcer_policy_in_force": (
+                "1 while a valid policy set is in force (without one, consumption pauses).",
+                lambda h: float(h.policy is not None),
+            ),
+            "bus_enforcer_subscriptions_held_back": (
+                "Subscriptions not in force because their topics could not be created.",
+                lambda h: float(h.subscriptions_held_back),
             ),
             "bus_enforcer_state_refused_records": (
                 "Records refused in the last reading of the state topics (alert while > 0).",

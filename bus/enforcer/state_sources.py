@@ -1,7 +1,7 @@
 """What the state watcher reads and writes: the policy and subscriptions in force (from the bus or a
 policy directory), and the broker's topics and ACLs that follow from them."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -9,23 +9,33 @@ from bus import policy_store, subscriptions
 from bus.acls import AclChanges, desired_acls, sync_acls
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
+from bus.policy_in_force import PolicyInForce, Withdrawn
 from bus.refused_records import RefusedRecord
+from bus.topics import delivery_topic
 from bus.topology import ensure_bus_topics, ensure_source_offsets_topics
 from policies.facts import Subscription
 from policies.loader import load_policy_set
-from policies.snapshot import Snapshot, compile_snapshot, empty_snapshot
+from policies.snapshot import EMPTY_HASH, Snapshot, compile_snapshot, empty_snapshot
 
 
 @dataclass(frozen=True)
 class StateReading:
-    snapshot: Snapshot
+    snapshot: Snapshot  # the empty snapshot: no valid policy set is in force
     subscriptions: frozenset[Subscription]
     refused: tuple[RefusedRecord, ...] = ()  # skipped records of the state topics
+    withdrawn: tuple[Withdrawn, ...] = ()  # policy sets newer than the one in force, withdrawn
+
+    @property
+    def has_policy(self) -> bool:
+        return self.snapshot.hash != EMPTY_HASH
 
     def same_state(self, other: "StateReading") -> bool:
         return (
             self.snapshot.hash == other.snapshot.hash and self.subscriptions == other.subscriptions
         )
+
+    def limited_to(self, subscriptions: frozenset[Subscription]) -> "StateReading":
+        return replace(self, subscriptions=self.subscriptions & subscriptions)
 
 
 class StateSource(Protocol):
@@ -34,6 +44,8 @@ class StateSource(Protocol):
 
 class BrokerSetup(Protocol):
     def ensure_topics(self, reading: StateReading) -> None: ...
+
+    def ready_subscriptions(self, reading: StateReading) -> frozenset[Subscription]: ...
 
     def sync_acls(self, reading: StateReading, at: float) -> AclChanges: ...
 
@@ -45,16 +57,17 @@ class BusStateSource:
         self._connection, self._policy_dir = connection, policy_dir
 
     async def read(self) -> StateReading:
-        refused: tuple[RefusedRecord, ...] = ()
         if self._policy_dir is not None:
-            snapshot = compile_snapshot(load_policy_set(self._policy_dir))
+            in_force = PolicyInForce(load_policy_set(self._policy_dir), None, ())
         else:
             in_force = await policy_store.read_in_force(self._connection)
-            refused = in_force.refused
-            policy = in_force.policy
-            snapshot = empty_snapshot() if policy is None else compile_snapshot(policy)
+        policy = in_force.policy
+        snapshot = empty_snapshot() if policy is None else compile_snapshot(policy)
         registry = await subscriptions.read_in_force(self._connection)
-        return StateReading(snapshot, frozenset(registry.subscriptions), refused + registry.refused)
+        return StateReading(
+            snapshot, frozenset(registry.subscriptions), in_force.refused + registry.refused,
+            in_force.withdrawn,
+        )  # fmt: skip
 
 
 class KafkaBrokerSetup:
@@ -66,6 +79,14 @@ class KafkaBrokerSetup:
         ensure_bus_topics(self._admin, reading.subscriptions)
         producers = {a for pairs in reading.snapshot.authorities.values() for a, _ in pairs}
         ensure_source_offsets_topics(self._admin, producers)
+
+    def ready_subscriptions(self, reading: StateReading) -> frozenset[Subscription]:
+        """Those of the reading's subscriptions whose delivery topic exists (all the enforcer
+        writes to for them)."""
+        topics = self._admin.list_topics()
+        return frozenset(
+            s for s in reading.subscriptions if delivery_topic(s.consumer, s.purpose) in topics
+        )
 
     def sync_acls(self, reading: StateReading, at: float) -> AclChanges:
         """Every agency's ACLs as the reading justifies them at `at` (epoch seconds): a grant past

@@ -5,6 +5,7 @@ a state that cannot be refreshed pauses consumption (nothing permitted, nothing 
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from bus.acls import desired_acls
 from bus.enforcer.health import EnforcerHealth
 from bus.enforcer.runtime import EnforcerConfig
 from bus.kafka import broker
@@ -23,6 +25,7 @@ from bus.kafka.settings import KafkaSettings
 from bus.policy_store import ensure_policy_topic, publish
 from bus.topics import POLICY_TOPIC, SUBSCRIPTIONS_TOPIC, delivery_topic
 from bus.topology import ensure_registry_topics
+from policies.snapshot import compile_snapshot
 from tests.support.failsafe_scene import (
     PURPOSE,
     Scene,
@@ -39,14 +42,23 @@ from tests.support.private_broker import private_broker_settings
 pytestmark = pytest.mark.integration
 
 
-def _config(tmp_path: Path, scene: Scene, **timing: float) -> EnforcerConfig:
+def _config(
+    tmp_path: Path,
+    scene: Scene,
+    *,
+    staleness_limit_s: float = 300,
+    acl_resync_interval_s: float = 30,
+    refresh_timeout_s: float = 60,
+) -> EnforcerConfig:
     return EnforcerConfig(
         policy_dir=None,
         key_dir=scene.keys,
         pseudonym_key_file=tmp_path / "pseudonym.key",
         group=unique_name("enforcer"),
         reload_interval_s=0.5,
-        **timing,
+        staleness_limit_s=staleness_limit_s,
+        acl_resync_interval_s=acl_resync_interval_s,
+        refresh_timeout_s=refresh_timeout_s,
     )
 
 
@@ -119,6 +131,45 @@ def own_broker(tmp_path: Path, kafka_settings: KafkaSettings) -> Iterator[KafkaS
     """A broker of this test's own (own ports and state), so it can be restarted freely."""
     with private_broker_settings(tmp_path / "kafka", kafka_settings.cache_dir) as settings:
         yield settings
+
+
+async def test_without_a_valid_policy_the_enforcer_pauses_and_revokes_nothing(
+    own_broker: KafkaSettings, tmp_path: Path
+) -> None:
+    """Only a malformed record on the policy topic (no set applied yet, or every one withdrawn):
+    nothing is decided (a denial would lose the lawful delivery for good), /healthz says why, the
+    agencies' ACLs stay; once a set is applied the waiting event flows, once."""
+    connection = broker.admin_connection(own_broker)
+    admin = KafkaAdmin(connection)
+    health = EnforcerHealth(CollectorRegistry())
+    scene = Scene.create(tmp_path, consumers=1)
+    consumer = scene.consumers[0]
+    ensure_policy_topic(admin)
+    ensure_registry_topics(admin)
+    await send(connection, POLICY_TOPIC, b"sha256:broken", b'{"agencies": ')
+    await scene.subscribe(connection, consumer)
+    # What `bus acl sync` granted under an earlier set: "no policy" must not revoke it all.
+    subscribed = [scene.subscription(consumer)]
+    granted = desired_acls(compile_snapshot(scene.policy()), subscribed, time.time())
+    admin.create_acls(granted)
+    async with running_enforcer(connection, _config(tmp_path, scene), health=health) as enforcer:
+        await _until(lambda: health.report().watcher_running)
+        healthy, report = health.healthz()
+        assert not healthy  # /healthz: 503
+        assert report["status"] == "paused"
+        assert "no valid policy" in str(report["paused_because"])
+        event = await scene.publish_event(connection, "P-7105-0001")
+        await asyncio.sleep(5)  # paused: nothing is decided, quarantined, delivered or audited
+        assert await audits_of(connection, event) == []
+        assert event not in await deliveries_of(connection, consumer)
+        assert granted <= admin.describe_acls_of(None)
+
+        await publish(connection, scene.policy())  # `bus policy apply`
+        await _until(lambda: health.report().proceeding)
+        assert await wait_delivered(connection, consumer, event)
+        assert not enforcer.done()
+    assert [a["outcome"] for a in await audits_of(connection, event)] == ["PERMIT"]
+    assert (await deliveries_of(connection, consumer)).count(event) == 1
 
 
 async def test_the_state_watcher_survives_a_broker_restart(

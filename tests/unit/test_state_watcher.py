@@ -1,11 +1,13 @@
 """The state watcher's rules, with the bus and the broker replaced by in-memory stand-ins: nothing
-ends it, a refresh that cannot prepare its topics leaves the old state in force, a failed ACL sync
-never holds back a new (possibly revoking) state and is retried, ACLs are re-synced on a timer,
-and a state that grows stale (or a watcher that ended) stops the enforcer from proceeding."""
+ends it, a refresh that cannot reach the broker leaves the old state in force, a failed ACL sync
+never holds back a new (possibly revoking) state and is retried, ACLs are re-synced on a timer and
+never overtaken by an abandoned sync, and a state that grows stale, holds no policy (or a watcher
+that ended) stops the enforcer from proceeding (test_state_topics.py: topics that fail)."""
 
 import asyncio
 import json
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -75,6 +77,11 @@ class Broker:
     def ensure_topics(self, reading: StateReading) -> None:
         if self.topic_errors:
             raise self.topic_errors.pop(0)
+
+    def ready_subscriptions(self, reading: StateReading) -> frozenset[Subscription]:
+        if self.topic_errors:  # the broker is away: not even its topics can be listed
+            raise self.topic_errors.pop(0)
+        return reading.subscriptions
 
     def sync_acls(self, reading: StateReading, at: float) -> AclChanges:
         if self.acl_errors:
@@ -161,13 +168,13 @@ async def test_a_refresh_that_hangs_is_a_failure_too() -> None:
     await task
 
 
-async def test_topics_that_cannot_be_created_leave_the_old_state_in_force() -> None:
+async def test_topics_that_cannot_even_be_listed_leave_the_old_state_in_force() -> None:
     source = Source(StateReading(empty_snapshot(), frozenset()))
     broker = Broker()
     watcher = _watcher(source, broker, [0.0])
     await watcher.refresh()
     source.reading = StateReading(GRANTED, SUBSCRIBED)
-    broker.topic_errors = [KafkaConnectionError("topics")]
+    broker.topic_errors = [KafkaConnectionError("topics"), KafkaConnectionError("list")]
     with pytest.raises(KafkaConnectionError):
         await watcher.refresh()
     assert watcher.current().snapshot.hash == empty_snapshot().hash
@@ -267,13 +274,74 @@ async def test_a_refused_record_is_logged_and_counted_once(
     await task
 
 
-async def test_with_no_valid_policy_it_starts_denying_everything_and_says_so(
+async def test_with_no_valid_policy_it_pauses_says_why_and_keeps_the_last_policys_acls(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    now = [0.0]
     refused = RefusedRecord("bus.policy", 0, b"sha256:x", "not JSON")
-    watcher = _watcher(
-        Source(StateReading(empty_snapshot(), SUBSCRIBED, (refused,))), Broker(), [0.0]
-    )
-    assert await watcher.first_state(asyncio.Event())  # a bad newest record does not stop the start
-    assert watcher.current().snapshot.hash == empty_snapshot().hash
-    assert any("every event is denied" in r.getMessage() for r in caplog.records)
+    source = Source(StateReading(empty_snapshot(), SUBSCRIBED, (refused,)))
+    broker = Broker()
+    watcher = _watcher(source, broker, now)
+    stop = asyncio.Event()
+    assert await watcher.first_state(stop)  # a bad newest record does not stop the start...
+    task = watcher.start(stop)
+    assert not watcher.may_proceed()  # ...but nothing is decided: every event waits in Kafka
+    report = watcher.health()
+    assert not report.proceeding  # /healthz answers 503
+    assert report.status == "paused"
+    assert "no valid policy" in (report.paused_because or "")
+    assert report.policy is None
+    assert broker.synced == []  # nothing to derive ACLs from: the broker's stay as they are
+    assert any("consumption paused" in r.getMessage() for r in caplog.records)
+
+    source.reading = StateReading(GRANTED, SUBSCRIBED)  # `bus policy apply`
+    assert await watcher.refresh()
+    assert watcher.may_proceed()
+    assert broker.synced[-1].snapshot.hash == GRANTED.hash
+
+    source.reading = StateReading(empty_snapshot(), frozenset())  # every set withdrawn
+    assert await watcher.refresh()
+    assert not watcher.may_proceed()
+    # ACLs follow the last policy in force (an unsubscription still revokes), never "nothing".
+    assert broker.synced[-1].snapshot.hash == GRANTED.hash
+    assert broker.synced[-1].subscriptions == frozenset()
+    now[0] += FAST.acl_resync_interval_s  # the timer too (a grant past valid_until loses READ)
+    await watcher.refresh()
+    assert len(broker.synced) == 3
+    assert broker.synced[-1].snapshot.hash == GRANTED.hash
+    stop.set()
+    await task
+
+
+async def test_a_timed_out_acl_sync_never_lands_after_a_newer_one() -> None:
+    """The thread of a refresh that timed out cannot be cancelled; a newer sync waits for it, so
+    a revocation is never overwritten by the grant of an abandoned refresh."""
+    granting = StateReading(GRANTED, SUBSCRIBED)
+    revoking = StateReading(GRANTED, frozenset())
+
+    @dataclass
+    class SlowBroker(Broker):
+        release: threading.Event = field(default_factory=threading.Event)
+        landed: list[StateReading] = field(default_factory=list)
+
+        def sync_acls(self, reading: StateReading, at: float) -> AclChanges:
+            if reading is granting:
+                self.release.wait(10)  # the broker is slow: create_acls lands late
+            self.landed.append(reading)
+            return AclChanges(frozenset(), frozenset())
+
+    source = Source(revoking)
+    broker = SlowBroker()
+    watcher = _watcher(source, broker, [0.0])
+    stop = asyncio.Event()
+    assert await watcher.first_state(stop)
+    source.reading = granting
+    with pytest.raises(TimeoutError):  # as the watcher's own timeout cancels a refresh
+        await asyncio.wait_for(watcher.refresh(), 0.05)  # its ACL sync runs on in its thread
+    source.reading = revoking  # what is in force still; the broker's ACLs are now unknown
+    refreshing = asyncio.create_task(watcher.refresh())
+    await asyncio.sleep(0.2)
+    broker.release.set()
+    await asyncio.wait_for(refreshing, 5)
+    await _until(lambda: granting in broker.landed)
+    assert broker.landed[-1] is revoking
