@@ -1,13 +1,23 @@
 """The audit key: Ed25519, held by the indexer, signs checkpoints of the hash chain.
 
 It lives apart from the agencies' keys (an agency key directory is trusted for events; this key
-must never sign an event) and apart from the store, so whoever can write the store cannot sign.
+must never sign an event), in var/audit/keys by default (`--key-dir`): inside the store's own
+folder var/audit, readable by whoever runs the indexer. So the key's place protects nothing
+against someone who can read the store's files: they can sign. What does protect is outside the
+store: the witness topic, which holds every checkpoint the indexer published (bus/audit/witness.py),
+and the pinned public key, which catches a key swapped for another.
 
-Its public key is also *pinned* outside the key's directory ($BUS_AUDIT_PINNED_KEY, by default
-var/trust/audit.pub.pem): the indexer writes the pin on its first start and refuses to run with a
-key that does not match it, and `bus audit verify` trusts only the pinned key. A key swapped in
-the key directory (with the store re-signed by it) is then caught. In production the pin belongs
-on a path the store's operators cannot write (configuration management, a read-only mount).
+The public key is *pinned* outside the key's directory and outside the store's folder
+($BUS_AUDIT_PINNED_KEY, by default var/trust/audit.pub.pem): the indexer writes the pin on its
+first start and refuses to run with a key that does not match it, and `bus audit verify` trusts
+only the pinned key. A pin that is missing while the store already holds checkpoints is not
+written again silently (it may have been deleted along with a swapped key): the indexer refuses
+until an operator pins on purpose (`bus audit index --pin`), and even then only the key the
+store's checkpoints were signed with. In production the pin belongs on a path the store's
+operators cannot write (configuration management, a read-only mount).
+
+One key per store: re-pinning another key makes every older checkpoint KEY_MISMATCH (rotation is
+not supported yet; README, "The audit trail").
 """
 
 import os
@@ -74,11 +84,31 @@ def default_pinned_key() -> Path:
     return Path(configured) if configured else default_state_dir() / "trust" / "audit.pub.pem"
 
 
-def pin_audit_key(key: AgencySigningKey, pinned: Path, files: AuditKeyFiles) -> bool:
+@dataclass(frozen=True)
+class StoreSigned:
+    """What the store says about the key: where its files are, and who signed its checkpoints."""
+
+    directory: Path | None  # the folder of a SQLite store; None for PostgreSQL
+    key_id: str | None  # the key id of its newest checkpoint; None: it has none yet
+
+
+def pin_audit_key(
+    key: AgencySigningKey,
+    pinned: Path,
+    files: AuditKeyFiles,
+    store: StoreSigned | None = None,
+    pin_on_purpose: bool = False,
+) -> bool:
     """Pin `key`'s public half at `pinned` if nothing is pinned yet (True: pinned now); refuse a
-    key that differs from the pinned one."""
+    key that differs from the pinned one. With `store`: refuse a pin inside its folder, and a
+    pin missing although the store holds checkpoints unless `pin_on_purpose` (and then only the
+    key that signed them)."""
     _refuse_beside_the_key(pinned, files)
+    if store is not None:
+        refuse_inside_the_store(pinned, store.directory)
     if not pinned.exists():
+        if store is not None and store.key_id is not None:
+            _refuse_a_lost_pin(key, pinned, store.key_id, pin_on_purpose)
         pinned.parent.mkdir(parents=True, exist_ok=True)
         try:
             with pinned.open("xb") as out:
@@ -96,10 +126,40 @@ def pin_audit_key(key: AgencySigningKey, pinned: Path, files: AuditKeyFiles) -> 
     return False
 
 
-def load_pinned_key(pinned: Path, files: AuditKeyFiles | None = None) -> AgencyPublicKey:
-    """The pinned audit public key; refused if it is missing or lies beside the private key."""
+def _refuse_a_lost_pin(
+    key: AgencySigningKey, pinned: Path, signed_by: str, on_purpose: bool
+) -> None:
+    if not on_purpose:
+        raise ConfigError(
+            f"nothing is pinned at {pinned}, but the audit store already holds checkpoints "
+            f"signed by key {signed_by}: a lost pin is not written again silently (it may have "
+            "been deleted together with a swapped key). Compare that key id with your records "
+            "of the audit key, then pin it once on purpose: bus audit index --pin"
+        )
+    if key.kid != signed_by:
+        raise ConfigError(
+            f"the audit store's checkpoints are signed by key {signed_by}, not by this audit key "
+            f"{key.kid}: refusing to pin a key that did not sign them"
+        )
+
+
+def refuse_inside_the_store(pinned: Path, store_directory: Path | None) -> None:
+    """A pin in the store's folder is rewritten by whoever rewrites the store."""
+    if store_directory is not None and pinned.resolve().is_relative_to(store_directory.resolve()):
+        raise ConfigError(
+            f"{pinned}: the pinned audit key must live outside the audit store's folder "
+            f"{store_directory}"
+        )
+
+
+def load_pinned_key(
+    pinned: Path, files: AuditKeyFiles | None = None, store_directory: Path | None = None
+) -> AgencyPublicKey:
+    """The pinned audit public key; refused if it is missing or lies beside the private key or
+    inside the store's folder."""
     if files is not None:
         _refuse_beside_the_key(pinned, files)
+    refuse_inside_the_store(pinned, store_directory)
     if not pinned.exists():
         raise ConfigError(
             f"no audit public key is pinned at {pinned}: verification trusts only a key pinned "

@@ -267,7 +267,7 @@ def verify(
     witness topic; exit 1 naming the first record that was modified, deleted, inserted or
     reordered, checkpoints deleted or never witnessed, positions lowered, or a key that is not
     the pinned one. Records after the newest witnessed checkpoint: see `bus audit reconcile`."""
-    public_key = pinned_public_key(pinned_key, key_dir)
+    public_key = pinned_public_key(pinned_key, key_dir, store or store_url_default())
     witness_topic = checkpoint_topic or checkpoints_topic(topic)
 
     def read_witness() -> Witness:

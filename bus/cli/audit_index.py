@@ -11,12 +11,19 @@ from typing import Annotated
 import typer
 from prometheus_client import CollectorRegistry
 
-from bus.audit.audit_key import AuditKeyFiles, default_pinned_key, ensure_audit_key, pin_audit_key
+from bus.audit.audit_key import (
+    AuditKeyFiles,
+    StoreSigned,
+    default_pinned_key,
+    ensure_audit_key,
+    pin_audit_key,
+)
 from bus.audit.indexer import IndexerOptions, IndexerProgress, run_indexer
-from bus.audit.indexer_access import indexer_connection
+from bus.audit.indexer_access import indexer_connection, verifier_connection
 from bus.audit.indexer_metrics import IndexerMetrics
 from bus.audit.store import default_store_url, open_store
 from bus.audit.store.audit_store import Checkpointing
+from bus.audit.store.connect import store_directory
 from bus.audit.witness import ensure_checkpoints_topic
 from bus.cli.audit_witness import AuditTopic, CheckpointTopicOf, PinnedKey
 from bus.cli.signals import stop_on_signals
@@ -57,6 +64,14 @@ def index(
         Path | None, typer.Option(help="Where the audit key lives. Default: var/audit/keys.")
     ] = None,
     pinned_key: PinnedKey = None,
+    pin: Annotated[
+        bool,
+        typer.Option(
+            "--pin",
+            help="Pin the audit key although the store already holds checkpoints (after the pin "
+            "was lost; only the key that signed them). Without it, a missing pin is refused then.",
+        ),
+    ] = False,
     checkpoint_topic: CheckpointTopicOf = None,
     max_batch: Annotated[
         int, typer.Option(min=1, max=1_000_000, help="Records per store transaction.")
@@ -75,7 +90,8 @@ def index(
     """Store every audit record exactly once, hash-chained, with checkpoints signed by the audit
     key (made on first use in var/audit/keys, its public key then pinned outside the store; a key
     that does not match the pin is refused) and published to the witness topic. Runs as its own
-    user `audit-indexer` (READ on the audit and policy topics, WRITE on the witness topic only).
+    user `audit-indexer` (READ on the audit and policy topics, WRITE on the witness topic only), and
+    creates `audit-verifier` (READ on the witness topic only), as whom the auditor API reads it.
     SIGTERM or Ctrl-C: commits, signs, stops."""
     configure_logging(log_format)
     metrics = _serve_metrics(
@@ -84,8 +100,15 @@ def index(
     files = AuditKeyFiles.in_directory(key_dir) if key_dir else AuditKeyFiles.default()
     key = ensure_audit_key(files)
     pinned = pinned_key or default_pinned_key()
-    if pin_audit_key(key, pinned, files):
-        log.info("audit public key pinned", extra={"path": str(pinned)})
+    url = store or store_url_default()
+    audit_store = open_store(url)
+    try:
+        signed = StoreSigned(store_directory(url), audit_store.newest_checkpoint_key())
+        if pin_audit_key(key, pinned, files, signed, pin_on_purpose=pin):
+            log.info("audit public key pinned", extra={"path": str(pinned), "key_id": key.kid})
+    except BaseException:
+        audit_store.close()
+        raise
     witness = checkpoint_topic or checkpoints_topic(topic)
     admin_connection = broker.admin_connection(load_kafka_settings())
     admin = KafkaAdmin(admin_connection)
@@ -94,7 +117,8 @@ def index(
     ensure_policy_topic(admin)
     ensure_checkpoints_topic(admin, witness)
     connection = indexer_connection(admin, admin_connection, topic, POLICY_TOPIC, witness)
-    audit_store = open_store(store or store_url_default())
+    # Made here, once, as the admin: the auditor API then reads the witness as this user alone.
+    verifier_connection(admin, admin_connection, witness)
     checkpointing = Checkpointing(key, checkpoint_every, checkpoint_seconds)
     options = IndexerOptions(
         audit_topic=topic, checkpoint_topic=witness, until_caught_up=once, max_batch=max_batch

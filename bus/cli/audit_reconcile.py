@@ -35,7 +35,7 @@ def reconcile_command(
     on the witness topic signed (or further, if the store says so), so a store position lowered
     to hide deleted records is reported, and those records are missing, not backlog. Exit 1
     naming what is missing, changed, extra or lowered. Reads as `audit-indexer`."""
-    public_key = pinned_public_key(pinned_key)
+    public_key = pinned_public_key(pinned_key, store_url=store or store_url_default())
     witness_topic = checkpoint_topic or checkpoints_topic(topic)
     admin_connection = broker.admin_connection(load_kafka_settings())
     connection = indexer_connection(

@@ -10,6 +10,7 @@ import typer
 
 from bus.audit.audit_key import AuditKeyFiles, default_pinned_key, load_pinned_key
 from bus.audit.indexer_access import FRESH_USER_WAIT_S
+from bus.audit.store.connect import store_directory
 from bus.audit.witness import Witness, read_witness
 from bus.errors import ConfigError
 from bus.kafka.connection import KafkaConnection
@@ -59,12 +60,16 @@ CheckpointTopicOf = Annotated[
 ]
 
 
-def pinned_public_key(pinned: Path | None, key_dir: Path | None = None) -> AgencyPublicKey:
-    """Refused (ConfigError) when nothing is pinned: a key read from beside the store would vouch
-    for whatever whoever can write the store signed with it."""
+def pinned_public_key(
+    pinned: Path | None, key_dir: Path | None = None, store_url: str | None = None
+) -> AgencyPublicKey:
+    """Refused (ConfigError) when nothing is pinned, or the pin lies beside the key or inside the
+    store's folder: a key read from there would vouch for whatever whoever can write the store
+    signed with it."""
     files = AuditKeyFiles.in_directory(key_dir) if key_dir else AuditKeyFiles.default()
     try:
-        return load_pinned_key(pinned or default_pinned_key(), files)
+        folder = store_directory(store_url) if store_url else None
+        return load_pinned_key(pinned or default_pinned_key(), files, folder)
     except (OSError, ValueError) as exc:  # a path that cannot be one (NUL, too long)
         shown = repr(str(pinned)[:120])
         raise ConfigError(f"--pinned-key {shown}: cannot read a key there ({exc})") from exc

@@ -131,12 +131,13 @@ async def test_kill_9_mid_stream_loses_and_repeats_nothing(
     topic_factory: object,
     store_url: str,
     tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     topic = topic_factory("audit", partitions=3)  # type: ignore[operator]
     witness_topic = topic_factory(name=checkpoints_topic(topic))  # type: ignore[operator]
     await produce(kafka_broker, topic, 0, RECORDS)
     key_dir = tmp_path / "keys"
-    pinned = tmp_path / "trust" / "audit.pub.pem"
+    pinned = tmp_path_factory.mktemp("trust") / "audit.pub.pem"  # outside the store's folder
     log = tmp_path / "indexer.log"
     command = [
         str(Path(sys.executable).parent / "bus"), "audit", "index", "--store", store_url,

@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from bus.audit.audit_key import (
@@ -38,6 +39,7 @@ async def test_reconcile_names_what_the_store_lost_changed_or_gained(
     topic_factory: Callable[..., str],
     store_location: tuple[str, RawSql],
     tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     url, raw = store_location
     topic = topic_factory("audit", partitions=3)
@@ -45,7 +47,7 @@ async def test_reconcile_names_what_the_store_lost_changed_or_gained(
     await produce(kafka_broker, topic, 0, INDEXED)
     await produce_aborted(kafka_broker, topic, 20)
     files = AuditKeyFiles.in_directory(tmp_path / "keys")
-    pinned = tmp_path / "trust" / "audit.pub.pem"
+    pinned = tmp_path_factory.mktemp("trust") / "audit.pub.pem"  # outside the store's folder
     checkpointing = Checkpointing(ensure_audit_key(files), every_records=100)
     pin_audit_key(checkpointing.key, pinned, files)
     options = IndexerOptions(

@@ -17,6 +17,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from typer.testing import CliRunner
 
+from bus.audit.api.server import witness_reader
 from bus.audit.audit_key import (
     AuditKeyFiles,
     ensure_audit_key,
@@ -28,7 +29,7 @@ from bus.audit.chain import link
 from bus.audit.checkpoint import DEFAULT_CADENCE, sign_checkpoint
 from bus.audit.columns import columns_of
 from bus.audit.indexer import IndexerOptions, IndexerProgress, run_indexer
-from bus.audit.indexer_access import indexer_connection
+from bus.audit.indexer_access import VERIFIER_USER, indexer_connection, verifier_connection
 from bus.audit.indexer_metrics import IndexerMetrics
 from bus.audit.reconcile import Discrepancy, Mismatch, reconcile
 from bus.audit.store import AuditStore, open_store
@@ -40,6 +41,7 @@ from bus.audit.witness import (
     read_witness,
 )
 from bus.cli.main import app
+from bus.credentials import credentials_path
 from bus.envelope.attributes import format_time, parse_time
 from bus.errors import BusError, ConfigError
 from bus.kafka.admin import KafkaAdmin
@@ -107,6 +109,7 @@ async def trail(
     topic_factory: Callable[..., str],
     store_location: tuple[str, RawSql],
     tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Trail]:
     url, raw = store_location
     topic = topic_factory("audit", partitions=3)
@@ -114,7 +117,7 @@ async def trail(
     await produce(kafka_broker, topic, 0, INDEXED)
     files = AuditKeyFiles.in_directory(tmp_path / "store" / "keys")
     key = ensure_audit_key(files)
-    pinned_path = tmp_path / "trust" / "audit.pub.pem"
+    pinned_path = tmp_path_factory.mktemp("trust") / "audit.pub.pem"  # outside the store's folder
     assert pin_audit_key(key, pinned_path, files)
     store = open_store(url)
     options = IndexerOptions(
@@ -403,3 +406,16 @@ async def test_a_refused_publish_does_not_stop_indexing_and_is_caught_up_later(
         assert verify_store(store, public, witness=witness).intact
     finally:
         store.close()
+
+
+async def test_the_api_reads_the_witness_as_the_verifier_with_its_own_password(
+    trail: Trail, kafka_admin: KafkaAdmin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BUS_HOME", str(tmp_path / "home"))
+    with pytest.raises(ConfigError, match="`bus audit index` creates: run it once first"):
+        witness_reader(trail.witness_topic, trail.pinned)
+    verifier_connection(kafka_admin, trail.connection, trail.witness_topic)  # as the indexer does
+    read = witness_reader(trail.witness_topic, trail.pinned)  # no admin from here on
+    witness = await asyncio.to_thread(read)
+    assert witness.checkpoints == trail.store.checkpoints()
+    assert credentials_path(VERIFIER_USER).exists()

@@ -31,7 +31,7 @@ def store_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("BUS_HOME", str(tmp_path))
     (tmp_path / "keys").mkdir()
     (tmp_path / "keys" / "pseudonym.key").write_bytes(b"k" * 32)  # tests' PSEUDONYMS key
-    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    url = f"sqlite:///{tmp_path / 'audit' / 'audit.db'}"  # as var/audit: the pin is outside
     store = open_store(url)
     checkpointing = Checkpointing(ensure_audit_key(AuditKeyFiles.default()), every_records=100)
     pin_audit_key(checkpointing.key, default_pinned_key(), AuditKeyFiles.default())
@@ -101,7 +101,7 @@ def test_verify_exits_1_naming_the_tampered_record(store_url: str, tmp_path: Pat
     code, out = bus("audit", "verify", "--store", store_url, "--offline")
     assert (code, out.strip().splitlines()[-1]) == (0, "intact")
     assert "UNWITNESSED (--offline)" in out
-    with sqlite3.connect(tmp_path / "audit.db") as db:
+    with sqlite3.connect(tmp_path / "audit" / "audit.db") as db:
         db.execute("DELETE FROM decisions WHERE seq = 150")
     code, out = bus("audit", "verify", "--store", store_url, "--json", "--offline")
     finding = json.loads(out)["finding"]

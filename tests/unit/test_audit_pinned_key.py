@@ -1,6 +1,7 @@
 """The audit key pinned outside the store: written once, never silently replaced, never beside
 the private key; `bus audit verify` refuses to run without it."""
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -9,15 +10,18 @@ from typer.testing import CliRunner
 from bus.audit.audit_key import (
     PINNED_KEY_ENV,
     AuditKeyFiles,
+    StoreSigned,
     default_pinned_key,
     ensure_audit_key,
     load_pinned_key,
     pin_audit_key,
 )
 from bus.audit.store import open_store
+from bus.audit.store.audit_store import Checkpointing
 from bus.cli.main import app
 from bus.errors import BusError, ConfigError
 from bus.keys import AgencySigningKey
+from tests.support.audit_records import source_records
 
 
 @pytest.fixture
@@ -69,7 +73,7 @@ def test_verify_refuses_to_run_without_a_pinned_key(
     monkeypatch.setenv("BUS_HOME", str(tmp_path))
     monkeypatch.delenv(PINNED_KEY_ENV, raising=False)
     ensure_audit_key(AuditKeyFiles.default())  # a key in the store's tree is not enough
-    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    url = f"sqlite:///{tmp_path / 'audit' / 'audit.db'}"  # the default layout: var/audit
     open_store(url).close()
     for extra in ([], ["--offline"]):
         code, out = bus("audit", "verify", "--store", url, *extra)
@@ -114,3 +118,49 @@ def test_index_and_reconcile_refuse_a_topic_that_cannot_be_one(
                 code, out = bus("audit", command, option, topic)
                 assert code == 2, (command, option, out)
                 assert "is not a topic name" in out
+
+
+def test_a_pin_inside_the_store_folder_is_refused(files: AuditKeyFiles, tmp_path: Path) -> None:
+    # files live in tmp/audit/keys; the store in tmp/audit, as var/audit/audit.db does.
+    key = ensure_audit_key(files)
+    url = f"sqlite:///{tmp_path / 'audit' / 'audit.db'}"
+    open_store(url).close()
+    inside = tmp_path / "audit" / "pin.pem"
+    folder = StoreSigned(tmp_path / "audit", None)
+    with pytest.raises(ConfigError, match="outside the audit store's folder"):
+        pin_audit_key(key, inside, files, folder)
+    assert not inside.exists()
+    inside.write_bytes(key.public_pem())  # put there by hand: verify refuses it all the same
+    with pytest.raises(ConfigError, match="outside the audit store's folder"):
+        load_pinned_key(inside, files, tmp_path / "audit")
+    code, out = bus("audit", "verify", "--store", url, "--key-dir", str(files.private.parent),
+                    "--pinned-key", str(inside), "--offline")  # fmt: skip
+    assert code == 1
+    assert "outside the audit store's folder" in out
+
+
+def test_a_lost_pin_is_not_written_again_for_a_store_with_checkpoints(
+    files: AuditKeyFiles, tmp_path: Path
+) -> None:
+    key = ensure_audit_key(files)
+    url = f"sqlite:///{tmp_path / 'audit' / 'audit.db'}"
+    store = open_store(url)
+    store.append(source_records(10), datetime.now(UTC), Checkpointing(key, 10))
+    signed = StoreSigned(tmp_path / "audit", store.newest_checkpoint_key())
+    store.close()
+    assert signed.key_id == key.kid
+    pinned = tmp_path / "trust" / "audit.pub.pem"  # never written, or deleted
+    with pytest.raises(ConfigError, match="a lost pin is not written again silently"):
+        pin_audit_key(key, pinned, files, signed)
+    assert not pinned.exists()
+    # The indexer says so before it goes near the broker.
+    code, out = bus("audit", "index", "--once", "--store", url, "--key-dir",
+                    str(files.private.parent), "--pinned-key", str(pinned))  # fmt: skip
+    assert code == 1
+    assert "bus audit index --pin" in out
+    # On purpose: only the key that signed the store's checkpoints.
+    other = AgencySigningKey.generate("audit")
+    with pytest.raises(ConfigError, match="refusing to pin a key that did not sign them"):
+        pin_audit_key(other, pinned, files, signed, pin_on_purpose=True)
+    assert pin_audit_key(key, pinned, files, signed, pin_on_purpose=True) is True
+    assert load_pinned_key(pinned, files).kid == key.kid

@@ -1,8 +1,10 @@
 """`bus audit serve`: the auditor API under uvicorn (SIGTERM or Ctrl-C: finishes requests, stops)."""
 
+import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import uvicorn
@@ -14,9 +16,15 @@ from bus.audit.api.integrity_watch import IntegrityWatch
 from bus.audit.api.metrics import ApiMetrics
 from bus.audit.api.rate_limit import RateLimit
 from bus.audit.audit_key import AuditKeyFiles, default_pinned_key, load_pinned_key
-from bus.audit.indexer_access import witness_as_verifier
+from bus.audit.indexer_access import FRESH_USER_WAIT_S, VERIFIER_USER
 from bus.audit.pseudonym_key import load_pseudonymizer
 from bus.audit.store import open_store
+from bus.audit.witness import Witness, read_witness
+from bus.credentials import load_credentials
+from bus.errors import ConfigError
+from bus.kafka.connection import KafkaConnection
+from bus.kafka.settings import load_kafka_settings
+from bus.keys.keystore import AgencyPublicKey
 from bus.metrics_endpoint import serve_metrics
 from bus.topics import AUDIT_CHECKPOINTS_TOPIC
 
@@ -44,7 +52,7 @@ def serve(
     try:
         watch = IntegrityWatch(
             store, public_key, lambda: datetime.now(UTC),
-            witness=lambda: witness_as_verifier(witness_topic, public_key),
+            witness=witness_reader(witness_topic, public_key),
         )  # fmt: skip
         refresh = threading.Thread(target=_keep_fresh, args=(watch,), daemon=True)
         refresh.start()
@@ -57,6 +65,23 @@ def serve(
         uvicorn.run(app, host=host, port=port, **SERVER_SETTINGS)
     finally:
         store.close()
+
+
+def witness_reader(topic: str, key: AgencyPublicKey) -> Callable[[], Witness]:
+    """Reads the witness topic as `audit-verifier`, with its own password (made with the user and
+    its one READ ACL by `bus audit index`): the API never holds the bus admin's password, nor
+    touches a user or an ACL. ConfigError at start if that password is not there."""
+    try:
+        credentials = load_credentials(VERIFIER_USER)
+    except ConfigError as exc:
+        raise ConfigError(
+            f"{exc}. The auditor API reads the witness topic as {VERIFIER_USER}, whose user and "
+            "password `bus audit index` creates: run it once first"
+        ) from exc
+    connection = KafkaConnection(
+        load_kafka_settings().bootstrap, credentials.username, credentials.password
+    )
+    return lambda: asyncio.run(read_witness(connection, topic, key, wait_s=FRESH_USER_WAIT_S))
 
 
 def _keep_fresh(watch: IntegrityWatch) -> None:

@@ -374,6 +374,12 @@ class AuditStore:
             )
         return [_checkpoint(row) for row in rows]
 
+    def newest_checkpoint_key(self) -> str | None:
+        """The key id that signed the newest checkpoint; None if there is none."""
+        with self._lock:
+            rows = self.backend.fetch("SELECT key_id FROM checkpoints ORDER BY seq DESC LIMIT 1")
+        return str(rows[0][0]) if rows else None
+
     def snapshot_document(self, snapshot_hash: str) -> bytes | None:
         with self._lock:
             rows = self.backend.fetch(

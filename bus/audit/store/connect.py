@@ -41,6 +41,15 @@ def open_store(url: str) -> AuditStore:
     )
 
 
+def store_directory(url: str) -> Path | None:
+    """The folder a SQLite store's files live in (the audit key must not be pinned there); None
+    for PostgreSQL, whose files are the database server's."""
+    scheme = urlsplit(url).scheme
+    if scheme == "sqlite":
+        return Path(url.removeprefix("sqlite:///")).parent
+    return Path(url).parent if scheme == "" else None
+
+
 def redacted(url: str) -> str:
     parts = urlsplit(url)
     if parts.password:
