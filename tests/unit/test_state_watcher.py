@@ -24,6 +24,7 @@ from bus.enforcer.pseudonyms import Pseudonymizer
 from bus.enforcer.state_sources import StateReading
 from bus.enforcer.state_watcher import StateWatcher, WatcherTiming
 from bus.keys import KeyStore
+from bus.policy_in_force import Withdrawn
 from bus.refused_records import RefusedRecord
 from policies.facts import Subscription
 from policies.snapshot import compile_snapshot, empty_snapshot
@@ -345,3 +346,15 @@ async def test_a_timed_out_acl_sync_never_lands_after_a_newer_one() -> None:
     await asyncio.wait_for(refreshing, 5)
     await _until(lambda: granting in broker.landed)
     assert broker.landed[-1] is revoking
+
+
+async def test_a_withdrawn_policy_set_is_named_once_in_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    withdrawn = Withdrawn(b"sha256:v2", 1, 2)
+    watcher = _watcher(Source(StateReading(GRANTED, SUBSCRIBED, (), (withdrawn,))), Broker(), [0.0])
+    for _ in range(3):
+        await watcher.refresh()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [withdrawn.describe()]
+    assert "sha256:v2" in warnings[0]
