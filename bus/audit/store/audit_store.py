@@ -412,7 +412,8 @@ class AuditStore:
 def _conditions(where: DecisionFilter) -> tuple[list[str], list[Any]]:
     conditions: list[str] = []
     params: list[Any] = []
-    for column in ("consumer", "producer", "event_type", "purpose", "outcome", "subject_pseudonym"):
+    columns = ("consumer", "producer", "event_type", "purpose", "outcome", "subject_pseudonym")
+    for column in columns[:-1] if where.dpo_of is not None else columns:  # person: see dpo_of
         value = getattr(where, column)
         if value is not None:
             conditions.append(f"{column} = ?")
@@ -435,11 +436,17 @@ def _conditions(where: DecisionFilter) -> tuple[list[str], list[Any]]:
     if where.dpo_of is not None:
         # Its receipts and refused subscriptions; its own events' deliveries and quarantines.
         # Never a DENY: another party's, or one to it, would tell something about a person.
+        # A person asked for is named in each arm, so each is one lookup in a scope-first index
+        # (decisions_dpo_*): the time taken counts what the DPO may see, never how many hidden
+        # decisions the person has (by the person's index alone it did: 23 ms against 0.01 ms).
+        person = [] if where.subject_pseudonym is None else [where.subject_pseudonym]
+        named = " AND subject_pseudonym = ?" if person else ""
         conditions.append(
-            "((consumer = ? AND outcome IN (?, ?)) OR (producer = ? AND outcome IN (?, ?)))"
+            f"((consumer = ?{named} AND outcome IN (?, ?))"
+            f" OR (producer = ?{named} AND outcome IN (?, ?)))"
         )
-        params += [where.dpo_of, "PERMIT", "SUBSCRIPTION_REFUSED"]
-        params += [where.dpo_of, "PERMIT", "QUARANTINED"]
+        params += [where.dpo_of, *person, "PERMIT", "SUBSCRIPTION_REFUSED"]
+        params += [where.dpo_of, *person, "PERMIT", "QUARANTINED"]
     return conditions, params
 
 

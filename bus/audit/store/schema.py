@@ -40,6 +40,12 @@ def statements(db: Backend) -> list[str]:
         "CREATE INDEX IF NOT EXISTS decisions_claimed ON decisions (claimed_event_id)"
         " WHERE claimed_event_id IS NOT NULL",
         "CREATE INDEX IF NOT EXISTS decisions_time ON decisions (decided_at_us)",
+        # A DPO's look-ups by person, scope first (bus/audit/scope.py): they read the rows it may
+        # see and no other, so their time tells nothing of the decisions it may not.
+        "CREATE INDEX IF NOT EXISTS decisions_dpo_consumer"
+        " ON decisions (consumer, subject_pseudonym, outcome, seq)",
+        "CREATE INDEX IF NOT EXISTS decisions_dpo_producer"
+        " ON decisions (producer, subject_pseudonym, outcome, seq)",
         f"""CREATE TABLE IF NOT EXISTS checkpoints (
             seq {bigint} PRIMARY KEY, chain_hash TEXT NOT NULL, signed_at TEXT NOT NULL,
             key_id TEXT NOT NULL, signature {blob} NOT NULL,
