@@ -256,8 +256,8 @@ def _decode_disclosure(encoded: str) -> Disclosure:
     try:
         raw = b64url_decode(encoded)
         decoded = json_loads(raw, "disclosure")
-    except MalformedEncodingError:
-        raise MalformedTokenError(f"disclosure {encoded[:16]!r}… is not base64url JSON") from None
+    except MalformedEncodingError as exc:
+        raise MalformedTokenError(f"disclosure {encoded[:16]!r}…: {exc}") from None
     if not (
         isinstance(decoded, list)
         and len(decoded) == 3

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from bus.catalog import Event
 from bus.catalog.population import Address, AddressChanged, PersonDied, PersonDiedV1
 from bus.catalog.vehicles import VehicleOwnershipChanged
-from bus.encoding import json_from_b64url, sd_digest
+from bus.encoding import b64url_decode, b64url_encode, json_bytes, json_from_b64url, sd_digest
 from bus.enforcer.pipeline import INTERNAL_ERROR, EnforcerState, InRecord, Outcome
 from bus.enforcer.pseudonyms import Pseudonymizer
 from bus.kafka.key_partition import key_partition
@@ -150,6 +150,39 @@ def _header_member(draw: st.DrawFn, forgery: Forgery) -> None:
     forgery.header[draw(_NAMES)] = draw(JSON)
 
 
+def _member(draw: st.DrawFn, members: dict[str, Any]) -> str:
+    """A raw `"name":value` member, often one of `members` again (with its value: accepted if
+    repeats went unnoticed; or another: the parsers' views differ)."""
+    again: bool = draw(st.booleans())
+    if members and again:
+        name = draw(st.sampled_from(sorted(members)))
+        value = members[name] if draw(st.booleans()) else draw(JSON)
+    else:
+        name, value = draw(_NAMES), draw(JSON)
+    return f"{json.dumps(name)}:{json_bytes(value).decode()}"
+
+
+def _repeated_member(draw: st.DrawFn, forgery: Forgery) -> None:
+    """A member named twice in the JWT header, the payload, or an object a disclosure discloses."""
+    where = draw(st.sampled_from(["header", "claims", "disclosure"]))
+    if where == "header":
+        forgery.header_members += "," + _member(draw, forgery.header)
+    elif where == "claims":
+        forgery.claim_members += "," + _member(draw, forgery.claims)
+    elif forgery.disclosures:
+        index = draw(st.integers(0, len(forgery.disclosures) - 1))
+        try:
+            salt, name, value = json_from_b64url(forgery.disclosures[index], "disclosure")
+        except (ValueError, TypeError):  # a raw disclosure added before
+            return
+        members = value if isinstance(value, dict) else {}
+        inner = json_bytes(members).decode()[:-1]
+        inner += ("," if members else "") + _member(draw, members) + "}"
+        raw = f"[{json.dumps(salt)},{json.dumps(name)},{inner}]"
+        forgery.disclosures[index] = b64url_encode(raw.encode())
+        forgery.claims["_sd"] = sorted(sd_digest(d) for d in forgery.disclosures)
+
+
 def _signed(forgery: Forgery) -> list[Any]:
     signed = forgery.claims.get("_sd")
     return list(signed) if isinstance(signed, list) else []
@@ -204,8 +237,8 @@ def _disclosures(draw: st.DrawFn, forgery: Forgery) -> None:
 # The deep ones (disclosures, nested `_sd`) listed more often: most records should get past the
 # envelope's first checks, or the fuzzer would only ever test those.
 MUTATIONS: tuple[Mutation, ...] = (
-    _claim, _drop_claim, _time, _issued_at, _event_id, _header_member, _sd, _field, _field, _field,
-    _disclosures, _disclosures,
+    _claim, _drop_claim, _time, _issued_at, _event_id, _header_member, _repeated_member, _sd,
+    _field, _field, _field, _disclosures, _disclosures,
 )  # fmt: skip
 _HEADER_NAMES = st.sampled_from(
     ["ce_id", "ce_type", "ce_source", "ce_subject", "ce_time", "ce_specversion", "ce_dataschema",
@@ -264,6 +297,8 @@ def check_outcome(record: InRecord, outcome: Outcome) -> None:
         assert (audit["outcome"], audit["reasons"]) == ("QUARANTINED", [outcome.quarantine_reason])
         return
     assert outcome.decisions
+    assert record.value is not None
+    _assert_no_repeated_members(record.value)
     audits = [json.loads(r.value) for r in outcome.records if r.topic == AUDIT_TOPIC]
     deliveries = [r for r in outcome.records if r.topic.startswith(DELIVERY_PREFIX)]
     assert len(audits) == len(outcome.decisions)
@@ -278,3 +313,16 @@ def _name(encoded: str) -> str | None:
         return str(json_from_b64url(encoded, "disclosure")[1])
     except (ValueError, TypeError, IndexError, KeyError):  # a raw disclosure added before
         return None
+
+
+def _assert_no_repeated_members(token: bytes) -> None:
+    """An accepted token names no JSON member twice, anywhere (header, payload, disclosures)."""
+
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        assert len({name for name, _ in pairs}) == len(pairs), f"repeated member in {pairs}"
+        return dict(pairs)
+
+    jwt, *disclosures = token.decode("ascii").split("~")[:-1]
+    header, payload, _ = jwt.split(".")
+    for part in (header, payload, *disclosures):
+        json.loads(b64url_decode(part), object_pairs_hook=unique)

@@ -33,11 +33,15 @@ class Forgery:
     claims: dict[str, Any]  # the signed payload, `_sd` and `_sd_alg` included
     disclosures: list[str]  # appended to the token, in this order
     header: dict[str, Any] = field(default_factory=dict)
+    # Raw members (`,"name":value`) appended inside the JWT header and payload objects: a member
+    # the dicts above hold already then occurs twice.
+    header_members: str = ""
+    claim_members: str = ""
 
     def token(self) -> bytes:
-        signing_input = (
-            f"{b64url_encode(json_bytes(self.header))}.{b64url_encode(json_bytes(self.claims))}"
-        )
+        header = _with_members(json_bytes(self.header), self.header_members)
+        payload = _with_members(json_bytes(self.claims), self.claim_members)
+        signing_input = f"{b64url_encode(header)}.{b64url_encode(payload)}"
         signature = b64url_encode(self.key.sign(signing_input.encode("ascii")))
         return f"{signing_input}.{signature}~{''.join(d + '~' for d in self.disclosures)}".encode()
 
@@ -73,6 +77,10 @@ class Forgery:
             if name == "subject_id":
                 return str(value).encode()
         return b"no-subject"
+
+
+def _with_members(encoded: bytes, members: str) -> bytes:
+    return encoded[:-1] + members.encode() + b"}" if members else encoded
 
 
 def honest(

@@ -9,7 +9,7 @@ import pytest
 
 from bus.catalog import Event
 from bus.catalog.population import PersonDied, PersonDiedV1
-from bus.encoding import json_from_b64url, sd_digest
+from bus.encoding import b64url_encode, json_from_b64url, sd_digest
 from bus.enforcer.pipeline import EnforcerState, InRecord, Outcome, process
 from bus.enforcer.pseudonyms import Pseudonymizer
 from bus.envelope.kafka_binding import header_map
@@ -150,6 +150,35 @@ def test_an_iat_beyond_any_time_is_quarantined(issued_at: int) -> None:
     reason, detail = _quarantined(forgery.record())
     assert reason == "MALFORMED"
     assert "iat" in detail
+
+
+def test_a_claim_named_twice_is_quarantined() -> None:
+    # The enforcer read the last value and another parser of the same signed bytes may read the
+    # first: which subject or issuer counts must not be up to the parser.
+    forgery = _forgery()
+    forgery.claim_members = ',"ce_id":"00000000-0000-4000-8000-000000000000"'
+    reason, detail = _quarantined(forgery.record())
+    assert (reason, "twice" in detail) == ("MALFORMED", True)
+
+
+def test_a_jwt_header_member_named_twice_is_quarantined() -> None:
+    forgery = _forgery()
+    forgery.header_members = f',"kid":"{forgery.header["kid"]}"'
+    reason, detail = _quarantined(forgery.record())
+    assert (reason, "twice" in detail) == ("MALFORMED", True)
+
+
+def test_a_disclosure_value_naming_a_member_twice_is_quarantined() -> None:
+    forgery = _forgery()
+    salt = b64url_encode(b"s" * 16)
+    address = '{"street":"Dom","street":"Elsewhere","house_number":"1","municipality_code":'
+    address += '"09362000","country":"DE"}'
+    raw = b64url_encode(f'["{salt}","new_address",{address}]'.encode())
+    bent = with_field(forgery, "new_address", None)
+    bent.disclosures[-1] = raw
+    bent.claims["_sd"] = sorted(sd_digest(d) for d in bent.disclosures)
+    reason, detail = _quarantined(bent.record())
+    assert (reason, "twice" in detail) == ("MALFORMED", True)
 
 
 def test_a_ce_id_that_is_not_a_uuid_is_quarantined() -> None:
