@@ -234,10 +234,11 @@ def quarantine(
     verified: VerifiedEvent | None = None,
 ) -> Outcome:
     """The original bytes, untouched, with the reason: nothing is lost, nothing is delivered."""
+    detail = detail[:MAX_DETAIL_CHARS]  # for the header, and for the log line the loop writes
     headers = [
         *record.headers,
         ("bus_quarantine_reason", reason.encode()),
-        ("bus_quarantine_detail", detail[:MAX_DETAIL_CHARS].encode(errors="backslashreplace")),
+        ("bus_quarantine_detail", detail.encode(errors="backslashreplace")),
         ("bus_input", record_position(record.topic, record.partition, record.offset).encode()),
     ]
     attributes = verified.attributes if verified else None

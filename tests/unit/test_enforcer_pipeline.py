@@ -8,7 +8,8 @@ import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
 from bus.catalog.population import Address
-from bus.enforcer.pipeline import EnforcerState, InRecord, process
+from bus.encoding import b64url_encode
+from bus.enforcer.pipeline import MAX_DETAIL_CHARS, EnforcerState, InRecord, process
 from bus.enforcer.pseudonyms import Pseudonymizer
 from bus.envelope import sdjwt
 from bus.envelope.codec import issue_event
@@ -190,3 +191,22 @@ def test_the_keys_partition_is_the_default_partitioners(key: bytes) -> None:
     # As aiokafka (and the Java client) place a keyed record.
     all_partitions = list(range(12))
     assert key_partition(key, 12) == DefaultPartitioner()(key, all_partitions, all_partitions)
+
+
+def test_a_quarantine_detail_is_bounded_for_logs_too() -> None:
+    # A detail quotes the sender's bytes (here a 150 KB key id): the log line the loop writes
+    # from the outcome carried all of it.
+    good = _input()
+    assert good.value is not None
+    forged = forged_header(
+        good.value, {"alg": "EdDSA", "typ": sdjwt.TOKEN_TYPE, "kid": "k" * 150_000}
+    )
+    outcome = process(InRecord(good.topic, 0, 1, good.key, forged, good.headers), STATE, NOW)
+    assert outcome.quarantine_reason == "UNKNOWN_KEY"
+    assert outcome.quarantine_detail is not None
+    assert len(outcome.quarantine_detail) <= MAX_DETAIL_CHARS
+
+
+def forged_header(token: bytes, header: dict[str, str]) -> bytes:
+    _, rest = token.split(b".", 1)
+    return b64url_encode(json.dumps(header).encode()).encode() + b"." + rest
