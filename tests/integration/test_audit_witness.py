@@ -169,10 +169,11 @@ async def test_records_and_every_checkpoint_deleted_and_rechained_are_named(trai
     assert report.finding is not None
     assert (report.finding.kind, report.finding.seq) == (Tampering.REWRITTEN, 301)
 
-    # The CLI, as `audit-verifier`: exit 1, naming it.
+    # The CLI, as `audit-verifier`: exit 1, naming it. Its witness follows --topic, as the
+    # indexer's and reconcile's do (the audit topic + .checkpoints).
     code, out = await asyncio.to_thread(
         trail.cli, "audit", "verify", "--store", trail.url, "--key-dir", str(trail.files.private.parent),
-        "--pinned-key", str(trail.pinned_path), "--checkpoint-topic", trail.witness_topic, "--json",
+        "--pinned-key", str(trail.pinned_path), "--topic", trail.topic, "--json",
     )  # fmt: skip
     assert code == 1, out
     document = json.loads(out)
