@@ -4,17 +4,18 @@ same thing forever, never lose a record, never hold up other partitions.
 1. Retry the batch (a broker restart or a coordinator move passes), with growing back-off.
 2. Then go through that batch one record per transaction: its good records pass, and the
    record at fault is retried alone, so its neighbours are not held hostage.
-3. If that record alone still fails for a reason of its own (the error is about the record: too
-   large, invalid, or no Kafka error at all but a fault in our code), set it aside: its original
-   bytes go to quarantine with reason INTERNAL_ERROR and the error type, and an audit record, in
-   one transaction with its offset. Nothing is lost (the quarantine topic takes every record the
-   ingress topic accepts), exactly-once holds (it is one more transaction), and the partition
-   moves on.
-4. If the failure is not the record's (timeouts, a missing topic, a broker refusing everything)
-   or setting aside fails too, quarantining would divert good events: the partition stalls
-   instead. It is paused, an alert gauge is set and an error names it; it is tried again every
-   STALL_RETRY_S, and other partitions carry on. A stall is the operator's to fix, and resolves
-   itself when the cause is gone.
+3. If that record alone still fails for a reason of its own (one of the listed errors about the
+   record: too large, corrupt; or a ProcessingFault, raised by the enforcer's own work on it), set
+   it aside: its original bytes go to quarantine with reason INTERNAL_ERROR and the error type,
+   and an audit record, in one transaction with its offset. Nothing is lost (the quarantine topic
+   takes every record the ingress topic accepts), exactly-once holds (it is one more
+   transaction), and the partition moves on.
+4. If the failure is not known to be the record's (timeouts, a missing topic, a broker refusing
+   everything, any other exception from the Kafka client) or setting aside fails too,
+   quarantining would divert good events: the partition stalls instead. It is paused, an alert
+   gauge is set and an error names it; it is tried again every STALL_RETRY_S, and other
+   partitions carry on. A stall is the operator's to fix, and resolves itself when the cause is
+   gone.
 """
 
 from dataclasses import dataclass
@@ -23,7 +24,6 @@ from enum import Enum
 from aiokafka.errors import (
     CorruptRecordException,
     InvalidTimestampError,
-    KafkaError,
     MessageSizeTooLargeError,
     RecordListTooLargeError,
     RecordTooLargeError,
@@ -44,6 +44,11 @@ _RECORD_FAULTS = (
 )
 
 
+class ProcessingFault(Exception):
+    """The enforcer's own work on a record failed (computing its outputs, not writing them): the
+    record's fault, as far as the retry plan is concerned. The cause is chained."""
+
+
 class Plan(Enum):
     BATCH = "batch"
     ALONE = "alone"
@@ -51,8 +56,9 @@ class Plan(Enum):
 
 
 def is_record_fault(error: BaseException) -> bool:
-    """Whether the error is about the record itself, so retrying it can never succeed."""
-    return isinstance(error, _RECORD_FAULTS) or not isinstance(error, KafkaError)
+    """Whether the error is known to be about the record itself, so retrying it can never succeed.
+    Anything else, whatever its type, may pass: never a reason to set a good event aside."""
+    return isinstance(error, (*_RECORD_FAULTS, ProcessingFault))
 
 
 @dataclass
@@ -109,7 +115,8 @@ class Failures:
         else:
             streak.set_aside += 1
         streak.record_fault = is_record_fault(error)
-        streak.error = type(error).__name__
+        cause = error.__cause__ if isinstance(error, ProcessingFault) else None
+        streak.error = type(cause or error).__name__
         streak.stalled = streak.set_aside >= SET_ASIDE_ATTEMPTS or (
             streak.alone >= ALONE_ATTEMPTS and not streak.record_fault
         )

@@ -17,7 +17,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import ProducerFenced, UnknownTopicOrPartitionError
 
 from bus.enforcer import failures
-from bus.enforcer.failures import Failures, Plan
+from bus.enforcer.failures import Failures, Plan, ProcessingFault
 from bus.enforcer.metrics import EnforcerMetrics
 from bus.enforcer.partition_producers import PartitionProducers
 from bus.enforcer.pipeline import (
@@ -221,8 +221,11 @@ class Enforcer:
                 await producer.begin_transaction()
                 for record in records:
                     started = time.perf_counter()
-                    in_record = _in_record(record, partition_count)
-                    outcome = self._outcome(tp, in_record, state, now, batch, plan)
+                    try:
+                        in_record = _in_record(record, partition_count)
+                        outcome = self._outcome(tp, in_record, state, now, batch, plan)
+                    except Exception as exc:  # our own work, not the Kafka client's
+                        raise ProcessingFault(type(exc).__name__) from exc
                     self._observe(record, outcome, time.perf_counter() - started, event_times)
                     for out in outcome.records:
                         await producer.send(out.topic, out.value, key=out.key, headers=out.headers)

@@ -1,6 +1,7 @@
 """The loop's retry plan for a failing partition: bounded, narrowed to one record per transaction,
 the record at fault set aside if the fault is its own, and otherwise a stall with an alert."""
 
+import pytest
 from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 
 from bus.enforcer.failures import (
@@ -10,6 +11,7 @@ from bus.enforcer.failures import (
     STALL_RETRY_S,
     Failures,
     Plan,
+    ProcessingFault,
     Verdict,
 )
 
@@ -45,8 +47,28 @@ def test_the_record_at_fault_is_set_aside_when_the_fault_is_its_own() -> None:
 
 def test_a_bug_in_our_code_is_a_record_fault_too() -> None:
     failures = Failures()
-    _fail(failures, BATCH_ATTEMPTS + ALONE_ATTEMPTS, TypeError("bad header"))
+    fault = ProcessingFault("TypeError")
+    fault.__cause__ = TypeError("bad header")
+    _fail(failures, BATCH_ATTEMPTS + ALONE_ATTEMPTS, fault)
     assert failures.plan(TP, 7) is Plan.SET_ASIDE
+    assert failures.last_error(TP) == "TypeError"  # what the set-aside copy's detail names
+
+
+@pytest.mark.parametrize(
+    "error",
+    [TimeoutError(), ConnectionResetError(), OSError("no route"),
+     AssertionError(), RuntimeError("client state"), TypeError("inside the client")],
+    ids=lambda e: type(e).__name__,
+)  # fmt: skip
+def test_an_unlisted_error_from_the_kafka_client_stalls_and_never_sets_aside(
+    error: Exception,
+) -> None:
+    # Before, any error that was not a KafkaError counted as the record's: a good event was set
+    # aside in quarantine when, say, the client timed out outside its own error types.
+    failures = Failures()
+    verdicts = _fail(failures, BATCH_ATTEMPTS + ALONE_ATTEMPTS, error)
+    assert verdicts[-1].stalled
+    assert failures.plan(TP, 7) is Plan.ALONE
 
 
 def test_a_failure_that_is_not_the_records_stalls_instead_of_quarantining() -> None:
