@@ -142,6 +142,10 @@ def test_the_journal_follows_its_ingress_topic_when_it_grows(
     ensure_journals(kafka_admin, group, [ingress], SeenEventsConfig())  # idempotent
     assert kafka_admin.partition_count(seen_events_topic(group, ingress)) == 1
     kafka_admin.grow_partitions(ingress, 3)
+    for _ in range(50):  # the growth reaches the client's metadata a moment later
+        if kafka_admin.partition_count(ingress) == 3:
+            break
+        time.sleep(0.1)
     ensure_journals(kafka_admin, group, [ingress], SeenEventsConfig())
     # The broker's metadata may show the old count for a moment after a growth.
     deadline = time.monotonic() + 10

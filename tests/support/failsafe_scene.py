@@ -143,10 +143,15 @@ async def wait_delivered(
     return False
 
 
-async def audits_of(connection: KafkaConnection, event_id: str) -> list[dict[str, Any]]:
+async def audits_of(
+    connection: KafkaConnection, event_id: str, scene: "Scene"
+) -> list[dict[str, Any]]:
+    """The audit records of the event about the scene's own consumers (or quarantining it): on a
+    shared broker, other tests' subscriptions to the same type are decided too."""
     records = await read_topic(connection, AUDIT_TOPIC, idle_s=0.5)
     found = [json.loads(r.value) for r in records]
-    return [a for a in found if a["event_id"] == event_id]
+    ours = {None, *scene.consumers}
+    return [a for a in found if a["event_id"] == event_id and a["consumer"] in ours]
 
 
 @asynccontextmanager
