@@ -13,11 +13,19 @@ from bus.shown_values import shown
 # As policies/documents.py requires of Agency.id and Purpose.code.
 _IDENTIFIER = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
 _SHAPE = "2-63 of a-z 0-9 -, starting with a letter or digit"
+# The bus's own names start with it: its enforcer group and so its transactional ids
+# (`bus-enforcer.tx.…`). An agency named `bus-enforcer` would be granted the transactional-id
+# prefix `bus-enforcer.` and could fence the enforcer's producers.
+RESERVED_PREFIX = "bus-"
 
 
 def check_agency_id(value: str) -> str:
     if not _IDENTIFIER.fullmatch(value):
         raise ConfigError(f"{shown(value)} is not an agency id ({_SHAPE}, e.g. tax-by)")
+    if value.startswith(RESERVED_PREFIX):
+        raise ConfigError(
+            f"{value!r}: agency ids may not start with {RESERVED_PREFIX!r} (the bus's own)"
+        )
     if value in service_usernames():
         raise ConfigError(f"{value!r} is one of the bus's own service principals, not an agency")
     return value

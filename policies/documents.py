@@ -8,8 +8,9 @@ edit these; the engine only ever sees the compiled snapshot.
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from bus.agency_ids import RESERVED_PREFIX
 from bus.catalog import DataClass
 
 Code = str
@@ -44,6 +45,13 @@ class Agency(_Document):
     competences: tuple[str, ...] = Field(min_length=1)
     kafka_principal: str = Field(pattern=r"^User:[A-Za-z0-9._-]+$")
     public_keys: tuple[str, ...] = ()  # PEM texts; the agency's event signing keys
+
+    @field_validator("id")
+    @classmethod
+    def _not_the_bus(cls, value: str) -> str:
+        if value.startswith(RESERVED_PREFIX):  # see bus/agency_ids.py
+            raise ValueError(f"agency ids may not start with {RESERVED_PREFIX!r} (the bus's own)")
+        return value
 
 
 class Purpose(_Document):

@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 DUPLICATE_EVENT = "DUPLICATE_EVENT"
 UNEXPECTED_STALL_AFTER = 3  # unexpected failures in a row before the partition counts as stalled
 UNEXPECTED_RETRY_S = 5.0
+# After a fence: longer than a rebalance takes to reach us, should another enforcer own it now.
+FENCED_RETRY_S = 15.0
 Batch = list[ConsumerRecord[bytes, bytes]]
 
 
@@ -236,9 +238,7 @@ class Enforcer:
                 committing = time.perf_counter()
                 await producer.commit_transaction()
             except ProducerFenced:
-                # Another instance owns this partition now; we are the zombie. Let go of it.
-                log.warning("fenced on %s: another enforcer took it over", tp)
-                await self._producers.stop(tp)
+                await self._fenced(tp)
                 return
             except Exception as exc:  # any failure: abort, rewind, bounded retry
                 await self._failed(tp, plan, records, exc)
@@ -339,6 +339,27 @@ class Enforcer:
         except Exception:  # see docstring
             log.exception("metrics after a commit on %s failed", tp)
             self._count_error("metrics")
+
+    async def _fenced(self, tp: TopicPartition) -> None:
+        """Another producer took this partition's transactional id: a new owner after a rebalance
+        we have not seen yet, or the broker ending a transaction that ran too long. Before, the
+        partition was left without a producer and never processed again, silently. Now it stalls
+        with the alert and is set up afresh after FENCED_RETRY_S, unless a rebalance revokes it
+        meanwhile (then its new owner carries on; the delay keeps us from fencing it back)."""
+        assert self._consumer is not None
+        log.error(
+            "%s/%d fenced: another producer took its transactional id; stalled, set up again in "
+            "%.0f s unless a rebalance hands it to another enforcer",
+            tp.topic, tp.partition, FENCED_RETRY_S,
+        )  # fmt: skip
+        self._count_error("fenced")
+        if self._metrics is not None:
+            self._metrics.stalled.labels(tp.topic, str(tp.partition)).set(1)
+        self._unexpected[tp] = UNEXPECTED_STALL_AFTER  # the next commit says it flows again
+        self._consumer.pause(tp)
+        self._seen.pop(tp, None)
+        await self._producers.stop(tp)
+        self._recover_later(tp, FENCED_RETRY_S)
 
     async def _failed(
         self, tp: TopicPartition, plan: Plan, records: Batch, error: Exception
