@@ -13,6 +13,7 @@ from typing import Any
 
 from bus.catalog import CATALOG, Catalog
 from bus.enforcer.pseudonyms import Pseudonymizer
+from bus.enforcer.quarantine_headers import escaped
 from bus.enforcer.records import AuditEntry, Headers, OutRecord, RecordHeaders
 from bus.envelope.attributes import format_time
 from bus.envelope.codec import VerifiedEvent
@@ -236,7 +237,7 @@ def quarantine(
     """The original bytes, untouched, with the reason: nothing is lost, nothing is delivered."""
     detail = detail[:MAX_DETAIL_CHARS]  # for the header, and for the log line the loop writes
     headers = [
-        *record.headers,
+        *escaped(record.headers),  # a sender's `bus_…` header cannot pass for the bus's own
         ("bus_quarantine_reason", reason.encode()),
         ("bus_quarantine_detail", detail.encode(errors="backslashreplace")),
         ("bus_input", record_position(record.topic, record.partition, record.offset).encode()),

@@ -18,6 +18,7 @@ from bus.catalog.vehicles import VehicleOwnershipChanged
 from bus.encoding import b64url_decode, b64url_encode, json_bytes, json_from_b64url, sd_digest
 from bus.enforcer.pipeline import INTERNAL_ERROR, EnforcerState, InRecord, Outcome
 from bus.enforcer.pseudonyms import Pseudonymizer
+from bus.enforcer.quarantine_headers import sender_headers
 from bus.kafka.key_partition import key_partition
 from bus.keys import AgencySigningKey, KeyStore
 from bus.keys.keystore import public_key_from_pem
@@ -293,6 +294,10 @@ def check_outcome(record: InRecord, outcome: Outcome) -> None:
         assert outcome.decisions == []
         assert [r.topic for r in outcome.records] == [QUARANTINE_TOPIC, AUDIT_TOPIC]
         assert outcome.records[0].value == (record.value or b"")
+        copy = outcome.records[0].headers
+        assert sender_headers(copy) == list(record.headers)  # every header, as it came
+        own = [name for name, _ in copy if name.startswith("bus_")]
+        assert own == ["bus_quarantine_reason", "bus_quarantine_detail", "bus_input"]
         audit = json.loads(outcome.records[1].value)
         assert (audit["outcome"], audit["reasons"]) == ("QUARANTINED", [outcome.quarantine_reason])
         return

@@ -12,6 +12,7 @@ from bus.catalog.population import PersonDied, PersonDiedV1
 from bus.encoding import b64url_encode, json_from_b64url, sd_digest
 from bus.enforcer.pipeline import EnforcerState, InRecord, Outcome, process
 from bus.enforcer.pseudonyms import Pseudonymizer
+from bus.enforcer.quarantine_headers import sender_headers
 from bus.envelope.kafka_binding import header_map
 from bus.keys import AgencySigningKey, KeyStore
 from bus.keys.keystore import public_key_from_pem
@@ -70,7 +71,7 @@ def _quarantined(record: InRecord, state: EnforcerState = STATE) -> tuple[str, s
     assert [r.topic for r in outcome.records] == [QUARANTINE_TOPIC, AUDIT_TOPIC]
     copy, audit = outcome.records
     assert copy.value == (record.value or b"")
-    assert list(copy.headers[: len(record.headers)]) == list(record.headers)
+    assert sender_headers(copy.headers) == list(record.headers)
     assert header_map(copy.headers[len(record.headers) :])["bus_quarantine_reason"] == (
         outcome.quarantine_reason
     )
