@@ -79,7 +79,9 @@ class EnforcerMetrics:
         self.commit.observe(commit_seconds)
         for event_time in event_times:
             if event_time.tzinfo is None:
-                continue  # a producer's zone-less time says nothing about latency
+                # Never from the pipeline (the codec refuses a ce_time without a zone); a stand-in
+                # processor's could only raise here, after the commit.
+                continue
             self.end_to_end.observe(max(0.0, (now - event_time).total_seconds()))
 
     def policy_in_force(self, snapshot_hash: str) -> None:

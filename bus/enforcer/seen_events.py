@@ -2,9 +2,11 @@
 the same event is refused as DUPLICATE_EVENT instead of being delivered twice.
 
 Bounded: the newest `capacity` ids per partition are kept, older ones forgotten. Each id is kept
-as a 64-bit keyed hash (BLAKE2b, random key per process, so no sender can craft a collision) with
-the input offset it was accepted at; a ring of the hashes in arrival order says which to forget.
-The offset tells a replay of the same record (after a crash) from a republication.
+as a 64-bit keyed hash (BLAKE2b under a random key per process, never stored: a sender cannot
+aim two ids at one hash) with the input offset it was accepted at; a ring of the hashes in arrival
+order says which to forget. The offset tells a replay of the same record (after a crash) from a
+republication. Collisions by chance remain: among 100,000 ids about 3 in 10^10 partitions hold
+one, and then the later event is quarantined as DUPLICATE_EVENT (refused, not lost).
 """
 
 import hashlib

@@ -19,12 +19,20 @@ from bus.keys import KeyStore
 from bus.topics import ingress_topic
 
 Headers = list[tuple[str, bytes]]
-# Exactly the headers ingress_record writes. An ingress record with any other header is refused:
-# headers are not signed, so anything more would be an unchecked claim beside the event.
-INGRESS_HEADERS = frozenset(
-    {"ce_specversion", "ce_id", "ce_source", "ce_type", "ce_subject", "ce_time", "ce_dataschema",
-     "content-type"}
-)  # fmt: skip
+# The headers ingress_record writes, each from the issued event.
+_INGRESS_HEADER_VALUES: dict[str, Callable[[IssuedEvent], str]] = {
+    "ce_specversion": lambda issued: issued.attributes.specversion,
+    "ce_id": lambda issued: issued.attributes.id,
+    "ce_source": lambda issued: issued.attributes.source,
+    "ce_type": lambda issued: issued.attributes.type,
+    "ce_subject": lambda issued: issued.subject,
+    "ce_time": lambda issued: format_time(issued.attributes.time),
+    "ce_dataschema": lambda issued: issued.attributes.dataschema,
+    "content-type": lambda issued: issued.attributes.datacontenttype,
+}
+# Exactly those. An ingress record with any other header is refused: headers are not signed, so
+# anything more would be an unchecked claim beside the event.
+INGRESS_HEADERS = frozenset(_INGRESS_HEADER_VALUES)
 
 
 @dataclass(frozen=True)
@@ -36,22 +44,11 @@ class KafkaRecord:
 
 
 def ingress_record(issued: IssuedEvent) -> KafkaRecord:
-    a = issued.attributes
-    headers = {
-        "ce_specversion": a.specversion,
-        "ce_id": a.id,
-        "ce_source": a.source,
-        "ce_type": a.type,
-        "ce_subject": issued.subject,
-        "ce_time": format_time(a.time),
-        "ce_dataschema": a.dataschema,
-        "content-type": a.datacontenttype,
-    }
     return KafkaRecord(
-        topic=ingress_topic(a.type),
+        topic=ingress_topic(issued.attributes.type),
         key=issued.subject.encode(),
         value=issued.token.encode("ascii"),
-        headers=[(name, value.encode()) for name, value in headers.items()],
+        headers=[(name, value(issued).encode()) for name, value in _INGRESS_HEADER_VALUES.items()],
     )
 
 

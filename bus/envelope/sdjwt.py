@@ -50,9 +50,6 @@ class Disclosure:
     encoded: str
     # Disclosures nested inside this one's value: presented together with it.
     nested: tuple[str, ...] = ()
-    # Whether the value holds `_sd` digests or array-element references to resolve (rare: we
-    # never issue them), so the common flat case skips the walk through the value.
-    may_nest: bool = False
 
     def presented(self) -> str:
         return "".join(e + "~" for e in (self.encoded, *self.nested))
@@ -265,8 +262,7 @@ def _decode_disclosure(encoded: str) -> Disclosure:
         and isinstance(decoded[1], str)
     ):
         raise MalformedTokenError(f"disclosure {encoded[:16]!r}… is not [salt, name, value]")
-    may_nest = b'"_sd"' in raw or b'"..."' in raw
-    return Disclosure(decoded[1], decoded[2], encoded, may_nest=may_nest)
+    return Disclosure(decoded[1], decoded[2], encoded)
 
 
 def _json_object(text: str, what: str) -> dict[str, Any]:

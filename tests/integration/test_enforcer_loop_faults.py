@@ -1,8 +1,9 @@
 """Issue 12: nothing outside process() stops the enforcer's loop either. A stand-in processor
-plays the faults: a naive event time (which made metrics raise after the commit, once per event),
-an exception, an output no request can carry (retried forever before), and a state that fails
-for a while (the partition stalls with an alert, and flows again). The loop never exits, every
-record is committed exactly once, and what cannot be written is set aside in quarantine."""
+plays the faults: a naive event time (the pipeline refuses those now; from another processor one
+made metrics raise after the commit, once per event), an exception, an output no request can
+carry (retried forever before), and a state that fails for a while (the partition stalls with an
+alert, and flows again). The loop never exits, every record is committed exactly once, and what
+cannot be written is set aside in quarantine."""
 
 import asyncio
 import gc
