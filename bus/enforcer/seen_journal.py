@@ -27,6 +27,7 @@ from bus.topics import INGRESS_PREFIX
 
 log = logging.getLogger(__name__)
 SEEN_EVENTS_PREFIX = "bus.seen-events."
+FIRST_WINDOW = 1_024  # journal offsets read first when rebuilding, doubling until enough ids
 
 
 @dataclass(frozen=True)
@@ -130,9 +131,10 @@ async def _newest(
 ) -> list[list[Entry]]:
     """The journal records of [floor, end) holding the newest `wanted` ids, oldest first. Read
     backwards in doubling windows: a record lists one batch (one id or hundreds), and each
-    transaction's commit marker takes an offset too, so offsets do not count ids."""
+    transaction's commit marker takes an offset too, so offsets do not count ids. The first
+    window is small, so full batches are not read far beyond what is wanted."""
     windows: list[list[list[Entry]]] = []
-    found, high, span = 0, end, wanted
+    found, high, span = 0, end, min(wanted, FIRST_WINDOW)
     while high > floor and found < wanted:
         low = max(floor, high - span)
         window = await _read(reader, journal, low, high)
