@@ -59,4 +59,5 @@ async def test_frozen_enforcer_is_fenced_and_causes_no_duplicate(
     log = run.log.read_text()
     # The thawed instance either hit the fence (its producer's epoch was bumped by the new owner)
     # or learned of the eviction first and gave its partitions up; both are safe, both are logged.
-    assert "another enforcer took it over" in log or log.count("revoked") >= 1, run.log_tail()
+    fenced = "fenced: another producer took its transactional id"
+    assert fenced in log or log.count("revoked") >= 1, run.log_tail()
