@@ -39,10 +39,14 @@ def fill(store: AuditStore, hidden: int) -> None:
         document = audit_document(i, people=1)
         mine = i % 2 == 0  # a denial to tax-by, or another party's denial of tax-by's event
         document.update(
-            consumer="tax-by" if mine else "kba-de", producer="muni-x" if mine else "tax-by",
-            outcome="DENY", reasons=["DISCLOSURE_BLOCKED"], released_fields=[], grant_id=None,
+            consumer="tax-by" if mine else "kba-de",
+            producer="muni-x" if mine else "tax-by",
+            outcome="DENY",
+            reasons=["DISCLOSURE_BLOCKED"],
+            released_fields=[],
+            grant_id=None,
             subject_pseudonym=pseudonym,
-        )  # fmt: skip
+        )
         records.append(SourceRecord("bus.audit", 1, i, json.dumps(document).encode()))
     for first in range(0, hidden, 5_000):
         store.append(records[first : first + 5_000], NOW)

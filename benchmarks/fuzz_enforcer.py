@@ -45,10 +45,12 @@ def main() -> int:
     in_process = 0.0
 
     @settings(
-        max_examples=args.examples, deadline=None, database=None,
+        max_examples=args.examples,
+        deadline=None,
+        database=None,
         phases=[Phase.generate, Phase.shrink],
         suppress_health_check=list(HealthCheck),
-    )  # fmt: skip
+    )
     @given(hostile())
     def run(record: InRecord) -> None:
         nonlocal in_process

@@ -136,11 +136,13 @@ def flat(requests: int, irrelevant: int) -> list[Row]:
         for i in range(irrelevant)
     ]
     big = PolicySet(
-        base.directory, base.territories,
+        base.directory,
+        base.territories,
         base.agencies.model_copy(update={"agencies": agencies + others}),
-        base.purposes, base.producers,
+        base.purposes,
+        base.producers,
         base.grants.model_copy(update={"grants": base.grants.grants + tuple(extra)}),
-    )  # fmt: skip
+    )
     small_snapshot, big_snapshot = compile_snapshot(base), compile_snapshot(big)
     small: list[float] = []
     large: list[float] = []

@@ -74,9 +74,12 @@ def process_ns(events: int = 2_000) -> float:
     """process() per good event with one subscription, as in tests/support/enforcer_process."""
     key = AgencySigningKey.generate("muni-muc")
     state = state_for(
-        {"consumers": ["tax-a"], "producer": "muni-muc",
-         "producer_public_pem": key.public_pem().decode()}
-    )  # fmt: skip
+        {
+            "consumers": ["tax-a"],
+            "producer": "muni-muc",
+            "producer_public_pem": key.public_pem().decode(),
+        }
+    )
     records = []
     for offset in range(events):
         _id, record_key, value, headers = good_record(key, f"P-{offset:04d}-0000")

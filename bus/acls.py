@@ -56,10 +56,13 @@ def _producer_acls(agency: str, principal: str, event_type: str) -> set[Acl]:
         Acl(principal, Resource.TOPIC, offsets, Operation.WRITE),
         Acl(principal, Resource.TOPIC, offsets, Operation.READ),
         Acl(
-            principal, Resource.TRANSACTIONAL_ID, transactional_id_prefix(agency),
-            Operation.WRITE, prefixed=True,
+            principal,
+            Resource.TRANSACTIONAL_ID,
+            transactional_id_prefix(agency),
+            Operation.WRITE,
+            prefixed=True,
         ),
-    }  # fmt: skip
+    }
 
 
 def _consumer_acls(agency: str, principal: str, purpose: str) -> set[Acl]:

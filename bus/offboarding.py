@@ -96,11 +96,17 @@ async def offboard(
     removed = password_file.exists()
     password_file.unlink(missing_ok=True)
     return Offboarding(
-        agency=agency, principals=principals, spared=found.spared, blocked=frozenset(blocked),
-        dpo_tokens=revoked_tokens, subscriptions=tuple(registered), acls=frozenset(allowed),
-        credentials=usernames, password_file=password_file if removed else None,
+        agency=agency,
+        principals=principals,
+        spared=found.spared,
+        blocked=frozenset(blocked),
+        dpo_tokens=revoked_tokens,
+        subscriptions=tuple(registered),
+        acls=frozenset(allowed),
+        credentials=usernames,
+        password_file=password_file if removed else None,
         in_policy=agency in applied.in_force,
-    )  # fmt: skip
+    )
 
 
 def lift_block(admin: KafkaAdmin, principal: str) -> bool:

@@ -78,12 +78,23 @@ def _entry(
     grant_id: str | None = None,
 ) -> AuditEntry:
     return AuditEntry(
-        event_id=None, event_type=subscription.event_type, producer=None,
-        consumer=subscription.consumer, purpose=subscription.purpose, legal_basis=None,
-        outcome=outcome, reasons=reasons, released_fields=(), grant_id=grant_id,
-        snapshot_hash=snapshot_hash, decided_at=now, subject_pseudonym=None,
-        input_topic=SUBSCRIPTIONS_TOPIC, input_partition=-1, input_offset=-1,
-    )  # fmt: skip
+        event_id=None,
+        event_type=subscription.event_type,
+        producer=None,
+        consumer=subscription.consumer,
+        purpose=subscription.purpose,
+        legal_basis=None,
+        outcome=outcome,
+        reasons=reasons,
+        released_fields=(),
+        grant_id=grant_id,
+        snapshot_hash=snapshot_hash,
+        decided_at=now,
+        subject_pseudonym=None,
+        input_topic=SUBSCRIPTIONS_TOPIC,
+        input_partition=-1,
+        input_offset=-1,
+    )
 
 
 async def audit(connection: KafkaConnection, entry: AuditEntry) -> None:

@@ -28,10 +28,15 @@ def subscription_key(subscription: Subscription) -> bytes:
 async def register(
     connection: KafkaConnection, subscription: Subscription, grant_id: str | None, at: datetime
 ) -> None:
-    value = json.dumps({
-        "consumer": subscription.consumer, "event_type": subscription.event_type,
-        "purpose": subscription.purpose, "grant_id": grant_id, "registered_at": format_time(at),
-    }).encode()  # fmt: skip
+    value = json.dumps(
+        {
+            "consumer": subscription.consumer,
+            "event_type": subscription.event_type,
+            "purpose": subscription.purpose,
+            "grant_id": grant_id,
+            "registered_at": format_time(at),
+        }
+    ).encode()
     await _write(connection, subscription_key(subscription), value)
 
 

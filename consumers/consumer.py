@@ -121,9 +121,10 @@ class Consumer:
                     if stop.is_set():
                         break
         except (
-            TopicAuthorizationFailedError, GroupAuthorizationFailedError,
+            TopicAuthorizationFailedError,
+            GroupAuthorizationFailedError,
             ClusterAuthorizationFailedError,  # the dead-letter producer: no WRITE anywhere yet
-        ) as exc:  # fmt: skip
+        ) as exc:
             raise ConsumerNotAuthorizedError(
                 f"{self._connection.username!r} may not read {sorted(self._purposes)} with group "
                 f"{self._group!r} ({exc.__class__.__name__}). Register the subscription with "
@@ -175,9 +176,14 @@ class Consumer:
             await self._park(dead_letters, record, NO_HANDLER, detail, 0, a, purpose)
             return
         event = ReleasedEvent(
-            event_id=a.id, event_class=verified.event_class, source=a.source, time=a.time,
-            consumer=self.agency_id, purpose=purpose, fields=verified.fields,
-        )  # fmt: skip
+            event_id=a.id,
+            event_class=verified.event_class,
+            source=a.source,
+            time=a.time,
+            consumer=self.agency_id,
+            purpose=purpose,
+            fields=verified.fields,
+        )
         for attempt in range(1, self._retry.attempts + 1):
             try:
                 with self._inbox.transaction() as db:
@@ -195,9 +201,13 @@ class Consumer:
                     self.stats.duplicates += 1
                     return
                 log.warning(
-                    "handler failed on %s (attempt %d/%d): %r", a.id, attempt,
-                    self._retry.attempts, exc, extra={"event_id": a.id},
-                )  # fmt: skip
+                    "handler failed on %s (attempt %d/%d): %r",
+                    a.id,
+                    attempt,
+                    self._retry.attempts,
+                    exc,
+                    extra={"event_id": a.id},
+                )
                 if attempt == self._retry.attempts:
                     detail = f"{type(exc).__name__}: {exc}"
                     await self._park(
@@ -219,9 +229,11 @@ class Consumer:
     ) -> None:
         event_id = attributes.id if attributes else None
         log.warning(
-            "dead-lettered: %s (%s)", reason, detail,
+            "dead-lettered: %s (%s)",
+            reason,
+            detail,
             extra={"event_id": event_id, "reason": reason, "input": position(record)},
-        )  # fmt: skip
+        )
         await dead_letters.park(record, reason, detail, attempts)
         self.stats.dead_lettered[reason] = self.stats.dead_lettered.get(reason, 0) + 1
         if attributes is not None:

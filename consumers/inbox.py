@@ -78,9 +78,14 @@ class SqliteInbox:
         self.db.execute("COMMIT")
 
     def record(
-        self, db: sqlite3.Connection, source: str, event_id: str, event_type: str, purpose: str,
+        self,
+        db: sqlite3.Connection,
+        source: str,
+        event_id: str,
+        event_type: str,
+        purpose: str,
         outcome: InboxOutcome,
-    ) -> None:  # fmt: skip
+    ) -> None:
         db.execute(
             "INSERT INTO bus_inbox (source, event_id, purpose, event_type, outcome, handled_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",

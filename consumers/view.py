@@ -68,9 +68,11 @@ class ReleasedEvent:
         event_class = object.__getattribute__(self, "_event_class")
         if name in event_class.model_fields:
             raise WithheldFieldError(
-                event_class.event_type, name, object.__getattribute__(self, "_consumer"),
+                event_class.event_type,
+                name,
+                object.__getattribute__(self, "_consumer"),
                 object.__getattribute__(self, "purpose"),
-            )  # fmt: skip
+            )
         raise AttributeError(f"{event_class.event_type} has no field {name!r}")
 
     def __setattr__(self, name: str, value: object) -> None:

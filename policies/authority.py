@@ -23,9 +23,11 @@ def authorize_report(snapshot: Snapshot, facts: EventFacts) -> ReportCheck:
     territory = None if where is None else facts.locations.get(where)
     if where is not None and territory is None:
         return _refused(
-            snapshot, facts, None,
+            snapshot,
+            facts,
+            None,
             f"the event names no municipality for {where}, whose register must report it",
-        )  # fmt: skip
+        )
     decision = authorize_producer(snapshot, facts.producer, facts.event_type, territory)
     if not decision.permitted:
         return ReportCheck(decision, territory, decision.explanation)
@@ -34,10 +36,12 @@ def authorize_report(snapshot: Snapshot, facts: EventFacts) -> ReportCheck:
             continue
         if code in snapshot.ancestry:  # a territory of the bus: grants could route on it
             return _refused(
-                snapshot, facts, territory,
+                snapshot,
+                facts,
+                territory,
                 f"{facts.producer} reports {facts.event_type} for {where}, but the event also "
                 f"places {name} in {code}, which is not that register's to report",
-            )  # fmt: skip
+            )
     return ReportCheck(decision, territory, decision.explanation)
 
 
@@ -45,7 +49,12 @@ def _refused(
     snapshot: Snapshot, facts: EventFacts, territory: str | None, sentence: str
 ) -> ReportCheck:
     decision = Decision(
-        Outcome.DENY, (Reason.PRODUCER_NOT_AUTHORITATIVE,), "", facts.event_type, "",
-        snapshot.hash, producer=facts.producer,
-    )  # fmt: skip
+        Outcome.DENY,
+        (Reason.PRODUCER_NOT_AUTHORITATIVE,),
+        "",
+        facts.event_type,
+        "",
+        snapshot.hash,
+        producer=facts.producer,
+    )
     return ReportCheck(decision, territory, f"DENY: {sentence}.")

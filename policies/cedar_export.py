@@ -82,23 +82,37 @@ def _entities(source: PolicySet, catalog: Catalog) -> list[CedarEntity]:
     agencies = {a.id: a for a in source.agencies.agencies}.values()
     purposes = {p.code: p for p in source.purposes.purposes}.values()
     entities = [
-        _entity("Territory", t.code, {"level": t.level.value, "is_root": t.parent is None},
-                [_uid("Territory", t.parent)] if t.parent is not None else [])
+        _entity(
+            "Territory",
+            t.code,
+            {"level": t.level.value, "is_root": t.parent is None},
+            [_uid("Territory", t.parent)] if t.parent is not None else [],
+        )
         for t in territories
-    ]  # fmt: skip
+    ]
     entities += [
-        _entity("Agency", a.id, {
-            "level": a.level.value, "competences": sorted(set(a.competences)),
-            "jurisdiction": {"__entity": _uid("Territory", a.jurisdiction)},
-        })
+        _entity(
+            "Agency",
+            a.id,
+            {
+                "level": a.level.value,
+                "competences": sorted(set(a.competences)),
+                "jurisdiction": {"__entity": _uid("Territory", a.jurisdiction)},
+            },
+        )
         for a in agencies
-    ]  # fmt: skip
+    ]
     entities += [
-        _entity("Purpose", p.code, {
-            "competence": p.competence, "allows_disclosure_blocked": p.allows_disclosure_blocked,
-        })
+        _entity(
+            "Purpose",
+            p.code,
+            {
+                "competence": p.competence,
+                "allows_disclosure_blocked": p.allows_disclosure_blocked,
+            },
+        )
         for p in purposes
-    ]  # fmt: skip
+    ]
     event_types = set(catalog.event_types())
     event_types.update(t for g in source.grants.grants for t in g.event_types)
     return entities + [_entity("EventType", name, {}) for name in sorted(event_types)]

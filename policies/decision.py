@@ -69,10 +69,14 @@ class Decision(NamedTuple):
     def explanation(self) -> str:
         """One sentence a person understands; built on demand, off the hot path."""
         values = {
-            "consumer": self.consumer, "event_type": self.event_type, "purpose": self.purpose,
-            "grant": self.grant_id, "producer": self.producer, "legal_basis": self.legal_basis,
+            "consumer": self.consumer,
+            "event_type": self.event_type,
+            "purpose": self.purpose,
+            "grant": self.grant_id,
+            "producer": self.producer,
+            "legal_basis": self.legal_basis,
             "fields": ", ".join(self.released_fields) or "no fields",
-        }  # fmt: skip
+        }
         clauses = "; ".join(_SENTENCES[r].format(**values) for r in self.reasons)
         return f"{self.outcome.value}: {clauses}."
 

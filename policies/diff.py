@@ -120,9 +120,11 @@ def diff(old: PolicySet, new: PolicySet) -> list[Change]:
         *_documents("grants.yaml", old.grants.grants, new.grants.grants, "id"),
         *_documents("agencies.yaml", old.agencies.agencies, new.agencies.agencies, "id"),
         *_documents("purposes.yaml", old.purposes.purposes, new.purposes.purposes, "code"),
-        *_documents("territories.yaml", old.territories.territories, new.territories.territories, "code"),
+        *_documents(
+            "territories.yaml", old.territories.territories, new.territories.territories, "code"
+        ),
         *_documents("producers.yaml", old.producers.producers, new.producers.producers, "agency"),
-    ]  # fmt: skip
+    ]
     before, after = _access(old), _access(new)
     changes: list[Change] = list(documents)
     for key in sorted(before.keys() | after.keys()):
@@ -178,9 +180,13 @@ def _normalised(row: dict[str, Any]) -> dict[str, Any]:
 
 def _terms(grant: Grant) -> Terms:
     return Terms(
-        grant.id, frozenset(grant.fields), grant.territorial_rule, grant.valid_from,
-        grant.valid_until, grant.include_disclosure_blocked,
-    )  # fmt: skip
+        grant.id,
+        frozenset(grant.fields),
+        grant.territorial_rule,
+        grant.valid_from,
+        grant.valid_until,
+        grant.include_disclosure_blocked,
+    )
 
 
 def _fields(terms: Terms | None) -> frozenset[str]:

@@ -54,10 +54,17 @@ def decide(
                 f for f in grant.fields if f in facts.fields and classes.get(f) in allowed
             )
             return Decision(
-                Outcome.PERMIT, (Reason.GRANTED,), consumer, facts.event_type, purpose_code,
-                snapshot.hash, grant_id=grant.id, released_fields=released,
-                legal_basis=purpose.legal_basis, producer=facts.producer,
-            )  # fmt: skip
+                Outcome.PERMIT,
+                (Reason.GRANTED,),
+                consumer,
+                facts.event_type,
+                purpose_code,
+                snapshot.hash,
+                grant_id=grant.id,
+                released_fields=released,
+                legal_basis=purpose.legal_basis,
+                producer=facts.producer,
+            )
         if not best or len(reasons) < len(best):
             best, best_grant = tuple(reasons), grant
     return _deny(snapshot, facts, subscription, best, best_grant)
@@ -71,9 +78,15 @@ def _deny(
     grant: CompiledGrant | None,
 ) -> Decision:
     return Decision(
-        Outcome.DENY, reasons, subscription.consumer, facts.event_type, subscription.purpose,
-        snapshot.hash, grant_id=grant.id if grant else None, producer=facts.producer,
-    )  # fmt: skip
+        Outcome.DENY,
+        reasons,
+        subscription.consumer,
+        facts.event_type,
+        subscription.purpose,
+        snapshot.hash,
+        grant_id=grant.id if grant else None,
+        producer=facts.producer,
+    )
 
 
 def authorize_producer(
@@ -112,9 +125,15 @@ def authorize_subscription(
             outcome=Outcome.DENY, reasons=(Reason.GRANT_EXPIRED,), grant_id=grants[-1].id
         )
     return Decision(
-        Outcome.PERMIT, (Reason.GRANTED,), consumer, event_type, purpose, snapshot.hash,
-        grant_id=current[0].id, legal_basis=purpose_doc.legal_basis,
-    )  # fmt: skip
+        Outcome.PERMIT,
+        (Reason.GRANTED,),
+        consumer,
+        event_type,
+        purpose,
+        snapshot.hash,
+        grant_id=current[0].id,
+        legal_basis=purpose_doc.legal_basis,
+    )
 
 
 # Reasons decided before any grant is looked at: they end a subscription request as they are.

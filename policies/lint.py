@@ -67,9 +67,11 @@ class _Linter:
         for index, value in enumerate(values):
             if (first := values.index(value)) != index:
                 self.report(
-                    "error", file, f"{section}[{index}].{attribute}",
+                    "error",
+                    file,
+                    f"{section}[{index}].{attribute}",
                     f"{attribute} {value!r} is already used by {section}[{first}]",
-                )  # fmt: skip
+                )
 
     def territory_checks(self) -> None:
         territories = self.set.territories.territories
@@ -102,9 +104,11 @@ class _Linter:
         for index, agency in enumerate(agencies):
             if agency.jurisdiction not in self.territories:
                 self.report(
-                    "error", "agencies.yaml", f"agencies[{index}].jurisdiction",
+                    "error",
+                    "agencies.yaml",
+                    f"agencies[{index}].jurisdiction",
                     f"agency {agency.id}: unknown territory {agency.jurisdiction}",
-                )  # fmt: skip
+                )
 
     def purpose_checks(self) -> None:
         purposes = self.set.purposes.purposes
@@ -112,10 +116,12 @@ class _Linter:
         for index, purpose in enumerate(purposes):
             if not purpose.legal_basis.strip():
                 self.report(
-                    "error", "purposes.yaml", f"purposes[{index}].legal_basis",
+                    "error",
+                    "purposes.yaml",
+                    f"purposes[{index}].legal_basis",
                     f"purpose {purpose.code}: the legal basis is empty; cite the provision "
                     "that allows this processing (e.g. '§ 36 Abs. 1 BMG')",
-                )  # fmt: skip
+                )
 
     def producer_checks(self) -> None:
         for index, authority in enumerate(self.set.producers.producers):
@@ -129,9 +135,11 @@ class _Linter:
             for event_type in authority.event_types:
                 if event_type not in self.event_types:
                     self.report(
-                        "error", "producers.yaml", f"{where}.event_types",
+                        "error",
+                        "producers.yaml",
+                        f"{where}.event_types",
                         f"{authority.agency}: {self.unknown_type(event_type)}",
-                    )  # fmt: skip
+                    )
 
     def unknown_type(self, event_type: str) -> str:
         return f"unknown event type {event_type}; known: {', '.join(sorted(self.event_types))}"
@@ -150,27 +158,30 @@ class _Linter:
             report("error", "purpose", f"unknown purpose {grant.purpose}")
         if agency and purpose and purpose.competence not in agency.competences:
             report(
-                "warning", "purpose",
+                "warning",
+                "purpose",
                 f"{grant.consumer} is not competent for {purpose.competence} (purpose "
                 f"{purpose.code}); the engine will deny every event",
-            )  # fmt: skip
+            )
         if grant.valid_until is not None and grant.valid_until <= grant.valid_from:
             report("error", "valid_until", "valid_until is not after valid_from: never valid")
         elif grant.valid_until is not None and grant.valid_until <= self.now:
             report("warning", "valid_until", f"expired on {grant.valid_until.isoformat()}")
         if grant.include_disclosure_blocked and purpose and not purpose.allows_disclosure_blocked:
             report(
-                "error", "include_disclosure_blocked",
+                "error",
+                "include_disclosure_blocked",
                 f"purpose {purpose.code} does not allow persons under a disclosure block",
-            )  # fmt: skip
+            )
         if grant.territorial_rule is TerritorialRule.NATIONWIDE and agency:
             territory = self.territories.get(agency.jurisdiction)
             if territory is not None and territory.parent is not None:
                 report(
-                    "error", "territorial_rule",
+                    "error",
+                    "territorial_rule",
                     f"nationwide needs a consumer whose jurisdiction is the whole country; "
                     f"{agency.id}'s is {agency.jurisdiction}",
-                )  # fmt: skip
+                )
         allowed = set(purpose.data_classes) if purpose else set(DataClass)
         for event_type in grant.event_types:
             if event_type not in self.event_types:
@@ -186,39 +197,44 @@ class _Linter:
         unknown = [f for f in grant.fields if f not in classes]
         if unknown:
             report(
-                "error", "fields",
+                "error",
+                "fields",
                 f"{event_type} has no field {', '.join(unknown)}; "
                 f"its fields: {', '.join(event.field_names())}",
-            )  # fmt: skip
+            )
         special = [f for f in grant.fields if classes.get(f) is DataClass.SPECIAL_CATEGORY]
         if special and not grant.releases_special_category:
             report(
-                "error", "fields",
+                "error",
+                "fields",
                 f"releases special-category field {', '.join(special)} of {event_type} "
                 "without releases_special_category: true",
-            )  # fmt: skip
+            )
         barred = [f for f in grant.fields if f in classes and classes[f] not in allowed]
         if barred:
             names = ", ".join(f"{f} ({classes[f].value})" for f in barred)
             report(
-                "error", "fields",
+                "error",
+                "fields",
                 f"purpose {grant.purpose} does not allow the data class of {names} in {event_type}",
-            )  # fmt: skip
+            )
         if event.subject_is_person and event.disclosure_block_field is None:
             report(
-                "error", "event_types",
+                "error",
+                "event_types",
                 f"{event_type} v{event.event_version} is about a person but carries no "
                 "disclosure-block field, so a protected person's events could not be withheld; "
                 "the catalogue needs a version that carries one",
-            )  # fmt: skip
+            )
         missing = [n for n in grant.territorial_rule.locations if n not in event.locations]
         if missing:
             has = ", ".join(event.locations) or "none (use nationwide)"
             report(
-                "error", "territorial_rule",
+                "error",
+                "territorial_rule",
                 f"rule {grant.territorial_rule.value} needs location {', '.join(missing)}, "
                 f"which {event_type} does not have; its locations: {has}",
-            )  # fmt: skip
+            )
 
     def overlap_checks(self) -> None:
         grants = list(enumerate(self.set.grants.grants))
@@ -228,11 +244,13 @@ class _Linter:
             shared = sorted(set(a.event_types) & set(b.event_types))
             if shared and _overlap(a, b):
                 self.report(
-                    "error", "grants.yaml", f"grants[{j}].valid_from",
+                    "error",
+                    "grants.yaml",
+                    f"grants[{j}].valid_from",
                     f"grant {b.id} overlaps grant {a.id} (grants[{i}]) in time for "
                     f"{b.consumer} × {', '.join(shared)} × {b.purpose}; "
                     "end one before the other starts",
-                )  # fmt: skip
+                )
 
 
 def _overlap(a: Grant, b: Grant) -> bool:

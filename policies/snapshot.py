@@ -117,13 +117,17 @@ def compile_snapshot(policy_set: PolicySet, catalog: Catalog = CATALOG) -> Snaps
         for event_type in grant.event_types:
             grants[(grant.consumer, event_type)].append(
                 CompiledGrant(
-                    id=grant.id, consumer=grant.consumer, event_type=event_type,
-                    purpose=grant.purpose, fields=tuple(sorted(grant.fields)),
-                    rule=grant.territorial_rule, valid_from=grant.valid_from.timestamp(),
+                    id=grant.id,
+                    consumer=grant.consumer,
+                    event_type=event_type,
+                    purpose=grant.purpose,
+                    fields=tuple(sorted(grant.fields)),
+                    rule=grant.territorial_rule,
+                    valid_from=grant.valid_from.timestamp(),
                     valid_until=grant.valid_until.timestamp() if grant.valid_until else None,
                     include_disclosure_blocked=grant.include_disclosure_blocked,
                 )
-            )  # fmt: skip
+            )
     authorities: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for authority in policy_set.producers.producers:
         for event_type in authority.event_types:

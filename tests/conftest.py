@@ -69,9 +69,10 @@ def topic_factory(
     if created:
         # An enforcer run on a created topic keeps its accepted event ids in a journal beside it.
         journals = [
-            t for t in kafka_admin.list_topics()
+            t
+            for t in kafka_admin.list_topics()
             if t.startswith(SEEN_EVENTS_PREFIX) and t.endswith(tuple(f".{c}" for c in created))
-        ]  # fmt: skip
+        ]
         kafka_admin.delete_topics(created + journals)
 
 

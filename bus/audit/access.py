@@ -78,8 +78,9 @@ class _Entry:
         issued = parse_time(self.issued_at)
         expires = parse_time(self.expires_at) if self.expires_at else issued + DEFAULT_LIFETIME
         revoked = parse_time(self.revoked_at) if self.revoked_at else None
-        return TokenHolder(Principal(self.name, Role(self.role), self.agency), issued, expires,
-                           revoked)  # fmt: skip
+        return TokenHolder(
+            Principal(self.name, Role(self.role), self.agency), issued, expires, revoked
+        )
 
 
 def default_tokens_file() -> Path:

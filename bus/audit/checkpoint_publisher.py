@@ -110,9 +110,11 @@ class CheckpointPublisher:
                     continue  # signed before schema 2: it covers no positions, nothing to witness
                 self._say_if_late(checkpoint)
                 await self._producer.send_and_wait(
-                    self.topic, encode_checkpoint(checkpoint),
-                    key=str(checkpoint.seq).encode(), partition=0,
-                )  # fmt: skip
+                    self.topic,
+                    encode_checkpoint(checkpoint),
+                    key=str(checkpoint.seq).encode(),
+                    partition=0,
+                )
                 self._published = checkpoint.seq
         except KafkaError as exc:
             self._failed(exc)
@@ -127,9 +129,13 @@ class CheckpointPublisher:
             "publishing a checkpoint later than verify expects it on the witness topic: after a "
             "crash between commit and send this is expected; otherwise someone holding the audit "
             "key may have signed it in the store (check the indexer's history)",
-            extra={"topic": self.topic, "seq": checkpoint.seq, "signed_at": checkpoint.signed_at,
-                   "late_s": round(late.total_seconds())},
-        )  # fmt: skip
+            extra={
+                "topic": self.topic,
+                "seq": checkpoint.seq,
+                "signed_at": checkpoint.signed_at,
+                "late_s": round(late.total_seconds()),
+            },
+        )
         if self._on_late is not None:
             self._on_late(checkpoint)
 

@@ -40,10 +40,22 @@ class Columns(NamedTuple):
 
 
 _UNREADABLE_COLUMNS = Columns(
-    event_id=None, claimed_event_id=None, event_type=None, producer=None, consumer=None,
-    purpose=None, legal_basis=None, outcome=UNREADABLE, reasons="", released_fields="",
-    grant_id=None, snapshot_hash=None, decided_at=None, decided_at_us=None, subject_pseudonym=None,
-)  # fmt: skip
+    event_id=None,
+    claimed_event_id=None,
+    event_type=None,
+    producer=None,
+    consumer=None,
+    purpose=None,
+    legal_basis=None,
+    outcome=UNREADABLE,
+    reasons="",
+    released_fields="",
+    grant_id=None,
+    snapshot_hash=None,
+    decided_at=None,
+    decided_at_us=None,
+    subject_pseudonym=None,
+)
 
 COLUMN_NAMES: tuple[str, ...] = Columns._fields
 
@@ -84,13 +96,22 @@ def columns_of(record: bytes) -> Columns:
     except (msgspec.MsgspecError, ValueError, TypeError):
         return _UNREADABLE_COLUMNS
     return Columns(
-        event_id=d.event_id, claimed_event_id=d.claimed_event_id, event_type=d.event_type,
-        producer=d.producer, consumer=d.consumer, purpose=d.purpose, legal_basis=d.legal_basis,
-        outcome=d.outcome, reasons=reasons_column(tuple(d.reasons)),
-        released_fields=" ".join(d.released_fields), grant_id=d.grant_id,
-        snapshot_hash=d.snapshot_hash, decided_at=d.decided_at, decided_at_us=decided_us,
+        event_id=d.event_id,
+        claimed_event_id=d.claimed_event_id,
+        event_type=d.event_type,
+        producer=d.producer,
+        consumer=d.consumer,
+        purpose=d.purpose,
+        legal_basis=d.legal_basis,
+        outcome=d.outcome,
+        reasons=reasons_column(tuple(d.reasons)),
+        released_fields=" ".join(d.released_fields),
+        grant_id=d.grant_id,
+        snapshot_hash=d.snapshot_hash,
+        decided_at=d.decided_at,
+        decided_at_us=decided_us,
         subject_pseudonym=d.subject_pseudonym,
-    )  # fmt: skip
+    )
 
 
 def epoch_micros(moment: datetime) -> int:

@@ -73,10 +73,12 @@ async def run_indexer(
     publisher = None
     if options.checkpoint_topic:
         publisher = CheckpointPublisher(
-            connection, options.checkpoint_topic, checkpointing.key,
+            connection,
+            options.checkpoint_topic,
+            checkpointing.key,
             late_after=lambda cp: publication_due(cp.cadence),
             on_late=lambda _: metrics.witness_late.inc() if metrics else None,
-        )  # fmt: skip
+        )
     append = _Appender(store, metrics, publisher)
     topics = [options.audit_topic] + ([options.policy_topic] if options.policy_topic else [])
     consumer, partitions = await _start_consumer(connection, topics, options.start_wait_s)
@@ -132,10 +134,14 @@ async def _start_consumer(
     deadline = time.monotonic() + wait_s
     while True:
         consumer = AIOKafkaConsumer(
-            *topics, **connection.aiokafka_kwargs(), enable_auto_commit=False,
-            isolation_level="read_committed", auto_offset_reset="earliest",
-            max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024,
-        )  # fmt: skip
+            *topics,
+            **connection.aiokafka_kwargs(),
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=8 * 1024 * 1024,
+            fetch_max_bytes=64 * 1024 * 1024,
+        )
         problem = ""
         try:
             await consumer.start()

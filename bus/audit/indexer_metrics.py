@@ -13,35 +13,41 @@ _APPEND_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 class IndexerMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.stored = Counter(
-            "bus_audit_records_stored_total", "Audit records stored in the audit store.",
+            "bus_audit_records_stored_total",
+            "Audit records stored in the audit store.",
             registry=registry,
-        )  # fmt: skip
+        )
         self.unreadable = Counter(
             "bus_audit_records_unreadable_total",
             "Records on the audit topic that are not audit records (stored as UNREADABLE).",
             registry=registry,
         )
         self.checkpoints = Counter(
-            "bus_audit_checkpoints_signed_total", "Checkpoints signed with the audit key.",
+            "bus_audit_checkpoints_signed_total",
+            "Checkpoints signed with the audit key.",
             registry=registry,
-        )  # fmt: skip
+        )
         self.snapshots = Counter(
             "bus_audit_policy_snapshots_stored_total",
             "Policy snapshots read from the policy topic and kept for replay.",
             registry=registry,
         )
         self.head = Gauge(
-            "bus_audit_chain_head_seq", "Position of the newest record in the hash chain.",
+            "bus_audit_chain_head_seq",
+            "Position of the newest record in the hash chain.",
             registry=registry,
-        )  # fmt: skip
+        )
         self.unsigned = Gauge(
-            "bus_audit_unsigned_records", "Records stored after the newest signed checkpoint.",
+            "bus_audit_unsigned_records",
+            "Records stored after the newest signed checkpoint.",
             registry=registry,
-        )  # fmt: skip
+        )
         self.append = Histogram(
-            "bus_audit_append_seconds", "One store transaction: records, positions, checkpoints.",
-            buckets=_APPEND_BUCKETS, registry=registry,
-        )  # fmt: skip
+            "bus_audit_append_seconds",
+            "One store transaction: records, positions, checkpoints.",
+            buckets=_APPEND_BUCKETS,
+            registry=registry,
+        )
         self.witness_behind = Gauge(
             "bus_audit_witness_behind",
             "1 while signed checkpoints wait to be published to the witness topic.",

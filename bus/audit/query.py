@@ -99,16 +99,22 @@ class DecisionQuery(BaseModel):
         if self.subject and pseudonyms is None:
             raise ValueError("a query by subject needs the pseudonym key")
         return DecisionFilter(
-            consumer=self.consumer, producer=self.producer, event_type=self.event_type,
-            purpose=self.purpose, outcome=self.outcome.value if self.outcome else None,
-            reason=self.reason, since_us=_micros(self.since), until_us=_micros(self.until),
+            consumer=self.consumer,
+            producer=self.producer,
+            event_type=self.event_type,
+            purpose=self.purpose,
+            outcome=self.outcome.value if self.outcome else None,
+            reason=self.reason,
+            since_us=_micros(self.since),
+            until_us=_micros(self.until),
             subject_pseudonym=(
                 pseudonyms.pseudonym(AUDIT_AUDIENCE, self.subject)
                 if self.subject and pseudonyms
                 else None
             ),
-            event_id=self.event_id, dpo_of=dpo_of,
-        )  # fmt: skip
+            event_id=self.event_id,
+            dpo_of=dpo_of,
+        )
 
 
 def _micros(moment: datetime | None) -> int | None:

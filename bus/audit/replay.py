@@ -52,8 +52,9 @@ def replay(store: AuditStore, decision: StoredDecision) -> Replay:
     at = parse_time(c.decided_at).timestamp()
     subscription = Subscription(c.consumer, c.event_type or "", c.purpose or "")
     if c.outcome == "SUBSCRIPTION_REFUSED":
-        again = authorize_subscription(snapshot, c.consumer, subscription.event_type,
-                                       subscription.purpose, at)  # fmt: skip
+        again = authorize_subscription(
+            snapshot, c.consumer, subscription.event_type, subscription.purpose, at
+        )
     else:
         facts = _facts(recorded_document(decision), c.event_type or "", c.producer or "")
         if facts is None:
@@ -91,10 +92,18 @@ def _facts(document: dict[str, Any], event_type: str, producer: str) -> EventFac
 def _compare(decision: StoredDecision, again: Decision) -> Replay:
     c = decision.columns
     recorded_outcome = "DENY" if c.outcome == "SUBSCRIPTION_REFUSED" else c.outcome
-    recorded = (recorded_outcome, tuple(c.reasons.split()), c.grant_id,
-                tuple(c.released_fields.split()))  # fmt: skip
-    replayed = (again.outcome.value, tuple(r.value for r in again.reasons), again.grant_id,
-                again.released_fields)  # fmt: skip
+    recorded = (
+        recorded_outcome,
+        tuple(c.reasons.split()),
+        c.grant_id,
+        tuple(c.released_fields.split()),
+    )
+    replayed = (
+        again.outcome.value,
+        tuple(r.value for r in again.reasons),
+        again.grant_id,
+        again.released_fields,
+    )
     if recorded == replayed:
         return Replay(
             ReplayStatus.MATCH, f"re-decided under {c.snapshot_hash}: {again.explanation}", again

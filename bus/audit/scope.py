@@ -41,8 +41,9 @@ SETTLE = timedelta(days=7)
 MIN_COUNT = 10
 DENIAL_MONTHS = 12
 # Every reason a denial can give (the others name why an event was permitted).
-DENIAL_REASONS = tuple(r.value for r in Reason if r not in (Reason.GRANTED,
-                                                            Reason.AUTHORITATIVE_SOURCE))  # fmt: skip
+DENIAL_REASONS = tuple(
+    r.value for r in Reason if r not in (Reason.GRANTED, Reason.AUTHORITATIVE_SOURCE)
+)
 _HIDDEN_FROM_DPO = ("subject_pseudonym", "source")
 
 
@@ -54,8 +55,12 @@ class DeniedCount:
 
     def to_json(self) -> dict[str, Any]:
         if self.count is None:
-            return {"month": self.month, "reason": self.reason, "count": None,
-                    "fewer_than": MIN_COUNT}  # fmt: skip
+            return {
+                "month": self.month,
+                "reason": self.reason,
+                "count": None,
+                "fewer_than": MIN_COUNT,
+            }
         return {"month": self.month, "reason": self.reason, "count": self.count}
 
 
@@ -84,9 +89,11 @@ def denied_counts(store: AuditStore, agency: str, now: datetime) -> list[DeniedC
     No totals: a total less the other reasons would give a withheld count."""
     months = _closed_months(now)
     where = DecisionFilter(
-        consumer=agency, outcome="DENY", since_us=epoch_micros(months[0]),
+        consumer=agency,
+        outcome="DENY",
+        since_us=epoch_micros(months[0]),
         until_us=epoch_micros(closed_before(now)),
-    )  # fmt: skip
+    )
     totals: dict[tuple[str, str], int] = {}
     for row in store.stats(where, 7):
         for reason in row.reasons.split():

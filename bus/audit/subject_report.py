@@ -70,9 +70,12 @@ class SubjectReport:
 
 
 def subject_report(
-    store: AuditStore, pseudonym: str, now: datetime, agency: str | None = None,
+    store: AuditStore,
+    pseudonym: str,
+    now: datetime,
+    agency: str | None = None,
     shown_id: Callable[[int], int | str] = int,
-) -> SubjectReport:  # fmt: skip
+) -> SubjectReport:
     """`agency`: its DPO's report, the decisions named by `shown_id` (see bus/audit/scope.py)."""
     where = DecisionFilter(subject_pseudonym=pseudonym)
     if agency is not None:
@@ -93,19 +96,31 @@ def subject_report(
 def _receipt(d: StoredDecision, shown_id: Callable[[int], int | str]) -> Receipt:
     c = d.columns
     return Receipt(
-        decision_id=shown_id(d.seq), agency=c.consumer, event_type=c.event_type,
-        fields=c.released_fields.split(), received_at=c.decided_at, purpose=c.purpose,
-        legal_basis=c.legal_basis, producer=c.producer, event_id=c.event_id,
-    )  # fmt: skip
+        decision_id=shown_id(d.seq),
+        agency=c.consumer,
+        event_type=c.event_type,
+        fields=c.released_fields.split(),
+        received_at=c.decided_at,
+        purpose=c.purpose,
+        legal_basis=c.legal_basis,
+        producer=c.producer,
+        event_id=c.event_id,
+    )
 
 
 def _refusal(d: StoredDecision) -> Refusal:
     c = d.columns
     return Refusal(
-        decision_id=d.seq, agency=c.consumer, event_type=c.event_type, decided_at=c.decided_at,
-        purpose=c.purpose, outcome=c.outcome, reasons=c.reasons.split(), producer=c.producer,
+        decision_id=d.seq,
+        agency=c.consumer,
+        event_type=c.event_type,
+        decided_at=c.decided_at,
+        purpose=c.purpose,
+        outcome=c.outcome,
+        reasons=c.reasons.split(),
+        producer=c.producer,
         event_id=c.event_id,
-    )  # fmt: skip
+    )
 
 
 def render_html(report: SubjectReport) -> str:

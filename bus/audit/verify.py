@@ -119,8 +119,9 @@ def verify_store(
         walk.step(row)
         if progress and walk.count % 10_000 == 0:
             progress(walk.count)
-    signed = sorted({(cp.seq, cp.chain_hash): cp for cp in valid + witnessed}.values(),
-                    key=lambda cp: cp.seq)  # fmt: skip
+    signed = sorted(
+        {(cp.seq, cp.chain_hash): cp for cp in valid + witnessed}.values(), key=lambda cp: cp.seq
+    )
     checks = _Checks(store, walk.seq, signed, now or datetime.now(UTC))
     finding = (
         _key_mismatch(checkpoints, public_key)
@@ -141,11 +142,15 @@ def verify_store(
         records, (head_seq, stored_hash) = store.count(), store.head()
         head_hash = stored_hash.hex()
     return IntegrityReport(
-        records=records, head_seq=head_seq, head_hash=head_hash,
-        checkpoints=len(checkpoints), last_checkpoint_seq=last_cp,
+        records=records,
+        head_seq=head_seq,
+        head_hash=head_hash,
+        checkpoints=len(checkpoints),
+        last_checkpoint_seq=last_cp,
         unsigned_tail=max(0, head_seq - (last_cp or 0)),
-        finding=finding, witnessed=len(witness.checkpoints) if witness else None,
-    )  # fmt: skip
+        finding=finding,
+        witnessed=len(witness.checkpoints) if witness else None,
+    )
 
 
 def verify_witnessed(
@@ -161,11 +166,12 @@ def verify_witnessed(
     except BusError as exc:
         alone = verify_store(store, public_key, progress)
         unavailable = Finding(
-            Tampering.WITNESS_UNAVAILABLE, 0,
+            Tampering.WITNESS_UNAVAILABLE,
+            0,
             f"the witness topic could not be read ({exc}); the store's own checks "
             f"{'found nothing' if alone.intact else 'failed too'}, but cannot show that its "
             "newest records were not deleted with their checkpoints",
-        )  # fmt: skip
+        )
         return replace(alone, finding=alone.finding or unavailable)
     return verify_store(store, public_key, progress, witness, witness_again=read_witness)
 
@@ -198,10 +204,11 @@ def _key_mismatch(checkpoints: list[Checkpoint], public_key: AgencyPublicKey) ->
     if other is None:
         return None
     return Finding(
-        Tampering.KEY_MISMATCH, other.seq,
+        Tampering.KEY_MISMATCH,
+        other.seq,
         f"checkpoint at record {other.seq} is signed by key {other.key_id}, not by the pinned "
         f"audit key {public_key.kid}: the audit key was swapped",
-    )  # fmt: skip
+    )
 
 
 def _forged(checkpoints: list[Checkpoint], valid: list[Checkpoint]) -> Finding | None:
@@ -210,9 +217,10 @@ def _forged(checkpoints: list[Checkpoint], valid: list[Checkpoint]) -> Finding |
     if forged is None:
         return None
     return Finding(
-        Tampering.CHECKPOINT_FORGED, forged.seq,
+        Tampering.CHECKPOINT_FORGED,
+        forged.seq,
         f"checkpoint at record {forged.seq} does not carry a valid audit-key signature",
-    )  # fmt: skip
+    )
 
 
 def _missing(stored: list[Checkpoint], witness: Witness) -> Finding | None:
@@ -224,10 +232,11 @@ def _missing(stored: list[Checkpoint], witness: Witness) -> Finding | None:
     if not gone:
         return None
     return Finding(
-        Tampering.CHECKPOINT_MISSING, gone[0].seq,
+        Tampering.CHECKPOINT_MISSING,
+        gone[0].seq,
         f"{len(gone)} checkpoint(s) on the witness topic {witness.topic} are not in the store, "
         f"the first at record {gone[0].seq} (signed {gone[0].signed_at}): they were deleted",
-    )  # fmt: skip
+    )
 
 
 def _witness_forged(witness: Witness) -> Finding | None:
@@ -235,11 +244,12 @@ def _witness_forged(witness: Witness) -> Finding | None:
         return None
     first = witness.rejected[0]
     return Finding(
-        Tampering.WITNESS_FORGED, 0,
+        Tampering.WITNESS_FORGED,
+        0,
         f"{len(witness.rejected)} record(s) on the witness topic {witness.topic} are not "
         f"checkpoints signed by the pinned audit key; the first at offset {first.offset}: "
         f"{first.why}",
-    )  # fmt: skip
+    )
 
 
 class _Checks:
@@ -257,10 +267,11 @@ class _Checks:
             return None
         where = "" if any(cp.seq == newest for cp in stored) else " (on the witness topic)"
         return Finding(
-            Tampering.TRUNCATED, self._head_seq + 1,
+            Tampering.TRUNCATED,
+            self._head_seq + 1,
             f"a checkpoint{where} signed record {newest}, but the store ends at record "
             f"{self._head_seq}: records from {self._head_seq + 1} on were deleted",
-        )  # fmt: skip
+        )
 
     def positions_lowered(self) -> Finding | None:
         covering = [cp for cp in self._signed if cp.positions is not None]
@@ -271,12 +282,13 @@ class _Checks:
         for topic, partition, offset in newest.positions or ():
             if stored.get((topic, partition), 0) < offset:
                 return Finding(
-                    Tampering.POSITIONS_LOWERED, newest.seq,
+                    Tampering.POSITIONS_LOWERED,
+                    newest.seq,
                     f"the store says it has read {topic}[{partition}] up to offset "
                     f"{stored.get((topic, partition), 0)}, but the checkpoint at record "
                     f"{newest.seq} covers it up to {offset}: its position was lowered, so that "
                     "what it lost would pass for records not indexed yet",
-                )  # fmt: skip
+                )
         return None
 
     def unwitnessed(
@@ -297,11 +309,12 @@ class _Checks:
             if cp.positions is None or (cp.seq, cp.chain_hash) in on_witness or overdue <= ZERO:
                 continue  # before schema 2 nothing was published
             return Finding(
-                Tampering.UNWITNESSED, cp.seq,
+                Tampering.UNWITNESSED,
+                cp.seq,
                 f"the store's checkpoint at record {cp.seq} (signed {cp.signed_at}) is not on "
                 f"the witness topic {witness.topic}, {overdue.total_seconds():.0f} s after it was "
                 "due there: whoever can read the audit key beside the store could have signed it",
-            )  # fmt: skip
+            )
         newest = witness.newest
         if newest is None or self._head_seq <= newest.seq:
             return None
@@ -309,22 +322,24 @@ class _Checks:
         if overdue <= ZERO:
             return None
         return Finding(
-            Tampering.UNWITNESSED, newest.seq + 1,
+            Tampering.UNWITNESSED,
+            newest.seq + 1,
             f"records {newest.seq + 1}–{self._head_seq} are after the newest checkpoint on the "
             f"witness topic {witness.topic} (record {newest.seq}, signed {newest.signed_at}), "
             f"whose successor was due there {overdue.total_seconds():.0f} s ago: nothing "
             "outside the store vouches for them",
-        )  # fmt: skip
+        )
 
     def gap(self) -> Finding | None:
         previous = 0
         for cp in self._signed:
             if cp.cadence is not None and cp.seq - previous > cp.cadence.records:
                 return Finding(
-                    Tampering.CHECKPOINT_GAP, previous + 1,
+                    Tampering.CHECKPOINT_GAP,
+                    previous + 1,
                     f"records {previous + 1}–{cp.seq} have no checkpoint between them, but one "
                     f"is signed every {cp.cadence.records} records: checkpoints were deleted",
-                )  # fmt: skip
+                )
             previous = cp.seq
         return None
 
@@ -337,20 +352,22 @@ class _Checks:
             return None
         if tail > cadence.records:
             return Finding(
-                Tampering.UNSIGNED_TAIL, last_seq + 1,
+                Tampering.UNSIGNED_TAIL,
+                last_seq + 1,
                 f"{tail} records after the last checkpoint (record {last_seq}) are unsigned, "
                 f"but one is signed every {cadence.records} records: checkpoints were deleted",
-            )  # fmt: skip
+            )
         if last is None:
             return None
         unsigned_for = self._now - parse_time(last.signed_at)
         if unsigned_for > timedelta(milliseconds=cadence.ms) + SIGNING_GRACE:
             return Finding(
-                Tampering.UNSIGNED_TAIL, last_seq + 1,
+                Tampering.UNSIGNED_TAIL,
+                last_seq + 1,
                 f"{tail} record(s) after record {last_seq} are unsigned since {last.signed_at} "
                 f"({unsigned_for.total_seconds():.0f} s), but a checkpoint is due every "
                 f"{cadence.seconds:g} s: the indexer is not running, or checkpoints were deleted",
-            )  # fmt: skip
+            )
         return None
 
 
@@ -390,9 +407,10 @@ class _Walk:
             )
         elif columns_of(row.record).as_row() != row.stored_columns:
             self._found(
-                Tampering.MODIFIED, row.seq,
+                Tampering.MODIFIED,
+                row.seq,
                 f"record {row.seq}'s query columns differ from what its bytes say",
-            )  # fmt: skip
+            )
         else:
             self.seq, self.chain = row.seq, recomputed
             self._check_checkpoint()
@@ -401,26 +419,30 @@ class _Walk:
         owner = self.store.seq_of_hash(row.prev_hash)
         if owner is not None and owner > row.seq:
             self._found(
-                Tampering.REORDERED, row.seq,
+                Tampering.REORDERED,
+                row.seq,
                 f"record {row.seq} belongs after record {owner}: records were reordered",
-            )  # fmt: skip
+            )
         elif owner is not None and owner < row.seq - 1:
             self._found(
-                Tampering.INSERTED, owner + 1,
+                Tampering.INSERTED,
+                owner + 1,
                 f"records {owner + 1}–{row.seq - 1} were inserted: record {row.seq} follows "
                 f"record {owner}",
-            )  # fmt: skip
+            )
         elif intact:
             self._found(
-                Tampering.MODIFIED, row.seq - 1,
+                Tampering.MODIFIED,
+                row.seq - 1,
                 f"record {row.seq - 1} was modified: record {row.seq} follows a record with "
                 "another hash",
-            )  # fmt: skip
+            )
         else:
             self._found(
-                Tampering.DELETED, row.seq,
+                Tampering.DELETED,
+                row.seq,
                 f"a record before record {row.seq} was deleted and the rest renumbered",
-            )  # fmt: skip
+            )
 
     def _check_checkpoint(self) -> None:
         pins = self.pins.get(self.seq)
@@ -430,10 +452,11 @@ class _Walk:
         if broken is not None:
             where = " on the witness topic" if broken.witnessed else ""
             self.pending = Finding(
-                Tampering.REWRITTEN, self.good_checkpoint + 1,
+                Tampering.REWRITTEN,
+                self.good_checkpoint + 1,
                 f"records {self.good_checkpoint + 1}–{self.seq} were rewritten: their chain no "
                 f"longer ends in the hash the checkpoint{where} at record {self.seq} signed",
-            )  # fmt: skip
+            )
         else:
             self.good_checkpoint = self.seq
 

@@ -12,15 +12,27 @@ from policies.decision import Decision, Outcome, Reason
 def decision_view(decision: StoredDecision) -> dict[str, Any]:
     c = decision.columns
     view: dict[str, Any] = {
-        "id": decision.seq, "decided_at": c.decided_at, "outcome": c.outcome,
-        "reasons": c.reasons.split(), "event_id": c.event_id, "claimed_event_id": c.claimed_event_id,
-        "event_type": c.event_type, "producer": c.producer, "consumer": c.consumer,
-        "purpose": c.purpose, "legal_basis": c.legal_basis, "grant_id": c.grant_id,
-        "released_fields": c.released_fields.split(), "snapshot_hash": c.snapshot_hash,
+        "id": decision.seq,
+        "decided_at": c.decided_at,
+        "outcome": c.outcome,
+        "reasons": c.reasons.split(),
+        "event_id": c.event_id,
+        "claimed_event_id": c.claimed_event_id,
+        "event_type": c.event_type,
+        "producer": c.producer,
+        "consumer": c.consumer,
+        "purpose": c.purpose,
+        "legal_basis": c.legal_basis,
+        "grant_id": c.grant_id,
+        "released_fields": c.released_fields.split(),
+        "snapshot_hash": c.snapshot_hash,
         "subject_pseudonym": c.subject_pseudonym,
-        "source": {"topic": decision.source_topic, "partition": decision.source_partition,
-                   "offset": decision.source_offset},
-    }  # fmt: skip
+        "source": {
+            "topic": decision.source_topic,
+            "partition": decision.source_partition,
+            "offset": decision.source_offset,
+        },
+    }
     if c.outcome == UNREADABLE:
         view["record"] = decision.record.decode("utf-8", "replace")
     return view
@@ -43,9 +55,14 @@ def explanation(decision: StoredDecision) -> str:
         return f"{c.outcome}: {', '.join(reasons) or 'no reason recorded'}."
     recorded = Decision(
         outcome=Outcome.PERMIT if c.outcome == "PERMIT" else Outcome.DENY,
-        reasons=tuple(Reason(r) for r in reasons), consumer=c.consumer or "",
-        event_type=c.event_type or "", purpose=c.purpose or "", snapshot_hash=c.snapshot_hash or "",
-        grant_id=c.grant_id, released_fields=tuple(c.released_fields.split()),
-        legal_basis=c.legal_basis, producer=c.producer,
-    )  # fmt: skip
+        reasons=tuple(Reason(r) for r in reasons),
+        consumer=c.consumer or "",
+        event_type=c.event_type or "",
+        purpose=c.purpose or "",
+        snapshot_hash=c.snapshot_hash or "",
+        grant_id=c.grant_id,
+        released_fields=tuple(c.released_fields.split()),
+        legal_basis=c.legal_basis,
+        producer=c.producer,
+    )
     return recorded.explanation

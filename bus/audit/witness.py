@@ -59,11 +59,15 @@ def encode_checkpoint(checkpoint: Checkpoint) -> bytes:
         raise ValueError(f"checkpoint {checkpoint.seq} predates schema 2: nothing to publish")
     return _encode(
         _Published(
-            checkpoint.seq, checkpoint.chain_hash, checkpoint.signed_at, checkpoint.key_id,
+            checkpoint.seq,
+            checkpoint.chain_hash,
+            checkpoint.signed_at,
+            checkpoint.key_id,
             list(checkpoint.positions),
-            _Cadence(checkpoint.cadence.records, checkpoint.cadence.ms), checkpoint.signature,
+            _Cadence(checkpoint.cadence.records, checkpoint.cadence.ms),
+            checkpoint.signature,
         )
-    )  # fmt: skip
+    )
 
 
 def decode_checkpoint(value: bytes) -> Checkpoint:
@@ -73,9 +77,14 @@ def decode_checkpoint(value: bytes) -> Checkpoint:
     except msgspec.MsgspecError as exc:
         raise ValueError(str(exc)) from exc
     return Checkpoint(
-        p.seq, p.chain_hash, p.signed_at, p.key_id, p.signature,
-        tuple(p.positions), Cadence(p.cadence.records, p.cadence.ms),
-    )  # fmt: skip
+        p.seq,
+        p.chain_hash,
+        p.signed_at,
+        p.key_id,
+        p.signature,
+        tuple(p.positions),
+        Cadence(p.cadence.records, p.cadence.ms),
+    )
 
 
 @dataclass(frozen=True, slots=True)

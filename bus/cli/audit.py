@@ -111,7 +111,10 @@ def _print_json(document: Any) -> None:
 
 @app.command()
 def query(
-    consumer: Opt = None, producer: Opt = None, event_type: Opt = None, purpose: Opt = None,
+    consumer: Opt = None,
+    producer: Opt = None,
+    event_type: Opt = None,
+    purpose: Opt = None,
     outcome: Annotated[
         str | None, typer.Option(help="PERMIT, DENY, QUARANTINED or SUBSCRIPTION_REFUSED.")
     ] = None,
@@ -122,13 +125,23 @@ def query(
     event_id: Annotated[str | None, typer.Option(help="A verified or a claimed event id.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, typer.Option(help="next cursor of the previous page.")] = None,
-    store: Store = None, as_json: Json = False,
-) -> None:  # fmt: skip
+    store: Store = None,
+    as_json: Json = False,
+) -> None:
     """Decisions, newest first, filtered like GET /decisions."""
     subject = _subject(subject)
-    q = _query(consumer=consumer, producer=producer, event_type=event_type, purpose=purpose,
-               outcome=outcome, reason=reason, since=since, until=until, subject=subject,
-               event_id=event_id)  # fmt: skip
+    q = _query(
+        consumer=consumer,
+        producer=producer,
+        event_type=event_type,
+        purpose=purpose,
+        outcome=outcome,
+        reason=reason,
+        since=since,
+        until=until,
+        subject=subject,
+        event_id=event_id,
+    )
     try:
         before = decode_cursor(cursor) if cursor else None
     except CursorError as exc:
@@ -145,13 +158,30 @@ def query(
         _print_json({"items": views, "next_cursor": next_cursor})
         return
     table = Table(title=f"{len(views)} decision(s), newest first", title_justify="left")
-    for column in ("id", "decided at", "outcome", "reasons", "consumer", "purpose", "event type",
-                   "producer", "released fields"):  # fmt: skip
+    for column in (
+        "id",
+        "decided at",
+        "outcome",
+        "reasons",
+        "consumer",
+        "purpose",
+        "event type",
+        "producer",
+        "released fields",
+    ):
         table.add_column(column)
     for v in views:
-        table.add_row(str(v["id"]), v["decided_at"] or "", v["outcome"], ", ".join(v["reasons"]),
-                      v["consumer"] or "", v["purpose"] or "", v["event_type"] or "",
-                      v["producer"] or "", ", ".join(v["released_fields"]))  # fmt: skip
+        table.add_row(
+            str(v["id"]),
+            v["decided_at"] or "",
+            v["outcome"],
+            ", ".join(v["reasons"]),
+            v["consumer"] or "",
+            v["purpose"] or "",
+            v["event_type"] or "",
+            v["producer"] or "",
+            ", ".join(v["released_fields"]),
+        )
     Console().print(table)
     if next_cursor:
         typer.echo(f"more: --cursor {next_cursor}")
@@ -162,8 +192,9 @@ def show(
     decision_id: Annotated[
         int, typer.Argument(min=1, max=MAX_ID, help="The decision's id (from query).")
     ],
-    store: Store = None, as_json: Json = False,
-) -> None:  # fmt: skip
+    store: Store = None,
+    as_json: Json = False,
+) -> None:
     """One decision: what was decided, why, and whether re-deciding it under its recorded policy
     snapshot gives the same."""
     audit_store = _open(store)
@@ -195,13 +226,28 @@ def show(
 @app.command()
 def stats(
     bucket: Annotated[Bucket, typer.Option(help="month, day or hour.")] = Bucket.DAY,
-    consumer: Opt = None, producer: Opt = None, event_type: Opt = None, purpose: Opt = None,
-    outcome: Opt = None, reason: Opt = None, since: Opt = None, until: Opt = None,
-    store: Store = None, as_json: Json = False,
-) -> None:  # fmt: skip
+    consumer: Opt = None,
+    producer: Opt = None,
+    event_type: Opt = None,
+    purpose: Opt = None,
+    outcome: Opt = None,
+    reason: Opt = None,
+    since: Opt = None,
+    until: Opt = None,
+    store: Store = None,
+    as_json: Json = False,
+) -> None:
     """Counts by time bucket × consumer × outcome × reason."""
-    q = _query(consumer=consumer, producer=producer, event_type=event_type, purpose=purpose,
-               outcome=outcome, reason=reason, since=since, until=until)  # fmt: skip
+    q = _query(
+        consumer=consumer,
+        producer=producer,
+        event_type=event_type,
+        purpose=purpose,
+        outcome=outcome,
+        reason=reason,
+        since=since,
+        until=until,
+    )
     audit_store = _open(store)
     try:
         counts = statistics(audit_store, q.to_filter(None, None), bucket)
@@ -222,9 +268,12 @@ def stats(
 @app.command()
 def report(
     subject: Annotated[str, typer.Option(help=_SUBJECT_HELP)],
-    html: Annotated[Path | None, typer.Option(help="Also write the report as an HTML page.")] = None,
-    store: Store = None, as_json: Json = False,
-) -> None:  # fmt: skip
+    html: Annotated[
+        Path | None, typer.Option(help="Also write the report as an HTML page.")
+    ] = None,
+    store: Store = None,
+    as_json: Json = False,
+) -> None:
     """The data-subject report: every agency that received data about the person (which fields,
     when, purpose, legal basis) and what was refused."""
     subject = _subject(subject) or ""
@@ -248,21 +297,36 @@ def report(
     for column in ("when", "agency", "event type", "fields", "purpose", "legal basis / why not"):
         table.add_column(column)
     for r in result.received:
-        table.add_row(r.received_at or "", r.agency or "", r.event_type or "",
-                      ", ".join(r.fields), r.purpose or "", r.legal_basis or "")  # fmt: skip
+        table.add_row(
+            r.received_at or "",
+            r.agency or "",
+            r.event_type or "",
+            ", ".join(r.fields),
+            r.purpose or "",
+            r.legal_basis or "",
+        )
     for f in result.refused:
-        table.add_row(f.decided_at or "", f.agency or "everyone", f.event_type or "",
-                      "nothing", f.purpose or "", f"{f.outcome}: {', '.join(f.reasons)}")  # fmt: skip
+        table.add_row(
+            f.decided_at or "",
+            f.agency or "everyone",
+            f.event_type or "",
+            "nothing",
+            f.purpose or "",
+            f"{f.outcome}: {', '.join(f.reasons)}",
+        )
     Console().print(table)
 
 
 @app.command()
 def verify(
     store: Store = None,
-    key_dir: KeyDir = None, pinned_key: PinnedKey = None,
-    topic: AuditTopic = AUDIT_TOPIC, checkpoint_topic: CheckpointTopicOf = None,
-    offline: Offline = False, as_json: Json = False,
-) -> None:  # fmt: skip
+    key_dir: KeyDir = None,
+    pinned_key: PinnedKey = None,
+    topic: AuditTopic = AUDIT_TOPIC,
+    checkpoint_topic: CheckpointTopicOf = None,
+    offline: Offline = False,
+    as_json: Json = False,
+) -> None:
     """Recompute the hash chain and check every checkpoint against the pinned audit key and the
     witness topic; exit 1 naming the first record that was modified, deleted, inserted or
     reordered, checkpoints deleted or never witnessed, positions lowered, or a key that is not
@@ -289,22 +353,35 @@ def verify(
         audit_store.close()
     finding = result.finding
     if as_json:
-        _print_json({
-            "intact": result.intact, "witnessed": result.witnessed,
-            "records": result.records, "head_seq": result.head_seq,
-            "head_hash": result.head_hash, "checkpoints": result.checkpoints,
-            "last_checkpoint_seq": result.last_checkpoint_seq, "unsigned_tail": result.unsigned_tail,
-            "finding": {"kind": finding.kind.value, "seq": finding.seq, "message": finding.message}
-            if finding else None,
-        })  # fmt: skip
+        _print_json(
+            {
+                "intact": result.intact,
+                "witnessed": result.witnessed,
+                "records": result.records,
+                "head_seq": result.head_seq,
+                "head_hash": result.head_hash,
+                "checkpoints": result.checkpoints,
+                "last_checkpoint_seq": result.last_checkpoint_seq,
+                "unsigned_tail": result.unsigned_tail,
+                "finding": {
+                    "kind": finding.kind.value,
+                    "seq": finding.seq,
+                    "message": finding.message,
+                }
+                if finding
+                else None,
+            }
+        )
     else:
         typer.echo(
             f"{result.records} records, head {result.head_seq} ({result.head_hash[:16]}…), "
             f"{result.checkpoints} signed checkpoints, {result.unsigned_tail} record(s) after the last"
         )
         if witness is None:
-            typer.echo("UNWITNESSED (--offline): the newest records deleted with their "
-                       "checkpoints would go unnoticed")  # fmt: skip
+            typer.echo(
+                "UNWITNESSED (--offline): the newest records deleted with their "
+                "checkpoints would go unnoticed"
+            )
         typer.echo(f"TAMPERED: {finding.kind.value} — {finding.message}" if finding else "intact")
     if finding is not None:
         raise typer.Exit(1)
@@ -337,9 +414,14 @@ def serve(
     configure_logging(log_format)
     typer.echo(f"auditor API on http://{host}:{port} (OpenAPI: /docs); Ctrl-C stops it", err=True)
     run(
-        store or store_url_default(), TokenRegistry(default_tokens_file()), host, port,
-        metrics_port, limit, checkpoint_topic or checkpoints_topic(topic),
-    )  # fmt: skip
+        store or store_url_default(),
+        TokenRegistry(default_tokens_file()),
+        host,
+        port,
+        metrics_port,
+        limit,
+        checkpoint_topic or checkpoints_topic(topic),
+    )
 
 
 @token_app.command("issue")

@@ -131,9 +131,14 @@ def index(
             return
         last_report[0] = time.monotonic()
         log.info(
-            "stored", extra={"stored": state.stored, "checkpoints": state.checkpoints,
-                             "snapshots": state.snapshots, "unreadable": state.unreadable},
-        )  # fmt: skip
+            "stored",
+            extra={
+                "stored": state.stored,
+                "checkpoints": state.checkpoints,
+                "snapshots": state.snapshots,
+                "unreadable": state.unreadable,
+            },
+        )
 
     async def main() -> IndexerProgress:
         stop = asyncio.Event()

@@ -29,7 +29,7 @@ def reconcile_command(
     pinned_key: PinnedKey = None,
     checkpoint_topic: CheckpointTopicOf = None,
     as_json: Json = False,
-) -> None:  # fmt: skip
+) -> None:
     """Check that every committed record on the audit topic, up to where the indexer has read,
     is in the store exactly once with the same bytes. "Up to where" is what the newest checkpoint
     on the witness topic signed (or further, if the store says so), so a store position lowered
@@ -48,17 +48,30 @@ def reconcile_command(
     finally:
         audit_store.close()
     if as_json:
-        typer.echo(json.dumps({
-            "topic": topic, "consistent": report.consistent, "compared": report.compared,
-            "witnessed_seq": report.witnessed_seq,
-            "beyond_retention": report.beyond_retention, "not_indexed": report.not_indexed,
-            "counts": {kind.value: n for kind, n in sorted(report.counts.items())},
-            "discrepancies": [
-                {"kind": d.kind.value, "topic": d.foreign_topic or topic,
-                 "partition": d.partition, "offset": d.offset, "seq": d.seq}
-                for d in report.shown
-            ],
-        }, indent=2))  # fmt: skip
+        typer.echo(
+            json.dumps(
+                {
+                    "topic": topic,
+                    "consistent": report.consistent,
+                    "compared": report.compared,
+                    "witnessed_seq": report.witnessed_seq,
+                    "beyond_retention": report.beyond_retention,
+                    "not_indexed": report.not_indexed,
+                    "counts": {kind.value: n for kind, n in sorted(report.counts.items())},
+                    "discrepancies": [
+                        {
+                            "kind": d.kind.value,
+                            "topic": d.foreign_topic or topic,
+                            "partition": d.partition,
+                            "offset": d.offset,
+                            "seq": d.seq,
+                        }
+                        for d in report.shown
+                    ],
+                },
+                indent=2,
+            )
+        )
     else:
         typer.echo(
             f"{report.compared} record(s) on {topic} compared with the store; "

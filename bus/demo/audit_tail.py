@@ -13,9 +13,11 @@ class AuditTail:
     def __init__(self, connection: KafkaConnection) -> None:
         # A topic but no group: every partition is assigned at start, nothing is committed.
         self._consumer = AIOKafkaConsumer(
-            AUDIT_TOPIC, **connection.aiokafka_kwargs(), enable_auto_commit=False,
+            AUDIT_TOPIC,
+            **connection.aiokafka_kwargs(),
+            enable_auto_commit=False,
             isolation_level="read_committed",
-        )  # fmt: skip
+        )
         self.records: list[dict[str, Any]] = []
 
     async def start(self) -> None:

@@ -50,13 +50,21 @@ def policy_checks(scenario: Scenario, decisions: list[dict[str, AuditRecord]]) -
     for step, found in zip(scenario.steps, decisions, strict=True):
         for office in sorted(step.receivers):
             outcome = found.get(office, {}).get("outcome")
-            checks.append(Check(f"{step.title}: {office} receives it", outcome == "PERMIT",
-                                f"audited {outcome}"))  # fmt: skip
+            checks.append(
+                Check(
+                    f"{step.title}: {office} receives it", outcome == "PERMIT", f"audited {outcome}"
+                )
+            )
         for office, reason in sorted(step.denied.items()):
             record = found.get(office, {})
             held = record.get("outcome") == "DENY" and reason in record.get("reasons", ())
-            checks.append(Check(f"{step.title}: {office} denied, {reason}", held,
-                                f"audited {record.get('outcome')} {record.get('reasons')}"))  # fmt: skip
+            checks.append(
+                Check(
+                    f"{step.title}: {office} denied, {reason}",
+                    held,
+                    f"audited {record.get('outcome')} {record.get('reasons')}",
+                )
+            )
     return checks
 
 
@@ -78,10 +86,13 @@ def database_checks(scenario: Scenario, databases: Mapping[str, sqlite3.Connecti
     for office in REFERENCE_BACK_OFFICES:
         held = set(people_in(databases[office.agency_id], office, scenario.run))
         expected = expected_people(scenario, office)
-        checks.append(Check(
-            f"{office.title} holds exactly the people it was sent", held == expected,
-            f"holds {sorted(held)}, expected {sorted(expected)}",
-        ))  # fmt: skip
+        checks.append(
+            Check(
+                f"{office.title} holds exactly the people it was sent",
+                held == expected,
+                f"holds {sorted(held)}, expected {sorted(expected)}",
+            )
+        )
     return checks
 
 

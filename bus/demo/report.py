@@ -24,8 +24,10 @@ def print_report(console: Console, result: DemoResult) -> None:
         people = people_in(result.databases[office.agency_id], office, scenario.run)
         columns = office.columns(result.databases[office.agency_id])
         others = [c for c in columns if c not in ADDRESS_PARTS and c != "person_id"]
-        table = Table(title=f"{office.title} ({office.agency_id}) — its own table `{office.table}`",
-                      title_justify="left")  # fmt: skip
+        table = Table(
+            title=f"{office.title} ({office.agency_id}) — its own table `{office.table}`",
+            title_justify="left",
+        )
         for column in ["person_id", "address", *others]:
             table.add_column(column)
         for row in people.values():
@@ -83,11 +85,21 @@ def _print_audit_trail(console: Console, trail: AuditTrailResult) -> None:
     for column in ("time", "agency", "fields received", "purpose", "legal basis / why not"):
         table.add_column(column)
     for r in report.received:
-        table.add_row(_clock(r.received_at), r.agency or "", ", ".join(r.fields),
-                      r.purpose or "", r.legal_basis or "")  # fmt: skip
+        table.add_row(
+            _clock(r.received_at),
+            r.agency or "",
+            ", ".join(r.fields),
+            r.purpose or "",
+            r.legal_basis or "",
+        )
     for f in report.refused:
-        table.add_row(_clock(f.decided_at), f.agency or "everyone", "[red]nothing[/red]",
-                      f.purpose or "", ", ".join(f.reasons))  # fmt: skip
+        table.add_row(
+            _clock(f.decided_at),
+            f.agency or "everyone",
+            "[red]nothing[/red]",
+            f.purpose or "",
+            ", ".join(f.reasons),
+        )
     console.print(table)
     integrity = trail.integrity
     console.print(
@@ -115,8 +127,12 @@ def _of_this_run(result: DemoResult) -> list[dict[str, Any]]:
     } | {result.forged_event_id}
     consumer, _, purpose = result.scenario.refused_subscription
     return [
-        r for r in result.audit
-        if r.get("event_id") in mine or r.get("claimed_event_id") == result.forged_event_id
-        or (r.get("outcome") == "SUBSCRIPTION_REFUSED"
-            and (r.get("consumer"), r.get("purpose")) == (consumer, purpose))
-    ]  # fmt: skip
+        r
+        for r in result.audit
+        if r.get("event_id") in mine
+        or r.get("claimed_event_id") == result.forged_event_id
+        or (
+            r.get("outcome") == "SUBSCRIPTION_REFUSED"
+            and (r.get("consumer"), r.get("purpose")) == (consumer, purpose)
+        )
+    ]

@@ -106,43 +106,53 @@ async def run_demo(
     refusal = await ask_without_grant(
         admin_connection, admin, snapshot, result.scenario.refused_subscription
     )
-    say(f"{sum(d.permitted for d in permitted)} subscriptions registered; "
+    say(
+        f"{sum(d.permitted for d in permitted)} subscriptions registered; "
         f"{refusal.consumer} asking for {refusal.purpose!r}: refused "
-        f"({', '.join(r.value for r in refusal.reasons)})")  # fmt: skip
-    result.checks.append(Check(
-        f"{refusal.consumer} is refused a subscription for {refusal.purpose}",
-        not refusal.permitted and all(d.permitted for d in permitted),
-    ))  # fmt: skip
+        f"({', '.join(r.value for r in refusal.reasons)})"
+    )
+    result.checks.append(
+        Check(
+            f"{refusal.consumer} is refused a subscription for {refusal.purpose}",
+            not refusal.permitted and all(d.permitted for d in permitted),
+        )
+    )
 
     secret = pseudonym_key(state / "pseudonym.key")
     result.pseudonyms = Pseudonymizer(secret)
     stop = asyncio.Event()
     config = EnforcerConfig(
-        policy_dir=None, key_dir=state / "public", pseudonym_key_file=state / "pseudonym.key",
+        policy_dir=None,
+        key_dir=state / "public",
+        pseudonym_key_file=state / "pseudonym.key",
         reload_interval_s=1.0,
-    )  # fmt: skip
+    )
     tasks = [asyncio.create_task(run_enforcer(admin_connection, config, stop), name="enforcer")]
     public_keys = KeyStore.from_directory(state / "public")
     for office in REFERENCE_BACK_OFFICES:
         inbox = office.open_database(workdir / f"{office.agency_id}.db")
         result.databases[office.agency_id] = inbox.db
         connection = agency_connections[office.agency_id]
-        tasks.append(asyncio.create_task(
-            _while_acls_propagate(
-                partial(office.consumer(connection, public_keys, inbox).run, stop),
-                ConsumerNotAuthorizedError,
-            ),
-            name=office.agency_id,
-        ))  # fmt: skip
+        tasks.append(
+            asyncio.create_task(
+                _while_acls_propagate(
+                    partial(office.consumer(connection, public_keys, inbox).run, stop),
+                    ConsumerNotAuthorizedError,
+                ),
+                name=office.agency_id,
+            )
+        )
     say("enforcer and back offices started")
 
     forged, files = await _publish(result.scenario, workdir, agency_connections, signing_keys, say)
-    result.checks.append(Check(
-        "each register's export is published; the bad row is reported with file:line and skipped",
-        [(f.published, f.rejected) for f in files] == [(4, 1), (1, 0), (1, 0)]
-        and all(":" in str(p) for f in files for p in f.problems),
-        f"{[(f.name, f.published, f.rejected) for f in files]}",
-    ))  # fmt: skip
+    result.checks.append(
+        Check(
+            "each register's export is published; the bad row is reported with file:line and skipped",
+            [(f.published, f.rejected) for f in files] == [(4, 1), (1, 0), (1, 0)]
+            and all(":" in str(p) for f in files for p in f.problems),
+            f"{[(f.name, f.published, f.rejected) for f in files]}",
+        )
+    )
     result.forged_event_id = forged
     say("a forged event published with the Munich register's credentials but another key")
 
@@ -177,16 +187,19 @@ async def run_demo(
     result.checks += policy_checks(result.scenario, decisions)
     result.checks += database_checks(result.scenario, result.databases)
     quarantined = [r for r in audit.records if r.get("claimed_event_id") == forged]
-    result.checks.append(Check(
-        "the forged event is quarantined, delivered to nobody",
-        [r.get("outcome") for r in quarantined] == ["QUARANTINED"],
-        f"audited {[(r.get('outcome'), r.get('reasons')) for r in quarantined]}",
-    ))  # fmt: skip
+    result.checks.append(
+        Check(
+            "the forged event is quarantined, delivered to nobody",
+            [r.get("outcome") for r in quarantined] == ["QUARANTINED"],
+            f"audited {[(r.get('outcome'), r.get('reasons')) for r in quarantined]}",
+        )
+    )
     refusals = [
-        r for r in audit.records
+        r
+        for r in audit.records
         if r.get("outcome") == "SUBSCRIPTION_REFUSED"
         and (r.get("consumer"), r.get("purpose")) == (refusal.consumer, refusal.purpose)
-    ]  # fmt: skip
+    ]
     result.checks.append(Check("the refused subscription is in the audit trail", bool(refusals)))
     say("indexing the audit trail into the audit store")
     result.audit_trail = await index_and_ask(

@@ -13,14 +13,34 @@ REGISTERS = (MUNICH, REGENSBURG, STUTTGART)
 TAX, BENEFITS, VEHICLES, ELECTORAL = "tax-by", "benefits-de", "kba-de", "elect-09162000"
 OUT_OF_JURISDICTION, DISCLOSURE_BLOCKED = "OUT_OF_JURISDICTION", "DISCLOSURE_BLOCKED"
 
-MARIENPLATZ = Address(street="Marienplatz", house_number="8", postal_code="80331",
-                      municipality_code="09162000", country="DE")  # fmt: skip
-LEOPOLDSTRASSE = Address(street="Leopoldstraße", house_number="21", postal_code="80802",
-                         municipality_code="09162000", country="DE")  # fmt: skip
-REGENSBURG_DOM = Address(street="Domplatz", house_number="5", postal_code="93047",
-                         municipality_code="09362000", country="DE")  # fmt: skip
-STUTTGART_SCHLOSS = Address(street="Schlossplatz", house_number="1", postal_code="70173",
-                            municipality_code="08111000", country="DE")  # fmt: skip
+MARIENPLATZ = Address(
+    street="Marienplatz",
+    house_number="8",
+    postal_code="80331",
+    municipality_code="09162000",
+    country="DE",
+)
+LEOPOLDSTRASSE = Address(
+    street="Leopoldstraße",
+    house_number="21",
+    postal_code="80802",
+    municipality_code="09162000",
+    country="DE",
+)
+REGENSBURG_DOM = Address(
+    street="Domplatz",
+    house_number="5",
+    postal_code="93047",
+    municipality_code="09362000",
+    country="DE",
+)
+STUTTGART_SCHLOSS = Address(
+    street="Schlossplatz",
+    house_number="1",
+    postal_code="70173",
+    municipality_code="08111000",
+    country="DE",
+)
 VIENNA = Address(street="Stephansplatz", house_number="1", postal_code="1010", country="AT")
 
 
@@ -41,8 +61,10 @@ class Scenario:
     steps: tuple[Step, ...]
     # A back office asks for a purpose it has no grant for: refused and audited.
     refused_subscription: tuple[str, str, str] = (
-        VEHICLES, "population.AddressChanged", "electoral-register",
-    )  # fmt: skip
+        VEHICLES,
+        "population.AddressChanged",
+        "electoral-register",
+    )
 
     @property
     def decision_count(self) -> int:
@@ -52,10 +74,13 @@ class Scenario:
 
 def _move(person: str, old: Address, new: Address, *, blocked: bool = False) -> AddressChanged:
     return AddressChanged(
-        subject_id=person, previous_address=old, new_address=new,
-        effective_date=date(2026, 11, 2), moved_abroad=new.country != "DE",
+        subject_id=person,
+        previous_address=old,
+        new_address=new,
+        effective_date=date(2026, 11, 2),
+        moved_abroad=new.country != "DE",
         disclosure_block=blocked,
-    )  # fmt: skip
+    )
 
 
 def scenario(run: str) -> Scenario:
@@ -64,23 +89,50 @@ def scenario(run: str) -> Scenario:
 
     everyone = frozenset({TAX, BENEFITS, VEHICLES, ELECTORAL})
     steps = (
-        Step("Anna moves within Munich", MUNICH,
-             _move(p("ANNA"), MARIENPLATZ, LEOPOLDSTRASSE), everyone),
-        Step("Ben moves from Munich to Regensburg", REGENSBURG,
-             _move(p("BEN"), MARIENPLATZ, REGENSBURG_DOM),
-             frozenset({TAX, BENEFITS, VEHICLES}), {ELECTORAL: OUT_OF_JURISDICTION}),
-        Step("Clara moves from Munich to Stuttgart (another state)", STUTTGART,
-             _move(p("CLARA"), MARIENPLATZ, STUTTGART_SCHLOSS),
-             frozenset({BENEFITS, VEHICLES}), {TAX: OUT_OF_JURISDICTION, ELECTORAL: OUT_OF_JURISDICTION}),
-        Step("David moves from Munich abroad, to Vienna", MUNICH,
-             _move(p("DAVID"), MARIENPLATZ, VIENNA),
-             frozenset({BENEFITS, VEHICLES}), {TAX: OUT_OF_JURISDICTION, ELECTORAL: OUT_OF_JURISDICTION}),
-        Step("Eva, under a disclosure block, moves within Munich", MUNICH,
-             _move(p("EVA"), LEOPOLDSTRASSE, MARIENPLATZ, blocked=True),
-             frozenset(), dict.fromkeys(everyone, DISCLOSURE_BLOCKED)),
-        Step("Anna dies in Munich", MUNICH,
-             PersonDied(subject_id=p("ANNA"), date_of_death=date(2026, 11, 20),
-                        registration_municipality_code="09162000", disclosure_block=False),
-             frozenset({TAX, BENEFITS, ELECTORAL})),
-    )  # fmt: skip
+        Step(
+            "Anna moves within Munich",
+            MUNICH,
+            _move(p("ANNA"), MARIENPLATZ, LEOPOLDSTRASSE),
+            everyone,
+        ),
+        Step(
+            "Ben moves from Munich to Regensburg",
+            REGENSBURG,
+            _move(p("BEN"), MARIENPLATZ, REGENSBURG_DOM),
+            frozenset({TAX, BENEFITS, VEHICLES}),
+            {ELECTORAL: OUT_OF_JURISDICTION},
+        ),
+        Step(
+            "Clara moves from Munich to Stuttgart (another state)",
+            STUTTGART,
+            _move(p("CLARA"), MARIENPLATZ, STUTTGART_SCHLOSS),
+            frozenset({BENEFITS, VEHICLES}),
+            {TAX: OUT_OF_JURISDICTION, ELECTORAL: OUT_OF_JURISDICTION},
+        ),
+        Step(
+            "David moves from Munich abroad, to Vienna",
+            MUNICH,
+            _move(p("DAVID"), MARIENPLATZ, VIENNA),
+            frozenset({BENEFITS, VEHICLES}),
+            {TAX: OUT_OF_JURISDICTION, ELECTORAL: OUT_OF_JURISDICTION},
+        ),
+        Step(
+            "Eva, under a disclosure block, moves within Munich",
+            MUNICH,
+            _move(p("EVA"), LEOPOLDSTRASSE, MARIENPLATZ, blocked=True),
+            frozenset(),
+            dict.fromkeys(everyone, DISCLOSURE_BLOCKED),
+        ),
+        Step(
+            "Anna dies in Munich",
+            MUNICH,
+            PersonDied(
+                subject_id=p("ANNA"),
+                date_of_death=date(2026, 11, 20),
+                registration_municipality_code="09162000",
+                disclosure_block=False,
+            ),
+            frozenset({TAX, BENEFITS, ELECTORAL}),
+        ),
+    )
     return Scenario(run, steps)

@@ -45,11 +45,19 @@ class StateHealth:
 
 
 STARTING = StateHealth(
-    proceeding=False, watcher_running=False, state_age_s=math.inf, staleness_limit_s=math.inf,
-    policy=None, subscriptions=0, refused_records=0, acls_in_sync=False,
-    acls_synced_age_s=math.inf, failures_in_a_row=0, last_error=None,
+    proceeding=False,
+    watcher_running=False,
+    state_age_s=math.inf,
+    staleness_limit_s=math.inf,
+    policy=None,
+    subscriptions=0,
+    refused_records=0,
+    acls_in_sync=False,
+    acls_synced_age_s=math.inf,
+    failures_in_a_row=0,
+    last_error=None,
     paused_because="starting: no state read yet",
-)  # fmt: skip
+)
 
 
 class EnforcerHealth:
@@ -61,22 +69,27 @@ class EnforcerHealth:
         self.refresh_failures = Counter(
             "bus_enforcer_state_refresh_failures_total",
             "Failed refreshes of policy and subscriptions (retried with backoff).",
-            ["error"], registry=registry,
-        )  # fmt: skip
+            ["error"],
+            registry=registry,
+        )
         self.acl_sync_failures = Counter(
-            "bus_enforcer_acl_sync_failures_total", "Failed ACL syncs (retried with backoff).",
-            ["error"], registry=registry,
-        )  # fmt: skip
+            "bus_enforcer_acl_sync_failures_total",
+            "Failed ACL syncs (retried with backoff).",
+            ["error"],
+            registry=registry,
+        )
         self.topic_failures = Counter(
             "bus_enforcer_topic_failures_total",
             "Failed topic creations for a new state (its subscriptions are held back, retried).",
-            ["error"], registry=registry,
-        )  # fmt: skip
+            ["error"],
+            registry=registry,
+        )
         self.refused = Counter(
             "bus_enforcer_state_records_refused_total",
             "Records on the policy or subscriptions topic refused as malformed (counted once).",
-            ["topic"], registry=registry,
-        )  # fmt: skip
+            ["topic"],
+            registry=registry,
+        )
         gauges = {
             "bus_enforcer_state_age_seconds": (
                 "Seconds since policy and subscriptions were last refreshed.",

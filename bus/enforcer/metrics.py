@@ -14,13 +14,17 @@ class EnforcerMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self._snapshot_hash: str | None = None
         self.events = Counter(
-            "bus_enforcer_events_consumed_total", "Input events consumed.", ["event_type", "producer"],
+            "bus_enforcer_events_consumed_total",
+            "Input events consumed.",
+            ["event_type", "producer"],
             registry=registry,
-        )  # fmt: skip
+        )
         self.decisions = Counter(
-            "bus_enforcer_decisions_total", "Policy decisions.", ["outcome", "reason", "consumer"],
+            "bus_enforcer_decisions_total",
+            "Policy decisions.",
+            ["outcome", "reason", "consumer"],
             registry=registry,
-        )  # fmt: skip
+        )
         self.quarantined = Counter(
             "bus_enforcer_quarantined_total",
             "Input records quarantined.",
@@ -28,25 +32,35 @@ class EnforcerMetrics:
             registry=registry,
         )
         self.processing = Histogram(
-            "bus_enforcer_processing_seconds", "Verify, decide and disclose one event.",
-            buckets=_LATENCY_BUCKETS, registry=registry,
-        )  # fmt: skip
+            "bus_enforcer_processing_seconds",
+            "Verify, decide and disclose one event.",
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
         self.end_to_end = Histogram(
-            "bus_enforcer_end_to_end_seconds", "Event time to committed delivery.",
-            buckets=_LATENCY_BUCKETS, registry=registry,
-        )  # fmt: skip
+            "bus_enforcer_end_to_end_seconds",
+            "Event time to committed delivery.",
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
         self.commit = Histogram(
-            "bus_enforcer_transaction_commit_seconds", "Time to commit one transaction.",
-            buckets=_LATENCY_BUCKETS, registry=registry,
-        )  # fmt: skip
+            "bus_enforcer_transaction_commit_seconds",
+            "Time to commit one transaction.",
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
         self.snapshot = Gauge(
-            "bus_enforcer_policy_snapshot_info", "The policy snapshot in force (value 1).", ["hash"],
+            "bus_enforcer_policy_snapshot_info",
+            "The policy snapshot in force (value 1).",
+            ["hash"],
             registry=registry,
-        )  # fmt: skip
+        )
         self.lag = Gauge(
-            "bus_enforcer_consumer_lag_records", "Records not yet processed.", ["topic", "partition"],
+            "bus_enforcer_consumer_lag_records",
+            "Records not yet processed.",
+            ["topic", "partition"],
             registry=registry,
-        )  # fmt: skip
+        )
         self.loop_errors = Counter(
             "bus_enforcer_loop_errors_total",
             "Unexpected failures in the loop, by stage; the loop carries on.",

@@ -143,9 +143,14 @@ def _process(record: InRecord, state: EnforcerState, now: datetime) -> Outcome:
             records.append(_delivery(verified, decision, subject, state.pseudonyms, common))
         records.append(_audit(record, verified, facts, decision, audit_subject, now, recorded))
     return Outcome(
-        records, decisions, event_id=verified.attributes.id, event_type=facts.event_type,
-        producer=producer, event_time=verified.attributes.time, verified=verified,
-    )  # fmt: skip
+        records,
+        decisions,
+        event_id=verified.attributes.id,
+        event_type=facts.event_type,
+        producer=producer,
+        event_time=verified.attributes.time,
+        verified=verified,
+    )
 
 
 def _verify(record: InRecord, state: EnforcerState) -> VerifiedEvent:
@@ -154,20 +159,27 @@ def _verify(record: InRecord, state: EnforcerState) -> VerifiedEvent:
             f"record of {len(record.value)} bytes exceeds {state.max_record_bytes}"
         )
     return verify_ingress_record(
-        record.topic, record.value, record.headers, state.keys, state.catalog,
+        record.topic,
+        record.value,
+        record.headers,
+        state.keys,
+        state.catalog,
         state.ingress_topic_of,
-    )  # fmt: skip
+    )
 
 
 def _event_headers(verified: VerifiedEvent) -> Headers:
     """The CloudEvents headers every delivery of one event shares: built once per event."""
     a = verified.attributes
     return [
-        ("ce_specversion", a.specversion.encode()), ("ce_id", a.id.encode()),
-        ("ce_source", a.source.encode()), ("ce_type", a.type.encode()),
-        ("ce_time", format_time(a.time).encode()), ("ce_dataschema", a.dataschema.encode()),
+        ("ce_specversion", a.specversion.encode()),
+        ("ce_id", a.id.encode()),
+        ("ce_source", a.source.encode()),
+        ("ce_type", a.type.encode()),
+        ("ce_time", format_time(a.time).encode()),
+        ("ce_dataschema", a.dataschema.encode()),
         ("content-type", a.datacontenttype.encode()),
-    ]  # fmt: skip
+    ]
 
 
 def _delivery(
@@ -183,9 +195,10 @@ def _delivery(
     key = subject if subject_released else pseudonyms.pseudonym(decision.consumer, subject)
     headers: Headers = [
         *common,
-        ("bus_purpose", decision.purpose.encode()), ("bus_grant", (decision.grant_id or "").encode()),
+        ("bus_purpose", decision.purpose.encode()),
+        ("bus_grant", (decision.grant_id or "").encode()),
         ("bus_snapshot", decision.snapshot_hash.encode()),
-    ]  # fmt: skip
+    ]
     if subject_released:
         headers.append(("ce_subject", subject.encode()))
     return OutRecord(
@@ -206,14 +219,24 @@ def _audit(
     recorded: dict[str, Any],
 ) -> OutRecord:
     entry = AuditEntry(
-        event_id=verified.attributes.id, event_type=facts.event_type, producer=facts.producer,
-        consumer=decision.consumer, purpose=decision.purpose, legal_basis=decision.legal_basis,
-        outcome=decision.outcome.value, reasons=tuple(r.value for r in decision.reasons),
-        released_fields=decision.released_fields, grant_id=decision.grant_id,
-        snapshot_hash=decision.snapshot_hash, decided_at=now, subject_pseudonym=audit_subject,
-        input_topic=record.topic, input_partition=record.partition, input_offset=record.offset,
+        event_id=verified.attributes.id,
+        event_type=facts.event_type,
+        producer=facts.producer,
+        consumer=decision.consumer,
+        purpose=decision.purpose,
+        legal_basis=decision.legal_basis,
+        outcome=decision.outcome.value,
+        reasons=tuple(r.value for r in decision.reasons),
+        released_fields=decision.released_fields,
+        grant_id=decision.grant_id,
+        snapshot_hash=decision.snapshot_hash,
+        decided_at=now,
+        subject_pseudonym=audit_subject,
+        input_topic=record.topic,
+        input_partition=record.partition,
+        input_offset=record.offset,
         facts=recorded,
-    )  # fmt: skip
+    )
     return OutRecord(AUDIT_TOPIC, verified.attributes.id.encode(), entry.to_json_bytes())
 
 
@@ -248,12 +271,21 @@ def quarantine(
         event_id=attributes.id if attributes else None,
         event_type=attributes.type if attributes else None,
         producer=attributes.source if attributes else None,
-        consumer=None, purpose=None, legal_basis=None, outcome="QUARANTINED", reasons=(reason,),
-        released_fields=(), grant_id=None, snapshot_hash=state.snapshot.hash, decided_at=now,
+        consumer=None,
+        purpose=None,
+        legal_basis=None,
+        outcome="QUARANTINED",
+        reasons=(reason,),
+        released_fields=(),
+        grant_id=None,
+        snapshot_hash=state.snapshot.hash,
+        decided_at=now,
         subject_pseudonym=state.pseudonyms.pseudonym(AUDIT_AUDIENCE, subject) if subject else None,
-        input_topic=record.topic, input_partition=record.partition, input_offset=record.offset,
+        input_topic=record.topic,
+        input_partition=record.partition,
+        input_offset=record.offset,
         claimed_event_id=None if attributes else _claimed_id(record),
-    )  # fmt: skip
+    )
     return Outcome(
         records=[
             OutRecord(QUARANTINE_TOPIC, record.key, record.value or b"", headers),

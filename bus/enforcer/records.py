@@ -53,18 +53,28 @@ class AuditEntry:
     def to_json_bytes(self) -> bytes:
         return pydantic_core.to_json(
             {
-                "event_id": self.event_id, "event_type": self.event_type,
-                "producer": self.producer, "consumer": self.consumer, "purpose": self.purpose,
-                "legal_basis": self.legal_basis, "outcome": self.outcome,
-                "reasons": list(self.reasons), "released_fields": list(self.released_fields),
-                "grant_id": self.grant_id, "snapshot_hash": self.snapshot_hash,
+                "event_id": self.event_id,
+                "event_type": self.event_type,
+                "producer": self.producer,
+                "consumer": self.consumer,
+                "purpose": self.purpose,
+                "legal_basis": self.legal_basis,
+                "outcome": self.outcome,
+                "reasons": list(self.reasons),
+                "released_fields": list(self.released_fields),
+                "grant_id": self.grant_id,
+                "snapshot_hash": self.snapshot_hash,
                 "decided_at": _decision_time(self.decided_at),
                 "subject_pseudonym": self.subject_pseudonym,
-                "input": {"topic": self.input_topic, "partition": self.input_partition,
-                          "offset": self.input_offset},
-                "claimed_event_id": self.claimed_event_id, "facts": self.facts,
+                "input": {
+                    "topic": self.input_topic,
+                    "partition": self.input_partition,
+                    "offset": self.input_offset,
+                },
+                "claimed_event_id": self.claimed_event_id,
+                "facts": self.facts,
             }
-        )  # fmt: skip
+        )
 
 
 @lru_cache(maxsize=8)

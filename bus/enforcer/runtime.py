@@ -113,9 +113,14 @@ async def run_enforcer(
         return
     watching = watcher.start(stop)
     enforcer = Enforcer(
-        connection, ingress_topics(), watcher.current, group=config.group, metrics=metrics,
-        seen_events=config.duplicate_horizon, may_proceed=watcher.may_proceed,
-    )  # fmt: skip
+        connection,
+        ingress_topics(),
+        watcher.current,
+        group=config.group,
+        metrics=metrics,
+        seen_events=config.duplicate_horizon,
+        may_proceed=watcher.may_proceed,
+    )
     try:
         await enforcer.run(stop)
     finally:

@@ -169,9 +169,13 @@ class Enforcer:
         log.error(
             "%s/%d stalled: fetching the record at or after offset %s fails (%s); other "
             "partitions carry on, this one is tried again every %.0f s",
-            tp.topic, tp.partition, offset, type(error).__name__, failures.STALL_RETRY_S,
+            tp.topic,
+            tp.partition,
+            offset,
+            type(error).__name__,
+            failures.STALL_RETRY_S,
             extra={"input": record_position(tp.topic, tp.partition, offset or 0)},
-        )  # fmt: skip
+        )
         if self._metrics is not None:
             self._metrics.stalled.labels(tp.topic, str(tp.partition)).set(1)
         self._unexpected[tp] = UNEXPECTED_STALL_AFTER  # a later commit says it flows again
@@ -350,8 +354,10 @@ class Enforcer:
         log.error(
             "%s/%d fenced: another producer took its transactional id; stalled, set up again in "
             "%.0f s unless a rebalance hands it to another enforcer",
-            tp.topic, tp.partition, FENCED_RETRY_S,
-        )  # fmt: skip
+            tp.topic,
+            tp.partition,
+            FENCED_RETRY_S,
+        )
         self._count_error("fenced")
         if self._metrics is not None:
             self._metrics.stalled.labels(tp.topic, str(tp.partition)).set(1)
@@ -372,16 +378,24 @@ class Enforcer:
             log.error(
                 "%s/%d stalled at offset %d: writing its outputs failed again (%s); "
                 "other partitions carry on, this one is retried every %.0f s",
-                tp.topic, tp.partition, records[0].offset, type(error).__name__,
-                verdict.backoff_s, exc_info=error, extra={"input": where},
-            )  # fmt: skip
+                tp.topic,
+                tp.partition,
+                records[0].offset,
+                type(error).__name__,
+                verdict.backoff_s,
+                exc_info=error,
+                extra={"input": where},
+            )
         else:
             log.warning(
                 "transaction on %s failed (%s); aborting and retrying from committed in %.1f s",
-                tp, type(error).__name__, verdict.backoff_s, exc_info=error,
+                tp,
+                type(error).__name__,
+                verdict.backoff_s,
+                exc_info=error,
                 # The batch's input range: no per-event bookkeeping on the hot path for this.
                 extra={"input": where},
-            )  # fmt: skip
+            )
         if self._metrics is not None:
             self._count_error("transaction")
             if verdict.stalled:
@@ -497,21 +511,28 @@ def _log_outcome(record: ConsumerRecord[bytes, bytes], outcome: Outcome) -> None
             "event quarantined: %s",
             outcome.quarantine_reason,
             extra={
-                "event_id": outcome.event_id, "reason": outcome.quarantine_reason,
-                "detail": outcome.quarantine_detail, "input": _position(record),
+                "event_id": outcome.event_id,
+                "reason": outcome.quarantine_reason,
+                "detail": outcome.quarantine_detail,
+                "input": _position(record),
             },
-        )  # fmt: skip
+        )
     elif log.isEnabledFor(logging.DEBUG):
         for decision in outcome.decisions:
             log.debug(
                 "%s %s for %s/%s",
-                outcome.event_id, decision.outcome.value, decision.consumer, decision.purpose,
+                outcome.event_id,
+                decision.outcome.value,
+                decision.consumer,
+                decision.purpose,
                 extra={
-                    "event_id": outcome.event_id, "consumer": decision.consumer,
-                    "purpose": decision.purpose, "outcome": decision.outcome.value,
+                    "event_id": outcome.event_id,
+                    "consumer": decision.consumer,
+                    "purpose": decision.purpose,
+                    "outcome": decision.outcome.value,
                     "reasons": [r.value for r in decision.reasons],
                 },
-            )  # fmt: skip
+            )
 
 
 def _position(record: ConsumerRecord[bytes, bytes]) -> str:
@@ -535,9 +556,14 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
 def _in_record(record: ConsumerRecord[bytes, bytes], partition_count: int) -> InRecord:
     return InRecord(
-        record.topic, record.partition, record.offset, record.key, record.value,
-        list(record.headers or ()), partition_count,
-    )  # fmt: skip
+        record.topic,
+        record.partition,
+        record.offset,
+        record.key,
+        record.value,
+        list(record.headers or ()),
+        partition_count,
+    )
 
 
 def _in_position(record: InRecord) -> str:

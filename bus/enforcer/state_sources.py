@@ -65,9 +65,11 @@ class BusStateSource:
         snapshot = empty_snapshot() if policy is None else compile_snapshot(policy)
         registry = await subscriptions.read_in_force(self._connection)
         return StateReading(
-            snapshot, frozenset(registry.subscriptions), in_force.refused + registry.refused,
+            snapshot,
+            frozenset(registry.subscriptions),
+            in_force.refused + registry.refused,
             in_force.withdrawn,
-        )  # fmt: skip
+        )
 
 
 class KafkaBrokerSetup:

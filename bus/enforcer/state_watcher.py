@@ -178,10 +178,12 @@ class StateWatcher:
                 log.error(
                     "topics not created (%s: %s); %d subscription(s) held back until they are, "
                     "the rest of the state goes in force: %s",
-                    type(exc).__name__, exc, len(held),
+                    type(exc).__name__,
+                    exc,
+                    len(held),
                     ", ".join(sorted(_describe(s) for s in held)) or "none",
                     exc_info=not isinstance(exc, _EXPECTED),
-                )  # fmt: skip
+                )
             self._held_back, self._topics_incomplete = held, True
             return reading.limited_to(ready)
         if self._topics_incomplete:
@@ -227,9 +229,12 @@ class StateWatcher:
             log.error(
                 "policy and subscriptions not refreshed (%d failure(s) in a row, state %.0f s "
                 "old, pausing at %.0f s); the state in force stays: %s",
-                self._failures, self.staleness.age_s(), self.staleness.limit_s, self._last_error,
+                self._failures,
+                self.staleness.age_s(),
+                self.staleness.limit_s,
+                self._last_error,
                 exc_info=not isinstance(exc, _EXPECTED),
-            )  # fmt: skip
+            )
             return False
         if self._failures:
             log.info("policy and subscriptions refreshed again after %d failure(s)", self._failures)
@@ -255,9 +260,12 @@ class StateWatcher:
             self._health.acl_sync_failures.labels(type(exc).__name__).inc()
             log.error(
                 "ACL sync failed (%d in a row), retrying in %.0f s: %s: %s",
-                self._acl_failures, delay, type(exc).__name__, exc,
+                self._acl_failures,
+                delay,
+                type(exc).__name__,
+                exc,
                 exc_info=not isinstance(exc, _EXPECTED),
-            )  # fmt: skip
+            )
             return
         self._acl_failures = 0
         self._acls_synced_at = self._monotonic()

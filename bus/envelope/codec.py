@@ -28,17 +28,31 @@ from bus.envelope.errors import (
 from bus.keys import AgencySigningKey, KeyStore
 
 REQUIRED_CLAIMS = (
-    "iss", "iat", "ce_specversion", "ce_id", "ce_type", "ce_eventversion", "ce_time",
-    "ce_dataschema", "ce_datacontenttype",
-)  # fmt: skip
+    "iss",
+    "iat",
+    "ce_specversion",
+    "ce_id",
+    "ce_type",
+    "ce_eventversion",
+    "ce_time",
+    "ce_dataschema",
+    "ce_datacontenttype",
+)
 # Exactly what EventAttributes.claims() signs, plus the SD-JWT's own `_sd`/`_sd_alg` (checked by
 # sdjwt.verify): any other clear claim would travel unchecked to every consumer.
 ALLOWED_CLAIMS = frozenset((*REQUIRED_CLAIMS, *sdjwt.SD_MEMBERS))
 # Unix seconds of 0001-01-01 and 9999-12-31T23:59:59 UTC, the times ce_time can name: a larger
 # iat (JSON has no limit) would overflow the float it is compared as.
 _EARLIEST_IAT, _LATEST_IAT = -62_135_596_800, 253_402_300_799
-TEXT_CLAIMS = ("iss", "ce_specversion", "ce_id", "ce_type", "ce_time", "ce_dataschema",
-               "ce_datacontenttype")  # fmt: skip
+TEXT_CLAIMS = (
+    "iss",
+    "ce_specversion",
+    "ce_id",
+    "ce_type",
+    "ce_time",
+    "ce_dataschema",
+    "ce_datacontenttype",
+)
 
 
 @dataclass(frozen=True)

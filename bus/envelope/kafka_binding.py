@@ -125,9 +125,12 @@ def _verify(
 def _check_headers(headers: Mapping[str, str], verified: VerifiedEvent) -> None:
     a = verified.attributes
     expected = {
-        "ce_id": a.id, "ce_source": a.source, "ce_type": a.type,
-        "ce_dataschema": a.dataschema, "ce_specversion": a.specversion,
-    }  # fmt: skip
+        "ce_id": a.id,
+        "ce_source": a.source,
+        "ce_type": a.type,
+        "ce_dataschema": a.dataschema,
+        "ce_specversion": a.specversion,
+    }
     for name, signed in expected.items():
         if name not in headers:
             raise MissingAttributeError(f"record header {name} is missing")

@@ -83,24 +83,39 @@ class Acl:
     def binding_filter(self) -> AclBindingFilter:
         pattern = ResourcePatternType.PREFIXED if self.prefixed else ResourcePatternType.LITERAL
         return AclBindingFilter(
-            self.resource.value, self.name, pattern, self.principal, self.host,
-            self.operation.value, self._permission,
-        )  # fmt: skip
+            self.resource.value,
+            self.name,
+            pattern,
+            self.principal,
+            self.host,
+            self.operation.value,
+            self._permission,
+        )
 
     def binding(self) -> AclBinding:
         pattern = ResourcePatternType.PREFIXED if self.prefixed else ResourcePatternType.LITERAL
         return AclBinding(
-            self.resource.value, self.name, pattern, self.principal, self.host,
-            self.operation.value, self._permission,
-        )  # fmt: skip
+            self.resource.value,
+            self.name,
+            pattern,
+            self.principal,
+            self.host,
+            self.operation.value,
+            self._permission,
+        )
 
 
 def _filter_for(principal: str | None) -> AclBindingFilter:
     # None matches any name/host; librdkafka accepts it though the stubs say str.
     return AclBindingFilter(
-        ResourceType.ANY, None, ResourcePatternType.ANY, principal, None,  # type: ignore[arg-type]
-        AclOperation.ANY, AclPermissionType.ANY,
-    )  # fmt: skip
+        ResourceType.ANY,
+        None,  # type: ignore[arg-type]
+        ResourcePatternType.ANY,
+        principal,  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        AclOperation.ANY,
+        AclPermissionType.ANY,
+    )
 
 
 def _differs(current: Mapping[str, str], wanted: Mapping[str, str]) -> bool:

@@ -137,23 +137,34 @@ def _start(settings: KafkaSettings, say: Say) -> int:
         say(f"formatting broker storage in {settings.data_dir}")
         _format_storage(java, classpath, config, settings, password)
     command = [
-        java, f"-Xmx{settings.heap}", f"-Xms{settings.heap}", "-XX:+UseG1GC",
+        java,
+        f"-Xmx{settings.heap}",
+        f"-Xms{settings.heap}",
+        "-XX:+UseG1GC",
         "-Djava.awt.headless=true",
-        f"-Dlog4j2.configurationFile={LOG4J_CONFIG}", f"-Dkafka.logs.dir={settings.log_dir}",
-        "-cp", classpath, "kafka.Kafka", str(config),
-    ]  # fmt: skip
+        f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
+        f"-Dkafka.logs.dir={settings.log_dir}",
+        "-cp",
+        classpath,
+        "kafka.Kafka",
+        str(config),
+    ]
     # posix_spawn rather than Popen: the broker is meant to outlive this process, and a Popen object
     # would warn when collected while its child still runs. setsid: it ignores the terminal's Ctrl-C.
     out = os.open(settings.log_dir / "stdout.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         with private_umask():  # the child inherits it: segments and logs it creates are private
             pid = os.posix_spawn(
-                java, command, dict(os.environ), setsid=True,
+                java,
+                command,
+                dict(os.environ),
+                setsid=True,
                 file_actions=[
-                    (os.POSIX_SPAWN_DUP2, out, 1), (os.POSIX_SPAWN_DUP2, out, 2),
+                    (os.POSIX_SPAWN_DUP2, out, 1),
+                    (os.POSIX_SPAWN_DUP2, out, 2),
                     (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
                 ],
-            )  # fmt: skip
+            )
     finally:
         os.close(out)
     write_private(settings.pid_file, f"{pid}\n")
@@ -184,9 +195,12 @@ def _format_storage(
 
 def _run_java(java: str, classpath: str, args: list[str]) -> str:
     result = subprocess.run(
-        [java, "-cp", classpath, *args], capture_output=True, text=True, check=False,
+        [java, "-cp", classpath, *args],
+        capture_output=True,
+        text=True,
+        check=False,
         umask=PRIVATE_UMASK,
-    )  # fmt: skip
+    )
     if result.returncode != 0:
         message = (result.stderr or result.stdout).strip().splitlines()[-5:]
         raise BrokerError(f"{args[0]} {args[1]} failed: " + " | ".join(message))

@@ -48,9 +48,15 @@ def provision_jars(settings: KafkaSettings) -> Path:
     shutil.rmtree(staging, ignore_errors=True)
     staging.parent.mkdir(parents=True, exist_ok=True)
     command = [
-        mvn, "-B", "-q", "--no-transfer-progress", "-f", str(POM),
-        "dependency:copy-dependencies", f"-DoutputDirectory={staging}",
-    ]  # fmt: skip
+        mvn,
+        "-B",
+        "-q",
+        "--no-transfer-progress",
+        "-f",
+        str(POM),
+        "dependency:copy-dependencies",
+        f"-DoutputDirectory={staging}",
+    ]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])

@@ -21,9 +21,12 @@ async def topic_reader(
     Raises TopicNotFoundError, or the broker's authorization error."""
     # A topic but no group: every partition is assigned at start, nothing is committed.
     consumer = AIOKafkaConsumer(
-        topic, **connection.aiokafka_kwargs(), enable_auto_commit=False,
-        isolation_level="read_committed", auto_offset_reset="earliest",
-    )  # fmt: skip
+        topic,
+        **connection.aiokafka_kwargs(),
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        auto_offset_reset="earliest",
+    )
     try:
         await consumer.start()  # inside: a start that fails (broker away) must still close it
         partitions = sorted(consumer.assignment())

@@ -154,10 +154,20 @@ def _initdb(server: LocalPostgres, binaries: Path, say: Say) -> None:
     data.chmod(0o700)
     if server.as_root:
         shutil.chown(data, SYSTEM_USER, SYSTEM_USER)
-    _run(server, [
-        str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--encoding=UTF8",
-        "--locale=C.UTF-8", "--auth-local=trust", "--auth-host=scram-sha-256",
-    ])  # fmt: skip
+    _run(
+        server,
+        [
+            str(binaries / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "--encoding=UTF8",
+            "--locale=C.UTF-8",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+        ],
+    )
 
 
 def _make_root_data_area() -> None:
@@ -172,10 +182,23 @@ def _start(server: LocalPostgres, binaries: Path, say: Say) -> None:
         f"-c unix_socket_directories={server.data_dir}"
     )
     started = time.monotonic()
-    result = _run(server, [
-        str(binaries / "pg_ctl"), "start", "-D", str(server.data_dir), "-l", str(server.log_file),
-        "-o", options, "-w", "-t", "60",
-    ], check=False)  # fmt: skip
+    result = _run(
+        server,
+        [
+            str(binaries / "pg_ctl"),
+            "start",
+            "-D",
+            str(server.data_dir),
+            "-l",
+            str(server.log_file),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+        ],
+        check=False,
+    )
     if result.returncode != 0:
         raise PostgresError(
             f"PostgreSQL did not start on 127.0.0.1:{server.port} (is the port taken? set "
@@ -190,9 +213,12 @@ def _ensure_role_and_database(server: LocalPostgres) -> None:
     # As the superuser, through the socket in the data directory (trust: only its owner and root
     # can reach that directory).
     with psycopg.connect(
-        host=str(server.data_dir), port=server.port, user="postgres", dbname="postgres",
+        host=str(server.data_dir),
+        port=server.port,
+        user="postgres",
+        dbname="postgres",
         autocommit=True,
-    ) as db:  # fmt: skip
+    ) as db:
         exists = db.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (ROLE,)).fetchone()
         verb = "ALTER" if exists else "CREATE"
         db.execute(

@@ -32,9 +32,13 @@ class BackOffice:
         return inbox
 
     def consumer(
-        self, connection: KafkaConnection, keys: KeyStore, inbox: SqliteInbox, *,
+        self,
+        connection: KafkaConnection,
+        keys: KeyStore,
+        inbox: SqliteInbox,
+        *,
         retry: RetryPolicy | None = None,
-    ) -> Consumer:  # fmt: skip
+    ) -> Consumer:
         consumer = Consumer(self.agency_id, connection, keys, inbox, retry=retry or RetryPolicy())
         for h in self.handles:
             consumer.subscribe(h.event_type, h.purpose, h.handler)

@@ -11,11 +11,17 @@ TABLE = "recipients"
 
 
 async def on_move(event: ReleasedEvent, db: sqlite3.Connection) -> None:
-    upsert(db, TABLE, event.subject_id, {
-        **address_values(event.new_address),
-        "previous_municipality_code": event.previous_address.municipality_code,
-        "moved_on": event.effective_date, "moved_abroad": int(event.moved_abroad),
-    })  # fmt: skip
+    upsert(
+        db,
+        TABLE,
+        event.subject_id,
+        {
+            **address_values(event.new_address),
+            "previous_municipality_code": event.previous_address.municipality_code,
+            "moved_on": event.effective_date,
+            "moved_abroad": int(event.moved_abroad),
+        },
+    )
 
 
 async def on_death(event: ReleasedEvent, db: sqlite3.Connection) -> None:

@@ -13,10 +13,12 @@ ADDRESS_COLUMNS = (
 
 def address_values(address: Address) -> dict[str, Any]:
     return {
-        "street": address.street, "house_number": address.house_number,
-        "postal_code": address.postal_code, "municipality_code": address.municipality_code,
+        "street": address.street,
+        "house_number": address.house_number,
+        "postal_code": address.postal_code,
+        "municipality_code": address.municipality_code,
         "country": address.country,
-    }  # fmt: skip
+    }
 
 
 def upsert(db: sqlite3.Connection, table: str, person_id: str, values: dict[str, Any]) -> None:

@@ -10,10 +10,16 @@ TABLE = "voters"
 
 
 async def on_move(event: ReleasedEvent, db: sqlite3.Connection) -> None:
-    upsert(db, TABLE, event.subject_id, {
-        **address_values(event.new_address),
-        "registered_since": event.effective_date, "eligible": int(not event.moved_abroad),
-    })  # fmt: skip
+    upsert(
+        db,
+        TABLE,
+        event.subject_id,
+        {
+            **address_values(event.new_address),
+            "registered_since": event.effective_date,
+            "eligible": int(not event.moved_abroad),
+        },
+    )
 
 
 async def on_death(event: ReleasedEvent, db: sqlite3.Connection) -> None:

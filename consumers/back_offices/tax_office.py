@@ -10,17 +10,28 @@ TABLE = "taxpayers"
 
 
 async def on_move(event: ReleasedEvent, db: sqlite3.Connection) -> None:
-    upsert(db, TABLE, event.subject_id, {
-        **address_values(event.new_address),
-        "resident_since": event.effective_date, "moved_abroad": int(event.moved_abroad),
-    })  # fmt: skip
+    upsert(
+        db,
+        TABLE,
+        event.subject_id,
+        {
+            **address_values(event.new_address),
+            "resident_since": event.effective_date,
+            "moved_abroad": int(event.moved_abroad),
+        },
+    )
 
 
 async def on_death(event: ReleasedEvent, db: sqlite3.Connection) -> None:
-    upsert(db, TABLE, event.subject_id, {
-        "died_on": event.date_of_death,
-        "death_registered_in": event.registration_municipality_code,
-    })  # fmt: skip
+    upsert(
+        db,
+        TABLE,
+        event.subject_id,
+        {
+            "died_on": event.date_of_death,
+            "death_registered_in": event.registration_municipality_code,
+        },
+    )
 
 
 TAX_OFFICE_BAVARIA = BackOffice(

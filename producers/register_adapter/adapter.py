@@ -81,9 +81,11 @@ class RegisterAdapter:
             raise
         log.info(
             "connected as %r (transactional id %s); %d files known in %s",
-            self._connection.username, self.transactional_id, len(self._progress),
+            self._connection.username,
+            self.transactional_id,
+            len(self._progress),
             self.progress_topic,
-        )  # fmt: skip
+        )
 
     async def close(self) -> None:
         self._progress = None
@@ -171,15 +173,22 @@ class RegisterAdapter:
         if known is not None:
             log.info(
                 "%s: resuming after %d of %d records (first seen as %s)",
-                path.name, done, total, known.file,
-            )  # fmt: skip
+                path.name,
+                done,
+                total,
+                known.file,
+            )
         assert self._progress is not None
         while True:
             if stop is not None and stop.is_set():
                 return FileResult(
-                    path.name, export.sha256, FileStatus.INTERRUPTED, published, rejected,
+                    path.name,
+                    export.sha256,
+                    FileStatus.INTERRUPTED,
+                    published,
+                    rejected,
                     _problems(outcomes[:done]),
-                )  # fmt: skip
+                )
             chunk = outcomes[done : done + self._chunk_size]
             events = [
                 ingress_record(issue_event(o.event, self._key))
@@ -205,8 +214,12 @@ class RegisterAdapter:
             self.stats.current = (path.name, done, total)
             log.info(
                 "%s: %d/%d records done (%d events published, %d bad rows)",
-                path.name, done, total, published, rejected,
-            )  # fmt: skip
+                path.name,
+                done,
+                total,
+                published,
+                rejected,
+            )
             if progress.complete:
                 break
         self.stats.current = None
@@ -215,9 +228,14 @@ class RegisterAdapter:
         self.stats.files_done += 1
         log.info("%s: complete, moved to %s", path.name, moved)
         return FileResult(
-            path.name, export.sha256, FileStatus.PUBLISHED, published, rejected, problems,
+            path.name,
+            export.sha256,
+            FileStatus.PUBLISHED,
+            published,
+            rejected,
+            problems,
             moved_to=moved,
-        )  # fmt: skip
+        )
 
     def _settle_complete(self, path: Path, data: bytes, known: FileProgress) -> FileResult:
         """A file whose every row is committed: the same file after a crash before its move (move
@@ -228,9 +246,14 @@ class RegisterAdapter:
             self.stats.files_done += 1
             log.info("%s: published before, now moved to %s", path.name, moved)
             return FileResult(
-                path.name, known.sha256, FileStatus.ALREADY_COMPLETE, known.published,
-                known.rejected, problems, moved_to=moved,
-            )  # fmt: skip
+                path.name,
+                known.sha256,
+                FileStatus.ALREADY_COMPLETE,
+                known.published,
+                known.rejected,
+                problems,
+                moved_to=moved,
+            )
         note = (
             f"{path.name} has the same content (sha256 {known.sha256}) as {known.file}, whose "
             f"{known.published} events were published before; nothing was published again.\n"
@@ -239,8 +262,10 @@ class RegisterAdapter:
         self.stats.duplicates += 1
         log.warning(
             "%s: same content as %s, published before; not published again, moved to %s",
-            path.name, known.file, moved,
-        )  # fmt: skip
+            path.name,
+            known.file,
+            moved,
+        )
         return FileResult(
             path.name, known.sha256, FileStatus.DUPLICATE, duplicate_of=known.file, moved_to=moved
         )

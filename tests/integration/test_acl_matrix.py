@@ -73,9 +73,11 @@ def matrix(principals: Principals, kafka_admin: KafkaAdmin) -> Matrix:
             Subscription(grant.consumer, event_type, grant.purpose)
             for grant in policy_set.grants.grants
             for event_type in grant.event_types
-            if authorize_subscription(snapshot, grant.consumer, event_type, grant.purpose, now).permitted
+            if authorize_subscription(
+                snapshot, grant.consumer, event_type, grant.purpose, now
+            ).permitted
         }
-    )  # fmt: skip
+    )
     matrix = Matrix(snapshot, connections, subscriptions)
     topics = [ingress_topic(t) for t in snapshot.authorities]
     own = [f(a) for a in connections for f in (dead_letter_topic, source_offsets_topic)]

@@ -41,10 +41,15 @@ async def test_synced_acls_isolate_agencies_and_revocation_removes_access(
                 agency(elect.username, "09162000", "elections"),
             ),
             purposes=(purpose("tax", "taxation"), purpose("elections", "elections")),
-            grants=(grant("g-tax", tax.username, "tax"), grant("g-elect", elect.username, "elections")),
-            producers=(ProducerAuthority(agency=muni.username, event_types=(TYPE,), territory="09162000"),),
+            grants=(
+                grant("g-tax", tax.username, "tax"),
+                grant("g-elect", elect.username, "elections"),
+            ),
+            producers=(
+                ProducerAuthority(agency=muni.username, event_types=(TYPE,), territory="09162000"),
+            ),
         )
-    )  # fmt: skip
+    )
     subscriptions = [
         Subscription(tax.username, TYPE, "tax"),
         Subscription(elect.username, TYPE, "elections"),

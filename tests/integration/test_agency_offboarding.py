@@ -76,11 +76,30 @@ def test_an_offboarded_agency_reads_nothing_and_its_audit_trail_stays(
 
     bus("agency", "onboard", agency, "--no-signing-key")
     own = kafka_broker.as_user(agency, load_credentials(agency).password)
-    bus("subscribe", "--consumer", agency, "--event-type", TYPE, "--purpose", PURPOSE,
-        "--policy", str(policy))  # fmt: skip
+    bus(
+        "subscribe",
+        "--consumer",
+        agency,
+        "--event-type",
+        TYPE,
+        "--purpose",
+        PURPOSE,
+        "--policy",
+        str(policy),
+    )
     # An earlier decision about it: a subscription its grants do not cover, refused and audited.
-    bus("subscribe", "--consumer", agency, "--event-type", TYPE, "--purpose", "tax-death",
-        "--policy", str(policy), code=1)  # fmt: skip
+    bus(
+        "subscribe",
+        "--consumer",
+        agency,
+        "--event-type",
+        TYPE,
+        "--purpose",
+        "tax-death",
+        "--policy",
+        str(policy),
+        code=1,
+    )
     bus("acl", "sync", "--policy", str(policy))
     topic = delivery_topic(agency, PURPOSE)
     asyncio.run(produce_one(kafka_broker, topic, b"delivered before offboarding"))
@@ -116,10 +135,12 @@ def test_an_offboarded_agency_reads_nothing_and_its_audit_trail_stays(
     # hand (say, by a policy that still names it): the broker refuses all the same.
     kafka_admin.upsert_scram_user(agency, "fresh-password-123")
     fresh = kafka_broker.as_user(agency, "fresh-password-123")
-    kafka_admin.create_acls([
-        Acl(f"User:{agency}", Resource.TOPIC, topic, Operation.READ),
-        Acl(f"User:{agency}", Resource.GROUP, f"{agency}.", Operation.READ, prefixed=True),
-    ])  # fmt: skip
+    kafka_admin.create_acls(
+        [
+            Acl(f"User:{agency}", Resource.TOPIC, topic, Operation.READ),
+            Acl(f"User:{agency}", Resource.GROUP, f"{agency}.", Operation.READ, prefixed=True),
+        ]
+    )
     with pytest.raises(AuthorizationFailed):
         asyncio.run(consume_one(fresh, topic, group=f"{agency}.back-office-2"))
 
@@ -180,8 +201,10 @@ def test_offboarding_spares_a_principal_the_set_in_force_gives_another_agency(
     sets = [
         reference_with({leaver.username: f"User:{old.username}"}),
         reference_with({leaver.username: f"User:{alias.username}"}),
-        reference_with({leaver.username: f"User:{leaver.username}", holder: f"User:{alias.username}"}),
-    ]  # fmt: skip
+        reference_with(
+            {leaver.username: f"User:{leaver.username}", holder: f"User:{alias.username}"}
+        ),
+    ]
     for policy_set in sets:
         asyncio.run(policy_store.publish(kafka_broker, policy_set))
         applied_sets.append(content_hash(policy_set))

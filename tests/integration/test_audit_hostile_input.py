@@ -24,15 +24,52 @@ HUGE = "99999999999999999999999999"
 # Text as a hostile caller sends it: sizes, numbers out of range, NUL and control characters,
 # SQL and LIKE metacharacters, times without a zone or as Unix times, other types spelt as text.
 HOSTILE = [
-    HUGE, str(2**63), str(-(2**63) - 1), "-1", "0", "NaN", "inf", "1e309", "", " ", "x" * 10_000,
-    "a\x00b", "\x00", "a\nb", "' OR '1'='1", "1; DROP TABLE decisions; --", "%", "_", "\\",
-    "2026-11-01T00:00:00", "2026-11-01", "1700000000", "2026-02-30T00:00:00Z", "true", "[]",
-    "{}", "null", "ünïcödé", "\u202e", "T" * 300,
-]  # fmt: skip
+    HUGE,
+    str(2**63),
+    str(-(2**63) - 1),
+    "-1",
+    "0",
+    "NaN",
+    "inf",
+    "1e309",
+    "",
+    " ",
+    "x" * 10_000,
+    "a\x00b",
+    "\x00",
+    "a\nb",
+    "' OR '1'='1",
+    "1; DROP TABLE decisions; --",
+    "%",
+    "_",
+    "\\",
+    "2026-11-01T00:00:00",
+    "2026-11-01",
+    "1700000000",
+    "2026-02-30T00:00:00Z",
+    "true",
+    "[]",
+    "{}",
+    "null",
+    "ünïcödé",
+    "\u202e",
+    "T" * 300,
+]
 # Non-UTF-8 cannot pass through a str: in a URL it is percent-encoded bytes.
 RAW_URL_VALUES = ["%FF%FE", "%C3%28", "%00", "%ED%A0%80"]
-LISTING = ["consumer", "producer", "event_type", "purpose", "outcome", "reason", "since", "until",
-           "event_id", "limit", "cursor"]  # fmt: skip
+LISTING = [
+    "consumer",
+    "producer",
+    "event_type",
+    "purpose",
+    "outcome",
+    "reason",
+    "since",
+    "until",
+    "event_id",
+    "limit",
+    "cursor",
+]
 WRONG_TYPES: list[Any] = [None, 1, -1, 2**70, 1.5, True, [], {}, ["a"], {"a": 1}]
 
 
@@ -89,13 +126,22 @@ def test_every_query_parameter_refuses_hostile_values(api: Api) -> None:
 def test_every_body_field_refuses_hostile_values_and_wrong_types(api: Api) -> None:
     for place in BODIES:
         for value in [*HOSTILE, *WRONG_TYPES]:
-            response = api.client.post(place.path, json={place.parameter: value},
-                                       headers=api.auditor)  # fmt: skip
+            response = api.client.post(
+                place.path, json={place.parameter: value}, headers=api.auditor
+            )
             _well_refused_or_answered(response, f"{place.path} {place.parameter}={value!r:.30}")
     for path in {p.path for p in BODIES}:
-        for content in (b"", b"{", b"\xff\xfe", b"[]", b"null", b'{"subject": "a"' * 1000,
-                        b"[" * 100_000, b'{"subject": "a"}' + b" " * 100_000,
-                        json.dumps({"subject": "a", "extra": 1}).encode()):  # fmt: skip
+        for content in (
+            b"",
+            b"{",
+            b"\xff\xfe",
+            b"[]",
+            b"null",
+            b'{"subject": "a"' * 1000,
+            b"[" * 100_000,
+            b'{"subject": "a"}' + b" " * 100_000,
+            json.dumps({"subject": "a", "extra": 1}).encode(),
+        ):
             response = api.client.post(path, content=content, headers=api.auditor)
             _well_refused_or_answered(response, f"{path} body {content[:20]!r}")
 
@@ -112,8 +158,16 @@ def test_hostile_decision_ids_and_paths(api: Api) -> None:
 
 
 def test_hostile_authorization_headers(api: Api) -> None:
-    for header in ("Bearer", "Bearer ", "bearer " + "x" * 100_000, "Bearer a\tb", "Basic x",
-                   "Bearer ' OR 1=1 --", "Bearer \x7f", "Bearer %00"):  # fmt: skip
+    for header in (
+        "Bearer",
+        "Bearer ",
+        "bearer " + "x" * 100_000,
+        "Bearer a\tb",
+        "Basic x",
+        "Bearer ' OR 1=1 --",
+        "Bearer \x7f",
+        "Bearer %00",
+    ):
         response = api.client.get("/decisions", headers={"Authorization": header})
         assert response.status_code == 401, header[:30]
         assert response.json()["error"]
@@ -176,8 +230,9 @@ class Cli:
         # Anything else escaping the command would be a traceback.
         escaped = result.exception
         assert escaped is None or isinstance(escaped, (SystemExit, BusError)), (
-            args[:4], repr(escaped)[:300],
-        )  # fmt: skip
+            args[:4],
+            repr(escaped)[:300],
+        )
         error = f"error: {escaped}" if isinstance(escaped, BusError) else ""
         # The command group turns any other exception into one line: still a bug.
         assert UNEXPECTED not in result.output, (args[:4], result.output[-300:])
@@ -237,10 +292,20 @@ def test_hostile_arguments_and_stores(cli: Cli) -> None:
             continue
         _refused_clearly(code, out, f"token issue {value[:20]!r}")
     # Any other text is a valid SQLite file name (a store is made there): only what cannot be one.
-    for value in ["a\x00b", "x" * 10_000, "sqlite:///", "sqlite:///" + "x" * 5000,
-                  "sqlite:///a\x00b", "postgresql://u:p@127.0.0.1:1/none", "postgresql://%zz",
-                  "mysql://x", "sqlite://relative.db", f"sqlite:///{cli.home}", str(cli.home),
-                  f"sqlite:///{cli.home}/none/" + "y" * 300]:  # fmt: skip
+    for value in [
+        "a\x00b",
+        "x" * 10_000,
+        "sqlite:///",
+        "sqlite:///" + "x" * 5000,
+        "sqlite:///a\x00b",
+        "postgresql://u:p@127.0.0.1:1/none",
+        "postgresql://%zz",
+        "mysql://x",
+        "sqlite://relative.db",
+        f"sqlite:///{cli.home}",
+        str(cli.home),
+        f"sqlite:///{cli.home}/none/" + "y" * 300,
+    ]:
         for command in (("audit", "query"), ("audit", "stats"), ("audit", "show", "1")):
             code, out = cli.run(*command, "--store", value)
             _refused_clearly(code, out, f"{' '.join(command)} --store {value[:30]!r}")
@@ -249,9 +314,15 @@ def test_hostile_arguments_and_stores(cli: Cli) -> None:
 def test_a_token_file_bus_did_not_write_is_refused_clearly(cli: Cli) -> None:
     tokens = cli.home / "audit" / "tokens.json"
     tokens.parent.mkdir(exist_ok=True)
-    for content in (b"", b"{", b"[1]", b'[{"name": 1}]', b"\xff\xfe", b"null",
-                    b'[{"name": "a", "role": "god", "agency": null, "sha256": "", '
-                    b'"issued_at": "yesterday"}]'):  # fmt: skip
+    for content in (
+        b"",
+        b"{",
+        b"[1]",
+        b'[{"name": 1}]',
+        b"\xff\xfe",
+        b"null",
+        b'[{"name": "a", "role": "god", "agency": null, "sha256": "", "issued_at": "yesterday"}]',
+    ):
         tokens.write_bytes(content)
         for command in (("list",), ("revoke", "a"), ("issue", "b", "--role", "auditor")):
             code, out = cli.run("audit", "token", *command)
@@ -269,15 +340,25 @@ def test_the_issues_cases_are_one_clear_line(cli: Cli) -> None:
     assert code == 2
     assert "--since: Value error, expected RFC 3339 with a time zone" in _text(out)
     code, out = cli.run("audit", "token", "revoke", "nobody")
-    assert (code, out.strip()) == (1, f"error: {cli.home}/audit/tokens.json: no token named "
-                                      "'nobody' (see bus audit token list)")  # fmt: skip
+    assert (code, out.strip()) == (
+        1,
+        f"error: {cli.home}/audit/tokens.json: no token named 'nobody' (see bus audit token list)",
+    )
 
 
 def test_serve_and_index_refuse_bad_options_before_they_start(cli: Cli) -> None:
-    for option, value in [("--port", "0"), ("--port", "65536"), ("--port", HUGE),
-                          ("--port", "NaN"), ("--metrics-port", "-1"), ("--metrics-port", HUGE),
-                          ("--rate-limit", "lots"), ("--rate-limit", "0/minute"),
-                          ("--rate-limit", ""), ("--log-format", "xml")]:  # fmt: skip
+    for option, value in [
+        ("--port", "0"),
+        ("--port", "65536"),
+        ("--port", HUGE),
+        ("--port", "NaN"),
+        ("--metrics-port", "-1"),
+        ("--metrics-port", HUGE),
+        ("--rate-limit", "lots"),
+        ("--rate-limit", "0/minute"),
+        ("--rate-limit", ""),
+        ("--log-format", "xml"),
+    ]:
         code, out = cli.run("audit", "serve", "--store", cli.store, option, value)
         _refused_clearly(code, out, f"serve {option} {value[:20]}")
     for port in (HUGE, "65536", "-1"):  # the indexer checks its port before it connects

@@ -68,9 +68,13 @@ async def test_committed_records_are_stored_once_and_aborted_ones_never(
         options = IndexerOptions(audit_topic=topic, policy_topic=policy_topic, until_caught_up=True)
         registry = CollectorRegistry()
         first = await run_indexer(
-            kafka_broker, store, checkpointing, asyncio.Event(), options,
+            kafka_broker,
+            store,
+            checkpointing,
+            asyncio.Event(),
+            options,
             metrics=IndexerMetrics(registry),
-        )  # fmt: skip
+        )
         assert (first.stored, first.snapshots, first.caught_up) == (1_200, 1, True)
         metric = registry.get_sample_value
         assert metric("bus_audit_records_stored_total") == 1_200
@@ -80,8 +84,10 @@ async def test_committed_records_are_stored_once_and_aborted_ones_never(
         assert metric("bus_audit_checkpoints_signed_total") == first.checkpoints == len(signed)
         assert metric("bus_audit_chain_head_seq") == 1_200
         assert metric("bus_audit_unsigned_records") == 0
-        lags = [metric("bus_audit_indexer_lag_records", {"topic": topic, "partition": str(p)})
-                for p in range(3)]  # fmt: skip
+        lags = [
+            metric("bus_audit_indexer_lag_records", {"topic": topic, "partition": str(p)})
+            for p in range(3)
+        ]
         assert lags == [0, 0, 0]  # the aborted records and their markers count as read
         assert (metric("bus_audit_append_seconds_count") or 0) >= 2
         await produce(kafka_broker, topic, 1_200, 300)
@@ -140,10 +146,22 @@ async def test_kill_9_mid_stream_loses_and_repeats_nothing(
     pinned = tmp_path_factory.mktemp("trust") / "audit.pub.pem"  # outside the store's folder
     log = tmp_path / "indexer.log"
     command = [
-        str(Path(sys.executable).parent / "bus"), "audit", "index", "--store", store_url,
-        "--topic", topic, "--key-dir", str(key_dir), "--pinned-key", str(pinned),
-        "--max-batch", "250", "--checkpoint-every", "1000",
-    ]  # fmt: skip
+        str(Path(sys.executable).parent / "bus"),
+        "audit",
+        "index",
+        "--store",
+        store_url,
+        "--topic",
+        topic,
+        "--key-dir",
+        str(key_dir),
+        "--pinned-key",
+        str(pinned),
+        "--max-batch",
+        "250",
+        "--checkpoint-every",
+        "1000",
+    ]
 
     def start(*extra: str) -> "subprocess.Popen[bytes]":
         with log.open("ab") as out:
@@ -207,9 +225,11 @@ async def test_the_indexer_user_reads_its_two_topics_and_writes_only_its_witness
     store = open_store(f"sqlite:///{tmp_path / 'audit.db'}")
     try:
         options = IndexerOptions(
-            audit_topic=audit, policy_topic=policy, checkpoint_topic=witness_topic,
+            audit_topic=audit,
+            policy_topic=policy,
+            checkpoint_topic=witness_topic,
             until_caught_up=True,
-        )  # fmt: skip
+        )
         state = await run_indexer(connection, store, checkpointing, asyncio.Event(), options)
         assert state.stored == 10
         # It published its checkpoint; the verifier reads it, and may do nothing else.

@@ -61,10 +61,13 @@ async def test_reconcile_names_what_the_store_lost_changed_or_gained(
         clean = await reconcile(kafka_broker, store, topic)
         assert (clean.consistent, clean.compared, clean.not_indexed) == (True, INDEXED, BACKLOG)
 
-        position = {seq: (p, o) for seq, p, o in raw(
-            "SELECT seq, source_partition, source_offset FROM decisions WHERE seq IN (?, ?, ?)",
-            (5, 10, SIGNED_UP_TO + 1),
-        )}  # fmt: skip
+        position = {
+            seq: (p, o)
+            for seq, p, o in raw(
+                "SELECT seq, source_partition, source_offset FROM decisions WHERE seq IN (?, ?, ?)",
+                (5, 10, SIGNED_UP_TO + 1),
+            )
+        }
         # Delete the newest records together with the checkpoints over them: still a consistent
         # chain ending in a valid checkpoint, which the store's own checks accept.
         raw("DELETE FROM decisions WHERE seq > ?", (SIGNED_UP_TO,))
@@ -92,9 +95,20 @@ async def test_reconcile_names_what_the_store_lost_changed_or_gained(
 
     # The CLI (asyncio.run inside): exit 1, the same findings for scripts.
     result = await asyncio.to_thread(
-        CliRunner().invoke, app,
-        ["audit", "reconcile", "--store", url, "--topic", topic, "--pinned-key", str(pinned), "--json"],
-    )  # fmt: skip
+        CliRunner().invoke,
+        app,
+        [
+            "audit",
+            "reconcile",
+            "--store",
+            url,
+            "--topic",
+            topic,
+            "--pinned-key",
+            str(pinned),
+            "--json",
+        ],
+    )
     assert result.exit_code == 1, result.output
     document = json.loads(result.output)
     assert document["counts"] == {"CHANGED": 1, "EXTRA": 1, "MISSING": INDEXED - SIGNED_UP_TO}

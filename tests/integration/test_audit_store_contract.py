@@ -133,8 +133,14 @@ def test_each_filter_selects_exactly_the_matching_decisions(subject: Subject) ->
 
 
 def test_a_quarantined_record_is_found_by_the_id_it_claimed(subject: Subject) -> None:
-    forged = audit_document(1, event_id=None, outcome="QUARANTINED", consumer=None,
-                            reasons=["UNKNOWN_KEY"], claimed_event_id="claimed-1")  # fmt: skip
+    forged = audit_document(
+        1,
+        event_id=None,
+        outcome="QUARANTINED",
+        consumer=None,
+        reasons=["UNKNOWN_KEY"],
+        claimed_event_id="claimed-1",
+    )
     subject.store.append([SourceRecord("bus.audit", 0, 0, json.dumps(forged).encode())], NOW)
     [found] = subject.store.find(DecisionFilter(event_id="claimed-1"))
     assert found.columns.outcome == "QUARANTINED"
@@ -156,9 +162,10 @@ def test_stats_count_by_bucket_consumer_outcome_and_reasons(subject: Subject) ->
     assert sum(r.count for r in rows) == 200
     kba_denied = sum(r.count for r in rows if r.consumer == "kba-de" and r.outcome == "DENY")
     expected = sum(
-        1 for i in range(200)
+        1
+        for i in range(200)
         if audit_document(i)["consumer"] == "kba-de" and audit_document(i)["outcome"] == "DENY"
-    )  # fmt: skip
+    )
     assert kba_denied == expected > 0
 
 
@@ -284,9 +291,17 @@ def test_an_inserted_record_is_named_even_when_its_links_are_forged(subject: Sub
     subject.raw(
         f"INSERT INTO decisions (seq, source_topic, source_partition, source_offset, record, "  # noqa: S608
         f"prev_hash, hash, {names}) VALUES ({marks})",
-        (5000, "bus.audit", 0, 77_777, forged, prev, link(prev, 5000, forged),
-         *columns_of(forged).as_row()),
-    )  # fmt: skip
+        (
+            5000,
+            "bus.audit",
+            0,
+            77_777,
+            forged,
+            prev,
+            link(prev, 5000, forged),
+            *columns_of(forged).as_row(),
+        ),
+    )
     assert_finding(subject, Tampering.INSERTED, 5000)
 
 

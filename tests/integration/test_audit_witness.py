@@ -83,15 +83,22 @@ class Trail:
 
     async def index(self, **changes: Any) -> IndexerProgress:
         options = IndexerOptions(
-            audit_topic=self.topic, policy_topic=None, checkpoint_topic=self.witness_topic,
+            audit_topic=self.topic,
+            policy_topic=None,
+            checkpoint_topic=self.witness_topic,
             until_caught_up=True,
-        )  # fmt: skip
+        )
         clock = changes.pop("clock", lambda: datetime.now(UTC))
         metrics = changes.pop("metrics", None)
         return await run_indexer(
-            self.connection, self.store, Checkpointing(self.key, every_records=EVERY),
-            asyncio.Event(), replace(options, **changes), clock=clock, metrics=metrics,
-        )  # fmt: skip
+            self.connection,
+            self.store,
+            Checkpointing(self.key, every_records=EVERY),
+            asyncio.Event(),
+            replace(options, **changes),
+            clock=clock,
+            metrics=metrics,
+        )
 
     def verify_by_itself(self) -> IntegrityReport:
         """As `verify` did before: the store's own checkpoints, the key from the key folder."""
@@ -127,9 +134,17 @@ async def trail(
     try:
         await run_indexer(kafka_broker, store, checkpointing, asyncio.Event(), options)
         yield Trail(
-            kafka_broker, topic, witness_topic, url, raw, store, files, key, pinned_path,
+            kafka_broker,
+            topic,
+            witness_topic,
+            url,
+            raw,
+            store,
+            files,
+            key,
+            pinned_path,
             load_pinned_key(pinned_path, files),
-        )  # fmt: skip
+        )
     finally:
         store.close()
 
@@ -172,9 +187,19 @@ async def test_records_and_every_checkpoint_deleted_and_rechained_are_named(trai
     # The CLI, as `audit-verifier`: exit 1, naming it. Its witness follows --topic, as the
     # indexer's and reconcile's do (the audit topic + .checkpoints).
     code, out = await asyncio.to_thread(
-        trail.cli, "audit", "verify", "--store", trail.url, "--key-dir", str(trail.files.private.parent),
-        "--pinned-key", str(trail.pinned_path), "--topic", trail.topic, "--json",
-    )  # fmt: skip
+        trail.cli,
+        "audit",
+        "verify",
+        "--store",
+        trail.url,
+        "--key-dir",
+        str(trail.files.private.parent),
+        "--pinned-key",
+        str(trail.pinned_path),
+        "--topic",
+        trail.topic,
+        "--json",
+    )
     assert code == 1, out
     document = json.loads(out)
     assert (document["finding"]["kind"], document["finding"]["seq"]) == ("REWRITTEN", 301)
@@ -254,9 +279,18 @@ async def test_a_key_swapped_in_the_store_tree_fails_against_the_pinned_key(trai
         pin_audit_key(swapped, trail.pinned_path, trail.files)  # the indexer refuses to start
 
     code, out = await asyncio.to_thread(
-        trail.cli, "audit", "verify", "--store", trail.url, "--key-dir", str(trail.files.private.parent),
-        "--pinned-key", str(trail.pinned_path), "--checkpoint-topic", trail.witness_topic,
-    )  # fmt: skip
+        trail.cli,
+        "audit",
+        "verify",
+        "--store",
+        trail.url,
+        "--key-dir",
+        str(trail.files.private.parent),
+        "--pinned-key",
+        str(trail.pinned_path),
+        "--checkpoint-topic",
+        trail.witness_topic,
+    )
     assert code == 1, out
     assert "TAMPERED: KEY_MISMATCH" in out
 
@@ -307,9 +341,17 @@ async def test_a_rewritten_record_after_the_newest_witnessed_checkpoint_is_unwit
     )
     trail.raw(
         "INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (forged.seq, forged.chain_hash, forged.signed_at, forged.key_id, forged.signature,
-         json.dumps(positions), DEFAULT_CADENCE.records, DEFAULT_CADENCE.ms),
-    )  # fmt: skip
+        (
+            forged.seq,
+            forged.chain_hash,
+            forged.signed_at,
+            forged.key_id,
+            forged.signature,
+            json.dumps(positions),
+            DEFAULT_CADENCE.records,
+            DEFAULT_CADENCE.ms,
+        ),
+    )
     assert trail.verify_by_itself().intact, "the store's own checks were expected to be fooled"
     report = await trail.verify(now=later)
     assert report.finding is not None
@@ -337,9 +379,17 @@ async def test_a_decision_made_up_in_the_database_under_another_source_is_extra(
     columns = columns_of(made_up)
     trail.raw(
         f"INSERT INTO decisions VALUES ({', '.join('?' * (7 + len(columns)))})",  # noqa: S608
-        (head_seq + 1, "not.the.audit.topic", 0, 0, made_up, head_hash,
-         link(head_hash, head_seq + 1, made_up), *columns),
-    )  # fmt: skip
+        (
+            head_seq + 1,
+            "not.the.audit.topic",
+            0,
+            0,
+            made_up,
+            head_hash,
+            link(head_hash, head_seq + 1, made_up),
+            *columns,
+        ),
+    )
     await produce(trail.connection, trail.topic, INDEXED, 10)
     await trail.index()
     assert (await trail.verify()).intact  # a consistent, signed, witnessed chain
@@ -386,14 +436,21 @@ async def test_a_refused_publish_does_not_stop_indexing_and_is_caught_up_later(
     store = open_store(f"sqlite:///{tmp_path / 'audit.db'}")
     try:
         refused = IndexerOptions(
-            audit_topic=topic, policy_topic=None, checkpoint_topic=not_its_own,
-            until_caught_up=True, start_wait_s=20,
-        )  # fmt: skip
+            audit_topic=topic,
+            policy_topic=None,
+            checkpoint_topic=not_its_own,
+            until_caught_up=True,
+            start_wait_s=20,
+        )
         registry = CollectorRegistry()
         state = await run_indexer(
-            connection, store, checkpointing, asyncio.Event(), refused,
+            connection,
+            store,
+            checkpointing,
+            asyncio.Event(),
+            refused,
             metrics=IndexerMetrics(registry),
-        )  # fmt: skip
+        )
         assert state.stored == 250
         assert registry.get_sample_value("bus_audit_witness_behind") == 1
 

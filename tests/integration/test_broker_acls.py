@@ -37,11 +37,13 @@ async def test_principal_without_acls_is_refused_then_prefixed_acls_let_it_throu
         await consume_one(agency, own_topic, group=f"{prefix}-group")
 
     principal = f"User:{agency.username}"
-    kafka_admin.create_acls([
-        Acl(principal, Resource.TOPIC, prefix, Operation.WRITE, prefixed=True),
-        Acl(principal, Resource.TOPIC, prefix, Operation.READ, prefixed=True),
-        Acl(principal, Resource.GROUP, prefix, Operation.READ, prefixed=True),
-    ])  # fmt: skip
+    kafka_admin.create_acls(
+        [
+            Acl(principal, Resource.TOPIC, prefix, Operation.WRITE, prefixed=True),
+            Acl(principal, Resource.TOPIC, prefix, Operation.READ, prefixed=True),
+            Acl(principal, Resource.GROUP, prefix, Operation.READ, prefixed=True),
+        ]
+    )
 
     await eventually(lambda: produce_one(agency, own_topic, b"allowed"))
     assert await consume_one(agency, own_topic, group=f"{prefix}-group") == b"from-the-bus"

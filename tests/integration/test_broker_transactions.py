@@ -46,9 +46,13 @@ async def _copy_with_aborts(connection: KafkaConnection, source: str, target: st
     """Copy source → target partition by partition; returns how many transactions were aborted."""
     group = unique_name("copier")
     consumer = AIOKafkaConsumer(
-        source, **connection.aiokafka_kwargs(), group_id=group, enable_auto_commit=False,
-        auto_offset_reset="earliest", isolation_level="read_committed",
-    )  # fmt: skip
+        source,
+        **connection.aiokafka_kwargs(),
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+    )
     producer = AIOKafkaProducer(**connection.aiokafka_kwargs(), transactional_id=unique_name("tx"))
     await consumer.start()
     await producer.start()

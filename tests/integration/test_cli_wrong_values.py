@@ -18,15 +18,52 @@ REFERENCE = "policies/reference"
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["subscribe", "--consumer", "{nobody}", "--event-type", TYPE, "--purpose",
-          "tax-residence", "--policy", REFERENCE], 1, "refused (UNKNOWN_CONSUMER"),
-        (["subscribe", "--consumer", "tax-by", "--event-type", TYPE, "--purpose", "{nobody}",
-          "--policy", REFERENCE], 1, "refused ("),
-        (["unsubscribe", "--consumer", "{nobody}", "--event-type", TYPE, "--purpose",
-          "tax-residence"], 0, "not subscribed: {nobody}"),
+        (
+            [
+                "subscribe",
+                "--consumer",
+                "{nobody}",
+                "--event-type",
+                TYPE,
+                "--purpose",
+                "tax-residence",
+                "--policy",
+                REFERENCE,
+            ],
+            1,
+            "refused (UNKNOWN_CONSUMER",
+        ),
+        (
+            [
+                "subscribe",
+                "--consumer",
+                "tax-by",
+                "--event-type",
+                TYPE,
+                "--purpose",
+                "{nobody}",
+                "--policy",
+                REFERENCE,
+            ],
+            1,
+            "refused (",
+        ),
+        (
+            [
+                "unsubscribe",
+                "--consumer",
+                "{nobody}",
+                "--event-type",
+                TYPE,
+                "--purpose",
+                "tax-residence",
+            ],
+            0,
+            "not subscribed: {nobody}",
+        ),
         (["agency", "offboard", "{nobody}"], 1, "unknown agency '{nobody}'"),
     ],
-)  # fmt: skip
+)
 def test_unknown_values_get_one_clear_line(
     kafka_broker: KafkaConnection, args: list[str], code: int, message: str
 ) -> None:

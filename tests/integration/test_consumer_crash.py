@@ -43,20 +43,29 @@ async def test_kill_9_mid_batch_loses_nothing_and_applies_nothing_twice(
     await bus.write(bus.deliveries([moved_to_munich() for _ in range(EVENTS)]))
     database = tmp_path / "back-office.db"
     config = tmp_path / "back-office.json"
-    config.write_text(json.dumps({
-        "bootstrap": bus.connection.bootstrap, "username": bus.connection.username,
-        "password": bus.connection.password, "consumer": bus.consumer,
-        "producer_public_pem": bus.producer_key.public_pem().decode(), "database": str(database),
-        "purpose": PURPOSE, "event_type": TYPE,
-    }))  # fmt: skip
+    config.write_text(
+        json.dumps(
+            {
+                "bootstrap": bus.connection.bootstrap,
+                "username": bus.connection.username,
+                "password": bus.connection.password,
+                "consumer": bus.consumer,
+                "producer_public_pem": bus.producer_key.public_pem().decode(),
+                "database": str(database),
+                "purpose": PURPOSE,
+                "event_type": TYPE,
+            }
+        )
+    )
     log = tmp_path / "back-office.log"
 
     def start() -> "subprocess.Popen[bytes]":
         with log.open("ab") as out:
             return subprocess.Popen(
                 [sys.executable, "-m", "tests.support.back_office_process", str(config)],
-                stdout=out, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
 
     applied = "SELECT count(*), count(DISTINCT event_id) FROM applied"
     group = f"{consumer_group_prefix(bus.consumer)}back-office"

@@ -80,8 +80,18 @@ async def test_subscription_and_revocation_take_effect_while_running(
     muni = AgencySigningKey.generate("muni-09162000")
     (keys / "muni-09162000.pub.pem").write_bytes(muni.public_pem())
     log = tmp_path / "enforce.log"
-    command = [sys.executable, "-c", "from bus.cli.main import main; main()", "enforce",
-               "--keys", str(keys), "--group", unique_name("enforcer"), "--metrics-port", "0"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-c",
+        "from bus.cli.main import main; main()",
+        "enforce",
+        "--keys",
+        str(keys),
+        "--group",
+        unique_name("enforcer"),
+        "--metrics-port",
+        "0",
+    ]
     if source == "directory":
         command += ["--policy", str(policy)]
     else:  # what `bus policy apply` does

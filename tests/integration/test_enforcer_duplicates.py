@@ -46,10 +46,15 @@ async def test_a_republished_event_is_quarantined_after_a_restart(
     consumer, group = unique_name("tax"), unique_name("enforcer")
     key = AgencySigningKey.generate("muni-muc")
     state = with_ingress(
-        state_for({"consumers": [consumer], "producer": "muni-muc",
-                   "producer_public_pem": key.public_pem().decode()}),
+        state_for(
+            {
+                "consumers": [consumer],
+                "producer": "muni-muc",
+                "producer_public_pem": key.public_pem().decode(),
+            }
+        ),
         ingress,
-    )  # fmt: skip
+    )
     ensure_bus_topics(kafka_admin, [Subscription(consumer, TYPE, "tax")], partitions=2)
     first, other = good_record(key, "P-0001-0000"), good_record(key, "P-0002-0000")
 
@@ -62,15 +67,17 @@ async def test_a_republished_event_is_quarantined_after_a_restart(
     delivered = await read_topic(kafka_broker, delivery_topic(consumer, "tax"))
     assert sorted(header_map(r.headers)["ce_id"] for r in delivered) == sorted([first[0], other[0]])
     quarantined = [
-        header_map(r.headers) for r in await read_topic(kafka_broker, QUARANTINE_TOPIC)
+        header_map(r.headers)
+        for r in await read_topic(kafka_broker, QUARANTINE_TOPIC)
         if header_map(r.headers)["bus_input"].startswith(f"{ingress}/")
-    ]  # fmt: skip
+    ]
     assert [q["bus_quarantine_reason"] for q in quarantined] == ["DUPLICATE_EVENT"]
     assert q_detail_names_first(quarantined[0]["bus_quarantine_detail"], ingress)
     audits = [
-        json.loads(r.value) for r in await read_topic(kafka_broker, AUDIT_TOPIC)
+        json.loads(r.value)
+        for r in await read_topic(kafka_broker, AUDIT_TOPIC)
         if json.loads(r.value)["input"]["topic"] == ingress
-    ]  # fmt: skip
+    ]
     refused = [a for a in audits if a["outcome"] == "QUARANTINED"]
     assert [(a["event_id"], a["producer"], a["reasons"]) for a in refused] == [
         (first[0], "muni-muc", ["DUPLICATE_EVENT"])
@@ -88,10 +95,15 @@ async def test_a_republication_to_another_partition_is_quarantined(
     consumer, group = unique_name("tax"), unique_name("enforcer")
     key = AgencySigningKey.generate("muni-muc")
     state = with_ingress(
-        state_for({"consumers": [consumer], "producer": "muni-muc",
-                   "producer_public_pem": key.public_pem().decode()}),
+        state_for(
+            {
+                "consumers": [consumer],
+                "producer": "muni-muc",
+                "producer_public_pem": key.public_pem().decode(),
+            }
+        ),
         ingress,
-    )  # fmt: skip
+    )
     ensure_bus_topics(kafka_admin, [Subscription(consumer, TYPE, "tax")], partitions=2)
     event = good_record(key, "P-0003-0000")
     await _publish(kafka_broker, ingress, [event])

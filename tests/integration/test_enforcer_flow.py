@@ -50,16 +50,23 @@ async def test_events_flow_exactly_once_minimised_audited_and_quarantined(
     muni, rogue = AgencySigningKey.generate("muni-muc"), AgencySigningKey.generate("muni-rgb")
     snapshot = compile_snapshot(
         policy_set(
-            agencies=(agency("muni-muc", "09162000", "population-register"),
-                      agency("muni-rgb", "09362000", "population-register"),
-                      agency(tax, "09", "taxation"), agency(elect, "09162000", "elections")),
+            agencies=(
+                agency("muni-muc", "09162000", "population-register"),
+                agency("muni-rgb", "09362000", "population-register"),
+                agency(tax, "09", "taxation"),
+                agency(elect, "09162000", "elections"),
+            ),
             purposes=(purpose("tax", "taxation"), purpose("elections", "elections")),
-            grants=(grant("g-tax", tax, "tax", fields=("subject_id", "new_address")),
-                    grant("g-elect", elect, "elections", fields=("new_address", "effective_date"))),
-            producers=(ProducerAuthority(agency="muni-muc", event_types=(TYPE,), territory="09162000"),
-                       ProducerAuthority(agency="muni-rgb", event_types=(TYPE,), territory="09362000")),
+            grants=(
+                grant("g-tax", tax, "tax", fields=("subject_id", "new_address")),
+                grant("g-elect", elect, "elections", fields=("new_address", "effective_date")),
+            ),
+            producers=(
+                ProducerAuthority(agency="muni-muc", event_types=(TYPE,), territory="09162000"),
+                ProducerAuthority(agency="muni-rgb", event_types=(TYPE,), territory="09362000"),
+            ),
         )
-    )  # fmt: skip
+    )
     subscriptions = (Subscription(tax, TYPE, "tax"), Subscription(elect, TYPE, "elections"))
     state = EnforcerState(
         snapshot=snapshot,
@@ -125,8 +132,11 @@ async def test_events_flow_exactly_once_minimised_audited_and_quarantined(
     per_event = Counter((a["event_id"], a["consumer"]) for a in ours)
     assert set(per_event.values()) == {1}  # every decision audited exactly once
     assert len(ours) == 2 * 41 + 2  # 2 decisions for each valid event, 1 per quarantined input
-    quarantined = [r for r in await read_topic(kafka_broker, QUARANTINE_TOPIC)
-                   if header_map(r.headers).get("bus_input", "").startswith(ingress)]  # fmt: skip
+    quarantined = [
+        r
+        for r in await read_topic(kafka_broker, QUARANTINE_TOPIC)
+        if header_map(r.headers).get("bus_input", "").startswith(ingress)
+    ]
     reasons = sorted(header_map(r.headers)["bus_quarantine_reason"] for r in quarantined)
     assert reasons == ["MALFORMED", "PRODUCER_NOT_AUTHORITATIVE"]
     sample = registry.get_sample_value

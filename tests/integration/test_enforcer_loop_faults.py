@@ -42,10 +42,13 @@ from tests.support.kafka import read_topic, unique_name
 pytestmark = pytest.mark.integration
 TYPE = "population.AddressChanged"
 # The stand-in processor and quarantine need only a snapshot hash and pseudonyms from the state.
-STATE = state_for({
-    "consumers": ["tax-a"], "producer": "muni-muc",
-    "producer_public_pem": AgencySigningKey.generate("muni-muc").public_pem().decode(),
-})  # fmt: skip
+STATE = state_for(
+    {
+        "consumers": ["tax-a"],
+        "producer": "muni-muc",
+        "producer_public_pem": AgencySigningKey.generate("muni-muc").public_pem().decode(),
+    }
+)
 
 
 def stand_in(out: str) -> Callable[[InRecord, EnforcerState, datetime], Outcome]:
@@ -58,10 +61,12 @@ def stand_in(out: str) -> Callable[[InRecord, EnforcerState, datetime], Outcome]
         decision = Decision(Verdict.PERMIT, (Reason.GRANTED,), "tax", TYPE, "tax", "sha256:x")
         when = datetime(2026, 1, 1) if value == b"naive" else now  # naive: the fault
         return Outcome(
-            [OutRecord(out, record.key, value)], [decision],
-            event_id=f"{record.topic}/{record.partition}/{record.offset}", producer="muni",
+            [OutRecord(out, record.key, value)],
+            [decision],
+            event_id=f"{record.topic}/{record.partition}/{record.offset}",
+            producer="muni",
             event_time=when,
-        )  # fmt: skip
+        )
 
     return process
 
@@ -148,9 +153,10 @@ async def test_a_partition_that_keeps_failing_stalls_with_an_alert_and_flows_aga
     assert registry.get_sample_value("bus_enforcer_partition_stalled", stalled) == 0
     assert sorted(r.value for r in await read_topic(kafka_broker, out)) == sorted(values)
     quarantined = [
-        r for r in await read_topic(kafka_broker, QUARANTINE_TOPIC)
+        r
+        for r in await read_topic(kafka_broker, QUARANTINE_TOPIC)
         if header_map(r.headers)["bus_input"].startswith(f"{ingress}/")
-    ]  # fmt: skip
+    ]
     assert quarantined == []
 
 
@@ -250,9 +256,13 @@ async def test_a_fenced_partition_stalls_with_an_alert_and_is_set_up_again(
     await _publish(kafka_broker, ingress, [b"ok-0", b"ok-1"])
     registry = CollectorRegistry()
     enforcer = Enforcer(
-        kafka_broker, [ingress], _no_state, group=group, processor=stand_in(out),
+        kafka_broker,
+        [ingress],
+        _no_state,
+        group=group,
+        processor=stand_in(out),
         metrics=EnforcerMetrics(registry),
-    )  # fmt: skip
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(enforcer.run(stop))
     try:
@@ -285,13 +295,24 @@ async def _undecodable(
     connection: KafkaConnection, topic: str, partition: int, tmp_path: Path
 ) -> None:
     config = tmp_path / "connection.json"
-    config.write_text(json.dumps({"bootstrap": connection.bootstrap,
-                                  "username": connection.username,
-                                  "password": connection.password}))  # fmt: skip
+    config.write_text(
+        json.dumps(
+            {
+                "bootstrap": connection.bootstrap,
+                "username": connection.username,
+                "password": connection.password,
+            }
+        )
+    )
     writer = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.support.undecodable_header", str(config), topic,
-        str(partition), env={**os.environ, "AIOKAFKA_NO_EXTENSIONS": "1"},
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "tests.support.undecodable_header",
+        str(config),
+        topic,
+        str(partition),
+        env={**os.environ, "AIOKAFKA_NO_EXTENSIONS": "1"},
+    )
     assert await asyncio.wait_for(writer.wait(), 60) == 0
 
 
@@ -303,9 +324,13 @@ def _enforcer(
     registry: CollectorRegistry,
 ) -> Enforcer:
     return Enforcer(
-        connection, [ingress], state, group=unique_name("enforcer"), processor=stand_in(out),
+        connection,
+        [ingress],
+        state,
+        group=unique_name("enforcer"),
+        processor=stand_in(out),
         metrics=EnforcerMetrics(registry),
-    )  # fmt: skip
+    )
 
 
 def _no_state() -> EnforcerState:

@@ -50,11 +50,15 @@ async def test_poison_among_good_events_stops_nothing_and_loses_nothing(
     group = unique_name("enforcer-poison")
     topics = [ingress_topic(TYPE), ingress_topic(OTHER_TYPE)]
     config = {
-        "bootstrap": kafka_broker.bootstrap, "username": kafka_broker.username,
-        "password": kafka_broker.password, "ingress": topics, "group": group,
-        "consumers": consumers, "producer": register.username,
+        "bootstrap": kafka_broker.bootstrap,
+        "username": kafka_broker.username,
+        "password": kafka_broker.password,
+        "ingress": topics,
+        "group": group,
+        "consumers": consumers,
+        "producer": register.username,
         "producer_public_pem": key.public_pem().decode(),
-    }  # fmt: skip
+    }
     snapshot = state_for(config).snapshot
     subscriptions = [Subscription(c, TYPE, "tax") for c in consumers]
     ensure_ingress_topics(kafka_admin)
@@ -73,8 +77,9 @@ async def test_poison_among_good_events_stops_nothing_and_loses_nothing(
         good_record(key, f"P-{i % SUBJECTS:04d}-0000") for i in range(GOOD)
     ]
     _, dup_key, dup_value, dup_headers = good[100]
-    republished = Poison("republished event", "DUPLICATE_EVENT", topics[0], dup_key, dup_value,
-                         dup_headers)  # fmt: skip
+    republished = Poison(
+        "republished event", "DUPLICATE_EVENT", topics[0], dup_key, dup_value, dup_headers
+    )
     poison = poisons(key, stranger, republished)
     assert len({p.name for p in poison}) == len(poison) >= 20
     good_at, poison_at = await _publish(register, good, poison)
@@ -84,9 +89,13 @@ async def test_poison_among_good_events_stops_nothing_and_loses_nothing(
     log = tmp_path / "enforcer.log"
     with log.open("ab") as out:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tests.support.enforcer_process", str(config_file),
-            stdout=out, stderr=out,
-        )  # fmt: skip
+            sys.executable,
+            "-m",
+            "tests.support.enforcer_process",
+            str(config_file),
+            stdout=out,
+            stderr=out,
+        )
     try:
         targets = _ends(list(good_at.values()) + list(poison_at.values()))
         for _ in range(300):
@@ -194,9 +203,12 @@ async def _producer_once_authorized(register: KafkaConnection) -> AIOKafkaProduc
     """The register's new ACLs reach the authorizer through the metadata log: retry a moment."""
     for attempt in range(40):
         producer = AIOKafkaProducer(
-            **register.aiokafka_kwargs(), acks="all", enable_idempotence=True, linger_ms=20,
+            **register.aiokafka_kwargs(),
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=20,
             max_request_size=2 * 2**20,  # a sender may ask for more than the topic takes
-        )  # fmt: skip
+        )
         try:
             await producer.start()
             await producer.partitions_for(ingress_topic(TYPE))

@@ -117,9 +117,11 @@ def test_the_audit_store_is_private(tmp_path: Path, lax_umask: None) -> None:
 def bus(*args: str, home: Path) -> "subprocess.CompletedProcess[str]":
     return subprocess.run(
         [sys.executable, "-c", "from bus.cli.main import main; main()", *args],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
         env={"BUS_HOME": str(home), "PATH": "/usr/bin:/bin"},
-    )  # fmt: skip
+    )
 
 
 def test_the_bus_command_runs_with_umask_077_and_closes_the_state_directory(
@@ -133,8 +135,15 @@ def test_the_bus_command_runs_with_umask_077_and_closes_the_state_directory(
     assert open_to_others(home) == []
     # Whatever the command itself creates without naming a mode is private too.
     umask = subprocess.run(
-        [sys.executable, "-c", "import os, sys\nfrom bus.cli.main import main\nsys.argv = ['bus',"
-         " '--help']\ntry:\n    main()\nexcept SystemExit:\n    print(oct(os.umask(0)))"],
-        capture_output=True, text=True, check=True, env={"BUS_HOME": str(home)},
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "import os, sys\nfrom bus.cli.main import main\nsys.argv = ['bus',"
+            " '--help']\ntry:\n    main()\nexcept SystemExit:\n    print(oct(os.umask(0)))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"BUS_HOME": str(home)},
+    )
     assert umask.stdout.strip().splitlines()[-1] == "0o77"

@@ -81,9 +81,13 @@ async def test_unreachable_broker_fails_clearly_after_bounded_retries() -> None:
         port = probe.getsockname()[1]
     key = AgencySigningKey.generate("muni-munich")
     producer = Producer(
-        "muni-munich", key, f"127.0.0.1:{port}", Credentials("muni-munich", "pw"),
-        connect_attempts=3, retry_backoff_s=0.1,
-    )  # fmt: skip
+        "muni-munich",
+        key,
+        f"127.0.0.1:{port}",
+        Credentials("muni-munich", "pw"),
+        connect_attempts=3,
+        retry_backoff_s=0.1,
+    )
     started = time.monotonic()
     with pytest.raises(ProducerUnavailableError, match=r"after 3 attempts.*nothing was published"):
         await producer.start()

@@ -63,9 +63,14 @@ class Register:
 
     def adapter(self, inbox: Path, chunk_size: int = DEFAULT_CHUNK_SIZE) -> RegisterAdapter:
         return RegisterAdapter(
-            self.agency_id, self.key, self.connection, inbox,
-            chunk_size=chunk_size, connect_attempts=2, retry_backoff_s=0.2,
-        )  # fmt: skip
+            self.agency_id,
+            self.key,
+            self.connection,
+            inbox,
+            chunk_size=chunk_size,
+            connect_attempts=2,
+            retry_backoff_s=0.2,
+        )
 
 
 @pytest.fixture
@@ -108,21 +113,33 @@ async def _until_acls_apply(connection: KafkaConnection, topic: str) -> None:
 
 def move(person_id: str) -> dict[str, str]:
     return {
-        "event": "address_changed", "person_id": person_id, "effective_date": "2026-11-01",
-        "prev_street": "Marienplatz", "prev_house_number": "8", "prev_postal_code": "80331",
-        "prev_municipality_code": "09162000", "prev_country": "DE",
-        "new_street": "Hauptstraße", "new_house_number": "12a", "new_postal_code": "93047",
-        "new_municipality_code": "09362000", "new_country": "DE",
-        "moved_abroad": "false", "disclosure_block": "false",
-    }  # fmt: skip
+        "event": "address_changed",
+        "person_id": person_id,
+        "effective_date": "2026-11-01",
+        "prev_street": "Marienplatz",
+        "prev_house_number": "8",
+        "prev_postal_code": "80331",
+        "prev_municipality_code": "09162000",
+        "prev_country": "DE",
+        "new_street": "Hauptstraße",
+        "new_house_number": "12a",
+        "new_postal_code": "93047",
+        "new_municipality_code": "09362000",
+        "new_country": "DE",
+        "moved_abroad": "false",
+        "disclosure_block": "false",
+    }
 
 
 def death(person_id: str) -> dict[str, str]:
     return {
-        "event": "person_died", "person_id": person_id, "date_of_death": "2026-10-30",
-        "registration_municipality_code": "09162000", "cause_of_death_code": "I21.9",
+        "event": "person_died",
+        "person_id": person_id,
+        "date_of_death": "2026-10-30",
+        "registration_municipality_code": "09162000",
+        "cause_of_death_code": "I21.9",
         "disclosure_block": "false",
-    }  # fmt: skip
+    }
 
 
 def csv_bytes(rows: list[dict[str, str] | str]) -> bytes:
@@ -171,14 +188,18 @@ async def test_good_rows_are_published_once_signed_and_bad_rows_reported_with_fi
     moves = [f"{prefix}-M{i}" for i in range(5)]
     deaths = [f"{prefix}-D{i}" for i in range(3)]
     rows: list[dict[str, str] | str] = [
-        move(moves[0]), move(moves[1]),
+        move(moves[0]),
+        move(moves[1]),
         move(f"{prefix}-BAD1") | {"event": "emigrated"},  # line 4
-        death(deaths[0]), move(moves[2]),
+        death(deaths[0]),
+        move(moves[2]),
         move(f"{prefix}-BAD2") | {"new_street": ""},  # line 7
-        death(deaths[1]) | {"cause_of_death_code": ""}, move(moves[3]),
+        death(deaths[1]) | {"cause_of_death_code": ""},
+        move(moves[3]),
         f"person_died,{prefix}-BAD3,2026-10-30",  # line 10
-        death(deaths[2]), move(moves[4]),
-    ]  # fmt: skip
+        death(deaths[2]),
+        move(moves[4]),
+    ]
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     (inbox / "2026-11-01-moves.csv").write_bytes(csv_bytes(rows))
@@ -206,8 +227,10 @@ async def test_good_rows_are_published_once_signed_and_bad_rows_reported_with_fi
 
     # The file went to done/ with its bad-row report; what was not ready stayed.
     assert sorted(p.name for p in inbox.iterdir()) == [
-        ".2026-11-03-moves.csv", "2026-11-02-moves.csv.part", "done",
-    ]  # fmt: skip
+        ".2026-11-03-moves.csv",
+        "2026-11-02-moves.csv.part",
+        "done",
+    ]
     assert result.moved_to == inbox / "done" / "2026-11-01-moves.csv"
     report = (inbox / "done" / "2026-11-01-moves.csv.rejected.txt").read_text().splitlines()
     assert report[1:] == expected_problems
@@ -234,8 +257,11 @@ async def test_good_rows_are_published_once_signed_and_bad_rows_reported_with_fi
     # Four chunks of three records, each with its progress record; the last says complete.
     progress = await progress_records(kafka_broker, register.progress_topic)
     assert [(p["rows_done"], p["complete"]) for p in progress] == [
-        (3, False), (6, False), (9, False), (11, True),
-    ]  # fmt: skip
+        (3, False),
+        (6, False),
+        (9, False),
+        (11, True),
+    ]
     assert progress[-1]["published"] == 8
     assert progress[-1]["rejected"] == 3
     assert progress[-1]["file"] == "2026-11-01-moves.csv"
@@ -379,9 +405,13 @@ async def test_an_open_transaction_of_a_crashed_adapter_is_aborted_and_its_rows_
             await (await crashed.send(r.topic, r.value, key=r.key, headers=r.headers))
         sha256 = hashlib.sha256(data).hexdigest()
         progress = {
-            "file": "export.csv", "sha256": sha256, "rows_done": 2,
-            "complete": False, "published": 2, "rejected": 0,
-        }  # fmt: skip
+            "file": "export.csv",
+            "sha256": sha256,
+            "rows_done": 2,
+            "complete": False,
+            "published": 2,
+            "rejected": 0,
+        }
         await crashed.send_and_wait(
             register.progress_topic, json.dumps(progress).encode(), key=sha256.encode()
         )
@@ -440,15 +470,30 @@ class AdapterProcess:
 
     def start(self, *extra: str) -> "subprocess.Popen[bytes]":
         command = [
-            sys.executable, "-c", "from bus.cli.main import main; main()", "register-adapter", "run",
-            "--agency", self.agency_id, "--inbox", str(self.inbox),
-            "--chunk-size", str(CHUNK), "--poll-interval", "0.2", "--log-format", "text", *extra,
-        ]  # fmt: skip
+            sys.executable,
+            "-c",
+            "from bus.cli.main import main; main()",
+            "register-adapter",
+            "run",
+            "--agency",
+            self.agency_id,
+            "--inbox",
+            str(self.inbox),
+            "--chunk-size",
+            str(CHUNK),
+            "--poll-interval",
+            "0.2",
+            "--log-format",
+            "text",
+            *extra,
+        ]
         with self.log.open("ab") as out:
             return subprocess.Popen(
-                command, stdout=out, stderr=subprocess.STDOUT,
+                command,
+                stdout=out,
+                stderr=subprocess.STDOUT,
                 env={**os.environ, "BUS_HOME": str(self.home)},
-            )  # fmt: skip
+            )
 
     def rows_done_logged(self) -> int:
         found = re.findall(rb"(\d+)/\d+ records done", self.log.read_bytes())
@@ -537,9 +582,13 @@ async def test_kill_9_mid_file_then_restart_publishes_every_row_exactly_once(
     ]
     progress = await progress_records(kafka_broker, register.progress_topic)
     assert progress[-1] == {
-        "file": "moves.csv", "sha256": progress[-1]["sha256"], "rows_done": ROWS,
-        "complete": True, "published": len(moves) + len(deaths), "rejected": len(bad_lines),
-    }  # fmt: skip
+        "file": "moves.csv",
+        "sha256": progress[-1]["sha256"],
+        "rows_done": ROWS,
+        "complete": True,
+        "published": len(moves) + len(deaths),
+        "rejected": len(bad_lines),
+    }
     # Every chunk committed once: progress only ever moved forward, by at most a chunk.
     done = [int(str(p["rows_done"])) for p in progress]
     assert all(0 < b - a <= CHUNK for a, b in zip([0, *done], done, strict=False))

@@ -33,9 +33,18 @@ def test_subscribe_refuse_list_unsubscribe(kafka_broker: KafkaConnection) -> Non
     # The vehicle registry has no grant for the electoral-register purpose: refused and audited.
     refused = runner.invoke(
         app,
-        ["subscribe", "--consumer", "kba-de", "--event-type", TYPE, "--purpose", "electoral-register",
-         "--policy", REFERENCE],
-    )  # fmt: skip
+        [
+            "subscribe",
+            "--consumer",
+            "kba-de",
+            "--event-type",
+            TYPE,
+            "--purpose",
+            "electoral-register",
+            "--policy",
+            REFERENCE,
+        ],
+    )
     assert refused.exit_code == 1
     assert "refused" in refused.output
     assert Subscription("kba-de", TYPE, "electoral-register") not in asyncio.run(
@@ -61,10 +70,12 @@ def test_subscribe_refuse_list_unsubscribe(kafka_broker: KafkaConnection) -> Non
     def removals() -> int:
         records = asyncio.run(read_topic(kafka_broker, AUDIT_TOPIC))
         return sum(
-            1 for r in records
+            1
+            for r in records
             if (d := json.loads(r.value))["outcome"] == "SUBSCRIPTION_REMOVED"
-            and d["consumer"] == "tax-by" and d["reasons"] == ["UNSUBSCRIBED"]
-        )  # fmt: skip
+            and d["consumer"] == "tax-by"
+            and d["reasons"] == ["UNSUBSCRIBED"]
+        )
 
     before = removals()
     assert before >= 1

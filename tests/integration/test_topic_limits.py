@@ -55,11 +55,17 @@ async def test_the_largest_ingress_record_fits_into_quarantine_with_its_headers(
     accepted = (await read_topic(kafka_broker, ingress))[-1]
     assert accepted.value == value
 
-    record = InRecord(ingress, 0, accepted.offset, accepted.key, accepted.value,
-                      list(accepted.headers))  # fmt: skip
+    record = InRecord(
+        ingress, 0, accepted.offset, accepted.key, accepted.value, list(accepted.headers)
+    )
     key = AgencySigningKey.generate("muni-muc")
-    state = state_for({"consumers": ["tax-a"], "producer": "muni-muc",
-                       "producer_public_pem": key.public_pem().decode()})  # fmt: skip
+    state = state_for(
+        {
+            "consumers": ["tax-a"],
+            "producer": "muni-muc",
+            "producer_public_pem": key.public_pem().decode(),
+        }
+    )
     detail = "D" * 10_000  # quarantine bounds the detail it copies into a header
     copy = quarantine(record, state, datetime.now(UTC), "OVERSIZED", detail).records[0]
     # The enforcer's own producer, as the loop uses it.

@@ -40,9 +40,12 @@ def bearer(token: str) -> dict[str, str]:
 
 @contextmanager
 def audit_api(
-    directory: Path, records: list[dict[str, Any]], store_url: str | None = None,
-    rate: str = "100000/minute", clock: Clock = lambda: NOW,
-) -> Iterator[Api]:  # fmt: skip
+    directory: Path,
+    records: list[dict[str, Any]],
+    store_url: str | None = None,
+    rate: str = "100000/minute",
+    clock: Clock = lambda: NOW,
+) -> Iterator[Api]:
     """`records` as the enforcer wrote them, then one unreadable record; keys and tokens in
     `directory`; the store at `store_url` (default: SQLite in `directory`)."""
     keys = AuditKeyFiles.in_directory(directory / "keys")
@@ -57,9 +60,13 @@ def audit_api(
     auditor = tokens.issue("alice", Role.AUDITOR, now=NOW)
     dpo = tokens.issue("bob", Role.AGENCY_DPO, "tax-by", now=NOW)
     app = create_app(
-        store, PSEUDONYMS, tokens, load_audit_public_key(keys), clock=clock,
+        store,
+        PSEUDONYMS,
+        tokens,
+        load_audit_public_key(keys),
+        clock=clock,
         rate_limit=RateLimit(rate),
-    )  # fmt: skip
+    )
     try:
         with TestClient(app, raise_server_exceptions=False) as client:
             yield Api(client, store, tokens, bearer(auditor), bearer(dpo))

@@ -40,9 +40,17 @@ def delete_and_rechain(
                 )
                 raw(
                     "INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (cp.seq, cp.chain_hash, cp.signed_at, cp.key_id, cp.signature,
-                     json.dumps(positions), DEFAULT_CADENCE.records, DEFAULT_CADENCE.ms),
-                )  # fmt: skip
+                    (
+                        cp.seq,
+                        cp.chain_hash,
+                        cp.signed_at,
+                        cp.key_id,
+                        cp.signature,
+                        json.dumps(positions),
+                        DEFAULT_CADENCE.records,
+                        DEFAULT_CADENCE.ms,
+                    ),
+                )
 
 
 def delete_tail_and_lower_positions(raw: RawSql, topic: str, after_seq: int) -> None:

@@ -90,22 +90,28 @@ class BackOfficeBus:
 
 
 def back_office_bus(
-    principals: Principals, admin: KafkaAdmin, admin_connection: KafkaConnection,
+    principals: Principals,
+    admin: KafkaAdmin,
+    admin_connection: KafkaConnection,
     purposes: Sequence[str] = (PURPOSE,),
-) -> BackOfficeBus:  # fmt: skip
+) -> BackOfficeBus:
     """A consumer agency subscribed to AddressChanged for each of `purposes` (granted alike)."""
     connection = principals.create("back-office")
     consumer = connection.username
     key = AgencySigningKey.generate("muni-muc")
     snapshot = compile_snapshot(
         policy_set(
-            agencies=(agency("muni-muc", "09162000", "population-register"),
-                      agency(consumer, "09", "taxation")),
+            agencies=(
+                agency("muni-muc", "09162000", "population-register"),
+                agency(consumer, "09", "taxation"),
+            ),
             purposes=tuple(purpose(p, "taxation") for p in purposes),
             grants=tuple(grant(f"g-{p}", consumer, p, fields=RELEASED) for p in purposes),
-            producers=(ProducerAuthority(agency="muni-muc", event_types=(TYPE,), territory="09162000"),),
+            producers=(
+                ProducerAuthority(agency="muni-muc", event_types=(TYPE,), territory="09162000"),
+            ),
         )
-    )  # fmt: skip
+    )
     subscriptions = tuple(Subscription(consumer, TYPE, p) for p in purposes)
     ensure_bus_topics(admin, subscriptions, partitions=2)
     # Grant only (no sync): a sync would revoke the ACLs of tests running beside this one.

@@ -36,35 +36,67 @@ _REGENSBURG = Address(street="Dom", house_number="1", municipality_code="0936200
 _MUNICH = Address(
     street="Marienplatz", house_number="8", municipality_code="09162000", country="DE"
 )
-_DIED = {"subject_id": "P-4711-0815", "date_of_death": date(2026, 5, 2),
-         "registration_municipality_code": "09362000"}  # fmt: skip
+_DIED = {
+    "subject_id": "P-4711-0815",
+    "date_of_death": date(2026, 5, 2),
+    "registration_municipality_code": "09362000",
+}
 # Valid events, each of which the state below delivers: the fuzzer bends them from there.
 BASE_EVENTS: tuple[Event, ...] = (
     AddressChanged(
-        subject_id="P-4711-0815", previous_address=_MUNICH, new_address=_REGENSBURG,
-        effective_date=date(2026, 5, 1), moved_abroad=False, disclosure_block=False,
+        subject_id="P-4711-0815",
+        previous_address=_MUNICH,
+        new_address=_REGENSBURG,
+        effective_date=date(2026, 5, 1),
+        moved_abroad=False,
+        disclosure_block=False,
     ),
     PersonDied(**_DIED, disclosure_block=False),
     PersonDiedV1(**_DIED),
     VehicleOwnershipChanged(
-        subject_id="P-4711-0815", plate_number="R-AB 1", vehicle_id="WVWZZZ1JZXW000001",
-        vehicle_class="M1", effective_date=date(2026, 5, 1), disclosure_block=False,
+        subject_id="P-4711-0815",
+        plate_number="R-AB 1",
+        vehicle_id="WVWZZZ1JZXW000001",
+        vehicle_class="M1",
+        effective_date=date(2026, 5, 1),
+        disclosure_block=False,
     ),
-)  # fmt: skip
+)
 
 
 def fuzz_state() -> EnforcerState:
     grants = (
-        grant("g-move", "benefits", "benefits", territorial_rule=TerritorialRule.EITHER_ADDRESS,
-              fields=("subject_id", "new_address", "previous_address", "effective_date")),
-        grant("g-death", "benefits", "benefits", event_types=(TYPES[1],),
-              fields=("subject_id", "date_of_death"),
-              territorial_rule=TerritorialRule.PLACE_OF_REGISTRATION),
-        grant("g-vehicle", "benefits", "benefits", event_types=(TYPES[2],),
-              fields=("plate_number", "effective_date"), territorial_rule=TerritorialRule.NATIONWIDE),
-        grant("g-police", "police", "security", include_disclosure_blocked=True,
-              territorial_rule=TerritorialRule.EITHER_ADDRESS),
-    )  # fmt: skip
+        grant(
+            "g-move",
+            "benefits",
+            "benefits",
+            territorial_rule=TerritorialRule.EITHER_ADDRESS,
+            fields=("subject_id", "new_address", "previous_address", "effective_date"),
+        ),
+        grant(
+            "g-death",
+            "benefits",
+            "benefits",
+            event_types=(TYPES[1],),
+            fields=("subject_id", "date_of_death"),
+            territorial_rule=TerritorialRule.PLACE_OF_REGISTRATION,
+        ),
+        grant(
+            "g-vehicle",
+            "benefits",
+            "benefits",
+            event_types=(TYPES[2],),
+            fields=("plate_number", "effective_date"),
+            territorial_rule=TerritorialRule.NATIONWIDE,
+        ),
+        grant(
+            "g-police",
+            "police",
+            "security",
+            include_disclosure_blocked=True,
+            territorial_rule=TerritorialRule.EITHER_ADDRESS,
+        ),
+    )
     snapshot = compile_snapshot(
         policy_set(
             agencies=(
@@ -72,14 +104,14 @@ def fuzz_state() -> EnforcerState:
                 agency("benefits", "DE", "social-benefits"),
                 agency("police", "09", "policing"),
             ),
-            purposes=(purpose("benefits", "social-benefits"),
-                      purpose("security", "policing", blocked=True)),
-            grants=grants,
-            producers=(
-                ProducerAuthority(agency="muni-rgb", event_types=TYPES, territory="DE"),
+            purposes=(
+                purpose("benefits", "social-benefits"),
+                purpose("security", "policing", blocked=True),
             ),
+            grants=grants,
+            producers=(ProducerAuthority(agency="muni-rgb", event_types=TYPES, territory="DE"),),
         )
-    )  # fmt: skip
+    )
     subscriptions: dict[str, tuple[Subscription, ...]] = {
         t: (Subscription("benefits", t, "benefits"),) for t in TYPES
     }
@@ -95,15 +127,37 @@ def fuzz_state() -> EnforcerState:
 # --- JSON of any shape, with the names the verifier treats specially mixed in ----------------
 
 _NAMES = st.sampled_from(
-    ["_sd", "...", "_sd_alg", "iss", "iat", "ce_id", "ce_type", "ce_time", "typ", "alg", "kid",
-     "subject_id", "new_address", "street", "municipality_code", "disclosure_block", "leak"]
-) | st.text(max_size=8)  # fmt: skip
+    [
+        "_sd",
+        "...",
+        "_sd_alg",
+        "iss",
+        "iat",
+        "ce_id",
+        "ce_type",
+        "ce_time",
+        "typ",
+        "alg",
+        "kid",
+        "subject_id",
+        "new_address",
+        "street",
+        "municipality_code",
+        "disclosure_block",
+        "leak",
+    ]
+) | st.text(max_size=8)
 _SCALARS = (
-    st.none() | st.booleans() | st.integers() | st.integers(min_value=2**63)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=2**63)
     # Beyond a float's range (about 1.8e308) too: JSON integers have no bound.
-    | st.integers(min_value=2**1023, max_value=10**400) | st.integers(-(10**400), -(2**1023))
-    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12)
-)  # fmt: skip
+    | st.integers(min_value=2**1023, max_value=10**400)
+    | st.integers(-(10**400), -(2**1023))
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12)
+)
 JSON: st.SearchStrategy[Any] = st.recursive(
     _SCALARS,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_NAMES, inner, max_size=4),
@@ -112,15 +166,31 @@ JSON: st.SearchStrategy[Any] = st.recursive(
 _ZONES: st.SearchStrategy[Any] = st.sampled_from(
     [None, UTC, timezone(timedelta(hours=14)), timezone(-timedelta(hours=23))]
 )
-TIMES = st.datetimes(
-    min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31), timezones=_ZONES
-).map(lambda moment: moment.isoformat()) | st.sampled_from(
-    ["2026-06-01", "2026-06-01T00:00:00", "2026-06-01T00:00:00Z", "2026-06-01T00:00:00ZZ",
-     "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "", "now"]
-) | st.text(max_size=30)  # fmt: skip
-EVENT_IDS = st.uuids().map(str) | st.uuids().map(lambda u: str(u).upper()) | st.uuids().map(
-    lambda u: u.hex
-) | st.uuids().map(lambda u: f"urn:uuid:{u}") | st.text(max_size=40)  # fmt: skip
+TIMES = (
+    st.datetimes(
+        min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31), timezones=_ZONES
+    ).map(lambda moment: moment.isoformat())
+    | st.sampled_from(
+        [
+            "2026-06-01",
+            "2026-06-01T00:00:00",
+            "2026-06-01T00:00:00Z",
+            "2026-06-01T00:00:00ZZ",
+            "0001-01-01T00:00:00+01:00",
+            "9999-12-31T23:59:59-01:00",
+            "",
+            "now",
+        ]
+    )
+    | st.text(max_size=30)
+)
+EVENT_IDS = (
+    st.uuids().map(str)
+    | st.uuids().map(lambda u: str(u).upper())
+    | st.uuids().map(lambda u: u.hex)
+    | st.uuids().map(lambda u: f"urn:uuid:{u}")
+    | st.text(max_size=40)
+)
 
 _ASCII = st.text(alphabet=st.characters(max_codepoint=127), max_size=20)
 Mutation = Callable[[st.DrawFn, Forgery], None]
@@ -225,9 +295,13 @@ def _field(draw: st.DrawFn, forgery: Forgery) -> None:
 def _disclosures(draw: st.DrawFn, forgery: Forgery) -> None:
     """Added, duplicated, dropped or raw (not base64url JSON) disclosures, signed or not."""
     extra = draw(
-        st.lists(st.builds(disclosure, _NAMES, JSON) | _ASCII
-                 | st.sampled_from(forgery.disclosures or ["x"]), max_size=3)
-    )  # fmt: skip
+        st.lists(
+            st.builds(disclosure, _NAMES, JSON)
+            | _ASCII
+            | st.sampled_from(forgery.disclosures or ["x"]),
+            max_size=3,
+        )
+    )
     if draw(st.booleans()) and forgery.disclosures:
         forgery.disclosures.pop(draw(st.integers(0, len(forgery.disclosures) - 1)))
     forgery.disclosures += extra
@@ -238,17 +312,40 @@ def _disclosures(draw: st.DrawFn, forgery: Forgery) -> None:
 # The deep ones (disclosures, nested `_sd`) listed more often: most records should get past the
 # envelope's first checks, or the fuzzer would only ever test those.
 MUTATIONS: tuple[Mutation, ...] = (
-    _claim, _drop_claim, _time, _issued_at, _event_id, _header_member, _repeated_member, _sd,
-    _field, _field, _field, _disclosures, _disclosures,
-)  # fmt: skip
+    _claim,
+    _drop_claim,
+    _time,
+    _issued_at,
+    _event_id,
+    _header_member,
+    _repeated_member,
+    _sd,
+    _field,
+    _field,
+    _field,
+    _disclosures,
+    _disclosures,
+)
 _HEADER_NAMES = st.sampled_from(
-    ["ce_id", "ce_type", "ce_source", "ce_subject", "ce_time", "ce_specversion", "ce_dataschema",
-     "content-type", "ce_leak", "traceparent"]
-) | st.text(max_size=10)  # fmt: skip
+    [
+        "ce_id",
+        "ce_type",
+        "ce_source",
+        "ce_subject",
+        "ce_time",
+        "ce_specversion",
+        "ce_dataschema",
+        "content-type",
+        "ce_leak",
+        "traceparent",
+    ]
+) | st.text(max_size=10)
 _HEADER_VALUES = (
-    st.none() | st.binary(max_size=20) | st.text(max_size=20).map(str.encode)
+    st.none()
+    | st.binary(max_size=20)
+    | st.text(max_size=20).map(str.encode)
     | st.sampled_from([b"\xff\xfe", b"x" * 1_000_000, b"P-4711-0815"])
-)  # fmt: skip
+)
 
 
 @st.composite
@@ -270,9 +367,11 @@ def hostile_records(draw: st.DrawFn) -> InRecord:
     value: bytes | None = token
     if draw(st.integers(0, 9)) == 5:  # sometimes not a (whole) token at all
         value = draw(
-            st.none() | st.binary(max_size=40) | st.just(token + b"junk~")
+            st.none()
+            | st.binary(max_size=40)
+            | st.just(token + b"junk~")
             | st.integers(0, len(token)).map(lambda cut: token[:cut])
-        )  # fmt: skip
+        )
     topic = ingress_topic(str(forgery.claims.get("ce_type")))
     if draw(st.integers(0, 9)) == 5:
         topic = draw(st.sampled_from([*map(ingress_topic, TYPES), "bus.ingress.x"]))

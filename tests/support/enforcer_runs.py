@@ -45,8 +45,9 @@ class Run:
         with self.log.open("ab") as out:
             return subprocess.Popen(
                 [sys.executable, "-m", "tests.support.enforcer_process", str(self.config)],
-                stdout=out, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
 
     def log_tail(self) -> str:
         return self.log.read_text(errors="replace")[-3000:]
@@ -68,11 +69,20 @@ async def prepare(
     published = await _publish(connection, ingress, key, events, subjects)
     group = unique_name("enforcer")
     config = tmp_path / "enforcer.json"
-    config.write_text(json.dumps({
-        "bootstrap": connection.bootstrap, "username": connection.username,
-        "password": connection.password, "ingress": ingress, "group": group,
-        "consumers": consumers, "producer": "muni-muc", "producer_public_pem": key.public_pem().decode(),
-    }))  # fmt: skip
+    config.write_text(
+        json.dumps(
+            {
+                "bootstrap": connection.bootstrap,
+                "username": connection.username,
+                "password": connection.password,
+                "ingress": ingress,
+                "group": group,
+                "consumers": consumers,
+                "producer": "muni-muc",
+                "producer_public_pem": key.public_pem().decode(),
+            }
+        )
+    )
     return Run(
         connection, admin, ingress, group, consumers, config, tmp_path / "enforcer.log", published
     )

@@ -47,9 +47,15 @@ class Forgery:
 
     def ingress_headers(self) -> list[tuple[str, bytes | None]]:
         """The CloudEvents headers an honest producer would set for these claims."""
-        names = {"ce_specversion": "ce_specversion", "ce_id": "ce_id", "ce_source": "iss",
-                 "ce_type": "ce_type", "ce_time": "ce_time", "ce_dataschema": "ce_dataschema",
-                 "content-type": "ce_datacontenttype"}  # fmt: skip
+        names = {
+            "ce_specversion": "ce_specversion",
+            "ce_id": "ce_id",
+            "ce_source": "iss",
+            "ce_type": "ce_type",
+            "ce_time": "ce_time",
+            "ce_dataschema": "ce_dataschema",
+            "content-type": "ce_datacontenttype",
+        }
         return [
             (header, str(self.claims[claim]).encode())
             for header, claim in names.items()

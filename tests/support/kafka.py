@@ -95,9 +95,12 @@ async def can_read(connection: KafkaConnection, topic: str, group: str) -> None:
     """Join `group` on `topic` and fetch once, writing nothing: raises AuthorizationFailed if the
     broker refuses the topic or the group, returns quietly otherwise (also on an empty topic)."""
     consumer = AIOKafkaConsumer(
-        topic, **connection.aiokafka_kwargs(), group_id=group, auto_offset_reset="earliest",
+        topic,
+        **connection.aiokafka_kwargs(),
+        group_id=group,
+        auto_offset_reset="earliest",
         enable_auto_commit=False,
-    )  # fmt: skip
+    )
     try:
         await consumer.start()
         await asyncio.wait_for(consumer.getmany(timeout_ms=3000), timeout=30)

@@ -78,25 +78,36 @@ def random_agency(rng: random.Random, id: str, territories: tuple[Territory, ...
     codes = [t.code for t in territories if t.level is level]
     jurisdiction = rng.choice(OUT_OF_TREE) if rng.random() < 0.03 else rng.choice(codes)
     return Agency(
-        id=id, name=id, level=level, jurisdiction=jurisdiction,
+        id=id,
+        name=id,
+        level=level,
+        jurisdiction=jurisdiction,
         competences=tuple(rng.sample(COMPETENCES, rng.randint(1, 3))),
         kafka_principal=f"User:{id}",
-    )  # fmt: skip
+    )
 
 
 def random_purpose(rng: random.Random, code: str) -> Purpose:
     return Purpose(
-        code=code, description=code, legal_basis=f"§ {rng.randint(1, 99)} {code.upper()}G",
+        code=code,
+        description=code,
+        legal_basis=f"§ {rng.randint(1, 99)} {code.upper()}G",
         competence=rng.choice(COMPETENCES),
         data_classes=tuple(rng.sample(list(DataClass), rng.randint(1, len(DataClass)))),
-        retention_days=rng.randint(1, 3650), allows_disclosure_blocked=rng.random() < 0.4,
-    )  # fmt: skip
+        retention_days=rng.randint(1, 3650),
+        allows_disclosure_blocked=rng.random() < 0.4,
+    )
 
 
 def random_grant(
-    rng: random.Random, id: str, consumers: tuple[Agency, ...], purposes: tuple[Purpose, ...],
-    *, event_types: tuple[str, ...] = EVENT_TYPES, fractional: bool = False,
-) -> Grant:  # fmt: skip
+    rng: random.Random,
+    id: str,
+    consumers: tuple[Agency, ...],
+    purposes: tuple[Purpose, ...],
+    *,
+    event_types: tuple[str, ...] = EVENT_TYPES,
+    fractional: bool = False,
+) -> Grant:
     """Validity from ~2 years before T0 to ~7 months after, open or up to ~2 years long, so
     expired, current and future grants all occur. `fractional`: bounds with microseconds.
     Most grants name a purpose the consumer is competent for, as a reviewed grant would."""
@@ -120,17 +131,29 @@ def random_grant(
     if end is not None and fractional:
         end += timedelta(microseconds=rng.randint(0, 999_999))
     return Grant(
-        id=id, consumer=consumer.id, event_types=types, purpose=purpose.code,
-        fields=tuple(fields), territorial_rule=rule,
-        valid_from=start, valid_until=end, include_disclosure_blocked=rng.random() < 0.4,
-        releases_special_category=rng.random() < 0.2, approved_by="DPO", approved_at=T0,
-    )  # fmt: skip
+        id=id,
+        consumer=consumer.id,
+        event_types=types,
+        purpose=purpose.code,
+        fields=tuple(fields),
+        territorial_rule=rule,
+        valid_from=start,
+        valid_until=end,
+        include_disclosure_blocked=rng.random() < 0.4,
+        releases_special_category=rng.random() < 0.2,
+        approved_by="DPO",
+        approved_at=T0,
+    )
 
 
 def random_policy_set(
-    rng: random.Random, *, agencies: int | None = None, purposes: int | None = None,
-    grants: int | None = None, fractional: bool = False,
-) -> PolicySet:  # fmt: skip
+    rng: random.Random,
+    *,
+    agencies: int | None = None,
+    purposes: int | None = None,
+    grants: int | None = None,
+    fractional: bool = False,
+) -> PolicySet:
     """A consistent policy set (references resolve): 5-15 agencies, 3-8 purposes, 10-60 grants
     unless told. Agencies sit at any level of the tree, a few outside it."""
     territories = random_territories(rng, second_nation=rng.random() < 0.3)
@@ -163,9 +186,13 @@ def random_policy_set(
 
 def replace_grants(policy_set: PolicySet, grants: tuple[Grant, ...]) -> PolicySet:
     return PolicySet(
-        policy_set.directory, policy_set.territories, policy_set.agencies,
-        policy_set.purposes, policy_set.producers, GrantsFile(grants=grants),
-    )  # fmt: skip
+        policy_set.directory,
+        policy_set.territories,
+        policy_set.agencies,
+        policy_set.purposes,
+        policy_set.producers,
+        GrantsFile(grants=grants),
+    )
 
 
 def descendants(policy_set: PolicySet, code: str) -> list[str]:
@@ -225,10 +252,12 @@ def random_request(
         else rng.sample(all_fields, rng.randint(1, min(3, len(all_fields))))
     )
     facts = EventFacts(
-        event_type=event_type, producer=rng.choice(list(agencies) or ["producer"]),
-        fields=frozenset(fields), locations={name: location() for name in names},
+        event_type=event_type,
+        producer=rng.choice(list(agencies) or ["producer"]),
+        fields=frozenset(fields),
+        locations={name: location() for name in names},
         disclosure_blocked=rng.random() < 0.25,
-    )  # fmt: skip
+    )
     return Request(
         facts, Subscription(consumer, event_type, purpose), _time(rng, grant, fractional)
     )

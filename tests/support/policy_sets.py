@@ -43,28 +43,41 @@ def territories() -> tuple[Territory, ...]:
 
 def agency(id: str, jurisdiction: str, *competences: str, level: Level = Level.STATE) -> Agency:
     return Agency(
-        id=id, name=id, level=level, jurisdiction=jurisdiction, competences=competences,
+        id=id,
+        name=id,
+        level=level,
+        jurisdiction=jurisdiction,
+        competences=competences,
         kafka_principal=f"User:{id}",
-    )  # fmt: skip
+    )
 
 
 def purpose(code: str, competence: str, *, blocked: bool = False, **extra: Any) -> Purpose:
     values: dict[str, Any] = {
-        "code": code, "description": code, "legal_basis": f"§ 1 {code.upper()}G",
-        "competence": competence, "data_classes": ("identifier", "personal"),
-        "retention_days": 365, "allows_disclosure_blocked": blocked,
-    }  # fmt: skip
+        "code": code,
+        "description": code,
+        "legal_basis": f"§ 1 {code.upper()}G",
+        "competence": competence,
+        "data_classes": ("identifier", "personal"),
+        "retention_days": 365,
+        "allows_disclosure_blocked": blocked,
+    }
     values.update(extra)
     return Purpose.model_validate(values)
 
 
 def grant(id: str, consumer: str, purpose: str, **extra: Any) -> Grant:
     values: dict[str, Any] = {
-        "id": id, "consumer": consumer, "event_types": ("population.AddressChanged",),
-        "purpose": purpose, "fields": ("subject_id", "new_address", "effective_date"),
-        "territorial_rule": TerritorialRule.NEW_ADDRESS, "valid_from": JAN_2026,
-        "approved_by": "Data protection officer", "approved_at": JAN_2026,
-    }  # fmt: skip
+        "id": id,
+        "consumer": consumer,
+        "event_types": ("population.AddressChanged",),
+        "purpose": purpose,
+        "fields": ("subject_id", "new_address", "effective_date"),
+        "territorial_rule": TerritorialRule.NEW_ADDRESS,
+        "valid_from": JAN_2026,
+        "approved_by": "Data protection officer",
+        "approved_at": JAN_2026,
+    }
     values.update(extra)
     return Grant.model_validate(values)
 

@@ -20,9 +20,12 @@ def free_port() -> int:
 def private_broker_settings(state_dir: Path, cache_dir: Path) -> Iterator[KafkaSettings]:
     """Start it; stop it on leaving, however the test ends (it is left down, never half up)."""
     settings = load_kafka_settings(
-        state_dir=state_dir, cache_dir=cache_dir, port=free_port(), controller_port=free_port(),
+        state_dir=state_dir,
+        cache_dir=cache_dir,
+        port=free_port(),
+        controller_port=free_port(),
         start_timeout_s=60,
-    )  # fmt: skip
+    )
     try:
         broker.up(settings, say=lambda _: None)
         yield settings

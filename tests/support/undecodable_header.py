@@ -28,8 +28,9 @@ async def main(config: dict[str, str], topic: str, partition: int) -> None:
     await producer.start()
     try:
         headers = [(_RawName("x"), b"P-4711-0815")]
-        await producer.send_and_wait(topic, b"undecodable", key=b"k", partition=partition,
-                                     headers=headers)  # fmt: skip
+        await producer.send_and_wait(
+            topic, b"undecodable", key=b"k", partition=partition, headers=headers
+        )
     finally:
         await producer.stop()
 

@@ -30,15 +30,22 @@ SNAPSHOT = compile_snapshot(
 def test_producer_writes_its_ingress_topic_and_consumer_reads_its_delivery_topic() -> None:
     acls = desired_acls(SNAPSHOT, [Subscription("tax-by", TYPE, "tax")], NOW)
     assert acls == {
-        Acl("User:muni-muc", Resource.TOPIC, "bus.ingress.population.AddressChanged", Operation.WRITE),
+        Acl(
+            "User:muni-muc",
+            Resource.TOPIC,
+            "bus.ingress.population.AddressChanged",
+            Operation.WRITE,
+        ),
         Acl("User:muni-muc", Resource.TOPIC, "bus.source-offsets.muni-muc", Operation.WRITE),
         Acl("User:muni-muc", Resource.TOPIC, "bus.source-offsets.muni-muc", Operation.READ),
-        Acl("User:muni-muc", Resource.TRANSACTIONAL_ID, "muni-muc.", Operation.WRITE, prefixed=True),
+        Acl(
+            "User:muni-muc", Resource.TRANSACTIONAL_ID, "muni-muc.", Operation.WRITE, prefixed=True
+        ),
         Acl("User:tax-by", Resource.TOPIC, "bus.delivery.tax-by.tax", Operation.READ),
         Acl("User:tax-by", Resource.GROUP, "tax-by.", Operation.READ, prefixed=True),
         Acl("User:tax-by", Resource.TOPIC, "bus.deadletter.tax-by", Operation.WRITE),
         Acl("User:tax-by", Resource.TOPIC, "bus.deadletter.tax-by", Operation.READ),
-    }  # fmt: skip
+    }
 
 
 def test_without_subscriptions_consumers_get_nothing_and_unknown_agencies_are_ignored() -> None:

@@ -16,9 +16,13 @@ def test_an_agency_id_may_not_take_the_bus_prefix(agency: str) -> None:
         check_agency_id(agency)
     with pytest.raises(ValidationError, match="may not start with 'bus-'"):
         Agency(
-            id=agency, name="Rogue", level=Level.STATE, jurisdiction="09",
-            competences=("taxation",), kafka_principal=f"User:{agency}",
-        )  # fmt: skip
+            id=agency,
+            name="Rogue",
+            level=Level.STATE,
+            jurisdiction="09",
+            competences=("taxation",),
+            kafka_principal=f"User:{agency}",
+        )
 
 
 def test_ids_that_merely_contain_bus_are_agencies_like_any() -> None:

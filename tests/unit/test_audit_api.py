@@ -57,9 +57,14 @@ def api(tmp_path: Path) -> Iterator[Api]:
     dpo = tokens.issue("bob", Role.AGENCY_DPO, "tax-by", now=NOW)
     registry = CollectorRegistry()
     app = create_app(
-        store, PSEUDONYMS, tokens, load_audit_public_key(keys), clock=lambda: NOW,
-        metrics=ApiMetrics(registry), rate_limit=RateLimit("10000/minute"),
-    )  # fmt: skip
+        store,
+        PSEUDONYMS,
+        tokens,
+        load_audit_public_key(keys),
+        clock=lambda: NOW,
+        metrics=ApiMetrics(registry),
+        rate_limit=RateLimit("10000/minute"),
+    )
     with TestClient(app) as client:
         yield Api(client, store, path, _bearer(auditor), _bearer(dpo), registry)
     store.close()
@@ -91,10 +96,12 @@ def test_pages_walk_every_decision_once_newest_first(api: Api) -> None:
 def test_filters_select_what_the_records_say(api: Api) -> None:
     found = _all(api, api.auditor, consumer="kba-de", outcome="DENY", reason="DISCLOSURE_BLOCKED")
     expected = [
-        i + 1 for i in range(RECORDS)
-        if (d := audit_document(i, people=50))["consumer"] == "kba-de" and d["outcome"] == "DENY"
+        i + 1
+        for i in range(RECORDS)
+        if (d := audit_document(i, people=50))["consumer"] == "kba-de"
+        and d["outcome"] == "DENY"
         and d["reasons"] == ["DISCLOSURE_BLOCKED"]
-    ]  # fmt: skip
+    ]
     assert sorted(d["id"] for d in found) == expected
     assert expected
 
@@ -233,7 +240,7 @@ def test_every_access_is_logged_and_no_real_id_in_the_log(api: Api) -> None:
         ("alice", "/decisions/{decision_id}", "", 422),
         ("bob", "/decisions/{decision_id}", "", 422),
         ("alice", "/decisions/1", "", 200),
-    ]  # fmt: skip
+    ]
     assert not any(person(7) in str(row) for row in log)
 
 
@@ -254,8 +261,15 @@ def test_requests_without_a_valid_token_are_counted_not_stored(api: Api) -> None
 
 def test_openapi_lists_the_routes(api: Api) -> None:
     paths = api.client.get("/openapi.json").json()["paths"]
-    assert {"/decisions", "/decisions/search", "/decisions/{decision_id}", "/stats",
-            "/subject-report", "/subject-report.html", "/integrity"} <= set(paths)  # fmt: skip
+    assert {
+        "/decisions",
+        "/decisions/search",
+        "/decisions/{decision_id}",
+        "/stats",
+        "/subject-report",
+        "/subject-report.html",
+        "/integrity",
+    } <= set(paths)
 
 
 def test_a_cursor_from_elsewhere_is_refused_but_ours_works(api: Api) -> None:

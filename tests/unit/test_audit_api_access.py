@@ -28,8 +28,9 @@ CLOCK = [NOW]
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[Api]:
     CLOCK[0] = NOW
-    with audit_api(tmp_path, [audit_document(i, people=5) for i in range(20)],
-                   clock=lambda: CLOCK[0]) as running:  # fmt: skip
+    with audit_api(
+        tmp_path, [audit_document(i, people=5) for i in range(20)], clock=lambda: CLOCK[0]
+    ) as running:
         yield running
 
 
@@ -103,9 +104,8 @@ def test_the_dpo_tokens_of_one_agency_share_its_rate(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("method", "url", "body"),
-    [("GET", "/decisions?subject=P-4711-0815", None),
-     ("POST", "/subject-report", b" " * 20_000)],
-)  # fmt: skip
+    [("GET", "/decisions?subject=P-4711-0815", None), ("POST", "/subject-report", b" " * 20_000)],
+)
 def test_requests_refused_unread_pass_the_login_and_rate_first_and_leave_no_row(
     tmp_path: Path, method: str, url: str, body: bytes | None
 ) -> None:
@@ -158,8 +158,9 @@ def test_a_body_of_no_declared_length_is_refused_unread(api: Api) -> None:
     chunks = iter([b'{"subject": "a"}', b" " * 20_000])
     response = api.client.post("/subject-report", content=chunks, headers=api.auditor)
     assert (response.status_code, response.json()) == (
-        411, {"error": "a request body needs a Content-Length (at most 16384 bytes)"},
-    )  # fmt: skip
+        411,
+        {"error": "a request body needs a Content-Length (at most 16384 bytes)"},
+    )
 
 
 @pytest.mark.parametrize("who", ["auditor", "dpo"])
@@ -182,10 +183,15 @@ def test_a_rate_limit_that_is_none_is_refused(rate: str) -> None:
 
 @pytest.mark.parametrize(
     ("method", "url"),
-    [("GET", "/decisions?subject=P-4711-0815"), ("GET", "/stats?Subject=P-4711-0815"),
-     ("GET", "/integrity?subject=P-4711-0815"), ("GET", "/decisions/1?%20subject=P-4711-0815"),
-     ("POST", "/subject-report?subject=P-4711-0815"), ("GET", "/nowhere?SUBJECT=P-4711-0815")],
-)  # fmt: skip
+    [
+        ("GET", "/decisions?subject=P-4711-0815"),
+        ("GET", "/stats?Subject=P-4711-0815"),
+        ("GET", "/integrity?subject=P-4711-0815"),
+        ("GET", "/decisions/1?%20subject=P-4711-0815"),
+        ("POST", "/subject-report?subject=P-4711-0815"),
+        ("GET", "/nowhere?SUBJECT=P-4711-0815"),
+    ],
+)
 def test_a_person_identifier_in_a_url_is_refused_and_not_logged(
     api: Api, method: str, url: str
 ) -> None:
@@ -218,17 +224,27 @@ def test_a_body_larger_than_any_query_needs_is_refused_unread(api: Api) -> None:
         headers={**api.auditor, "content-type": "application/json"},
     )
     assert (response.status_code, response.json()) == (
-        413, {"error": "a request body is at most 16384 bytes"},
-    )  # fmt: skip
+        413,
+        {"error": "a request body is at most 16384 bytes"},
+    )
 
 
 def test_a_token_issued_before_tokens_expired_lives_the_default_lifetime(tmp_path: Path) -> None:
     """Token files written by earlier versions have no expiry: theirs is issued + 90 days."""
     token = "old-token"
-    (tmp_path / "tokens.json").write_text(json.dumps([{
-        "name": "olga", "role": "auditor", "agency": None, "issued_at": "2026-09-01T00:00:00Z",
-        "sha256": hashlib.sha256(token.encode()).hexdigest(),
-    }]))  # fmt: skip
+    (tmp_path / "tokens.json").write_text(
+        json.dumps(
+            [
+                {
+                    "name": "olga",
+                    "role": "auditor",
+                    "agency": None,
+                    "issued_at": "2026-09-01T00:00:00Z",
+                    "sha256": hashlib.sha256(token.encode()).hexdigest(),
+                }
+            ]
+        )
+    )
     registry = TokenRegistry(tmp_path / "tokens.json")
     assert registry.authenticate(token, datetime(2026, 11, 29, 23, tzinfo=UTC)).name == "olga"
     with pytest.raises(TokenRefused, match=r"expired at 2026-11-30T00:00:00\.000000Z"):

@@ -54,8 +54,9 @@ def test_query_prints_a_table_and_json_with_a_cursor(store_url: str) -> None:
     assert code == 0, table
     assert "5 decision(s)" in table
     assert "more: --cursor" in table
-    code, out = bus("audit", "query", "--store", store_url, "--consumer", "tax-by", "--json",
-                    "--limit", "1000")  # fmt: skip
+    code, out = bus(
+        "audit", "query", "--store", store_url, "--consumer", "tax-by", "--json", "--limit", "1000"
+    )
     page = json.loads(out)
     assert {d["consumer"] for d in page["items"]} == {"tax-by"}
     assert len(page["items"]) == sum(
@@ -86,12 +87,24 @@ def test_stats_add_up_to_every_decision(store_url: str) -> None:
 
 def test_report_as_json_and_html(store_url: str, tmp_path: Path) -> None:
     page = tmp_path / "report.html"
-    code, out = bus("audit", "report", "--subject", person(4), "--store", store_url, "--json",
-                    "--html", str(page))  # fmt: skip
+    code, out = bus(
+        "audit",
+        "report",
+        "--subject",
+        person(4),
+        "--store",
+        store_url,
+        "--json",
+        "--html",
+        str(page),
+    )
     assert code == 0, out
     report = json.loads(out[out.index("{") :])
-    expected = {audit_document(i, people=30)["consumer"] for i in range(RECORDS)
-                if i % 30 == 4 and audit_document(i, people=30)["outcome"] == "PERMIT"}  # fmt: skip
+    expected = {
+        audit_document(i, people=30)["consumer"]
+        for i in range(RECORDS)
+        if i % 30 == 4 and audit_document(i, people=30)["outcome"] == "PERMIT"
+    }
     assert set(report["agencies_that_received_data"]) == expected
     assert "Agencies that received data" in page.read_text()
 
@@ -148,8 +161,9 @@ def test_a_token_expires_as_issued_and_is_revoked_at_once(store_url: str) -> Non
     code, listing = bus("audit", "token", "list")
     assert "erin\tauditor\tissued " in listing
     assert "\ttoken 'erin' was revoked at " in listing
-    code, out = bus("audit", "token", "issue", "frank", "--role", "auditor", "--lifetime-days",
-                    "731")  # fmt: skip
+    code, out = bus(
+        "audit", "token", "issue", "frank", "--role", "auditor", "--lifetime-days", "731"
+    )
     assert code == 2
     assert "--lifetime-days" in out
 
@@ -157,13 +171,15 @@ def test_a_token_expires_as_issued_and_is_revoked_at_once(store_url: str) -> Non
 def test_a_subject_can_come_from_stdin_kept_out_of_history_and_ps(store_url: str) -> None:
     given = bus("audit", "report", "--subject", person(4), "--store", store_url, "--json")
     result = CliRunner().invoke(
-        app, ["audit", "report", "--subject", "-", "--store", store_url, "--json"],
+        app,
+        ["audit", "report", "--subject", "-", "--store", store_url, "--json"],
         input=f"{person(4)}\n",
-    )  # fmt: skip
+    )
     assert result.exit_code == 0
     assert _report(result.output) == _report(given[1])
-    empty = CliRunner().invoke(app, ["audit", "report", "--subject", "-", "--store", store_url],
-                               input="\n")  # fmt: skip
+    empty = CliRunner().invoke(
+        app, ["audit", "report", "--subject", "-", "--store", store_url], input="\n"
+    )
     assert empty.exit_code == 2
 
 

@@ -133,8 +133,17 @@ def test_a_pin_inside_the_store_folder_is_refused(files: AuditKeyFiles, tmp_path
     inside.write_bytes(key.public_pem())  # put there by hand: verify refuses it all the same
     with pytest.raises(ConfigError, match="outside the audit store's folder"):
         load_pinned_key(inside, files, tmp_path / "audit")
-    code, out = bus("audit", "verify", "--store", url, "--key-dir", str(files.private.parent),
-                    "--pinned-key", str(inside), "--offline")  # fmt: skip
+    code, out = bus(
+        "audit",
+        "verify",
+        "--store",
+        url,
+        "--key-dir",
+        str(files.private.parent),
+        "--pinned-key",
+        str(inside),
+        "--offline",
+    )
     assert code == 1
     assert "outside the audit store's folder" in out
 
@@ -154,8 +163,17 @@ def test_a_lost_pin_is_not_written_again_for_a_store_with_checkpoints(
         pin_audit_key(key, pinned, files, signed)
     assert not pinned.exists()
     # The indexer says so before it goes near the broker.
-    code, out = bus("audit", "index", "--once", "--store", url, "--key-dir",
-                    str(files.private.parent), "--pinned-key", str(pinned))  # fmt: skip
+    code, out = bus(
+        "audit",
+        "index",
+        "--once",
+        "--store",
+        url,
+        "--key-dir",
+        str(files.private.parent),
+        "--pinned-key",
+        str(pinned),
+    )
     assert code == 1
     assert "bus audit index --pin" in out
     # On purpose: only the key that signed the store's checkpoints.

@@ -29,13 +29,24 @@ def recorded(store: AuditStore, consumer: str, purpose: str, **changes: object) 
         snapshot, facts, Subscription(consumer, facts.event_type, purpose), AT.timestamp()
     )
     entry = AuditEntry(
-        event_id="e-1", event_type=facts.event_type, producer=facts.producer, consumer=consumer,
-        purpose=purpose, legal_basis=decision.legal_basis, outcome=decision.outcome.value,
-        reasons=tuple(r.value for r in decision.reasons), released_fields=decision.released_fields,
-        grant_id=decision.grant_id, snapshot_hash=decision.snapshot_hash, decided_at=AT,
-        subject_pseudonym="psn-x", input_topic="bus.ingress", input_partition=0, input_offset=0,
+        event_id="e-1",
+        event_type=facts.event_type,
+        producer=facts.producer,
+        consumer=consumer,
+        purpose=purpose,
+        legal_basis=decision.legal_basis,
+        outcome=decision.outcome.value,
+        reasons=tuple(r.value for r in decision.reasons),
+        released_fields=decision.released_fields,
+        grant_id=decision.grant_id,
+        snapshot_hash=decision.snapshot_hash,
+        decided_at=AT,
+        subject_pseudonym="psn-x",
+        input_topic="bus.ingress",
+        input_partition=0,
+        input_offset=0,
         facts=recorded_facts(facts),
-    )  # fmt: skip
+    )
     entry = replace(entry, **changes)  # type: ignore[arg-type]
     seq = store.count() + 1
     store.append([SourceRecord("bus.audit", 0, seq, entry.to_json_bytes())], AT)

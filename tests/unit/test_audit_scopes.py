@@ -31,18 +31,29 @@ def tax_by(seq: int) -> str:
 
 
 def _decision(
-    consumer: str | None, outcome: str, reasons: list[str], *, producer: str | None = MUNICH,
-    subject: str | None = PROTECTED, event_id: str | None = None,
+    consumer: str | None,
+    outcome: str,
+    reasons: list[str],
+    *,
+    producer: str | None = MUNICH,
+    subject: str | None = PROTECTED,
+    event_id: str | None = None,
     at: datetime = NOW - timedelta(hours=1),
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     permit = outcome == "PERMIT"
     return audit_document(
-        0, consumer=consumer, producer=producer, outcome=outcome, reasons=reasons,
-        event_id=event_id, purpose=f"purpose-{consumer}" if consumer else None,
+        0,
+        consumer=consumer,
+        producer=producer,
+        outcome=outcome,
+        reasons=reasons,
+        event_id=event_id,
+        purpose=f"purpose-{consumer}" if consumer else None,
         released_fields=["person_id", "new_address"] if permit else [],
-        grant_id=f"grant-{consumer}" if permit else None, decided_at=format_time(at),
+        grant_id=f"grant-{consumer}" if permit else None,
+        decided_at=format_time(at),
         subject_pseudonym=PSEUDONYMS.pseudonym("audit", subject) if subject else None,
-    )  # fmt: skip
+    )
 
 
 # Decision ids are positions in this list, from 1. What tax-by's DPO may see is marked.
@@ -133,16 +144,28 @@ def test_the_dpo_of_tax_by_cannot_learn_that_a_protected_person_moved_to_stuttga
     for path in ("/subject-report", "/subject-report.html"):
         response = api.client.post(path, json={"subject": PROTECTED}, headers=api.dpo)
         assert response.status_code == 200
-        for clue in (STUTTGART, "DISCLOSURE_BLOCKED", "OUT_OF_JURISDICTION", MOVE_IN_STUTTGART,
-                     PSEUDONYMS.pseudonym("audit", PROTECTED), "kba-de", "benefits-de"):  # fmt: skip
+        for clue in (
+            STUTTGART,
+            "DISCLOSURE_BLOCKED",
+            "OUT_OF_JURISDICTION",
+            MOVE_IN_STUTTGART,
+            PSEUDONYMS.pseudonym("audit", PROTECTED),
+            "kba-de",
+            "benefits-de",
+        ):
             assert clue not in response.text, (path, clue)
     report = api.client.post("/subject-report", json={"subject": PROTECTED}, headers=api.dpo)
     body = report.json()
     assert [r["decision_id"] for r in body["received"]] == [tax_by(4)]  # its own, nothing else
     assert (body["refused"], body["subject_pseudonym"]) == ([], None)
     # Nor by listing, filtering, counting or asking for the decision by id.
-    for filters in ({}, {"producer": STUTTGART}, {"event_id": MOVE_IN_STUTTGART},
-                    {"reason": "DISCLOSURE_BLOCKED"}, {"outcome": "DENY"}):  # fmt: skip
+    for filters in (
+        {},
+        {"producer": STUTTGART},
+        {"event_id": MOVE_IN_STUTTGART},
+        {"reason": "DISCLOSURE_BLOCKED"},
+        {"outcome": "DENY"},
+    ):
         assert 2 not in _ids(api, api.dpo, **filters)
     assert api.get(f"/decisions/{tax_by(2)}", api.dpo).json() == {
         "error": f"decision {tax_by(2)} not found"
@@ -276,10 +299,14 @@ def test_an_agency_never_denied_reads_the_same_grid_as_one_denied_a_few_times(
 
 @pytest.mark.parametrize(
     "filters",
-    [{"since": "2026-10-10T00:00:00Z", "until": "2026-10-10T00:00:00.000001Z"},
-     {"producer": MUNICH}, {"reason": "DISCLOSURE_BLOCKED"}, {"bucket": "hour"},
-     {"event_id": "01900000-0000-7000-8000-000000000000"}],
-)  # fmt: skip
+    [
+        {"since": "2026-10-10T00:00:00Z", "until": "2026-10-10T00:00:00.000001Z"},
+        {"producer": MUNICH},
+        {"reason": "DISCLOSURE_BLOCKED"},
+        {"bucket": "hour"},
+        {"event_id": "01900000-0000-7000-8000-000000000000"},
+    ],
+)
 def test_no_filter_singles_out_a_denial(denials: Api, filters: dict[str, str]) -> None:
     unfiltered = denials.get("/stats", denials.dpo).json()["denied_to_agency"]
     assert denials.get("/stats", denials.dpo, **filters).json()["denied_to_agency"] == unfiltered
@@ -300,8 +327,9 @@ def test_a_replay_mismatch_tells_a_dpo_only_that_it_mismatched() -> None:
 def test_fresh_verification_is_for_auditors(api: Api) -> None:
     refused = api.get("/integrity", api.dpo, fresh="true")
     assert (refused.status_code, refused.json()["error"]) == (
-        403, "fresh=true is for auditors; the latest verification is served",
-    )  # fmt: skip
+        403,
+        "fresh=true is for auditors; the latest verification is served",
+    )
     assert api.get("/integrity", api.dpo).status_code == 200
     assert api.get("/integrity", api.auditor, fresh="true").json()["intact"] is True
 
@@ -310,5 +338,7 @@ def test_a_dpo_learns_whether_the_trail_is_intact_not_its_size_or_head(api: Api)
     full = api.get("/integrity", api.auditor).json()
     assert full["records"] == len(DECISIONS) + 1
     assert api.get("/integrity", api.dpo).json() == {
-        "intact": True, "finding": None, "verified_at": full["verified_at"],
-    }  # fmt: skip
+        "intact": True,
+        "finding": None,
+        "verified_at": full["verified_at"],
+    }

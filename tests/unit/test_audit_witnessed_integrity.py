@@ -75,9 +75,9 @@ class Signed:
         rows = self.store.backend.fetch(
             "SELECT seq, record FROM decisions WHERE seq >= ? ORDER BY seq", (seq,)
         )
-        chain = bytes(self.store.backend.fetch(
-            "SELECT hash FROM decisions WHERE seq = ?", (seq - 1,))[0][0]
-        )  # fmt: skip
+        chain = bytes(
+            self.store.backend.fetch("SELECT hash FROM decisions WHERE seq = ?", (seq - 1,))[0][0]
+        )
         for row_seq, record in rows:
             changed = bytes(record).replace(b'"tax-by"', b'"nobody"') if row_seq == seq else record
             previous, chain = chain, link(chain, row_seq, bytes(changed))
@@ -92,13 +92,19 @@ class Signed:
         for old in self.store.checkpoints():
             if old.seq not in seqs:
                 continue
-            chain = bytes(self.store.backend.fetch(
-                "SELECT hash FROM decisions WHERE seq = ?", (old.seq,))[0][0]
-            )  # fmt: skip
+            chain = bytes(
+                self.store.backend.fetch("SELECT hash FROM decisions WHERE seq = ?", (old.seq,))[0][
+                    0
+                ]
+            )
             cp = sign_checkpoint(
-                self.key, old.seq, chain, old.signed_at, old.positions or (),
+                self.key,
+                old.seq,
+                chain,
+                old.signed_at,
+                old.positions or (),
                 old.cadence or DEFAULT_CADENCE,
-            )  # fmt: skip
+            )
             self.store.backend.execute(
                 "UPDATE checkpoints SET chain_hash = ?, signature = ? WHERE seq = ?",
                 (cp.chain_hash, cp.signature, cp.seq),
@@ -156,9 +162,12 @@ def test_a_checkpoint_published_while_verify_ran_is_not_unwitnessed(signed: Sign
     before = signed.witness  # read before the store: record 57's checkpoint not there yet
     after = Witness(before.topic, signed.store.checkpoints())  # published meanwhile
     report = verify_store(
-        signed.store, signed.public, witness=before, now=signed.past_the_grace,
+        signed.store,
+        signed.public,
+        witness=before,
+        now=signed.past_the_grace,
         witness_again=lambda: after,
-    )  # fmt: skip
+    )
     assert report.intact, report.finding
     alone = verify_store(signed.store, signed.public, witness=before, now=signed.past_the_grace)
     assert alone.finding is not None

@@ -217,9 +217,14 @@ def test_validate_field_applies_the_fields_constraints() -> None:
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("moved_abroad", "true"), ("moved_abroad", 1), ("disclosure_block", "false"),
-     ("effective_date", 1714521600), ("subject_id", 4711)],
-)  # fmt: skip
+    [
+        ("moved_abroad", "true"),
+        ("moved_abroad", 1),
+        ("disclosure_block", "false"),
+        ("effective_date", 1714521600),
+        ("subject_id", 4711),
+    ],
+)
 def test_validate_field_is_strict_json(name: str, value: object) -> None:
     # A lax coercion would let the enforcer decide on one value and a consumer read another.
     with pytest.raises(ValidationError):
@@ -298,12 +303,16 @@ def test_catalog_lookups() -> None:
     assert CATALOG.get("population.AddressChanged", 1) is AddressChanged
     assert CATALOG.latest("population.PersonDied") is PersonDied
     assert CATALOG.versions("vehicles.VehicleOwnershipChanged") == [
-        VehicleOwnershipChangedV1, VehicleOwnershipChanged,
-    ]  # fmt: skip
-    assert list(CATALOG) == [
-        AddressChanged, PersonDiedV1, PersonDied, VehicleOwnershipChangedV1,
+        VehicleOwnershipChangedV1,
         VehicleOwnershipChanged,
-    ]  # fmt: skip
+    ]
+    assert list(CATALOG) == [
+        AddressChanged,
+        PersonDiedV1,
+        PersonDied,
+        VehicleOwnershipChangedV1,
+        VehicleOwnershipChanged,
+    ]
     assert len(CATALOG) == 5
 
 

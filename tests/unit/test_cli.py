@@ -7,9 +7,11 @@ import sys
 def test_bad_setting_gives_one_line_error_and_exit_1() -> None:
     result = subprocess.run(
         [sys.executable, "-c", "from bus.cli.main import main; main()", "kafka", "status"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
         env={"BUS_KAFKA_PORT": "not-a-port", "PATH": "/usr/bin:/bin"},
-    )  # fmt: skip
+    )
     assert result.returncode == 1
     assert result.stderr.startswith("error: invalid broker setting: BUS_KAFKA_PORT")
     assert "Traceback" not in result.stderr
@@ -18,7 +20,9 @@ def test_bad_setting_gives_one_line_error_and_exit_1() -> None:
 def test_help_lists_the_kafka_commands() -> None:
     result = subprocess.run(
         [sys.executable, "-c", "from bus.cli.main import main; main()", "kafka", "--help"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     for command in ("up", "down", "status", "provision", "reset"):
         assert command in result.stdout

@@ -8,9 +8,11 @@ from pathlib import Path
 def bus(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", "from bus.cli.main import main; main()", *args],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
         env={"BUS_HOME": str(home), "PATH": "/usr/bin:/bin"},
-    )  # fmt: skip
+    )
 
 
 def test_an_agency_without_credentials_is_told_to_onboard(tmp_path: Path) -> None:

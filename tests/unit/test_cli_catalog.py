@@ -71,9 +71,18 @@ def test_show_an_unknown_version_gives_the_catalogue_error() -> None:
 
 def test_show_an_unknown_type_gives_one_error_line_and_exit_1() -> None:
     result = subprocess.run(
-        [sys.executable, "-c", "from bus.cli.main import main; main()", "catalog", "show", "nope.X"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "from bus.cli.main import main; main()",
+            "catalog",
+            "show",
+            "nope.X",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 1
     assert result.stderr.startswith("error: unknown event type 'nope.X'; known event types: ")
     assert "population.AddressChanged" in result.stderr

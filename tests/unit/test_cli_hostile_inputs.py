@@ -35,28 +35,45 @@ SKIPPED_GROUPS = ("audit",)
 # Valid values for each command's required parameters (and what a sweep must not trip over).
 # `{tmp}` is the test's own folder.
 BASELINES: dict[str, dict[str, str]] = {
-    "subscribe": {"consumer": "tax-by", "event_type": TYPE, "purpose": "tax-residence",
-                  "policy": REFERENCE},
+    "subscribe": {
+        "consumer": "tax-by",
+        "event_type": TYPE,
+        "purpose": "tax-residence",
+        "policy": REFERENCE,
+    },
     "unsubscribe": {"consumer": "tax-by", "event_type": TYPE, "purpose": "tax-residence"},
     "subscriptions": {},
     "enforce": {},
     "demo": {},
-    "kafka provision": {}, "kafka up": {}, "kafka down": {}, "kafka reset": {}, "kafka status": {},
-    "postgres up": {}, "postgres down": {}, "postgres status": {}, "postgres url": {},
-    "catalog list": {}, "catalog check": {}, "catalog show": {"event_type": TYPE},
+    "kafka provision": {},
+    "kafka up": {},
+    "kafka down": {},
+    "kafka reset": {},
+    "kafka status": {},
+    "postgres up": {},
+    "postgres down": {},
+    "postgres status": {},
+    "postgres url": {},
+    "catalog list": {},
+    "catalog check": {},
+    "catalog show": {"event_type": TYPE},
     "agency keygen": {"agency": "tax-by"},
     "agency onboard": {"agency": "tax-by"},
     "agency offboard": {"agency": "tax-by"},
     "policy check": {"directory": REFERENCE},
-    "policy explain": {"directory": REFERENCE, "event_file": EVENT, "consumer": "tax-by",
-                       "purpose": "tax-residence"},
+    "policy explain": {
+        "directory": REFERENCE,
+        "event_file": EVENT,
+        "consumer": "tax-by",
+        "purpose": "tax-residence",
+    },
     "policy diff": {"old": REFERENCE, "new": REFERENCE},
     "policy export": {"directory": REFERENCE, "cedar": "{tmp}/cedar"},
     "policy apply": {"directory": REFERENCE},
     "acl sync": {},
     "register-adapter run": {"agency": "muni-09162000", "inbox": "{tmp}/inbox"},
     "back-office run": {"agency": "tax-by"},
-}  # fmt: skip
+}
 
 TEXT = ["", "x" * 5000, "a\x00b", "../../../etc/passwd", "tax by", "Ünï\u202ecode", NON_UTF8]
 INTEGER = ["", "abc", "1.5", "99999999999999999999999999", "-99999999999999999999999999", "\x00"]

@@ -16,10 +16,14 @@ EVENT = address_changed("P-1234-5678")
 def view(*released: str) -> ReleasedEvent:
     values = {name: getattr(EVENT, name) for name in released}
     return ReleasedEvent(
-        event_id="e-1", event_class=AddressChanged, source="muni-09162000",
-        time=datetime(2026, 11, 2, tzinfo=UTC), consumer="kba-de",
-        purpose="vehicle-owner-address", fields=values,
-    )  # fmt: skip
+        event_id="e-1",
+        event_class=AddressChanged,
+        source="muni-09162000",
+        time=datetime(2026, 11, 2, tzinfo=UTC),
+        consumer="kba-de",
+        purpose="vehicle-owner-address",
+        fields=values,
+    )
 
 
 def test_released_fields_read_as_typed_values() -> None:

@@ -56,10 +56,16 @@ def test_a_bug_in_our_code_is_a_record_fault_too() -> None:
 
 @pytest.mark.parametrize(
     "error",
-    [TimeoutError(), ConnectionResetError(), OSError("no route"),
-     AssertionError(), RuntimeError("client state"), TypeError("inside the client")],
+    [
+        TimeoutError(),
+        ConnectionResetError(),
+        OSError("no route"),
+        AssertionError(),
+        RuntimeError("client state"),
+        TypeError("inside the client"),
+    ],
     ids=lambda e: type(e).__name__,
-)  # fmt: skip
+)
 def test_an_unlisted_error_from_the_kafka_client_stalls_and_never_sets_aside(
     error: Exception,
 ) -> None:

@@ -35,17 +35,27 @@ SNAPSHOT = compile_snapshot(
         ),
         purposes=(purpose("benefits", "social-benefits"),),
         grants=(
-            grant("g-benefits", "benefits", "benefits", fields=("new_address", "effective_date"),
-                  territorial_rule=TerritorialRule.EITHER_ADDRESS),
-            grant("g-death", "benefits", "benefits", event_types=(DIED,),
-                  fields=("subject_id", "date_of_death"),
-                  territorial_rule=TerritorialRule.PLACE_OF_REGISTRATION),
+            grant(
+                "g-benefits",
+                "benefits",
+                "benefits",
+                fields=("new_address", "effective_date"),
+                territorial_rule=TerritorialRule.EITHER_ADDRESS,
+            ),
+            grant(
+                "g-death",
+                "benefits",
+                "benefits",
+                event_types=(DIED,),
+                fields=("subject_id", "date_of_death"),
+                territorial_rule=TerritorialRule.PLACE_OF_REGISTRATION,
+            ),
         ),
         producers=(
             ProducerAuthority(agency="muni-rgb", event_types=(TYPE, DIED), territory="09362000"),
         ),
     )
-)  # fmt: skip
+)
 STATE = EnforcerState(
     snapshot=SNAPSHOT,
     keys=KeyStore([public_key_from_pem(MUNI.agency_id, MUNI.public_pem())]),
@@ -91,9 +101,17 @@ def test_the_unmodified_forgery_is_delivered() -> None:
     # from the input record.
     [delivery] = [r for r in outcome.records if r.topic != AUDIT_TOPIC]
     assert [name for name, _ in delivery.headers] == [
-        "ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time", "ce_dataschema",
-        "content-type", "bus_purpose", "bus_grant", "bus_snapshot",
-    ]  # fmt: skip
+        "ce_specversion",
+        "ce_id",
+        "ce_source",
+        "ce_type",
+        "ce_time",
+        "ce_dataschema",
+        "content-type",
+        "bus_purpose",
+        "bus_grant",
+        "bus_snapshot",
+    ]
 
 
 def test_an_object_inside_sd_is_quarantined() -> None:
@@ -104,8 +122,13 @@ def test_an_object_inside_sd_is_quarantined() -> None:
 
 def test_a_non_list_sd_inside_a_disclosure_value_is_quarantined() -> None:
     forgery = _forgery()
-    address = {"street": "Dom", "house_number": "1", "municipality_code": "09362000",
-               "country": "DE", "_sd": 5}  # fmt: skip
+    address = {
+        "street": "Dom",
+        "house_number": "1",
+        "municipality_code": "09362000",
+        "country": "DE",
+        "_sd": 5,
+    }
     assert _quarantined(with_field(forgery, "new_address", address).record())[0] == "MALFORMED"
 
 
@@ -223,8 +246,13 @@ def test_an_unexpected_record_header_is_quarantined() -> None:
 def test_a_disclosure_used_nested_and_at_top_level_is_quarantined() -> None:
     forgery = _forgery()
     inner = disclosure("moved_abroad", False)
-    address = {"street": "Dom", "house_number": "1", "municipality_code": "09362000",
-               "country": "DE", "_sd": [_digest(inner)]}  # fmt: skip
+    address = {
+        "street": "Dom",
+        "house_number": "1",
+        "municipality_code": "09362000",
+        "country": "DE",
+        "_sd": [_digest(inner)],
+    }
     bent = with_field(forgery, "new_address", address, nested=[inner])
     # The nested disclosure's digest is signed at the top level too, after new_address's.
     bent.claims["_sd"] = [d for d in bent.claims["_sd"] if d != _digest(inner)] + [_digest(inner)]
@@ -257,9 +285,11 @@ class _FailingSubscriptions(Mapping[str, tuple[Subscription, ...]]):
 
 def test_an_unforeseen_failure_quarantines_the_record_as_internal_error() -> None:
     state = EnforcerState(
-        snapshot=SNAPSHOT, keys=STATE.keys, subscriptions=_FailingSubscriptions(),
+        snapshot=SNAPSHOT,
+        keys=STATE.keys,
+        subscriptions=_FailingSubscriptions(),
         pseudonyms=STATE.pseudonyms,
-    )  # fmt: skip
+    )
     reason, detail = _quarantined(_forgery().record(), state)
     assert reason == "INTERNAL_ERROR"
     assert "ZeroDivisionError" in detail
@@ -279,8 +309,12 @@ def _name(encoded: str) -> str:
     return str(json_from_b64url(encoded, "disclosure")[1])
 
 
-REGENSBURG = {"street": "Dom", "house_number": "1", "municipality_code": "09362000",
-              "country": "DE"}  # fmt: skip
+REGENSBURG = {
+    "street": "Dom",
+    "house_number": "1",
+    "municipality_code": "09362000",
+    "country": "DE",
+}
 MUNICH = {**REGENSBURG, "municipality_code": "09162000"}
 ABROAD = {"street": "Stephansplatz", "house_number": "1", "country": "AT"}
 
@@ -329,8 +363,11 @@ def _death(event: Event) -> list[str]:
 
 
 def test_the_death_of_a_protected_person_reaches_no_one_without_a_legal_basis() -> None:
-    died = {"subject_id": "P-4711-0815", "date_of_death": date(2026, 5, 2),
-            "registration_municipality_code": "09362000"}  # fmt: skip
+    died = {
+        "subject_id": "P-4711-0815",
+        "date_of_death": date(2026, 5, 2),
+        "registration_municipality_code": "09362000",
+    }
     assert _death(PersonDied(**died, disclosure_block=False)) == ["GRANTED"]
     assert _death(PersonDied(**died, disclosure_block=True)) == ["DISCLOSURE_BLOCKED"]
     # Version 1 cannot say whether the person is protected: decided as if they were.

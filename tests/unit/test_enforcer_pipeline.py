@@ -37,21 +37,34 @@ SNAPSHOT = compile_snapshot(
             agency("benefits", "DE", "social-benefits"),
             agency("police-by", "09", "policing"),
         ),
-        purposes=(purpose("tax", "taxation"), purpose("benefits", "social-benefits"),
-                  purpose("security", "policing", blocked=True)),
+        purposes=(
+            purpose("tax", "taxation"),
+            purpose("benefits", "social-benefits"),
+            purpose("security", "policing", blocked=True),
+        ),
         grants=(
             grant("g-tax", "tax-by", "tax", fields=("subject_id", "new_address")),
-            grant("g-benefits", "benefits", "benefits", fields=("new_address", "effective_date"),
-                  territorial_rule=TerritorialRule.EITHER_ADDRESS),
-            grant("g-police", "police-by", "security", include_disclosure_blocked=True,
-                  territorial_rule=TerritorialRule.EITHER_ADDRESS),
+            grant(
+                "g-benefits",
+                "benefits",
+                "benefits",
+                fields=("new_address", "effective_date"),
+                territorial_rule=TerritorialRule.EITHER_ADDRESS,
+            ),
+            grant(
+                "g-police",
+                "police-by",
+                "security",
+                include_disclosure_blocked=True,
+                territorial_rule=TerritorialRule.EITHER_ADDRESS,
+            ),
         ),
         producers=(
             ProducerAuthority(agency="muni-muc", event_types=(TYPE,), territory="09162000"),
             ProducerAuthority(agency="muni-rgb", event_types=(TYPE,), territory="09362000"),
         ),
     )
-)  # fmt: skip
+)
 SUBSCRIPTIONS = (
     Subscription("tax-by", TYPE, "tax"),
     Subscription("benefits", TYPE, "benefits"),
@@ -84,9 +97,10 @@ def test_permitted_consumers_get_only_their_released_fields() -> None:
     outcome = process(_input(), STATE, NOW)
     deliveries = {r.topic: r for r in outcome.records if r.topic.startswith("bus.delivery.")}
     assert set(deliveries) == {
-        delivery_topic("tax-by", "tax"), delivery_topic("benefits", "benefits"),
+        delivery_topic("tax-by", "tax"),
+        delivery_topic("benefits", "benefits"),
         delivery_topic("police-by", "security"),
-    }  # fmt: skip
+    }
     tax = deliveries[delivery_topic("tax-by", "tax")]
     assert tax.key == b"P-4711-0815"
     assert header_map(tax.headers)["ce_subject"] == "P-4711-0815"

@@ -28,8 +28,10 @@ def test_the_escape_is_undone_exactly_and_leaves_no_bus_header(
 
 def test_a_senders_bus_headers_cannot_pass_for_the_bus_s_own() -> None:
     sent: list[tuple[str, bytes | None]] = [
-        ("bus_quarantine_reason", b"NONE"), ("bus_input", b"elsewhere/0/0"), ("ce_id", b"x"),
-    ]  # fmt: skip
+        ("bus_quarantine_reason", b"NONE"),
+        ("bus_input", b"elsewhere/0/0"),
+        ("ce_id", b"x"),
+    ]
     record = InRecord(ingress_topic("population.AddressChanged"), 0, 5, b"k", b"junk", sent)
     outcome = process(record, fuzz_state(), datetime(2026, 6, 1, tzinfo=UTC))
     copy = next(r for r in outcome.records if r.topic == QUARANTINE_TOPIC)

@@ -29,9 +29,16 @@ def test_healthz_reports_the_state_in_force_and_turns_503_when_paused() -> None:
     registry = CollectorRegistry()
     health = EnforcerHealth(registry)
     current = replace(
-        STARTING, proceeding=True, watcher_running=True, state_age_s=4.0, staleness_limit_s=300,
-        policy="sha256:abc", subscriptions=3, acls_in_sync=True, acls_synced_age_s=12.0,
-    )  # fmt: skip
+        STARTING,
+        proceeding=True,
+        watcher_running=True,
+        state_age_s=4.0,
+        staleness_limit_s=300,
+        policy="sha256:abc",
+        subscriptions=3,
+        acls_in_sync=True,
+        acls_synced_age_s=12.0,
+    )
     health.attach(lambda: current)
     port = free_port()
     serve_metrics(port, registry, health.healthz)

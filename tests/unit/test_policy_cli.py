@@ -28,8 +28,20 @@ def copy(tmp_path: Path) -> Path:
 
 
 def _explain(consumer: str, purpose: str, *extra: str) -> list[str]:
-    return ["policy", "explain", REF, "--event", str(EVENT), "--consumer", consumer,
-            "--purpose", purpose, "--at", AT, *extra]  # fmt: skip
+    return [
+        "policy",
+        "explain",
+        REF,
+        "--event",
+        str(EVENT),
+        "--consumer",
+        consumer,
+        "--purpose",
+        purpose,
+        "--at",
+        AT,
+        *extra,
+    ]
 
 
 def test_check_ok() -> None:
@@ -71,9 +83,18 @@ def test_check_of_an_unloadable_set_is_one_error_line(copy: Path) -> None:
         encoding="utf-8",
     )
     result = subprocess.run(
-        [sys.executable, "-c", "from bus.cli.main import main; main()", "policy", "check", str(copy)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "from bus.cli.main import main; main()",
+            "policy",
+            "check",
+            str(copy),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 1
     assert result.stderr.startswith(f"error: {grants}:")
     assert ": grants.10.territorial_rule: Input should be " in result.stderr
@@ -106,11 +127,13 @@ def test_explain_permit_json() -> None:
     assert document["snapshot_hash"] == SNAPSHOT.hash
     assert document["at"] == "2026-06-01T00:00:00+00:00"
     assert document["producer_check"] == {
-        "producer": "muni-09362000", "territory": "09362000", "outcome": "PERMIT",
+        "producer": "muni-09362000",
+        "territory": "09362000",
+        "outcome": "PERMIT",
         "reasons": ["GRANTED"],
         "explanation": "PERMIT: muni-09362000 is the authentic source of "
         "population.AddressChanged for subjects in 09362000.",
-    }  # fmt: skip
+    }
 
 
 def test_explain_deny_for_munichs_electoral_office_on_a_move_out_of_munich() -> None:
@@ -146,12 +169,18 @@ def test_explain_refuses_a_time_without_zone() -> None:
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [("not json", "not valid JSON"), ("[]", "expected an object"),
-     ('{"type": "population.AddressChanged", "data": {}}', "producer: expected"),
-     ('{"type": "x.Y", "producer": "p", "data": {}}', "unknown event type 'x.Y'"),
-     ('{"type": "population.AddressChanged", "version": 1, "producer": "p", "data": {"subject_id": "!"}}',
-      "data.subject_id: String should match pattern")],
-)  # fmt: skip
+    [
+        ("not json", "not valid JSON"),
+        ("[]", "expected an object"),
+        ('{"type": "population.AddressChanged", "data": {}}', "producer: expected"),
+        ('{"type": "x.Y", "producer": "p", "data": {}}', "unknown event type 'x.Y'"),
+        (
+            '{"type": "population.AddressChanged", "version": 1, "producer": "p", '
+            '"data": {"subject_id": "!"}}',
+            "data.subject_id: String should match pattern",
+        ),
+    ],
+)
 def test_event_file_errors(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "event.json"
     path.write_text(content, encoding="utf-8")
@@ -169,9 +198,13 @@ def test_the_example_event_file_loads() -> None:
 def test_diff_between_the_reference_and_an_edited_copy(copy: Path) -> None:
     grants = copy / "grants.yaml"
     text = grants.read_text(encoding="utf-8")
-    grants.write_text(text.replace("fields: [subject_id, new_address]\n    territorial_rule: either_address",
-                                   "fields: [subject_id]\n    territorial_rule: either_address"),
-                      encoding="utf-8")  # fmt: skip
+    grants.write_text(
+        text.replace(
+            "fields: [subject_id, new_address]\n    territorial_rule: either_address",
+            "fields: [subject_id]\n    territorial_rule: either_address",
+        ),
+        encoding="utf-8",
+    )
     result = runner.invoke(app, ["policy", "diff", REF, str(copy)])
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [

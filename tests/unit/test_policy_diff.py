@@ -20,11 +20,12 @@ def test_identical_sets_have_no_changes() -> None:
 
 def test_widening_and_narrowing_a_grant() -> None:
     new = edited(
-        "grants", "tax-bw-address",
+        "grants",
+        "tax-bw-address",
         fields=("subject_id", "previous_address", "new_address", "effective_date"),
         territorial_rule=TerritorialRule.EITHER_ADDRESS,
         valid_from=datetime(2026, 3, 1, tzinfo=UTC),
-    )  # fmt: skip
+    )
     changes = diff(REFERENCE, new)
     assert changes[0] == DocumentChange(
         "grants.yaml", "tax-bw-address", "changed", ("fields", "territorial_rule", "valid_from")

@@ -35,17 +35,31 @@ def _snapshot() -> Snapshot:
             ),
             grants=(
                 grant("g-tax-by", "tax-by", "tax"),
-                grant("g-tax-bw-old", "tax-bw", "tax", valid_until=datetime(2026, 3, 1, tzinfo=UTC)),
-                grant("g-tax-bw-new", "tax-bw", "statistics", valid_from=datetime(2027, 1, 1, tzinfo=UTC)),
-                grant("g-elect", "elect-muc", "tax"),  # wrong competence: elections office, tax purpose
                 grant(
-                    "g-police", "police-by", "security", include_disclosure_blocked=True,
+                    "g-tax-bw-old", "tax-bw", "tax", valid_until=datetime(2026, 3, 1, tzinfo=UTC)
+                ),
+                grant(
+                    "g-tax-bw-new",
+                    "tax-bw",
+                    "statistics",
+                    valid_from=datetime(2027, 1, 1, tzinfo=UTC),
+                ),
+                grant(
+                    "g-elect", "elect-muc", "tax"
+                ),  # wrong competence: elections office, tax purpose
+                grant(
+                    "g-police",
+                    "police-by",
+                    "security",
+                    include_disclosure_blocked=True,
                     territorial_rule=TerritorialRule.EITHER_ADDRESS,
                 ),
             ),
-            producers=(ProducerAuthority(agency="muni-muc", event_types=(TYPE,), territory="09162000"),),
+            producers=(
+                ProducerAuthority(agency="muni-muc", event_types=(TYPE,), territory="09162000"),
+            ),
         )
-    )  # fmt: skip
+    )
 
 
 SNAPSHOT = _snapshot()
@@ -130,9 +144,13 @@ def test_empty_snapshot_denies_everything() -> None:
 
 @pytest.mark.parametrize(
     ("producer", "territory", "outcome"),
-    [("muni-muc", "09162000", Outcome.PERMIT), ("muni-muc", "09362000", Outcome.DENY),
-     ("tax-by", "09162000", Outcome.DENY), ("muni-muc", None, Outcome.DENY)],
-)  # fmt: skip
+    [
+        ("muni-muc", "09162000", Outcome.PERMIT),
+        ("muni-muc", "09362000", Outcome.DENY),
+        ("tax-by", "09162000", Outcome.DENY),
+        ("muni-muc", None, Outcome.DENY),
+    ],
+)
 def test_producer_authority(producer: str, territory: str | None, outcome: Outcome) -> None:
     decision = authorize_producer(SNAPSHOT, producer, TYPE, territory)
     assert decision.outcome is outcome

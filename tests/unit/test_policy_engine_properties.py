@@ -51,8 +51,10 @@ def test_no_grant_for_consumer_and_event_type_means_deny(seed: int) -> None:
         # Take the pair's event type out of the consumer's grants (and grants left with none).
         kept = tuple(
             g.model_copy(update={"event_types": tuple(t for t in g.event_types if t != pair[1])})
-            if g.consumer == pair[0] else g for g in policy_set.grants.grants
-        )  # fmt: skip
+            if g.consumer == pair[0]
+            else g
+            for g in policy_set.grants.grants
+        )
         left = tuple(g for g in kept if g.event_types)
         without = compile_snapshot(replace_grants(policy_set, left))
         assert not without.grants.get(pair)
@@ -120,8 +122,10 @@ def test_subject_outside_the_jurisdiction_is_denied(seed: int) -> None:
     others = [r for r in TerritorialRule if r is not TerritorialRule.NATIONWIDE]
     regional = tuple(
         g.model_copy(update={"territorial_rule": rng.choice(others)})
-        if g.territorial_rule is TerritorialRule.NATIONWIDE else g for g in policy_set.grants.grants
-    )  # fmt: skip
+        if g.territorial_rule is TerritorialRule.NATIONWIDE
+        else g
+        for g in policy_set.grants.grants
+    )
     policy_set = replace_grants(policy_set, regional)
     snapshot = compile_snapshot(policy_set)
     agencies = {a.id: a for a in policy_set.agencies.agencies}
@@ -131,10 +135,12 @@ def test_subject_outside_the_jurisdiction_is_denied(seed: int) -> None:
         inside = set(descendants(policy_set, jurisdiction))
         outside = [c for c in codes if c not in inside] + [None, *OUT_OF_TREE]
         facts = EventFacts(
-            event_type=rng.choice(grant.event_types), producer="p", fields=frozenset(),
+            event_type=rng.choice(grant.event_types),
+            producer="p",
+            fields=frozenset(),
             locations={name: rng.choice(outside) for name in ALL_LOCATIONS},
             disclosure_blocked=rng.random() < 0.5,
-        )  # fmt: skip
+        )
         subscription = Subscription(grant.consumer, facts.event_type, grant.purpose)
         decision = decide(snapshot, facts, subscription, grant.valid_from.timestamp())
         assert decision.outcome is Outcome.DENY
@@ -157,9 +163,13 @@ def _shuffled(policy_set: PolicySet, rng: random.Random) -> PolicySet:
 
     p = policy_set
     return PolicySet(
-        Path("."), reorder(p.territories), reorder(p.agencies), reorder(p.purposes),
-        reorder(p.producers), reorder(p.grants),
-    )  # fmt: skip
+        Path("."),
+        reorder(p.territories),
+        reorder(p.agencies),
+        reorder(p.purposes),
+        reorder(p.producers),
+        reorder(p.grants),
+    )
 
 
 def _shuffle(values: tuple[Any, ...], rng: random.Random) -> tuple[Any, ...]:
@@ -218,18 +228,21 @@ def _grant_changes(policy_set: PolicySet) -> dict[str, Callable[[Grant], dict[st
         "purpose": lambda g: {"purpose": other(purposes, g.purpose)},
         "event type added": lambda g: {"event_types": (*g.event_types, "other.Event")},
         "event type removed": lambda g: {
-            "event_types": g.event_types[1:] or (other(EVENT_TYPES, g.event_types[0]),)},
+            "event_types": g.event_types[1:] or (other(EVENT_TYPES, g.event_types[0]),)
+        },
         "field added": lambda g: {"fields": (*g.fields, "extra_field")},
         "field removed": lambda g: {"fields": g.fields[1:] or ("extra_field",)},
         "rule": lambda g: {"territorial_rule": other(list(TerritorialRule), g.territorial_rule)},
         "valid_from": lambda g: {"valid_from": g.valid_from + timedelta(microseconds=1)},
         "valid_until": lambda g: {"valid_until": (g.valid_until or g.valid_from) + SECOND},
-        "valid_until open": lambda g: {"valid_until": None if g.valid_until else g.valid_from + SECOND},
+        "valid_until open": lambda g: {
+            "valid_until": None if g.valid_until else g.valid_from + SECOND
+        },
         "blocked": lambda g: {"include_disclosure_blocked": not g.include_disclosure_blocked},
         "special": lambda g: {"releases_special_category": not g.releases_special_category},
         "approved_by": lambda g: {"approved_by": g.approved_by + "."},
         "approved_at": lambda g: {"approved_at": g.approved_at + SECOND},
-    }  # fmt: skip
+    }
 
 
 @settings(max_examples=80, deadline=None)

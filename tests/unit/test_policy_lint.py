@@ -68,52 +68,115 @@ PILOT = index_of(G, "pilot-tax-by-address-2025")
 @pytest.mark.parametrize(
     ("policy_set", "key", "severity", "fragment"),
     [
-        pytest.param(edited(G, "tax-by-address", consumer="tax-xx"), f"grants[{TAX_BY}].consumer",
-                     "error", "unknown consumer agency tax-xx", id="unknown-consumer"),
-        pytest.param(edited(G, "tax-by-address", purpose="nope"), f"grants[{TAX_BY}].purpose",
-                     "error", "unknown purpose nope", id="unknown-purpose"),
-        pytest.param(edited(G, "tax-by-address", event_types=("population.Married",)),
-                     f"grants[{TAX_BY}].event_types", "error", "unknown event type population.Married",
-                     id="unknown-event-type"),
-        pytest.param(edited(G, "tax-by-address", fields=("subject_id", "income")),
-                     f"grants[{TAX_BY}].fields", "error", "has no field income", id="unknown-field"),
-        pytest.param(edited(G, "tax-by-death", fields=("subject_id", "cause_of_death_code")),
-                     f"grants[{DEATH}].fields", "error",
-                     "special-category field cause_of_death_code", id="special-category"),
-        pytest.param(edited(G, "tax-by-death", fields=("subject_id", "cause_of_death_code")),
-                     f"grants[{DEATH}].fields", "error", "cause_of_death_code (special-category)",
-                     id="special-category-class-not-allowed"),
-        pytest.param(edited("purposes", "vehicle-tax",
-                            data_classes=(DataClass.IDENTIFIER, DataClass.PERSONAL)),
-                     f"grants[{ZOLL}].fields", "error", "vehicle_class (public)", id="data-class"),
-        pytest.param(edited(G, "pilot-tax-by-address-2025",
-                            valid_until=datetime(2026, 2, 1, tzinfo=UTC)),
-                     f"grants[{PILOT}].valid_from", "error",
-                     "pilot-tax-by-address-2025 overlaps grant tax-by-address (grants[0])",
-                     id="overlap"),
-        pytest.param(REFERENCE, f"grants[{PILOT}].valid_until", "warning", "expired on 2026-01-01",
-                     id="expired"),
-        pytest.param(edited(G, "tax-by-address", valid_until=datetime(2025, 1, 1, tzinfo=UTC)),
-                     f"grants[{TAX_BY}].valid_until", "error", "never valid", id="empty-window"),
-        pytest.param(edited(G, "tax-by-address", include_disclosure_blocked=True),
-                     f"grants[{TAX_BY}].include_disclosure_blocked", "error",
-                     "does not allow persons under a disclosure block", id="disclosure-block"),
-        pytest.param(edited(G, "tax-by-address", territorial_rule=TerritorialRule.NATIONWIDE),
-                     f"grants[{TAX_BY}].territorial_rule", "error",
-                     "tax-by's is 09", id="nationwide-not-national"),
-        pytest.param(edited(G, "tax-by-death", territorial_rule=TerritorialRule.NEW_ADDRESS),
-                     f"grants[{DEATH}].territorial_rule", "error",
-                     "needs location new_address, which population.PersonDied does not have",
-                     id="rule-location"),
-        pytest.param(edited(G, "zoll-de-vehicle-tax",
-                            territorial_rule=TerritorialRule.EITHER_ADDRESS),
-                     f"grants[{ZOLL}].territorial_rule", "error",
-                     "needs location new_address, previous_address", id="either-needs-both"),
-        pytest.param(edited(G, "elect-09162000-address", purpose="tax-residence"),
-                     f"grants[{ELECT}].purpose", "warning", "not competent for taxation",
-                     id="not-competent"),
+        pytest.param(
+            edited(G, "tax-by-address", consumer="tax-xx"),
+            f"grants[{TAX_BY}].consumer",
+            "error",
+            "unknown consumer agency tax-xx",
+            id="unknown-consumer",
+        ),
+        pytest.param(
+            edited(G, "tax-by-address", purpose="nope"),
+            f"grants[{TAX_BY}].purpose",
+            "error",
+            "unknown purpose nope",
+            id="unknown-purpose",
+        ),
+        pytest.param(
+            edited(G, "tax-by-address", event_types=("population.Married",)),
+            f"grants[{TAX_BY}].event_types",
+            "error",
+            "unknown event type population.Married",
+            id="unknown-event-type",
+        ),
+        pytest.param(
+            edited(G, "tax-by-address", fields=("subject_id", "income")),
+            f"grants[{TAX_BY}].fields",
+            "error",
+            "has no field income",
+            id="unknown-field",
+        ),
+        pytest.param(
+            edited(G, "tax-by-death", fields=("subject_id", "cause_of_death_code")),
+            f"grants[{DEATH}].fields",
+            "error",
+            "special-category field cause_of_death_code",
+            id="special-category",
+        ),
+        pytest.param(
+            edited(G, "tax-by-death", fields=("subject_id", "cause_of_death_code")),
+            f"grants[{DEATH}].fields",
+            "error",
+            "cause_of_death_code (special-category)",
+            id="special-category-class-not-allowed",
+        ),
+        pytest.param(
+            edited(
+                "purposes", "vehicle-tax", data_classes=(DataClass.IDENTIFIER, DataClass.PERSONAL)
+            ),
+            f"grants[{ZOLL}].fields",
+            "error",
+            "vehicle_class (public)",
+            id="data-class",
+        ),
+        pytest.param(
+            edited(G, "pilot-tax-by-address-2025", valid_until=datetime(2026, 2, 1, tzinfo=UTC)),
+            f"grants[{PILOT}].valid_from",
+            "error",
+            "pilot-tax-by-address-2025 overlaps grant tax-by-address (grants[0])",
+            id="overlap",
+        ),
+        pytest.param(
+            REFERENCE,
+            f"grants[{PILOT}].valid_until",
+            "warning",
+            "expired on 2026-01-01",
+            id="expired",
+        ),
+        pytest.param(
+            edited(G, "tax-by-address", valid_until=datetime(2025, 1, 1, tzinfo=UTC)),
+            f"grants[{TAX_BY}].valid_until",
+            "error",
+            "never valid",
+            id="empty-window",
+        ),
+        pytest.param(
+            edited(G, "tax-by-address", include_disclosure_blocked=True),
+            f"grants[{TAX_BY}].include_disclosure_blocked",
+            "error",
+            "does not allow persons under a disclosure block",
+            id="disclosure-block",
+        ),
+        pytest.param(
+            edited(G, "tax-by-address", territorial_rule=TerritorialRule.NATIONWIDE),
+            f"grants[{TAX_BY}].territorial_rule",
+            "error",
+            "tax-by's is 09",
+            id="nationwide-not-national",
+        ),
+        pytest.param(
+            edited(G, "tax-by-death", territorial_rule=TerritorialRule.NEW_ADDRESS),
+            f"grants[{DEATH}].territorial_rule",
+            "error",
+            "needs location new_address, which population.PersonDied does not have",
+            id="rule-location",
+        ),
+        pytest.param(
+            edited(G, "zoll-de-vehicle-tax", territorial_rule=TerritorialRule.EITHER_ADDRESS),
+            f"grants[{ZOLL}].territorial_rule",
+            "error",
+            "needs location new_address, previous_address",
+            id="either-needs-both",
+        ),
+        pytest.param(
+            edited(G, "elect-09162000-address", purpose="tax-residence"),
+            f"grants[{ELECT}].purpose",
+            "warning",
+            "not competent for taxation",
+            id="not-competent",
+        ),
     ],
-)  # fmt: skip
+)
 def test_grant_rules(policy_set: PolicySet, key: str, severity: str, fragment: str) -> None:
     assert_finds(policy_set, key, severity, fragment)
 
@@ -125,28 +188,50 @@ PRODUCER = index_of("producers", "kba-de")
 @pytest.mark.parametrize(
     ("policy_set", "key", "fragment"),
     [
-        pytest.param(edited("purposes", "tax-residence", legal_basis="  "),
-                     f"purposes[{index_of('purposes', 'tax-residence')}].legal_basis",
-                     "legal basis is empty", id="empty-legal-basis"),
-        pytest.param(edited("agencies", "muni-09162000", jurisdiction="09999000"),
-                     f"agencies[{MUNI}].jurisdiction", "unknown territory 09999000",
-                     id="jurisdiction"),
-        pytest.param(edited("producers", "kba-de", agency="kba-xx"),
-                     f"producers[{PRODUCER}].agency", "unknown agency kba-xx", id="producer-agency"),
-        pytest.param(edited("producers", "kba-de", territory="XX"),
-                     f"producers[{PRODUCER}].territory", "unknown territory XX",
-                     id="producer-territory"),
-        pytest.param(edited("producers", "kba-de", event_types=("vehicles.Crashed",)),
-                     f"producers[{PRODUCER}].event_types", "unknown event type vehicles.Crashed",
-                     id="producer-event-type"),
-        pytest.param(edited("territories", "09162", parent="99"),
-                     f"territories[{index_of('territories', '09162')}].parent",
-                     "unknown parent 99", id="territory-parent"),
-        pytest.param(edited("territories", "DE", parent="09162000"),
-                     f"territories[{index_of('territories', 'DE')}].parent",
-                     "DE -> 09162000 -> 09162 -> 09 -> DE", id="territory-cycle"),
+        pytest.param(
+            edited("purposes", "tax-residence", legal_basis="  "),
+            f"purposes[{index_of('purposes', 'tax-residence')}].legal_basis",
+            "legal basis is empty",
+            id="empty-legal-basis",
+        ),
+        pytest.param(
+            edited("agencies", "muni-09162000", jurisdiction="09999000"),
+            f"agencies[{MUNI}].jurisdiction",
+            "unknown territory 09999000",
+            id="jurisdiction",
+        ),
+        pytest.param(
+            edited("producers", "kba-de", agency="kba-xx"),
+            f"producers[{PRODUCER}].agency",
+            "unknown agency kba-xx",
+            id="producer-agency",
+        ),
+        pytest.param(
+            edited("producers", "kba-de", territory="XX"),
+            f"producers[{PRODUCER}].territory",
+            "unknown territory XX",
+            id="producer-territory",
+        ),
+        pytest.param(
+            edited("producers", "kba-de", event_types=("vehicles.Crashed",)),
+            f"producers[{PRODUCER}].event_types",
+            "unknown event type vehicles.Crashed",
+            id="producer-event-type",
+        ),
+        pytest.param(
+            edited("territories", "09162", parent="99"),
+            f"territories[{index_of('territories', '09162')}].parent",
+            "unknown parent 99",
+            id="territory-parent",
+        ),
+        pytest.param(
+            edited("territories", "DE", parent="09162000"),
+            f"territories[{index_of('territories', 'DE')}].parent",
+            "DE -> 09162000 -> 09162 -> 09 -> DE",
+            id="territory-cycle",
+        ),
     ],
-)  # fmt: skip
+)
 def test_reference_rules(policy_set: PolicySet, key: str, fragment: str) -> None:
     assert_finds(policy_set, key, "error", fragment)
 
@@ -157,12 +242,14 @@ def _first(section: str) -> Any:
 
 @pytest.mark.parametrize(
     ("section", "attribute", "copy"),
-    [("territories", "code", _first("territories").model_copy(update={"name": "Again"})),
-     ("agencies", "id", _first("agencies").model_copy(update={"kafka_principal": "User:other"})),
-     ("agencies", "kafka_principal", _first("agencies").model_copy(update={"id": "other"})),
-     ("purposes", "code", _first("purposes")),
-     ("grants", "id", _first("grants").model_copy(update={"consumer": "tax-he"}))],
-)  # fmt: skip
+    [
+        ("territories", "code", _first("territories").model_copy(update={"name": "Again"})),
+        ("agencies", "id", _first("agencies").model_copy(update={"kafka_principal": "User:other"})),
+        ("agencies", "kafka_principal", _first("agencies").model_copy(update={"id": "other"})),
+        ("purposes", "code", _first("purposes")),
+        ("grants", "id", _first("grants").model_copy(update={"consumer": "tax-he"})),
+    ],
+)
 def test_duplicates(section: str, attribute: str, copy: Any) -> None:
     policy_set = appended(section, copy)
     count = len(getattr(getattr(policy_set, section), section))
@@ -207,9 +294,13 @@ def test_findings_name_the_file_and_format_as_lines() -> None:
 
 def test_a_set_built_in_python_lints_too() -> None:
     agency = Agency(
-        id="tax-by", name="t", level="state", jurisdiction="09", competences=("taxation",),
+        id="tax-by",
+        name="t",
+        level="state",
+        jurisdiction="09",
+        competences=("taxation",),
         kafka_principal="User:tax-by",
-    )  # fmt: skip
+    )
     grant = Grant.model_validate(
         {**_first("grants").model_dump(), "consumer": "tax-by", "valid_from": JUNE_2026}
     )

@@ -51,8 +51,18 @@ def test_reference_set_has_the_country_and_agencies_the_demo_needs() -> None:
     codes = {t.code for t in REFERENCE.territories.territories}
     assert {"DE", "09", "08", "06", "09162", "06412", "09162000", "06412000"} <= codes
     agencies = {a.id: a for a in REFERENCE.agencies.agencies}
-    for expected in ("muni-09162000", "tax-by", "tax-bw", "tax-he", "benefits-de", "kba-de",
-                     "zoll-de", "elect-09162000", "elect-09362000", "police-by"):  # fmt: skip
+    for expected in (
+        "muni-09162000",
+        "tax-by",
+        "tax-bw",
+        "tax-he",
+        "benefits-de",
+        "kba-de",
+        "zoll-de",
+        "elect-09162000",
+        "elect-09362000",
+        "police-by",
+    ):
         assert agencies[expected].kafka_principal == f"User:{expected}"
     blocked = [p.code for p in REFERENCE.purposes.purposes if p.allows_disclosure_blocked]
     assert blocked == ["police-security"]
@@ -79,8 +89,11 @@ def test_move_into_regensburg_reaches_the_bavarian_tax_office() -> None:
     assert decision.outcome is Outcome.PERMIT
     assert decision.grant_id == "tax-by-address"
     assert set(decision.released_fields) == {
-        "subject_id", "new_address", "effective_date", "moved_abroad"
-    }  # fmt: skip
+        "subject_id",
+        "new_address",
+        "effective_date",
+        "moved_abroad",
+    }
     assert decision.legal_basis == "§ 36 Abs. 1 BMG i.V.m. § 139b Abs. 6 AO"
 
 
@@ -92,20 +105,26 @@ def test_the_expired_pilot_applied_in_2025_with_fewer_fields() -> None:
 
 @pytest.mark.parametrize(
     ("consumer", "purpose", "reason"),
-    [("elect-09162000", "electoral-register", Reason.OUT_OF_JURISDICTION),
-     ("tax-bw", "tax-residence", Reason.OUT_OF_JURISDICTION),
-     ("tax-by", "electoral-register", Reason.PURPOSE_MISMATCH),
-     ("muni-09162000", "tax-residence", Reason.NO_GRANT)],
-)  # fmt: skip
+    [
+        ("elect-09162000", "electoral-register", Reason.OUT_OF_JURISDICTION),
+        ("tax-bw", "tax-residence", Reason.OUT_OF_JURISDICTION),
+        ("tax-by", "electoral-register", Reason.PURPOSE_MISMATCH),
+        ("muni-09162000", "tax-residence", Reason.NO_GRANT),
+    ],
+)
 def test_who_does_not_get_the_move(consumer: str, purpose: str, reason: Reason) -> None:
     assert _decide(consumer, purpose).reasons == (reason,)
 
 
 @pytest.mark.parametrize(
     ("consumer", "purpose"),
-    [("elect-09362000", "electoral-register"), ("benefits-de", "benefits-entitlement"),
-     ("kba-de", "vehicle-owner-address"), ("police-by", "police-security")],
-)  # fmt: skip
+    [
+        ("elect-09362000", "electoral-register"),
+        ("benefits-de", "benefits-entitlement"),
+        ("kba-de", "vehicle-owner-address"),
+        ("police-by", "police-security"),
+    ],
+)
 def test_who_gets_the_move(consumer: str, purpose: str) -> None:
     assert _decide(consumer, purpose).permitted
 
@@ -125,10 +144,12 @@ def test_a_move_abroad_reaches_either_address_consumers_only() -> None:
 
 def test_death_notifications_and_the_not_yet_valid_grant() -> None:
     died = PersonDied(
-        subject_id="P-1001-2002", date_of_death=date(2026, 5, 2),
-        registration_municipality_code="08221000", cause_of_death_code="I21.9",
+        subject_id="P-1001-2002",
+        date_of_death=date(2026, 5, 2),
+        registration_municipality_code="08221000",
+        cause_of_death_code="I21.9",
         disclosure_block=False,
-    )  # fmt: skip
+    )
     facts = facts_of(died, "muni-08221000")
     permit = _decide("benefits-de", "benefits-entitlement", facts)
     assert permit.released_fields == ("date_of_death", "subject_id")
@@ -140,9 +161,13 @@ def test_death_notifications_and_the_not_yet_valid_grant() -> None:
 
 def test_vehicle_events_go_nationwide_to_customs() -> None:
     change = VehicleOwnershipChanged(
-        subject_id="P-1001-2002", plate_number="M-AB 123", vehicle_id="WVWZZZ1JZXW000001",
-        vehicle_class="M1", effective_date=date(2026, 5, 2), disclosure_block=False,
-    )  # fmt: skip
+        subject_id="P-1001-2002",
+        plate_number="M-AB 123",
+        vehicle_id="WVWZZZ1JZXW000001",
+        vehicle_class="M1",
+        effective_date=date(2026, 5, 2),
+        disclosure_block=False,
+    )
     facts = facts_of(change, "kba-de")
     assert _decide("zoll-de", "vehicle-tax", facts).permitted
     assert authorize_producer(SNAPSHOT, "kba-de", VEHICLE, None).permitted

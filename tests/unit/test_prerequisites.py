@@ -17,9 +17,12 @@ def _fake_java(tmp_path: Path, version_line: str) -> Path:
 
 @pytest.mark.parametrize(
     ("line", "major"),
-    [('openjdk version "17.0.15" 2025-04-15', 17), ('java version "1.8.0_402"', 8),
-     ('openjdk version "21" 2023-09-19', 21)],
-)  # fmt: skip
+    [
+        ('openjdk version "17.0.15" 2025-04-15', 17),
+        ('java version "1.8.0_402"', 8),
+        ('openjdk version "21" 2023-09-19', 21),
+    ],
+)
 def test_java_version_is_read_from_its_banner(tmp_path: Path, line: str, major: int) -> None:
     assert java_major_version(str(_fake_java(tmp_path, line))) == major
 

@@ -81,9 +81,12 @@ def test_what_others_own_or_links_point_to_is_left_alone(tmp_path: Path) -> None
 def bus_help(home: str, cwd: Path) -> "subprocess.CompletedProcess[str]":
     return subprocess.run(
         [sys.executable, "-c", "from bus.cli.main import main; main()", "--help"],
-        capture_output=True, text=True, check=False, cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=cwd,
         env={"BUS_HOME": home, "PATH": "/usr/bin:/bin", "PYTHONPATH": str(PROJECT_ROOT)},
-    )  # fmt: skip
+    )
 
 
 def test_the_bus_command_closes_only_a_state_directory_it_can_reach(tmp_path: Path) -> None:

@@ -10,11 +10,24 @@ from bus.keys import AgencySigningKey
 
 def run_cli(home: Path, inbox: Path) -> "subprocess.CompletedProcess[str]":
     return subprocess.run(
-        [sys.executable, "-c", "from bus.cli.main import main; main()", "register-adapter", "run",
-         "--agency", "muni-test", "--inbox", str(inbox), "--once"],
-        capture_output=True, text=True, check=False, timeout=60,
+        [
+            sys.executable,
+            "-c",
+            "from bus.cli.main import main; main()",
+            "register-adapter",
+            "run",
+            "--agency",
+            "muni-test",
+            "--inbox",
+            str(inbox),
+            "--once",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
         env={"BUS_HOME": str(home), "PATH": "/usr/bin:/bin"},
-    )  # fmt: skip
+    )
 
 
 def test_a_missing_key_is_one_line_and_exit_1(tmp_path: Path) -> None:
@@ -40,8 +53,17 @@ def test_missing_credentials_say_how_to_get_them(tmp_path: Path) -> None:
 
 def test_help_names_the_run_command_and_its_options() -> None:
     result = subprocess.run(
-        [sys.executable, "-c", "from bus.cli.main import main; main()", "register-adapter", "run", "--help"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "from bus.cli.main import main; main()",
+            "register-adapter",
+            "run",
+            "--help",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     for option in ("--agency", "--inbox", "--once", "--chunk-size"):
         assert option in result.stdout

@@ -17,18 +17,30 @@ from producers.register_adapter.errors import RegisterFileError
 from producers.register_adapter.rows import ParsedRow, RowOutcome, RowProblem, parse_rows
 
 MOVE = {
-    "event": "address_changed", "person_id": "P-1001-2002", "effective_date": "2026-11-01",
-    "prev_street": "Marienplatz", "prev_house_number": "8", "prev_postal_code": "80331",
-    "prev_municipality_code": "09162000", "prev_country": "DE",
-    "new_street": "Hauptstraße", "new_house_number": "12a", "new_postal_code": "93047",
-    "new_municipality_code": "09362000", "new_country": "DE",
-    "moved_abroad": "false", "disclosure_block": "false",
-}  # fmt: skip
-DEATH = {
-    "event": "person_died", "person_id": "P-3003-4004", "date_of_death": "2026-10-30",
-    "registration_municipality_code": "09162000", "cause_of_death_code": "I21.9",
+    "event": "address_changed",
+    "person_id": "P-1001-2002",
+    "effective_date": "2026-11-01",
+    "prev_street": "Marienplatz",
+    "prev_house_number": "8",
+    "prev_postal_code": "80331",
+    "prev_municipality_code": "09162000",
+    "prev_country": "DE",
+    "new_street": "Hauptstraße",
+    "new_house_number": "12a",
+    "new_postal_code": "93047",
+    "new_municipality_code": "09362000",
+    "new_country": "DE",
+    "moved_abroad": "false",
     "disclosure_block": "false",
-}  # fmt: skip
+}
+DEATH = {
+    "event": "person_died",
+    "person_id": "P-3003-4004",
+    "date_of_death": "2026-10-30",
+    "registration_municipality_code": "09162000",
+    "cause_of_death_code": "I21.9",
+    "disclosure_block": "false",
+}
 
 
 def export(*rows: dict[str, str], header: tuple[str, ...] = COLUMNS) -> bytes:
@@ -90,10 +102,14 @@ def test_an_address_change_becomes_the_catalogue_event() -> None:
 
 def test_a_move_abroad_with_optional_columns_empty_and_flags_as_digits() -> None:
     abroad = MOVE | {
-        "new_street": "Rue de Rivoli", "new_house_number": "1", "new_postal_code": "",
-        "new_municipality_code": "", "new_country": "FR", "moved_abroad": "1",
+        "new_street": "Rue de Rivoli",
+        "new_house_number": "1",
+        "new_postal_code": "",
+        "new_municipality_code": "",
+        "new_country": "FR",
+        "moved_abroad": "1",
         "disclosure_block": "TRUE",
-    }  # fmt: skip
+    }
     [row] = outcomes(export(abroad))
     assert isinstance(row, ParsedRow)
     assert isinstance(row.event, AddressChanged)
@@ -106,16 +122,26 @@ def test_deaths_with_and_without_a_cause_become_catalogue_events() -> None:
     without_cause = DEATH | {"person_id": "P-5005-6006", "cause_of_death_code": ""}
     rows = outcomes(export(DEATH, without_cause))
     assert rows == [
-        ParsedRow(2, PersonDied(
-            subject_id="P-3003-4004", date_of_death=date(2026, 10, 30),
-            registration_municipality_code="09162000", cause_of_death_code="I21.9",
-            disclosure_block=False,
-        )),
-        ParsedRow(3, PersonDied(
-            subject_id="P-5005-6006", date_of_death=date(2026, 10, 30),
-            registration_municipality_code="09162000", disclosure_block=False,
-        )),
-    ]  # fmt: skip
+        ParsedRow(
+            2,
+            PersonDied(
+                subject_id="P-3003-4004",
+                date_of_death=date(2026, 10, 30),
+                registration_municipality_code="09162000",
+                cause_of_death_code="I21.9",
+                disclosure_block=False,
+            ),
+        ),
+        ParsedRow(
+            3,
+            PersonDied(
+                subject_id="P-5005-6006",
+                date_of_death=date(2026, 10, 30),
+                registration_municipality_code="09162000",
+                disclosure_block=False,
+            ),
+        ),
+    ]
 
 
 def test_values_are_trimmed_and_header_order_and_case_do_not_matter() -> None:
@@ -130,25 +156,38 @@ def test_values_are_trimmed_and_header_order_and_case_do_not_matter() -> None:
 @pytest.mark.parametrize(
     ("row", "message"),
     [
-        (MOVE | {"event": "married"},
-         "event: unknown event 'married' (expected address_changed or person_died)"),
+        (
+            MOVE | {"event": "married"},
+            "event: unknown event 'married' (expected address_changed or person_died)",
+        ),
         (MOVE | {"event": ""}, "event: missing value (expected address_changed or person_died)"),
         (MOVE | {"new_street": ""}, "new_street: missing value"),
-        (MOVE | {"person_id": "", "prev_country": ""},
-         "person_id: missing value; prev_country: missing value"),
+        (
+            MOVE | {"person_id": "", "prev_country": ""},
+            "person_id: missing value; prev_country: missing value",
+        ),
         (MOVE | {"effective_date": "01.11.2026"}, "effective_date: expected a date as YYYY-MM-DD"),
         (MOVE | {"effective_date": "2026-02-30"}, "effective_date: not a valid date"),
         (MOVE | {"moved_abroad": "ja"}, "moved_abroad: expected true or false"),
-        (MOVE | {"new_country": "Germany"},
-         "new_country: String should match pattern '^[A-Z]{2}$'"),
-        (MOVE | {"date_of_death": "2026-10-30"}, "date_of_death: must be empty for address_changed"),
+        (
+            MOVE | {"new_country": "Germany"},
+            "new_country: String should match pattern '^[A-Z]{2}$'",
+        ),
+        (
+            MOVE | {"date_of_death": "2026-10-30"},
+            "date_of_death: must be empty for address_changed",
+        ),
         (DEATH | {"new_street": "Hauptstraße"}, "new_street: must be empty for person_died"),
-        (DEATH | {"registration_municipality_code": ""},
-         "registration_municipality_code: missing value"),
-        (DEATH | {"cause_of_death_code": "heart attack"},
-         "cause_of_death_code: String should match pattern '^[A-Z][0-9]{2}(\\.[0-9A-Z]{1,4})?$'"),
+        (
+            DEATH | {"registration_municipality_code": ""},
+            "registration_municipality_code: missing value",
+        ),
+        (
+            DEATH | {"cause_of_death_code": "heart attack"},
+            "cause_of_death_code: String should match pattern '^[A-Z][0-9]{2}(\\.[0-9A-Z]{1,4})?$'",
+        ),
     ],
-)  # fmt: skip
+)
 def test_each_kind_of_bad_value_is_reported_with_file_line_and_column(
     row: dict[str, str], message: str
 ) -> None:
@@ -166,14 +205,20 @@ def test_messages_name_the_column_not_the_personal_data() -> None:
 def test_wrong_column_count_and_broken_quoting_are_bad_rows_and_later_rows_still_parse() -> None:
     header = ",".join(COLUMNS)
     good = export(DEATH).decode().splitlines()[1]
-    text = "\n".join([
-        header,
-        "person_died,P-3003-4004,2026-10-30",  # too few values
-        good + ",surplus",  # too many
-        good,
-        'person_died,"P-30"03-4004' + good[len("person_died,P-3003-4004"):],  # broken quoting
-        good,
-    ]) + "\n"  # fmt: skip
+    text = (
+        "\n".join(
+            [
+                header,
+                "person_died,P-3003-4004,2026-10-30",  # too few values
+                good + ",surplus",  # too many
+                good,
+                'person_died,"P-30"03-4004'
+                + good[len("person_died,P-3003-4004") :],  # broken quoting
+                good,
+            ]
+        )
+        + "\n"
+    )
     rows = outcomes(text.encode())
     assert [str(r) if isinstance(r, RowProblem) else r.line for r in rows if r is not None] == [
         f"moves.csv:2: expected {len(COLUMNS)} values (one per header column), found 3",
@@ -216,8 +261,11 @@ def test_missing_header_columns_reject_the_file_naming_file_and_columns() -> Non
 
 def test_a_misspelt_column_is_reported_as_missing_and_unknown() -> None:
     header = tuple("new_stret" if c == "new_street" else c for c in COLUMNS)
-    with pytest.raises(RegisterFileError, match=r"missing columns: new_street; unknown columns: "
-                       r"new_stret\)"):  # fmt: skip
+    with pytest.raises(
+        RegisterFileError,
+        match=r"missing columns: new_street; unknown columns: "
+        r"new_stret\)",
+    ):
         read_register_csv(export(MOVE, header=header), "moves.csv")
 
 
@@ -256,8 +304,11 @@ def test_the_readme_example_parses_as_the_readme_says() -> None:
     assert example is not None
     rows = outcomes(example.group(1).encode(), "2026-11-01-register.csv")
     assert [type(r.event) for r in rows if isinstance(r, ParsedRow)] == [
-        AddressChanged, AddressChanged, PersonDied, PersonDied,
-    ]  # fmt: skip
+        AddressChanged,
+        AddressChanged,
+        PersonDied,
+        PersonDied,
+    ]
     problem = (
         "2026-11-01-register.csv:6: event: unknown event 'moved' (expected address_changed or "
         "person_died)"

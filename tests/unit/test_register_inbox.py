@@ -36,8 +36,10 @@ def test_archive_writes_notes_then_moves_and_never_overwrites_other_content(
     (tmp_path / "x.csv").write_text("monday")
     assert inbox.archive(tmp_path / "x.csv", sha256_hex(b"monday"), {}) == moved
     assert sorted(p.name for p in (tmp_path / "done").iterdir()) == [
-        "x.csv", "x.csv.rejected.txt", f"x.{tuesday[:12]}.csv",
-    ]  # fmt: skip
+        "x.csv",
+        "x.csv.rejected.txt",
+        f"x.{tuesday[:12]}.csv",
+    ]
 
 
 def test_a_rejected_file_moves_to_rejected_with_its_error(tmp_path: Path) -> None:

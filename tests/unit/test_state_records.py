@@ -15,9 +15,12 @@ from policies.snapshot import canonical_bytes
 REFERENCE = Path(__file__).resolve().parents[2] / "policies" / "reference"
 SUBSCRIPTION = Subscription("tax-by", "population.AddressChanged", "tax-residence")
 REGISTRATION = {
-    "consumer": "tax-by", "event_type": "population.AddressChanged", "purpose": "tax-residence",
-    "grant_id": "tax-by-address", "registered_at": "2026-12-02T12:00:00Z",
-}  # fmt: skip
+    "consumer": "tax-by",
+    "event_type": "population.AddressChanged",
+    "purpose": "tax-residence",
+    "grant_id": "tax-by-address",
+    "registered_at": "2026-12-02T12:00:00Z",
+}
 
 
 def test_a_registration_reads_back_as_its_subscription() -> None:

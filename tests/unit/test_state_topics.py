@@ -80,10 +80,11 @@ class Source:
 
 def _state(reading: StateReading) -> EnforcerState:
     return EnforcerState(
-        snapshot=reading.snapshot, keys=KeyStore([]),
+        snapshot=reading.snapshot,
+        keys=KeyStore([]),
         subscriptions={TYPE: tuple(sorted(reading.subscriptions, key=str))},
         pseudonyms=Pseudonymizer(b"k" * 32),
-    )  # fmt: skip
+    )
 
 
 def _read(subscription: Subscription) -> Acl:
@@ -99,9 +100,13 @@ async def test_a_topic_that_cannot_be_created_holds_back_only_its_subscription(
     source = Source(StateReading(POLICY, frozenset({TAX})))
     registry = CollectorRegistry()
     watcher = StateWatcher(
-        source, KafkaBrokerSetup(cast(KafkaAdmin, admin)), _state, WatcherTiming(),
-        EnforcerHealth(registry), backoff=Backoff(0.01, 0.02),
-    )  # fmt: skip
+        source,
+        KafkaBrokerSetup(cast(KafkaAdmin, admin)),
+        _state,
+        WatcherTiming(),
+        EnforcerHealth(registry),
+        backoff=Backoff(0.01, 0.02),
+    )
     stop = asyncio.Event()
     assert await watcher.first_state(stop)
     task = watcher.start(stop)

@@ -108,9 +108,14 @@ def _watcher(
     registry: CollectorRegistry | None = None,
 ) -> StateWatcher:
     return StateWatcher(
-        source, broker, _state, timing, EnforcerHealth(registry),
-        monotonic=lambda: now[0], backoff=Backoff(0.01, 0.02),
-    )  # fmt: skip
+        source,
+        broker,
+        _state,
+        timing,
+        EnforcerHealth(registry),
+        monotonic=lambda: now[0],
+        backoff=Backoff(0.01, 0.02),
+    )
 
 
 async def _until(condition: Callable[[], bool]) -> None:
@@ -266,8 +271,10 @@ async def test_a_refused_record_is_logged_and_counted_once(
     assert sample("bus_enforcer_state_records_refused_total", {"topic": "bus.policy"}) == 1
     assert sample("bus_enforcer_state_refused_records") == 1  # still there: the alert holds
     lines = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
-    assert lines == ["record refused, the last valid state stays: bus.policy offset 7 "
-                     "(key sha256:broken): not JSON"]  # fmt: skip
+    assert lines == [
+        "record refused, the last valid state stays: bus.policy offset 7 "
+        "(key sha256:broken): not JSON"
+    ]
     stop = asyncio.Event()
     task = watcher.start(stop)
     assert watcher.health().status == "degraded"  # enforcing, but an operator should look

@@ -58,9 +58,22 @@ Clock = Callable[[], datetime]
 # Query parameters whose values the access log keeps; any other value is withheld (a person's
 # identifier typed into a misspelt or refused parameter must not land in the log).
 _LOGGED_PARAMETERS = frozenset(
-    {"consumer", "producer", "event_type", "purpose", "outcome", "reason", "since", "until",
-     "event_id", "limit", "cursor", "bucket", "fresh"}
-)  # fmt: skip
+    {
+        "consumer",
+        "producer",
+        "event_type",
+        "purpose",
+        "outcome",
+        "reason",
+        "since",
+        "until",
+        "event_id",
+        "limit",
+        "cursor",
+        "bucket",
+        "fresh",
+    }
+)
 _LOGGED_VALUE_CHARS = 200
 MAX_BODY_BYTES = 16 * 1024
 _METHODS = frozenset({"GET", "POST", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
@@ -86,9 +99,11 @@ class StatsQuery(DecisionQuery):
 
 class SubjectRequest(BaseModel):
     subject: str = Field(
-        min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
         description="the person's real identifier",
-    )  # fmt: skip
+    )
 
 
 def create_app(
@@ -114,9 +129,10 @@ def create_app(
         wait = limit.wait(key)
         if wait is not None:
             raise HTTPException(
-                429, f"more than {limit.rate} requests; try again in {wait} s",
+                429,
+                f"more than {limit.rate} requests; try again in {wait} s",
                 headers={"Retry-After": str(wait)},
-            )  # fmt: skip
+            )
 
     def principal(request: Request) -> Principal:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -184,14 +200,26 @@ def create_app(
         method = request.method if request.method in _METHODS else "OTHER"
         if who is not None and response.status_code != 429:
             await run_in_threadpool(
-                store.log_access, clock(), who.name, who.role.value, who.agency, method, path,
-                query, response.status_code,
-            )  # fmt: skip
+                store.log_access,
+                clock(),
+                who.name,
+                who.role.value,
+                who.agency,
+                method,
+                path,
+                query,
+                response.status_code,
+            )
             log.info(
                 "api access",
-                extra={"token": who.name, "method": method, "path": path, "query": query,
-                       "status": response.status_code},
-            )  # fmt: skip
+                extra={
+                    "token": who.name,
+                    "method": method,
+                    "path": path,
+                    "query": query,
+                    "status": response.status_code,
+                },
+            )
         if metrics:
             role = who.role.value if who else "none"
             elapsed = time.perf_counter() - started
@@ -233,11 +261,16 @@ def create_app(
         else:
             number = None
         if number is None:
-            raise RequestValidationError([{
-                "loc": ("path", "decision_id"), "type": "value_error",
-                "msg": "not a decision id: a number from 1 to 2^63-1 (an agency's DPO: the id "
-                "its listings give)",
-            }])  # fmt: skip
+            raise RequestValidationError(
+                [
+                    {
+                        "loc": ("path", "decision_id"),
+                        "type": "value_error",
+                        "msg": "not a decision id: a number from 1 to 2^63-1 (an agency's DPO: the id "
+                        "its listings give)",
+                    }
+                ]
+            )
         return number
 
     @app.get("/decisions", summary="Decisions, newest first, filtered; paged by cursor")
@@ -256,11 +289,15 @@ def create_app(
     @app.get("/decisions/{decision_id}", summary="One decision: explanation and replay check")
     def decision(
         caller: Caller,
-        decision_id: Annotated[str, Path(
-            min_length=1, max_length=64,
-            description=f"a number; an agency's DPO: the id its listings give ({DPO_ID_PATTERN})",
-        )],
-    ) -> dict[str, Any]:  # fmt: skip
+        decision_id: Annotated[
+            str,
+            Path(
+                min_length=1,
+                max_length=64,
+                description=f"a number; an agency's DPO: the id its listings give ({DPO_ID_PATTERN})",
+            ),
+        ],
+    ) -> dict[str, Any]:
         number = decision_number(caller, decision_id)
         found = store.get(number, where=DecisionFilter(dpo_of=caller.scope))
         if found is None:  # also outside the caller's scope: existence is not disclosed
@@ -271,10 +308,13 @@ def create_app(
         return {
             "decision": view,
             "explanation": explanation(found),
-            "grant_id": view["grant_id"], "purpose": view["purpose"],
-            "legal_basis": view["legal_basis"], "released_fields": view["released_fields"],
-            "snapshot_hash": view["snapshot_hash"], "replay": replayed,
-        }  # fmt: skip
+            "grant_id": view["grant_id"],
+            "purpose": view["purpose"],
+            "legal_basis": view["legal_basis"],
+            "released_fields": view["released_fields"],
+            "snapshot_hash": view["snapshot_hash"],
+            "replay": replayed,
+        }
 
     @app.get(
         "/stats",
@@ -327,14 +367,18 @@ def create_app(
         verified = watch.status(fresh)
         report, finding = verified.report, verified.report.finding
         result = {
-            "intact": report.intact, "records": report.records, "head_seq": report.head_seq,
-            "head_hash": report.head_hash, "checkpoints": report.checkpoints,
+            "intact": report.intact,
+            "records": report.records,
+            "head_seq": report.head_seq,
+            "head_hash": report.head_hash,
+            "checkpoints": report.checkpoints,
             "last_checkpoint_seq": report.last_checkpoint_seq,
             "unsigned_tail": report.unsigned_tail,
             "finding": {"kind": finding.kind.value, "seq": finding.seq, "message": finding.message}
-            if finding else None,
+            if finding
+            else None,
             "verified_at": format_time(verified.at),
-        }  # fmt: skip
+        }
         return dpo_integrity(result) if caller.scope else result
 
     return app
@@ -362,9 +406,12 @@ def _refused_unread(request: Request) -> JSONResponse | None:
         )
     if _names_a_subject(request.url.query):
         return JSONResponse(
-            {"error": "a person's identifier is never taken in a URL; send it in the JSON "
-             "body of POST /decisions/search or POST /subject-report"}, status_code=400,
-        )  # fmt: skip
+            {
+                "error": "a person's identifier is never taken in a URL; send it in the JSON "
+                "body of POST /decisions/search or POST /subject-report"
+            },
+            status_code=400,
+        )
     return None
 
 
@@ -393,8 +440,9 @@ def _logged_query(query: str) -> str:
     """The query string as logged: known filters with their values (shortened); of anything
     else neither name nor value, which may be a person's identifier (`subject` is named)."""
     pairs = [
-        (k, v[:_LOGGED_VALUE_CHARS]) if k in _LOGGED_PARAMETERS
+        (k, v[:_LOGGED_VALUE_CHARS])
+        if k in _LOGGED_PARAMETERS
         else (k if k == "subject" else "[unknown]", "[withheld]")
         for k, v in parse_qsl(query, keep_blank_values=True)
-    ]  # fmt: skip
+    ]
     return urlencode(pairs)

@@ -10,13 +10,18 @@ _SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.
 class ApiMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = Counter(
-            "bus_audit_api_requests_total", "Requests answered.",
-            ["route", "method", "status", "role"], registry=registry,
-        )  # fmt: skip
+            "bus_audit_api_requests_total",
+            "Requests answered.",
+            ["route", "method", "status", "role"],
+            registry=registry,
+        )
         self.seconds = Histogram(
-            "bus_audit_api_request_seconds", "Time to answer one request (access log included).",
-            ["route"], buckets=_SECONDS_BUCKETS, registry=registry,
-        )  # fmt: skip
+            "bus_audit_api_request_seconds",
+            "Time to answer one request (access log included).",
+            ["route"],
+            buckets=_SECONDS_BUCKETS,
+            registry=registry,
+        )
 
     def answered(self, route: str, method: str, status: int, role: str, seconds: float) -> None:
         self.requests.labels(route, method, str(status), role).inc()

@@ -51,15 +51,22 @@ def serve(
     store = open_store(store_url)
     try:
         watch = IntegrityWatch(
-            store, public_key, lambda: datetime.now(UTC),
+            store,
+            public_key,
+            lambda: datetime.now(UTC),
             witness=witness_reader(witness_topic, public_key),
-        )  # fmt: skip
+        )
         refresh = threading.Thread(target=_keep_fresh, args=(watch,), daemon=True)
         refresh.start()
         app = create_app(
-            store, pseudonyms, tokens, public_key, metrics=metrics, integrity=watch,
+            store,
+            pseudonyms,
+            tokens,
+            public_key,
+            metrics=metrics,
+            integrity=watch,
             rate_limit=rate_limit,
-        )  # fmt: skip
+        )
         # Our own JSON logging stays in charge (log_config=None); uvicorn handles the signals.
         # The client address is the connection's, never X-Forwarded-For (see SERVER_SETTINGS).
         uvicorn.run(app, host=host, port=port, **SERVER_SETTINGS)

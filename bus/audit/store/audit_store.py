@@ -25,9 +25,15 @@ from bus.keys import AgencySigningKey
 Position = tuple[str, int]  # topic, partition
 
 _DECISION_COLUMNS = (
-    "seq", "source_topic", "source_partition", "source_offset", "record", "prev_hash", "hash",
+    "seq",
+    "source_topic",
+    "source_partition",
+    "source_offset",
+    "record",
+    "prev_hash",
+    "hash",
     *COLUMN_NAMES,
-)  # fmt: skip
+)
 _SELECT = (
     "SELECT seq, source_topic, source_partition, source_offset, record, "
     f"{', '.join(COLUMN_NAMES)} FROM decisions"
@@ -180,9 +186,17 @@ class AuditStore:
                 if row_columns.outcome == UNREADABLE:
                     unreadable.append(record)
                 rows.append(
-                    (seq, record.topic, record.partition, record.offset, record.value, previous,
-                     chain, *row_columns)
-                )  # fmt: skip
+                    (
+                        seq,
+                        record.topic,
+                        record.partition,
+                        record.offset,
+                        record.value,
+                        previous,
+                        chain,
+                        *row_columns,
+                    )
+                )
                 if every:
                     covered[(record.topic, record.partition)] = record.offset + 1
                     if seq % every == 0:
@@ -264,9 +278,17 @@ class AuditStore:
             self.backend.execute(
                 "INSERT INTO checkpoints (seq, chain_hash, signed_at, key_id, signature, "
                 "positions, cadence_records, cadence_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (cp.seq, cp.chain_hash, cp.signed_at, cp.key_id, cp.signature,
-                 json.dumps(cp.positions), cadence.records, cadence.ms),
-            )  # fmt: skip
+                (
+                    cp.seq,
+                    cp.chain_hash,
+                    cp.signed_at,
+                    cp.key_id,
+                    cp.signature,
+                    json.dumps(cp.positions),
+                    cadence.records,
+                    cadence.ms,
+                ),
+            )
         return checkpoints
 
     def _stored_positions(self) -> dict[Position, int]:
@@ -390,9 +412,16 @@ class AuditStore:
     # --- the API's own access log ---
 
     def log_access(
-        self, at: datetime, token_name: str | None, role: str | None, agency: str | None,
-        method: str, path: str, query: str, status: int,
-    ) -> None:  # fmt: skip
+        self,
+        at: datetime,
+        token_name: str | None,
+        role: str | None,
+        agency: str | None,
+        method: str,
+        path: str,
+        query: str,
+        status: int,
+    ) -> None:
         with self._lock, self.backend.transaction():
             self.backend.execute(
                 "INSERT INTO api_access (at, token_name, role, agency, method, path, query, status)"
@@ -463,14 +492,24 @@ def _frozen(positions: Mapping[Position, int]) -> Positions:
 def _checkpoint(row: tuple[Any, ...]) -> Checkpoint:
     seq, chain_hash, signed_at, key_id, signature, positions, records, ms = row
     return Checkpoint(
-        int(seq), chain_hash, signed_at, key_id, bytes(signature),
-        None if positions is None else tuple((t, int(p), int(o)) for t, p, o in json.loads(positions)),
+        int(seq),
+        chain_hash,
+        signed_at,
+        key_id,
+        bytes(signature),
+        None
+        if positions is None
+        else tuple((t, int(p), int(o)) for t, p, o in json.loads(positions)),
         None if records is None else Cadence(int(records), int(ms)),
-    )  # fmt: skip
+    )
 
 
 def _decision(row: tuple[Any, ...]) -> StoredDecision:
     return StoredDecision(
-        seq=int(row[0]), source_topic=row[1], source_partition=int(row[2]),
-        source_offset=int(row[3]), record=bytes(row[4]), columns=Columns(*row[5:]),
-    )  # fmt: skip
+        seq=int(row[0]),
+        source_topic=row[1],
+        source_partition=int(row[2]),
+        source_offset=int(row[3]),
+        record=bytes(row[4]),
+        columns=Columns(*row[5:]),
+    )
