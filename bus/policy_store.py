@@ -29,8 +29,8 @@ from policies.snapshot import canonical_bytes, compile_snapshot
 SOURCE = Path(f"kafka:{POLICY_TOPIC}")
 
 
-def ensure_policy_topic(admin: KafkaAdmin) -> None:
-    admin.ensure_topics([POLICY_TOPIC], partitions=1, config={"cleanup.policy": "compact"})
+def ensure_policy_topic(admin: KafkaAdmin, topic: str = POLICY_TOPIC) -> None:
+    admin.ensure_topics([topic], partitions=1, config={"cleanup.policy": "compact"})
 
 
 async def publish(connection: KafkaConnection, policy_set: PolicySet) -> None:

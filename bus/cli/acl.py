@@ -9,11 +9,13 @@ import typer
 
 from bus import policy_store, subscriptions
 from bus.acls import describe, desired_acls, sync_acls
+from bus.cli.params import topic_name
 from bus.errors import ConfigError
 from bus.kafka import broker
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.settings import load_kafka_settings
+from bus.topics import POLICY_TOPIC
 from bus.topology import ensure_registry_topics
 from policies.loader import PolicySet, load_policy_set
 from policies.snapshot import compile_snapshot
@@ -33,6 +35,14 @@ def sync(
             file_okay=False,
         ),
     ] = None,
+    policy_topic: Annotated[
+        str,
+        typer.Option(
+            metavar="TOPIC",
+            help="Where `bus policy apply` publishes (without --policy, the set in force there).",
+            callback=topic_name,
+        ),
+    ] = POLICY_TOPIC,
 ) -> None:
     """Grant what the policy and the subscriptions in force allow, and revoke every other ACL an
     agency holds (also of agencies no longer in the policy). The bus's own principals are kept."""
@@ -40,7 +50,7 @@ def sync(
     connection = broker.admin_connection(load_kafka_settings())
     admin = KafkaAdmin(connection)
     ensure_registry_topics(admin)
-    snapshot = compile_snapshot(policy_set or _applied(connection, admin))
+    snapshot = compile_snapshot(policy_set or _applied(connection, admin, policy_topic))
     subs = asyncio.run(subscriptions.load(connection))
     changes = sync_acls(admin, desired_acls(snapshot, subs, time.time()))
     for added in sorted(changes.added, key=describe):
@@ -50,9 +60,9 @@ def sync(
     typer.echo(f"ACLs in sync: {len(changes.added)} added, {len(changes.removed)} removed")
 
 
-def _applied(connection: KafkaConnection, admin: KafkaAdmin) -> PolicySet:
-    policy_store.ensure_policy_topic(admin)
-    applied = asyncio.run(policy_store.latest(connection))
+def _applied(connection: KafkaConnection, admin: KafkaAdmin, topic: str) -> PolicySet:
+    policy_store.ensure_policy_topic(admin, topic)
+    applied = asyncio.run(policy_store.latest(connection, topic))
     if applied is None:
         # Syncing to "no policy" would revoke every agency's access: make that a deliberate act.
         raise ConfigError(

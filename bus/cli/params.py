@@ -14,6 +14,7 @@ from bus.errors import ConfigError
 from bus.shown_values import shown
 
 _GROUP = re.compile(r"[A-Za-z0-9._-]{1,200}")
+_TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")  # Kafka's own rule for topic names
 
 
 def _parameter(check: Callable[[str], str]) -> Callable[[str | None], str | None]:
@@ -44,7 +45,14 @@ def check_consumer_group(value: str) -> str:
     return value
 
 
+def check_topic(value: str) -> str:
+    if not _TOPIC.fullmatch(value):
+        raise ConfigError(f"{shown(value)} is not a Kafka topic name (1-249 of A-Z a-z 0-9 . _ -)")
+    return value
+
+
 agency_id = _parameter(check_agency_id)
+topic_name = _parameter(check_topic)
 consumer_group = _parameter(check_consumer_group)
 purpose_code = _parameter(check_purpose_code)
 event_type = _parameter(check_event_type)

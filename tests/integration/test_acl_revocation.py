@@ -5,7 +5,6 @@ on the real broker."""
 import asyncio
 import shutil
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 
 import pytest
@@ -150,16 +149,15 @@ def test_sync_without_a_policy_follows_the_applied_set(
     principals: Principals,
     topic_factory: Callable[..., str],
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # The command reads the applied set with policy_store.latest: here from a policy topic of this
-    # test's own, so both cases run whatever the shared broker's bus.policy holds.
+    # The applied set is read from a policy topic of this test's own, so both cases run whatever
+    # the shared broker's bus.policy holds.
     applied_topic = topic_factory("policy")
-    monkeypatch.setattr(policy_store, "latest", partial(policy_store.latest, topic=applied_topic))
+    sync = ["acl", "sync", "--policy-topic", applied_topic]
     runner = CliRunner()
 
     # None applied: syncing to no policy would revoke every agency's access.
-    refused = runner.invoke(app, ["acl", "sync"])
+    refused = runner.invoke(app, sync)
     assert refused.exit_code == 1
     assert "no policy set has been applied: run `bus policy apply DIR`" in refused.output
 
@@ -171,7 +169,7 @@ def test_sync_without_a_policy_follows_the_applied_set(
     assert subscribed.exit_code == 0, subscribed.output
     try:
         asyncio.run(apply_on(kafka_broker, applied_topic, policy))
-        synced = runner.invoke(app, ["acl", "sync"])
+        synced = runner.invoke(app, sync)
         assert synced.exit_code == 0, synced.output
         granted = lines_about(synced.output, f"User:{newcomer.username}")
         assert len(granted) == 4, synced.output
