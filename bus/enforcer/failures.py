@@ -13,7 +13,7 @@ same thing forever, never lose a record, never hold up other partitions.
 4. If the failure is not known to be the record's (timeouts, a missing topic, a broker refusing
    everything, any other exception from the Kafka client) or setting aside fails too,
    quarantining would divert good events: the partition stalls instead. It is paused, an alert
-   gauge is set and an error names it; it is tried again every STALL_RETRY_S, and other
+   gauge is set and an error names it; it is tried again every RetryTimes.stall_s, and other
    partitions carry on. A stall is the operator's to fix, and resolves itself when the cause is
    gone.
 """
@@ -32,9 +32,6 @@ from aiokafka.errors import (
 BATCH_ATTEMPTS = 3
 ALONE_ATTEMPTS = 3
 SET_ASIDE_ATTEMPTS = 2
-STALL_RETRY_S = 60.0
-FIRST_BACKOFF_S = 0.2  # doubling per attempt, at most MAX_BACKOFF_S
-MAX_BACKOFF_S = 5.0
 _RECORD_FAULTS = (
     MessageSizeTooLargeError,
     RecordTooLargeError,
@@ -80,12 +77,25 @@ class Verdict:
     stalled: bool
 
 
+@dataclass(frozen=True)
+class RetryTimes:
+    """How long the loop waits before it tries a partition again, in seconds."""
+
+    first_backoff_s: float = 0.2  # doubling per attempt, at most max_backoff_s
+    max_backoff_s: float = 5.0
+    stall_s: float = 60.0  # a stalled partition
+    unexpected_s: float = 5.0  # after a failure _transact did not handle itself
+    # After a fence: longer than a rebalance takes to reach us, should another enforcer own it now.
+    fenced_s: float = 15.0
+
+
 class Failures:
     """Per partition: the failing streak, and how far records go one at a time (up to the end of
     a batch that failed as a whole, so one record at fault costs its neighbours one transaction
     each, not a retry cycle each)."""
 
-    def __init__(self) -> None:
+    def __init__(self, times: RetryTimes = RetryTimes()) -> None:
+        self.times = times
         self._streaks: dict[tuple[str, int], _Streak] = {}
         self._one_at_a_time_until: dict[tuple[str, int], int] = {}
 
@@ -121,9 +131,10 @@ class Failures:
             streak.alone >= ALONE_ATTEMPTS and not streak.record_fault
         )
         if streak.stalled:
-            return Verdict(STALL_RETRY_S, stalled=True)
+            return Verdict(self.times.stall_s, stalled=True)
         attempts = streak.batch + streak.alone + streak.set_aside
-        return Verdict(min(FIRST_BACKOFF_S * 2 ** (attempts - 1), MAX_BACKOFF_S), stalled=False)
+        backoff = self.times.first_backoff_s * 2 ** (attempts - 1)
+        return Verdict(min(backoff, self.times.max_backoff_s), stalled=False)
 
     def succeeded(self, partition: tuple[str, int], next_offset: int) -> bool:
         """A transaction committed up to `next_offset`; returns whether the partition had stalled."""

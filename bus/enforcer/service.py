@@ -16,8 +16,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import ProducerFenced, UnknownTopicOrPartitionError
 
-from bus.enforcer import failures
-from bus.enforcer.failures import Failures, Plan, ProcessingFault
+from bus.enforcer.failures import Failures, Plan, ProcessingFault, RetryTimes
 from bus.enforcer.metrics import EnforcerMetrics
 from bus.enforcer.partition_producers import PartitionProducers
 from bus.enforcer.pipeline import (
@@ -37,9 +36,6 @@ from bus.kafka.position import record_position
 log = logging.getLogger(__name__)
 DUPLICATE_EVENT = "DUPLICATE_EVENT"
 UNEXPECTED_STALL_AFTER = 3  # unexpected failures in a row before the partition counts as stalled
-UNEXPECTED_RETRY_S = 5.0
-# After a fence: longer than a rebalance takes to reach us, should another enforcer own it now.
-FENCED_RETRY_S = 15.0
 Batch = list[ConsumerRecord[bytes, bytes]]
 
 
@@ -58,6 +54,7 @@ class Enforcer:
         seen_events: SeenEventsConfig | None = None,
         # False while the state in force may not be relied on (stale policy): consumption pauses.
         may_proceed: Callable[[], bool] = lambda: True,
+        retry_times: RetryTimes | None = None,
     ) -> None:
         self._connection = connection
         self._topics = topics
@@ -77,7 +74,8 @@ class Enforcer:
         self._seen_config = seen_events or SeenEventsConfig()
         # Per assigned partition, once rebuilt; a partition without it is not processed.
         self._seen: dict[TopicPartition, SeenEvents] = {}
-        self._failures = Failures()
+        self._times = retry_times or RetryTimes()
+        self._failures = Failures(self._times)
         # Failures in a row that _transact did not handle itself (a bug in the loop).
         self._unexpected: dict[TopicPartition, int] = {}
         self._retries: set[asyncio.Task[None]] = set()
@@ -149,7 +147,7 @@ class Enforcer:
         takes it, aiokafka refuses it on every fetch) would stop every partition of this
         consumer. Find the partition by asking for each one's buffered records alone, and stall
         that one only: paused, the alert set, an error naming it and its committed offset, tried
-        again every STALL_RETRY_S. Nothing is lost: the record stays in Kafka, and the others
+        again every RetryTimes.stall_s. Nothing is lost: the record stays in Kafka, and the others
         are rewound to their committed offsets (the failed fetch may have consumed some)."""
         consumer = self._consumer
         assert consumer is not None
@@ -173,7 +171,7 @@ class Enforcer:
             tp.partition,
             offset,
             type(error).__name__,
-            failures.STALL_RETRY_S,
+            self._times.stall_s,
             extra={"input": record_position(tp.topic, tp.partition, offset or 0)},
         )
         if self._metrics is not None:
@@ -181,7 +179,7 @@ class Enforcer:
         self._unexpected[tp] = UNEXPECTED_STALL_AFTER  # a later commit says it flows again
         self._consumer.pause(tp)
         self._seen.pop(tp, None)
-        self._recover_later(tp, failures.STALL_RETRY_S)
+        self._recover_later(tp, self._times.stall_s)
 
     async def _transact_or_log(self, tp: TopicPartition, records: Batch) -> None:
         try:
@@ -197,7 +195,7 @@ class Enforcer:
             try:
                 async with self._lock:
                     await self._recover(
-                        tp, failures.STALL_RETRY_S if stalled else UNEXPECTED_RETRY_S
+                        tp, self._times.stall_s if stalled else self._times.unexpected_s
                     )
             except Exception:
                 log.exception("recovering %s failed", tp)
@@ -348,7 +346,7 @@ class Enforcer:
         """Another producer took this partition's transactional id: a new owner after a rebalance
         we have not seen yet, or the broker ending a transaction that ran too long. Before, the
         partition was left without a producer and never processed again, silently. Now it stalls
-        with the alert and is set up afresh after FENCED_RETRY_S, unless a rebalance revokes it
+        with the alert and is set up afresh after RetryTimes.fenced_s, unless a rebalance revokes it
         meanwhile (then its new owner carries on; the delay keeps us from fencing it back)."""
         assert self._consumer is not None
         log.error(
@@ -356,7 +354,7 @@ class Enforcer:
             "%.0f s unless a rebalance hands it to another enforcer",
             tp.topic,
             tp.partition,
-            FENCED_RETRY_S,
+            self._times.fenced_s,
         )
         self._count_error("fenced")
         if self._metrics is not None:
@@ -365,7 +363,7 @@ class Enforcer:
         self._consumer.pause(tp)
         self._seen.pop(tp, None)
         await self._producers.stop(tp)
-        self._recover_later(tp, FENCED_RETRY_S)
+        self._recover_later(tp, self._times.fenced_s)
 
     async def _failed(
         self, tp: TopicPartition, plan: Plan, records: Batch, error: Exception

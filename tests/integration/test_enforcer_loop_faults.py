@@ -19,8 +19,8 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaConnectionError
 from prometheus_client import CollectorRegistry
 
-from bus.enforcer import failures, seen_journal, service
-from bus.enforcer.failures import ALONE_ATTEMPTS, BATCH_ATTEMPTS
+from bus.enforcer import seen_journal, service
+from bus.enforcer.failures import ALONE_ATTEMPTS, BATCH_ATTEMPTS, RetryTimes
 from bus.enforcer.metrics import EnforcerMetrics
 from bus.enforcer.partition_producers import PartitionProducers
 from bus.enforcer.pipeline import EnforcerState, InRecord, Outcome
@@ -75,9 +75,7 @@ async def test_faults_outside_process_never_stop_the_loop(
     kafka_broker: KafkaConnection,
     kafka_admin: KafkaAdmin,
     topic_factory: Callable[..., str],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(failures, "FIRST_BACKOFF_S", 0.05)  # the bounds are counted, not timed
     ingress, out = topic_factory("ingress"), topic_factory("out")
     ensure_bus_topics(kafka_admin, [])
     values = [f"ok-{i}".encode() for i in range(30)]
@@ -87,7 +85,9 @@ async def test_faults_outside_process_never_stop_the_loop(
     await _publish(kafka_broker, ingress, values)
 
     registry = CollectorRegistry()
-    enforcer = _enforcer(kafka_broker, ingress, out, _no_state, registry)
+    # The bounds are counted, not timed.
+    times = RetryTimes(first_backoff_s=0.05)
+    enforcer = _enforcer(kafka_broker, ingress, out, _no_state, registry, times)
     await run_until(enforcer, len(values))  # its journal goes with the topic
 
     delivered = [r.value for r in await read_topic(kafka_broker, out)]
@@ -119,10 +119,8 @@ async def test_a_partition_that_keeps_failing_stalls_with_an_alert_and_flows_aga
     kafka_broker: KafkaConnection,
     kafka_admin: KafkaAdmin,
     topic_factory: Callable[..., str],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(failures, "STALL_RETRY_S", 2.0)
-    monkeypatch.setattr(failures, "FIRST_BACKOFF_S", 0.05)
+    times = RetryTimes(first_backoff_s=0.05, stall_s=2.0)
     ingress, out = topic_factory("ingress"), topic_factory("out")
     values = [f"ok-{i}".encode() for i in range(10)]
     await _publish(kafka_broker, ingress, values)
@@ -135,7 +133,7 @@ async def test_a_partition_that_keeps_failing_stalls_with_an_alert_and_flows_aga
         return _no_state()
 
     registry = CollectorRegistry()
-    enforcer = _enforcer(kafka_broker, ingress, out, state, registry)
+    enforcer = _enforcer(kafka_broker, ingress, out, state, registry, times)
     stalled = {"topic": ingress, "partition": "0"}
     stop = asyncio.Event()
     task = asyncio.create_task(enforcer.run(stop))
@@ -165,7 +163,6 @@ async def test_a_failure_in_the_loops_own_recovery_loses_no_record(
     topic_factory: Callable[..., str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(service, "UNEXPECTED_RETRY_S", 0.5)
     ingress, out = topic_factory("ingress"), topic_factory("out")
     values = [f"ok-{i}".encode() for i in range(10)]
     await _publish(kafka_broker, ingress, values[:5])
@@ -189,7 +186,8 @@ async def test_a_failure_in_the_loops_own_recovery_loses_no_record(
     real_journal, real_failed = seen_journal.journal, service.Enforcer._failed
     monkeypatch.setattr(service, "journal", journal)
     registry = CollectorRegistry()
-    enforcer = _enforcer(kafka_broker, ingress, out, _no_state, registry)
+    times = RetryTimes(unexpected_s=0.5)
+    enforcer = _enforcer(kafka_broker, ingress, out, _no_state, registry, times)
     monkeypatch.setattr(enforcer, "_failed", failed)
     stop = asyncio.Event()
     task = asyncio.create_task(enforcer.run(stop))
@@ -247,11 +245,9 @@ async def test_a_record_the_client_cannot_decode_stalls_only_its_partition(
 async def test_a_fenced_partition_stalls_with_an_alert_and_is_set_up_again(
     kafka_broker: KafkaConnection,
     topic_factory: Callable[..., str],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Before, a fenced producer was stopped and the partition was never processed again,
     # silently (no metric, no retry) while it stayed assigned to this enforcer.
-    monkeypatch.setattr(service, "FENCED_RETRY_S", 1.0)
     ingress, out, group = topic_factory("ingress"), topic_factory("out"), unique_name("enforcer")
     await _publish(kafka_broker, ingress, [b"ok-0", b"ok-1"])
     registry = CollectorRegistry()
@@ -262,6 +258,7 @@ async def test_a_fenced_partition_stalls_with_an_alert_and_is_set_up_again(
         group=group,
         processor=stand_in(out),
         metrics=EnforcerMetrics(registry),
+        retry_times=RetryTimes(fenced_s=1.0),
     )
     stop = asyncio.Event()
     task = asyncio.create_task(enforcer.run(stop))
@@ -322,6 +319,7 @@ def _enforcer(
     out: str,
     state: Callable[[], EnforcerState],
     registry: CollectorRegistry,
+    retry_times: RetryTimes | None = None,
 ) -> Enforcer:
     return Enforcer(
         connection,
@@ -330,6 +328,7 @@ def _enforcer(
         group=unique_name("enforcer"),
         processor=stand_in(out),
         metrics=EnforcerMetrics(registry),
+        retry_times=retry_times,
     )
 
 

@@ -8,10 +8,10 @@ from bus.enforcer.failures import (
     ALONE_ATTEMPTS,
     BATCH_ATTEMPTS,
     SET_ASIDE_ATTEMPTS,
-    STALL_RETRY_S,
     Failures,
     Plan,
     ProcessingFault,
+    RetryTimes,
     Verdict,
 )
 
@@ -81,7 +81,7 @@ def test_a_failure_that_is_not_the_records_stalls_instead_of_quarantining() -> N
     failures = Failures()
     verdicts = _fail(failures, BATCH_ATTEMPTS + ALONE_ATTEMPTS, KafkaTimeoutError())
     assert [v.stalled for v in verdicts] == [False] * (len(verdicts) - 1) + [True]
-    assert verdicts[-1].backoff_s == STALL_RETRY_S
+    assert verdicts[-1].backoff_s == RetryTimes().stall_s
     assert failures.plan(TP, 7) is Plan.ALONE  # never SET_ASIDE: good events are not diverted
     assert failures.succeeded(TP, 8)  # it had stalled; now it flows again
     assert failures.plan(TP, 8) is Plan.ALONE
