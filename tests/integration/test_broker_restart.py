@@ -4,7 +4,6 @@ Runs a second, private broker (own ports and state directory) so that it can be 
 without disturbing the session broker the other tests use.
 """
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,23 +14,19 @@ from bus.kafka.admin import KafkaAdmin
 from bus.kafka.probe import metadata
 from bus.kafka.settings import KafkaSettings, load_kafka_settings
 from tests.support.kafka import unique_name
+from tests.support.private_broker import free_ports
 
 pytestmark = pytest.mark.integration
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def private_broker(tmp_path: Path, kafka_settings: KafkaSettings) -> Iterator[KafkaSettings]:
+    port, controller_port = free_ports(2)
     settings = load_kafka_settings(
         state_dir=tmp_path / "kafka",
         cache_dir=kafka_settings.cache_dir,
-        port=_free_port(),
-        controller_port=_free_port(),
+        port=port,
+        controller_port=controller_port,
         start_timeout_s=60,
     )
     try:

@@ -10,20 +10,28 @@ from bus.kafka import broker
 from bus.kafka.settings import KafkaSettings, load_kafka_settings
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def free_ports(count: int) -> list[int]:
+    """Ports free now, all distinct: each probe stays bound until all are chosen (one closed
+    before the next bind may be handed out again, and a broker refuses two listeners on one)."""
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [int(probe.getsockname()[1]) for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
 
 
 @contextmanager
 def private_broker_settings(state_dir: Path, cache_dir: Path) -> Iterator[KafkaSettings]:
     """Start it; stop it on leaving, however the test ends (it is left down, never half up)."""
+    port, controller_port = free_ports(2)
     settings = load_kafka_settings(
         state_dir=state_dir,
         cache_dir=cache_dir,
-        port=free_port(),
-        controller_port=free_port(),
+        port=port,
+        controller_port=controller_port,
         start_timeout_s=60,
     )
     try:

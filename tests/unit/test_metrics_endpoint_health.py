@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from bus.enforcer.health import STARTING, EnforcerHealth
 from bus.errors import ConfigError
 from bus.metrics_endpoint import serve_metrics
-from tests.support.private_broker import free_port
+from tests.support.private_broker import free_ports
 
 
 def _get(port: int, path: str) -> tuple[int, bytes]:
@@ -40,7 +40,7 @@ def test_healthz_reports_the_state_in_force_and_turns_503_when_paused() -> None:
         acls_synced_age_s=12.0,
     )
     health.attach(lambda: current)
-    port = free_port()
+    (port,) = free_ports(1)
     serve_metrics(port, registry, health.healthz)
 
     status, body = _get(port, "/healthz")
@@ -63,7 +63,7 @@ def test_healthz_reports_the_state_in_force_and_turns_503_when_paused() -> None:
 
 
 def test_a_taken_port_is_a_clear_error() -> None:
-    port = free_port()
+    (port,) = free_ports(1)
     serve_metrics(port, CollectorRegistry())
     with pytest.raises(ConfigError, match=f"--metrics-port {port}"):
         serve_metrics(port, CollectorRegistry())
