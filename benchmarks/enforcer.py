@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from bus.control.topics import delivery_topic
+from bus.control.topology import ensure_bus_topics
 from bus.enforcer.pipeline import EnforcerState, InRecord, Outcome, process
 from bus.enforcer.records import OutRecord
 from bus.enforcer.service import Enforcer
@@ -29,9 +31,7 @@ from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.settings import load_kafka_settings
 from bus.keys import AgencySigningKey
-from bus.topics import delivery_topic
-from bus.topology import ensure_bus_topics
-from policies.facts import Subscription
+from bus.policy.facts import Subscription
 from tests.support.enforcer_process import state_for, with_ingress
 from tests.support.enforcer_runs import MUNICH
 from tests.support.events import address_changed

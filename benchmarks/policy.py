@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.policy [--requests 20000] [--cedar-large 300]
 
 Every decision is timed on its own (perf_counter_ns) after a warm-up. Cedar (cedarpy: Rust behind
-Python bindings) gets the same policy set through policies.cedar_export and the same requests, per
+Python bindings) gets the same policy set through bus.policy.cedar_export and the same requests, per
 call (`is_authorized`) and in batches (`is_authorized_batch`; µs = batch time / batch size, p50 and
 p99 over batches). Cedar has no index and evaluates every policy, so at 10,000 grants it is timed on
 fewer requests (--cedar-large) to finish in minutes.
@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 import cedarpy
 
-from policies.cedar_export import cedar_request, export_cedar, merged_entities
-from policies.decision import Decision, Outcome, Reason
-from policies.engine import decide
-from policies.loader import PolicySet
-from policies.snapshot import Snapshot, compile_snapshot
+from bus.policy.cedar_export import cedar_request, export_cedar, merged_entities
+from bus.policy.decision import Decision, Outcome, Reason
+from bus.policy.engine import decide
+from bus.policy.loader import PolicySet
+from bus.policy.snapshot import Snapshot, compile_snapshot
 from tests.support.policy_generators import (
     Request,
     random_agency,

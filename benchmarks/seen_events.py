@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 import msgspec
 from aiokafka import AIOKafkaProducer, TopicPartition
 
+from bus.control.topics import ingress_topic
 from bus.enforcer.pipeline import InRecord, process
 from bus.enforcer.seen_events import SeenEvents
 from bus.enforcer.seen_journal import SeenEventsConfig, rebuild, seen_events_topic
@@ -33,7 +34,6 @@ from bus.kafka.connection import KafkaConnection
 from bus.kafka.reading import read_to_end, topic_reader
 from bus.kafka.settings import load_kafka_settings
 from bus.keys import AgencySigningKey
-from bus.topics import ingress_topic
 from tests.support.enforcer_process import state_for
 from tests.support.kafka import unique_name
 from tests.support.poison_records import TYPE, good_record

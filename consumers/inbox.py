@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
-from bus.private_files import create_private_file
+from bus.util.private_files import create_private_file
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS bus_inbox (

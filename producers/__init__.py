@@ -1,6 +1,6 @@
 """Producer SDK and reference producers."""
 
-from bus.credentials import Credentials
+from bus.control.credentials import Credentials
 from producers.errors import (
     ProducerError,
     ProducerNotAuthorizedError,

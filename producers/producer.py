@@ -25,7 +25,7 @@ from aiokafka.errors import (
 )
 
 from bus.catalog import Event
-from bus.credentials import Credentials
+from bus.control.credentials import Credentials
 from bus.envelope.codec import issue_event
 from bus.envelope.kafka_binding import KafkaRecord, ingress_record
 from bus.kafka.connection import KafkaConnection

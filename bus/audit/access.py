@@ -19,8 +19,8 @@ from pathlib import Path
 from bus.envelope.attributes import format_time, parse_time
 from bus.errors import ConfigError
 from bus.keys import AGENCY_ID_PATTERN
-from bus.paths import default_state_dir
-from bus.private_files import write_private
+from bus.util.paths import default_state_dir
+from bus.util.private_files import write_private
 
 DEFAULT_LIFETIME = timedelta(days=90)
 MAX_LIFETIME = timedelta(days=730)

@@ -27,8 +27,8 @@ from pathlib import Path
 from bus.errors import ConfigError
 from bus.keys import AgencySigningKey
 from bus.keys.keystore import AgencyPublicKey, public_key_from_pem
-from bus.paths import default_state_dir
-from bus.private_files import create_private
+from bus.util.paths import default_state_dir
+from bus.util.private_files import create_private
 
 KEY_NAME = "audit"
 PINNED_KEY_ENV = "BUS_AUDIT_PINNED_KEY"

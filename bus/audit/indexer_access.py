@@ -9,13 +9,13 @@ the user and its ACLs), the process then connects as that user.
 import asyncio
 
 from bus.audit.witness import Witness, read_witness
-from bus.credentials import ensure_credentials
+from bus.control.credentials import ensure_credentials
+from bus.control.topics import checkpoints_topic
 from bus.kafka import broker
 from bus.kafka.admin import Acl, KafkaAdmin, Operation, Resource
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.settings import load_kafka_settings
 from bus.keys.keystore import AgencyPublicKey
-from bus.topics import checkpoints_topic
 
 INDEXER_USER = "audit-indexer"
 VERIFIER_USER = "audit-verifier"

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from bus.enforcer.pseudonyms import Pseudonymizer
 from bus.errors import ConfigError
-from bus.paths import default_state_dir
+from bus.util.paths import default_state_dir
 
 
 def default_pseudonym_key_file() -> Path:

@@ -22,9 +22,9 @@ from pydantic import (
 
 from bus.audit.columns import epoch_micros
 from bus.audit.store.audit_store import DecisionFilter
-from bus.encoding import b64url_decode, b64url_encode
 from bus.enforcer.pipeline import AUDIT_AUDIENCE
 from bus.enforcer.pseudonyms import Pseudonymizer
+from bus.util.encoding import b64url_decode, b64url_encode
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
 ReasonCode = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{1,63}$")]

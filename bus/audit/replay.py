@@ -12,12 +12,12 @@ from typing import Any
 
 from bus.audit.store.audit_store import AuditStore, StoredDecision
 from bus.audit.views import recorded_document
+from bus.control.policy_store import from_document
 from bus.envelope.attributes import parse_time
-from bus.policy_store import from_document
-from policies.decision import Decision
-from policies.engine import authorize_subscription, decide
-from policies.facts import EventFacts, Subscription
-from policies.snapshot import Snapshot, compile_snapshot
+from bus.policy.decision import Decision
+from bus.policy.engine import authorize_subscription, decide
+from bus.policy.facts import EventFacts, Subscription
+from bus.policy.snapshot import Snapshot, compile_snapshot
 
 
 class ReplayStatus(StrEnum):

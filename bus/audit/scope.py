@@ -35,7 +35,7 @@ from typing import Any
 from bus.audit.columns import epoch_micros
 from bus.audit.replay import Replay, ReplayStatus
 from bus.audit.store.audit_store import AuditStore, DecisionFilter
-from policies.decision import Reason
+from bus.policy.decision import Reason
 
 SETTLE = timedelta(days=7)
 MIN_COUNT = 10

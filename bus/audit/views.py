@@ -6,7 +6,7 @@ import pydantic_core
 
 from bus.audit.columns import UNREADABLE
 from bus.audit.store.audit_store import StoredDecision
-from policies.decision import Decision, Outcome, Reason
+from bus.policy.decision import Decision, Outcome, Reason
 
 
 def decision_view(decision: StoredDecision) -> dict[str, Any]:

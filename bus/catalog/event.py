@@ -8,7 +8,7 @@ from typing import Annotated, Any, ClassVar, NamedTuple
 from pydantic import ConfigDict, TypeAdapter
 
 from bus.catalog.fields import DataClass, DocumentedModel, data_class_of
-from bus.encoding import json_bytes
+from bus.util.encoding import json_bytes
 
 # Domain (lower case) dot event name (PascalCase): the domain is who produces it.
 _EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*\.[A-Z][A-Za-z0-9]*$")

@@ -7,18 +7,18 @@ from typing import Annotated
 
 import typer
 
-from bus import policy_store, subscriptions
-from bus.acls import describe, desired_acls, sync_acls
 from bus.cli.params import topic_name
+from bus.control import policy_store, subscriptions
+from bus.control.acls import describe, desired_acls, sync_acls
+from bus.control.topics import POLICY_TOPIC
+from bus.control.topology import ensure_registry_topics
 from bus.errors import ConfigError
 from bus.kafka import broker
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.settings import load_kafka_settings
-from bus.topics import POLICY_TOPIC
-from bus.topology import ensure_registry_topics
-from policies.loader import PolicySet, load_policy_set
-from policies.snapshot import compile_snapshot
+from bus.policy.loader import PolicySet, load_policy_set
+from bus.policy.snapshot import compile_snapshot
 
 app = typer.Typer(help="Broker ACLs derived from policy and subscriptions.", no_args_is_help=True)
 

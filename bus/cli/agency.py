@@ -7,18 +7,18 @@ from typing import Annotated
 
 import typer
 
-from bus import offboarding
-from bus.acls import describe
-from bus.agency_principals import AgencyPrincipals, read_agency_principals
 from bus.audit.access import TokenRegistry, default_tokens_file
 from bus.cli.params import agency_id
-from bus.credentials import credentials_path, ensure_credentials
+from bus.control import offboarding
+from bus.control.acls import describe
+from bus.control.agency_principals import AgencyPrincipals, read_agency_principals
+from bus.control.credentials import credentials_path, ensure_credentials
+from bus.control.offboarding import Offboarding, is_blocked, lift_block
 from bus.kafka import broker
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.settings import load_kafka_settings
 from bus.keys import generate_key_files
-from bus.offboarding import Offboarding, is_blocked, lift_block
-from bus.paths import default_state_dir
+from bus.util.paths import default_state_dir
 
 app = typer.Typer(
     help="Agency signing keys (Ed25519), broker credentials, onboarding and offboarding.",

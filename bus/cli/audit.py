@@ -49,11 +49,11 @@ from bus.cli.audit_witness import (
     PinnedKey,
     pinned_public_key,
 )
+from bus.control.topics import AUDIT_TOPIC, checkpoints_topic
 from bus.enforcer.pipeline import AUDIT_AUDIENCE
 from bus.envelope.attributes import format_time
 from bus.errors import ConfigError
-from bus.logs import LogFormat, configure_logging
-from bus.topics import AUDIT_TOPIC, checkpoints_topic
+from bus.util.logs import LogFormat, configure_logging
 
 app = typer.Typer(
     help="The audit trail: every decision, permit or deny, tamper-evident.", no_args_is_help=True

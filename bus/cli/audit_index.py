@@ -27,14 +27,14 @@ from bus.audit.store.connect import store_directory
 from bus.audit.witness import ensure_checkpoints_topic
 from bus.cli.audit_witness import AuditTopic, CheckpointTopicOf, PinnedKey
 from bus.cli.signals import stop_on_signals
+from bus.control.policy_store import ensure_policy_topic
+from bus.control.topics import AUDIT_TOPIC, POLICY_TOPIC, checkpoints_topic
+from bus.control.topology import ensure_audit_topic
 from bus.kafka import broker
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.settings import load_kafka_settings
-from bus.logs import LogFormat, configure_logging
-from bus.metrics_endpoint import serve_metrics
-from bus.policy_store import ensure_policy_topic
-from bus.topics import AUDIT_TOPIC, POLICY_TOPIC, checkpoints_topic
-from bus.topology import ensure_audit_topic
+from bus.util.logs import LogFormat, configure_logging
+from bus.util.metrics_endpoint import serve_metrics
 
 log = logging.getLogger("bus.audit.index")
 PROGRESS_EVERY_S = 5.0  # a progress line while catching up, not one per batch

@@ -15,7 +15,7 @@ from bus.audit.witness import Witness, read_witness
 from bus.errors import ConfigError
 from bus.kafka.connection import KafkaConnection
 from bus.keys.keystore import AgencyPublicKey
-from bus.shown_values import shown
+from bus.util.shown_values import shown
 
 _TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")  # what Kafka accepts as a topic name
 

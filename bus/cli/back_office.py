@@ -9,13 +9,13 @@ from typing import Annotated
 import typer
 
 from bus.cli.signals import stop_on_signals
-from bus.credentials import load_credentials
+from bus.control.credentials import load_credentials
 from bus.kafka import broker
 from bus.kafka.settings import load_kafka_settings
 from bus.keys import KeyStore
-from bus.logs import LogFormat, configure_logging
-from bus.paths import default_state_dir
-from bus.private_files import make_private_dir
+from bus.util.logs import LogFormat, configure_logging
+from bus.util.paths import default_state_dir
+from bus.util.private_files import make_private_dir
 from consumers.back_offices import REFERENCE_BACK_OFFICES
 from consumers.back_offices.back_office import BackOffice
 from consumers.inbox import SqliteInbox

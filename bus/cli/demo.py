@@ -10,8 +10,8 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from bus.demo.report import print_report
 from bus.demo.runner import run_demo
 from bus.kafka.settings import load_kafka_settings
-from bus.logs import LogFormat, configure_logging
-from bus.paths import default_state_dir
+from bus.util.logs import LogFormat, configure_logging
+from bus.util.paths import default_state_dir
 
 
 def demo(

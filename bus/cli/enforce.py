@@ -17,10 +17,10 @@ from bus.enforcer.runtime import EnforcerConfig, run_enforcer
 from bus.enforcer.seen_journal import SeenEventsConfig
 from bus.kafka import broker
 from bus.kafka.settings import load_kafka_settings
-from bus.logs import LogFormat, configure_logging
-from bus.metrics_endpoint import serve_metrics
-from bus.paths import default_state_dir
-from policies.loader import load_policy_set
+from bus.policy.loader import load_policy_set
+from bus.util.logs import LogFormat, configure_logging
+from bus.util.metrics_endpoint import serve_metrics
+from bus.util.paths import default_state_dir
 
 FollowedPolicy = Annotated[
     Path | None,

@@ -24,8 +24,8 @@ from bus.cli import (
 )
 from bus.cli.failures import BusCommandGroup
 from bus.errors import BusError
-from bus.paths import default_state_dir
-from bus.private_files import PRIVATE_UMASK, tighten
+from bus.util.paths import default_state_dir
+from bus.util.private_files import PRIVATE_UMASK, tighten
 
 app = typer.Typer(
     help="Event-driven data sharing bus for government agencies.",

@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
-from bus.agency_ids import check_agency_id, check_purpose_code
 from bus.catalog import CATALOG
+from bus.control.agency_ids import check_agency_id, check_purpose_code
 from bus.errors import ConfigError
-from bus.shown_values import shown
+from bus.util.shown_values import shown
 
 _GROUP = re.compile(r"[A-Za-z0-9._-]{1,200}")
 _TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")  # Kafka's own rule for topic names

@@ -8,22 +8,22 @@ from typing import Annotated, Any
 
 import typer
 
-from bus import policy_store
 from bus.cli.params import agency_id, purpose_code
+from bus.control import policy_store
+from bus.control.service_principals import claimed_by_agencies
 from bus.kafka import broker
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.settings import load_kafka_settings
-from bus.service_principals import claimed_by_agencies
-from policies.authority import authorize_report
-from policies.cedar_export import export_cedar, write_export
-from policies.decision import Decision
-from policies.diff import diff as diff_sets
-from policies.engine import decide
-from policies.explain_input import load_event_file
-from policies.facts import Subscription, facts_of
-from policies.lint import format_findings, lint
-from policies.loader import load_policy_set
-from policies.snapshot import compile_snapshot
+from bus.policy.authority import authorize_report
+from bus.policy.cedar_export import export_cedar, write_export
+from bus.policy.decision import Decision
+from bus.policy.diff import diff as diff_sets
+from bus.policy.engine import decide
+from bus.policy.explain_input import load_event_file
+from bus.policy.facts import Subscription, facts_of
+from bus.policy.lint import format_findings, lint
+from bus.policy.loader import load_policy_set
+from bus.policy.snapshot import compile_snapshot
 
 app = typer.Typer(
     help="The policy set: who may receive which fields of which events, and why.",

@@ -9,12 +9,12 @@ import typer
 
 from bus.cli.params import agency_id
 from bus.cli.signals import stop_on_signals
-from bus.credentials import load_credentials
+from bus.control.credentials import load_credentials
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.settings import load_kafka_settings
 from bus.keys import AgencySigningKey
-from bus.logs import LogFormat, configure_logging
-from bus.paths import default_state_dir
+from bus.util.logs import LogFormat, configure_logging
+from bus.util.paths import default_state_dir
 from producers.register_adapter import DEFAULT_CHUNK_SIZE, FileResult, RegisterAdapter
 
 # One transaction holds a chunk's events in the producer's memory until it commits.

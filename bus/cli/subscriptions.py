@@ -5,18 +5,18 @@ from datetime import UTC, datetime
 
 import typer
 
-from bus import policy_store, subscriptions
 from bus.cli.params import ConsumerOption, EventTypeOption, PolicyDirOption, PurposeOption
+from bus.control import policy_store, subscriptions
+from bus.control.subscription_service import subscribe as subscribe_service
+from bus.control.subscription_service import unsubscribe as unsubscribe_service
+from bus.control.topology import ensure_registry_topics
 from bus.kafka import broker
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.settings import load_kafka_settings
-from bus.subscription_service import subscribe as subscribe_service
-from bus.subscription_service import unsubscribe as unsubscribe_service
-from bus.topology import ensure_registry_topics
-from policies.facts import Subscription
-from policies.loader import load_policy_set
-from policies.snapshot import compile_snapshot, empty_snapshot
+from bus.policy.facts import Subscription
+from bus.policy.loader import load_policy_set
+from bus.policy.snapshot import compile_snapshot, empty_snapshot
 
 
 def subscribe(

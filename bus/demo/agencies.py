@@ -5,15 +5,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bus.credentials import ensure_credentials
+from bus.control.credentials import ensure_credentials
+from bus.control.subscription_service import subscribe
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.keys import AgencySigningKey, generate_key_files
-from bus.subscription_service import subscribe
+from bus.policy.decision import Decision
+from bus.policy.facts import Subscription
+from bus.policy.snapshot import Snapshot
 from consumers.back_offices import REFERENCE_BACK_OFFICES
-from policies.decision import Decision
-from policies.facts import Subscription
-from policies.snapshot import Snapshot
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaProducer
 
-from bus import policy_store
+from bus.control import policy_store
+from bus.control.topology import ensure_registry_topics
 from bus.demo.agencies import KeyFolders, ask_without_grant, connections, subscribe_back_offices
 from bus.demo.audit_tail import AuditTail
 from bus.demo.audit_trail import AuditTrailResult, index_and_ask
@@ -38,12 +39,11 @@ from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.settings import KafkaSettings
 from bus.keys import AgencySigningKey, KeyStore
-from bus.paths import PROJECT_ROOT, default_state_dir
-from bus.topology import ensure_registry_topics
+from bus.policy.loader import load_policy_set
+from bus.policy.snapshot import compile_snapshot
+from bus.util.paths import PROJECT_ROOT, default_state_dir
 from consumers import ConsumerNotAuthorizedError
 from consumers.back_offices import REFERENCE_BACK_OFFICES
-from policies.loader import load_policy_set
-from policies.snapshot import compile_snapshot
 from producers.errors import ProducerNotAuthorizedError
 from producers.register_adapter import FileResult, RegisterAdapter
 

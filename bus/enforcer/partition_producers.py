@@ -8,8 +8,8 @@ before the new owner reads the committed offset (see KAFKA-NOTES.md).
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 
+from bus.control.topology import QUARANTINE_MAX_MESSAGE_BYTES
 from bus.kafka.connection import KafkaConnection
-from bus.topology import QUARANTINE_MAX_MESSAGE_BYTES
 
 
 class PartitionProducers:

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from bus.catalog import CATALOG, Catalog
+from bus.control.topics import AUDIT_TOPIC, QUARANTINE_TOPIC, delivery_topic, ingress_topic
 from bus.enforcer.pseudonyms import Pseudonymizer
 from bus.enforcer.quarantine_headers import escaped
 from bus.enforcer.records import AuditEntry, Headers, OutRecord, RecordHeaders
@@ -27,12 +28,11 @@ from bus.envelope.kafka_binding import verify_ingress_record
 from bus.kafka.key_partition import key_partition
 from bus.kafka.position import record_position
 from bus.keys import KeyStore
-from bus.topics import AUDIT_TOPIC, QUARANTINE_TOPIC, delivery_topic, ingress_topic
-from policies.authority import authorize_report
-from policies.decision import Decision, Reason
-from policies.engine import decide
-from policies.facts import EventFacts, Subscription, facts_from_values
-from policies.snapshot import Snapshot
+from bus.policy.authority import authorize_report
+from bus.policy.decision import Decision, Reason
+from bus.policy.engine import decide
+from bus.policy.facts import EventFacts, Subscription, facts_from_values
+from bus.policy.snapshot import Snapshot
 
 AUDIT_AUDIENCE = "audit"
 MAX_RECORD_BYTES = 256 * 1024

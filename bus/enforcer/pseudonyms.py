@@ -4,7 +4,7 @@ without the key, so order and correlation per person hold without revealing who 
 import hashlib
 import hmac
 
-from bus.encoding import b64url_encode
+from bus.util.encoding import b64url_encode
 
 
 class Pseudonymizer:

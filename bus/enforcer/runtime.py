@@ -9,7 +9,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bus import policy_store
+from bus.control import policy_store
+from bus.control.subscriptions import subscription_key
+from bus.control.topology import ensure_ingress_topics, ensure_registry_topics, ingress_topics
 from bus.enforcer.health import EnforcerHealth
 from bus.enforcer.metrics import EnforcerMetrics
 from bus.enforcer.pipeline import EnforcerState
@@ -22,11 +24,9 @@ from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.keys import KeyStore
 from bus.keys.keystore import PUBLIC_SUFFIX, public_key_from_pem
-from bus.private_files import create_private
-from bus.subscriptions import subscription_key
-from bus.topology import ensure_ingress_topics, ensure_registry_topics, ingress_topics
-from policies.facts import Subscription
-from policies.snapshot import Snapshot
+from bus.policy.facts import Subscription
+from bus.policy.snapshot import Snapshot
+from bus.util.private_files import create_private
 
 
 @dataclass(frozen=True)

@@ -5,17 +5,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
-from bus import policy_store, subscriptions
-from bus.acls import AclChanges, desired_acls, sync_acls
+from bus.control import policy_store, subscriptions
+from bus.control.acls import AclChanges, desired_acls, sync_acls
+from bus.control.policy_in_force import PolicyInForce, Withdrawn
+from bus.control.refused_records import RefusedRecord
+from bus.control.topics import delivery_topic
+from bus.control.topology import ensure_bus_topics, ensure_source_offsets_topics
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
-from bus.policy_in_force import PolicyInForce, Withdrawn
-from bus.refused_records import RefusedRecord
-from bus.topics import delivery_topic
-from bus.topology import ensure_bus_topics, ensure_source_offsets_topics
-from policies.facts import Subscription
-from policies.loader import load_policy_set
-from policies.snapshot import EMPTY_HASH, Snapshot, compile_snapshot, empty_snapshot
+from bus.policy.facts import Subscription
+from bus.policy.loader import load_policy_set
+from bus.policy.snapshot import EMPTY_HASH, Snapshot, compile_snapshot, empty_snapshot
 
 
 @dataclass(frozen=True)

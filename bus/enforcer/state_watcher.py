@@ -37,6 +37,8 @@ from dataclasses import dataclass, replace
 
 from aiokafka.errors import KafkaError
 
+from bus.control.policy_in_force import Withdrawn
+from bus.control.refused_records import RefusedRecord
 from bus.enforcer.backoff import Backoff
 from bus.enforcer.health import EnforcerHealth, StateHealth
 from bus.enforcer.one_at_a_time import OneAtATime
@@ -44,10 +46,8 @@ from bus.enforcer.pipeline import EnforcerState
 from bus.enforcer.staleness import StalenessClock
 from bus.enforcer.state_sources import BrokerSetup, StateReading, StateSource
 from bus.errors import BusError
-from bus.policy_in_force import Withdrawn
-from bus.refused_records import RefusedRecord
-from policies.facts import Subscription
-from policies.snapshot import Snapshot
+from bus.policy.facts import Subscription
+from bus.policy.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bus.catalog import CATALOG, Catalog
+from bus.control.topics import ingress_topic
 from bus.envelope.attributes import format_time, parse_time
 from bus.envelope.codec import IssuedEvent, VerifiedEvent, verify_event
 from bus.envelope.errors import (
@@ -16,7 +17,6 @@ from bus.envelope.errors import (
     UnexpectedClaimError,
 )
 from bus.keys import KeyStore
-from bus.topics import ingress_topic
 
 Headers = list[tuple[str, bytes]]
 # The headers ingress_record writes, each from the issued event.

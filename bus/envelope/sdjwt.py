@@ -13,15 +13,6 @@ from typing import Any
 
 from nacl.exceptions import BadSignatureError as NaclBadSignature
 
-from bus.encoding import (
-    MalformedEncodingError,
-    b64url_decode,
-    b64url_encode,
-    json_bytes,
-    json_from_b64url,
-    json_loads,
-    sd_digest,
-)
 from bus.envelope.errors import (
     BadSignatureError,
     DigestMismatchError,
@@ -33,6 +24,15 @@ from bus.envelope.errors import (
     UnreferencedDisclosureError,
 )
 from bus.keys import AgencySigningKey, KeyStore
+from bus.util.encoding import (
+    MalformedEncodingError,
+    b64url_decode,
+    b64url_encode,
+    json_bytes,
+    json_from_b64url,
+    json_loads,
+    sd_digest,
+)
 
 ALGORITHM = "EdDSA"
 SD_ALG = "sha-256"

@@ -21,7 +21,7 @@ from bus.kafka.prerequisites import require_java
 from bus.kafka.probe import ClusterInfo, metadata, port_open
 from bus.kafka.provision import pinned_kafka_version, provision_jars
 from bus.kafka.settings import KafkaSettings
-from bus.private_files import (
+from bus.util.private_files import (
     PRIVATE_UMASK,
     make_private_dir,
     private_umask,

@@ -7,8 +7,8 @@ from string import Template
 
 from bus.errors import ConfigError
 from bus.kafka.settings import KafkaSettings
-from bus.paths import DEPLOY_DIR
-from bus.private_files import write_private
+from bus.util.paths import DEPLOY_DIR
+from bus.util.private_files import write_private
 
 SERVER_TEMPLATE = DEPLOY_DIR / "kafka" / "server.properties.in"
 LOG4J_CONFIG = DEPLOY_DIR / "kafka" / "log4j2.properties"

@@ -8,7 +8,7 @@ from pathlib import Path
 from bus.errors import BrokerError
 from bus.kafka.prerequisites import require_maven
 from bus.kafka.settings import KafkaSettings
-from bus.paths import DEPLOY_DIR
+from bus.util.paths import DEPLOY_DIR
 
 POM = DEPLOY_DIR / "kafka" / "pom.xml"
 _MAVEN_NS = {"m": "http://maven.apache.org/POM/4.0.0"}

@@ -7,7 +7,7 @@ from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bus.errors import ConfigError
-from bus.paths import default_cache_dir, default_state_dir
+from bus.util.paths import default_cache_dir, default_state_dir
 
 Port = Annotated[int, Field(ge=1024, le=65535)]
 

@@ -15,7 +15,7 @@ from nacl.signing import SigningKey
 
 from bus.errors import ConfigError
 from bus.keys.thumbprint import jwk_thumbprint
-from bus.private_files import create_private
+from bus.util.private_files import create_private
 
 AGENCY_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 

@@ -2,7 +2,7 @@
 
 import hashlib
 
-from bus.encoding import b64url_encode, json_bytes
+from bus.util.encoding import b64url_encode, json_bytes
 
 
 def jwk_thumbprint(raw_public_key: bytes) -> str:

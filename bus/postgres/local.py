@@ -25,8 +25,8 @@ import psycopg
 from psycopg import sql
 
 from bus.errors import BrokerError, PrerequisiteMissing
-from bus.paths import default_state_dir
-from bus.private_files import PRIVATE_UMASK, create_private, make_private_dirs
+from bus.util.paths import default_state_dir
+from bus.util.private_files import PRIVATE_UMASK, create_private, make_private_dirs
 
 DEFAULT_PORT = 15432
 DATABASE = "govbus_audit"

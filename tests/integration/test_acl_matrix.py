@@ -17,10 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from bus.acls import desired_acls, sync_acls
-from bus.kafka.admin import KafkaAdmin
-from bus.kafka.connection import KafkaConnection
-from bus.topics import (
+from bus.control.acls import desired_acls, sync_acls
+from bus.control.topics import (
     AUDIT_TOPIC,
     QUARANTINE_TOPIC,
     dead_letter_topic,
@@ -28,11 +26,13 @@ from bus.topics import (
     ingress_topic,
     source_offsets_topic,
 )
-from policies.documents import AgenciesFile
-from policies.engine import authorize_subscription
-from policies.facts import Subscription
-from policies.loader import load_policy_set
-from policies.snapshot import Snapshot, compile_snapshot
+from bus.kafka.admin import KafkaAdmin
+from bus.kafka.connection import KafkaConnection
+from bus.policy.documents import AgenciesFile
+from bus.policy.engine import authorize_subscription
+from bus.policy.facts import Subscription
+from bus.policy.loader import load_policy_set
+from bus.policy.snapshot import Snapshot, compile_snapshot
 from tests.support.kafka import (
     AuthorizationFailed,
     Principals,

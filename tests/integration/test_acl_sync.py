@@ -6,13 +6,13 @@ from collections.abc import Awaitable, Callable, Iterable
 
 import pytest
 
-from bus.acls import desired_acls, sync_acls
+from bus.control.acls import desired_acls, sync_acls
+from bus.control.topics import delivery_topic, ingress_topic
 from bus.kafka.admin import Acl, KafkaAdmin
 from bus.kafka.connection import KafkaConnection
-from bus.topics import delivery_topic, ingress_topic
-from policies.documents import ProducerAuthority
-from policies.facts import Subscription
-from policies.snapshot import compile_snapshot
+from bus.policy.documents import ProducerAuthority
+from bus.policy.facts import Subscription
+from bus.policy.snapshot import compile_snapshot
 from tests.support.kafka import (
     AuthorizationFailed,
     Principals,

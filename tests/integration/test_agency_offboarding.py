@@ -15,17 +15,17 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 from typer.testing import CliRunner
 
-from bus import offboarding, policy_store
-from bus.acls import block_acls
 from bus.audit.access import Role, TokenRefused, TokenRegistry, default_tokens_file
 from bus.cli.main import app
-from bus.credentials import credentials_path, load_credentials
+from bus.control import offboarding, policy_store
+from bus.control.acls import block_acls
+from bus.control.credentials import credentials_path, load_credentials
+from bus.control.offboarding import is_blocked
+from bus.control.topics import AUDIT_TOPIC, POLICY_TOPIC, delivery_topic
 from bus.kafka.admin import Acl, KafkaAdmin, Operation, Resource
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.settings import KafkaSettings
-from bus.offboarding import is_blocked
-from bus.topics import AUDIT_TOPIC, POLICY_TOPIC, delivery_topic
-from policies.snapshot import content_hash
+from bus.policy.snapshot import content_hash
 from tests.integration.test_acl_revocation import PURPOSE, TYPE, policy_with
 from tests.support.kafka import (
     AuthorizationFailed,

@@ -34,10 +34,10 @@ from bus.audit.store import AuditStore, open_store
 from bus.audit.store.audit_store import Checkpointing
 from bus.audit.verify import verify_store
 from bus.audit.witness import read_witness
+from bus.control.topics import checkpoints_topic
 from bus.errors import BrokerError
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
-from bus.topics import checkpoints_topic
 from tests.support.audit_stores import RawSql
 from tests.support.audit_topic import produce, produce_aborted
 

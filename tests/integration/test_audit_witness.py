@@ -41,14 +41,14 @@ from bus.audit.witness import (
     read_witness,
 )
 from bus.cli.main import app
-from bus.credentials import credentials_path
+from bus.control.credentials import credentials_path
+from bus.control.topics import checkpoints_topic
 from bus.envelope.attributes import format_time, parse_time
 from bus.errors import BusError, ConfigError
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.keys import AgencySigningKey
 from bus.keys.keystore import AgencyPublicKey
-from bus.topics import checkpoints_topic
 from tests.support.audit_records import audit_document, source_records
 from tests.support.audit_stores import RawSql
 from tests.support.audit_tampering import delete_and_rechain, delete_tail_and_lower_positions

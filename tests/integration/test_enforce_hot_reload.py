@@ -13,19 +13,19 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from bus import policy_store, subscriptions
 from bus.catalog.population import Address
+from bus.control import policy_store, subscriptions
+from bus.control.subscription_service import subscribe
+from bus.control.topics import AUDIT_TOPIC, delivery_topic
+from bus.control.topology import ensure_registry_topics
 from bus.envelope.codec import IssuedEvent, issue_event
 from bus.envelope.kafka_binding import header_map, ingress_record
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.keys import AgencySigningKey
-from bus.subscription_service import subscribe
-from bus.topics import AUDIT_TOPIC, delivery_topic
-from bus.topology import ensure_registry_topics
-from policies.facts import Subscription
-from policies.loader import load_policy_set
-from policies.snapshot import compile_snapshot
+from bus.policy.facts import Subscription
+from bus.policy.loader import load_policy_set
+from bus.policy.snapshot import compile_snapshot
 from tests.support.events import address_changed
 from tests.support.kafka import read_topic, unique_name
 

@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 
+from bus.control.topics import AUDIT_TOPIC, QUARANTINE_TOPIC, delivery_topic
+from bus.control.topology import ensure_bus_topics
 from bus.enforcer.pipeline import EnforcerState
 from bus.enforcer.seen_events import SeenEvents
 from bus.enforcer.seen_journal import (
@@ -25,9 +27,7 @@ from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.key_partition import key_partition
 from bus.keys import AgencySigningKey
-from bus.topics import AUDIT_TOPIC, QUARANTINE_TOPIC, delivery_topic
-from bus.topology import ensure_bus_topics
-from policies.facts import Subscription
+from bus.policy.facts import Subscription
 from tests.support.enforcer_loop import run_until
 from tests.support.enforcer_process import state_for, with_ingress
 from tests.support.kafka import read_topic, unique_name

@@ -15,17 +15,17 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from bus.acls import desired_acls
+from bus.control.acls import desired_acls
+from bus.control.policy_store import ensure_policy_topic, publish
+from bus.control.topics import POLICY_TOPIC, SUBSCRIPTIONS_TOPIC, delivery_topic
+from bus.control.topology import ensure_registry_topics
 from bus.enforcer.health import EnforcerHealth
 from bus.enforcer.runtime import EnforcerConfig
 from bus.kafka import broker
 from bus.kafka.admin import Acl, KafkaAdmin, Operation, Resource
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.settings import KafkaSettings
-from bus.policy_store import ensure_policy_topic, publish
-from bus.topics import POLICY_TOPIC, SUBSCRIPTIONS_TOPIC, delivery_topic
-from bus.topology import ensure_registry_topics
-from policies.snapshot import compile_snapshot
+from bus.policy.snapshot import compile_snapshot
 from tests.support.failsafe_scene import (
     PURPOSE,
     Scene,

@@ -12,6 +12,8 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
 from bus.catalog.population import Address
+from bus.control.topics import AUDIT_TOPIC, QUARANTINE_TOPIC, delivery_topic
+from bus.control.topology import ensure_bus_topics
 from bus.enforcer.metrics import EnforcerMetrics
 from bus.enforcer.pipeline import EnforcerState
 from bus.enforcer.pseudonyms import Pseudonymizer
@@ -22,11 +24,9 @@ from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.keys import AgencySigningKey, KeyStore
 from bus.keys.keystore import public_key_from_pem
-from bus.topics import AUDIT_TOPIC, QUARANTINE_TOPIC, delivery_topic
-from bus.topology import ensure_bus_topics
-from policies.documents import ProducerAuthority
-from policies.facts import Subscription
-from policies.snapshot import compile_snapshot
+from bus.policy.documents import ProducerAuthority
+from bus.policy.facts import Subscription
+from bus.policy.snapshot import compile_snapshot
 from tests.support.enforcer_process import with_ingress
 from tests.support.events import address_changed
 from tests.support.kafka import read_topic, unique_name

@@ -19,6 +19,8 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaConnectionError
 from prometheus_client import CollectorRegistry
 
+from bus.control.topics import QUARANTINE_TOPIC
+from bus.control.topology import QUARANTINE_MAX_MESSAGE_BYTES, ensure_bus_topics
 from bus.enforcer import seen_journal, service
 from bus.enforcer.failures import ALONE_ATTEMPTS, BATCH_ATTEMPTS, RetryTimes
 from bus.enforcer.metrics import EnforcerMetrics
@@ -31,10 +33,8 @@ from bus.envelope.kafka_binding import header_map
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.keys import AgencySigningKey
-from bus.topics import QUARANTINE_TOPIC
-from bus.topology import QUARANTINE_MAX_MESSAGE_BYTES, ensure_bus_topics
-from policies.decision import Decision, Reason
-from policies.decision import Outcome as Verdict
+from bus.policy.decision import Decision, Reason
+from bus.policy.decision import Outcome as Verdict
 from tests.support.enforcer_loop import run_until, until
 from tests.support.enforcer_process import state_for
 from tests.support.kafka import read_topic, unique_name

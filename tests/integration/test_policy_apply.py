@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bus import policy_store
 from bus.cli.main import app
+from bus.control import policy_store
 from bus.kafka.connection import KafkaConnection
-from policies.loader import load_policy_set
-from policies.snapshot import compile_snapshot
+from bus.policy.loader import load_policy_set
+from bus.policy.snapshot import compile_snapshot
 
 pytestmark = pytest.mark.integration
 REFERENCE = Path(__file__).resolve().parents[2] / "policies" / "reference"

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from bus import policy_store
+from bus.control import policy_store
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
-from policies.loader import load_policy_set
-from policies.snapshot import canonical_bytes, compile_snapshot
+from bus.policy.loader import load_policy_set
+from bus.policy.snapshot import canonical_bytes, compile_snapshot
 from tests.support.kafka import unique_name
 
 pytestmark = pytest.mark.integration

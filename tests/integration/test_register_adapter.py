@@ -25,18 +25,18 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from bus.acls import desired_acls
 from bus.catalog.population import AddressChanged, PersonDied
+from bus.control.acls import desired_acls
+from bus.control.topics import ingress_topic, source_offsets_topic
+from bus.control.topology import ensure_ingress_topics, ensure_source_offsets_topics
 from bus.envelope.codec import issue_event
 from bus.envelope.kafka_binding import header_map, ingress_record, verify_record
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.keys import AgencySigningKey, KeyStore
 from bus.keys.keystore import public_key_from_pem
-from bus.topics import ingress_topic, source_offsets_topic
-from bus.topology import ensure_ingress_topics, ensure_source_offsets_topics
-from policies.documents import ProducerAuthority
-from policies.snapshot import compile_snapshot
+from bus.policy.documents import ProducerAuthority
+from bus.policy.snapshot import compile_snapshot
 from producers.errors import ProducerNotAuthorizedError, ProducerUnavailableError
 from producers.register_adapter import DEFAULT_CHUNK_SIZE, FileStatus, RegisterAdapter
 from producers.register_adapter.columns import COLUMNS

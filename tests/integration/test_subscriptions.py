@@ -7,11 +7,11 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from bus import subscriptions
 from bus.cli.main import app
+from bus.control import subscriptions
+from bus.control.topics import AUDIT_TOPIC
 from bus.kafka.connection import KafkaConnection
-from bus.topics import AUDIT_TOPIC
-from policies.facts import Subscription
+from bus.policy.facts import Subscription
 from tests.support.kafka import read_topic
 
 pytestmark = pytest.mark.integration

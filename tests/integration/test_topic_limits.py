@@ -11,16 +11,16 @@ import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from bus.control.topology import (
+    INGRESS_MAX_MESSAGE_BYTES,
+    INGRESS_TOPIC_CONFIG,
+    QUARANTINE_TOPIC_CONFIG,
+)
 from bus.enforcer.partition_producers import PartitionProducers
 from bus.enforcer.pipeline import InRecord, quarantine
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.keys import AgencySigningKey
-from bus.topology import (
-    INGRESS_MAX_MESSAGE_BYTES,
-    INGRESS_TOPIC_CONFIG,
-    QUARANTINE_TOPIC_CONFIG,
-)
 from tests.support.enforcer_process import state_for
 from tests.support.kafka import read_topic, unique_name
 from tests.support.poison_records import largest_value

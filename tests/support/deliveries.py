@@ -9,9 +9,11 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer
 
-from bus.acls import desired_acls
 from bus.catalog import Event
 from bus.catalog.population import AddressChanged
+from bus.control.acls import desired_acls
+from bus.control.topics import delivery_topic
+from bus.control.topology import ensure_bus_topics
 from bus.enforcer.pipeline import EnforcerState, InRecord, process
 from bus.enforcer.pseudonyms import Pseudonymizer
 from bus.enforcer.records import OutRecord
@@ -21,12 +23,10 @@ from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.keys import AgencySigningKey, KeyStore
 from bus.keys.keystore import public_key_from_pem
-from bus.topics import delivery_topic
-from bus.topology import ensure_bus_topics
+from bus.policy.documents import ProducerAuthority
+from bus.policy.facts import Subscription
+from bus.policy.snapshot import compile_snapshot
 from consumers import Consumer
-from policies.documents import ProducerAuthority
-from policies.facts import Subscription
-from policies.snapshot import compile_snapshot
 from tests.support.enforcer_runs import MUNICH
 from tests.support.events import address_changed
 from tests.support.kafka import Principals, unique_name

@@ -15,17 +15,17 @@ from hypothesis import strategies as st
 from bus.catalog import Event
 from bus.catalog.population import Address, AddressChanged, PersonDied, PersonDiedV1
 from bus.catalog.vehicles import VehicleOwnershipChanged
-from bus.encoding import b64url_decode, b64url_encode, json_bytes, json_from_b64url, sd_digest
+from bus.control.topics import AUDIT_TOPIC, DELIVERY_PREFIX, QUARANTINE_TOPIC, ingress_topic
 from bus.enforcer.pipeline import INTERNAL_ERROR, EnforcerState, InRecord, Outcome
 from bus.enforcer.pseudonyms import Pseudonymizer
 from bus.enforcer.quarantine_headers import sender_headers
 from bus.kafka.key_partition import key_partition
 from bus.keys import AgencySigningKey, KeyStore
 from bus.keys.keystore import public_key_from_pem
-from bus.topics import AUDIT_TOPIC, DELIVERY_PREFIX, QUARANTINE_TOPIC, ingress_topic
-from policies.documents import ProducerAuthority, TerritorialRule
-from policies.facts import Subscription
-from policies.snapshot import compile_snapshot
+from bus.policy.documents import ProducerAuthority, TerritorialRule
+from bus.policy.facts import Subscription
+from bus.policy.snapshot import compile_snapshot
+from bus.util.encoding import b64url_decode, b64url_encode, json_bytes, json_from_b64url, sd_digest
 from tests.support.forged_tokens import Forgery, disclosure, honest
 from tests.support.policy_sets import agency, grant, policy_set, purpose
 

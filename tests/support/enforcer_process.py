@@ -23,9 +23,9 @@ from bus.enforcer.service import Enforcer
 from bus.kafka.connection import KafkaConnection
 from bus.keys import KeyStore
 from bus.keys.keystore import public_key_from_pem
-from policies.documents import ProducerAuthority
-from policies.facts import Subscription
-from policies.snapshot import compile_snapshot
+from bus.policy.documents import ProducerAuthority
+from bus.policy.facts import Subscription
+from bus.policy.snapshot import compile_snapshot
 from tests.support.policy_sets import agency, grant, policy_set, purpose
 
 TYPE = "population.AddressChanged"

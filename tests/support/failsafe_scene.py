@@ -14,18 +14,18 @@ import yaml
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import UnknownTopicOrPartitionError
 
-from bus import subscriptions
 from bus.catalog.population import Address
+from bus.control import subscriptions
+from bus.control.topics import AUDIT_TOPIC, delivery_topic
 from bus.enforcer.runtime import EnforcerConfig, run_enforcer
 from bus.envelope.codec import issue_event
 from bus.envelope.kafka_binding import header_map, ingress_record
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.keys import AgencySigningKey
-from bus.topics import AUDIT_TOPIC, delivery_topic
-from policies.documents import FILES, ProducerAuthority
-from policies.facts import Subscription
-from policies.loader import PolicySet
+from bus.policy.documents import FILES, ProducerAuthority
+from bus.policy.facts import Subscription
+from bus.policy.loader import PolicySet
 from tests.support.events import address_changed
 from tests.support.kafka import read_topic, unique_name
 from tests.support.policy_sets import agency, grant, policy_set, purpose

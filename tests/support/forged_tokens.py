@@ -13,12 +13,12 @@ from typing import Any
 import uuid_utils
 
 from bus.catalog import Event
-from bus.encoding import b64url_encode, json_bytes, json_from_b64url, sd_digest
+from bus.control.topics import ingress_topic
 from bus.enforcer.pipeline import InRecord
 from bus.envelope.attributes import EventAttributes
 from bus.envelope.sdjwt import ALGORITHM, SD_ALG, TOKEN_TYPE
 from bus.keys import AgencySigningKey
-from bus.topics import ingress_topic
+from bus.util.encoding import b64url_encode, json_bytes, json_from_b64url, sd_digest
 
 
 def disclosure(name: str, value: Any, salt: str | None = None) -> str:

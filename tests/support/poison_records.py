@@ -9,12 +9,12 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.record.util import size_of_varint
 
 from bus.catalog.population import Address
-from bus.encoding import json_from_b64url, sd_digest
+from bus.control.topics import ingress_topic
+from bus.control.topology import INGRESS_MAX_MESSAGE_BYTES
 from bus.envelope.codec import issue_event
 from bus.envelope.kafka_binding import ingress_record
 from bus.keys import AgencySigningKey
-from bus.topics import ingress_topic
-from bus.topology import INGRESS_MAX_MESSAGE_BYTES
+from bus.util.encoding import json_from_b64url, sd_digest
 from tests.support.events import address_changed
 from tests.support.forged_tokens import Forgery, disclosure, honest, with_field
 

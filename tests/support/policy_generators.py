@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bus.catalog import CATALOG, DataClass
-from policies.documents import (
+from bus.policy.documents import (
     AgenciesFile,
     Agency,
     Grant,
@@ -25,8 +25,8 @@ from policies.documents import (
     TerritoriesFile,
     Territory,
 )
-from policies.facts import EventFacts, Subscription
-from policies.loader import PolicySet
+from bus.policy.facts import EventFacts, Subscription
+from bus.policy.loader import PolicySet
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)  # requests fall within about a year of it
 DAY = 86_400

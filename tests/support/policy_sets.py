@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bus.policy_store import from_document
-from policies.documents import (
+from bus.control.policy_store import from_document
+from bus.policy.documents import (
     AgenciesFile,
     Agency,
     Grant,
@@ -21,8 +21,8 @@ from policies.documents import (
     TerritoriesFile,
     Territory,
 )
-from policies.loader import PolicySet, load_policy_set
-from policies.snapshot import canonical_bytes
+from bus.policy.loader import PolicySet, load_policy_set
+from bus.policy.snapshot import canonical_bytes
 
 JAN_2026 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -3,11 +3,11 @@ their own delivery topics and groups, and nothing else."""
 
 from datetime import UTC, datetime
 
-from bus.acls import desired_acls
+from bus.control.acls import desired_acls
 from bus.kafka.admin import Acl, Operation, Resource
-from policies.documents import ProducerAuthority
-from policies.facts import Subscription
-from policies.snapshot import compile_snapshot
+from bus.policy.documents import ProducerAuthority
+from bus.policy.facts import Subscription
+from bus.policy.snapshot import compile_snapshot
 from tests.support.policy_sets import agency, grant, policy_set, purpose
 
 TYPE = "population.AddressChanged"

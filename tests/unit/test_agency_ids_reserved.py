@@ -5,9 +5,9 @@ the enforcer's producers. Refused on the CLI and in a policy set."""
 import pytest
 from pydantic import ValidationError
 
-from bus.agency_ids import check_agency_id
+from bus.control.agency_ids import check_agency_id
 from bus.errors import ConfigError
-from policies.documents import Agency, Level
+from bus.policy.documents import Agency, Level
 
 
 @pytest.mark.parametrize("agency", ["bus-enforcer", "bus-x"])

@@ -1,10 +1,10 @@
 """An agency's principals for offboarding and re-admission: never one the set in force gives
 another agency; the set in force is the one the enforcer reads, not the newest JSON record."""
 
-from bus.agency_principals import AppliedPolicies, agency_principals, applied_policies
-from bus.policy_store import snapshot_key
-from policies.loader import PolicySet
-from policies.snapshot import EMPTY_HASH, canonical_bytes, content_hash
+from bus.control.agency_principals import AppliedPolicies, agency_principals, applied_policies
+from bus.control.policy_store import snapshot_key
+from bus.policy.loader import PolicySet
+from bus.policy.snapshot import EMPTY_HASH, canonical_bytes, content_hash
 from tests.support.policy_sets import reference_with
 
 

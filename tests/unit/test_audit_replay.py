@@ -9,10 +9,10 @@ from bus.audit.replay import ReplayStatus, replay
 from bus.audit.store import AuditStore, DecisionFilter, SourceRecord, open_store
 from bus.enforcer.pipeline import recorded_facts
 from bus.enforcer.records import AuditEntry
-from policies.engine import decide
-from policies.facts import Subscription, facts_of
-from policies.loader import load_policy_set
-from policies.snapshot import canonical_bytes, compile_snapshot
+from bus.policy.engine import decide
+from bus.policy.facts import Subscription, facts_of
+from bus.policy.loader import load_policy_set
+from bus.policy.snapshot import canonical_bytes, compile_snapshot
 from tests.support.events import address_changed
 
 REFERENCE = Path(__file__).resolve().parents[2] / "policies" / "reference"

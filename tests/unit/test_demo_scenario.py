@@ -5,11 +5,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bus.demo.scenario import scenario
+from bus.policy.engine import authorize_producer, authorize_subscription, decide
+from bus.policy.facts import Subscription, facts_of
+from bus.policy.loader import load_policy_set
+from bus.policy.snapshot import compile_snapshot
 from consumers.back_offices import REFERENCE_BACK_OFFICES
-from policies.engine import authorize_producer, authorize_subscription, decide
-from policies.facts import Subscription, facts_of
-from policies.loader import load_policy_set
-from policies.snapshot import compile_snapshot
 
 REFERENCE = Path(__file__).resolve().parents[2] / "policies" / "reference"
 SNAPSHOT = compile_snapshot(load_policy_set(REFERENCE))

@@ -8,7 +8,7 @@ import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
 from bus.catalog.population import Address
-from bus.encoding import b64url_encode
+from bus.control.topics import AUDIT_TOPIC, QUARANTINE_TOPIC, delivery_topic
 from bus.enforcer.pipeline import MAX_DETAIL_CHARS, EnforcerState, InRecord, process
 from bus.enforcer.pseudonyms import Pseudonymizer
 from bus.envelope import sdjwt
@@ -17,10 +17,10 @@ from bus.envelope.kafka_binding import header_map, ingress_record
 from bus.kafka.key_partition import key_partition
 from bus.keys import AgencySigningKey, KeyStore
 from bus.keys.keystore import public_key_from_pem
-from bus.topics import AUDIT_TOPIC, QUARANTINE_TOPIC, delivery_topic
-from policies.documents import ProducerAuthority, TerritorialRule
-from policies.facts import Subscription
-from policies.snapshot import compile_snapshot
+from bus.policy.documents import ProducerAuthority, TerritorialRule
+from bus.policy.facts import Subscription
+from bus.policy.snapshot import compile_snapshot
+from bus.util.encoding import b64url_encode
 from tests.support.events import address_changed
 from tests.support.policy_sets import agency, grant, policy_set, purpose
 

@@ -5,7 +5,6 @@ from collections.abc import Callable
 
 import pytest
 
-from bus.encoding import b64url_decode, b64url_encode, json_bytes
 from bus.envelope import sdjwt
 from bus.envelope.codec import IssuedEvent, issue_event, present, verify_event
 from bus.envelope.errors import (
@@ -21,6 +20,7 @@ from bus.envelope.errors import (
 )
 from bus.keys import AgencySigningKey, KeyStore
 from bus.keys.keystore import public_key_from_pem
+from bus.util.encoding import b64url_decode, b64url_encode, json_bytes
 from tests.support.events import address_changed
 
 KEY = AgencySigningKey.generate("muni-munich")

@@ -5,7 +5,7 @@ import logging
 
 import pytest
 
-from bus.logs import LogFormat, configure_logging
+from bus.util.logs import LogFormat, configure_logging
 
 
 def test_json_lines_carry_the_event_id(capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from bus.enforcer.health import STARTING, EnforcerHealth
 from bus.errors import ConfigError
-from bus.metrics_endpoint import serve_metrics
+from bus.util.metrics_endpoint import serve_metrics
 from tests.support.private_broker import free_ports
 
 

@@ -1,7 +1,7 @@
 """Differential test: our engine and Cedar (cedarpy) decide the same random requests alike.
 
 Random policy sets (fixed seeds, so a failure reproduces) are exported to Cedar; every request goes
-to `policies.engine.decide` and to Cedar's batch API, and PERMIT/DENY must agree on every one.
+to `bus.policy.engine.decide` and to Cedar's batch API, and PERMIT/DENY must agree on every one.
 """
 
 import json
@@ -12,16 +12,16 @@ from pathlib import Path
 import cedarpy
 import pytest
 
-from policies.cedar_export import (
+from bus.policy.cedar_export import (
     cedar_request,
     export_cedar,
     merged_entities,
     write_export,
 )
-from policies.engine import decide
-from policies.errors import PolicyError
-from policies.loader import PolicySet, load_policy_set
-from policies.snapshot import compile_snapshot
+from bus.policy.engine import decide
+from bus.policy.errors import PolicyError
+from bus.policy.loader import PolicySet, load_policy_set
+from bus.policy.snapshot import compile_snapshot
 from tests.support.policy_generators import (
     Request,
     random_grant,

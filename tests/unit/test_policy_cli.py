@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from bus.cli.main import app
 from bus.errors import BusError
-from policies.explain_input import load_event_file
+from bus.policy.explain_input import load_event_file
 from tests.unit.test_policy_reference import REFERENCE_DIR, SNAPSHOT
 
 runner = CliRunner()

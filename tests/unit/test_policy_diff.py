@@ -1,10 +1,10 @@
-"""`policies.diff`: who gains or loses which fields, and which documents changed."""
+"""`bus.policy.diff`: who gains or loses which fields, and which documents changed."""
 
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from policies.diff import AccessChange, DocumentChange, diff
-from policies.documents import TerritorialRule
+from bus.policy.diff import AccessChange, DocumentChange, diff
+from bus.policy.documents import TerritorialRule
 from tests.unit.test_policy_lint import REFERENCE, appended, edited
 
 ADDRESS = "population.AddressChanged"

@@ -5,11 +5,11 @@ from datetime import UTC, datetime
 import pytest
 
 from bus.catalog.population import Address
-from policies.decision import Outcome, Reason
-from policies.documents import ProducerAuthority, TerritorialRule
-from policies.engine import authorize_producer, authorize_subscription, decide
-from policies.facts import EventFacts, Subscription, facts_of
-from policies.snapshot import Snapshot, compile_snapshot, empty_snapshot
+from bus.policy.decision import Outcome, Reason
+from bus.policy.documents import ProducerAuthority, TerritorialRule
+from bus.policy.engine import authorize_producer, authorize_subscription, decide
+from bus.policy.facts import EventFacts, Subscription, facts_of
+from bus.policy.snapshot import Snapshot, compile_snapshot, empty_snapshot
 from tests.support.events import address_changed
 from tests.support.policy_sets import agency, grant, policy_set, purpose
 

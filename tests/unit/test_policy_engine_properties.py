@@ -14,12 +14,12 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from bus.catalog import CATALOG
-from policies.decision import Outcome, Reason
-from policies.documents import Grant, TerritorialRule
-from policies.engine import decide
-from policies.facts import EventFacts, Subscription
-from policies.loader import PolicySet, load_policy_set
-from policies.snapshot import compile_snapshot, content_hash
+from bus.policy.decision import Outcome, Reason
+from bus.policy.documents import Grant, TerritorialRule
+from bus.policy.engine import decide
+from bus.policy.facts import EventFacts, Subscription
+from bus.policy.loader import PolicySet, load_policy_set
+from bus.policy.snapshot import compile_snapshot, content_hash
 from tests.support.policy_generators import (
     EVENT_TYPES,
     OUT_OF_TREE,

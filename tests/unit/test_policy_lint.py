@@ -10,9 +10,9 @@ import pytest
 from bus.catalog import Catalog, DataClass
 from bus.catalog.population import AddressChanged, PersonDiedV1
 from bus.catalog.vehicles import VehicleOwnershipChanged
-from policies.documents import Agency, Grant, TerritorialRule, Territory
-from policies.lint import Finding, format_findings, lint
-from policies.loader import PolicySet, load_policy_set
+from bus.policy.documents import Agency, Grant, TerritorialRule, Territory
+from bus.policy.lint import Finding, format_findings, lint
+from bus.policy.loader import PolicySet, load_policy_set
 
 REFERENCE_DIR = Path(__file__).resolve().parents[2] / "policies" / "reference"
 REFERENCE = load_policy_set(REFERENCE_DIR)

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from policies.errors import PolicyFileError
-from policies.loader import load_policy_set
+from bus.policy.errors import PolicyFileError
+from bus.policy.loader import load_policy_set
 
 REFERENCE = Path(__file__).resolve().parents[2] / "policies" / "reference"
 

@@ -12,14 +12,14 @@ import pytest
 from bus.catalog import CATALOG, DataClass
 from bus.catalog.population import Address, PersonDied
 from bus.catalog.vehicles import VehicleOwnershipChanged
-from policies.authority import authorize_report
-from policies.decision import Decision, Outcome, Reason
-from policies.engine import authorize_producer, decide
-from policies.errors import PolicyError, PolicyFileError
-from policies.facts import EventFacts, Subscription, facts_of
-from policies.lint import lint
-from policies.loader import load_policy_set
-from policies.snapshot import compile_snapshot
+from bus.policy.authority import authorize_report
+from bus.policy.decision import Decision, Outcome, Reason
+from bus.policy.engine import authorize_producer, decide
+from bus.policy.errors import PolicyError, PolicyFileError
+from bus.policy.facts import EventFacts, Subscription, facts_of
+from bus.policy.lint import lint
+from bus.policy.loader import load_policy_set
+from bus.policy.snapshot import compile_snapshot
 from tests.support.events import address_changed
 
 REFERENCE_DIR = Path(__file__).resolve().parents[2] / "policies" / "reference"

@@ -3,9 +3,9 @@
 import json
 from pathlib import Path
 
-from bus.policy_store import from_document
-from policies.loader import load_policy_set
-from policies.snapshot import canonical_bytes, compile_snapshot
+from bus.control.policy_store import from_document
+from bus.policy.loader import load_policy_set
+from bus.policy.snapshot import canonical_bytes, compile_snapshot
 
 REFERENCE = Path(__file__).resolve().parents[2] / "policies" / "reference"
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from bus.errors import ConfigError
-from bus.paths import PROJECT_ROOT
-from bus.private_files import (
+from bus.util.paths import PROJECT_ROOT
+from bus.util.private_files import (
     create_private_file,
     make_private_dir,
     tighten,

@@ -6,11 +6,11 @@ from collections.abc import Callable
 import pytest
 import typer
 
-from bus.agency_ids import check_agency_id, check_purpose_code
 from bus.cli.audit_witness import topic_name
 from bus.cli.params import check_consumer_group, check_event_type
+from bus.control.agency_ids import check_agency_id, check_purpose_code
 from bus.errors import ConfigError
-from bus.shown_values import shown
+from bus.util.shown_values import shown
 
 HOSTILE = "x\n\x1b[31m" + "y" * 200
 

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bus.policy_in_force import NewestInForce, PolicyInForce
-from policies.loader import PolicySet
+from bus.control.policy_in_force import NewestInForce, PolicyInForce
+from bus.policy.loader import PolicySet
 from tests.support.policy_sets import agency, policy_set
 
 Record = tuple[int, bytes, bytes | None]  # offset, key, value (None: a tombstone)

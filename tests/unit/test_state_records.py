@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from bus.policy_store import policy_from_record, snapshot_key
-from bus.subscriptions import subscription_from_record, subscription_key
-from policies.facts import Subscription
-from policies.loader import load_policy_set
-from policies.snapshot import canonical_bytes
+from bus.control.policy_store import policy_from_record, snapshot_key
+from bus.control.subscriptions import subscription_from_record, subscription_key
+from bus.policy.facts import Subscription
+from bus.policy.loader import load_policy_set
+from bus.policy.snapshot import canonical_bytes
 
 REFERENCE = Path(__file__).resolve().parents[2] / "policies" / "reference"
 SUBSCRIPTION = Subscription("tax-by", "population.AddressChanged", "tax-residence")

@@ -11,6 +11,7 @@ from typing import cast
 import pytest
 from prometheus_client import CollectorRegistry
 
+from bus.control.topics import delivery_topic
 from bus.enforcer.backoff import Backoff
 from bus.enforcer.health import EnforcerHealth
 from bus.enforcer.pipeline import EnforcerState
@@ -20,9 +21,8 @@ from bus.enforcer.state_watcher import StateWatcher, WatcherTiming
 from bus.errors import BrokerError
 from bus.kafka.admin import Acl, KafkaAdmin, Operation, Resource
 from bus.keys import KeyStore
-from bus.topics import delivery_topic
-from policies.facts import Subscription
-from policies.snapshot import compile_snapshot
+from bus.policy.facts import Subscription
+from bus.policy.snapshot import compile_snapshot
 from tests.support.policy_sets import agency, grant, policy_set, purpose
 
 TYPE = "population.AddressChanged"

@@ -16,7 +16,9 @@ from aiokafka.errors import KafkaConnectionError
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, ValidationError
 
-from bus.acls import AclChanges
+from bus.control.acls import AclChanges
+from bus.control.policy_in_force import Withdrawn
+from bus.control.refused_records import RefusedRecord
 from bus.enforcer.backoff import Backoff
 from bus.enforcer.health import EnforcerHealth
 from bus.enforcer.pipeline import EnforcerState
@@ -24,10 +26,8 @@ from bus.enforcer.pseudonyms import Pseudonymizer
 from bus.enforcer.state_sources import StateReading
 from bus.enforcer.state_watcher import StateWatcher, WatcherTiming
 from bus.keys import KeyStore
-from bus.policy_in_force import Withdrawn
-from bus.refused_records import RefusedRecord
-from policies.facts import Subscription
-from policies.snapshot import compile_snapshot, empty_snapshot
+from bus.policy.facts import Subscription
+from bus.policy.snapshot import compile_snapshot, empty_snapshot
 from tests.support.policy_sets import agency, grant, policy_set, purpose
 
 GRANTED = compile_snapshot(

@@ -20,13 +20,13 @@ from bus.audit.indexer_access import FRESH_USER_WAIT_S, VERIFIER_USER
 from bus.audit.pseudonym_key import load_pseudonymizer
 from bus.audit.store import open_store
 from bus.audit.witness import Witness, read_witness
-from bus.credentials import load_credentials
+from bus.control.credentials import load_credentials
+from bus.control.topics import AUDIT_CHECKPOINTS_TOPIC
 from bus.errors import ConfigError
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.settings import load_kafka_settings
 from bus.keys.keystore import AgencyPublicKey
-from bus.metrics_endpoint import serve_metrics
-from bus.topics import AUDIT_CHECKPOINTS_TOPIC
+from bus.util.metrics_endpoint import serve_metrics
 
 log = logging.getLogger(__name__)
 

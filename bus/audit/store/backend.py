@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import psycopg
 
 from bus.audit.store.wal_checkpointer import WalCheckpointer
-from bus.private_files import create_private_file
+from bus.util.private_files import create_private_file
 
 Row = tuple[Any, ...]
 

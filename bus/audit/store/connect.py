@@ -8,7 +8,7 @@ import psycopg
 from bus.audit.store.audit_store import AuditStore
 from bus.audit.store.backend import PostgresBackend, SqliteBackend
 from bus.errors import ConfigError
-from bus.paths import default_state_dir
+from bus.util.paths import default_state_dir
 
 DEFAULT_STORE_NAME = "audit.db"
 

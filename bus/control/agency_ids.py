@@ -6,9 +6,9 @@ outside its folder (`../x`), a topic of another agency, or one of the bus's own 
 
 import re
 
+from bus.control.service_principals import service_usernames
 from bus.errors import ConfigError
-from bus.service_principals import service_usernames
-from bus.shown_values import shown
+from bus.util.shown_values import shown
 
 # As policies/documents.py requires of Agency.id and Purpose.code.
 _IDENTIFIER = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")

@@ -12,14 +12,14 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from bus import policy_store
+from bus.control import policy_store
+from bus.control.service_principals import service_usernames
+from bus.control.topics import POLICY_TOPIC
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.reading import read_all
-from bus.service_principals import service_usernames
-from bus.topics import POLICY_TOPIC
-from policies.loader import PolicySet
-from policies.snapshot import EMPTY_HASH, content_hash
+from bus.policy.loader import PolicySet
+from bus.policy.snapshot import EMPTY_HASH, content_hash
 
 Principals = Mapping[str, str]  # agency id → its principal, as one policy set gives them
 

@@ -11,8 +11,8 @@ from itertools import combinations
 from typing import Literal
 
 from bus.catalog import CATALOG, Catalog, DataClass
-from policies.documents import Grant, TerritorialRule
-from policies.loader import PolicySet
+from bus.policy.documents import Grant, TerritorialRule
+from bus.policy.loader import PolicySet
 
 Severity = Literal["error", "warning"]
 _Report = Callable[[Severity, str, str], None]  # severity, key under the grant, message

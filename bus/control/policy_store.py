@@ -9,22 +9,22 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from pydantic import ValidationError
 
+from bus.control.policy_in_force import NewestInForce, PolicyInForce
+from bus.control.refused_records import validation_summary
+from bus.control.service_principals import claimed_by_agencies
+from bus.control.topics import POLICY_TOPIC
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
-from bus.policy_in_force import NewestInForce, PolicyInForce
-from bus.refused_records import validation_summary
-from bus.service_principals import claimed_by_agencies
-from bus.topics import POLICY_TOPIC
-from policies.documents import (
+from bus.policy.documents import (
     AgenciesFile,
     GrantsFile,
     ProducersFile,
     PurposesFile,
     TerritoriesFile,
 )
-from policies.errors import PolicyError
-from policies.loader import PolicySet
-from policies.snapshot import canonical_bytes, compile_snapshot
+from bus.policy.errors import PolicyError
+from bus.policy.loader import PolicySet
+from bus.policy.snapshot import canonical_bytes, compile_snapshot
 
 SOURCE = Path(f"kafka:{POLICY_TOPIC}")
 

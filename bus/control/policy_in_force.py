@@ -10,8 +10,8 @@ one applied before it. (`bus policy apply` of another set is the normal way to c
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bus.refused_records import RefusedRecord
-from policies.loader import PolicySet
+from bus.control.refused_records import RefusedRecord
+from bus.policy.loader import PolicySet
 
 
 @dataclass(frozen=True)

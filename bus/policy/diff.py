@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from policies.documents import Grant, TerritorialRule
-from policies.loader import PolicySet
+from bus.policy.documents import Grant, TerritorialRule
+from bus.policy.loader import PolicySet
 
 Key = tuple[str, str, str]  # consumer, event type, purpose
 

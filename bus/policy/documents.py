@@ -10,8 +10,8 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from bus.agency_ids import RESERVED_PREFIX
 from bus.catalog import DataClass
+from bus.control.agency_ids import RESERVED_PREFIX
 
 Code = str
 Identifier = str

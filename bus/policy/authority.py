@@ -5,10 +5,10 @@ territory except those that register records from the person's own declaration."
 
 from typing import NamedTuple
 
-from policies.decision import Decision, Outcome, Reason
-from policies.engine import authorize_producer
-from policies.facts import EventFacts
-from policies.snapshot import Snapshot
+from bus.policy.decision import Decision, Outcome, Reason
+from bus.policy.engine import authorize_producer
+from bus.policy.facts import EventFacts
+from bus.policy.snapshot import Snapshot
 
 
 class ReportCheck(NamedTuple):

@@ -3,8 +3,7 @@
 from collections.abc import Iterable
 
 from bus.catalog import CATALOG, Catalog
-from bus.kafka.admin import KafkaAdmin
-from bus.topics import (
+from bus.control.topics import (
     AUDIT_TOPIC,
     QUARANTINE_TOPIC,
     SUBSCRIPTIONS_TOPIC,
@@ -13,7 +12,8 @@ from bus.topics import (
     ingress_topic,
     source_offsets_topic,
 )
-from policies.facts import Subscription
+from bus.kafka.admin import KafkaAdmin
+from bus.policy.facts import Subscription
 
 # Partitions bound the enforcer's parallelism; keyed by subject, so each person's order holds.
 INGRESS_PARTITIONS = 6

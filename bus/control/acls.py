@@ -10,10 +10,8 @@ Sync revokes every other ALLOW an agency holds, whoever granted it.
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bus.errors import ConfigError
-from bus.kafka.admin import Acl, KafkaAdmin, Operation, Resource
-from bus.service_principals import claimed_by_agencies, service_principals
-from bus.topics import (
+from bus.control.service_principals import claimed_by_agencies, service_principals
+from bus.control.topics import (
     consumer_group_prefix,
     dead_letter_topic,
     delivery_topic,
@@ -21,9 +19,11 @@ from bus.topics import (
     source_offsets_topic,
     transactional_id_prefix,
 )
-from policies.engine import authorize_subscription
-from policies.facts import Subscription
-from policies.snapshot import Snapshot
+from bus.errors import ConfigError
+from bus.kafka.admin import Acl, KafkaAdmin, Operation, Resource
+from bus.policy.engine import authorize_subscription
+from bus.policy.facts import Subscription
+from bus.policy.snapshot import Snapshot
 
 
 def desired_acls(snapshot: Snapshot, subscriptions: Iterable[Subscription], at: float) -> set[Acl]:

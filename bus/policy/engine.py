@@ -6,10 +6,10 @@ consumer's jurisdiction as the grant's territorial rule demands, and a disclosur
 is covered by both grant and purpose. All failing conditions are reported, not just the first.
 """
 
-from policies.decision import Decision, Outcome, Reason
-from policies.documents import TerritorialRule
-from policies.facts import EventFacts, Subscription
-from policies.snapshot import CompiledGrant, Snapshot
+from bus.policy.decision import Decision, Outcome, Reason
+from bus.policy.documents import TerritorialRule
+from bus.policy.facts import EventFacts, Subscription
+from bus.policy.snapshot import CompiledGrant, Snapshot
 
 
 def decide(

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from bus.errors import ConfigError
 from bus.kafka.admin import KafkaAdmin
-from bus.paths import default_state_dir
-from bus.private_files import create_private
+from bus.util.paths import default_state_dir
+from bus.util.private_files import create_private
 
 PASSWORD_SUFFIX = ".password"  # noqa: S105 - a file name suffix, not a secret
 

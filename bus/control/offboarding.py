@@ -21,17 +21,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from bus import subscriptions
-from bus.acls import block_acls
-from bus.agency_ids import check_agency_id
-from bus.agency_principals import agency_principals, read_applied_policies
 from bus.audit.access import TokenRegistry
-from bus.credentials import credentials_path
+from bus.control import subscriptions
+from bus.control.acls import block_acls
+from bus.control.agency_ids import check_agency_id
+from bus.control.agency_principals import agency_principals, read_applied_policies
+from bus.control.credentials import credentials_path
+from bus.control.subscription_service import unsubscribe
 from bus.errors import ConfigError
 from bus.kafka.admin import Acl, KafkaAdmin
 from bus.kafka.connection import KafkaConnection
-from bus.subscription_service import unsubscribe
-from policies.facts import Subscription
+from bus.policy.facts import Subscription
 
 OFFBOARDED = "AGENCY_OFFBOARDED"
 

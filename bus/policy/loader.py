@@ -6,7 +6,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from policies.documents import (
+from bus.policy.documents import (
     FILES,
     AgenciesFile,
     GrantsFile,
@@ -14,8 +14,8 @@ from policies.documents import (
     PurposesFile,
     TerritoriesFile,
 )
-from policies.errors import PolicyError, PolicyFileError
-from policies.yaml_lines import DuplicateKeyError, line_of, load_with_lines
+from bus.policy.errors import PolicyError, PolicyFileError
+from bus.policy.yaml_lines import DuplicateKeyError, line_of, load_with_lines
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from typing import Any
 import rfc8785
 
 from bus.catalog import CATALOG, Catalog, DataClass
-from policies.documents import Agency, Purpose, TerritorialRule
-from policies.errors import PolicyError
-from policies.loader import PolicySet
+from bus.policy.documents import Agency, Purpose, TerritorialRule
+from bus.policy.errors import PolicyError
+from bus.policy.loader import PolicySet
 
 
 @dataclass(frozen=True, slots=True)

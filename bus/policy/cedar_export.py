@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from bus.catalog import CATALOG, Catalog
-from policies.documents import Grant, TerritorialRule
-from policies.errors import PolicyError
-from policies.facts import EventFacts, Subscription
-from policies.loader import PolicySet
+from bus.policy.documents import Grant, TerritorialRule
+from bus.policy.errors import PolicyError
+from bus.policy.facts import EventFacts, Subscription
+from bus.policy.loader import PolicySet
 
 CedarEntity = dict[str, Any]
 CedarUid = dict[str, str]

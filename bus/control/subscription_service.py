@@ -5,16 +5,16 @@ from datetime import datetime
 
 from aiokafka import AIOKafkaProducer
 
-from bus import subscriptions
+from bus.control import subscriptions
+from bus.control.topics import AUDIT_TOPIC, SUBSCRIPTIONS_TOPIC, delivery_topic
+from bus.control.topology import INGRESS_PARTITIONS, ensure_registry_topics
 from bus.enforcer.records import AuditEntry
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
-from bus.topics import AUDIT_TOPIC, SUBSCRIPTIONS_TOPIC, delivery_topic
-from bus.topology import INGRESS_PARTITIONS, ensure_registry_topics
-from policies.decision import Decision
-from policies.engine import authorize_subscription
-from policies.facts import Subscription
-from policies.snapshot import Snapshot
+from bus.policy.decision import Decision
+from bus.policy.engine import authorize_subscription
+from bus.policy.facts import Subscription
+from bus.policy.snapshot import Snapshot
 
 SUBSCRIPTION_REMOVED = "SUBSCRIPTION_REMOVED"
 
