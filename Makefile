@@ -28,11 +28,12 @@ test: setup
 	$(BIN)/bus postgres up
 	$(BIN)/pytest
 
-## lint: ruff and mypy --strict
+## lint: ruff, mypy --strict and the import layers (import-linter, contracts in pyproject.toml)
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 ## clean: stop the broker and remove its state and the virtual environment
 clean:

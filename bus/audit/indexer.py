@@ -25,10 +25,10 @@ from bus.audit.checkpoint_publisher import CheckpointPublisher
 from bus.audit.indexer_metrics import IndexerMetrics
 from bus.audit.store.audit_store import AppendResult, AuditStore, Checkpointing, SourceRecord
 from bus.audit.verify import publication_due
-from bus.control.topics import AUDIT_TOPIC, POLICY_TOPIC
 from bus.errors import BrokerError
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.position import record_position
+from bus.kafka.topics import AUDIT_TOPIC, POLICY_TOPIC
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 class IndexerOptions:
     audit_topic: str = AUDIT_TOPIC
     policy_topic: str | None = POLICY_TOPIC
-    # The witness topic (bus.control.topics.checkpoints_topic); None: checkpoints stay in the store only.
+    # The witness topic (bus.kafka.topics.checkpoints_topic); None: checkpoints stay in the store only.
     checkpoint_topic: str | None = None
     max_batch: int = 5_000
     # Stop once everything committed at start has been stored (and signed): for demos, tests, cron.

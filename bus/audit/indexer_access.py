@@ -10,15 +10,14 @@ import asyncio
 
 from bus.audit.witness import Witness, read_witness
 from bus.control.credentials import ensure_credentials
-from bus.control.topics import checkpoints_topic
+from bus.control.service_principals import INDEXER_USER, VERIFIER_USER
 from bus.kafka import broker
 from bus.kafka.admin import Acl, KafkaAdmin, Operation, Resource
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.settings import load_kafka_settings
+from bus.kafka.topics import checkpoints_topic
 from bus.keys.keystore import AgencyPublicKey
 
-INDEXER_USER = "audit-indexer"
-VERIFIER_USER = "audit-verifier"
 FRESH_USER_WAIT_S = 15.0  # a user or ACL created just now takes a moment to reach the broker
 
 

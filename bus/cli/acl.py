@@ -10,13 +10,13 @@ import typer
 from bus.cli.params import topic_name
 from bus.control import policy_store, subscriptions
 from bus.control.acls import describe, desired_acls, sync_acls
-from bus.control.topics import POLICY_TOPIC
 from bus.control.topology import ensure_registry_topics
 from bus.errors import ConfigError
 from bus.kafka import broker
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.settings import load_kafka_settings
+from bus.kafka.topics import POLICY_TOPIC
 from bus.policy.loader import PolicySet, load_policy_set
 from bus.policy.snapshot import compile_snapshot
 

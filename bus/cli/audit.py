@@ -49,10 +49,10 @@ from bus.cli.audit_witness import (
     PinnedKey,
     pinned_public_key,
 )
-from bus.control.topics import AUDIT_TOPIC, checkpoints_topic
 from bus.enforcer.pipeline import AUDIT_AUDIENCE
 from bus.envelope.attributes import format_time
 from bus.errors import ConfigError
+from bus.kafka.topics import AUDIT_TOPIC, checkpoints_topic
 from bus.util.logs import LogFormat, configure_logging
 
 app = typer.Typer(

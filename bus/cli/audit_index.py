@@ -28,11 +28,11 @@ from bus.audit.witness import ensure_checkpoints_topic
 from bus.cli.audit_witness import AuditTopic, CheckpointTopicOf, PinnedKey
 from bus.cli.signals import stop_on_signals
 from bus.control.policy_store import ensure_policy_topic
-from bus.control.topics import AUDIT_TOPIC, POLICY_TOPIC, checkpoints_topic
 from bus.control.topology import ensure_audit_topic
 from bus.kafka import broker
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.settings import load_kafka_settings
+from bus.kafka.topics import AUDIT_TOPIC, POLICY_TOPIC, checkpoints_topic
 from bus.util.logs import LogFormat, configure_logging
 from bus.util.metrics_endpoint import serve_metrics
 

@@ -17,10 +17,10 @@ from bus.cli.audit_witness import (
     pinned_public_key,
     witness_as,
 )
-from bus.control.topics import AUDIT_TOPIC, POLICY_TOPIC, checkpoints_topic
 from bus.kafka import broker
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.settings import load_kafka_settings
+from bus.kafka.topics import AUDIT_TOPIC, POLICY_TOPIC, checkpoints_topic
 
 
 def reconcile_command(

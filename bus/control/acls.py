@@ -11,7 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bus.control.service_principals import claimed_by_agencies, service_principals
-from bus.control.topics import (
+from bus.errors import ConfigError
+from bus.kafka.admin import Acl, KafkaAdmin, Operation, Resource
+from bus.kafka.topics import (
     consumer_group_prefix,
     dead_letter_topic,
     delivery_topic,
@@ -19,8 +21,6 @@ from bus.control.topics import (
     source_offsets_topic,
     transactional_id_prefix,
 )
-from bus.errors import ConfigError
-from bus.kafka.admin import Acl, KafkaAdmin, Operation, Resource
 from bus.policy.engine import authorize_subscription
 from bus.policy.facts import Subscription
 from bus.policy.snapshot import Snapshot

@@ -8,15 +8,12 @@ import re
 
 from bus.control.service_principals import service_usernames
 from bus.errors import ConfigError
+from bus.policy.documents import RESERVED_PREFIX
 from bus.util.shown_values import shown
 
-# As policies/documents.py requires of Agency.id and Purpose.code.
+# As bus/policy/documents.py requires of Agency.id and Purpose.code.
 _IDENTIFIER = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
 _SHAPE = "2-63 of a-z 0-9 -, starting with a letter or digit"
-# The bus's own names start with it: its enforcer group and so its transactional ids
-# (`bus-enforcer.tx.…`). An agency named `bus-enforcer` would be granted the transactional-id
-# prefix `bus-enforcer.` and could fence the enforcer's producers.
-RESERVED_PREFIX = "bus-"
 
 
 def check_agency_id(value: str) -> str:

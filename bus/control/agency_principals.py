@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 from bus.control import policy_store
 from bus.control.service_principals import service_usernames
-from bus.control.topics import POLICY_TOPIC
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.reading import read_all
+from bus.kafka.topics import POLICY_TOPIC
 from bus.policy.loader import PolicySet
 from bus.policy.snapshot import EMPTY_HASH, content_hash
 

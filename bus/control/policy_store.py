@@ -12,9 +12,9 @@ from pydantic import ValidationError
 from bus.control.policy_in_force import NewestInForce, PolicyInForce
 from bus.control.refused_records import validation_summary
 from bus.control.service_principals import claimed_by_agencies
-from bus.control.topics import POLICY_TOPIC
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
+from bus.kafka.topics import POLICY_TOPIC
 from bus.policy.documents import (
     AgenciesFile,
     GrantsFile,

@@ -11,9 +11,12 @@ more. Add a new service's principal here, or sync revokes its ACLs.
 import os
 from collections.abc import Iterable
 
-from bus.audit.indexer_access import INDEXER_USER, VERIFIER_USER
 from bus.errors import ConfigError
 from bus.kafka.settings import KafkaSettings, load_kafka_settings
+
+# The audit trail's own principals (bus/audit/indexer_access.py grants their ACLs).
+INDEXER_USER = "audit-indexer"
+VERIFIER_USER = "audit-verifier"
 
 
 def service_principals() -> frozenset[str]:

@@ -6,11 +6,11 @@ from datetime import datetime
 from aiokafka import AIOKafkaProducer
 
 from bus.control import subscriptions
-from bus.control.topics import AUDIT_TOPIC, SUBSCRIPTIONS_TOPIC, delivery_topic
 from bus.control.topology import INGRESS_PARTITIONS, ensure_registry_topics
 from bus.enforcer.records import AuditEntry
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
+from bus.kafka.topics import AUDIT_TOPIC, SUBSCRIPTIONS_TOPIC, delivery_topic
 from bus.policy.decision import Decision
 from bus.policy.engine import authorize_subscription
 from bus.policy.facts import Subscription

@@ -12,10 +12,10 @@ from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bus.control.refused_records import RefusedRecord, validation_summary
-from bus.control.topics import SUBSCRIPTIONS_TOPIC
 from bus.envelope.attributes import format_time
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.reading import TopicNotFoundError, read_all
+from bus.kafka.topics import SUBSCRIPTIONS_TOPIC
 from bus.policy.facts import Subscription
 
 COMPACTED = {"cleanup.policy": "compact"}

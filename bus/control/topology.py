@@ -3,7 +3,8 @@
 from collections.abc import Iterable
 
 from bus.catalog import CATALOG, Catalog
-from bus.control.topics import (
+from bus.kafka.admin import KafkaAdmin
+from bus.kafka.topics import (
     AUDIT_TOPIC,
     QUARANTINE_TOPIC,
     SUBSCRIPTIONS_TOPIC,
@@ -12,7 +13,6 @@ from bus.control.topics import (
     ingress_topic,
     source_offsets_topic,
 )
-from bus.kafka.admin import KafkaAdmin
 from bus.policy.facts import Subscription
 
 # Partitions bound the enforcer's parallelism; keyed by subject, so each person's order holds.

@@ -5,8 +5,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
-from bus.control.topics import AUDIT_TOPIC
 from bus.kafka.connection import KafkaConnection
+from bus.kafka.topics import AUDIT_TOPIC
 
 
 class AuditTail:

@@ -21,13 +21,13 @@ from bus.audit.store.audit_store import Checkpointing
 from bus.audit.subject_report import SubjectReport, subject_report
 from bus.audit.verify import IntegrityReport, verify_store
 from bus.audit.witness import Witness, ensure_checkpoints_topic, read_witness
-from bus.control.topics import AUDIT_CHECKPOINTS_TOPIC, AUDIT_TOPIC, POLICY_TOPIC
 from bus.demo.judge import Check
 from bus.demo.scenario import Scenario, Step
 from bus.enforcer.pipeline import AUDIT_AUDIENCE
 from bus.enforcer.pseudonyms import Pseudonymizer
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
+from bus.kafka.topics import AUDIT_CHECKPOINTS_TOPIC, AUDIT_TOPIC, POLICY_TOPIC
 
 SUBJECT_STEP = 1  # Ben moves from Munich to Regensburg: three receivers, one refusal
 

@@ -7,10 +7,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bus.control.topics import AUDIT_TOPIC
 from bus.demo.audit_trail import AuditTrailResult
 from bus.demo.judge import people_in, step_decisions
 from bus.demo.runner import DemoResult
+from bus.kafka.topics import AUDIT_TOPIC
 from consumers.back_offices import REFERENCE_BACK_OFFICES
 
 ADDRESS_PARTS = ("street", "house_number", "postal_code", "municipality_code", "country")

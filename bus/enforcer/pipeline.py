@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 from bus.catalog import CATALOG, Catalog
-from bus.control.topics import AUDIT_TOPIC, QUARANTINE_TOPIC, delivery_topic, ingress_topic
 from bus.enforcer.pseudonyms import Pseudonymizer
 from bus.enforcer.quarantine_headers import escaped
 from bus.enforcer.records import AuditEntry, Headers, OutRecord, RecordHeaders
@@ -27,6 +26,7 @@ from bus.envelope.errors import (
 from bus.envelope.kafka_binding import verify_ingress_record
 from bus.kafka.key_partition import key_partition
 from bus.kafka.position import record_position
+from bus.kafka.topics import AUDIT_TOPIC, QUARANTINE_TOPIC, delivery_topic, ingress_topic
 from bus.keys import KeyStore
 from bus.policy.authority import authorize_report
 from bus.policy.decision import Decision, Reason

@@ -19,11 +19,11 @@ from datetime import datetime, timedelta
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from bus.control.topics import INGRESS_PREFIX
 from bus.enforcer.seen_events import SeenEvents, SeenInBatch
 from bus.errors import BrokerError
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
+from bus.kafka.topics import INGRESS_PREFIX
 
 log = logging.getLogger(__name__)
 SEEN_EVENTS_PREFIX = "bus.seen-events."

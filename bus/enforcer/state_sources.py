@@ -9,10 +9,10 @@ from bus.control import policy_store, subscriptions
 from bus.control.acls import AclChanges, desired_acls, sync_acls
 from bus.control.policy_in_force import PolicyInForce, Withdrawn
 from bus.control.refused_records import RefusedRecord
-from bus.control.topics import delivery_topic
 from bus.control.topology import ensure_bus_topics, ensure_source_offsets_topics
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
+from bus.kafka.topics import delivery_topic
 from bus.policy.facts import Subscription
 from bus.policy.loader import load_policy_set
 from bus.policy.snapshot import EMPTY_HASH, Snapshot, compile_snapshot, empty_snapshot

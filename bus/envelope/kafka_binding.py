@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bus.catalog import CATALOG, Catalog
-from bus.control.topics import ingress_topic
 from bus.envelope.attributes import format_time, parse_time
 from bus.envelope.codec import IssuedEvent, VerifiedEvent, verify_event
 from bus.envelope.errors import (
@@ -16,6 +15,7 @@ from bus.envelope.errors import (
     TopicMismatchError,
     UnexpectedClaimError,
 )
+from bus.kafka.topics import ingress_topic
 from bus.keys import KeyStore
 
 Headers = list[tuple[str, bytes]]

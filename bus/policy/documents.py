@@ -11,10 +11,15 @@ from enum import StrEnum
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from bus.catalog import DataClass
-from bus.control.agency_ids import RESERVED_PREFIX
 
 Code = str
 Identifier = str
+
+
+# The bus's own names start with it: its enforcer group and so its transactional ids
+# (`bus-enforcer.tx.…`). An agency named `bus-enforcer` would be granted the transactional-id
+# prefix `bus-enforcer.` and could fence the enforcer's producers.
+RESERVED_PREFIX = "bus-"
 
 
 class _Document(BaseModel):
@@ -49,7 +54,7 @@ class Agency(_Document):
     @field_validator("id")
     @classmethod
     def _not_the_bus(cls, value: str) -> str:
-        if value.startswith(RESERVED_PREFIX):  # see bus/agency_ids.py
+        if value.startswith(RESERVED_PREFIX):  # see bus/control/agency_ids.py
             raise ValueError(f"agency ids may not start with {RESERVED_PREFIX!r} (the bus's own)")
         return value
 

@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 
 from bus.control.acls import desired_acls, sync_acls
-from bus.control.topics import (
+from bus.kafka.admin import KafkaAdmin
+from bus.kafka.connection import KafkaConnection
+from bus.kafka.topics import (
     AUDIT_TOPIC,
     QUARANTINE_TOPIC,
     dead_letter_topic,
@@ -26,8 +28,6 @@ from bus.control.topics import (
     ingress_topic,
     source_offsets_topic,
 )
-from bus.kafka.admin import KafkaAdmin
-from bus.kafka.connection import KafkaConnection
 from bus.policy.documents import AgenciesFile
 from bus.policy.engine import authorize_subscription
 from bus.policy.facts import Subscription

@@ -11,14 +11,14 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from typer.testing import CliRunner
 
-from bus.audit.indexer_access import INDEXER_USER
 from bus.cli.main import app
 from bus.control import policy_store
 from bus.control.acls import describe, sync_acls
-from bus.control.topics import delivery_topic
+from bus.control.service_principals import INDEXER_USER
 from bus.errors import ConfigError
 from bus.kafka.admin import Acl, KafkaAdmin, Operation, Resource
 from bus.kafka.connection import KafkaConnection
+from bus.kafka.topics import delivery_topic
 from bus.policy.loader import load_policy_set
 from bus.policy.snapshot import canonical_bytes
 from tests.support.kafka import (

@@ -7,9 +7,9 @@ from collections.abc import Awaitable, Callable, Iterable
 import pytest
 
 from bus.control.acls import desired_acls, sync_acls
-from bus.control.topics import delivery_topic, ingress_topic
 from bus.kafka.admin import Acl, KafkaAdmin
 from bus.kafka.connection import KafkaConnection
+from bus.kafka.topics import delivery_topic, ingress_topic
 from bus.policy.documents import ProducerAuthority
 from bus.policy.facts import Subscription
 from bus.policy.snapshot import compile_snapshot

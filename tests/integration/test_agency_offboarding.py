@@ -21,10 +21,10 @@ from bus.control import offboarding, policy_store
 from bus.control.acls import block_acls
 from bus.control.credentials import credentials_path, load_credentials
 from bus.control.offboarding import is_blocked
-from bus.control.topics import AUDIT_TOPIC, POLICY_TOPIC, delivery_topic
 from bus.kafka.admin import Acl, KafkaAdmin, Operation, Resource
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.settings import KafkaSettings
+from bus.kafka.topics import AUDIT_TOPIC, POLICY_TOPIC, delivery_topic
 from bus.policy.snapshot import content_hash
 from tests.integration.test_acl_revocation import PURPOSE, TYPE, policy_with
 from tests.support.kafka import (

@@ -24,8 +24,6 @@ from bus.audit.audit_key import (
 )
 from bus.audit.indexer import IndexerOptions, run_indexer
 from bus.audit.indexer_access import (
-    INDEXER_USER,
-    VERIFIER_USER,
     indexer_connection,
     verifier_connection,
 )
@@ -34,10 +32,11 @@ from bus.audit.store import AuditStore, open_store
 from bus.audit.store.audit_store import Checkpointing
 from bus.audit.verify import verify_store
 from bus.audit.witness import read_witness
-from bus.control.topics import checkpoints_topic
+from bus.control.service_principals import INDEXER_USER, VERIFIER_USER
 from bus.errors import BrokerError
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
+from bus.kafka.topics import checkpoints_topic
 from tests.support.audit_stores import RawSql
 from tests.support.audit_topic import produce, produce_aborted
 

@@ -23,10 +23,10 @@ from bus.audit.store import open_store
 from bus.audit.store.audit_store import Checkpointing
 from bus.audit.verify import verify_store
 from bus.cli.main import app
-from bus.control.topics import checkpoints_topic
 from bus.control.topology import ensure_audit_topic
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
+from bus.kafka.topics import checkpoints_topic
 from tests.support.audit_stores import RawSql
 from tests.support.audit_topic import produce, produce_aborted
 from tests.support.kafka import unique_name

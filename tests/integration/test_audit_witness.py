@@ -29,7 +29,7 @@ from bus.audit.chain import link
 from bus.audit.checkpoint import DEFAULT_CADENCE, sign_checkpoint
 from bus.audit.columns import columns_of
 from bus.audit.indexer import IndexerOptions, IndexerProgress, run_indexer
-from bus.audit.indexer_access import VERIFIER_USER, indexer_connection, verifier_connection
+from bus.audit.indexer_access import indexer_connection, verifier_connection
 from bus.audit.indexer_metrics import IndexerMetrics
 from bus.audit.reconcile import Discrepancy, Mismatch, reconcile
 from bus.audit.store import AuditStore, open_store
@@ -42,11 +42,12 @@ from bus.audit.witness import (
 )
 from bus.cli.main import app
 from bus.control.credentials import credentials_path
-from bus.control.topics import checkpoints_topic
+from bus.control.service_principals import VERIFIER_USER
 from bus.envelope.attributes import format_time, parse_time
 from bus.errors import BusError, ConfigError
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
+from bus.kafka.topics import checkpoints_topic
 from bus.keys import AgencySigningKey
 from bus.keys.keystore import AgencyPublicKey
 from tests.support.audit_records import audit_document, source_records

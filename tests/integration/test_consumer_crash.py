@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from bus.control.topics import consumer_group_prefix
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
+from bus.kafka.topics import consumer_group_prefix
 from tests.support.deliveries import PURPOSE, TYPE, back_office_bus, moved_to_munich
 from tests.support.kafka import Principals
 

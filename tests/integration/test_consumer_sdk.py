@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bus.control.topics import dead_letter_topic
 from bus.envelope.kafka_binding import header_map
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
+from bus.kafka.topics import dead_letter_topic
 from consumers import Consumer, ConsumerNotAuthorizedError, ReleasedEvent, RetryPolicy, SqliteInbox
 from tests.support.deliveries import (
     PURPOSE,

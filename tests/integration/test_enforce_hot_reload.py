@@ -16,12 +16,12 @@ from aiokafka import AIOKafkaProducer
 from bus.catalog.population import Address
 from bus.control import policy_store, subscriptions
 from bus.control.subscription_service import subscribe
-from bus.control.topics import AUDIT_TOPIC, delivery_topic
 from bus.control.topology import ensure_registry_topics
 from bus.envelope.codec import IssuedEvent, issue_event
 from bus.envelope.kafka_binding import header_map, ingress_record
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
+from bus.kafka.topics import AUDIT_TOPIC, delivery_topic
 from bus.keys import AgencySigningKey
 from bus.policy.facts import Subscription
 from bus.policy.loader import load_policy_set

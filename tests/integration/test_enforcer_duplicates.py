@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 
-from bus.control.topics import AUDIT_TOPIC, QUARANTINE_TOPIC, delivery_topic
 from bus.control.topology import ensure_bus_topics
 from bus.enforcer.pipeline import EnforcerState
 from bus.enforcer.seen_events import SeenEvents
@@ -26,6 +25,7 @@ from bus.envelope.kafka_binding import header_map
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.key_partition import key_partition
+from bus.kafka.topics import AUDIT_TOPIC, QUARANTINE_TOPIC, delivery_topic
 from bus.keys import AgencySigningKey
 from bus.policy.facts import Subscription
 from tests.support.enforcer_loop import run_until

@@ -17,7 +17,6 @@ from prometheus_client import CollectorRegistry
 
 from bus.control.acls import desired_acls
 from bus.control.policy_store import ensure_policy_topic, publish
-from bus.control.topics import POLICY_TOPIC, SUBSCRIPTIONS_TOPIC, delivery_topic
 from bus.control.topology import ensure_registry_topics
 from bus.enforcer.health import EnforcerHealth
 from bus.enforcer.runtime import EnforcerConfig
@@ -25,6 +24,7 @@ from bus.kafka import broker
 from bus.kafka.admin import Acl, KafkaAdmin, Operation, Resource
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.settings import KafkaSettings
+from bus.kafka.topics import POLICY_TOPIC, SUBSCRIPTIONS_TOPIC, delivery_topic
 from bus.policy.snapshot import compile_snapshot
 from tests.support.failsafe_scene import (
     PURPOSE,

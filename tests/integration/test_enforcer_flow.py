@@ -12,7 +12,6 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
 from bus.catalog.population import Address
-from bus.control.topics import AUDIT_TOPIC, QUARANTINE_TOPIC, delivery_topic
 from bus.control.topology import ensure_bus_topics
 from bus.enforcer.metrics import EnforcerMetrics
 from bus.enforcer.pipeline import EnforcerState
@@ -22,6 +21,7 @@ from bus.envelope.codec import issue_event
 from bus.envelope.kafka_binding import header_map, ingress_record
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
+from bus.kafka.topics import AUDIT_TOPIC, QUARANTINE_TOPIC, delivery_topic
 from bus.keys import AgencySigningKey, KeyStore
 from bus.keys.keystore import public_key_from_pem
 from bus.policy.documents import ProducerAuthority

@@ -19,7 +19,6 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaConnectionError
 from prometheus_client import CollectorRegistry
 
-from bus.control.topics import QUARANTINE_TOPIC
 from bus.control.topology import QUARANTINE_MAX_MESSAGE_BYTES, ensure_bus_topics
 from bus.enforcer import seen_journal, service
 from bus.enforcer.failures import ALONE_ATTEMPTS, BATCH_ATTEMPTS, RetryTimes
@@ -32,6 +31,7 @@ from bus.enforcer.service import Enforcer
 from bus.envelope.kafka_binding import header_map
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
+from bus.kafka.topics import QUARANTINE_TOPIC
 from bus.keys import AgencySigningKey
 from bus.policy.decision import Decision, Reason
 from bus.policy.decision import Outcome as Verdict

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def ingress(topic_factory: Callable[..., str], kafka_admin: KafkaAdmin) -> str:
     """The AddressChanged ingress topic, created fresh for the test (deleted afterwards)."""
-    from bus.control.topics import ingress_topic
+    from bus.kafka.topics import ingress_topic
 
     name = ingress_topic("population.AddressChanged")
     if name in kafka_admin.list_topics():

@@ -27,12 +27,12 @@ from aiokafka.errors import KafkaError
 
 from bus.catalog.population import AddressChanged, PersonDied
 from bus.control.acls import desired_acls
-from bus.control.topics import ingress_topic, source_offsets_topic
 from bus.control.topology import ensure_ingress_topics, ensure_source_offsets_topics
 from bus.envelope.codec import issue_event
 from bus.envelope.kafka_binding import header_map, ingress_record, verify_record
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
+from bus.kafka.topics import ingress_topic, source_offsets_topic
 from bus.keys import AgencySigningKey, KeyStore
 from bus.keys.keystore import public_key_from_pem
 from bus.policy.documents import ProducerAuthority

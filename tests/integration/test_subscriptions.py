@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 
 from bus.cli.main import app
 from bus.control import subscriptions
-from bus.control.topics import AUDIT_TOPIC
 from bus.kafka.connection import KafkaConnection
+from bus.kafka.topics import AUDIT_TOPIC
 from bus.policy.facts import Subscription
 from tests.support.kafka import read_topic
 

@@ -12,7 +12,6 @@ from aiokafka import AIOKafkaProducer
 from bus.catalog import Event
 from bus.catalog.population import AddressChanged
 from bus.control.acls import desired_acls
-from bus.control.topics import delivery_topic
 from bus.control.topology import ensure_bus_topics
 from bus.enforcer.pipeline import EnforcerState, InRecord, process
 from bus.enforcer.pseudonyms import Pseudonymizer
@@ -21,6 +20,7 @@ from bus.envelope.codec import issue_event
 from bus.envelope.kafka_binding import KafkaRecord, ingress_record
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
+from bus.kafka.topics import delivery_topic
 from bus.keys import AgencySigningKey, KeyStore
 from bus.keys.keystore import public_key_from_pem
 from bus.policy.documents import ProducerAuthority

@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 from bus.catalog import Event
 from bus.catalog.population import Address, AddressChanged, PersonDied, PersonDiedV1
 from bus.catalog.vehicles import VehicleOwnershipChanged
-from bus.control.topics import AUDIT_TOPIC, DELIVERY_PREFIX, QUARANTINE_TOPIC, ingress_topic
 from bus.enforcer.pipeline import INTERNAL_ERROR, EnforcerState, InRecord, Outcome
 from bus.enforcer.pseudonyms import Pseudonymizer
 from bus.enforcer.quarantine_headers import sender_headers
 from bus.kafka.key_partition import key_partition
+from bus.kafka.topics import AUDIT_TOPIC, DELIVERY_PREFIX, QUARANTINE_TOPIC, ingress_topic
 from bus.keys import AgencySigningKey, KeyStore
 from bus.keys.keystore import public_key_from_pem
 from bus.policy.documents import ProducerAuthority, TerritorialRule

@@ -12,12 +12,12 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bus.catalog.population import Address
-from bus.control.topics import AUDIT_TOPIC, delivery_topic
 from bus.control.topology import ensure_bus_topics
 from bus.envelope.codec import issue_event
 from bus.envelope.kafka_binding import header_map, ingress_record
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
+from bus.kafka.topics import AUDIT_TOPIC, delivery_topic
 from bus.keys import AgencySigningKey
 from bus.policy.facts import Subscription
 from tests.support.events import address_changed

@@ -16,12 +16,12 @@ from aiokafka.errors import UnknownTopicOrPartitionError
 
 from bus.catalog.population import Address
 from bus.control import subscriptions
-from bus.control.topics import AUDIT_TOPIC, delivery_topic
 from bus.enforcer.runtime import EnforcerConfig, run_enforcer
 from bus.envelope.codec import issue_event
 from bus.envelope.kafka_binding import header_map, ingress_record
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
+from bus.kafka.topics import AUDIT_TOPIC, delivery_topic
 from bus.keys import AgencySigningKey
 from bus.policy.documents import FILES, ProducerAuthority
 from bus.policy.facts import Subscription

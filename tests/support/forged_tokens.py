@@ -13,10 +13,10 @@ from typing import Any
 import uuid_utils
 
 from bus.catalog import Event
-from bus.control.topics import ingress_topic
 from bus.enforcer.pipeline import InRecord
 from bus.envelope.attributes import EventAttributes
 from bus.envelope.sdjwt import ALGORITHM, SD_ALG, TOKEN_TYPE
+from bus.kafka.topics import ingress_topic
 from bus.keys import AgencySigningKey
 from bus.util.encoding import b64url_encode, json_bytes, json_from_b64url, sd_digest
 

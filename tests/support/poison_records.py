@@ -9,10 +9,10 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.record.util import size_of_varint
 
 from bus.catalog.population import Address
-from bus.control.topics import ingress_topic
 from bus.control.topology import INGRESS_MAX_MESSAGE_BYTES
 from bus.envelope.codec import issue_event
 from bus.envelope.kafka_binding import ingress_record
+from bus.kafka.topics import ingress_topic
 from bus.keys import AgencySigningKey
 from bus.util.encoding import json_from_b64url, sd_digest
 from tests.support.events import address_changed

@@ -9,11 +9,11 @@ import pytest
 
 from bus.catalog import Event
 from bus.catalog.population import PersonDied, PersonDiedV1
-from bus.control.topics import AUDIT_TOPIC, QUARANTINE_TOPIC, ingress_topic
 from bus.enforcer.pipeline import EnforcerState, InRecord, Outcome, process
 from bus.enforcer.pseudonyms import Pseudonymizer
 from bus.enforcer.quarantine_headers import sender_headers
 from bus.envelope.kafka_binding import header_map
+from bus.kafka.topics import AUDIT_TOPIC, QUARANTINE_TOPIC, ingress_topic
 from bus.keys import AgencySigningKey, KeyStore
 from bus.keys.keystore import public_key_from_pem
 from bus.policy.documents import ProducerAuthority, TerritorialRule

@@ -8,13 +8,13 @@ import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
 from bus.catalog.population import Address
-from bus.control.topics import AUDIT_TOPIC, QUARANTINE_TOPIC, delivery_topic
 from bus.enforcer.pipeline import MAX_DETAIL_CHARS, EnforcerState, InRecord, process
 from bus.enforcer.pseudonyms import Pseudonymizer
 from bus.envelope import sdjwt
 from bus.envelope.codec import issue_event
 from bus.envelope.kafka_binding import header_map, ingress_record
 from bus.kafka.key_partition import key_partition
+from bus.kafka.topics import AUDIT_TOPIC, QUARANTINE_TOPIC, delivery_topic
 from bus.keys import AgencySigningKey, KeyStore
 from bus.keys.keystore import public_key_from_pem
 from bus.policy.documents import ProducerAuthority, TerritorialRule

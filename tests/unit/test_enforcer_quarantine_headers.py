@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bus.control.topics import QUARANTINE_TOPIC, ingress_topic
 from bus.enforcer.pipeline import InRecord, process
 from bus.enforcer.quarantine_headers import escaped, sender_headers
+from bus.kafka.topics import QUARANTINE_TOPIC, ingress_topic
 from tests.support.enforcer_fuzz import fuzz_state
 
 NAMES = st.sampled_from(["bus_", "bus_input", "sender.", "sender.bus_x", "sender.sender.", "ce_id"])

@@ -11,7 +11,6 @@ from typing import cast
 import pytest
 from prometheus_client import CollectorRegistry
 
-from bus.control.topics import delivery_topic
 from bus.enforcer.backoff import Backoff
 from bus.enforcer.health import EnforcerHealth
 from bus.enforcer.pipeline import EnforcerState
@@ -20,6 +19,7 @@ from bus.enforcer.state_sources import KafkaBrokerSetup, StateReading
 from bus.enforcer.state_watcher import StateWatcher, WatcherTiming
 from bus.errors import BrokerError
 from bus.kafka.admin import Acl, KafkaAdmin, Operation, Resource
+from bus.kafka.topics import delivery_topic
 from bus.keys import KeyStore
 from bus.policy.facts import Subscription
 from bus.policy.snapshot import compile_snapshot
