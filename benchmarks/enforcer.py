@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from bus.control.topics import delivery_topic
 from bus.control.topology import ensure_bus_topics
 from bus.enforcer.pipeline import EnforcerState, InRecord, Outcome, process
 from bus.enforcer.records import OutRecord
@@ -30,6 +29,7 @@ from bus.kafka import broker
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.settings import load_kafka_settings
+from bus.kafka.topics import delivery_topic
 from bus.keys import AgencySigningKey
 from bus.policy.facts import Subscription
 from tests.support.enforcer_process import state_for, with_ingress

@@ -24,7 +24,6 @@ from datetime import UTC, datetime
 import msgspec
 from aiokafka import AIOKafkaProducer, TopicPartition
 
-from bus.control.topics import ingress_topic
 from bus.enforcer.pipeline import InRecord, process
 from bus.enforcer.seen_events import SeenEvents
 from bus.enforcer.seen_journal import SeenEventsConfig, rebuild, seen_events_topic
@@ -33,6 +32,7 @@ from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.reading import read_to_end, topic_reader
 from bus.kafka.settings import load_kafka_settings
+from bus.kafka.topics import ingress_topic
 from bus.keys import AgencySigningKey
 from tests.support.enforcer_process import state_for
 from tests.support.kafka import unique_name

@@ -28,11 +28,11 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
 )
 
-from bus.control.topics import consumer_group_prefix, delivery_topic
 from bus.envelope.attributes import EventAttributes
 from bus.envelope.errors import EnvelopeError
 from bus.envelope.kafka_binding import header_map, verify_record
 from bus.kafka.connection import KafkaConnection
+from bus.kafka.topics import consumer_group_prefix, delivery_topic
 from bus.keys import KeyStore
 from consumers.dead_letters import (
     HANDLER_FAILED,

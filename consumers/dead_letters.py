@@ -3,9 +3,9 @@ the original bytes untouched, with the reason, so nothing is lost and an operato
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
-from bus.control.topics import dead_letter_topic
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.position import record_position
+from bus.kafka.topics import dead_letter_topic
 
 HANDLER_FAILED = "HANDLER_FAILED"
 NO_HANDLER = "NO_HANDLER"

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from pydantic import ValidationError
 
 from bus.control.policy_in_force import NewestInForce, PolicyInForce
@@ -15,6 +15,7 @@ from bus.control.service_principals import claimed_by_agencies
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.topics import POLICY_TOPIC
+from bus.kafka.writing import COMPACTED, send_one
 from bus.policy.documents import (
     AgenciesFile,
     GrantsFile,
@@ -30,20 +31,15 @@ SOURCE = Path(f"kafka:{POLICY_TOPIC}")
 
 
 def ensure_policy_topic(admin: KafkaAdmin, topic: str = POLICY_TOPIC) -> None:
-    admin.ensure_topics([topic], partitions=1, config={"cleanup.policy": "compact"})
+    admin.ensure_topics([topic], partitions=1, config=COMPACTED)
 
 
 async def publish(connection: KafkaConnection, policy_set: PolicySet) -> None:
-    producer = AIOKafkaProducer(**connection.aiokafka_kwargs(), acks="all", enable_idempotence=True)
-    await producer.start()
-    try:
-        # Keyed by content hash, so compaction keeps every version ever applied (the audit trail
-        # replays decisions under the snapshot they were made with); the newest record is still
-        # the set in force.
-        document = canonical_bytes(policy_set)
-        await producer.send_and_wait(POLICY_TOPIC, document, key=snapshot_key(document))
-    finally:
-        await producer.stop()
+    # Keyed by content hash, so compaction keeps every version ever applied (the audit trail
+    # replays decisions under the snapshot they were made with); the newest record is still the
+    # set in force.
+    document = canonical_bytes(policy_set)
+    await send_one(connection, POLICY_TOPIC, document, key=snapshot_key(document))
 
 
 # Records read per step when looking back for the newest valid one (usually the first is).

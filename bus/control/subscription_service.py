@@ -3,14 +3,13 @@ Removing one (unsubscribing, offboarding) writes a tombstone and is audited too.
 
 from datetime import datetime
 
-from aiokafka import AIOKafkaProducer
-
 from bus.control import subscriptions
 from bus.control.topology import INGRESS_PARTITIONS, ensure_registry_topics
 from bus.enforcer.records import AuditEntry
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.topics import AUDIT_TOPIC, SUBSCRIPTIONS_TOPIC, delivery_topic
+from bus.kafka.writing import send_one
 from bus.policy.decision import Decision
 from bus.policy.engine import authorize_subscription
 from bus.policy.facts import Subscription
@@ -99,11 +98,4 @@ def _entry(
 
 async def audit(connection: KafkaConnection, entry: AuditEntry) -> None:
     """One audit record about the registry (not an event), keyed by the agency concerned."""
-    producer = AIOKafkaProducer(**connection.aiokafka_kwargs(), acks="all", enable_idempotence=True)
-    await producer.start()
-    try:
-        await producer.send_and_wait(
-            AUDIT_TOPIC, entry.to_json_bytes(), key=(entry.consumer or "").encode()
-        )
-    finally:
-        await producer.stop()
+    await send_one(connection, AUDIT_TOPIC, entry.to_json_bytes(), (entry.consumer or "").encode())

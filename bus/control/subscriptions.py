@@ -8,7 +8,6 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bus.control.refused_records import RefusedRecord, validation_summary
@@ -16,9 +15,8 @@ from bus.envelope.attributes import format_time
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.reading import TopicNotFoundError, read_all
 from bus.kafka.topics import SUBSCRIPTIONS_TOPIC
+from bus.kafka.writing import send_one
 from bus.policy.facts import Subscription
-
-COMPACTED = {"cleanup.policy": "compact"}
 
 
 def subscription_key(subscription: Subscription) -> bytes:
@@ -106,9 +104,4 @@ def subscription_from_record(key: bytes | None, value: bytes) -> Subscription:
 
 
 async def _write(connection: KafkaConnection, key: bytes, value: bytes | None) -> None:
-    producer = AIOKafkaProducer(**connection.aiokafka_kwargs(), acks="all", enable_idempotence=True)
-    await producer.start()
-    try:
-        await producer.send_and_wait(SUBSCRIPTIONS_TOPIC, value, key=key)
-    finally:
-        await producer.stop()
+    await send_one(connection, SUBSCRIPTIONS_TOPIC, value, key)

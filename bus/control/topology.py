@@ -13,6 +13,7 @@ from bus.kafka.topics import (
     ingress_topic,
     source_offsets_topic,
 )
+from bus.kafka.writing import COMPACTED
 from bus.policy.facts import Subscription
 
 # Partitions bound the enforcer's parallelism; keyed by subject, so each person's order holds.
@@ -71,15 +72,13 @@ def ensure_source_offsets_topics(admin: KafkaAdmin, producers: Iterable[str]) ->
     return admin.ensure_topics(
         {source_offsets_topic(p) for p in producers},
         partitions=1,
-        config={"cleanup.policy": "compact"},
+        config=COMPACTED,
     )
 
 
 def ensure_registry_topics(admin: KafkaAdmin) -> list[str]:
     """The compacted subscriptions registry (one partition: one ordered history), plus audit."""
-    created = admin.ensure_topics(
-        [SUBSCRIPTIONS_TOPIC], partitions=1, config={"cleanup.policy": "compact"}
-    )
+    created = admin.ensure_topics([SUBSCRIPTIONS_TOPIC], partitions=1, config=COMPACTED)
     return created + ensure_audit_topic(admin)
 
 

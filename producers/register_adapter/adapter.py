@@ -14,10 +14,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 
-from bus.control.topics import source_offsets_topic, transactional_id_prefix
 from bus.envelope.codec import issue_event
 from bus.envelope.kafka_binding import ingress_record
 from bus.kafka.connection import KafkaConnection
+from bus.kafka.topics import source_offsets_topic, transactional_id_prefix
 from bus.keys import AgencySigningKey
 from producers.errors import ProducerUnavailableError
 from producers.register_adapter.csv_file import RegisterCsv, read_register_csv, sha256_hex
