@@ -1,7 +1,8 @@
 """base64url without padding, compact JSON and SD-JWT digests (RFC 7515, RFC 9901).
 
 These run several times per event on the enforcer's path, so they use the fastest correct tools at
-hand: binascii for base64 and pydantic-core's Rust JSON codec (about 3x faster here than `json`).
+hand: binascii for base64 and pydantic-core's Rust JSON codec (faster here than `json`; the codec's
+cost is measured by benchmarks/codec.py).
 """
 
 import binascii
@@ -20,12 +21,14 @@ class MalformedEncodingError(ValueError):
 
 
 def b64url_encode(data: bytes) -> str:
+    """`data` as base64url without padding (RFC 7515 §2)."""
     return (
         binascii.b2a_base64(data, newline=False).translate(_TO_URLSAFE).rstrip(b"=").decode("ascii")
     )
 
 
 def b64url_decode(text: str) -> bytes:
+    """The bytes of unpadded base64url `text`; `MalformedEncodingError` for anything else."""
     try:
         data = text.encode("ascii").translate(_FROM_URLSAFE)
         return binascii.a2b_base64(data + b"=" * (-len(data) % 4), strict_mode=True)
@@ -62,7 +65,7 @@ def _unique_members(pairs: list[tuple[str, Any]]) -> None:
 
 
 # pydantic-core (jiter) keeps the last of repeated members silently; the stdlib parser lets us see
-# them. It costs about 11 µs of a 190 µs verify_event (6%, measured side by side).
+# them, at a small share of a verify_event's cost (benchmarks/codec.py).
 _MEMBER_CHECK = json.JSONDecoder(object_pairs_hook=_unique_members)
 
 
@@ -76,6 +79,7 @@ def _require_unique_members(data: bytes, what: str) -> None:
 
 
 def json_from_b64url(text: str, what: str) -> Any:
+    """Strict JSON (as `json_loads`) from base64url `text`; `what` names it in the error."""
     return json_loads(b64url_decode(text), what)
 
 

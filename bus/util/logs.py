@@ -9,11 +9,15 @@ from pythonjsonlogger.json import JsonFormatter
 
 
 class LogFormat(StrEnum):
+    """How log lines are written: JSON for services, text for a person at a terminal."""
+
     JSON = "json"
     TEXT = "text"
 
 
 def configure_logging(log_format: LogFormat = LogFormat.JSON, level: int = logging.INFO) -> None:
+    """Send every log record to stderr in `log_format` from `level` up; replaces the root
+    logger's handlers, so calling it again changes the format rather than doubling the lines."""
     handler = logging.StreamHandler(sys.stderr)
     if log_format is LogFormat.JSON:
         handler.setFormatter(
