@@ -112,6 +112,7 @@ class AddressChanged(Event):
 
     @classmethod
     def reporting(cls, values: Mapping[str, Any]) -> Reporting:
+        """The new residence's register reports a move; the previous one a move abroad."""
         # § 17 Abs. 1 BMG: a person registers with the register of the new residence, which reports
         # the move and records the previous address from the registration form (the old register
         # learns of it by Rückmeldung, § 33 BMG). A move abroad is a deregistration at the

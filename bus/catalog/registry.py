@@ -9,7 +9,11 @@ from bus.catalog.vehicles import VehicleOwnershipChanged, VehicleOwnershipChange
 
 
 class Catalog:
-    """An immutable set of event classes, indexed by type name and version."""
+    """An immutable set of event classes, indexed by type name and version.
+
+    `events`: the classes, each setting `event_type` and `event_version`; a class without them, or
+    a type and version defined twice, is a `CatalogError`.
+    """
 
     def __init__(self, events: Iterable[type[Event]]) -> None:
         self._by_type: dict[str, dict[int, type[Event]]] = {}
