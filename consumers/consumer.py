@@ -2,7 +2,7 @@
 
     consumer = Consumer("tax-by", connection, keys, SqliteInbox(Path("tax.db")))
     consumer.subscribe("population.AddressChanged", "tax-residence", on_move)
-    await consumer.run(stop)            # until `stop` is set (SIGTERM in `run_until_signalled`)
+    await consumer.run(stop)            # until `stop` is set (`bus back-office run`: SIGTERM, Ctrl-C)
 
     async def on_move(event: ReleasedEvent, db: sqlite3.Connection) -> None:
         db.execute("UPDATE taxpayers SET … WHERE person_id = ?", (event.subject_id,))
@@ -64,10 +64,27 @@ class ConsumerStats:
 
     @property
     def handled(self) -> int:
+        """Deliveries finished in any way: applied, skipped as duplicates or dead-lettered."""
         return self.applied + self.duplicates + sum(self.dead_lettered.values())
 
 
 class Consumer:
+    """A back office's connection to the bus: verifies its deliveries and runs its handlers.
+
+    Register handlers with `subscribe`, then `run` until a stop event is set. `stats` counts what
+    was applied, skipped and dead-lettered since start.
+
+    Parameters:
+        agency_id: the consuming agency; its delivery and dead-letter topics are named after it.
+        connection: the broker address and the agency's own credentials.
+        keys: the producers' public keys, to verify each delivery's signature.
+        inbox: the back office's database; handlers write through it, in one transaction with
+            the entry that marks the event handled.
+        group: the consumer group's name after the agency's prefix (`<agency_id>.<group>`).
+        retry: how often and how long to retry a failing handler before dead-lettering.
+        max_batch: at most this many records are fetched at once; offsets are committed per batch.
+    """
+
     def __init__(
         self,
         agency_id: str,

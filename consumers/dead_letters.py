@@ -13,6 +13,13 @@ WRONG_PURPOSE = "WRONG_PURPOSE"
 
 
 class DeadLetters:
+    """The producer of one consumer's dead-letter topic; `start` it before `park`, `stop` after.
+
+    Parameters:
+        consumer: the consuming agency, whose dead-letter topic this writes.
+        connection: the broker address and the agency's credentials.
+    """
+
     def __init__(self, consumer: str, connection: KafkaConnection) -> None:
         self.topic = dead_letter_topic(consumer)
         self._producer = AIOKafkaProducer(
@@ -20,15 +27,19 @@ class DeadLetters:
         )
 
     async def start(self) -> None:
+        """Connect the producer."""
         await self._producer.start()
 
     async def stop(self) -> None:
+        """Flush and disconnect the producer."""
         await self._producer.stop()
 
     async def park(
         self, record: ConsumerRecord[bytes, bytes], reason: str, detail: str, attempts: int
     ) -> None:
-        """Returns once the broker has the record (acks=all)."""
+        """Copy `record` (key, value and headers unchanged) to the dead-letter topic, with the
+        reason, a detail (cut to 2,000 characters), the handler attempts made and the record's
+        position. Returns once the broker has it (acks=all)."""
         headers = [
             *(record.headers or ()),
             ("bus_deadletter_reason", reason.encode()),
@@ -42,4 +53,5 @@ class DeadLetters:
 
 
 def position(record: ConsumerRecord[bytes, bytes]) -> str:
+    """Where `record` was read, as `topic/partition/offset` (logs and the bus_input header)."""
     return record_position(record.topic, record.partition, record.offset)

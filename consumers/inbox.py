@@ -36,6 +36,8 @@ UNKNOWN_SOURCE = ""
 
 
 class InboxOutcome(StrEnum):
+    """How a delivery was finished: its handler's writes committed, or it was dead-lettered."""
+
     APPLIED = "applied"
     DEAD_LETTERED = "dead-lettered"
 
@@ -45,6 +47,9 @@ class SqliteInbox:
 
     The database holds personal data: it is created readable by its owner only (0600, and SQLite
     gives its -wal and -shm files the same mode), and an existing one is tightened to that.
+
+    Parameters:
+        path: the database file; created if missing, an inbox of the first schema is migrated.
     """
 
     def __init__(self, path: Path) -> None:
@@ -86,6 +91,8 @@ class SqliteInbox:
         purpose: str,
         outcome: InboxOutcome,
     ) -> None:
+        """Mark the event handled for `purpose`, inside the transaction `db` of `transaction()`
+        (an event already recorded for the same source and purpose raises IntegrityError)."""
         db.execute(
             "INSERT INTO bus_inbox (source, event_id, purpose, event_type, outcome, handled_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",
@@ -93,6 +100,7 @@ class SqliteInbox:
         )
 
     def close(self) -> None:
+        """Close the database connection."""
         self.db.close()
 
 

@@ -13,7 +13,11 @@ from consumers.errors import WithheldFieldError
 class ReleasedEvent:
     """`event.new_address` returns the typed value if released; a withheld field of the event
     type raises WithheldFieldError naming purpose and field; a name the type does not have raises
-    AttributeError."""
+    AttributeError.
+
+    The consumer SDK builds it; handlers only read it. Besides the fields: `id`, `event_type`,
+    `source` (the producer), `time` and `purpose` of the delivery.
+    """
 
     __slots__ = (
         "_consumer",
@@ -87,6 +91,7 @@ class ReleasedEvent:
         return tuple(f for f in self._event_class.model_fields if f in self._fields)
 
     def is_released(self, name: str) -> bool:
+        """Whether field `name` was released to this consumer for this purpose."""
         return name in self._fields
 
     @property

@@ -13,6 +13,9 @@ from consumers.retry import RetryPolicy
 
 @dataclass(frozen=True)
 class Handles:
+    """One subscription of a back office: `handler` runs for `event_type` delivered for
+    `purpose`."""
+
     event_type: str
     purpose: str
     handler: Handler
@@ -20,6 +23,16 @@ class Handles:
 
 @dataclass(frozen=True)
 class BackOffice:
+    """A reference back office, as data.
+
+    Parameters:
+        agency_id: the consuming agency.
+        title: its name for people (logs, the CLI).
+        table: the table of the people it serves, one row per person.
+        schema: the CREATE TABLE IF NOT EXISTS statement of `table`, person_id the primary key.
+        handles: its subscriptions, each with its handler.
+    """
+
     agency_id: str
     title: str
     table: str
@@ -27,6 +40,7 @@ class BackOffice:
     handles: tuple[Handles, ...]
 
     def open_database(self, path: Path) -> SqliteInbox:
+        """Open (or create) the back office's database at `path`, with its table."""
         inbox = SqliteInbox(path)
         inbox.db.execute(self.schema)
         return inbox
@@ -39,10 +53,13 @@ class BackOffice:
         *,
         retry: RetryPolicy | None = None,
     ) -> Consumer:
+        """A Consumer for this agency with every handler subscribed, writing into `inbox`
+        (see Consumer for the parameters; `retry` defaults to RetryPolicy())."""
         consumer = Consumer(self.agency_id, connection, keys, inbox, retry=retry or RetryPolicy())
         for h in self.handles:
             consumer.subscribe(h.event_type, h.purpose, h.handler)
         return consumer
 
     def columns(self, db: sqlite3.Connection) -> list[str]:
+        """The column names of the back office's table in `db`, in table order."""
         return [row[1] for row in db.execute(f"PRAGMA table_info({self.table})")]

@@ -11,6 +11,8 @@ TABLE = "recipients"
 
 
 async def on_move(event: ReleasedEvent, db: sqlite3.Connection) -> None:
+    """A recipient moved: the new address, the previous municipality, the date, whether
+    abroad."""
     upsert(
         db,
         TABLE,
@@ -25,6 +27,7 @@ async def on_move(event: ReleasedEvent, db: sqlite3.Connection) -> None:
 
 
 async def on_death(event: ReleasedEvent, db: sqlite3.Connection) -> None:
+    """A recipient died: the date, which ends the entitlement."""
     upsert(db, TABLE, event.subject_id, {"died_on": event.date_of_death})
 
 

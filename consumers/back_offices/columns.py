@@ -12,6 +12,7 @@ ADDRESS_COLUMNS = (
 
 
 def address_values(address: Address) -> dict[str, Any]:
+    """The values of the ADDRESS_COLUMNS for `address`, by column name."""
     return {
         "street": address.street,
         "house_number": address.house_number,

@@ -10,6 +10,7 @@ TABLE = "voters"
 
 
 async def on_move(event: ReleasedEvent, db: sqlite3.Connection) -> None:
+    """A voter moved: the new address, since when; eligible unless they moved abroad."""
     upsert(
         db,
         TABLE,
@@ -23,6 +24,7 @@ async def on_move(event: ReleasedEvent, db: sqlite3.Connection) -> None:
 
 
 async def on_death(event: ReleasedEvent, db: sqlite3.Connection) -> None:
+    """A voter died: the date, and no longer eligible."""
     upsert(db, TABLE, event.subject_id, {"died_on": event.date_of_death, "eligible": 0})
 
 

@@ -10,6 +10,7 @@ TABLE = "taxpayers"
 
 
 async def on_move(event: ReleasedEvent, db: sqlite3.Connection) -> None:
+    """A taxpayer moved: the new address, since when, and whether abroad."""
     upsert(
         db,
         TABLE,
@@ -23,6 +24,7 @@ async def on_move(event: ReleasedEvent, db: sqlite3.Connection) -> None:
 
 
 async def on_death(event: ReleasedEvent, db: sqlite3.Connection) -> None:
+    """A taxpayer died: the date, and the municipality that registered the death."""
     upsert(
         db,
         TABLE,

@@ -10,6 +10,7 @@ TABLE = "keepers"
 
 
 async def on_move(event: ReleasedEvent, db: sqlite3.Connection) -> None:
+    """A keeper moved: the new address."""
     upsert(db, TABLE, event.subject_id, address_values(event.new_address))
 
 
