@@ -42,6 +42,8 @@ SCRAM_ITERATIONS = 8192
 
 
 class Resource(Enum):
+    """The kinds of resource an ACL names (CLUSTER is librdkafka's BROKER type)."""
+
     TOPIC = ResourceType.TOPIC
     GROUP = ResourceType.GROUP
     TRANSACTIONAL_ID = ResourceType.TRANSACTIONAL_ID
@@ -49,6 +51,8 @@ class Resource(Enum):
 
 
 class Operation(Enum):
+    """What an ACL allows or denies on its resource."""
+
     READ = AclOperation.READ
     WRITE = AclOperation.WRITE
     DESCRIBE = AclOperation.DESCRIBE
@@ -81,6 +85,7 @@ class Acl:
         return AclPermissionType.ALLOW if self.allow else AclPermissionType.DENY
 
     def binding_filter(self) -> AclBindingFilter:
+        """A filter matching exactly this ACL, for deleting it."""
         pattern = ResourcePatternType.PREFIXED if self.prefixed else ResourcePatternType.LITERAL
         return AclBindingFilter(
             self.resource.value,
@@ -93,6 +98,7 @@ class Acl:
         )
 
     def binding(self) -> AclBinding:
+        """This ACL as librdkafka's binding, for creating it."""
         pattern = ResourcePatternType.PREFIXED if self.prefixed else ResourcePatternType.LITERAL
         return AclBinding(
             self.resource.value,
@@ -141,7 +147,11 @@ def _acl_from_binding(binding: AclBinding) -> Acl | None:
 
 
 class KafkaAdmin:
-    """Thin, blocking wrapper that turns librdkafka futures into results or one BrokerError."""
+    """Thin, blocking wrapper that turns librdkafka futures into results or one BrokerError.
+
+    `connection`: the principal it acts as; creating topics, users and ACLs takes the bus admin's
+    (`bus.kafka.broker.admin_connection`).
+    """
 
     def __init__(self, connection: KafkaConnection) -> None:
         self._client = AdminClient(connection.confluent_config())
@@ -149,6 +159,9 @@ class KafkaAdmin:
     def create_topics(
         self, names: Iterable[str], partitions: int = 1, config: Mapping[str, str] | None = None
     ) -> None:
+        """Create the topics `names` with `partitions` partitions each, one replica (a single
+        broker) and `config`; returns once the broker lists them. An existing name is a
+        BrokerError."""
         topics = [NewTopic(n, partitions, 1, config=dict(config or {})) for n in names]
         self._wait(
             "create topics", self._client.create_topics(topics, operation_timeout=_TIMEOUT_S)
@@ -174,6 +187,7 @@ class KafkaAdmin:
         return missing
 
     def delete_topics(self, names: Iterable[str]) -> None:
+        """Delete the topics `names`; one that does not exist is a BrokerError."""
         self._wait(
             "delete topics", self._client.delete_topics(list(names), operation_timeout=_TIMEOUT_S)
         )
@@ -257,12 +271,14 @@ class KafkaAdmin:
         )
 
     def list_topics(self) -> set[str]:
+        """The names of every topic on the broker, internal ones (`__consumer_offsets`) included."""
         try:
             return set(self._client.list_topics(timeout=_TIMEOUT_S).topics)
         except KafkaException as exc:
             raise BrokerError(f"could not list topics: {exc.args[0]}") from exc
 
     def upsert_scram_user(self, username: str, password: str) -> None:
+        """Create `username`'s SCRAM-SHA-512 credential with `password`, or replace it."""
         info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS)
         change = UserScramCredentialUpsertion(username, info, password.encode())
         self._wait("create SCRAM user", self._client.alter_user_scram_credentials([change]))
@@ -289,6 +305,7 @@ class KafkaAdmin:
         self.upsert_scram_user(username, secrets.token_urlsafe(32))
 
     def create_acls(self, acls: Iterable[Acl]) -> None:
+        """Add `acls` to the broker (none: nothing is sent)."""
         bindings = [acl.binding() for acl in acls]
         if bindings:
             self._wait(
@@ -315,6 +332,7 @@ class KafkaAdmin:
         return found
 
     def delete_acls(self, acls: Iterable[Acl]) -> None:
+        """Remove exactly these `acls` (none: nothing is sent)."""
         filters = [acl.binding_filter() for acl in acls]
         if filters:
             self._wait("delete ACLs", self._client.delete_acls(filters, request_timeout=_TIMEOUT_S))

@@ -37,6 +37,9 @@ _AUTH_GRACE_S = 15.0
 
 @dataclass(frozen=True)
 class BrokerStatus:
+    """The local broker as `status` finds it; `cluster` is None unless it runs and answers the
+    admin."""
+
     running: bool
     pid: int | None
     bootstrap: str
@@ -51,6 +54,7 @@ def admin_connection(settings: KafkaSettings) -> KafkaConnection:
 
 
 def log_file(settings: KafkaSettings) -> Path:
+    """The broker's own log, where start failures are explained."""
     return settings.log_dir / "server.log"
 
 
@@ -65,6 +69,7 @@ def broker_pid(settings: KafkaSettings) -> int | None:
 
 
 def status(settings: KafkaSettings) -> BrokerStatus:
+    """Whether the broker runs and answers the admin, where it listens and where it logs."""
     pid = broker_pid(settings)
     cluster = metadata(admin_connection(settings), timeout_s=5) if pid else None
     return BrokerStatus(

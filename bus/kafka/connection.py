@@ -35,4 +35,5 @@ class KafkaConnection:
         }
 
     def as_user(self, username: str, password: str) -> "KafkaConnection":
+        """The same broker, reached as another principal."""
         return KafkaConnection(self.bootstrap, username, password)

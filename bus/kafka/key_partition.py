@@ -10,6 +10,7 @@ from aiokafka.partitioner import murmur2
 
 
 def key_partition(key: bytes, partition_count: int) -> int:
+    """The partition, of `partition_count`, on which Kafka's default partitioner puts `key`."""
     # Exactly aiokafka's DefaultPartitioner for a non-null key (aiokafka/partitioner.py).
     hashed: int = murmur2(key)
     return (hashed & 0x7FFFFFFF) % partition_count

@@ -2,4 +2,5 @@
 
 
 def record_position(topic: str, partition: int, offset: int) -> str:
+    """`topic/partition/offset`."""
     return f"{topic}/{partition}/{offset}"

@@ -17,12 +17,17 @@ _quiet.propagate = False
 
 @dataclass(frozen=True)
 class ClusterInfo:
+    """What a metadata request tells: the cluster's id, its brokers and its topics (internal
+    `__…` topics not counted)."""
+
     cluster_id: str
     broker_count: int
     topic_count: int
 
 
 def port_open(host: str, port: int, timeout_s: float = 0.5) -> bool:
+    """Whether anything accepts a TCP connection on `host`:`port` within `timeout_s` (not proof
+    that a broker serves clients there: see `metadata`)."""
     try:
         with socket.create_connection((host, port), timeout=timeout_s):
             return True

@@ -27,10 +27,12 @@ def pinned_kafka_version(pom: Path = POM) -> str:
 
 
 def libs_dir(settings: KafkaSettings) -> Path:
+    """Where the pinned version's broker jars are cached."""
     return settings.cache_dir / pinned_kafka_version() / "libs"
 
 
 def jars_present(settings: KafkaSettings) -> bool:
+    """Whether the cache holds a complete download of the pinned version's jars."""
     return (libs_dir(settings) / _COMPLETE_MARKER).exists()
 
 

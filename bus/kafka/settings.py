@@ -33,22 +33,27 @@ class KafkaSettings(BaseSettings):
 
     @property
     def bootstrap(self) -> str:
+        """`host:port`, the address clients bootstrap from."""
         return f"{self.host}:{self.port}"
 
     @property
     def data_dir(self) -> Path:
+        """The broker's storage: every record of every topic."""
         return self.state_dir / "data"
 
     @property
     def log_dir(self) -> Path:
+        """The broker's own logs."""
         return self.state_dir / "logs"
 
     @property
     def password_file(self) -> Path:
+        """The admin password generated on first use, when `admin_password` is not set."""
         return self.state_dir / "admin.password"
 
     @property
     def pid_file(self) -> Path:
+        """The running broker's process id, written at start."""
         return self.state_dir / "broker.pid"
 
 
