@@ -17,18 +17,28 @@ PUBLIC_SUFFIX = ".pub.pem"
 
 @dataclass(frozen=True)
 class AgencyPublicKey:
+    """One public key of an agency, under its key id (JWK thumbprint)."""
+
     agency_id: str
     kid: str
     verify_key: VerifyKey = field(repr=False)
 
 
 class KeyStore:
-    """Immutable map kid → agency public key. Several keys per agency allow rotation."""
+    """Immutable map kid → agency public key. Several keys per agency allow rotation.
+
+    Verifiers (the enforcer, the consumer SDK) look up a token's `kid` here. Build it with
+    `from_directory` or `from_pems`.
+
+    Parameters:
+        keys: the public keys; a later key with the same kid replaces an earlier one.
+    """
 
     def __init__(self, keys: Iterable[AgencyPublicKey]) -> None:
         self._by_kid: Mapping[str, AgencyPublicKey] = {key.kid: key for key in keys}
 
     def get(self, kid: str) -> AgencyPublicKey | None:
+        """The key with id `kid`, or None if the store has none."""
         return self._by_kid.get(kid)
 
     def __len__(self) -> int:
@@ -36,6 +46,7 @@ class KeyStore:
 
     @classmethod
     def from_pems(cls, pems: Iterable[tuple[str, bytes]]) -> "KeyStore":
+        """From (agency id, public key PEM) pairs; ConfigError for a key that is not Ed25519."""
         return cls(public_key_from_pem(agency, pem) for agency, pem in pems)
 
     @classmethod
@@ -54,6 +65,8 @@ class KeyStore:
 
 
 def public_key_from_pem(agency_id: str, pem: bytes) -> AgencyPublicKey:
+    """`agency_id`'s key from a SubjectPublicKeyInfo PEM; ConfigError unless it is Ed25519 (or the
+    agency id is not valid)."""
     try:
         key = serialization.load_pem_public_key(pem)
     except ValueError as exc:
