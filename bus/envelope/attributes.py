@@ -42,4 +42,6 @@ def format_time(moment: datetime) -> str:
 
 
 def parse_time(text: str) -> datetime:
+    """An ISO 8601 / RFC 3339 time (`Z` read as UTC); a text without a zone gives a naive time,
+    which callers refuse. ValueError if it is not a time."""
     return datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -57,6 +57,9 @@ TEXT_CLAIMS = (
 
 @dataclass(frozen=True)
 class IssuedEvent:
+    """A signed event as `issue_event` returns it: the attributes, the subject (the record key on
+    ingress) and the SD-JWT with every field disclosed."""
+
     attributes: EventAttributes
     subject: str = field(repr=False)
     token: str = field(repr=False)
@@ -73,10 +76,12 @@ class VerifiedEvent:
 
     @property
     def subject(self) -> str | None:
+        """The person's identifier if its field was disclosed, else None."""
         value = self.fields.get(self.event_class.subject_field)
         return None if value is None else str(value)
 
     def present(self, names: Collection[str]) -> str:
+        """The token carrying only the disclosures of the fields in `names`, still signed."""
         return self.token.present(names)
 
     def require_complete(self) -> None:
@@ -112,10 +117,17 @@ def issue_event(
 
 
 def present(token: str | bytes, names: Collection[str]) -> str:
+    """`token` with only the disclosures of the fields in `names`, without verifying it."""
     return sdjwt.present(token, names)
 
 
 def verify_event(token: str | bytes, keys: KeyStore, catalog: Catalog = CATALOG) -> VerifiedEvent:
+    """Verify `token` against its issuer's key in `keys` and type its disclosed fields.
+
+    Refuses (an EnvelopeError naming the problem) a bad signature, an unknown key or event type, a
+    missing, extra or ill-formed signed attribute, and a disclosure that was altered, added,
+    repeated or does not validate against the event type of `catalog`.
+    """
     resolved: list[type[Event]] = []
 
     def field_names(claims: Mapping[str, Any]) -> Collection[str]:

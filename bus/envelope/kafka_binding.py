@@ -37,6 +37,8 @@ INGRESS_HEADERS = frozenset(_INGRESS_HEADER_VALUES)
 
 @dataclass(frozen=True)
 class KafkaRecord:
+    """A record to send: topic, key (the subject), value (the SD-JWT) and `ce_` headers."""
+
     topic: str
     key: bytes = field(repr=False)
     value: bytes = field(repr=False)
@@ -44,6 +46,8 @@ class KafkaRecord:
 
 
 def ingress_record(issued: IssuedEvent) -> KafkaRecord:
+    """The record a producer sends for `issued`: to its type's ingress topic, keyed by the
+    subject, with exactly the INGRESS_HEADERS."""
     return KafkaRecord(
         topic=ingress_topic(issued.attributes.type),
         key=issued.subject.encode(),

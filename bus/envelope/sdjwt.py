@@ -45,6 +45,9 @@ SD_MEMBERS = ("_sd", "_sd_alg")
 
 @dataclass(frozen=True)
 class Disclosure:
+    """One disclosed field: its name, its value (nested disclosures resolved) and its encoding
+    as it travels in the token."""
+
     name: str
     value: Any
     encoded: str
@@ -52,6 +55,7 @@ class Disclosure:
     nested: tuple[str, ...] = ()
 
     def presented(self) -> str:
+        """This disclosure and its nested ones as they follow the JWT, each ending in `~`."""
         return "".join(e + "~" for e in (self.encoded, *self.nested))
 
 
@@ -71,6 +75,8 @@ class VerifiedSdJwt:
 
 
 def issue(claims: Mapping[str, Any], disclosable: Mapping[str, Any], key: AgencySigningKey) -> str:
+    """A compact SD-JWT signed by `key`: `claims` in the clear, each member of `disclosable` as
+    its own salted disclosure."""
     encoded = [
         b64url_encode(json_bytes([b64url_encode(secrets.token_bytes(SALT_BYTES)), name, value]))
         for name, value in disclosable.items()
