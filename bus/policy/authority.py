@@ -12,12 +12,17 @@ from bus.policy.snapshot import Snapshot
 
 
 class ReportCheck(NamedTuple):
+    """The producer check's answer, with the territory it was checked for and why."""
+
     decision: Decision
     territory: str | None  # where the producer had to be the source; None: nationwide
     explanation: str  # one sentence, naming the location that decided
 
 
 def authorize_report(snapshot: Snapshot, facts: EventFacts) -> ReportCheck:
+    """Whether `facts.producer` may report this event under `snapshot`'s producer authorities:
+    permitted only if it is the source for the reporting location, and the event places no other
+    location in the bus's territory beyond those declared."""
     reporting = facts.reporting
     where = reporting.location
     territory = None if where is None else facts.locations.get(where)

@@ -35,12 +35,17 @@ ACTION: CedarUid = {"type": "Action", "id": "receive"}
 
 @dataclass(frozen=True)
 class CedarExport:
+    """A policy set in Cedar's terms, as `export_cedar` makes it."""
+
     policies: str  # Cedar policy text
     entities: list[CedarEntity]  # Cedar JSON entities: territories, agencies, purposes, event types
     schema: str  # Cedar schema text; the policies validate against it
 
 
 class CedarRequest(NamedTuple):
+    """One decision request in Cedar's terms: the consumer, `receive`, the event and the context
+    (purpose, `now`), with the event's own entity."""
+
     principal: CedarUid
     action: CedarUid
     resource: CedarUid
@@ -153,8 +158,8 @@ def merged_entities(export: CedarExport, requests: Iterable[CedarRequest]) -> li
 
 
 def write_export(export: CedarExport, directory: Path) -> list[Path]:
-    """Write policies.cedar, entities.json and schema.cedarschema into `directory` (the future
-    `bus policy export --cedar DIR`)."""
+    """Write policies.cedar, entities.json and schema.cedarschema into `directory` (what
+    `bus policy export --cedar DIR` writes); returns their paths."""
     directory.mkdir(parents=True, exist_ok=True)
     files = {
         "policies.cedar": export.policies,

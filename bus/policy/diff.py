@@ -31,6 +31,7 @@ class Terms:
 
     @property
     def validity(self) -> str:
+        """`from .. until` in ISO form (`open-ended` without an end)."""
         until = _iso(self.valid_until) if self.valid_until else "open-ended"
         return f"{_iso(self.valid_from)} .. {until}"
 
@@ -47,13 +48,16 @@ class AccessChange:
 
     @property
     def gained(self) -> tuple[str, ...]:
+        """Fields released after the change and not before, sorted."""
         return tuple(sorted(_fields(self.after) - _fields(self.before)))
 
     @property
     def lost(self) -> tuple[str, ...]:
+        """Fields released before the change and no longer, sorted."""
         return tuple(sorted(_fields(self.before) - _fields(self.after)))
 
     def describe(self) -> str:
+        """One line for a reviewer: who, what, for which purpose, and what changes."""
         b, a = self.before, self.after
         if a and b:
             grant = a.grant_id if a.grant_id == b.grant_id else f"{b.grant_id} -> {a.grant_id}"
@@ -74,6 +78,7 @@ class AccessChange:
         return f"{self.consumer} × {self.event_type} × {self.purpose} ({grant}): {'; '.join(parts)}"
 
     def to_json(self) -> dict[str, Any]:
+        """The change as JSON data (`bus policy diff --json`), with its `describe` line."""
         return {
             "kind": "access",
             "consumer": self.consumer,
@@ -97,10 +102,12 @@ class DocumentChange:
     attributes: tuple[str, ...] = ()  # the attributes that changed
 
     def describe(self) -> str:
+        """One line: the file, the entry's key, what happened and to which attributes."""
         what = f" ({', '.join(self.attributes)})" if self.attributes else ""
         return f"{self.file}: {self.key} {self.kind}{what}"
 
     def to_json(self) -> dict[str, Any]:
+        """The change as JSON data (`bus policy diff --json`), with its `describe` line."""
         return {
             "kind": "document",
             "change": self.kind,

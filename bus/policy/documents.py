@@ -27,6 +27,8 @@ class _Document(BaseModel):
 
 
 class Level(StrEnum):
+    """A tier of government, for territories and agencies alike."""
+
     NATION = "nation"
     STATE = "state"
     DISTRICT = "district"
@@ -43,6 +45,9 @@ class Territory(_Document):
 
 
 class Agency(_Document):
+    """A public body on the bus: where it is competent (`jurisdiction`, `competences`), the broker
+    principal it connects as, and the public keys its events are signed with."""
+
     id: Identifier = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
     name: str = Field(min_length=1)
     level: Level
@@ -60,6 +65,9 @@ class Agency(_Document):
 
 
 class Purpose(_Document):
+    """What a consumer may process data for: its legal basis, the competence it needs, the data
+    classes it may receive and how long they may be kept."""
+
     code: Identifier = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
     description: str = Field(min_length=1)
     legal_basis: str  # a citation; empty is caught by the linter with a clear message
@@ -122,22 +130,32 @@ class Grant(_Document):
 
 
 class TerritoriesFile(_Document):
+    """territories.yaml."""
+
     territories: tuple[Territory, ...]
 
 
 class AgenciesFile(_Document):
+    """agencies.yaml."""
+
     agencies: tuple[Agency, ...]
 
 
 class PurposesFile(_Document):
+    """purposes.yaml."""
+
     purposes: tuple[Purpose, ...]
 
 
 class ProducersFile(_Document):
+    """producers.yaml."""
+
     producers: tuple[ProducerAuthority, ...]
 
 
 class GrantsFile(_Document):
+    """grants.yaml."""
+
     grants: tuple[Grant, ...]
 
 

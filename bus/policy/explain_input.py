@@ -24,11 +24,15 @@ class EventFileError(BusError):
 
 @dataclass(frozen=True)
 class EventInput:
+    """A validated catalogue event and the id of the agency said to have published it."""
+
     event: Event
     producer: str
 
 
 def load_event_file(path: Path, catalog: Catalog = CATALOG) -> EventInput:
+    """Read and validate the event file at `path` against `catalog`; EventFileError (or the
+    catalogue's UnknownEventTypeError) says what is wrong, and where."""
     try:
         document: Any = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:

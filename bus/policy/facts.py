@@ -12,13 +12,16 @@ NATIONWIDE_SOURCE = Reporting(None)
 
 @dataclass(frozen=True, slots=True)
 class EventFacts:
+    """One event as the engine sees it: its type, producer, field names, locations and whether
+    its subject is under a disclosure block."""
+
     event_type: str
     producer: str
     fields: frozenset[str]
     # location name (see Event.locations) -> municipality code, None when abroad or unknown
     locations: Mapping[str, str | None]
     disclosure_blocked: bool
-    # Which location's register must be the event's source (policies/authority.py)
+    # Which location's register must be the event's source (bus/policy/authority.py)
     reporting: Reporting = NATIONWIDE_SOURCE
 
 
@@ -32,6 +35,7 @@ class Subscription:
 
 
 def facts_of(event: Event, producer: str) -> EventFacts:
+    """The facts of a typed `event` published by `producer`."""
     return facts_from_values(type(event), event.model_dump(), producer)
 
 

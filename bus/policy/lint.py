@@ -20,6 +20,8 @@ _Report = Callable[[Severity, str, str], None]  # severity, key under the grant,
 
 @dataclass(frozen=True)
 class Finding:
+    """One problem: how serious, where (file and key) and what to do, in a sentence."""
+
     severity: Severity
     file: str
     key: str  # e.g. grants[3].fields: the list index in the file, then the key
@@ -34,6 +36,7 @@ def lint(
 
 
 def format_findings(findings: Iterable[Finding]) -> str:
+    """One `file: key: severity: message` line per finding."""
     return "\n".join(f"{f.file}: {f.key}: {f.severity}: {f.message}" for f in findings)
 
 

@@ -31,6 +31,8 @@ class PolicySet:
 
 
 def load_policy_set(directory: Path) -> PolicySet:
+    """Load and validate the five files of the policy set in `directory`; the first problem
+    found is a PolicyError (PolicyFileError naming file, line and key)."""
     if not directory.is_dir():
         raise PolicyError(f"{directory}: policy set directory not found")
     documents = {name: _load_file(directory / name, model) for name, model in FILES.items()}

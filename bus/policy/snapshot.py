@@ -23,6 +23,8 @@ from bus.policy.loader import PolicySet
 
 @dataclass(frozen=True, slots=True)
 class CompiledGrant:
+    """One grant for one event type, its validity in epoch seconds."""
+
     id: str
     consumer: str
     event_type: str
@@ -36,6 +38,10 @@ class CompiledGrant:
 
 @dataclass(frozen=True)
 class Snapshot:
+    """A compiled policy set: what the engine decides with. `hash` names the policy set (its
+    content hash); grants are indexed by (consumer, event type), producer authorities by event
+    type."""
+
     hash: str
     agencies: Mapping[str, Agency]
     purposes: Mapping[str, Purpose]

@@ -9,7 +9,8 @@ Location = tuple[str | int, ...]
 
 
 class DuplicateKeyError(ValueError):
-    """A key written twice in one mapping: YAML would silently keep the last, so we refuse."""
+    """A key written twice in one mapping: YAML would silently keep the last, so we refuse.
+    `line`: where it is written the second time."""
 
     def __init__(self, key: object, line: int) -> None:
         super().__init__(f"key {key!r} appears twice in one mapping (again on line {line})")
