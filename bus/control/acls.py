@@ -27,8 +27,10 @@ from bus.policy.snapshot import Snapshot
 
 
 def desired_acls(snapshot: Snapshot, subscriptions: Iterable[Subscription], at: float) -> set[Acl]:
-    """`at` (epoch seconds): a subscription whose grant was revoked or has expired by then gives
-    its consumer no access, even while the subscription record still exists."""
+    """The ACLs `snapshot` and `subscriptions` justify: each authorised producer's WRITE, each
+    permitted subscriber's READ. `at` (epoch seconds): a subscription whose grant was revoked or
+    has expired by then gives its consumer no access, even while the subscription record still
+    exists."""
     acls: set[Acl] = set()
     for event_type, authorities in snapshot.authorities.items():
         for agency_id, _territory in authorities:
@@ -79,6 +81,8 @@ def _consumer_acls(agency: str, principal: str, purpose: str) -> set[Acl]:
 
 @dataclass(frozen=True)
 class AclChanges:
+    """What `sync_acls` granted and revoked."""
+
     added: frozenset[Acl]
     removed: frozenset[Acl]
 
@@ -88,9 +92,9 @@ def sync_acls(admin: KafkaAdmin, desired: set[Acl]) -> AclChanges:
     ALLOW the policy and subscriptions no longer justify (a revoked grant loses its READ at once),
     including those of principals that nothing names any more (an agency removed from the policy).
 
-    Agencies are all principals but the bus's own (bus/service_principals.py), whose ACLs are left
-    alone. DENY ACLs are kept: they only take access away. An offboarded agency (blocked) gets no
-    ALLOW, even from a policy that still names it."""
+    Agencies are all principals but the bus's own (bus/control/service_principals.py), whose ACLs
+    are left alone. DENY ACLs are kept: they only take access away. An offboarded agency (blocked)
+    gets no ALLOW, even from a policy that still names it."""
     services = service_principals()
     misplaced = claimed_by_agencies(acl.principal for acl in desired)
     on_broker = admin.describe_acls_of(None)

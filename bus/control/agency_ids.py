@@ -17,6 +17,8 @@ _SHAPE = "2-63 of a-z 0-9 -, starting with a letter or digit"
 
 
 def check_agency_id(value: str) -> str:
+    """`value` if it may name an agency (and so its files and topics); ConfigError if not, or if it
+    is reserved for the bus."""
     if not _IDENTIFIER.fullmatch(value):
         raise ConfigError(f"{shown(value)} is not an agency id ({_SHAPE}, e.g. tax-by)")
     if value.startswith(RESERVED_PREFIX):
@@ -29,6 +31,8 @@ def check_agency_id(value: str) -> str:
 
 
 def check_purpose_code(value: str) -> str:
+    """`value` if it has the shape of a purpose code (it names delivery topics); ConfigError if
+    not."""
     if not _IDENTIFIER.fullmatch(value):
         raise ConfigError(f"{shown(value)} is not a purpose code ({_SHAPE}, e.g. tax-residence)")
     return value

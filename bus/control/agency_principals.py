@@ -26,6 +26,8 @@ Principals = Mapping[str, str]  # agency id → its principal, as one policy set
 
 @dataclass(frozen=True)
 class AppliedPolicies:
+    """Which principal each agency is given by the set in force and by every set ever applied."""
+
     snapshot_hash: str  # of the set in force (EMPTY_HASH: none, everything is denied)
     in_force: Principals
     history: tuple[Principals, ...]  # every set applied on the bus, oldest first
@@ -33,12 +35,16 @@ class AppliedPolicies:
 
 @dataclass(frozen=True)
 class AgencyPrincipals:
+    """One agency's principals, and those it was given but another agency now holds."""
+
     agency: str
     principals: tuple[str, ...]  # its own: blocked by offboarding, unblocked by re-admission
     spared: tuple[tuple[str, str], ...]  # (principal, other agency the set in force gives it)
 
 
 def agency_principals(agency: str, applied: AppliedPolicies) -> AgencyPrincipals:
+    """`agency`'s principals by `applied`: `User:<agency>` and every one a set gave it, never the
+    bus's own, and sparing those the set in force gives another agency."""
     given = {p[agency] for p in (*applied.history, applied.in_force) if agency in p}
     services = {f"User:{u}" for u in service_usernames()}  # never lock out the bus itself
     candidates = sorted(({f"User:{agency}"} | given) - services)
@@ -66,6 +72,7 @@ def applied_policies(
 
 
 async def read_applied_policies(connection: KafkaConnection, admin: KafkaAdmin) -> AppliedPolicies:
+    """Read the policy topic (created if missing, with `admin`) as `applied_policies` takes it."""
     policy_store.ensure_policy_topic(admin)  # a fresh bus has none yet: nothing was applied
     in_force = await policy_store.read_in_force(connection)
     records = [(r.key, r.value) async for r in read_all(connection, POLICY_TOPIC)]
@@ -75,6 +82,7 @@ async def read_applied_policies(connection: KafkaConnection, admin: KafkaAdmin) 
 async def read_agency_principals(
     connection: KafkaConnection, admin: KafkaAdmin, agency: str
 ) -> AgencyPrincipals:
+    """`agency_principals` of `agency` by the policy sets on the bus."""
     return agency_principals(agency, await read_applied_policies(connection, admin))
 
 

@@ -22,6 +22,7 @@ class Credentials:
 
 
 def default_credentials_dir() -> Path:
+    """Where agencies' password files are kept unless a directory is given."""
     return default_state_dir() / "agencies"
 
 
@@ -40,10 +41,12 @@ def ensure_credentials(
 
 
 def credentials_path(username: str, directory: Path | None = None) -> Path:
+    """The password file of `username` in `directory` (default: `default_credentials_dir()`)."""
     return (directory or default_credentials_dir()) / f"{username}{PASSWORD_SUFFIX}"
 
 
 def load_credentials(username: str, directory: Path | None = None) -> Credentials:
+    """The stored credentials of `username`; ConfigError if there are none (not onboarded)."""
     path = credentials_path(username, directory)
     try:
         password = path.read_text().strip()

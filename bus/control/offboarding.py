@@ -57,6 +57,7 @@ class Offboarding:
 
     @property
     def changed(self) -> bool:
+        """Whether this run did anything (False: the agency was offboarded already)."""
         return bool(
             self.blocked or self.dpo_tokens or self.subscriptions or self.acls or self.password_file
         )
@@ -69,6 +70,9 @@ async def offboard(
     agency: str,
     now: datetime,
 ) -> Offboarding:
+    """Offboard `agency` in the steps above, as the admin (`connection`, `admin`); `tokens` holds
+    its auditor API tokens, `now` dates the audit records and revocations. UnknownAgencyError if
+    nothing on the bus names it."""
     check_agency_id(agency)
     applied = await read_applied_policies(connection, admin)
     found = agency_principals(agency, applied)
@@ -117,4 +121,5 @@ def lift_block(admin: KafkaAdmin, principal: str) -> bool:
 
 
 def is_blocked(admin: KafkaAdmin, principal: str) -> bool:
+    """Whether `principal` carries an offboarding block."""
     return bool(block_acls(principal) & admin.describe_acls_of(principal))

@@ -23,6 +23,7 @@ class Withdrawn:
     tombstone_offset: int
 
     def describe(self) -> str:
+        """One line for the log."""
         return (
             f"policy set {self.key.decode(errors='replace')} (offset {self.offset}) withdrawn by "
             f"the tombstone at offset {self.tombstone_offset}: the set before it is in force"
@@ -43,7 +44,7 @@ class PolicyInForce:
 class NewestInForce:
     """Offer the topic's records newest first until `offer` returns the set in force; if the oldest
     record passes without one, `none_in_force()` says so. `read` reads a record's value as a policy
-    set under its key, raising ValueError if it is none."""
+    set under its key, raising ValueError if it is none; `topic` names the refused records."""
 
     def __init__(self, topic: str, read: Callable[[bytes | None, bytes], PolicySet]) -> None:
         self._topic, self._read = topic, read
@@ -52,6 +53,7 @@ class NewestInForce:
         self._withdrawn: list[Withdrawn] = []
 
     def offer(self, offset: int, key: bytes | None, value: bytes | None) -> PolicyInForce | None:
+        """The next older record; the set in force if it is this one, else None (read on)."""
         later = self._later.get(key) if key is not None else None
         if key is not None and later is None:
             self._later[key] = (offset, value is None)
@@ -71,4 +73,5 @@ class NewestInForce:
         return PolicyInForce(policy_set, offset, tuple(self._refused), tuple(self._withdrawn))
 
     def none_in_force(self) -> PolicyInForce:
+        """The answer once every record was offered and none is in force."""
         return PolicyInForce(None, None, tuple(self._refused), tuple(self._withdrawn))

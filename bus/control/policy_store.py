@@ -31,10 +31,12 @@ SOURCE = Path(f"kafka:{POLICY_TOPIC}")
 
 
 def ensure_policy_topic(admin: KafkaAdmin, topic: str = POLICY_TOPIC) -> None:
+    """Create the compacted, one-partition policy topic if it is missing."""
     admin.ensure_topics([topic], partitions=1, config=COMPACTED)
 
 
 async def publish(connection: KafkaConnection, policy_set: PolicySet) -> None:
+    """Put `policy_set` in force: its canonical bytes on the policy topic, keyed by its hash."""
     # Keyed by content hash, so compaction keeps every version ever applied (the audit trail
     # replays decisions under the snapshot they were made with); the newest record is still the
     # set in force.
@@ -122,6 +124,8 @@ def snapshot_key(document: bytes) -> bytes:
 
 
 def from_document(document: dict[str, Any]) -> PolicySet:
+    """A published policy document (the five lists) as validated documents; raises pydantic's
+    ValidationError, or KeyError for a missing list."""
     return PolicySet(
         directory=SOURCE,
         territories=TerritoriesFile.model_validate({"territories": document["territories"]}),

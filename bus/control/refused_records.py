@@ -10,12 +10,15 @@ from pydantic import ValidationError
 
 @dataclass(frozen=True)
 class RefusedRecord:
+    """Where a refused record is (topic, offset, key) and why it was refused."""
+
     topic: str
     offset: int
     key: bytes | None
     reason: str
 
     def describe(self) -> str:
+        """One line for the log."""
         key = self.key.decode(errors="replace") if self.key is not None else "no key"
         return f"{self.topic} offset {self.offset} (key {key}): {self.reason}"
 

@@ -31,6 +31,7 @@ def claimed_by_agencies(principals: Iterable[str]) -> list[str]:
 
 
 def service_usernames() -> frozenset[str]:
+    """The SCRAM user names of `service_principals`."""
     return frozenset({_admin_user(), INDEXER_USER, VERIFIER_USER})
 
 

@@ -20,12 +20,14 @@ from bus.policy.facts import Subscription
 
 
 def subscription_key(subscription: Subscription) -> bytes:
+    """The registry key of `subscription`: `consumer|event type|purpose`."""
     return f"{subscription.consumer}|{subscription.event_type}|{subscription.purpose}".encode()
 
 
 async def register(
     connection: KafkaConnection, subscription: Subscription, grant_id: str | None, at: datetime
 ) -> None:
+    """Record `subscription` in the registry, with the grant that permitted it and when."""
     value = json.dumps(
         {
             "consumer": subscription.consumer,
@@ -39,11 +41,14 @@ async def register(
 
 
 async def unregister(connection: KafkaConnection, subscription: Subscription) -> None:
+    """Remove `subscription` from the registry (a tombstone under its key)."""
     await _write(connection, subscription_key(subscription), None)
 
 
 @dataclass(frozen=True)
 class SubscriptionsInForce:
+    """The registry as `read_in_force` reads it: the subscriptions, and the records refused."""
+
     subscriptions: list[Subscription]
     refused: tuple[RefusedRecord, ...]
 

@@ -37,6 +37,7 @@ QUARANTINE_TOPIC_CONFIG = {"max.message.bytes": str(QUARANTINE_MAX_MESSAGE_BYTES
 
 
 def ingress_topics(catalog: Catalog = CATALOG) -> list[str]:
+    """One ingress topic per event type of `catalog`."""
     return [ingress_topic(t) for t in catalog.event_types()]
 
 
