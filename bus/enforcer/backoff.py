@@ -8,9 +8,16 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Backoff:
+    """The state watcher's retry waits (see above).
+
+    Parameters:
+        initial_s: the ceiling of the first wait.
+        max_s: no ceiling is higher.
+        random: returns a number in [0, 1); injectable so tests can pin it.
+    """
+
     initial_s: float = 1.0
     max_s: float = 30.0
-    # random() in [0, 1); injectable so tests can pin it.
     random: Callable[[], float] = field(default=random.random, compare=False)
 
     def delay(self, failures: int) -> float:

@@ -47,6 +47,9 @@ class ProcessingFault(Exception):
 
 
 class Plan(Enum):
+    """How the next transaction of a failing partition is made: the whole batch, one record at a
+    time, or setting the record at fault aside (see the steps above)."""
+
     BATCH = "batch"
     ALONE = "alone"
     SET_ASIDE = "set aside"
@@ -73,6 +76,9 @@ class _Streak:
 
 @dataclass(frozen=True)
 class Verdict:
+    """After a failed transaction: how long to wait before the next try, and whether the
+    partition has stalled (paused with the alert)."""
+
     backoff_s: float
     stalled: bool
 
@@ -95,11 +101,13 @@ class Failures:
     each, not a retry cycle each)."""
 
     def __init__(self, times: RetryTimes = RetryTimes()) -> None:
+        """`times`: the back-off and stall intervals the verdicts carry."""
         self.times = times
         self._streaks: dict[tuple[str, int], _Streak] = {}
         self._one_at_a_time_until: dict[tuple[str, int], int] = {}
 
     def plan(self, partition: tuple[str, int], offset: int) -> Plan:
+        """How to make the next transaction of `partition` (topic, number) from `offset`."""
         streak = self._streaks.get(partition)
         at_fault = streak is not None and streak.offset == offset and streak.record_fault
         if at_fault and streak is not None and streak.alone >= ALONE_ATTEMPTS:
@@ -144,9 +152,11 @@ class Failures:
         return streak is not None and streak.stalled
 
     def last_error(self, partition: tuple[str, int]) -> str:
+        """The type name of the partition's last failure (its cause, for a ProcessingFault)."""
         streak = self._streaks.get(partition)
         return streak.error if streak is not None else "no error"
 
     def forget(self, partition: tuple[str, int]) -> None:
+        """Drop what is known about `partition` (it was revoked)."""
         self._streaks.pop(partition, None)
         self._one_at_a_time_until.pop(partition, None)

@@ -12,6 +12,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 @dataclass(frozen=True)
 class StateHealth:
+    """One report on the state in force, as the state watcher sees it; `/healthz` serves it as
+    JSON with its `status`."""
+
     proceeding: bool  # may the enforcer process records now (otherwise consumption is paused)
     watcher_running: bool
     state_age_s: float  # since the last successful refresh of policy and subscriptions
@@ -36,6 +39,7 @@ class StateHealth:
         return "ok" if self.acls_in_sync and not troubled else "degraded"
 
     def to_json(self) -> dict[str, object]:
+        """The report as a JSON object: `status` first, then every field."""
         # JSON has no infinity: "never" is null.
         fields = {
             k: None if isinstance(v, float) and math.isinf(v) else v
@@ -61,7 +65,13 @@ STARTING = StateHealth(
 
 
 class EnforcerHealth:
-    """Metrics of the state watcher on `registry`, and the report `/healthz` serves."""
+    """Metrics of the state watcher on `registry`, and the report `/healthz` serves.
+
+    The watcher `attach`es its report; until then the report says the enforcer is starting.
+
+    Parameters:
+        registry: the Prometheus registry to register on; a private one if None.
+    """
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         registry = registry if registry is not None else CollectorRegistry()
@@ -124,9 +134,11 @@ class EnforcerHealth:
             Gauge(name, help_text, registry=registry).set_function(self._reading(read))
 
     def attach(self, source: Callable[[], StateHealth]) -> None:
+        """Take reports from `source` from now on (the state watcher's `health`)."""
         self._source = source
 
     def report(self) -> StateHealth:
+        """The current report."""
         return self._source()
 
     def healthz(self) -> tuple[bool, dict[str, object]]:

@@ -11,6 +11,13 @@ _LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5
 
 
 class EnforcerMetrics:
+    """The enforcer loop's Prometheus metrics: events, decisions, quarantines, latencies, lag,
+    loop errors, stalled partitions and remembered event ids.
+
+    Parameters:
+        registry: the Prometheus registry to register them on.
+    """
+
     def __init__(self, registry: CollectorRegistry) -> None:
         self._snapshot_hash: str | None = None
         self.events = Counter(
@@ -81,6 +88,8 @@ class EnforcerMetrics:
         )
 
     def record(self, outcome: Outcome, seconds: float) -> None:
+        """Count one processed record: its event, quarantine and decisions, and the `seconds`
+        its processing took."""
         self.processing.observe(seconds)
         self.events.labels(outcome.event_type or "unknown", outcome.producer or "unknown").inc()
         if outcome.quarantine_reason is not None:
@@ -90,6 +99,8 @@ class EnforcerMetrics:
                 self.decisions.labels(decision.outcome.value, reason.value, decision.consumer).inc()
 
     def committed(self, event_times: list[datetime], commit_seconds: float, now: datetime) -> None:
+        """A committed transaction: how long the commit took, and for each event the time from
+        its `ce_time` to `now` (end to end)."""
         self.commit.observe(commit_seconds)
         for event_time in event_times:
             if event_time.tzinfo is None:
@@ -99,6 +110,7 @@ class EnforcerMetrics:
             self.end_to_end.observe(max(0.0, (now - event_time).total_seconds()))
 
     def policy_in_force(self, snapshot_hash: str) -> None:
+        """Show `snapshot_hash` as the policy snapshot in force."""
         # Called per transaction; the gauge only changes when the policy does.
         if snapshot_hash != self._snapshot_hash:
             self.snapshot.clear()

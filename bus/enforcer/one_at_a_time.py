@@ -14,10 +14,14 @@ T = TypeVar("T")
 
 
 class OneAtATime:
+    """Runs blocking calls in a thread, each after the previous one has finished (see above)."""
+
     def __init__(self) -> None:
         self._running: asyncio.Future[Any] | None = None
 
     async def run(self, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """`call(*args, **kwargs)` in a thread once the previous call has finished; its result.
+        Cancelling the caller leaves the call running to its end."""
         while self._running is not None and not self._running.done():
             await asyncio.wait([self._running])  # also when its caller is gone: let it land
         task = asyncio.ensure_future(asyncio.to_thread(call, *args, **kwargs))

@@ -13,18 +13,28 @@ from bus.kafka.connection import KafkaConnection
 
 
 class PartitionProducers:
+    """The enforcer's transactional producers, one per input partition it owns.
+
+    Parameters:
+        connection: the broker and the enforcer's credentials.
+        transactional_prefix: prefix of every transactional id (`<prefix>.<topic>.<partition>`).
+    """
+
     def __init__(self, connection: KafkaConnection, transactional_prefix: str) -> None:
         self._connection = connection
         self._prefix = transactional_prefix
         self._producers: dict[TopicPartition, AIOKafkaProducer] = {}
 
     def transactional_id(self, tp: TopicPartition) -> str:
+        """The stable transactional id of input partition `tp`'s producer."""
         return f"{self._prefix}.{tp.topic}.{tp.partition}"
 
     def get(self, tp: TopicPartition) -> AIOKafkaProducer | None:
+        """The started producer for `tp`, or None."""
         return self._producers.get(tp)
 
     def partitions(self) -> list[TopicPartition]:
+        """The input partitions that have a started producer."""
         return list(self._producers)
 
     async def start(self, tp: TopicPartition) -> AIOKafkaProducer:
@@ -43,10 +53,12 @@ class PartitionProducers:
         return producer
 
     async def stop(self, tp: TopicPartition) -> None:
+        """Stop and drop `tp`'s producer, if it has one."""
         producer = self._producers.pop(tp, None)
         if producer is not None:
             await producer.stop()
 
     async def stop_all(self) -> None:
+        """Stop every producer."""
         for tp in list(self._producers):
             await self.stop(tp)

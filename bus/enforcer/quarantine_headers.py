@@ -17,6 +17,7 @@ SENDER_PREFIX = "sender."
 
 
 def escaped(headers: RecordHeaders) -> list[tuple[str, bytes | None]]:
+    """The sender's `headers` for a quarantine copy, names escaped as above, values untouched."""
     return [(_escape(name), value) for name, value in headers]
 
 

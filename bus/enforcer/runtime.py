@@ -31,6 +31,17 @@ from bus.util.private_files import create_private
 
 @dataclass(frozen=True)
 class EnforcerConfig:
+    """What `bus enforce` is told: where policy, keys and the pseudonym key are, and its timing.
+
+    Parameters:
+        policy_dir: a policy directory to follow instead of the bus's policy topic.
+        key_dir: extra public keys (`<agency>.pub.pem`) besides those in the policy set.
+        pseudonym_key_file: the HMAC key for pseudonyms, created on first start.
+        group: the enforcer's consumer group.
+        duplicate_horizon: how far back a republished event is caught as DUPLICATE_EVENT.
+        The intervals are the state watcher's (WatcherTiming); see the notes beside each.
+    """
+
     # None: follow the policy sets that `bus policy apply` publishes on the bus (the normal case).
     policy_dir: Path | None
     key_dir: Path | None
@@ -47,6 +58,7 @@ class EnforcerConfig:
     duplicate_horizon: SeenEventsConfig = field(default_factory=SeenEventsConfig)
 
     def timing(self) -> WatcherTiming:
+        """The state watcher's timing from this configuration (its retry times as defaulted)."""
         return WatcherTiming(
             reload_interval_s=self.reload_interval_s,
             acl_resync_interval_s=self.acl_resync_interval_s,
@@ -63,6 +75,7 @@ def pseudonym_key(path: Path) -> bytes:
 
 
 def key_store(snapshot: Snapshot, key_dir: Path | None) -> KeyStore:
+    """The agencies' public keys in the policy set, and those in `key_dir` if it exists."""
     keys = [
         public_key_from_pem(a.id, pem.encode())
         for a in snapshot.agencies.values()
@@ -77,6 +90,8 @@ def key_store(snapshot: Snapshot, key_dir: Path | None) -> KeyStore:
 def build_state(
     snapshot: Snapshot, config: EnforcerConfig, subs: Iterable[Subscription], secret: bytes
 ) -> EnforcerState:
+    """The enforcer's state from a policy snapshot and the subscriptions in force: keys, the
+    subscriptions by event type in a fixed order, and pseudonyms under `secret`."""
     by_type: dict[str, list[Subscription]] = defaultdict(list)
     for s in sorted(subs, key=subscription_key):
         by_type[s.event_type].append(s)

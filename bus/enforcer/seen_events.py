@@ -16,11 +16,18 @@ from dataclasses import dataclass, field
 
 
 class SeenEvents:
+    """The accepted events of one input partition (see above).
+
+    Parameters:
+        capacity: how many ids are kept; the oldest is forgotten when a new one comes.
+        key: the hash key; a random one if None (tests pass their own).
+    """
+
     def __init__(self, capacity: int, key: bytes | None = None) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self._capacity = capacity
-        # Keyed once; each fingerprint copies the keyed state (1.5x faster than keying anew).
+        # Keyed once; each fingerprint copies the keyed state (cheaper than keying anew per id).
         self._hasher = hashlib.blake2b(
             digest_size=8, key=key if key is not None else secrets.token_bytes(16)
         )
@@ -32,6 +39,7 @@ class SeenEvents:
         return len(self._offsets)
 
     def fingerprint(self, source: str, event_id: str) -> int:
+        """The 64-bit keyed hash the event is remembered by."""
         # Length-prefixed: no (source, id) pair can be spelled as another. surrogatepass: a JSON
         # string may hold a lone surrogate, which must hash, not raise.
         hasher = self._hasher.copy()
@@ -43,6 +51,8 @@ class SeenEvents:
         return self._offsets.get(fingerprint)
 
     def add(self, fingerprint: int, offset: int) -> None:
+        """Remember the event accepted at input `offset` (a known one keeps its first offset),
+        forgetting the oldest one when full."""
         if fingerprint in self._offsets:
             return  # the first acceptance is the one that counts
         if len(self._ring) < self._capacity:
@@ -54,6 +64,7 @@ class SeenEvents:
         self._offsets[fingerprint] = offset
 
     def batch(self) -> "SeenInBatch":
+        """A view for one transaction, whose acceptances join this memory on `commit`."""
         return SeenInBatch(self)
 
 
@@ -82,5 +93,6 @@ class SeenInBatch:
         return None
 
     def commit(self) -> None:
+        """The transaction committed: its acceptances join the partition's memory."""
         for fingerprint, offset in self.accepted.items():
             self.seen.add(fingerprint, offset)

@@ -34,9 +34,9 @@ FIRST_WINDOW = 1_024  # journal offsets read first when rebuilding, doubling unt
 class SeenEventsConfig:
     """The DUPLICATE_EVENT horizon: a republication is caught if at most `capacity` other events
     were accepted on its input partition in between, and within `max_age` (the journal's retention).
-    Set by `bus enforce --duplicate-horizon-ids/--duplicate-horizon-days`. Memory: about 115 bytes
-    per id (benchmarks/seen_events.py), so 11 MiB per full partition; a restart reads the newest
-    `capacity` ids of the partition's journal back at about 300,000 ids/s."""
+    Set by `bus enforce --duplicate-horizon-ids/--duplicate-horizon-days`. Memory grows with
+    `capacity` per assigned partition, and a restart reads the newest `capacity` ids of each
+    partition's journal back (benchmarks/seen_events.py measures both)."""
 
     capacity: int = 100_000
     max_age: timedelta = timedelta(days=7)

@@ -40,6 +40,29 @@ Batch = list[ConsumerRecord[bytes, bytes]]
 
 
 class Enforcer:
+    """The enforcer's service: consumes the ingress topics and, per batch and input partition,
+    processes each record (verify, decide, disclose) and commits its deliveries, audit records,
+    quarantine copies and the input offsets in one Kafka transaction. `run_enforcer` (runtime.py)
+    wires it to the state watcher; `processed` counts the records committed.
+
+    Parameters:
+        connection: the broker and the enforcer's credentials.
+        topics: the ingress topics to consume.
+        state: returns the state in force (policy snapshot, keys, subscriptions, pseudonyms);
+            asked once per transaction, so a new state applies from the next one.
+        group: the consumer group; it also prefixes the per-partition transactional ids and
+            names the seen-events journals.
+        batch_size: at most this many records per fetch.
+        clock: the time decisions are made at (a grant's validity), and of the metrics.
+        processor: turns a record into outputs; `process` except where a benchmark measures the
+            loop's own I/O.
+        metrics: Prometheus metrics to update, if any.
+        seen_events: how far back a republished (source, event id) is caught as DUPLICATE_EVENT.
+        may_proceed: false while the state in force may not be relied on (stale, no policy):
+            every partition is paused until it is true again.
+        retry_times: how long a failing partition waits before it is tried again.
+    """
+
     def __init__(
         self,
         connection: KafkaConnection,
@@ -470,6 +493,8 @@ class Enforcer:
             self._consumer.seek(tp, committed)
 
     async def assigned(self, partitions: list[TopicPartition]) -> None:
+        """Rebalance: set up the partitions now ours (producer, offsets, seen events); one that
+        cannot be set up is paused and tried again later, never failing the rebalance."""
         async with self._lock:
             try:
                 await self._set_up(partitions)
@@ -483,6 +508,8 @@ class Enforcer:
         log.info("assigned %s", sorted(f"{tp.topic}/{tp.partition}" for tp in partitions))
 
     async def revoked(self, partitions: list[TopicPartition]) -> None:
+        """Rebalance: let go of the partitions taken from us (their producers, offsets, seen
+        events and failure streaks), between transactions."""
         async with self._lock:
             for tp in partitions:
                 await self._producers.stop(tp)

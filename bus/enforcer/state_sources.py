@@ -20,6 +20,9 @@ from bus.policy.snapshot import EMPTY_HASH, Snapshot, compile_snapshot, empty_sn
 
 @dataclass(frozen=True)
 class StateReading:
+    """One reading of the state topics (or policy directory): the compiled policy in force, the
+    subscriptions in force, and what was refused or withdrawn on the way."""
+
     snapshot: Snapshot  # the empty snapshot: no valid policy set is in force
     subscriptions: frozenset[Subscription]
     refused: tuple[RefusedRecord, ...] = ()  # skipped records of the state topics
@@ -27,36 +30,58 @@ class StateReading:
 
     @property
     def has_policy(self) -> bool:
+        """Whether a valid policy set is in force (the snapshot is not the empty one)."""
         return self.snapshot.hash != EMPTY_HASH
 
     def same_state(self, other: "StateReading") -> bool:
+        """Whether `other` holds the same policy snapshot and subscriptions."""
         return (
             self.snapshot.hash == other.snapshot.hash and self.subscriptions == other.subscriptions
         )
 
     def limited_to(self, subscriptions: frozenset[Subscription]) -> "StateReading":
+        """This reading with only those of its subscriptions that are also in `subscriptions`."""
         return replace(self, subscriptions=self.subscriptions & subscriptions)
 
 
 class StateSource(Protocol):
-    async def read(self) -> StateReading: ...
+    """Where the state watcher reads the state from."""
+
+    async def read(self) -> StateReading:
+        """The policy and subscriptions in force now."""
+        ...
 
 
 class BrokerSetup(Protocol):
-    def ensure_topics(self, reading: StateReading) -> None: ...
+    """What the state watcher prepares on the broker for a state (KafkaBrokerSetup says how)."""
 
-    def ready_subscriptions(self, reading: StateReading) -> frozenset[Subscription]: ...
+    def ensure_topics(self, reading: StateReading) -> None:
+        """Create the topics the reading needs."""
+        ...
 
-    def sync_acls(self, reading: StateReading, at: float) -> AclChanges: ...
+    def ready_subscriptions(self, reading: StateReading) -> frozenset[Subscription]:
+        """The reading's subscriptions whose topics exist."""
+        ...
+
+    def sync_acls(self, reading: StateReading, at: float) -> AclChanges:
+        """Make the broker's ACLs those the reading justifies at `at` (epoch seconds)."""
+        ...
 
 
 class BusStateSource:
-    """The policy set `bus policy apply` published (or a policy directory) and the registry."""
+    """The policy set `bus policy apply` published (or a policy directory) and the registry.
+
+    Parameters:
+        connection: the broker and the enforcer's credentials.
+        policy_dir: a policy directory to read instead of the policy topic; None in normal use.
+    """
 
     def __init__(self, connection: KafkaConnection, policy_dir: Path | None) -> None:
         self._connection, self._policy_dir = connection, policy_dir
 
     async def read(self) -> StateReading:
+        """The policy set in force (compiled; the empty snapshot if none) and the subscription
+        registry, with the records either refused."""
         if self._policy_dir is not None:
             in_force = PolicyInForce(load_policy_set(self._policy_dir), None, ())
         else:
@@ -73,6 +98,8 @@ class BusStateSource:
 
 
 class KafkaBrokerSetup:
+    """The state watcher's BrokerSetup on a Kafka cluster, through `admin`."""
+
     def __init__(self, admin: KafkaAdmin) -> None:
         self._admin = admin
 

@@ -57,6 +57,9 @@ _EXPECTED = (BusError, KafkaError, TimeoutError, OSError, ValueError)
 
 @dataclass(frozen=True)
 class WatcherTiming:
+    """The state watcher's intervals, in seconds: how often it re-reads the state, re-syncs
+    ACLs, when the state counts as stale, when a refresh has failed, and its retry back-off."""
+
     reload_interval_s: float = 5.0
     # Also the bound on how long after `valid_until` a grant's READ ACL may outlive it (+ one reload).
     acl_resync_interval_s: float = 30.0
@@ -67,6 +70,20 @@ class WatcherTiming:
 
 
 class StateWatcher:
+    """Keeps the enforcer's state current (see above): `first_state` reads it, `start` watches
+    it; the enforcer asks `current` for it and `may_proceed` whether to decide under it.
+
+    Parameters:
+        source: where policy and subscriptions are read.
+        broker: prepares topics and ACLs for a state.
+        build: makes the enforcer's state from a reading.
+        timing: reload, resync, staleness, timeout and retry intervals.
+        health: receives the watcher's report and metrics.
+        monotonic: the clock of intervals and staleness; injectable for tests.
+        wall_clock: epoch seconds, against which grants' `valid_until` is judged for ACLs.
+        backoff: the retry waits; by default from `timing`'s retry intervals.
+    """
+
     def __init__(
         self,
         source: StateSource,
@@ -103,6 +120,7 @@ class StateWatcher:
         health.attach(self.health)
 
     def current(self) -> EnforcerState:
+        """The enforcer's state in force (after the first successful refresh)."""
         assert self._state is not None, "refresh() first"
         return self._state
 
@@ -127,6 +145,7 @@ class StateWatcher:
         return None
 
     def running(self) -> bool:
+        """Whether the watching task started by `start` is still running."""
         return self._task is not None and not self._task.done()
 
     async def refresh(self) -> bool:
@@ -289,6 +308,7 @@ class StateWatcher:
                 log.warning("%s", record.describe())
 
     def health(self) -> StateHealth:
+        """The watcher's report now, for metrics and `/healthz`."""
         now = self._monotonic()
         in_force = self._in_force
         return StateHealth(
