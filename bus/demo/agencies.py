@@ -18,10 +18,13 @@ from consumers.back_offices import REFERENCE_BACK_OFFICES
 
 @dataclass(frozen=True)
 class KeyFolders:
+    """Where the demo keeps the registers' private signing keys and their public keys."""
+
     private: Path
     public: Path
 
     def signing_key(self, agency: str) -> AgencySigningKey:
+        """`agency`'s signing key, generated (with its public key file) on first use."""
         path = self.private / f"{agency}.key.pem"
         if not path.exists():
             generate_key_files(agency, self.private, self.public)
@@ -42,6 +45,8 @@ def connections(
 async def subscribe_back_offices(
     admin_connection: KafkaConnection, admin: KafkaAdmin, snapshot: Snapshot
 ) -> list[Decision]:
+    """Subscribe every reference back office to each event type and purpose it handles, as the
+    admin; returns the decisions."""
     now = datetime.now(UTC)
     decisions = []
     for office in REFERENCE_BACK_OFFICES:
@@ -57,6 +62,8 @@ async def ask_without_grant(
     snapshot: Snapshot,
     request: tuple[str, str, str],
 ) -> Decision:
+    """Ask for a subscription no grant covers (`request`: consumer, event type, purpose), so the
+    demo shows a refusal and its audit record."""
     consumer, event_type, purpose = request
     subscription = Subscription(consumer, event_type, purpose)
     return await subscribe(admin_connection, admin, snapshot, subscription, datetime.now(UTC))

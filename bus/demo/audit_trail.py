@@ -34,6 +34,8 @@ SUBJECT_STEP = 1  # Ben moves from Munich to Regensburg: three receivers, one re
 
 @dataclass(frozen=True)
 class AuditTrailResult:
+    """The audit store asked, its integrity, the subject's report and the checks on them."""
+
     store: str
     integrity: IntegrityReport
     subject: str
@@ -47,6 +49,9 @@ async def index_and_ask(
     scenario: Scenario,
     pseudonyms: Pseudonymizer,
 ) -> AuditTrailResult:
+    """Index the audit topic into the default store (as `bus audit index` does), verify and
+    reconcile it, and ask it about the subject of step SUBJECT_STEP; `pseudonyms` gives that
+    subject's audit pseudonym."""
     ensure_checkpoints_topic(admin, AUDIT_CHECKPOINTS_TOPIC)
     connection = indexer_connection(admin, admin_connection, AUDIT_TOPIC, POLICY_TOPIC)
     files = AuditKeyFiles.default()
@@ -75,6 +80,7 @@ def _reconciled(report: ReconcileReport) -> Check:
 
 
 def subject_of(step: Step) -> str:
+    """The id of the person `step`'s event is about."""
     return str(getattr(step.event, type(step.event).subject_field))
 
 

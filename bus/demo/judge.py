@@ -14,6 +14,8 @@ from consumers.back_offices import REFERENCE_BACK_OFFICES, BackOffice
 
 @dataclass(frozen=True)
 class Check:
+    """One expectation of the demo, whether it held, and what was found if not."""
+
     what: str
     held: bool
     detail: str = ""
@@ -39,6 +41,8 @@ def step_decisions(
 
 
 def decisions_complete(scenario: Scenario, decisions: list[dict[str, AuditRecord]]) -> bool:
+    """Whether every step has an audit record for each back office expected to receive or be
+    denied it."""
     return all(
         set(step.receivers) | set(step.denied) <= set(found)
         for step, found in zip(scenario.steps, decisions, strict=True)
@@ -46,6 +50,8 @@ def decisions_complete(scenario: Scenario, decisions: list[dict[str, AuditRecord
 
 
 def policy_checks(scenario: Scenario, decisions: list[dict[str, AuditRecord]]) -> list[Check]:
+    """A check per expected decision: each receiver audited PERMIT, each denial DENY with its
+    reason."""
     checks = []
     for step, found in zip(scenario.steps, decisions, strict=True):
         for office in sorted(step.receivers):
@@ -69,10 +75,12 @@ def policy_checks(scenario: Scenario, decisions: list[dict[str, AuditRecord]]) -
 
 
 def expected_people(scenario: Scenario, office: BackOffice) -> set[str]:
+    """The people `office` must receive events about."""
     return {step.event.subject() for step in scenario.steps if office.agency_id in step.receivers}
 
 
 def people_in(db: sqlite3.Connection, office: BackOffice, run: str) -> dict[str, dict[str, Any]]:
+    """The rows of this `run`'s people in `office`'s own table, by person id."""
     cursor = db.execute(
         f"SELECT * FROM {office.table} WHERE person_id LIKE ?",  # noqa: S608 - our table name
         (f"{run}-%",),
@@ -82,6 +90,7 @@ def people_in(db: sqlite3.Connection, office: BackOffice, run: str) -> dict[str,
 
 
 def database_checks(scenario: Scenario, databases: Mapping[str, sqlite3.Connection]) -> list[Check]:
+    """A check per back office: its database holds exactly the people it was sent."""
     checks = []
     for office in REFERENCE_BACK_OFFICES:
         held = set(people_in(databases[office.agency_id], office, scenario.run))

@@ -12,6 +12,7 @@ from producers.register_adapter.columns import COLUMNS, EVENT_COLUMN, ROW_KINDS
 
 
 def export_csv(events: Sequence[Event], bad_rows: Sequence[dict[str, str]] = ()) -> str:
+    """The CSV text of `events`, then `bad_rows` as given (rows the adapter must reject)."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
@@ -23,6 +24,7 @@ def export_csv(events: Sequence[Event], bad_rows: Sequence[dict[str, str]] = ())
 
 
 def row_of(event: Event) -> dict[str, str]:
+    """`event` as one CSV row: its row kind and its columns' values as text."""
     kind = next(k for k in ROW_KINDS.values() if k.event_class is type(event))
     row = {EVENT_COLUMN: kind.name}
     for column in kind.columns:

@@ -17,6 +17,7 @@ ADDRESS_PARTS = ("street", "house_number", "postal_code", "municipality_code", "
 
 
 def print_report(console: Console, result: DemoResult) -> None:
+    """Print the end-of-demo report of `result` to `console`."""
     assert result.pseudonyms is not None
     scenario = result.scenario
     decisions = step_decisions(scenario, result.audit, result.pseudonyms)

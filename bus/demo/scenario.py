@@ -57,6 +57,8 @@ class Step:
 
 @dataclass(frozen=True)
 class Scenario:
+    """The steps of one run (`run`: the person ids' prefix) and the subscription to be refused."""
+
     run: str
     steps: tuple[Step, ...]
     # A back office asks for a purpose it has no grant for: refused and audited.
@@ -84,6 +86,8 @@ def _move(person: str, old: Address, new: Address, *, blocked: bool = False) -> 
 
 
 def scenario(run: str) -> Scenario:
+    """The demo's script, with person ids prefixed by `run`."""
+
     def p(name: str) -> str:
         return f"{run}-{name}"
 
