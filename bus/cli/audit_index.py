@@ -42,6 +42,8 @@ METRICS_PORT = 9465  # the enforcer's is 9464: both may run on one host
 
 
 def store_url_default() -> str:
+    """The audit store the `bus audit` commands use without --store: $BUS_AUDIT_STORE, else the
+    default SQLite file."""
     return os.environ.get("BUS_AUDIT_STORE") or default_store_url()
 
 

@@ -76,4 +76,6 @@ def pinned_public_key(
 
 
 def witness_as(connection: KafkaConnection, topic: str, key: AgencyPublicKey) -> Witness:
+    """The witness `topic` as of now, read as `connection`'s principal and checked with `key`;
+    waits for a principal created just now to reach the broker."""
     return asyncio.run(read_witness(connection, topic, key, wait_s=FRESH_USER_WAIT_S))

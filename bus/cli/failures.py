@@ -18,7 +18,10 @@ UNEXPECTED = "unexpected error"
 
 
 class BusCommandGroup(TyperGroup):
+    """The `bus` command group: a command's failure is one line on stderr, never a traceback."""
+
     def invoke(self, ctx: Any) -> Any:
+        """Run the command `ctx` names; a BusError or a bug is printed as one line, exit 1."""
         try:
             return super().invoke(ctx)
         except BusError as exc:

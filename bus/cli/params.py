@@ -30,6 +30,7 @@ def _parameter(check: Callable[[str], str]) -> Callable[[str | None], str | None
 
 
 def check_event_type(value: str) -> str:
+    """`value` if it is an event type of the catalogue; ConfigError if not."""
     if value not in CATALOG.event_types():
         raise ConfigError(
             f"{shown(value)} is not an event type of the catalogue (see `bus catalog list`)"
@@ -38,6 +39,7 @@ def check_event_type(value: str) -> str:
 
 
 def check_consumer_group(value: str) -> str:
+    """`value` if it has the shape of a consumer group name; ConfigError if not."""
     if not _GROUP.fullmatch(value):
         raise ConfigError(
             f"{shown(value)} is not a consumer group name (1-200 of A-Z a-z 0-9 . _ -)"
@@ -46,6 +48,7 @@ def check_consumer_group(value: str) -> str:
 
 
 def check_topic(value: str) -> str:
+    """`value` if it is a valid Kafka topic name; ConfigError if not."""
     if not _TOPIC.fullmatch(value):
         raise ConfigError(f"{shown(value)} is not a Kafka topic name (1-249 of A-Z a-z 0-9 . _ -)")
     return value

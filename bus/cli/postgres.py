@@ -23,6 +23,7 @@ def down() -> None:
 
 @app.command()
 def status() -> None:
+    """Say whether it runs, where it listens and where its data is."""
     server = local.LocalPostgres.default()
     binaries = local.find_binaries()
     state = "running" if binaries and local.running(server, binaries) else "not running"
