@@ -2,7 +2,7 @@
 
     consumer = Consumer("tax-by", connection, keys, SqliteInbox(Path("tax.db")))
     consumer.subscribe("population.AddressChanged", "tax-residence", on_move)
-    await consumer.run(stop)            # until `stop` is set (`bus back-office run`: SIGTERM, Ctrl-C)
+    await consumer.run(stop)            # until `stop` is set (the CLI sets it on SIGTERM)
 
     async def on_move(event: ReleasedEvent, db: sqlite3.Connection) -> None:
         db.execute("UPDATE taxpayers SET … WHERE person_id = ?", (event.subject_id,))

@@ -52,6 +52,9 @@ class SourceRecord:
 
 @dataclass(frozen=True, slots=True)
 class StoredDecision:
+    """One stored audit record: its place in the chain (`seq`), where it was read on the audit
+    topic, its bytes as read, and the columns indexed from them."""
+
     seq: int
     source_topic: str
     source_partition: int
@@ -90,6 +93,15 @@ class DecisionFilter:
 
 @dataclass(frozen=True, slots=True)
 class Checkpointing:
+    """When `append` signs checkpoints, and with which key.
+
+    Parameters:
+        key: the audit key (audit_key.py) the checkpoints are signed with.
+        every_records: sign every record whose seq is a multiple of this.
+        every_seconds: sign the newest record if the last checkpoint is this old.
+        sign_head_now: sign the newest record now, whatever the cadence.
+    """
+
     key: AgencySigningKey
     every_records: int = 1_000
     every_seconds: float = 60.0
@@ -99,11 +111,16 @@ class Checkpointing:
 
     @property
     def cadence(self) -> Cadence:
+        """The declared cadence each checkpoint signs (records, milliseconds)."""
         return Cadence(self.every_records, round(self.every_seconds * 1000))
 
 
 @dataclass(frozen=True, slots=True)
 class AppendResult:
+    """What one `append` did: the checkpoints it signed, the records it could not read (stored
+    as UNREADABLE), the newest seq, how many records no checkpoint signs yet, and how many
+    records and policy snapshots it stored."""
+
     checkpoints: list[Checkpoint]
     unreadable: list[SourceRecord]  # kept as UNREADABLE: nothing is dropped, but say so
     head_seq: int
@@ -114,6 +131,8 @@ class AppendResult:
 
 @dataclass(frozen=True, slots=True)
 class StatRow:
+    """One row of `stats`: decisions per time bucket, consumer, outcome and reasons."""
+
     bucket: str
     consumer: str | None
     outcome: str
@@ -122,6 +141,16 @@ class StatRow:
 
 
 class AuditStore:
+    """The indexed audit trail in one database (see above); `open_store(url)` opens one.
+
+    Creates its tables on first use and migrates an older schema; refuses (ConfigError) a schema
+    newer than this version reads. Safe to share between threads: one lock serialises the calls.
+
+    Parameters:
+        backend: the database (SqliteBackend or PostgresBackend).
+        description: where the store is, without secrets, for messages.
+    """
+
     def __init__(self, backend: Backend, description: str) -> None:
         self.backend = backend
         self.description = description  # where it is, without secrets: for messages
@@ -146,6 +175,7 @@ class AuditStore:
                 )
 
     def close(self) -> None:
+        """Close the database connection."""
         self.backend.close()
 
     # --- writing (the indexer) ---
@@ -232,6 +262,7 @@ class AuditStore:
             self._bind_audit_topic(topic)
 
     def audit_topic(self) -> str | None:
+        """The audit topic the store is filled from; None before the first record."""
         with self._lock:
             return self._bound_topic()
 
@@ -317,10 +348,12 @@ class AuditStore:
     # --- reading ---
 
     def count(self) -> int:
+        """How many records the store holds."""
         with self._lock:
             return int(self.backend.fetch("SELECT count(*) FROM decisions")[0][0])
 
     def head(self) -> tuple[int, bytes]:
+        """The newest record's seq and chain hash; (0, GENESIS) for an empty store."""
         with self._lock:
             return self._head()
 
@@ -338,6 +371,7 @@ class AuditStore:
         return [_decision(row) for row in rows]
 
     def get(self, seq: int, where: DecisionFilter | None = None) -> StoredDecision | None:
+        """Record `seq` if it exists and meets `where`; else None."""
         conditions, params = _conditions(where or DecisionFilter())
         sql = f"{_SELECT}{_where(['seq = ?', *conditions])}"
         with self._lock:
@@ -403,6 +437,7 @@ class AuditStore:
         return str(rows[0][0]) if rows else None
 
     def snapshot_document(self, snapshot_hash: str) -> bytes | None:
+        """The policy snapshot stored under `snapshot_hash`, as its document's bytes; or None."""
         with self._lock:
             rows = self.backend.fetch(
                 "SELECT document FROM policy_snapshots WHERE hash = ?", (snapshot_hash,)
@@ -422,6 +457,8 @@ class AuditStore:
         query: str,
         status: int,
     ) -> None:
+        """Record one request to the auditor API: when, by whom (token name, role, agency),
+        what was asked and the status answered."""
         with self._lock, self.backend.transaction():
             self.backend.execute(
                 "INSERT INTO api_access (at, token_name, role, agency, method, path, query, status)"
@@ -430,6 +467,8 @@ class AuditStore:
             )
 
     def access_log(self, limit: int = 100) -> list[tuple[Any, ...]]:
+        """The newest `limit` requests of the access log, newest first, as
+        (at, token_name, role, agency, method, path, query, status)."""
         with self._lock:
             return self.backend.fetch(
                 "SELECT at, token_name, role, agency, method, path, query, status FROM api_access"
@@ -467,7 +506,8 @@ def _conditions(where: DecisionFilter) -> tuple[list[str], list[Any]]:
         # Never a DENY: another party's, or one to it, would tell something about a person.
         # A person asked for is named in each arm, so each is one lookup in a scope-first index
         # (decisions_dpo_*): the time taken counts what the DPO may see, never how many hidden
-        # decisions the person has (by the person's index alone it did: 23 ms against 0.01 ms).
+        # decisions the person has (by the person's index alone it did, as
+        # benchmarks/audit_dpo_timing.py showed).
         person = [] if where.subject_pseudonym is None else [where.subject_pseudonym]
         named = " AND subject_pseudonym = ?" if person else ""
         conditions.append(

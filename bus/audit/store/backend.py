@@ -19,25 +19,46 @@ Row = tuple[Any, ...]
 
 
 class Backend(Protocol):
+    """A database connection as the audit store uses it, and the column types of its dialect."""
+
     name: str
     blob: str  # the binary column type
     bigint: str
     serial_key: str  # an auto-numbered primary key column definition
 
-    def transaction(self) -> Any: ...  # a context manager: commit on success, roll back on error
+    def transaction(self) -> Any:
+        """A context manager: commit on success, roll back on error."""
+        ...
 
-    def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
+    def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """All rows of a query (`?` placeholders)."""
+        ...
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Run one statement (`?` placeholders)."""
+        ...
 
-    def insert_many(self, table: str, columns: Sequence[str], rows: Sequence[Row]) -> None: ...
+    def insert_many(self, table: str, columns: Sequence[str], rows: Sequence[Row]) -> None:
+        """Insert `rows` into `columns` of `table`, inside the caller's transaction."""
+        ...
 
-    def stream(self, sql: str, params: Sequence[Any] = (), batch: int = 5_000) -> Iterator[Row]: ...
+    def stream(self, sql: str, params: Sequence[Any] = (), batch: int = 5_000) -> Iterator[Row]:
+        """The rows of a query, fetched `batch` at a time on a connection of their own, so a
+        long read holds neither the writer nor the store's lock."""
+        ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Close the connection."""
+        ...
 
 
 class SqliteBackend:
+    """The embedded store: one SQLite file (WAL mode), created readable by its owner only.
+
+    Parameters:
+        path: the database file.
+    """
+
     name = "sqlite"
     blob = "BLOB"
     bigint = "INTEGER"
@@ -61,6 +82,7 @@ class SqliteBackend:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE … COMMIT, after the log copy in progress; a commit may start the next."""
         self._checkpointer.before_write()
         self._db.execute("BEGIN IMMEDIATE")
         try:
@@ -72,16 +94,20 @@ class SqliteBackend:
         self._checkpointer.after_commit(self._db.total_changes)
 
     def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """As Backend.fetch."""
         return self._db.execute(sql, params).fetchall()
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """As Backend.execute."""
         self._db.execute(sql, params)
 
     def insert_many(self, table: str, columns: Sequence[str], rows: Sequence[Row]) -> None:
+        """As Backend.insert_many (executemany)."""
         marks = ", ".join("?" * len(columns))
         self._db.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
 
     def stream(self, sql: str, params: Sequence[Any] = (), batch: int = 5_000) -> Iterator[Row]:
+        """As Backend.stream."""
         # Its own read-only connection: a long verification neither holds up nor sees half of
         # the API's and the indexer's transactions.
         with closing(sqlite3.connect(f"file:{self._path}?mode=ro", uri=True)) as db:
@@ -90,6 +116,7 @@ class SqliteBackend:
                 yield from rows
 
     def close(self) -> None:
+        """Finish the log copy in progress, then close."""
         try:
             self._checkpointer.close()
         finally:
@@ -97,6 +124,12 @@ class SqliteBackend:
 
 
 class PostgresBackend:
+    """The store in a PostgreSQL database.
+
+    Parameters:
+        url: a libpq connection URL (`postgresql://user:password@host:port/database`).
+    """
+
     name = "postgresql"
     blob = "BYTEA"
     bigint = "BIGINT"
@@ -108,19 +141,23 @@ class PostgresBackend:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
+        """As Backend.transaction."""
         with self._db.transaction():
             yield
 
     def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """As Backend.fetch."""
         with self._db.cursor() as cursor:
             cursor.execute(_pg(sql), params)
             return cursor.fetchall()
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """As Backend.execute."""
         self._db.execute(_pg(sql), params)
 
     def insert_many(self, table: str, columns: Sequence[str], rows: Sequence[Row]) -> None:
-        # COPY: measured several times faster than executemany for the indexer's batches.
+        """As Backend.insert_many (COPY)."""
+        # COPY: faster than executemany for the indexer's batches.
         with (
             self._db.cursor() as cursor,
             cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
@@ -129,6 +166,7 @@ class PostgresBackend:
                 copy.write_row(row)
 
     def stream(self, sql: str, params: Sequence[Any] = (), batch: int = 5_000) -> Iterator[Row]:
+        """As Backend.stream."""
         # Its own connection (one snapshot, not interleaved with the API's statements) and a
         # server-side cursor, so that verifying a million records does not load them all.
         with (
@@ -141,6 +179,7 @@ class PostgresBackend:
             yield from cursor
 
     def close(self) -> None:
+        """As Backend.close."""
         self._db.close()
 
 

@@ -14,10 +14,14 @@ DEFAULT_STORE_NAME = "audit.db"
 
 
 def default_store_url() -> str:
+    """The SQLite store in the state directory: `sqlite:///<state>/audit/audit.db`."""
     return f"sqlite:///{default_state_dir() / 'audit' / DEFAULT_STORE_NAME}"
 
 
 def open_store(url: str) -> AuditStore:
+    """Open (and on first use create) the store at `url`: `sqlite:///relative.db`,
+    `sqlite:////absolute.db`, a plain path, or `postgresql://…`. ConfigError for another kind or
+    a database that cannot be reached; messages never show the password."""
     scheme = urlsplit(url).scheme
     if scheme in ("postgresql", "postgres"):
         where = redacted(url)
@@ -51,6 +55,7 @@ def store_directory(url: str) -> Path | None:
 
 
 def redacted(url: str) -> str:
+    """`url` with its password, if any, shown as `***`."""
     parts = urlsplit(url)
     if parts.password:
         return url.replace(f":{parts.password}@", ":***@", 1)

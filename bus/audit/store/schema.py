@@ -15,6 +15,7 @@ MIGRATIONS = {
 
 
 def statements(db: Backend) -> list[str]:
+    """The CREATE TABLE and CREATE INDEX statements (IF NOT EXISTS) in `db`'s dialect."""
     blob, bigint = db.blob, db.bigint
     return [
         "CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",

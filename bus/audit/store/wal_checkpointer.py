@@ -1,8 +1,8 @@
 """Copies SQLite's write-ahead log into the database file on a thread of its own.
 
 SQLite's automatic checkpoint runs inside COMMIT, on the writer's thread: at the indexer's batch
-size nearly every commit paid for copying and syncing the previous batch's pages (measured:
-COMMIT took 4.7 s of about 16 s for 200,000 records). Here the copy runs on its own connection
+size nearly every commit paid for copying and syncing the previous batch's pages, a large share
+of the indexer's time. Here the copy runs on its own connection
 while the writer prepares its next batch (the checkpoint holds no GIL), and the writer waits for
 it only before its next transaction, so the log is reset and stays about one batch long. Small
 writes (the API's access log, a row per request) trigger no copy until enough rows have gathered:
@@ -19,6 +19,13 @@ COPY_AFTER_ROWS = 1_000
 
 
 class WalCheckpointer:
+    """The log copier of one SQLite database: the writer calls `before_write` before each
+    transaction and `after_commit` after it.
+
+    Parameters:
+        path: the database file; the copier opens a connection of its own.
+    """
+
     def __init__(self, path: Path) -> None:
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal-checkpoint")
@@ -42,6 +49,7 @@ class WalCheckpointer:
             self._running = None
 
     def close(self) -> None:
+        """Wait for the copy in progress, then stop the thread and close the connection."""
         try:
             self.before_write()
         finally:
