@@ -6,7 +6,7 @@ import signal
 
 
 def stop_on_signals(stop: asyncio.Event) -> None:
-    """Call from inside the running event loop."""
+    """Set `stop` on SIGTERM or Ctrl-C (SIGINT). Call from inside the running event loop."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
