@@ -14,11 +14,10 @@ from bus.control.service_principals import claimed_by_agencies
 from bus.kafka import broker
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.settings import load_kafka_settings
-from bus.policy.authority import authorize_report
 from bus.policy.cedar_export import export_cedar, write_export
-from bus.policy.decision import Decision
+from bus.policy.decision import Decision, ProducerDecision
 from bus.policy.diff import diff as diff_sets
-from bus.policy.engine import decide
+from bus.policy.engine import authorize_producer, decide
 from bus.policy.explain_input import load_event_file
 from bus.policy.facts import Subscription, facts_of
 from bus.policy.lint import format_findings, lint
@@ -115,37 +114,19 @@ def explain(
     event_input = load_event_file(event_file)
     event, publisher = event_input.event, producer or event_input.producer
     facts = facts_of(event, publisher)
-    # As the enforcer does: the registration law's rule for who reports the event.
-    report = authorize_report(snapshot, facts)
-    producer_check, territory = report.decision, report.territory
+    producer_check = authorize_producer(snapshot, facts)
     subscription = Subscription(consumer, event.event_type, purpose)
     decision = decide(snapshot, facts, subscription, when.timestamp())
     if as_json:
         document: dict[str, Any] = decision.to_json()
         document["at"] = when.isoformat()
-        document["producer_check"] = {
-            "producer": producer_check.producer,
-            "territory": territory,
-            "outcome": producer_check.outcome.value,
-            "reasons": [r.value for r in producer_check.reasons],
-            "explanation": _producer_sentence(producer_check, territory),
-        }
+        document["producer_check"] = producer_check.to_json()
         typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
         return
-    typer.echo(_explain_text(decision, producer_check, territory, when))
+    typer.echo(_explain_text(decision, producer_check, when))
 
 
-def _producer_sentence(check: Decision, territory: str | None) -> str:
-    # More precise than Decision.explanation: it names the territory the check used.
-    if not check.permitted:
-        return check.explanation
-    where = f"subjects in {territory}" if territory else "events without a location"
-    return f"PERMIT: {check.producer} is the authentic source of {check.event_type} for {where}."
-
-
-def _explain_text(
-    decision: Decision, producer_check: Decision, territory: str | None, at: datetime
-) -> str:
+def _explain_text(decision: Decision, producer_check: ProducerDecision, at: datetime) -> str:
     rows = [
         ("outcome", decision.outcome.value),
         ("reasons", ", ".join(r.value for r in decision.reasons)),
@@ -157,7 +138,7 @@ def _explain_text(
         ("grant", decision.grant_id or "-"),
         ("released", ", ".join(decision.released_fields) or "-"),
         ("legal basis", decision.legal_basis or "-"),
-        ("producer", _producer_sentence(producer_check, territory)),
+        ("producer", producer_check.explanation),
         ("snapshot", decision.snapshot_hash),
     ]
     return "\n".join(f"{name + ':':<13}{value}" for name, value in rows)

@@ -1,15 +1,23 @@
-"""A decision: outcome, machine reason codes, the grant used, the released fields, and a sentence."""
+"""A decision: outcome, machine reason codes, the grant used, the released fields, and a sentence.
+
+`Decision` answers whether a consumer may receive an event; `ProducerDecision` whether a producer
+may report it.
+"""
 
 from enum import StrEnum
 from typing import NamedTuple
 
 
 class Outcome(StrEnum):
+    """What the engine decided: PERMIT, or DENY (the default whenever a condition fails)."""
+
     PERMIT = "PERMIT"
     DENY = "DENY"
 
 
 class Reason(StrEnum):
+    """Why: a stable machine code per condition, kept in audit records and metrics."""
+
     NO_GRANT = "NO_GRANT"
     PURPOSE_MISMATCH = "PURPOSE_MISMATCH"
     OUT_OF_JURISDICTION = "OUT_OF_JURISDICTION"
@@ -63,6 +71,7 @@ class Decision(NamedTuple):
 
     @property
     def permitted(self) -> bool:
+        """Whether the outcome is PERMIT."""
         return self.outcome is Outcome.PERMIT
 
     @property
@@ -81,6 +90,7 @@ class Decision(NamedTuple):
         return f"{self.outcome.value}: {clauses}."
 
     def to_json(self) -> dict[str, object]:
+        """The decision as a JSON object, explanation included (`bus policy explain --json`)."""
         return {
             "outcome": self.outcome.value,
             "reasons": [r.value for r in self.reasons],
@@ -93,4 +103,49 @@ class Decision(NamedTuple):
             "legal_basis": self.legal_basis,
             "snapshot_hash": self.snapshot_hash,
             "producer": self.producer,
+        }
+
+
+class ProducerDecision(NamedTuple):
+    """Whether `producer` may report an event of `event_type`: AUTHORITATIVE_SOURCE on PERMIT,
+    PRODUCER_NOT_AUTHORITATIVE on DENY (the enforcer then quarantines the event).
+
+    `territory` is the municipality the producer had to be the authentic source for (None: the
+    event has no location, so only a nationwide source may report it). `refusal` is the sentence
+    of a DENY that the event's locations decided, not the producer's authority (a location without
+    a municipality, or a second one in the bus's territory); None otherwise.
+    """
+
+    outcome: Outcome
+    reasons: tuple[Reason, ...]
+    producer: str
+    event_type: str
+    territory: str | None
+    snapshot_hash: str
+    refusal: str | None = None
+
+    @property
+    def permitted(self) -> bool:
+        """Whether the outcome is PERMIT."""
+        return self.outcome is Outcome.PERMIT
+
+    @property
+    def explanation(self) -> str:
+        """One sentence a person understands, naming the territory the check used."""
+        if self.refusal is not None:
+            return f"DENY: {self.refusal}."
+        if not self.permitted:
+            sentence = _SENTENCES[Reason.PRODUCER_NOT_AUTHORITATIVE]
+            return f"DENY: {sentence.format(producer=self.producer, event_type=self.event_type)}."
+        where = f"subjects in {self.territory}" if self.territory else "events without a location"
+        return f"PERMIT: {self.producer} is the authentic source of {self.event_type} for {where}."
+
+    def to_json(self) -> dict[str, object]:
+        """The check as a JSON object (`bus policy explain --json`, under "producer_check")."""
+        return {
+            "producer": self.producer,
+            "territory": self.territory,
+            "outcome": self.outcome.value,
+            "reasons": [r.value for r in self.reasons],
+            "explanation": self.explanation,
         }

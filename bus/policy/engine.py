@@ -4,9 +4,11 @@ Deny by default: a decision is PERMIT only when a grant for exactly this consume
 purpose is valid at `at`, the consumer is competent for the purpose, the subject lies in the
 consumer's jurisdiction as the grant's territorial rule demands, and a disclosure block (if any)
 is covered by both grant and purpose. All failing conditions are reported, not just the first.
+Before any of that, `authorize_producer` decides whether the event's producer may report it at all,
+and `authorize_subscription` whether a subscription may be registered.
 """
 
-from bus.policy.decision import Decision, Outcome, Reason
+from bus.policy.decision import Decision, Outcome, ProducerDecision, Reason
 from bus.policy.documents import TerritorialRule
 from bus.policy.facts import EventFacts, Subscription
 from bus.policy.snapshot import CompiledGrant, Snapshot
@@ -89,20 +91,40 @@ def _deny(
     )
 
 
-def authorize_producer(
-    snapshot: Snapshot, producer: str, event_type: str, territory: str | None
-) -> Decision:
-    """Is `producer` the authentic source of `event_type` for a subject located in `territory`?
-    `territory` None means the event carries no location: then only a nationwide authority holds."""
-    for agency, covered in snapshot.authorities.get(event_type, ()):
-        if agency != producer:
+def authorize_producer(snapshot: Snapshot, facts: EventFacts) -> ProducerDecision:
+    """Is `facts.producer` the authentic source of this event? The enforcer quarantines it if not.
+
+    The registration law's rule, location by location (policies/reference/README.md, "Who reports
+    an event"): the producer must be the source for the municipality of the location whose
+    register reports the event (`facts.reporting`; an event without one is reported by a
+    nationwide source), and the event may place no other location in the bus's territory except
+    those that register records from the person's own declaration.
+    """
+    producer, event_type, reporting = facts.producer, facts.event_type, facts.reporting
+    where = reporting.location
+    territory = None if where is None else facts.locations.get(where)
+    if where is not None and territory is None:
+        refusal = f"the event names no municipality for {where}, whose register must report it"
+        return _not_the_source(snapshot, facts, None, refusal)
+    if not _is_source(snapshot, producer, event_type, territory):
+        return _not_the_source(snapshot, facts, territory)
+    for name, code in facts.locations.items():
+        if name == where or name in reporting.declared or code is None:
             continue
-        if territory is None:
-            if snapshot.ancestry.get(covered) == frozenset({covered}):  # a root: the nation
-                return _producer_decision(snapshot, producer, event_type, Outcome.PERMIT)
-        elif snapshot.within(covered, territory):
-            return _producer_decision(snapshot, producer, event_type, Outcome.PERMIT)
-    return _producer_decision(snapshot, producer, event_type, Outcome.DENY)
+        if code in snapshot.ancestry:  # a territory of the bus: grants could route on it
+            refusal = (
+                f"{producer} reports {event_type} for {where}, but the event also places {name} "
+                f"in {code}, which is not that register's to report"
+            )
+            return _not_the_source(snapshot, facts, territory, refusal)
+    return ProducerDecision(
+        Outcome.PERMIT,
+        (Reason.AUTHORITATIVE_SOURCE,),
+        producer,
+        event_type,
+        territory,
+        snapshot.hash,
+    )
 
 
 def authorize_subscription(
@@ -153,10 +175,29 @@ def _in_jurisdiction(
     return any(snapshot.within(jurisdiction, facts.locations.get(name)) for name in rule.locations)
 
 
-def _producer_decision(
-    snapshot: Snapshot, producer: str, event_type: str, outcome: Outcome
-) -> Decision:
-    reasons = (
-        (Reason.GRANTED,) if outcome is Outcome.PERMIT else (Reason.PRODUCER_NOT_AUTHORITATIVE,)
+def _is_source(snapshot: Snapshot, producer: str, event_type: str, territory: str | None) -> bool:
+    """Whether `producer` is an authentic source of `event_type` covering `territory`; None (an
+    event without a location) is covered only by a nationwide source."""
+    for agency, covered in snapshot.authorities.get(event_type, ()):
+        if agency != producer:
+            continue
+        if territory is None:
+            if snapshot.ancestry.get(covered) == frozenset({covered}):  # a root: the nation
+                return True
+        elif snapshot.within(covered, territory):
+            return True
+    return False
+
+
+def _not_the_source(
+    snapshot: Snapshot, facts: EventFacts, territory: str | None, refusal: str | None = None
+) -> ProducerDecision:
+    return ProducerDecision(
+        Outcome.DENY,
+        (Reason.PRODUCER_NOT_AUTHORITATIVE,),
+        facts.producer,
+        facts.event_type,
+        territory,
+        snapshot.hash,
+        refusal=refusal,
     )
-    return Decision(outcome, reasons, "", event_type, "", snapshot.hash, producer=producer)

@@ -21,7 +21,7 @@ class EventFacts:
     # location name (see Event.locations) -> municipality code, None when abroad or unknown
     locations: Mapping[str, str | None]
     disclosure_blocked: bool
-    # Which location's register must be the event's source (bus/policy/authority.py)
+    # Which location's register must be the event's source (engine.authorize_producer)
     reporting: Reporting = NATIONWIDE_SOURCE
 
 

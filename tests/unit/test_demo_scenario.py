@@ -19,8 +19,7 @@ NOW = datetime(2026, 11, 23, tzinfo=UTC).timestamp()
 def test_every_step_is_decided_as_the_scenario_expects() -> None:
     for step in scenario("T1").steps:
         facts = facts_of(step.event, step.register)
-        territory = next(c for c in facts.locations.values() if c is not None)
-        assert authorize_producer(SNAPSHOT, step.register, facts.event_type, territory).permitted
+        assert authorize_producer(SNAPSHOT, facts).permitted, step.title
         subscribed = set()
         for office in REFERENCE_BACK_OFFICES:
             for handles in office.handles:

@@ -130,7 +130,7 @@ def test_explain_permit_json() -> None:
         "producer": "muni-09362000",
         "territory": "09362000",
         "outcome": "PERMIT",
-        "reasons": ["GRANTED"],
+        "reasons": ["AUTHORITATIVE_SOURCE"],
         "explanation": "PERMIT: muni-09362000 is the authentic source of "
         "population.AddressChanged for subjects in 09362000.",
     }

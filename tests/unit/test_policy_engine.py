@@ -2,8 +2,6 @@
 
 from datetime import UTC, datetime
 
-import pytest
-
 from bus.catalog.population import Address
 from bus.policy.decision import Outcome, Reason
 from bus.policy.documents import ProducerAuthority, TerritorialRule
@@ -142,20 +140,73 @@ def test_empty_snapshot_denies_everything() -> None:
     assert decision.outcome is Outcome.DENY
 
 
-@pytest.mark.parametrize(
-    ("producer", "territory", "outcome"),
-    [
-        ("muni-muc", "09162000", Outcome.PERMIT),
-        ("muni-muc", "09362000", Outcome.DENY),
-        ("tax-by", "09162000", Outcome.DENY),
-        ("muni-muc", None, Outcome.DENY),
-    ],
-)
-def test_producer_authority(producer: str, territory: str | None, outcome: Outcome) -> None:
-    decision = authorize_producer(SNAPSHOT, producer, TYPE, territory)
-    assert decision.outcome is outcome
-    if outcome is Outcome.DENY:
-        assert decision.reasons == (Reason.PRODUCER_NOT_AUTHORITATIVE,)
+MUNICH = Address(street="Marienplatz", house_number="8", municipality_code="09162000", country="DE")
+
+
+def _producer_reasons(facts: EventFacts) -> tuple[Reason, ...]:
+    decision = authorize_producer(SNAPSHOT, facts)
+    assert decision.snapshot_hash == SNAPSHOT.hash
+    assert (decision.producer, decision.event_type) == (facts.producer, TYPE)
+    assert decision.explanation.startswith(decision.outcome.value)
+    assert decision.permitted is (decision.outcome is Outcome.PERMIT)
+    return decision.reasons
+
+
+def test_producer_authority_permits_the_register_of_the_reporting_location() -> None:
+    # A move into Munich: Munich's register reports it (the previous address is declared).
+    moved_in = facts_of(address_changed(new_address=MUNICH), "muni-muc")
+    decision = authorize_producer(SNAPSHOT, moved_in)
+    assert (decision.outcome, decision.reasons) == (
+        Outcome.PERMIT,
+        (Reason.AUTHORITATIVE_SOURCE,),
+    )
+    assert decision.territory == "09162000"
+    assert decision.explanation == (
+        "PERMIT: muni-muc is the authentic source of population.AddressChanged "
+        "for subjects in 09162000."
+    )
+
+
+def test_producer_authority_denies_another_territorys_event() -> None:
+    # A move into Regensburg, reported by Munich's register: not its territory.
+    decision = authorize_producer(SNAPSHOT, MOVE_TO_REGENSBURG)
+    assert decision.reasons == (Reason.PRODUCER_NOT_AUTHORITATIVE,)
+    assert (decision.territory, decision.refusal) == ("09362000", None)
+    assert "muni-muc is not the authentic source" in decision.explanation
+
+
+def test_producer_authority_denies_an_agency_that_is_no_source() -> None:
+    moved_in = facts_of(address_changed(new_address=MUNICH), "tax-by")
+    assert _producer_reasons(moved_in) == (Reason.PRODUCER_NOT_AUTHORITATIVE,)
+
+
+def test_producer_authority_denies_a_municipal_source_an_event_without_location() -> None:
+    # Without a reporting location only a nationwide source may report the event.
+    facts = EventFacts(TYPE, "muni-muc", frozenset(), {}, disclosure_blocked=False)
+    assert _producer_reasons(facts) == (Reason.PRODUCER_NOT_AUTHORITATIVE,)
+    assert authorize_producer(SNAPSHOT, facts).territory is None
+
+
+def test_producer_authority_denies_a_reporting_location_without_municipality() -> None:
+    nowhere = Address(street="Marienplatz", house_number="8", country="DE")
+    facts = facts_of(address_changed(new_address=nowhere), "muni-muc")
+    assert _producer_reasons(facts) == (Reason.PRODUCER_NOT_AUTHORITATIVE,)
+    decision = authorize_producer(SNAPSHOT, facts)
+    assert decision.territory is None
+    assert decision.explanation == (
+        "DENY: the event names no municipality for new_address, whose register must report it."
+    )
+
+
+def test_producer_authority_denies_a_second_location_in_the_bus_territory() -> None:
+    # A move abroad is Munich's to report, but this one names a Munich new address as well.
+    abroad = facts_of(
+        address_changed(previous_address=MUNICH, new_address=MUNICH, moved_abroad=True), "muni-muc"
+    )
+    assert _producer_reasons(abroad) == (Reason.PRODUCER_NOT_AUTHORITATIVE,)
+    refusal = authorize_producer(SNAPSHOT, abroad).refusal
+    assert refusal is not None
+    assert "also places new_address in 09162000" in refusal
 
 
 def test_subscription_authorization() -> None:

@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from bus.catalog import CATALOG, DataClass
-from bus.catalog.population import Address, PersonDied
+from bus.catalog.population import Address, AddressChanged, PersonDied
 from bus.catalog.vehicles import VehicleOwnershipChanged
-from bus.policy.authority import authorize_report
 from bus.policy.decision import Decision, Outcome, Reason
 from bus.policy.engine import authorize_producer, decide
 from bus.policy.errors import PolicyError, PolicyFileError
@@ -26,8 +25,6 @@ REFERENCE_DIR = Path(__file__).resolve().parents[2] / "policies" / "reference"
 REFERENCE = load_policy_set(REFERENCE_DIR)
 SNAPSHOT = compile_snapshot(REFERENCE)
 JUNE_2026 = datetime(2026, 6, 1, tzinfo=UTC)
-ADDRESS = "population.AddressChanged"
-DIED = "population.PersonDied"
 VEHICLE = "vehicles.VehicleOwnershipChanged"
 MOVE = facts_of(address_changed(), "muni-09362000")  # München 09162000 -> Regensburg 09362000
 
@@ -170,18 +167,33 @@ def test_vehicle_events_go_nationwide_to_customs() -> None:
     )
     facts = facts_of(change, "kba-de")
     assert _decide("zoll-de", "vehicle-tax", facts).permitted
-    assert authorize_producer(SNAPSHOT, "kba-de", VEHICLE, None).permitted
-    assert not authorize_producer(SNAPSHOT, "muni-09162000", VEHICLE, None).permitted
+    assert authorize_producer(SNAPSHOT, facts).permitted
+    assert not authorize_producer(SNAPSHOT, facts_of(change, "muni-09162000")).permitted
 
 
 @pytest.mark.parametrize(
     "code", ["09162000", "09362000", "09564000", "08111000", "08221000", "06412000"]
 )
 def test_each_register_is_the_source_for_its_own_municipality_only(code: str) -> None:
-    for event_type in (ADDRESS, DIED):
-        assert authorize_producer(SNAPSHOT, f"muni-{code}", event_type, code).permitted
-        other = "09162000" if code != "09162000" else "09362000"
-        assert not authorize_producer(SNAPSHOT, f"muni-{code}", event_type, other).permitted
+    other = "09162000" if code != "09162000" else "09362000"
+    for event in (_moved_into(code), _died_in(code)):
+        assert authorize_producer(SNAPSHOT, facts_of(event, f"muni-{code}")).permitted
+    for event in (_moved_into(other), _died_in(other)):
+        assert not authorize_producer(SNAPSHOT, facts_of(event, f"muni-{code}")).permitted
+
+
+def _moved_into(code: str) -> AddressChanged:
+    new = Address(street="Hauptstraße", house_number="1", municipality_code=code, country="DE")
+    return address_changed(new_address=new)
+
+
+def _died_in(code: str) -> PersonDied:
+    return PersonDied(
+        subject_id="P-1001-2002",
+        date_of_death=date(2026, 5, 2),
+        registration_municipality_code=code,
+        disclosure_block=False,
+    )
 
 
 # --- loader errors --------------------------------------------------------------------------
@@ -236,13 +248,11 @@ def test_a_missing_file_or_directory_is_named(copy: Path) -> None:
 
 def test_who_reports_a_move_follows_the_registration_law() -> None:
     # München -> Regensburg: Regensburg's register (the new residence) reports it, not München's.
-    assert authorize_report(SNAPSHOT, MOVE).decision.permitted
-    assert not authorize_report(
-        SNAPSHOT, facts_of(address_changed(), "muni-09162000")
-    ).decision.permitted
+    assert authorize_producer(SNAPSHOT, MOVE).permitted
+    assert not authorize_producer(SNAPSHOT, facts_of(address_changed(), "muni-09162000")).permitted
     # München -> Vienna: a deregistration at München's register; Vienna has no code here.
     vienna = Address(street="Stephansplatz", house_number="1", country="AT")
     abroad = address_changed(new_address=vienna, moved_abroad=True)
-    check = authorize_report(SNAPSHOT, facts_of(abroad, "muni-09162000"))
-    assert (check.decision.permitted, check.territory) == (True, "09162000")
-    assert not authorize_report(SNAPSHOT, facts_of(abroad, "muni-09362000")).decision.permitted
+    check = authorize_producer(SNAPSHOT, facts_of(abroad, "muni-09162000"))
+    assert (check.permitted, check.territory) == (True, "09162000")
+    assert not authorize_producer(SNAPSHOT, facts_of(abroad, "muni-09362000")).permitted
