@@ -1,10 +1,12 @@
 # The README's two commands: `make demo` and `make test`. Both set up everything they need first.
+# The test tiers: `make unit` (no broker, no PostgreSQL, no downloads), `make integration`
+# (tests/integration, against the real broker and PostgreSQL), `make test` (both).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test unit integration lint clean
 
 ## setup: virtual environment with the project and its dev tools, plus the Kafka jars from Maven Central
 setup: $(INSTALLED)
@@ -27,6 +29,17 @@ demo: setup
 test: setup
 	$(BIN)/bus postgres up
 	$(BIN)/pytest
+
+## unit: tests/unit only; needs the virtual environment and nothing else (no broker, no Kafka
+## jars, no PostgreSQL). The pipeline fuzz runs 1,000 examples here, 5,000 in `make test`
+unit: $(INSTALLED)
+	BUS_FUZZ_EXAMPLES=1000 $(BIN)/pytest tests/unit
+
+## integration: tests/integration against the real broker and PostgreSQL (started if needed);
+## `make integration PYTEST_ARGS='-m "not slow"'` leaves out the crash, kill and restart tests
+integration: setup
+	$(BIN)/bus postgres up
+	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
 ## lint: ruff, mypy --strict and the import layers (import-linter, contracts in pyproject.toml)
 lint: $(INSTALLED)
