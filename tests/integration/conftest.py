@@ -1,4 +1,5 @@
-"""Fixtures shared by the integration tests of the audit trail."""
+"""The integration tier: every test here is marked `integration` (so none can miss the mark), and
+the fixtures the audit trail's tests share."""
 
 from collections.abc import Iterator
 from pathlib import Path
@@ -6,6 +7,15 @@ from pathlib import Path
 import pytest
 
 from tests.support.audit_stores import RawSql, postgres_store_url, sqlite_store_url
+
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Called with the whole session's items, unit tests too: mark only those collected here.
+    for item in items:
+        if item.path.is_relative_to(HERE):
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

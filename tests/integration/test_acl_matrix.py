@@ -41,7 +41,6 @@ from tests.support.kafka import (
     produce_one,
 )
 
-pytestmark = pytest.mark.integration
 REFERENCE = Path(__file__).resolve().parents[2] / "policies" / "reference"
 PARALLEL_ATTEMPTS = 16
 

@@ -30,7 +30,6 @@ from tests.support.kafka import (
     unique_name,
 )
 
-pytestmark = pytest.mark.integration
 TYPE = "population.AddressChanged"
 PURPOSE = "tax-residence"
 REFERENCE = Path("policies/reference")

@@ -22,7 +22,6 @@ from tests.support.kafka import (
 )
 from tests.support.policy_sets import agency, grant, policy_set, purpose
 
-pytestmark = pytest.mark.integration
 TYPE = "population.AddressChanged"
 
 

@@ -38,8 +38,6 @@ from tests.support.kafka import (
 )
 from tests.support.policy_sets import reference_with
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def own_home(

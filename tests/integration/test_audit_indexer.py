@@ -40,8 +40,6 @@ from bus.kafka.topics import checkpoints_topic
 from tests.support.audit_stores import RawSql
 from tests.support.audit_topic import produce, produce_aborted
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def store_url(store_location: tuple[str, RawSql]) -> str:
@@ -131,6 +129,7 @@ def wait_until_stored(store: AuditStore, count: int, timeout_s: float = 120) -> 
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 async def test_kill_9_mid_stream_loses_and_repeats_nothing(
     kafka_broker: KafkaConnection,
     topic_factory: object,

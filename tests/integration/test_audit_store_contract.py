@@ -28,7 +28,6 @@ from tests.support.audit_records import (
 )
 from tests.support.audit_stores import RawSql, postgres_store_url, sqlite_store_url
 
-pytestmark = pytest.mark.integration
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 TAMPER_SIZE = 10_000
 

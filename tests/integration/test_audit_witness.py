@@ -56,7 +56,6 @@ from tests.support.audit_tampering import delete_and_rechain, delete_tail_and_lo
 from tests.support.audit_topic import produce
 from tests.support.kafka import unique_name
 
-pytestmark = pytest.mark.integration
 INDEXED, EVERY, BACKLOG = 900, 100, 30
 
 

@@ -16,8 +16,6 @@ from tests.support.kafka import (
     unique_name,
 )
 
-pytestmark = pytest.mark.integration
-
 
 async def test_principal_without_acls_is_refused_then_prefixed_acls_let_it_through(
     kafka_broker: KafkaConnection,

@@ -10,8 +10,6 @@ from bus.kafka import broker
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.settings import KafkaSettings
 
-pytestmark = pytest.mark.integration
-
 
 async def _start_producer(**kwargs: object) -> None:
     producer = AIOKafkaProducer(**kwargs, request_timeout_ms=5000)

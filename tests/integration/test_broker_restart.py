@@ -16,7 +16,7 @@ from bus.kafka.settings import KafkaSettings, load_kafka_settings
 from tests.support.kafka import unique_name
 from tests.support.private_broker import free_ports
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture

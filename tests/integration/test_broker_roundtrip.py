@@ -2,14 +2,11 @@
 
 from collections.abc import Callable
 
-import pytest
 from aiokafka import AIOKafkaProducer
 
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from tests.support.kafka import read_topic
-
-pytestmark = pytest.mark.integration
 
 
 async def test_admin_creates_topic_and_round_trips_records(

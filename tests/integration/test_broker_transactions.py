@@ -3,13 +3,10 @@ transaction leaves a read_committed reader with every input exactly once and no 
 
 from collections.abc import Callable
 
-import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bus.kafka.connection import KafkaConnection
 from tests.support.kafka import read_topic, unique_name
-
-pytestmark = pytest.mark.integration
 
 RECORDS = 300
 PARTITIONS = 2

@@ -10,7 +10,6 @@ from bus.cli.main import app
 from bus.kafka.connection import KafkaConnection
 from tests.support.kafka import unique_name
 
-pytestmark = pytest.mark.integration
 TYPE = "population.AddressChanged"
 REFERENCE = "policies/reference"
 

@@ -21,7 +21,7 @@ from bus.kafka.topics import consumer_group_prefix
 from tests.support.deliveries import PURPOSE, TYPE, back_office_bus, moved_to_munich
 from tests.support.kafka import Principals
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.slow
 EVENTS, KILLS = 1_500, 3
 
 

@@ -24,7 +24,6 @@ from tests.support.deliveries import (
 )
 from tests.support.kafka import Principals, consume_one, eventually, read_topic, unique_name
 
-pytestmark = pytest.mark.integration
 FAST_RETRY = RetryPolicy(attempts=3, first_delay_s=0.01)
 
 

@@ -5,11 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from bus.kafka.connection import KafkaConnection
 
-pytestmark = pytest.mark.integration
 BUS = Path(sys.executable).parent / "bus"
 
 

@@ -29,7 +29,6 @@ from bus.policy.snapshot import compile_snapshot
 from tests.support.events import address_changed
 from tests.support.kafka import read_topic, unique_name
 
-pytestmark = pytest.mark.integration
 REFERENCE = Path(__file__).resolve().parents[2] / "policies" / "reference"
 MUNICH = Address(
     street="Leopoldstraße", house_number="1", municipality_code="09162000", country="DE"

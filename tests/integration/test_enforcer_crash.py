@@ -20,7 +20,7 @@ from tests.support.enforcer_runs import (
     prepare,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.slow
 EVENTS, SUBJECTS, KILLS = 20_000, 400, 5
 
 

@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 
 from bus.control.topology import ensure_bus_topics
@@ -33,7 +32,6 @@ from tests.support.enforcer_process import state_for, with_ingress
 from tests.support.kafka import read_topic, unique_name
 from tests.support.poison_records import TYPE, good_record
 
-pytestmark = pytest.mark.integration
 Record = tuple[str, bytes, bytes, list[tuple[str, bytes | None]]]
 
 

@@ -39,8 +39,6 @@ from tests.support.failsafe_scene import (
 from tests.support.kafka import unique_name
 from tests.support.private_broker import private_broker_settings
 
-pytestmark = pytest.mark.integration
-
 
 def _config(
     tmp_path: Path,
@@ -174,6 +172,7 @@ async def test_without_a_valid_policy_the_enforcer_pauses_and_revokes_nothing(
     assert (await deliveries_of(connection, consumer)).count(event) == 1
 
 
+@pytest.mark.slow
 async def test_the_state_watcher_survives_a_broker_restart(
     own_broker: KafkaSettings, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

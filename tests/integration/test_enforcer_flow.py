@@ -32,7 +32,6 @@ from tests.support.events import address_changed
 from tests.support.kafka import read_topic, unique_name
 from tests.support.policy_sets import agency, grant, policy_set, purpose
 
-pytestmark = pytest.mark.integration
 TYPE = "population.AddressChanged"
 MUNICH = Address(
     street="Leopoldstraße", house_number="1", municipality_code="09162000", country="DE"

@@ -39,7 +39,6 @@ from tests.support.enforcer_loop import run_until, until
 from tests.support.enforcer_process import state_for
 from tests.support.kafka import read_topic, unique_name
 
-pytestmark = pytest.mark.integration
 TYPE = "population.AddressChanged"
 # The stand-in processor and quarantine need only a snapshot hash and pseudonyms from the state.
 STATE = state_for(

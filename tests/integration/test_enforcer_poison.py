@@ -31,7 +31,7 @@ from tests.support.enforcer_process import state_for
 from tests.support.kafka import AuthorizationFailed, Principals, read_topic, unique_name
 from tests.support.poison_records import OTHER_TYPE, TYPE, Poison, good_record, poisons
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.slow
 GOOD, SUBJECTS = 5_000, 500
 Position = tuple[str, int, int]  # topic, partition, offset
 

@@ -19,7 +19,7 @@ from tests.support.enforcer_runs import (
     prepare,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.slow
 EVENTS, SUBJECTS = 20_000, 300
 SESSION_TIMEOUT_S = 10  # aiokafka's default session_timeout_ms
 

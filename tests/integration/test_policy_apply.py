@@ -5,7 +5,6 @@ import asyncio
 import shutil
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from bus.cli.main import app
@@ -14,7 +13,6 @@ from bus.kafka.connection import KafkaConnection
 from bus.policy.loader import load_policy_set
 from bus.policy.snapshot import compile_snapshot
 
-pytestmark = pytest.mark.integration
 REFERENCE = Path(__file__).resolve().parents[2] / "policies" / "reference"
 
 

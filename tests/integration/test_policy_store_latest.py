@@ -7,7 +7,6 @@ import asyncio
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
 from aiokafka import AIOKafkaProducer
 
 from bus.control import policy_store
@@ -17,7 +16,6 @@ from bus.policy.loader import load_policy_set
 from bus.policy.snapshot import canonical_bytes, compile_snapshot
 from tests.support.kafka import unique_name
 
-pytestmark = pytest.mark.integration
 REFERENCE = Path(__file__).resolve().parents[2] / "policies" / "reference"
 # Before the fix a tombstone made `latest` loop forever: a bound turns that into a failure.
 READ_BOUND_S = 60

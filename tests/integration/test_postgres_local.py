@@ -6,8 +6,6 @@ import pytest
 
 from bus.postgres import local
 
-pytestmark = pytest.mark.integration
-
 
 def test_up_twice_gives_one_stable_url_that_logs_in(postgres_url: str) -> None:
     assert local.up(say=lambda _line: None) == postgres_url == local.connection_url()

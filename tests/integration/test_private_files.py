@@ -21,7 +21,6 @@ from consumers.back_offices import REFERENCE_BACK_OFFICES
 from consumers.inbox import InboxOutcome
 from tests.support.kafka import produce_one, unique_name
 
-pytestmark = pytest.mark.integration
 OPEN_TO_OTHERS = stat.S_IRWXG | stat.S_IRWXO
 
 

@@ -26,8 +26,6 @@ from tests.support.deliveries import PURPOSE, TYPE, back_office_bus, moved_to_mu
 from tests.support.events import address_changed
 from tests.support.kafka import Principals, consume_one, eventually, read_topic
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def ingress(topic_factory: Callable[..., str], kafka_admin: KafkaAdmin) -> str:

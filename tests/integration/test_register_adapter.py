@@ -46,7 +46,6 @@ from tests.support.events import address_changed
 from tests.support.kafka import Principals, read_topic
 from tests.support.policy_sets import agency, policy_set
 
-pytestmark = pytest.mark.integration
 MOVED, DIED = AddressChanged.event_type, PersonDied.event_type
 ROWS, CHUNK = 3000, 200
 
@@ -527,6 +526,7 @@ async def until(
         await asyncio.sleep(0.01)
 
 
+@pytest.mark.slow
 async def test_kill_9_mid_file_then_restart_publishes_every_row_exactly_once(
     kafka_broker: KafkaConnection, kafka_admin: KafkaAdmin, register: Register, tmp_path: Path
 ) -> None:

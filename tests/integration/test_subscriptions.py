@@ -4,7 +4,6 @@ unsubscribing removes it. Through the `bus` CLI, against the real broker and the
 import asyncio
 import json
 
-import pytest
 from typer.testing import CliRunner
 
 from bus.cli.main import app
@@ -14,7 +13,6 @@ from bus.kafka.topics import AUDIT_TOPIC
 from bus.policy.facts import Subscription
 from tests.support.kafka import read_topic
 
-pytestmark = pytest.mark.integration
 TYPE = "population.AddressChanged"
 REFERENCE = "policies/reference"
 

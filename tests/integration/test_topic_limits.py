@@ -25,8 +25,6 @@ from tests.support.enforcer_process import state_for
 from tests.support.kafka import read_topic, unique_name
 from tests.support.poison_records import largest_value
 
-pytestmark = pytest.mark.integration
-
 
 async def test_the_largest_ingress_record_fits_into_quarantine_with_its_headers(
     kafka_broker: KafkaConnection, kafka_admin: KafkaAdmin, topic_factory: Callable[..., str]
