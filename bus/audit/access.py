@@ -28,12 +28,16 @@ TOKEN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", re.ASCII)
 
 
 class Role(StrEnum):
+    """What a token's holder may see: every decision (auditor), or one agency's (agency-dpo)."""
+
     AUDITOR = "auditor"
     AGENCY_DPO = "agency-dpo"
 
 
 @dataclass(frozen=True)
 class Principal:
+    """Who a valid token names: its name, role, and the agency of an agency-dpo token."""
+
     name: str
     role: Role
     agency: str | None
@@ -46,6 +50,9 @@ class Principal:
 
 @dataclass(frozen=True)
 class TokenHolder:
+    """A token as the registry lists it: whom it names, when it was issued, when it expires and
+    whether and when it was revoked."""
+
     principal: Principal
     issued_at: datetime
     expires_at: datetime
@@ -84,10 +91,19 @@ class _Entry:
 
 
 def default_tokens_file() -> Path:
+    """Where the token registry lives by default: `<state>/audit/tokens.json`."""
     return default_state_dir() / "audit" / "tokens.json"
 
 
 class TokenRegistry:
+    """The auditor API's tokens, in one JSON file holding their SHA-256 digests (mode 0600,
+    replaced whole on each change). Read afresh on every call, so an issue or a revocation holds
+    for the next request.
+
+    Parameters:
+        path: the token file; missing until the first token is issued.
+    """
+
     def __init__(self, path: Path) -> None:
         self.path = path
 
@@ -126,6 +142,8 @@ class TokenRegistry:
         return token
 
     def revoke(self, name: str, now: datetime | None = None) -> None:
+        """Revoke the token named `name` at `now`; ConfigError if there is none or it already
+        was revoked. It stays listed."""
         entries = self._read()
         found = next((e for e in entries if e.name == name), None)
         if found is None:
@@ -156,6 +174,7 @@ class TokenRegistry:
         return names
 
     def authenticate(self, token: str, now: datetime) -> Principal:
+        """Whom `token` names; TokenRefused if it is unknown, expired or revoked at `now`."""
         digest = _digest(token)
         for entry in self._read():
             if hmac.compare_digest(entry.sha256, digest):

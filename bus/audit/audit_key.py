@@ -36,15 +36,19 @@ PINNED_KEY_ENV = "BUS_AUDIT_PINNED_KEY"
 
 @dataclass(frozen=True)
 class AuditKeyFiles:
+    """Where the audit key's two PEM files are: the private key and its public half."""
+
     private: Path
     public: Path
 
     @classmethod
     def default(cls) -> "AuditKeyFiles":
+        """The files in `<state>/audit/keys`."""
         return cls.in_directory(default_state_dir() / "audit" / "keys")
 
     @classmethod
     def in_directory(cls, directory: Path) -> "AuditKeyFiles":
+        """`audit.key.pem` and `audit.pub.pem` in `directory`."""
         return cls(directory / "audit.key.pem", directory / "audit.pub.pem")
 
 
@@ -62,6 +66,7 @@ def ensure_audit_key(files: AuditKeyFiles) -> AgencySigningKey:
 
 
 def load_audit_public_key(files: AuditKeyFiles) -> AgencyPublicKey:
+    """The public key beside the private one (not the pinned one); ConfigError if missing."""
     return _read_public_key(files.public, "it is written when `bus audit index` first runs")
 
 

@@ -10,4 +10,6 @@ GENESIS = bytes(32)
 
 
 def link(previous: bytes, seq: int, record: bytes) -> bytes:
+    """The hash of record `seq`: SHA-256 of the previous hash (GENESIS for the first), seq as
+    8 big-endian bytes, and the record's bytes."""
     return hashlib.sha256(previous + seq.to_bytes(8, "big") + record).digest()

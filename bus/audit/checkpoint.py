@@ -31,6 +31,7 @@ class Cadence:
 
     @property
     def seconds(self) -> float:
+        """The time bound in seconds."""
         return self.ms / 1000
 
 
@@ -39,6 +40,9 @@ DEFAULT_CADENCE = Cadence(records=1_000, ms=60_000)
 
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
+    """One signed checkpoint: record `seq`'s chain hash, when and with which key it was signed,
+    the signature, and the source positions and cadence it covers."""
+
     seq: int
     chain_hash: str  # hex
     signed_at: str  # RFC 3339
@@ -49,11 +53,14 @@ class Checkpoint:
     cadence: Cadence | None = None
 
     def payload(self) -> bytes:
+        """The bytes the signature covers."""
         return signed_payload(
             self.seq, self.chain_hash, self.signed_at, self.key_id, self.positions, self.cadence
         )
 
     def position(self, topic: str, partition: int) -> int | None:
+        """The next offset of source partition (`topic`, `partition`) it covers; None if it
+        names none."""
         return next((o for t, p, o in self.positions or () if (t, p) == (topic, partition)), None)
 
 
@@ -65,6 +72,8 @@ def signed_payload(
     positions: Positions | None = None,
     cadence: Cadence | None = None,
 ) -> bytes:
+    """What a checkpoint signs: its fields as canonical JSON (RFC 8785); positions and cadence
+    only when given, as checkpoints of schema 1 had neither."""
     document: dict[str, Any] = {
         "seq": seq,
         "chain_hash": chain_hash,
@@ -86,6 +95,7 @@ def sign_checkpoint(
     positions: Positions,
     cadence: Cadence,
 ) -> Checkpoint:
+    """A checkpoint of record `seq` (chain hash `chain_hash`), signed now by `key`."""
     payload = signed_payload(seq, chain_hash.hex(), signed_at, key.kid, positions, cadence)
     return Checkpoint(
         seq, chain_hash.hex(), signed_at, key.kid, key.sign(payload), positions, cadence
@@ -93,6 +103,7 @@ def sign_checkpoint(
 
 
 def signature_valid(public: AgencyPublicKey, checkpoint: Checkpoint) -> bool:
+    """Whether `checkpoint` names `public`'s key id and its signature verifies with it."""
     if checkpoint.key_id != public.kid:
         return False
     try:

@@ -46,6 +46,18 @@ LateAfter = Callable[[Checkpoint], timedelta]
 
 
 class CheckpointPublisher:
+    """Publishes the store's checkpoints to the witness topic (see above): `start` it with the
+    store, tell it `published` after each append, `stop` it at the end.
+
+    Parameters:
+        connection: the broker and the indexer's credentials.
+        topic: the witness topic.
+        key: the audit key; its public half reads the witness back.
+        late_after: how long after its signing a checkpoint may be published before it counts
+            as late; None: never.
+        on_late: called with each late checkpoint (the indexer counts them).
+    """
+
     def __init__(
         self,
         connection: KafkaConnection,
@@ -71,11 +83,13 @@ class CheckpointPublisher:
         await self.catch_up(store)
 
     async def stop(self) -> None:
+        """Flush and disconnect the producer."""
         if self._producer is not None:
             await self._producer.stop()
 
     @property
     def behind(self) -> bool:
+        """Whether the witness is not known to hold every stored checkpoint (after a failure)."""
         return self._published is None
 
     async def published(self, store: AuditStore, signed: list[Checkpoint]) -> None:

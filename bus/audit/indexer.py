@@ -35,6 +35,17 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class IndexerOptions:
+    """What the indexer reads and when it stops.
+
+    Parameters:
+        audit_topic: the audit topic the store is filled from.
+        policy_topic: the policy topic whose snapshots are kept for replay; None: none are.
+        checkpoint_topic: the witness topic; None: checkpoints stay in the store only.
+        max_batch: at most this many records per fetch (and per store transaction).
+        until_caught_up: stop once everything committed at start has been stored and signed.
+        start_wait_s: how long to wait for topics the indexer cannot see yet.
+    """
+
     audit_topic: str = AUDIT_TOPIC
     policy_topic: str | None = POLICY_TOPIC
     # The witness topic (bus.kafka.topics.checkpoints_topic); None: checkpoints stay in the store only.
@@ -48,6 +59,9 @@ class IndexerOptions:
 
 @dataclass
 class IndexerProgress:
+    """Counts since start (records, snapshots, checkpoints, unreadable records) and whether
+    the indexer caught up (with `until_caught_up`)."""
+
     stored: int = 0
     snapshots: int = 0
     checkpoints: int = 0
@@ -68,6 +82,19 @@ async def run_indexer(
     clock: Clock = lambda: datetime.now(UTC),
     metrics: IndexerMetrics | None = None,
 ) -> IndexerProgress:
+    """Index the audit topic into `store` until `stop` is set (or, with `until_caught_up`, until
+    caught up), then sign the newest record; returns the counts.
+
+    Parameters:
+        connection: the broker and the indexer's credentials.
+        store: the audit store; bound to `options.audit_topic` first.
+        checkpointing: the audit key and the checkpoint cadence.
+        stop: set to stop after the batch in hand.
+        options: topics, batch size and stopping (IndexerOptions).
+        progress: called with the counts after each stored batch.
+        clock: the time stored with snapshots and signed into checkpoints.
+        metrics: Prometheus metrics to update, if any.
+    """
     # Records from any other topic are refused by the store: bound before anything is read.
     await asyncio.to_thread(store.bind_audit_topic, options.audit_topic)
     publisher = None

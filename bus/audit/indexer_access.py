@@ -22,6 +22,8 @@ FRESH_USER_WAIT_S = 15.0  # a user or ACL created just now takes a moment to rea
 
 
 def indexer_acls(audit_topic: str, policy_topic: str, witness_topic: str | None = None) -> set[Acl]:
+    """The indexer's ACLs: READ on the audit and policy topics, READ and WRITE on the witness
+    topic (by default `<audit_topic>.checkpoints`)."""
     principal = f"User:{INDEXER_USER}"
     witness = witness_topic or checkpoints_topic(audit_topic)
     return {
@@ -33,6 +35,7 @@ def indexer_acls(audit_topic: str, policy_topic: str, witness_topic: str | None 
 
 
 def verifier_acls(witness_topic: str) -> set[Acl]:
+    """The verifier's one ACL: READ on the witness topic."""
     return {Acl(f"User:{VERIFIER_USER}", Resource.TOPIC, witness_topic, Operation.READ)}
 
 

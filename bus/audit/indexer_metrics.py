@@ -11,6 +11,12 @@ _APPEND_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 
 
 class IndexerMetrics:
+    """The indexer's Prometheus metrics (see above).
+
+    Parameters:
+        registry: the Prometheus registry to register them on.
+    """
+
     def __init__(self, registry: CollectorRegistry) -> None:
         self.stored = Counter(
             "bus_audit_records_stored_total",
@@ -67,6 +73,8 @@ class IndexerMetrics:
         )
 
     def appended(self, result: AppendResult, seconds: float) -> None:
+        """Count one store transaction: what `result` says it stored and signed, and the
+        `seconds` it took."""
         self.append.observe(seconds)
         self.stored.inc(result.appended)
         self.unreadable.inc(len(result.unreadable))

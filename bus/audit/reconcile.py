@@ -28,6 +28,8 @@ SHOWN = 50  # discrepancies listed one by one; all are counted
 
 
 class Mismatch(StrEnum):
+    """The kinds of discrepancy between the store and the audit topic."""
+
     MISSING = "MISSING"  # on the topic, not in the store
     CHANGED = "CHANGED"  # in both, with different bytes
     EXTRA = "EXTRA"  # in the store, but not on the topic at that position (or stored twice)
@@ -36,6 +38,8 @@ class Mismatch(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Discrepancy:
+    """One discrepancy, at a source position (partition, offset) of the audit topic."""
+
     kind: Mismatch
     partition: int
     offset: int
@@ -44,6 +48,7 @@ class Discrepancy:
     foreign_topic: str | None = None
 
     def describe(self, topic: str) -> str:
+        """One sentence for people, naming the position on `topic` and the record."""
         where = f"{self.foreign_topic or topic}[{self.partition}]@{self.offset}"
         if self.foreign_topic is not None:
             return (
@@ -64,6 +69,9 @@ class Discrepancy:
 
 @dataclass
 class ReconcileReport:
+    """What `reconcile` found: how much it compared, the discrepancies counted by kind, and the
+    first SHOWN of them."""
+
     topic: str
     compared: int = 0  # topic records checked against the store
     beyond_retention: int = 0  # stored, but gone from the topic (retention): not comparable
@@ -74,9 +82,11 @@ class ReconcileReport:
 
     @property
     def consistent(self) -> bool:
+        """Whether no discrepancy was found."""
         return not self.counts
 
     def add(self, discrepancy: Discrepancy) -> None:
+        """Count `discrepancy`, and keep it if fewer than SHOWN are kept."""
         self.counts[discrepancy.kind] += 1
         if len(self.shown) < SHOWN:
             self.shown.append(discrepancy)

@@ -49,11 +49,14 @@ _HIDDEN_FROM_DPO = ("subject_pseudonym", "source")
 
 @dataclass(frozen=True, slots=True)
 class DeniedCount:
+    """One cell of the denial counts: DENYs to the agency in `month` giving `reason`."""
+
     month: str  # YYYY-MM, UTC
     reason: str
     count: int | None  # None: fewer than MIN_COUNT
 
     def to_json(self) -> dict[str, Any]:
+        """The cell as JSON; a count under MIN_COUNT as `count: null, fewer_than: MIN_COUNT`."""
         if self.count is None:
             return {
                 "month": self.month,
@@ -71,6 +74,7 @@ def dpo_view(view: dict[str, Any], shown_id: str) -> dict[str, Any]:
 
 
 def dpo_replay(checked: Replay) -> dict[str, Any]:
+    """A replay's result as a DPO sees it: a mismatch says so, not what the policy says now."""
     if checked.status is not ReplayStatus.MISMATCH:
         return checked.to_json()
     detail = "re-deciding under the recorded policy snapshot gives another outcome; ask an auditor"
@@ -116,6 +120,8 @@ def _closed_months(now: datetime) -> list[datetime]:
 
 
 def dpo_integrity(status: dict[str, Any]) -> dict[str, Any]:
+    """The integrity status as a DPO sees it: intact or not, the kind of finding, and when it
+    was verified; no counts, head or record."""
     finding = status["finding"]
     return {
         "intact": status["intact"],

@@ -10,6 +10,8 @@ from bus.audit.store.audit_store import AuditStore, DecisionFilter
 
 @dataclass(frozen=True, slots=True)
 class Count:
+    """Decisions in one time bucket for one consumer, outcome and reason."""
+
     bucket: str
     consumer: str | None
     outcome: str
@@ -17,6 +19,7 @@ class Count:
     count: int
 
     def to_json(self) -> dict[str, Any]:
+        """The count as a JSON object of its fields."""
         return asdict(self)
 
 

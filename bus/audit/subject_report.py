@@ -20,6 +20,8 @@ MAX_REPORT_DECISIONS = 10_000
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
+    """One delivery of data about the person: to which agency, which fields, when and why."""
+
     decision_id: int | str  # a DPO's own id for it (bus/audit/dpo_ids.py)
     agency: str | None
     event_type: str | None
@@ -33,6 +35,8 @@ class Receipt:
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
+    """One decision that delivered nothing about the person (a denial, a quarantine), and why."""
+
     decision_id: int
     agency: str | None  # None: the event itself was refused (quarantined), for everyone
     event_type: str | None
@@ -46,6 +50,9 @@ class Refusal:
 
 @dataclass(frozen=True)
 class SubjectReport:
+    """The report on one person, oldest decision first; `truncated` when more than
+    MAX_REPORT_DECISIONS decisions matched (the newest are kept)."""
+
     subject_pseudonym: str | None  # None for a data-protection officer
     generated_at: str
     scope: str | None  # the agency whose receipts alone are listed; None: everything
@@ -55,9 +62,11 @@ class SubjectReport:
 
     @property
     def agencies(self) -> list[str]:
+        """The agencies that received data about the person, sorted."""
         return sorted({r.agency for r in self.received if r.agency})
 
     def to_json(self) -> dict[str, Any]:
+        """The report as the API's JSON answer."""
         return {
             "subject_pseudonym": self.subject_pseudonym,
             "generated_at": self.generated_at,
@@ -124,6 +133,7 @@ def _refusal(d: StoredDecision) -> Refusal:
 
 
 def render_html(report: SubjectReport) -> str:
+    """The report as an HTML page (templates/subject_report.html), every value escaped."""
     return _template().render(report=report)
 
 

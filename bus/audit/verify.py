@@ -54,6 +54,8 @@ ZERO = timedelta(0)
 
 
 class Tampering(StrEnum):
+    """What a finding says happened (see above); WITNESS_UNAVAILABLE is no tampering."""
+
     MODIFIED = "MODIFIED"
     DELETED = "DELETED"
     INSERTED = "INSERTED"
@@ -73,6 +75,8 @@ class Tampering(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Finding:
+    """The first fault found: its kind, the first record concerned, and a sentence on it."""
+
     kind: Tampering
     seq: int  # the first record concerned
     message: str
@@ -80,6 +84,9 @@ class Finding:
 
 @dataclass(frozen=True)
 class IntegrityReport:
+    """What a verification found: the store's size, head and checkpoints, the first finding
+    if any, notes that are no finding, and how many witnessed checkpoints were checked."""
+
     # Counted in the store, whether or not the walk got that far (it stops at a finding).
     records: int
     head_seq: int
@@ -93,6 +100,7 @@ class IntegrityReport:
 
     @property
     def intact(self) -> bool:
+        """Whether nothing was found."""
         return self.finding is None
 
 

@@ -55,6 +55,8 @@ _decode = msgspec.json.Decoder(_Published).decode
 
 
 def encode_checkpoint(checkpoint: Checkpoint) -> bytes:
+    """The record value the indexer publishes for `checkpoint` (JSON); ValueError for one
+    signed before schema 2, which covers no positions."""
     if checkpoint.positions is None or checkpoint.cadence is None:
         raise ValueError(f"checkpoint {checkpoint.seq} predates schema 2: nothing to publish")
     return _encode(
@@ -89,22 +91,28 @@ def decode_checkpoint(value: bytes) -> Checkpoint:
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
+    """A record on the witness topic that is no checkpoint signed by the key, and why."""
+
     offset: int
     why: str
 
 
 @dataclass
 class Witness:
+    """The witness topic as read: the checkpoints the audit key signed, and what was rejected."""
+
     topic: str
     checkpoints: list[Checkpoint] = field(default_factory=list)  # signed by the key, topic order
     rejected: list[Rejected] = field(default_factory=list)  # anything else found on the topic
 
     @property
     def newest(self) -> Checkpoint | None:
+        """The witnessed checkpoint of the highest seq; None if there is none."""
         return max(self.checkpoints, key=lambda cp: cp.seq, default=None)
 
     @property
     def newest_seq(self) -> int:
+        """The seq of the newest witnessed checkpoint; 0 if there is none."""
         newest = self.newest
         return newest.seq if newest else 0
 

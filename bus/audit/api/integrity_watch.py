@@ -1,6 +1,6 @@
 """The integrity status the API serves: the latest verification, reused for a while.
 
-Verifying a million records takes about 24 s here (SQLite), so the API does not verify on every
+Verifying a large store takes long (it reads every record), so the API does not verify on every
 request: a result younger than `max_age` is served as it is (with when it was made), and
 requests arriving while a verification runs wait for that one instead of starting their own.
 `fresh` forces a new verification; `bus audit serve` also refreshes it in the background.
@@ -21,12 +21,24 @@ from bus.keys.keystore import AgencyPublicKey
 
 @dataclass(frozen=True, slots=True)
 class Verified:
+    """One verification's report, when it began and its number (they count up as they begin)."""
+
     report: IntegrityReport
     at: datetime  # when this verification began
     number: int  # verifications are numbered as they begin
 
 
 class IntegrityWatch:
+    """Serves the store's integrity status (see above); thread-safe.
+
+    Parameters:
+        store: the audit store to verify.
+        public_key: the pinned audit key the checkpoints must verify with.
+        clock: the current time.
+        max_age: a verification younger than this is served again.
+        witness: reads the witness topic, if the store is to be checked against it too.
+    """
+
     def __init__(
         self,
         store: AuditStore,

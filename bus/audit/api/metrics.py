@@ -8,6 +8,12 @@ _SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.
 
 
 class ApiMetrics:
+    """The auditor API's request counter and duration histogram.
+
+    Parameters:
+        registry: the Prometheus registry to register them on.
+    """
+
     def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = Counter(
             "bus_audit_api_requests_total",
@@ -24,5 +30,6 @@ class ApiMetrics:
         )
 
     def answered(self, route: str, method: str, status: int, role: str, seconds: float) -> None:
+        """Count one answered request to the route template `route`, and how long it took."""
         self.requests.labels(route, method, str(status), role).inc()
         self.seconds.labels(route).observe(seconds)

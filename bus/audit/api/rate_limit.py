@@ -22,6 +22,13 @@ _DAY = 86_400
 
 
 class RateLimit:
+    """A moving-window limit of requests per key (the app keys by caller, see above).
+
+    Parameters:
+        rate: as `limits` writes it, `N/second`, `N/minute` or `N/hour` with N ≥ 1 and a window
+            of at most a day; ConfigError otherwise.
+    """
+
     def __init__(self, rate: str = DEFAULT_RATE) -> None:
         refusal = (
             f"rate limit {rate[:80]!r}: write N/second, N/minute or N/hour with N ≥ 1 (a window "

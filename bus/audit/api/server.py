@@ -41,6 +41,17 @@ def serve(
     rate_limit: RateLimit,
     witness_topic: str = AUDIT_CHECKPOINTS_TOPIC,
 ) -> None:
+    """Serve the auditor API until SIGTERM or Ctrl-C, verifying the store in the background.
+
+    Parameters:
+        store_url: the audit store (see open_store).
+        tokens: the bearer tokens that open it.
+        host: the address to listen on.
+        port: the API's port.
+        metrics_port: the Prometheus metrics' own port; 0 for none.
+        rate_limit: requests allowed per caller.
+        witness_topic: the checkpoints' witness topic the store is also checked against.
+    """
     # The key pinned outside the store, as `bus audit verify` uses: not the one beside it.
     public_key = load_pinned_key(default_pinned_key(), AuditKeyFiles.default())
     pseudonyms = load_pseudonymizer()
