@@ -114,7 +114,9 @@ class Consumer:
         self._purposes[delivery_topic(self.agency_id, purpose)] = purpose
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Until `stop` is set; the record in hand is finished and its batch committed first."""
+        """Consume until `stop` is set; the record in hand is finished and its batch committed
+        first. ValueError before any `subscribe`; ConsumerNotAuthorizedError if the broker refuses
+        the agency its delivery topics or group (no subscription registered, or a grant gone)."""
         if not self._handlers:
             raise ValueError("subscribe() to at least one event type and purpose first")
         consumer = AIOKafkaConsumer(

@@ -3,7 +3,7 @@
 aiokafka commits offsets in a transaction without consumer-group metadata, so a paused "zombie"
 could still commit after a rebalance. With a stable transactional.id per input partition, the new
 owner's init_transactions fences the old owner's producer and finishes its pending transaction
-before the new owner reads the committed offset (see KAFKA-NOTES.md).
+before the new owner reads the committed offset (tests/integration/test_enforcer_zombie.py).
 """
 
 from aiokafka import AIOKafkaProducer, TopicPartition
