@@ -53,7 +53,8 @@ class Enforcer:
         group: the consumer group; it also prefixes the per-partition transactional ids and
             names the seen-events journals.
         batch_size: at most this many records per fetch.
-        clock: the time decisions are made at (a grant's validity), and of the metrics.
+        clock: the time decisions are made at (a grant's validity), of the metrics, and against
+            which the seen-events journal's age is judged.
         processor: turns a record into outputs; `process` except where a benchmark measures the
             loop's own I/O.
         metrics: Prometheus metrics to update, if any.

@@ -144,7 +144,8 @@ class AuditStore:
     """The indexed audit trail in one database (see above); `open_store(url)` opens one.
 
     Creates its tables on first use and migrates an older schema; refuses (ConfigError) a schema
-    newer than this version reads. Safe to share between threads: one lock serialises the calls.
+    newer than this version reads. Safe to share between threads: one lock serialises the use of
+    its connection (`chain` and `from_partition` stream on a connection of their own).
 
     Parameters:
         backend: the database (SqliteBackend or PostgresBackend).
