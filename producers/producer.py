@@ -16,7 +16,8 @@ murmur2 as in the Java client: the enforcer refuses any other as PARTITION_MISMA
 import asyncio
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from types import TracebackType
 
 from aiokafka import AIOKafkaProducer
@@ -29,6 +30,7 @@ from bus.control.credentials import Credentials
 from bus.envelope.codec import issue_event
 from bus.envelope.kafka_binding import KafkaRecord, ingress_record
 from bus.kafka.connection import KafkaConnection
+from bus.kafka.topics import ingress_topic
 from bus.keys import AgencySigningKey
 from producers.connecting import start_producer
 from producers.errors import PublishError
@@ -47,6 +49,7 @@ class Producer:
         connect_attempts: int = 5,
         retry_backoff_s: float = 1.0,
         request_timeout_s: float = 15.0,
+        ingress_topic_of: Callable[[str], str] = ingress_topic,
     ) -> None:
         if private_key.agency_id != agency_id:
             raise ValueError(f"key belongs to {private_key.agency_id!r}, not to {agency_id!r}")
@@ -56,6 +59,8 @@ class Producer:
         self._retry_backoff_s = retry_backoff_s
         self._request_timeout_ms = int(request_timeout_s * 1000)
         self._producer: AIOKafkaProducer | None = None
+        # Where an event type is published: the bus's ingress topic; a test passes its own.
+        self._ingress_topic_of = ingress_topic_of
 
     async def start(self) -> None:
         """Connect, retrying with exponential backoff; then fail with ProducerUnavailableError."""
@@ -141,7 +146,8 @@ class Producer:
         # Re-validate: a model built with model_construct() or mutated through __dict__ would
         # otherwise be signed unchecked.
         checked = type(event).model_validate(event.model_dump())
-        return ingress_record(issue_event(checked, self._key, event_id=event_id))
+        issued = issue_event(checked, self._key, event_id=event_id)
+        return replace(ingress_record(issued), topic=self._ingress_topic_of(issued.attributes.type))
 
     def _require_started(self) -> AIOKafkaProducer:
         if self._producer is None:
