@@ -187,32 +187,20 @@ def test_times_are_rfc3339_with_a_zone_and_nothing_else(api: Api) -> None:
 
 # --- the CLI ---
 
+# The filters `bus audit query` and `bus audit stats` share.
+CLI_FILTERS = [
+    "--consumer",
+    "--producer",
+    "--event-type",
+    "--purpose",
+    "--outcome",
+    "--reason",
+    "--since",
+    "--until",
+]
 CLI_OPTIONS: dict[tuple[str, ...], list[str]] = {
-    ("audit", "query"): [
-        "--consumer",
-        "--producer",
-        "--event-type",
-        "--purpose",
-        "--outcome",
-        "--reason",
-        "--since",
-        "--until",
-        "--subject",
-        "--event-id",
-        "--limit",
-        "--cursor",
-    ],
-    ("audit", "stats"): [
-        "--bucket",
-        "--consumer",
-        "--producer",
-        "--event-type",
-        "--purpose",
-        "--outcome",
-        "--reason",
-        "--since",
-        "--until",
-    ],
+    ("audit", "query"): [*CLI_FILTERS, "--subject", "--event-id", "--limit", "--cursor"],
+    ("audit", "stats"): ["--bucket", *CLI_FILTERS],
     ("audit", "report"): ["--subject", "--html"],
     ("audit", "token", "issue"): ["--role", "--agency", "--lifetime-days"],
 }

@@ -6,7 +6,9 @@ import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
+import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 
 from bus.control.topology import ensure_bus_topics
@@ -28,32 +30,45 @@ from bus.kafka.topics import AUDIT_TOPIC, QUARANTINE_TOPIC, delivery_topic
 from bus.keys import AgencySigningKey
 from bus.policy.facts import Subscription
 from tests.support.enforcer_loop import run_until
-from tests.support.enforcer_process import state_for, with_ingress
+from tests.support.enforcer_process import state_for
 from tests.support.kafka import read_topic, unique_name
 from tests.support.poison_records import TYPE, good_record
 
 Record = tuple[str, bytes, bytes, list[tuple[str, bytes | None]]]
 
 
-async def test_a_republished_event_is_quarantined_after_a_restart(
-    kafka_broker: KafkaConnection,
-    kafka_admin: KafkaAdmin,
-    topic_factory: Callable[..., str],
-) -> None:
+class Republisher(NamedTuple):
+    """A register's key and its own two-partition ingress topic, one consumer subscribed to TYPE
+    for "tax", and the enforcer group and state that decide for it."""
+
+    ingress: str
+    consumer: str
+    group: str
+    key: AgencySigningKey
+    state: EnforcerState
+
+
+@pytest.fixture
+def republisher(kafka_admin: KafkaAdmin, topic_factory: Callable[..., str]) -> Republisher:
     ingress = topic_factory("ingress", partitions=2)
     consumer, group = unique_name("tax"), unique_name("enforcer")
     key = AgencySigningKey.generate("muni-muc")
-    state = with_ingress(
-        state_for(
-            {
-                "consumers": [consumer],
-                "producer": "muni-muc",
-                "producer_public_pem": key.public_pem().decode(),
-            }
-        ),
-        ingress,
+    state = state_for(
+        {
+            "consumers": [consumer],
+            "producer": "muni-muc",
+            "producer_public_pem": key.public_pem().decode(),
+            "ingress": ingress,
+        }
     )
     ensure_bus_topics(kafka_admin, [Subscription(consumer, TYPE, "tax")], partitions=2)
+    return Republisher(ingress, consumer, group, key, state)
+
+
+async def test_a_republished_event_is_quarantined_after_a_restart(
+    kafka_broker: KafkaConnection, republisher: Republisher
+) -> None:
+    ingress, consumer, group, key, state = republisher
     first, other = good_record(key, "P-0001-0000"), good_record(key, "P-0002-0000")
 
     await _publish(kafka_broker, ingress, [first])
@@ -83,26 +98,11 @@ async def test_a_republished_event_is_quarantined_after_a_restart(
 
 
 async def test_a_republication_to_another_partition_is_quarantined(
-    kafka_broker: KafkaConnection,
-    kafka_admin: KafkaAdmin,
-    topic_factory: Callable[..., str],
+    kafka_broker: KafkaConnection, republisher: Republisher
 ) -> None:
     # A hostile register writes the copy to the partition its key does not map to, where the
     # memory of accepted events would not know it: refused for its partition instead.
-    ingress = topic_factory("ingress", partitions=2)
-    consumer, group = unique_name("tax"), unique_name("enforcer")
-    key = AgencySigningKey.generate("muni-muc")
-    state = with_ingress(
-        state_for(
-            {
-                "consumers": [consumer],
-                "producer": "muni-muc",
-                "producer_public_pem": key.public_pem().decode(),
-            }
-        ),
-        ingress,
-    )
-    ensure_bus_topics(kafka_admin, [Subscription(consumer, TYPE, "tax")], partitions=2)
+    ingress, consumer, group, key, state = republisher
     event = good_record(key, "P-0003-0000")
     await _publish(kafka_broker, ingress, [event])
     await _publish(kafka_broker, ingress, [event], partition=1 - key_partition(event[1], 2))
