@@ -23,7 +23,7 @@ from benchmarks.audit_store import stores
 from bus.audit.query import DecisionQuery
 from bus.audit.store import AuditStore, SourceRecord, open_store
 from bus.audit.subject_report import subject_report
-from bus.enforcer.pipeline import AUDIT_AUDIENCE
+from bus.record.audit_record import AUDIT_AUDIENCE
 from tests.support.audit_records import PSEUDONYMS, audit_document, source_records
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)

@@ -40,11 +40,11 @@ from bus.audit.store import AuditStore, DecisionFilter, open_store
 from bus.audit.store.audit_store import Checkpointing
 from bus.audit.subject_report import subject_report
 from bus.control.topology import INGRESS_PARTITIONS
-from bus.enforcer.pipeline import AUDIT_AUDIENCE
 from bus.kafka import broker
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.reading import read_all
 from bus.kafka.settings import load_kafka_settings
+from bus.record.audit_record import AUDIT_AUDIENCE
 from tests.support.audit_records import CONSUMERS, PSEUDONYMS, person, source_records
 from tests.support.audit_stores import postgres_store_url, sqlite_store_url
 

@@ -12,7 +12,7 @@ import hashlib
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from bus.enforcer.pseudonyms import Pseudonymizer
+from bus.record.pseudonyms import Pseudonymizer
 from bus.util.encoding import b64url_decode, b64url_encode
 
 DPO_ID_PATTERN = r"^[A-Za-z0-9_-]{22}$"  # 16 bytes, base64url

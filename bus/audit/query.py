@@ -22,8 +22,8 @@ from pydantic import (
 
 from bus.audit.columns import epoch_micros
 from bus.audit.store.audit_store import DecisionFilter
-from bus.enforcer.pipeline import AUDIT_AUDIENCE
-from bus.enforcer.pseudonyms import Pseudonymizer
+from bus.record.audit_record import AUDIT_AUDIENCE, RecordedOutcome
+from bus.record.pseudonyms import Pseudonymizer
 from bus.util.encoding import b64url_decode, b64url_encode
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
@@ -47,14 +47,6 @@ def _rfc3339(value: Any) -> Any:
 
 
 Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
-
-
-class RecordedOutcome(StrEnum):
-    PERMIT = "PERMIT"
-    DENY = "DENY"
-    QUARANTINED = "QUARANTINED"
-    SUBSCRIPTION_REFUSED = "SUBSCRIPTION_REFUSED"
-    SUBSCRIPTION_REMOVED = "SUBSCRIPTION_REMOVED"  # unsubscribed or offboarded
 
 
 class Bucket(StrEnum):

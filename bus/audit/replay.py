@@ -11,16 +11,23 @@ from enum import StrEnum
 from typing import Any
 
 from bus.audit.store.audit_store import AuditStore, StoredDecision
-from bus.audit.views import recorded_document
 from bus.control.policy_store import from_document
 from bus.envelope.attributes import parse_time
 from bus.policy.decision import Decision
 from bus.policy.engine import authorize_subscription, decide
 from bus.policy.facts import EventFacts, Subscription
 from bus.policy.snapshot import Snapshot, compile_snapshot
+from bus.record.audit_record import (
+    POLICY_DECISIONS,
+    AuditRecord,
+    AuditRecordError,
+    RecordedOutcome,
+)
 
 
 class ReplayStatus(StrEnum):
+    """Whether a re-decision came out as recorded."""
+
     MATCH = "MATCH"
     MISMATCH = "MISMATCH"
     NOT_REPLAYABLE = "NOT_REPLAYABLE"  # the record or the snapshot does not allow it; says why
@@ -28,11 +35,14 @@ class ReplayStatus(StrEnum):
 
 @dataclass(frozen=True)
 class Replay:
+    """The answer to one replay: its status, a sentence saying why, and the decision re-made."""
+
     status: ReplayStatus
     detail: str
     replayed: Decision | None = None
 
     def to_json(self) -> dict[str, Any]:
+        """As the API and the CLI show it."""
         return {
             "status": self.status.value,
             "detail": self.detail,
@@ -41,8 +51,9 @@ class Replay:
 
 
 def replay(store: AuditStore, decision: StoredDecision) -> Replay:
+    """Re-decide `decision` under the policy snapshot its record names, kept in `store`."""
     c = decision.columns
-    if c.outcome not in ("PERMIT", "DENY", "SUBSCRIPTION_REFUSED"):
+    if c.outcome not in POLICY_DECISIONS:
         return _not(f"a {c.outcome} record is no policy decision: nothing to re-decide")
     if c.snapshot_hash is None or c.decided_at is None or c.consumer is None:
         return _not("the record lacks its snapshot hash, time or consumer")
@@ -51,14 +62,14 @@ def replay(store: AuditStore, decision: StoredDecision) -> Replay:
         return _not(snapshot)
     at = parse_time(c.decided_at).timestamp()
     subscription = Subscription(c.consumer, c.event_type or "", c.purpose or "")
-    if c.outcome == "SUBSCRIPTION_REFUSED":
+    if c.outcome == RecordedOutcome.SUBSCRIPTION_REFUSED:
         again = authorize_subscription(
             snapshot, c.consumer, subscription.event_type, subscription.purpose, at
         )
     else:
-        facts = _facts(recorded_document(decision), c.event_type or "", c.producer or "")
-        if facts is None:
-            return _not("the record predates recorded decision facts (field names, locations)")
+        facts = _facts(decision, c.event_type or "", c.producer or "")
+        if isinstance(facts, str):
+            return _not(facts)
         again = decide(snapshot, facts, subscription, at)
     return _compare(decision, again)
 
@@ -76,24 +87,27 @@ def _snapshot(store: AuditStore, snapshot_hash: str) -> Snapshot | str:
     return snapshot
 
 
-def _facts(document: dict[str, Any], event_type: str, producer: str) -> EventFacts | None:
-    recorded = document.get("facts")
-    if not isinstance(recorded, dict):
-        return None
+def _facts(decision: StoredDecision, event_type: str, producer: str) -> EventFacts | str:
+    """The facts the record keeps, or why there are none to re-decide on."""
+    try:
+        recorded = AuditRecord.from_json_bytes(decision.record).facts
+    except AuditRecordError as exc:  # indexed as a decision by an earlier, lenient reader
+        return str(exc)
+    if recorded is None:
+        return "the record predates recorded decision facts (field names, locations)"
     return EventFacts(
         event_type=event_type,
         producer=producer,
-        fields=frozenset(recorded["fields"]),
-        locations=dict(recorded["locations"]),
-        disclosure_blocked=bool(recorded["disclosure_blocked"]),
+        fields=frozenset(recorded.fields),
+        locations=dict(recorded.locations),
+        disclosure_blocked=recorded.disclosure_blocked,
     )
 
 
 def _compare(decision: StoredDecision, again: Decision) -> Replay:
     c = decision.columns
-    recorded_outcome = "DENY" if c.outcome == "SUBSCRIPTION_REFUSED" else c.outcome
     recorded = (
-        recorded_outcome,
+        RecordedOutcome(c.outcome).decided().value,
         tuple(c.reasons.split()),
         c.grant_id,
         tuple(c.released_fields.split()),

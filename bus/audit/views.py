@@ -2,14 +2,14 @@
 
 from typing import Any
 
-import pydantic_core
-
 from bus.audit.columns import UNREADABLE
 from bus.audit.store.audit_store import StoredDecision
-from bus.policy.decision import Decision, Outcome, Reason
+from bus.policy.decision import Decision, Reason
+from bus.record.audit_record import POLICY_DECISIONS, RecordedOutcome
 
 
 def decision_view(decision: StoredDecision) -> dict[str, Any]:
+    """The decision's columns and where its record was read; an UNREADABLE one shows its bytes."""
     c = decision.columns
     view: dict[str, Any] = {
         "id": decision.seq,
@@ -38,23 +38,15 @@ def decision_view(decision: StoredDecision) -> dict[str, Any]:
     return view
 
 
-def recorded_document(decision: StoredDecision) -> dict[str, Any]:
-    """The record as the enforcer wrote it (the chain covers exactly these bytes)."""
-    document = pydantic_core.from_json(decision.record)
-    if not isinstance(document, dict):
-        raise ValueError(f"decision {decision.seq}: the stored record is not a JSON object")
-    return document
-
-
 def explanation(decision: StoredDecision) -> str:
     """The sentence the policy engine gives for the recorded outcome and reasons."""
     c = decision.columns
     known = {r.value for r in Reason}
     reasons = c.reasons.split()
-    if c.outcome not in ("PERMIT", "DENY", "SUBSCRIPTION_REFUSED") or not set(reasons) <= known:
+    if c.outcome not in POLICY_DECISIONS or not set(reasons) <= known:
         return f"{c.outcome}: {', '.join(reasons) or 'no reason recorded'}."
     recorded = Decision(
-        outcome=Outcome.PERMIT if c.outcome == "PERMIT" else Outcome.DENY,
+        outcome=RecordedOutcome(c.outcome).decided(),
         reasons=tuple(Reason(r) for r in reasons),
         consumer=c.consumer or "",
         event_type=c.event_type or "",

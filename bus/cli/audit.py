@@ -23,7 +23,6 @@ from bus.audit.access import (
 )
 from bus.audit.api.rate_limit import DEFAULT_RATE
 from bus.audit.indexer_access import witness_as_verifier
-from bus.audit.pseudonym_key import load_pseudonymizer
 from bus.audit.query import (
     MAX_ID,
     MAX_PAGE,
@@ -49,10 +48,11 @@ from bus.cli.audit_witness import (
     PinnedKey,
     pinned_public_key,
 )
-from bus.enforcer.pipeline import AUDIT_AUDIENCE
 from bus.envelope.attributes import format_time
 from bus.errors import ConfigError
 from bus.kafka.topics import AUDIT_TOPIC, checkpoints_topic
+from bus.record.audit_record import AUDIT_AUDIENCE
+from bus.record.pseudonyms import load_pseudonymizer
 from bus.util.logs import LogFormat, configure_logging
 
 app = typer.Typer(

@@ -18,6 +18,7 @@ from bus.enforcer.seen_journal import SeenEventsConfig
 from bus.kafka import broker
 from bus.kafka.settings import load_kafka_settings
 from bus.policy.loader import load_policy_set
+from bus.record.pseudonyms import default_pseudonym_key_file
 from bus.util.logs import LogFormat, configure_logging
 from bus.util.metrics_endpoint import serve_metrics
 from bus.util.paths import default_state_dir
@@ -93,7 +94,7 @@ def enforce(
     config = EnforcerConfig(
         policy_dir=policy,
         key_dir=keys or state / "public",
-        pseudonym_key_file=state / "pseudonym.key",
+        pseudonym_key_file=default_pseudonym_key_file(),
         group=group,
         staleness_limit_s=staleness_limit,
         duplicate_horizon=SeenEventsConfig(

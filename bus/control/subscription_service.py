@@ -5,7 +5,6 @@ from datetime import datetime
 
 from bus.control import subscriptions
 from bus.control.topology import INGRESS_PARTITIONS, ensure_registry_topics
-from bus.enforcer.records import AuditEntry
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.topics import AUDIT_TOPIC, SUBSCRIPTIONS_TOPIC, delivery_topic
@@ -14,8 +13,7 @@ from bus.policy.decision import Decision
 from bus.policy.engine import authorize_subscription
 from bus.policy.facts import Subscription
 from bus.policy.snapshot import Snapshot
-
-SUBSCRIPTION_REMOVED = "SUBSCRIPTION_REMOVED"
+from bus.record.audit_record import AuditRecord, InputPosition, RecordedOutcome, decision_time
 
 
 async def subscribe(
@@ -43,7 +41,7 @@ async def subscribe(
         reasons = tuple(r.value for r in decision.reasons)
         refusal = _entry(
             subscription,
-            "SUBSCRIPTION_REFUSED",
+            RecordedOutcome.SUBSCRIPTION_REFUSED,
             reasons,
             decision.snapshot_hash,
             now,
@@ -64,19 +62,20 @@ async def unsubscribe(
     AGENCY_OFFBOARDED) under the policy snapshot in force."""
     await subscriptions.unregister(connection, subscription)
     await audit(
-        connection, _entry(subscription, SUBSCRIPTION_REMOVED, (reason,), snapshot_hash, now)
+        connection,
+        _entry(subscription, RecordedOutcome.SUBSCRIPTION_REMOVED, (reason,), snapshot_hash, now),
     )
 
 
 def _entry(
     subscription: Subscription,
-    outcome: str,
+    outcome: RecordedOutcome,
     reasons: tuple[str, ...],
     snapshot_hash: str,
     now: datetime,
     grant_id: str | None = None,
-) -> AuditEntry:
-    return AuditEntry(
+) -> AuditRecord:
+    return AuditRecord(
         event_id=None,
         event_type=subscription.event_type,
         producer=None,
@@ -88,14 +87,14 @@ def _entry(
         released_fields=(),
         grant_id=grant_id,
         snapshot_hash=snapshot_hash,
-        decided_at=now,
+        decided_at=decision_time(now),
         subject_pseudonym=None,
-        input_topic=SUBSCRIPTIONS_TOPIC,
-        input_partition=-1,
-        input_offset=-1,
+        input=InputPosition(SUBSCRIPTIONS_TOPIC, -1, -1),
+        claimed_event_id=None,
+        facts=None,
     )
 
 
-async def audit(connection: KafkaConnection, entry: AuditEntry) -> None:
+async def audit(connection: KafkaConnection, entry: AuditRecord) -> None:
     """One audit record about the registry (not an event), keyed by the agency concerned."""
     await send_one(connection, AUDIT_TOPIC, entry.to_json_bytes(), (entry.consumer or "").encode())

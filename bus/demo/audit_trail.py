@@ -23,11 +23,11 @@ from bus.audit.verify import IntegrityReport, verify_store
 from bus.audit.witness import Witness, ensure_checkpoints_topic, read_witness
 from bus.demo.judge import Check
 from bus.demo.scenario import Scenario, Step
-from bus.enforcer.pipeline import AUDIT_AUDIENCE
-from bus.enforcer.pseudonyms import Pseudonymizer
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.topics import AUDIT_CHECKPOINTS_TOPIC, AUDIT_TOPIC, POLICY_TOPIC
+from bus.record.audit_record import AUDIT_AUDIENCE
+from bus.record.pseudonyms import Pseudonymizer
 
 SUBJECT_STEP = 1  # Ben moves from Munich to Regensburg: three receivers, one refusal
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bus.demo.scenario import Scenario
-from bus.enforcer.pipeline import AUDIT_AUDIENCE
-from bus.enforcer.pseudonyms import Pseudonymizer
+from bus.record.audit_record import AUDIT_AUDIENCE
+from bus.record.pseudonyms import Pseudonymizer
 from consumers.back_offices import REFERENCE_BACK_OFFICES, BackOffice
 
 

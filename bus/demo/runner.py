@@ -30,8 +30,7 @@ from bus.demo.judge import (
 )
 from bus.demo.register_export import export_csv, row_of
 from bus.demo.scenario import REGISTERS, Scenario, scenario
-from bus.enforcer.pseudonyms import Pseudonymizer
-from bus.enforcer.runtime import EnforcerConfig, pseudonym_key, run_enforcer
+from bus.enforcer.runtime import EnforcerConfig, run_enforcer
 from bus.envelope.codec import issue_event
 from bus.envelope.kafka_binding import ingress_record
 from bus.kafka import broker
@@ -41,6 +40,11 @@ from bus.kafka.settings import KafkaSettings
 from bus.keys import AgencySigningKey, KeyStore
 from bus.policy.loader import load_policy_set
 from bus.policy.snapshot import compile_snapshot
+from bus.record.pseudonyms import (
+    Pseudonymizer,
+    default_pseudonym_key_file,
+    ensure_pseudonym_key,
+)
 from bus.util.paths import PROJECT_ROOT, default_state_dir
 from consumers import ConsumerNotAuthorizedError
 from consumers.back_offices import REFERENCE_BACK_OFFICES
@@ -118,13 +122,13 @@ async def run_demo(
         )
     )
 
-    secret = pseudonym_key(state / "pseudonym.key")
-    result.pseudonyms = Pseudonymizer(secret)
+    pseudonym_key_file = default_pseudonym_key_file()
+    result.pseudonyms = Pseudonymizer(ensure_pseudonym_key(pseudonym_key_file))
     stop = asyncio.Event()
     config = EnforcerConfig(
         policy_dir=None,
         key_dir=state / "public",
-        pseudonym_key_file=state / "pseudonym.key",
+        pseudonym_key_file=pseudonym_key_file,
         reload_interval_s=1.0,
     )
     tasks = [asyncio.create_task(run_enforcer(admin_connection, config, stop), name="enforcer")]

@@ -9,12 +9,10 @@ writes all of it, with the input offset, in one Kafka transaction.
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from bus.catalog import CATALOG, Catalog
-from bus.enforcer.pseudonyms import Pseudonymizer
 from bus.enforcer.quarantine_headers import escaped
-from bus.enforcer.records import AuditEntry, Headers, OutRecord, RecordHeaders
+from bus.enforcer.records import Headers, OutRecord, RecordHeaders
 from bus.envelope.attributes import format_time
 from bus.envelope.codec import VerifiedEvent
 from bus.envelope.errors import (
@@ -28,13 +26,20 @@ from bus.kafka.key_partition import key_partition
 from bus.kafka.position import record_position
 from bus.kafka.topics import AUDIT_TOPIC, QUARANTINE_TOPIC, delivery_topic, ingress_topic
 from bus.keys import KeyStore
-from bus.policy.authority import authorize_report
 from bus.policy.decision import Decision, Reason
-from bus.policy.engine import decide
+from bus.policy.engine import authorize_producer, decide
 from bus.policy.facts import EventFacts, Subscription, facts_from_values
 from bus.policy.snapshot import Snapshot
+from bus.record.audit_record import (
+    AUDIT_AUDIENCE,
+    AuditRecord,
+    InputPosition,
+    RecordedFacts,
+    RecordedOutcome,
+    decision_time,
+)
+from bus.record.pseudonyms import Pseudonymizer
 
-AUDIT_AUDIENCE = "audit"
 MAX_RECORD_BYTES = 256 * 1024
 # The reason of a failure nobody foresaw (a bug, found by fuzzing or in production).
 INTERNAL_ERROR = "INTERNAL_ERROR"
@@ -119,8 +124,8 @@ def _process(record: InRecord, state: EnforcerState, now: datetime) -> Outcome:
     # rebuild and dump the whole model again on this per-event path.
     values = {name: d.value for name, d in verified.token.disclosures.items()}
     facts = facts_from_values(verified.event_class, values, producer)
-    authority = authorize_report(state.snapshot, facts)
-    if not authority.decision.permitted:
+    authority = authorize_producer(state.snapshot, facts)
+    if not authority.permitted:
         return quarantine(
             record,
             state,
@@ -216,37 +221,36 @@ def _audit(
     decision: Decision,
     audit_subject: str,
     now: datetime,
-    recorded: dict[str, Any],
+    recorded: RecordedFacts,
 ) -> OutRecord:
-    entry = AuditEntry(
+    entry = AuditRecord(
         event_id=verified.attributes.id,
         event_type=facts.event_type,
         producer=facts.producer,
         consumer=decision.consumer,
         purpose=decision.purpose,
         legal_basis=decision.legal_basis,
-        outcome=decision.outcome.value,
+        outcome=RecordedOutcome.of(decision.outcome),
         reasons=tuple(r.value for r in decision.reasons),
         released_fields=decision.released_fields,
         grant_id=decision.grant_id,
         snapshot_hash=decision.snapshot_hash,
-        decided_at=now,
+        decided_at=decision_time(now),
         subject_pseudonym=audit_subject,
-        input_topic=record.topic,
-        input_partition=record.partition,
-        input_offset=record.offset,
+        input=InputPosition(record.topic, record.partition, record.offset),
+        claimed_event_id=None,
         facts=recorded,
     )
     return OutRecord(AUDIT_TOPIC, verified.attributes.id.encode(), entry.to_json_bytes())
 
 
-def recorded_facts(facts: EventFacts) -> dict[str, Any]:
+def recorded_facts(facts: EventFacts) -> RecordedFacts:
     """The decision's inputs as the audit record keeps them: built once per event."""
-    return {
-        "fields": sorted(facts.fields),
-        "locations": dict(facts.locations),
-        "disclosure_blocked": facts.disclosure_blocked,
-    }
+    return RecordedFacts(
+        fields=tuple(sorted(facts.fields)),
+        locations=dict(facts.locations),
+        disclosure_blocked=facts.disclosure_blocked,
+    )
 
 
 def quarantine(
@@ -267,24 +271,23 @@ def quarantine(
     ]
     attributes = verified.attributes if verified else None
     subject = verified.subject if verified else None
-    entry = AuditEntry(
+    entry = AuditRecord(
         event_id=attributes.id if attributes else None,
         event_type=attributes.type if attributes else None,
         producer=attributes.source if attributes else None,
         consumer=None,
         purpose=None,
         legal_basis=None,
-        outcome="QUARANTINED",
+        outcome=RecordedOutcome.QUARANTINED,
         reasons=(reason,),
         released_fields=(),
         grant_id=None,
         snapshot_hash=state.snapshot.hash,
-        decided_at=now,
+        decided_at=decision_time(now),
         subject_pseudonym=state.pseudonyms.pseudonym(AUDIT_AUDIENCE, subject) if subject else None,
-        input_topic=record.topic,
-        input_partition=record.partition,
-        input_offset=record.offset,
+        input=InputPosition(record.topic, record.partition, record.offset),
         claimed_event_id=None if attributes else _claimed_id(record),
+        facts=None,
     )
     return Outcome(
         records=[

@@ -3,7 +3,6 @@ the state watcher (state_watcher.py), which prepares topics and ACLs and swaps i
 between batches when anything changes, and pauses the loop while the state is not current."""
 
 import asyncio
-import secrets
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -15,7 +14,6 @@ from bus.control.topology import ensure_ingress_topics, ensure_registry_topics, 
 from bus.enforcer.health import EnforcerHealth
 from bus.enforcer.metrics import EnforcerMetrics
 from bus.enforcer.pipeline import EnforcerState
-from bus.enforcer.pseudonyms import Pseudonymizer
 from bus.enforcer.seen_journal import SeenEventsConfig
 from bus.enforcer.service import Enforcer
 from bus.enforcer.state_sources import BusStateSource, KafkaBrokerSetup
@@ -26,7 +24,7 @@ from bus.keys import KeyStore
 from bus.keys.keystore import PUBLIC_SUFFIX, public_key_from_pem
 from bus.policy.facts import Subscription
 from bus.policy.snapshot import Snapshot
-from bus.util.private_files import create_private
+from bus.record.pseudonyms import Pseudonymizer, ensure_pseudonym_key
 
 
 @dataclass(frozen=True)
@@ -65,13 +63,6 @@ class EnforcerConfig:
             staleness_limit_s=self.staleness_limit_s,
             refresh_timeout_s=self.refresh_timeout_s,
         )
-
-
-def pseudonym_key(path: Path) -> bytes:
-    """The HMAC key for pseudonyms: created once (0600), kept apart from any data store."""
-    if not path.exists():
-        create_private(path, secrets.token_bytes(32))
-    return path.read_bytes()
 
 
 def key_store(snapshot: Snapshot, key_dir: Path | None) -> KeyStore:
@@ -116,7 +107,7 @@ async def run_enforcer(
     ensure_registry_topics(admin)
     policy_store.ensure_policy_topic(admin)
     ensure_ingress_topics(admin)
-    secret = pseudonym_key(config.pseudonym_key_file)
+    secret = ensure_pseudonym_key(config.pseudonym_key_file)
     watcher = StateWatcher(
         BusStateSource(connection, config.policy_dir),
         KafkaBrokerSetup(admin),

@@ -15,7 +15,6 @@ from bus.catalog.population import Address
 from bus.control.topology import ensure_bus_topics
 from bus.enforcer.metrics import EnforcerMetrics
 from bus.enforcer.pipeline import EnforcerState
-from bus.enforcer.pseudonyms import Pseudonymizer
 from bus.enforcer.service import Enforcer
 from bus.envelope.codec import issue_event
 from bus.envelope.kafka_binding import header_map, ingress_record
@@ -27,6 +26,7 @@ from bus.keys.keystore import public_key_from_pem
 from bus.policy.documents import ProducerAuthority
 from bus.policy.facts import Subscription
 from bus.policy.snapshot import compile_snapshot
+from bus.record.pseudonyms import Pseudonymizer
 from tests.support.enforcer_process import with_ingress
 from tests.support.events import address_changed
 from tests.support.kafka import read_topic, unique_name

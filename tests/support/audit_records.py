@@ -5,9 +5,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bus.audit.store.audit_store import SourceRecord
-from bus.enforcer.pipeline import AUDIT_AUDIENCE
-from bus.enforcer.pseudonyms import Pseudonymizer
 from bus.envelope.attributes import format_time
+from bus.record.audit_record import AUDIT_AUDIENCE, FORMAT_VERSION
+from bus.record.pseudonyms import Pseudonymizer
 
 PSEUDONYMS = Pseudonymizer(b"k" * 32)
 CONSUMERS = ("tax-by", "benefits-de", "kba-de", "elect-09162000")
@@ -24,6 +24,7 @@ def audit_document(i: int, people: int = 1_000, **overrides: Any) -> dict[str, A
     permit = i % 3 != 0
     consumer = CONSUMERS[i % len(CONSUMERS)]
     document: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
         "event_id": f"01900000-0000-7000-8000-{i:012d}",
         "event_type": "AddressChanged" if i % 5 else "PersonDied",
         "producer": PRODUCERS[i % len(PRODUCERS)],

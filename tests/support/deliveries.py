@@ -14,7 +14,6 @@ from bus.catalog.population import AddressChanged
 from bus.control.acls import desired_acls
 from bus.control.topology import ensure_bus_topics
 from bus.enforcer.pipeline import EnforcerState, InRecord, process
-from bus.enforcer.pseudonyms import Pseudonymizer
 from bus.enforcer.records import OutRecord
 from bus.envelope.codec import issue_event
 from bus.envelope.kafka_binding import KafkaRecord, ingress_record
@@ -26,6 +25,7 @@ from bus.keys.keystore import public_key_from_pem
 from bus.policy.documents import ProducerAuthority
 from bus.policy.facts import Subscription
 from bus.policy.snapshot import compile_snapshot
+from bus.record.pseudonyms import Pseudonymizer
 from consumers import Consumer
 from tests.support.enforcer_runs import MUNICH
 from tests.support.events import address_changed

@@ -16,7 +16,6 @@ from bus.catalog import Event
 from bus.catalog.population import Address, AddressChanged, PersonDied, PersonDiedV1
 from bus.catalog.vehicles import VehicleOwnershipChanged
 from bus.enforcer.pipeline import INTERNAL_ERROR, EnforcerState, InRecord, Outcome
-from bus.enforcer.pseudonyms import Pseudonymizer
 from bus.enforcer.quarantine_headers import sender_headers
 from bus.kafka.key_partition import key_partition
 from bus.kafka.topics import AUDIT_TOPIC, DELIVERY_PREFIX, QUARANTINE_TOPIC, ingress_topic
@@ -25,6 +24,7 @@ from bus.keys.keystore import public_key_from_pem
 from bus.policy.documents import ProducerAuthority, TerritorialRule
 from bus.policy.facts import Subscription
 from bus.policy.snapshot import compile_snapshot
+from bus.record.pseudonyms import Pseudonymizer
 from bus.util.encoding import b64url_decode, b64url_encode, json_bytes, json_from_b64url, sd_digest
 from tests.support.forged_tokens import Forgery, disclosure, honest
 from tests.support.policy_sets import agency, grant, policy_set, purpose

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from bus.enforcer.pipeline import EnforcerState
-from bus.enforcer.pseudonyms import Pseudonymizer
 from bus.enforcer.service import Enforcer
 from bus.kafka.connection import KafkaConnection
 from bus.keys import KeyStore
@@ -26,6 +25,7 @@ from bus.keys.keystore import public_key_from_pem
 from bus.policy.documents import ProducerAuthority
 from bus.policy.facts import Subscription
 from bus.policy.snapshot import compile_snapshot
+from bus.record.pseudonyms import Pseudonymizer
 from tests.support.policy_sets import agency, grant, policy_set, purpose
 
 TYPE = "population.AddressChanged"

@@ -1,18 +1,24 @@
 """Replay: a decision re-decided under the snapshot its audit record names comes out the same;
 under another policy, or from an altered record, it does not; without the snapshot it says so."""
 
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+
+import msgspec
 
 from bus.audit.replay import ReplayStatus, replay
 from bus.audit.store import AuditStore, DecisionFilter, SourceRecord, open_store
 from bus.enforcer.pipeline import recorded_facts
-from bus.enforcer.records import AuditEntry
 from bus.policy.engine import decide
 from bus.policy.facts import Subscription, facts_of
 from bus.policy.loader import load_policy_set
 from bus.policy.snapshot import canonical_bytes, compile_snapshot
+from bus.record.audit_record import (
+    AuditRecord,
+    InputPosition,
+    RecordedOutcome,
+    decision_time,
+)
 from tests.support.events import address_changed
 
 REFERENCE = Path(__file__).resolve().parents[2] / "policies" / "reference"
@@ -28,26 +34,25 @@ def recorded(store: AuditStore, consumer: str, purpose: str, **changes: object) 
     decision = decide(
         snapshot, facts, Subscription(consumer, facts.event_type, purpose), AT.timestamp()
     )
-    entry = AuditEntry(
+    entry = AuditRecord(
         event_id="e-1",
         event_type=facts.event_type,
         producer=facts.producer,
         consumer=consumer,
         purpose=purpose,
         legal_basis=decision.legal_basis,
-        outcome=decision.outcome.value,
+        outcome=RecordedOutcome.of(decision.outcome),
         reasons=tuple(r.value for r in decision.reasons),
         released_fields=decision.released_fields,
         grant_id=decision.grant_id,
         snapshot_hash=decision.snapshot_hash,
-        decided_at=AT,
+        decided_at=decision_time(AT),
         subject_pseudonym="psn-x",
-        input_topic="bus.ingress",
-        input_partition=0,
-        input_offset=0,
+        input=InputPosition("bus.ingress", 0, 0),
+        claimed_event_id=None,
         facts=recorded_facts(facts),
     )
-    entry = replace(entry, **changes)  # type: ignore[arg-type]
+    entry = msgspec.structs.replace(entry, **changes)
     seq = store.count() + 1
     store.append([SourceRecord("bus.audit", 0, seq, entry.to_json_bytes())], AT)
     return seq

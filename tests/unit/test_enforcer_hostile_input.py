@@ -10,7 +10,6 @@ import pytest
 from bus.catalog import Event
 from bus.catalog.population import PersonDied, PersonDiedV1
 from bus.enforcer.pipeline import EnforcerState, InRecord, Outcome, process
-from bus.enforcer.pseudonyms import Pseudonymizer
 from bus.enforcer.quarantine_headers import sender_headers
 from bus.envelope.kafka_binding import header_map
 from bus.kafka.topics import AUDIT_TOPIC, QUARANTINE_TOPIC, ingress_topic
@@ -19,6 +18,7 @@ from bus.keys.keystore import public_key_from_pem
 from bus.policy.documents import ProducerAuthority, TerritorialRule
 from bus.policy.facts import Subscription
 from bus.policy.snapshot import compile_snapshot
+from bus.record.pseudonyms import Pseudonymizer
 from bus.util.encoding import b64url_encode, json_from_b64url, sd_digest
 from tests.support.events import address_changed
 from tests.support.forged_tokens import Forgery, disclosure, honest, with_field

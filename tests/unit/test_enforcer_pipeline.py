@@ -9,7 +9,6 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from bus.catalog.population import Address
 from bus.enforcer.pipeline import MAX_DETAIL_CHARS, EnforcerState, InRecord, process
-from bus.enforcer.pseudonyms import Pseudonymizer
 from bus.envelope import sdjwt
 from bus.envelope.codec import issue_event
 from bus.envelope.kafka_binding import header_map, ingress_record
@@ -20,6 +19,7 @@ from bus.keys.keystore import public_key_from_pem
 from bus.policy.documents import ProducerAuthority, TerritorialRule
 from bus.policy.facts import Subscription
 from bus.policy.snapshot import compile_snapshot
+from bus.record.pseudonyms import Pseudonymizer
 from bus.util.encoding import b64url_encode
 from tests.support.events import address_changed
 from tests.support.policy_sets import agency, grant, policy_set, purpose

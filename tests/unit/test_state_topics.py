@@ -14,7 +14,6 @@ from prometheus_client import CollectorRegistry
 from bus.enforcer.backoff import Backoff
 from bus.enforcer.health import EnforcerHealth
 from bus.enforcer.pipeline import EnforcerState
-from bus.enforcer.pseudonyms import Pseudonymizer
 from bus.enforcer.state_sources import KafkaBrokerSetup, StateReading
 from bus.enforcer.state_watcher import StateWatcher, WatcherTiming
 from bus.errors import BrokerError
@@ -23,6 +22,7 @@ from bus.kafka.topics import delivery_topic
 from bus.keys import KeyStore
 from bus.policy.facts import Subscription
 from bus.policy.snapshot import compile_snapshot
+from bus.record.pseudonyms import Pseudonymizer
 from tests.support.policy_sets import agency, grant, policy_set, purpose
 
 TYPE = "population.AddressChanged"

@@ -22,12 +22,12 @@ from bus.control.refused_records import RefusedRecord
 from bus.enforcer.backoff import Backoff
 from bus.enforcer.health import EnforcerHealth
 from bus.enforcer.pipeline import EnforcerState
-from bus.enforcer.pseudonyms import Pseudonymizer
 from bus.enforcer.state_sources import StateReading
 from bus.enforcer.state_watcher import StateWatcher, WatcherTiming
 from bus.keys import KeyStore
 from bus.policy.facts import Subscription
 from bus.policy.snapshot import compile_snapshot, empty_snapshot
+from bus.record.pseudonyms import Pseudonymizer
 from tests.support.policy_sets import agency, grant, policy_set, purpose
 
 GRANTED = compile_snapshot(

@@ -47,11 +47,11 @@ from bus.audit.statistics import statistics
 from bus.audit.store import AuditStore, DecisionFilter
 from bus.audit.subject_report import render_html, subject_report
 from bus.audit.views import decision_view, explanation
-from bus.enforcer.pipeline import AUDIT_AUDIENCE
-from bus.enforcer.pseudonyms import Pseudonymizer
 from bus.envelope.attributes import format_time
 from bus.errors import ConfigError
 from bus.keys.keystore import AgencyPublicKey
+from bus.record.audit_record import AUDIT_AUDIENCE
+from bus.record.pseudonyms import Pseudonymizer
 
 log = logging.getLogger("bus.audit.api")
 Clock = Callable[[], datetime]

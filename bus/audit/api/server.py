@@ -17,7 +17,6 @@ from bus.audit.api.metrics import ApiMetrics
 from bus.audit.api.rate_limit import RateLimit
 from bus.audit.audit_key import AuditKeyFiles, default_pinned_key, load_pinned_key
 from bus.audit.indexer_access import FRESH_USER_WAIT_S
-from bus.audit.pseudonym_key import load_pseudonymizer
 from bus.audit.store import open_store
 from bus.audit.witness import Witness, read_witness
 from bus.control.credentials import load_credentials
@@ -27,6 +26,7 @@ from bus.kafka.connection import KafkaConnection
 from bus.kafka.settings import load_kafka_settings
 from bus.kafka.topics import AUDIT_CHECKPOINTS_TOPIC
 from bus.keys.keystore import AgencyPublicKey
+from bus.record.pseudonyms import load_pseudonymizer
 from bus.util.metrics_endpoint import serve_metrics
 
 log = logging.getLogger(__name__)
