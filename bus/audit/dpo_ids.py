@@ -20,10 +20,13 @@ _ZERO = bytes(8)
 
 
 class DpoDecisionIds:
+    """Turns decision numbers into a DPO's ids and back, under keys derived from `pseudonyms`."""
+
     def __init__(self, pseudonyms: Pseudonymizer) -> None:
         self._pseudonyms = pseudonyms
 
     def encode(self, agency: str, seq: int) -> str:
+        """The id `agency`'s DPO sees for decision number `seq`."""
         return b64url_encode(self._cipher(agency).encryptor().update(_ZERO + seq.to_bytes(8)))
 
     def decode(self, agency: str, shown: str) -> int | None:

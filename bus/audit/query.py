@@ -50,6 +50,8 @@ Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
 
 
 class Bucket(StrEnum):
+    """How statistics are grouped in time."""
+
     MONTH = "month"
     DAY = "day"
     HOUR = "hour"
@@ -61,6 +63,9 @@ class Bucket(StrEnum):
 
 
 class DecisionQuery(BaseModel):
+    """Which decisions an auditor asks for: every field narrows the answer, none is required.
+    Validated once, here, for the API's parameters and bodies and the CLI's options alike."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     consumer: Name | None = None
@@ -123,6 +128,7 @@ def encode_cursor(seq: int) -> str:
 
 
 def decode_cursor(cursor: str) -> int:
+    """The position `encode_cursor` handed out; CursorError for anything else."""
     try:
         text = b64url_decode(cursor).decode()
         prefix, _, number = text.partition(":")

@@ -23,6 +23,8 @@ async def subscribe(
     subscription: Subscription,
     now: datetime,
 ) -> Decision:
+    """Register `subscription` if the policy snapshot permits it (its delivery topic is made
+    first); otherwise audit the refusal. Either way the decision is returned."""
     ensure_registry_topics(admin)
     decision = authorize_subscription(
         snapshot,

@@ -61,6 +61,8 @@ Progress = Callable[[int, int, int, int], None]  # decisions audited, of, office
 
 @dataclass
 class DemoResult:
+    """What a demo run found: the checks and what they were judged on, kept for the report."""
+
     scenario: Scenario
     checks: list[Check] = field(default_factory=list)
     audit: list[dict[str, Any]] = field(default_factory=list)
@@ -72,12 +74,17 @@ class DemoResult:
 
     @property
     def passed(self) -> bool:
+        """Every check held (and there was at least one)."""
         return bool(self.checks) and all(c.held for c in self.checks)
 
 
 async def run_demo(
     settings: KafkaSettings, say: Say, progress: Progress, timeout_s: float = 120.0
 ) -> DemoResult:
+    """Run the scripted scenario end to end on the broker at `settings`: policy, agencies,
+    subscriptions, enforcer, back offices, register exports, then the audit trail; `say` and
+    `progress` report as it goes; `timeout_s` bounds the wait for every decision to be audited
+    and every back office to have its events."""
     run = f"D{datetime.now(UTC):%H%M}{secrets.token_hex(2).upper()}"
     workdir = default_state_dir() / "demo" / run
     state = default_state_dir() / "keys"

@@ -49,6 +49,8 @@ MAX_DETAIL_CHARS = 500
 
 @dataclass(frozen=True, slots=True)
 class InRecord:
+    """One input record as the enforcer's consumer read it."""
+
     topic: str
     partition: int
     offset: int
@@ -77,6 +79,9 @@ class EnforcerState:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
+    """What `process` made of one input record: the records to write in its transaction, the
+    decisions taken, and what the loop logs and counts."""
+
     records: list[OutRecord]
     decisions: list[Decision]
     event_id: str | None = None  # verified; None when the envelope could not be verified

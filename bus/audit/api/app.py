@@ -87,6 +87,8 @@ SERVER_SETTINGS: dict[str, Any] = {"proxy_headers": False, "log_config": None, "
 
 
 class ListingQuery(DecisionQuery):
+    """GET /decisions: the query, and which page of at most `limit` decisions."""
+
     limit: int = Field(100, ge=1, le=MAX_PAGE)
     cursor: str | None = Field(
         None, min_length=1, max_length=64, description="next_cursor of the previous page"
@@ -94,10 +96,15 @@ class ListingQuery(DecisionQuery):
 
 
 class StatsQuery(DecisionQuery):
+    """GET /stats: the query, and the time bucket to count by."""
+
     bucket: Bucket = Bucket.DAY
 
 
 class SubjectRequest(BaseModel):
+    """A subject report's body: the person's real identifier, pseudonymised before the store sees
+    it."""
+
     subject: str = Field(
         min_length=1,
         max_length=200,
@@ -116,6 +123,17 @@ def create_app(
     integrity: IntegrityWatch | None = None,
     rate_limit: RateLimit | None = None,
 ) -> FastAPI:
+    """The auditor API over `store`.
+
+    Parameters:
+        pseudonyms: the enforcer's pseudonym key, for queries by subject and the DPOs' ids.
+        tokens: the bearer tokens that may call it, and what each may see.
+        public_key: the audit key's public half, against which /integrity checks checkpoints.
+        clock: now, for reports and the integrity watch (tests pass their own).
+        metrics: request counters and timings, when served with metrics.
+        integrity: the watch that verifies the store in the background (default: a new one).
+        rate_limit: requests per caller and window (default: RateLimit()).
+    """
     watch = integrity or IntegrityWatch(store, public_key, clock)
     limit = rate_limit or RateLimit()
     dpo_ids = DpoDecisionIds(pseudonyms)
