@@ -1,4 +1,68 @@
-"""One root for every error the bus raises on purpose, so callers can catch `BusError` alone."""
+"""One root for every error the bus raises on purpose, so callers can catch `BusError` alone.
+
+The tree of the bus's errors, each with the module it lives in (the SDKs' included: they are the
+bus's too). tests/unit/test_error_tree.py reads this drawing and checks it against the classes.
+
+    BusError                                    bus.errors
+        ConfigError                             bus.errors
+            PolicyError                         bus.policy.errors
+                PolicyFileError                 bus.policy.errors
+            UnknownAgencyError                  bus.control.offboarding
+        PrerequisiteMissingError                bus.errors
+        BrokerError                             bus.errors
+            TopicNotFoundError                  bus.kafka.reading
+        PostgresError                           bus.postgres.local
+        CatalogError                            bus.catalog.errors
+            UnknownEventTypeError               bus.catalog.errors
+        EnvelopeError                           bus.envelope.errors
+            MalformedTokenError                 bus.envelope.errors
+            BadSignatureError                   bus.envelope.errors
+            UnknownKeyError                     bus.envelope.errors
+            DigestMismatchError                 bus.envelope.errors
+            UnreferencedDisclosureError         bus.envelope.errors
+            DuplicateDisclosureError            bus.envelope.errors
+            MissingAttributeError               bus.envelope.errors
+            AttributeMismatchError              bus.envelope.errors
+            UnknownTypeError                    bus.envelope.errors
+            InvalidFieldError                   bus.envelope.errors
+            OversizedRecordError                bus.envelope.errors
+            UnexpectedClaimError                bus.envelope.errors
+            TopicMismatchError                  bus.envelope.errors
+            PartitionMismatchError              bus.envelope.errors
+        EventFileError                          bus.policy.explain_input
+        AuditRecordError                        bus.record.audit_record
+        TokenRefusedError                       bus.audit.access
+        CursorError                             bus.audit.query
+        ProducerError                           producers.errors
+            ProducerConfigError                 producers.errors
+            ProducerNotStartedError             producers.errors
+            InvalidEventIdError                 producers.errors
+            ProducerUnavailableError            producers.errors
+            ProducerNotAuthorizedError          producers.errors
+                ProgressTopicUnavailableError   producers.register_adapter.errors
+            PublishError                        producers.errors
+            RegisterFileError                   producers.register_adapter.errors
+            AdapterFencedError                  producers.register_adapter.errors
+        ConsumerError                           consumers.errors
+            ConsumerNotAuthorizedError          consumers.errors
+            WithheldFieldError                  consumers.errors
+
+Some also derive from a built-in error, so that code catching that one keeps working: CursorError,
+ProducerConfigError and InvalidEventIdError are ValueErrors, ProducerNotStartedError is a
+RuntimeError, and WithheldFieldError an AttributeError (it is raised by attribute access).
+
+Deliberately outside the tree: errors that never leave the code that raises them, because a caller
+there turns them into one of the above or into an outcome.
+
+    MalformedEncodingError      bus.util.encoding       a helper's ValueError; its callers turn it
+                                                        into their own (MalformedTokenError, ...)
+    _RepeatedMemberError        bus.util.encoding       private signal of the JSON member check
+    DuplicateKeyError           bus.policy.yaml_lines   the loader turns it into PolicyFileError
+    ProcessingFault             bus.enforcer.failures   marks any failure of the enforcer's own
+                                                        work on a record for the retry plan
+    _Refused                    consumers.consumer      private signal: the delivery is
+                                                        dead-lettered with its reason
+"""
 
 
 class BusError(Exception):
@@ -9,8 +73,8 @@ class ConfigError(BusError):
     """A setting is missing or invalid; the message names the setting and what is expected."""
 
 
-class PrerequisiteMissing(BusError):
-    """A program the bus needs (Java, Maven) is missing or too old."""
+class PrerequisiteMissingError(BusError):
+    """A program the bus needs (Java, Maven, PostgreSQL) is missing or too old."""
 
 
 class BrokerError(BusError):

@@ -12,11 +12,12 @@ class ConsumerNotAuthorizedError(ConsumerError):
     because the subscription was never registered or its grant was revoked or has expired."""
 
 
-class WithheldFieldError(AttributeError):
+class WithheldFieldError(ConsumerError, AttributeError):
     """A handler read a field the grant does not release to this consumer for this purpose.
 
     Not retried: the same event will never carry the field. The delivery goes to the dead-letter
-    topic, and the handler (or the grant) needs fixing.
+    topic, and the handler (or the grant) needs fixing. An AttributeError too, as reading an
+    attribute raises it (`getattr(event, name, default)` and `hasattr` treat it as absent).
     """
 
     reason = "WITHHELD_FIELD"

@@ -2,8 +2,11 @@
 
 from bus.control.credentials import Credentials
 from producers.errors import (
+    InvalidEventIdError,
+    ProducerConfigError,
     ProducerError,
     ProducerNotAuthorizedError,
+    ProducerNotStartedError,
     ProducerUnavailableError,
     PublishError,
 )
@@ -11,9 +14,12 @@ from producers.producer import Producer
 
 __all__ = [
     "Credentials",
+    "InvalidEventIdError",
     "Producer",
+    "ProducerConfigError",
     "ProducerError",
     "ProducerNotAuthorizedError",
+    "ProducerNotStartedError",
     "ProducerUnavailableError",
     "PublishError",
 ]

@@ -14,7 +14,11 @@ from aiokafka.errors import (
 )
 
 from bus.kafka.connection import KafkaConnection
-from producers.errors import ProducerNotAuthorizedError, ProducerUnavailableError
+from producers.errors import (
+    ProducerConfigError,
+    ProducerNotAuthorizedError,
+    ProducerUnavailableError,
+)
 
 log = logging.getLogger(__name__)
 NOT_AUTHORIZED = (
@@ -54,4 +58,4 @@ async def start_producer(
             delay *= 2
         else:
             return producer
-    raise ValueError("attempts must be at least 1")
+    raise ProducerConfigError("attempts must be at least 1")

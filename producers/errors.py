@@ -7,6 +7,22 @@ class ProducerError(BusError):
     """Root of the producer SDK's errors."""
 
 
+class ProducerConfigError(ProducerError, ValueError):
+    """The producer or adapter was given values that cannot work (a signing key of another agency,
+    fewer than one connect attempt, a chunk size below one); nothing was sent. A ValueError too,
+    as it was before the SDK had errors of its own."""
+
+
+class ProducerNotStartedError(ProducerError, RuntimeError):
+    """Publishing before the producer was started: use `async with Producer(...)` or `start()`.
+    A RuntimeError too, as it was before the SDK had errors of its own."""
+
+
+class InvalidEventIdError(ProducerError, ValueError):
+    """The event ids given for a retry are wrong (not one per event, not a canonical UUID, or one
+    twice); nothing of the call was sent. A ValueError too, as it was before."""
+
+
 class ProducerUnavailableError(ProducerError):
     """The broker could not be reached (or refused the credentials) within the bounded retries."""
 

@@ -33,12 +33,36 @@ from bus.kafka.connection import KafkaConnection
 from bus.kafka.topics import ingress_topic
 from bus.keys import AgencySigningKey
 from producers.connecting import start_producer
-from producers.errors import PublishError
+from producers.errors import (
+    InvalidEventIdError,
+    ProducerConfigError,
+    ProducerNotStartedError,
+    PublishError,
+)
 
 log = logging.getLogger(__name__)
 
 
 class Producer:
+    """An agency's connection for publishing events: each is validated, signed with the agency's
+    key and sent to its event type's ingress topic, where the enforcer takes it from.
+
+    Use it as `async with Producer(...) as producer:` (or call `start()` and `stop()`), then
+    `publish()` one event or `publish_many()` a batch. Nothing is dropped silently: a failure
+    raises a ProducerError naming the events it concerns.
+
+    Parameters:
+        agency_id: the publishing agency's id, as the policy set names it (e.g. "muni-09162000").
+        private_key: the agency's signing key; it must belong to `agency_id`
+            (ProducerConfigError otherwise).
+        bootstrap: the broker's address, "host:port".
+        credentials: the agency's SASL user and password (`bus agency create` makes them).
+        connect_attempts: how often `start()` tries to connect before ProducerUnavailableError;
+            at least 1.
+        retry_backoff_s: the wait before the second attempt; it doubles after each further one.
+        request_timeout_s: how long the broker may take to acknowledge a send.
+    """
+
     def __init__(
         self,
         agency_id: str,
@@ -52,7 +76,9 @@ class Producer:
         ingress_topic_of: Callable[[str], str] = ingress_topic,
     ) -> None:
         if private_key.agency_id != agency_id:
-            raise ValueError(f"key belongs to {private_key.agency_id!r}, not to {agency_id!r}")
+            raise ProducerConfigError(
+                f"key belongs to {private_key.agency_id!r}, not to {agency_id!r}"
+            )
         self._key = private_key
         self._connection = KafkaConnection(bootstrap, credentials.username, credentials.password)
         self._connect_attempts = connect_attempts
@@ -151,7 +177,7 @@ class Producer:
 
     def _require_started(self) -> AIOKafkaProducer:
         if self._producer is None:
-            raise RuntimeError(
+            raise ProducerNotStartedError(
                 "the producer is not started: use `async with Producer(...)` or start()"
             )
         return self._producer
@@ -168,15 +194,15 @@ def _checked_ids(event_ids: Sequence[str] | None, count: int) -> Sequence[str | 
     if event_ids is None:
         return [None] * count
     if isinstance(event_ids, str) or len(event_ids) != count:
-        raise ValueError(f"event_ids must hold one id per event ({count})")
+        raise InvalidEventIdError(f"event_ids must hold one id per event ({count})")
     for event_id in event_ids:
         if not isinstance(event_id, str) or str(_parse_uuid(event_id)) != event_id:
-            raise ValueError(
+            raise InvalidEventIdError(
                 f"event id {str(event_id)[:60]!r} is not a UUID in canonical form; pass the id"
                 " publish() returned"
             )
     if len(set(event_ids)) != count:
-        raise ValueError("event_ids holds an id twice: each event needs its own")
+        raise InvalidEventIdError("event_ids holds an id twice: each event needs its own")
     return event_ids
 
 

@@ -17,7 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from bus.envelope.attributes import format_time, parse_time
-from bus.errors import ConfigError
+from bus.errors import BusError, ConfigError
 from bus.keys import AGENCY_ID_PATTERN
 from bus.util.paths import default_state_dir
 from bus.util.private_files import write_private
@@ -67,7 +67,7 @@ class TokenHolder:
         return None
 
 
-class TokenRefused(Exception):
+class TokenRefusedError(BusError):
     """Not a token, or no longer one: the message says which (never echoing the token)."""
 
 
@@ -174,16 +174,16 @@ class TokenRegistry:
         return names
 
     def authenticate(self, token: str, now: datetime) -> Principal:
-        """Whom `token` names; TokenRefused if it is unknown, expired or revoked at `now`."""
+        """Whom `token` names; TokenRefusedError if it is unknown, expired or revoked at `now`."""
         digest = _digest(token)
         for entry in self._read():
             if hmac.compare_digest(entry.sha256, digest):
                 holder = entry.holder()
                 refusal = holder.refusal(now)
                 if refusal is not None:
-                    raise TokenRefused(f"{refusal}; ask for a new one")
+                    raise TokenRefusedError(f"{refusal}; ask for a new one")
                 return holder.principal
-        raise TokenRefused("a valid bearer token is needed")
+        raise TokenRefusedError("a valid bearer token is needed")
 
     def holders(self) -> list[TokenHolder]:
         """Every token issued, with when it was issued, expires or was revoked."""

@@ -13,8 +13,7 @@ from typing import Any
 import uuid_utils
 from pydantic import ValidationError
 
-from bus.catalog import CATALOG, Catalog, Event
-from bus.catalog import UnknownEventTypeError as CatalogUnknownType
+from bus.catalog import CATALOG, Catalog, Event, UnknownEventTypeError
 from bus.envelope import sdjwt
 from bus.envelope.attributes import CONTENT_TYPE, SPECVERSION, EventAttributes, parse_time
 from bus.envelope.errors import (
@@ -23,7 +22,7 @@ from bus.envelope.errors import (
     MalformedTokenError,
     MissingAttributeError,
     UnexpectedClaimError,
-    UnknownEventTypeError,
+    UnknownTypeError,
 )
 from bus.keys import AgencySigningKey, KeyStore
 
@@ -171,8 +170,8 @@ def _event_class(claims: Mapping[str, Any], catalog: Catalog) -> type[Event]:
         )
     try:
         event_class = catalog.get(str(claims["ce_type"]), version)
-    except CatalogUnknownType as exc:
-        raise UnknownEventTypeError(str(exc)) from None
+    except UnknownEventTypeError as exc:
+        raise UnknownTypeError(str(exc)) from None
     if claims["ce_dataschema"] != event_class.dataschema():
         raise MalformedTokenError(
             f"ce_dataschema {claims['ce_dataschema']!r} does not match {event_class.dataschema()!r}"

@@ -57,8 +57,10 @@ class AttributeMismatchError(EnvelopeError):
     reason = "ATTRIBUTE_MISMATCH"
 
 
-class UnknownEventTypeError(EnvelopeError):
-    """The event type or version is not in the catalogue."""
+class UnknownTypeError(EnvelopeError):
+    """The token names an event type or version that is not in the catalogue: the refusal of it,
+    with its reason code. The catalogue's own lookup raises bus.catalog's UnknownEventTypeError,
+    whose message (the known types and versions) this one carries."""
 
     reason = "UNKNOWN_TYPE"
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from bus.errors import BrokerError, PrerequisiteMissing
+from bus.errors import BusError, PrerequisiteMissingError
 from bus.util.paths import default_state_dir
 from bus.util.private_files import PRIVATE_UMASK, create_private, make_private_dirs
 
@@ -36,25 +36,34 @@ ROOT_DATA_AREA = Path("/var/lib/govbus-postgres")
 Say = Callable[[str], None]
 
 
-class PostgresError(BrokerError):
+class PostgresError(BusError):
     """The project's PostgreSQL server could not be installed, initialised or started."""
 
 
 @dataclass(frozen=True)
 class LocalPostgres:
+    """The project's own PostgreSQL server for the audit store (`bus postgres up`).
+
+    `state_dir` holds its password file (and, run as a normal user, its data); `port` is the one
+    it listens on at 127.0.0.1.
+    """
+
     state_dir: Path
     port: int
 
     @classmethod
     def default(cls) -> "LocalPostgres":
+        """The server of this checkout: its state folder, port $BUS_POSTGRES_PORT or 15432."""
         return cls(default_state_dir(), int(os.environ.get("BUS_POSTGRES_PORT", DEFAULT_PORT)))
 
     @property
     def as_root(self) -> bool:
+        """Whether this process runs as root (the server then runs as the postgres user)."""
         return os.geteuid() == 0
 
     @property
     def data_dir(self) -> Path:
+        """The cluster's data folder; as root one the postgres user may own, per checkout."""
         if self.as_root:
             clone = hashlib.sha256(str(self.state_dir.resolve()).encode()).hexdigest()[:12]
             return ROOT_DATA_AREA / clone
@@ -62,10 +71,12 @@ class LocalPostgres:
 
     @property
     def password_file(self) -> Path:
+        """The generated password of the audit store's role, readable by the owner only."""
         return self.state_dir / "postgres.password"
 
     @property
     def log_file(self) -> Path:
+        """The server's log."""
         return self.data_dir / "server.log"
 
 
@@ -95,6 +106,7 @@ def down(server: LocalPostgres | None = None) -> bool:
 
 
 def running(server: LocalPostgres, binaries: Path) -> bool:
+    """Whether the server of `server`'s data folder runs (`pg_ctl status`)."""
     if not (server.data_dir / "PG_VERSION").exists():
         return False
     status = _run(
@@ -104,6 +116,7 @@ def running(server: LocalPostgres, binaries: Path) -> bool:
 
 
 def connection_url(server: LocalPostgres | None = None) -> str:
+    """The audit store's URL on this server; the password is generated on first use."""
     server = server or LocalPostgres.default()
     if not server.password_file.exists():
         create_private(server.password_file, secrets.token_urlsafe(24).encode())
@@ -121,11 +134,13 @@ def find_binaries() -> Path | None:
 
 
 def provision(say: Say = print) -> Path:
+    """The server's bin folder, installing Debian's postgresql first if root and it is missing;
+    PrerequisiteMissingError if it is missing and this process may not install it."""
     binaries = find_binaries()
     if binaries is not None:
         return binaries
     if os.geteuid() != 0:
-        raise PrerequisiteMissing(
+        raise PrerequisiteMissingError(
             "PostgreSQL server not found; install Debian's package: apt-get install postgresql"
         )
     say("installing PostgreSQL from Debian's packages (apt-get install postgresql)")

@@ -19,7 +19,7 @@ from bus.envelope.kafka_binding import ingress_record
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.topics import source_offsets_topic, transactional_id_prefix
 from bus.keys import AgencySigningKey
-from producers.errors import ProducerUnavailableError
+from producers.errors import ProducerConfigError, ProducerUnavailableError
 from producers.register_adapter.csv_file import RegisterCsv, read_register_csv, sha256_hex
 from producers.register_adapter.errors import RegisterFileError
 from producers.register_adapter.inbox import Inbox
@@ -35,6 +35,29 @@ DEFAULT_CHUNK_SIZE = 500
 
 
 class RegisterAdapter:
+    """A population register's publisher: reads the CSV exports dropped into `inbox` and publishes
+    each row as a signed event, exactly once (see the package docstring for the file format).
+
+    Each chunk of rows is committed in one Kafka transaction together with the file's progress on
+    the agency's source-offsets topic, so a restart resumes after the last committed chunk and a
+    second adapter with the same transactional id fences this one (AdapterFencedError). Use it as
+    `async with RegisterAdapter(...) as adapter:` and call `process_pending()`, or run it as a
+    service with `run(stop)`.
+
+    Parameters:
+        agency_id: the register's agency id (e.g. "muni-09162000").
+        key: the agency's signing key; it must belong to `agency_id` (ProducerConfigError
+            otherwise).
+        connection: the broker's address and the agency's credentials.
+        inbox: the folder the register writes its exports into; `done/` and `rejected/` are
+            created below it.
+        chunk_size: how many events one transaction holds at most; at least 1.
+        poll_interval_s: how long `run()` waits between passes over the inbox, and before it
+            reconnects after a failed chunk.
+        connect_attempts: how often a start tries to connect before ProducerUnavailableError.
+        retry_backoff_s: the wait before the second connect attempt; it doubles after each.
+    """
+
     def __init__(
         self,
         agency_id: str,
@@ -48,9 +71,9 @@ class RegisterAdapter:
         retry_backoff_s: float = 1.0,
     ) -> None:
         if key.agency_id != agency_id:
-            raise ValueError(f"key belongs to {key.agency_id!r}, not to {agency_id!r}")
+            raise ProducerConfigError(f"key belongs to {key.agency_id!r}, not to {agency_id!r}")
         if chunk_size < 1:
-            raise ValueError("chunk_size must be at least 1")
+            raise ProducerConfigError("chunk_size must be at least 1")
         self.agency_id = agency_id
         self.transactional_id = f"{transactional_id_prefix(agency_id)}{ADAPTER_NAME}"
         self.progress_topic = source_offsets_topic(agency_id)
@@ -88,6 +111,7 @@ class RegisterAdapter:
         )
 
     async def close(self) -> None:
+        """Disconnect; an open chunk is aborted. `start()` (or the next pass) connects again."""
         self._progress = None
         await self._publisher.stop()
 

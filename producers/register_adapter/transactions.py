@@ -19,13 +19,30 @@ from aiokafka.errors import (
 from bus.envelope.kafka_binding import KafkaRecord
 from bus.kafka.connection import KafkaConnection
 from producers.connecting import NOT_AUTHORIZED, start_producer
-from producers.errors import ProducerNotAuthorizedError, ProducerUnavailableError
+from producers.errors import (
+    ProducerNotAuthorizedError,
+    ProducerNotStartedError,
+    ProducerUnavailableError,
+)
 from producers.register_adapter.errors import AdapterFencedError
 
 log = logging.getLogger(__name__)
 
 
 class TransactionalPublisher:
+    """A transactional Kafka producer under `transactional_id`: commits a chunk of events and the
+    progress record together, or nothing of them.
+
+    Parameters:
+        connection: the broker's address and the agency's credentials.
+        transactional_id: the id that fences an earlier instance on start (the agency's prefix
+            plus the adapter's name).
+        connect_attempts: how often `start()` tries to connect before ProducerUnavailableError.
+        retry_backoff_s: the wait before the second connect attempt; it doubles after each.
+        request_timeout_s: how long the broker may take to answer a request.
+        transaction_timeout_s: how long one chunk's transaction may take, sending and commit.
+    """
+
     def __init__(
         self,
         connection: KafkaConnection,
@@ -66,12 +83,14 @@ class TransactionalPublisher:
         )
 
     async def stop(self) -> None:
+        """Disconnect (an open transaction is aborted by the broker); a no-op when stopped."""
         if self._producer is not None:
             producer, self._producer = self._producer, None
             await producer.stop()
 
     @property
     def started(self) -> bool:
+        """Whether `start()` connected and no failure or `stop()` has disconnected since."""
         return self._producer is not None
 
     async def commit(self, events: Sequence[KafkaRecord], progress: KafkaRecord) -> None:
@@ -79,7 +98,7 @@ class TransactionalPublisher:
         (nothing of it becomes visible), stop the producer and raise. Start again to retry."""
         producer = self._producer
         if producer is None:
-            raise RuntimeError("start() the publisher first")
+            raise ProducerNotStartedError("start() the publisher first")
         try:
             async with asyncio.timeout(self._transaction_timeout_s):
                 await producer.begin_transaction()

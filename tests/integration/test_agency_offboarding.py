@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 from typer.testing import CliRunner
 
-from bus.audit.access import Role, TokenRefused, TokenRegistry, default_tokens_file
+from bus.audit.access import Role, TokenRefusedError, TokenRegistry, default_tokens_file
 from bus.cli.main import app
 from bus.control import offboarding, policy_store
 from bus.control.acls import block_acls
@@ -109,7 +109,7 @@ def test_an_offboarded_agency_reads_nothing_and_its_audit_trail_stays(
 
     done = bus("agency", "offboard", agency)
     assert f"auditor API token revoked: {agency}-dpo (agency-dpo)" in done
-    with pytest.raises(TokenRefused, match="revoked"):
+    with pytest.raises(TokenRefusedError, match="revoked"):
         dpo.authenticate(dpo_token, datetime.now(UTC))
     assert dpo.authenticate(auditor_token, datetime.now(UTC)).role is Role.AUDITOR
     assert f"offboarded {agency}" in done
@@ -224,7 +224,7 @@ def test_offboarding_spares_a_principal_the_set_in_force_gives_another_agency(
         assert done.principals == tuple(sorted([f"User:{leaver.username}", f"User:{old.username}"]))
         assert done.spared == ((f"User:{alias.username}", holder),)
         assert done.dpo_tokens == (f"{leaver.username}-dpo",)
-        with pytest.raises(TokenRefused, match="revoked"):
+        with pytest.raises(TokenRefusedError, match="revoked"):
             tokens.authenticate(dpo_token, datetime.now(UTC))
         assert done.in_policy
         for principal in done.principals:

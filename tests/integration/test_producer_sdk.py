@@ -17,6 +17,7 @@ from bus.keys.keystore import public_key_from_pem
 from consumers import Consumer, ReleasedEvent, SqliteInbox
 from producers import (
     Credentials,
+    InvalidEventIdError,
     Producer,
     ProducerNotAuthorizedError,
     ProducerUnavailableError,
@@ -157,7 +158,7 @@ async def test_a_retry_keeps_the_event_id_and_the_copy_is_applied_once(
         event_id = await p.publish(move)
         assert await p.publish(move, event_id=event_id) == event_id
         [other_id] = await p.publish_many([other])
-        with pytest.raises(ValueError, match="canonical form"):
+        with pytest.raises(InvalidEventIdError, match="canonical form"):
             await p.publish(move, event_id=event_id.upper())
 
     records = await read_topic(kafka_broker, ingress)

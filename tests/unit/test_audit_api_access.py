@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from bus.audit.access import Role, TokenRefused, TokenRegistry
+from bus.audit.access import Role, TokenRefusedError, TokenRegistry
 from bus.audit.api.app import SERVER_SETTINGS
 from bus.audit.api.rate_limit import RateLimit
 from bus.errors import ConfigError
@@ -247,5 +247,5 @@ def test_a_token_issued_before_tokens_expired_lives_the_default_lifetime(tmp_pat
     )
     registry = TokenRegistry(tmp_path / "tokens.json")
     assert registry.authenticate(token, datetime(2026, 11, 29, 23, tzinfo=UTC)).name == "olga"
-    with pytest.raises(TokenRefused, match=r"expired at 2026-11-30T00:00:00\.000000Z"):
+    with pytest.raises(TokenRefusedError, match=r"expired at 2026-11-30T00:00:00\.000000Z"):
         registry.authenticate(token, datetime(2026, 11, 30, tzinfo=UTC))

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from bus.audit.access import TokenRefused, TokenRegistry, default_tokens_file
+from bus.audit.access import TokenRefusedError, TokenRegistry, default_tokens_file
 from bus.audit.audit_key import (
     AuditKeyFiles,
     default_pinned_key,
@@ -156,7 +156,7 @@ def test_a_token_expires_as_issued_and_is_revoked_at_once(store_url: str) -> Non
     assert issued.expires_at - issued.issued_at == timedelta(days=30)
     assert registry.authenticate(token, datetime.now(UTC)).name == "erin"
     assert bus("audit", "token", "revoke", "erin") == (0, "revoked: erin\n")
-    with pytest.raises(TokenRefused, match="token 'erin' was revoked at"):
+    with pytest.raises(TokenRefusedError, match="token 'erin' was revoked at"):
         registry.authenticate(token, datetime.now(UTC))
     code, listing = bus("audit", "token", "list")
     assert "erin\tauditor\tissued " in listing

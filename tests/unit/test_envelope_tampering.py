@@ -14,8 +14,8 @@ from bus.envelope.errors import (
     EnvelopeError,
     MalformedTokenError,
     MissingAttributeError,
-    UnknownEventTypeError,
     UnknownKeyError,
+    UnknownTypeError,
     UnreferencedDisclosureError,
 )
 from bus.keys import AgencySigningKey, KeyStore
@@ -164,10 +164,10 @@ def test_missing_attribute_is_named() -> None:
 
 def test_unknown_type_and_version_are_refused() -> None:
     forged = _resign(_issued().token, lambda claims: claims.update(ce_eventversion=99))
-    with pytest.raises(UnknownEventTypeError, match=r"population\.AddressChanged"):
+    with pytest.raises(UnknownTypeError, match=r"population\.AddressChanged"):
         verify_event(forged, KEYS)
     forged = _resign(_issued().token, lambda claims: claims.update(ce_type="tax.Unknown"))
-    with pytest.raises(UnknownEventTypeError, match=r"tax\.Unknown"):
+    with pytest.raises(UnknownTypeError, match=r"tax\.Unknown"):
         verify_event(forged, KEYS)
 
 

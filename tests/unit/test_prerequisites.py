@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from bus.errors import PrerequisiteMissing
+from bus.errors import PrerequisiteMissingError
 from bus.kafka.prerequisites import java_major_version, require_java, require_maven
 
 
@@ -32,7 +32,7 @@ def test_old_java_is_refused_with_what_to_do(
 ) -> None:
     _fake_java(tmp_path, 'java version "1.8.0_402"')
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(PrerequisiteMissing, match=r"Java 8 found .* needs Java 17\+"):
+    with pytest.raises(PrerequisiteMissingError, match=r"Java 8 found .* needs Java 17\+"):
         require_java()
 
 
@@ -40,8 +40,8 @@ def test_missing_java_and_maven_say_what_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(PrerequisiteMissing, match="install a JDK or JRE 17") as java_error:
+    with pytest.raises(PrerequisiteMissingError, match="install a JDK or JRE 17") as java_error:
         require_java()
-    with pytest.raises(PrerequisiteMissing, match="install it") as maven_error:
+    with pytest.raises(PrerequisiteMissingError, match="install it") as maven_error:
         require_maven()
     assert "\n" not in str(java_error.value) + str(maven_error.value)
