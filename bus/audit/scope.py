@@ -36,6 +36,7 @@ from bus.audit.columns import epoch_micros
 from bus.audit.replay import Replay, ReplayStatus
 from bus.audit.store.audit_store import AuditStore, DecisionFilter
 from bus.policy.decision import Reason
+from bus.record.audit_record import RecordedOutcome
 
 SETTLE = timedelta(days=7)
 MIN_COUNT = 10
@@ -94,7 +95,7 @@ def denied_counts(store: AuditStore, agency: str, now: datetime) -> list[DeniedC
     months = _closed_months(now)
     where = DecisionFilter(
         consumer=agency,
-        outcome="DENY",
+        outcome=RecordedOutcome.DENY.value,
         since_us=epoch_micros(months[0]),
         until_us=epoch_micros(closed_before(now)),
     )

@@ -14,6 +14,7 @@ import jinja2
 
 from bus.audit.store.audit_store import AuditStore, DecisionFilter, StoredDecision
 from bus.envelope.attributes import format_time
+from bus.record.audit_record import RecordedOutcome
 
 MAX_REPORT_DECISIONS = 10_000
 
@@ -88,7 +89,9 @@ def subject_report(
     """`agency`: its DPO's report, the decisions named by `shown_id` (see bus/audit/scope.py)."""
     where = DecisionFilter(subject_pseudonym=pseudonym)
     if agency is not None:
-        where = DecisionFilter(subject_pseudonym=pseudonym, consumer=agency, outcome="PERMIT")
+        where = DecisionFilter(
+            subject_pseudonym=pseudonym, consumer=agency, outcome=RecordedOutcome.PERMIT.value
+        )
     found = store.find(where, limit=MAX_REPORT_DECISIONS + 1)
     truncated = len(found) > MAX_REPORT_DECISIONS
     chronological = list(reversed(found[:MAX_REPORT_DECISIONS]))
@@ -96,8 +99,12 @@ def subject_report(
         subject_pseudonym=pseudonym if agency is None else None,
         generated_at=format_time(now),
         scope=agency,
-        received=[_receipt(d, shown_id) for d in chronological if d.columns.outcome == "PERMIT"],
-        refused=[_refusal(d) for d in chronological if d.columns.outcome != "PERMIT"],
+        received=[
+            _receipt(d, shown_id)
+            for d in chronological
+            if d.columns.outcome == RecordedOutcome.PERMIT
+        ],
+        refused=[_refusal(d) for d in chronological if d.columns.outcome != RecordedOutcome.PERMIT],
         truncated=truncated,
     )
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bus.demo.scenario import Scenario
-from bus.record.audit_record import AUDIT_AUDIENCE
+from bus.record.audit_record import AUDIT_AUDIENCE, RecordedOutcome
 from bus.record.pseudonyms import Pseudonymizer
 from consumers.back_offices import REFERENCE_BACK_OFFICES, BackOffice
 
@@ -58,12 +58,15 @@ def policy_checks(scenario: Scenario, decisions: list[dict[str, AuditRecord]]) -
             outcome = found.get(office, {}).get("outcome")
             checks.append(
                 Check(
-                    f"{step.title}: {office} receives it", outcome == "PERMIT", f"audited {outcome}"
+                    f"{step.title}: {office} receives it",
+                    outcome == RecordedOutcome.PERMIT,
+                    f"audited {outcome}",
                 )
             )
         for office, reason in sorted(step.denied.items()):
             record = found.get(office, {})
-            held = record.get("outcome") == "DENY" and reason in record.get("reasons", ())
+            denied = record.get("outcome") == RecordedOutcome.DENY
+            held = denied and reason in record.get("reasons", ())
             checks.append(
                 Check(
                     f"{step.title}: {office} denied, {reason}",

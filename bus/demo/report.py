@@ -11,6 +11,7 @@ from bus.demo.audit_trail import AuditTrailResult
 from bus.demo.judge import people_in, step_decisions
 from bus.demo.runner import DemoResult
 from bus.kafka.topics import AUDIT_TOPIC
+from bus.record.audit_record import RecordedOutcome
 from consumers.back_offices import REFERENCE_BACK_OFFICES
 
 ADDRESS_PARTS = ("street", "house_number", "postal_code", "municipality_code", "country")
@@ -40,7 +41,8 @@ def print_report(console: Console, result: DemoResult) -> None:
         withheld = [
             f"  not received: {step.title} — {', '.join(found[office.agency_id]['reasons'])}"
             for step, found in zip(scenario.steps, decisions, strict=True)
-            if office.agency_id in found and found[office.agency_id]["outcome"] != "PERMIT"
+            if office.agency_id in found
+            and found[office.agency_id]["outcome"] != RecordedOutcome.PERMIT
         ]
         console.print("\n".join(withheld) or "  received everything it was subscribed to")
         console.print()
@@ -133,7 +135,7 @@ def _of_this_run(result: DemoResult) -> list[dict[str, Any]]:
         if r.get("event_id") in mine
         or r.get("claimed_event_id") == result.forged_event_id
         or (
-            r.get("outcome") == "SUBSCRIPTION_REFUSED"
+            r.get("outcome") == RecordedOutcome.SUBSCRIPTION_REFUSED
             and (r.get("consumer"), r.get("purpose")) == (consumer, purpose)
         )
     ]

@@ -40,6 +40,7 @@ from bus.kafka.settings import KafkaSettings
 from bus.keys import AgencySigningKey, KeyStore
 from bus.policy.loader import load_policy_set
 from bus.policy.snapshot import compile_snapshot
+from bus.record.audit_record import RecordedOutcome
 from bus.record.pseudonyms import (
     Pseudonymizer,
     default_pseudonym_key_file,
@@ -201,14 +202,14 @@ async def run_demo(
     result.checks.append(
         Check(
             "the forged event is quarantined, delivered to nobody",
-            [r.get("outcome") for r in quarantined] == ["QUARANTINED"],
+            [r.get("outcome") for r in quarantined] == [RecordedOutcome.QUARANTINED],
             f"audited {[(r.get('outcome'), r.get('reasons')) for r in quarantined]}",
         )
     )
     refusals = [
         r
         for r in audit.records
-        if r.get("outcome") == "SUBSCRIPTION_REFUSED"
+        if r.get("outcome") == RecordedOutcome.SUBSCRIPTION_REFUSED
         and (r.get("consumer"), r.get("purpose")) == (refusal.consumer, refusal.purpose)
     ]
     result.checks.append(Check("the refused subscription is in the audit trail", bool(refusals)))

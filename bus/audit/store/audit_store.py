@@ -21,6 +21,7 @@ from bus.audit.store.schema import SCHEMA_VERSION, migration, statements
 from bus.envelope.attributes import format_time, parse_time
 from bus.errors import ConfigError
 from bus.keys import AgencySigningKey
+from bus.record.audit_record import RecordedOutcome
 
 Position = tuple[str, int]  # topic, partition
 
@@ -478,6 +479,9 @@ class AuditStore:
             )
 
 
+_PERMIT = RecordedOutcome.PERMIT.value
+
+
 def _conditions(where: DecisionFilter) -> tuple[list[str], list[Any]]:
     conditions: list[str] = []
     params: list[Any] = []
@@ -515,8 +519,8 @@ def _conditions(where: DecisionFilter) -> tuple[list[str], list[Any]]:
             f"((consumer = ?{named} AND outcome IN (?, ?))"
             f" OR (producer = ?{named} AND outcome IN (?, ?)))"
         )
-        params += [where.dpo_of, *person, "PERMIT", "SUBSCRIPTION_REFUSED"]
-        params += [where.dpo_of, *person, "PERMIT", "QUARANTINED"]
+        params += [where.dpo_of, *person, _PERMIT, RecordedOutcome.SUBSCRIPTION_REFUSED.value]
+        params += [where.dpo_of, *person, _PERMIT, RecordedOutcome.QUARANTINED.value]
     return conditions, params
 
 
