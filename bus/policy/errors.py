@@ -10,6 +10,12 @@ class PolicyError(ConfigError):
 
 
 class PolicyFileError(PolicyError):
+    """A policy file is missing or wrong: the message names the file, the line and the key.
+
+    `path`, `line` (None when the file as a whole is wrong), `key` (dotted, "" for none) and
+    `problem` are kept for callers that point at the place themselves.
+    """
+
     def __init__(self, path: Path, line: int | None, key: str, problem: str) -> None:
         where = f"{path}:{line}" if line else str(path)
         super().__init__(f"{where}: {key}: {problem}" if key else f"{where}: {problem}")

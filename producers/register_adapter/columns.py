@@ -10,6 +10,8 @@ EVENT_COLUMN = "event"
 
 
 class ValueType(Enum):
+    """How a column's text becomes a field value."""
+
     TEXT = "text"
     DATE = "date"  # YYYY-MM-DD
     FLAG = "flag"  # true / false (1 / 0)

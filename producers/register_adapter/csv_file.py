@@ -24,11 +24,14 @@ class CsvRecord:
 
     @property
     def blank(self) -> bool:
+        """Whether the record is an empty line (skipped without a word)."""
         return not self.fields and self.malformed is None
 
 
 @dataclass(frozen=True)
 class RegisterCsv:
+    """One export, read: its name, the sha256 of its bytes, its header and its records."""
+
     source: str
     sha256: str
     header: tuple[str, ...]
@@ -36,6 +39,7 @@ class RegisterCsv:
 
 
 def sha256_hex(data: bytes) -> str:
+    """The content hash that names a file's progress, whatever the file is called."""
     return hashlib.sha256(data).hexdigest()
 
 

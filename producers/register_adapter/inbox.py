@@ -16,12 +16,15 @@ REJECTED = "rejected"
 
 
 class Inbox:
+    """The register's drop folder `folder`, with `done/` and `rejected/` below it."""
+
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.done = folder / DONE
         self.rejected = folder / REJECTED
 
     def ready_files(self) -> list[Path]:
+        """The complete exports waiting, in name order; FileNotFoundError if the folder is gone."""
         if not self.folder.is_dir():
             raise FileNotFoundError(f"inbox folder {self.folder} does not exist")
         return sorted(
@@ -40,6 +43,7 @@ class Inbox:
         return self._move(path, self.done, sha256, notes)
 
     def reject(self, path: Path, sha256: str, error: str) -> Path:
+        """Move `path` into `rejected/`, with `error` beside it as `<moved name>.error.txt`."""
         return self._move(path, self.rejected, sha256, {".error.txt": error + "\n"})
 
     def _move(self, path: Path, folder: Path, sha256: str, notes: dict[str, str]) -> Path:

@@ -35,11 +35,13 @@ class FileProgress:
     rejected: int
 
     def record(self, topic: str) -> KafkaRecord:
+        """This progress as the record for `topic`, keyed by the file's sha256."""
         value = json.dumps(asdict(self), sort_keys=True).encode()
         return KafkaRecord(topic=topic, key=self.sha256.encode(), value=value, headers=[])
 
     @classmethod
     def from_json(cls, value: bytes) -> "FileProgress":
+        """The progress a record's value holds; KeyError, ValueError or TypeError if malformed."""
         data = json.loads(value)
         return cls(
             file=str(data["file"]),

@@ -8,6 +8,8 @@ from producers.register_adapter.rows import RowProblem
 
 
 class FileStatus(StrEnum):
+    """What became of a file in one pass."""
+
     PUBLISHED = "published"  # every row handled (this time, or partly before a restart)
     ALREADY_COMPLETE = "already-complete"  # published before; only moved to done/ now
     DUPLICATE = "duplicate"  # the same content was published before under another name
@@ -31,6 +33,7 @@ class FileResult:
     moved_to: Path | None = None
 
     def summary(self) -> str:
+        """One line saying what became of the file."""
         if self.status is FileStatus.REJECTED:
             return f"{self.name}: rejected: {self.error}"
         if self.status is FileStatus.DUPLICATE:

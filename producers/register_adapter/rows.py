@@ -29,6 +29,8 @@ _FLAGS = {"true": True, "1": True, "false": False, "0": False}
 
 @dataclass(frozen=True)
 class ParsedRow:
+    """A good row: the event it makes, and the line it starts on."""
+
     line: int
     event: Event
 
@@ -56,6 +58,8 @@ def parse_rows(export: RegisterCsv) -> Iterator[RowOutcome]:
 
 
 def parse_record(record: CsvRecord, header: tuple[str, ...], source: str) -> RowOutcome:
+    """The event of one record, its problem, or None for a blank line."""
+
     def problem(message: str) -> RowProblem:
         return RowProblem(source, record.line, message)
 

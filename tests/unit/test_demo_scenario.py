@@ -17,6 +17,7 @@ NOW = datetime(2026, 11, 23, tzinfo=UTC).timestamp()
 
 
 def test_every_step_is_decided_as_the_scenario_expects() -> None:
+    """Each step's register may report it, and its receivers and refusals are the engine's."""
     for step in scenario("T1").steps:
         facts = facts_of(step.event, step.register)
         assert authorize_producer(SNAPSHOT, facts).permitted, step.title
@@ -37,6 +38,7 @@ def test_every_step_is_decided_as_the_scenario_expects() -> None:
 
 
 def test_the_refused_subscription_has_no_grant_and_the_back_offices_have() -> None:
+    """The subscription the demo shows refused is refused; every back office's is allowed."""
     consumer, event_type, purpose = scenario("T1").refused_subscription
     assert not authorize_subscription(SNAPSHOT, consumer, event_type, purpose, NOW).permitted
     for office in REFERENCE_BACK_OFFICES:
