@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from bus.cli.params import topic_name
+from bus.cli.params import PolicyTopicOption
 from bus.control import policy_store, subscriptions
 from bus.control.acls import describe, desired_acls, sync_acls
 from bus.control.topology import ensure_registry_topics
@@ -35,14 +35,7 @@ def sync(
             file_okay=False,
         ),
     ] = None,
-    policy_topic: Annotated[
-        str,
-        typer.Option(
-            metavar="TOPIC",
-            help="Where `bus policy apply` publishes (without --policy, the set in force there).",
-            callback=topic_name,
-        ),
-    ] = POLICY_TOPIC,
+    policy_topic: PolicyTopicOption = POLICY_TOPIC,
 ) -> None:
     """Grant what the policy and the subscriptions in force allow, and revoke every other ACL an
     agency holds (also of agencies no longer in the policy). The bus's own principals are kept."""

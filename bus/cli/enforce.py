@@ -9,14 +9,21 @@ from typing import Annotated
 import typer
 from prometheus_client import CollectorRegistry
 
-from bus.cli.params import MetricsPortOption, consumer_group
+from bus.cli.params import (
+    MetricsPortOption,
+    PolicyTopicOption,
+    SubscriptionsTopicOption,
+    consumer_group,
+)
 from bus.cli.signals import stop_on_signals
 from bus.enforcer.health import EnforcerHealth
 from bus.enforcer.metrics import EnforcerMetrics
 from bus.enforcer.runtime import EnforcerConfig, run_enforcer
 from bus.enforcer.seen_journal import SeenEventsConfig
+from bus.enforcer.state_sources import StateTopics
 from bus.kafka import broker
 from bus.kafka.settings import load_kafka_settings
+from bus.kafka.topics import POLICY_TOPIC, SUBSCRIPTIONS_TOPIC
 from bus.policy.loader import load_policy_set
 from bus.record.pseudonyms import default_pseudonym_key_file
 from bus.util.logs import LogFormat, configure_logging
@@ -85,6 +92,8 @@ def enforce(
             "of the first (the retention of the enforcer's journal topics).",
         ),
     ] = SeenEventsConfig.max_age.total_seconds() / 86400,
+    policy_topic: PolicyTopicOption = POLICY_TOPIC,
+    subscriptions_topic: SubscriptionsTopicOption = SUBSCRIPTIONS_TOPIC,
 ) -> None:
     """Run the enforcer until SIGTERM or Ctrl-C; the open transaction finishes or aborts, never half."""
     if policy is not None:
@@ -100,6 +109,7 @@ def enforce(
         duplicate_horizon=SeenEventsConfig(
             duplicate_horizon_ids, timedelta(days=duplicate_horizon_days)
         ),
+        state_topics=StateTopics(policy_topic, subscriptions_topic),
     )
     connection = broker.admin_connection(load_kafka_settings())
     registry = CollectorRegistry()

@@ -82,6 +82,24 @@ PolicyDirOption = Annotated[
         "--policy", metavar="DIR", help="The policy set in force.", exists=True, file_okay=False
     ),
 ]
+PolicyTopicOption = Annotated[
+    str,
+    typer.Option(
+        "--policy-topic",
+        metavar="TOPIC",
+        help="Where `bus policy apply` publishes (without --policy, the set in force there).",
+        callback=topic_name,
+    ),
+]
+SubscriptionsTopicOption = Annotated[
+    str,
+    typer.Option(
+        "--subscriptions-topic",
+        metavar="TOPIC",
+        help="The subscriptions registry.",
+        callback=topic_name,
+    ),
+]
 MetricsPortOption = Annotated[
     int,
     typer.Option(help="Serve Prometheus /metrics on 127.0.0.1:PORT (0: off).", min=0, max=65535),

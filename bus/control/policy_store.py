@@ -35,13 +35,15 @@ def ensure_policy_topic(admin: KafkaAdmin, topic: str = POLICY_TOPIC) -> None:
     admin.ensure_topics([topic], partitions=1, config=COMPACTED)
 
 
-async def publish(connection: KafkaConnection, policy_set: PolicySet) -> None:
+async def publish(
+    connection: KafkaConnection, policy_set: PolicySet, topic: str = POLICY_TOPIC
+) -> None:
     """Put `policy_set` in force: its canonical bytes on the policy topic, keyed by its hash."""
     # Keyed by content hash, so compaction keeps every version ever applied (the audit trail
     # replays decisions under the snapshot they were made with); the newest record is still the
     # set in force.
     document = canonical_bytes(policy_set)
-    await send_one(connection, POLICY_TOPIC, document, key=snapshot_key(document))
+    await send_one(connection, topic, document, key=snapshot_key(document))
 
 
 # Records read per step when looking back for the newest valid one (usually the first is).

@@ -22,10 +22,11 @@ async def subscribe(
     snapshot: Snapshot,
     subscription: Subscription,
     now: datetime,
+    registry: str = SUBSCRIPTIONS_TOPIC,
 ) -> Decision:
     """Register `subscription` if the policy snapshot permits it (its delivery topic is made
     first); otherwise audit the refusal. Either way the decision is returned."""
-    ensure_registry_topics(admin)
+    ensure_registry_topics(admin, registry)
     decision = authorize_subscription(
         snapshot,
         subscription.consumer,
@@ -38,7 +39,7 @@ async def subscribe(
             [delivery_topic(subscription.consumer, subscription.purpose)],
             partitions=INGRESS_PARTITIONS,
         )
-        await subscriptions.register(connection, subscription, decision.grant_id, now)
+        await subscriptions.register(connection, subscription, decision.grant_id, now, registry)
     else:
         reasons = tuple(r.value for r in decision.reasons)
         refusal = _entry(

@@ -25,9 +25,13 @@ def subscription_key(subscription: Subscription) -> bytes:
 
 
 async def register(
-    connection: KafkaConnection, subscription: Subscription, grant_id: str | None, at: datetime
+    connection: KafkaConnection,
+    subscription: Subscription,
+    grant_id: str | None,
+    at: datetime,
+    topic: str = SUBSCRIPTIONS_TOPIC,
 ) -> None:
-    """Record `subscription` in the registry, with the grant that permitted it and when."""
+    """Record `subscription` in the registry (`topic`), with the grant that permitted it and when."""
     value = json.dumps(
         {
             "consumer": subscription.consumer,
@@ -37,12 +41,14 @@ async def register(
             "registered_at": format_time(at),
         }
     ).encode()
-    await _write(connection, subscription_key(subscription), value)
+    await send_one(connection, topic, value, subscription_key(subscription))
 
 
-async def unregister(connection: KafkaConnection, subscription: Subscription) -> None:
-    """Remove `subscription` from the registry (a tombstone under its key)."""
-    await _write(connection, subscription_key(subscription), None)
+async def unregister(
+    connection: KafkaConnection, subscription: Subscription, topic: str = SUBSCRIPTIONS_TOPIC
+) -> None:
+    """Remove `subscription` from the registry (`topic`): a tombstone under its key."""
+    await send_one(connection, topic, None, subscription_key(subscription))
 
 
 @dataclass(frozen=True)
@@ -106,7 +112,3 @@ def subscription_from_record(key: bytes | None, value: bytes) -> Subscription:
     if key != subscription_key(subscription):
         raise ValueError(f"its key does not name the subscription it registers ({subscription})")
     return subscription
-
-
-async def _write(connection: KafkaConnection, key: bytes, value: bytes | None) -> None:
-    await send_one(connection, SUBSCRIPTIONS_TOPIC, value, key)

@@ -77,9 +77,10 @@ def ensure_source_offsets_topics(admin: KafkaAdmin, producers: Iterable[str]) ->
     )
 
 
-def ensure_registry_topics(admin: KafkaAdmin) -> list[str]:
-    """The compacted subscriptions registry (one partition: one ordered history), plus audit."""
-    created = admin.ensure_topics([SUBSCRIPTIONS_TOPIC], partitions=1, config=COMPACTED)
+def ensure_registry_topics(admin: KafkaAdmin, registry: str = SUBSCRIPTIONS_TOPIC) -> list[str]:
+    """The compacted subscriptions registry `registry` (one partition: one ordered history), plus
+    audit."""
+    created = admin.ensure_topics([registry], partitions=1, config=COMPACTED)
     return created + ensure_audit_topic(admin)
 
 

@@ -16,7 +16,7 @@ from bus.enforcer.metrics import EnforcerMetrics
 from bus.enforcer.pipeline import EnforcerState
 from bus.enforcer.seen_journal import SeenEventsConfig
 from bus.enforcer.service import Enforcer
-from bus.enforcer.state_sources import BusStateSource, KafkaBrokerSetup
+from bus.enforcer.state_sources import BusStateSource, KafkaBrokerSetup, StateTopics
 from bus.enforcer.state_watcher import StateWatcher, WatcherTiming
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
@@ -37,6 +37,7 @@ class EnforcerConfig:
         pseudonym_key_file: the HMAC key for pseudonyms, created on first start.
         group: the enforcer's consumer group.
         duplicate_horizon: how far back a republished event is caught as DUPLICATE_EVENT.
+        state_topics: the policy topic and subscriptions registry to follow (the bus's own).
         The intervals are the state watcher's (WatcherTiming); see the notes beside each.
     """
 
@@ -54,6 +55,7 @@ class EnforcerConfig:
     refresh_timeout_s: float = 60.0
     # How far back a republished (source, event id) is caught as DUPLICATE_EVENT.
     duplicate_horizon: SeenEventsConfig = field(default_factory=SeenEventsConfig)
+    state_topics: StateTopics = field(default_factory=StateTopics)
 
     def timing(self) -> WatcherTiming:
         """The state watcher's timing from this configuration (its retry times as defaulted)."""
@@ -104,12 +106,12 @@ async def run_enforcer(
     """Until `stop`. Starts once the first state is read (retrying until then); afterwards the
     watcher keeps it current and the enforcer pauses whenever it is not."""
     admin = KafkaAdmin(connection)
-    ensure_registry_topics(admin)
-    policy_store.ensure_policy_topic(admin)
+    ensure_registry_topics(admin, config.state_topics.subscriptions)
+    policy_store.ensure_policy_topic(admin, config.state_topics.policy)
     ensure_ingress_topics(admin)
     secret = ensure_pseudonym_key(config.pseudonym_key_file)
     watcher = StateWatcher(
-        BusStateSource(connection, config.policy_dir),
+        BusStateSource(connection, config.policy_dir, config.state_topics),
         KafkaBrokerSetup(admin),
         lambda reading: build_state(reading.snapshot, config, reading.subscriptions, secret),
         config.timing(),

@@ -12,10 +12,20 @@ from bus.control.refused_records import RefusedRecord
 from bus.control.topology import ensure_bus_topics, ensure_source_offsets_topics
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
-from bus.kafka.topics import delivery_topic
+from bus.kafka.topics import POLICY_TOPIC, SUBSCRIPTIONS_TOPIC, delivery_topic
 from bus.policy.facts import Subscription
 from bus.policy.loader import load_policy_set
 from bus.policy.snapshot import EMPTY_HASH, Snapshot, compile_snapshot, empty_snapshot
+
+
+@dataclass(frozen=True)
+class StateTopics:
+    """Where the enforcer reads its state: the policy topic (`bus policy apply` writes it) and the
+    subscriptions registry. The bus's own by default; a test passes topics of its own, so that it
+    neither replaces the shared broker's policy nor unsubscribes its consumers."""
+
+    policy: str = POLICY_TOPIC
+    subscriptions: str = SUBSCRIPTIONS_TOPIC
 
 
 @dataclass(frozen=True)
@@ -76,8 +86,13 @@ class BusStateSource:
         policy_dir: a policy directory to read instead of the policy topic; None in normal use.
     """
 
-    def __init__(self, connection: KafkaConnection, policy_dir: Path | None) -> None:
-        self._connection, self._policy_dir = connection, policy_dir
+    def __init__(
+        self,
+        connection: KafkaConnection,
+        policy_dir: Path | None,
+        topics: StateTopics = StateTopics(),
+    ) -> None:
+        self._connection, self._policy_dir, self._topics = connection, policy_dir, topics
 
     async def read(self) -> StateReading:
         """The policy set in force (compiled; the empty snapshot if none) and the subscription
@@ -85,10 +100,10 @@ class BusStateSource:
         if self._policy_dir is not None:
             in_force = PolicyInForce(load_policy_set(self._policy_dir), None, ())
         else:
-            in_force = await policy_store.read_in_force(self._connection)
+            in_force = await policy_store.read_in_force(self._connection, self._topics.policy)
         policy = in_force.policy
         snapshot = empty_snapshot() if policy is None else compile_snapshot(policy)
-        registry = await subscriptions.read_in_force(self._connection)
+        registry = await subscriptions.read_in_force(self._connection, self._topics.subscriptions)
         return StateReading(
             snapshot,
             frozenset(registry.subscriptions),

@@ -1,12 +1,16 @@
 """`bus enforce` as a real process: a subscription made while it runs starts deliveries, a grant
-revoked in the policy set while events flow stops them at the switch, and SIGTERM ends it cleanly."""
+revoked in the policy set while events flow stops them at the switch, and SIGTERM ends it cleanly.
+
+It follows a policy topic and a subscriptions registry of the test's own (--policy-topic,
+--subscriptions-topic): the shared broker's policy in force and its subscriptions stay untouched.
+A change is known to be in force when the enforcer's audit records say so, not its log."""
 
 import asyncio
-import json
 import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,18 +18,19 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from bus.catalog.population import Address
-from bus.control import policy_store, subscriptions
+from bus.control import policy_store
 from bus.control.subscription_service import subscribe
-from bus.control.topology import ensure_registry_topics
+from bus.control.topology import ensure_audit_topic
 from bus.envelope.codec import IssuedEvent, issue_event
 from bus.envelope.kafka_binding import header_map, ingress_record
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
-from bus.kafka.topics import AUDIT_TOPIC, delivery_topic
+from bus.kafka.topics import delivery_topic
 from bus.keys import AgencySigningKey
 from bus.policy.facts import Subscription
 from bus.policy.loader import load_policy_set
 from bus.policy.snapshot import compile_snapshot
+from tests.support.audit_tail import AuditDocument, AuditTail
 from tests.support.events import address_changed
 from tests.support.kafka import read_topic, unique_name
 
@@ -59,19 +64,39 @@ async def _delivered(connection: KafkaConnection, event_id: str, wait_s: float) 
     return False
 
 
-async def _wait_for_log(log: Path, text: str, count: int, timeout_s: float = 60) -> None:
-    for _ in range(int(timeout_s * 2)):
-        content = await asyncio.to_thread(log.read_text, errors="replace")
-        if content.count(text) >= count:
+def _about(audit: AuditDocument, event: IssuedEvent) -> bool:
+    """Whether `audit` is a decision about `event` for tax-by."""
+    return bool(audit["event_id"] == event.attributes.id and audit["consumer"] == "tax-by")
+
+
+async def _in_force_when_decided(
+    connection: KafkaConnection, audits: AuditTail, key: AgencySigningKey, outcome: str
+) -> None:
+    """Publish probe events until the enforcer decides one `outcome` for tax-by: from then on the
+    state it enforces holds the change (the state swaps between batches, for every partition)."""
+    probes: set[str] = set()
+    for n in range(60):
+        probe = issue_event(address_changed(f"P-7002-{n:04d}", new_address=MUNICH), key)
+        await _publish(connection, probe)
+        probes.add(probe.attributes.id)
+        await audits.read(wait_s=2)
+        if any(
+            a["event_id"] in probes and a["consumer"] == "tax-by" and a["outcome"] == outcome
+            for a in audits.seen
+        ):
             return
-        await asyncio.sleep(0.5)
-    pytest.fail(f"{text!r} did not appear {count}x in the enforcer log:\n{content[-3000:]}")
+    pytest.fail(f"none of {len(probes)} probe events was decided {outcome} for tax-by")
 
 
 @pytest.mark.parametrize("source", ["applied", "directory"])
 async def test_subscription_and_revocation_take_effect_while_running(
-    kafka_broker: KafkaConnection, kafka_admin: KafkaAdmin, tmp_path: Path, source: str
+    kafka_broker: KafkaConnection,
+    kafka_admin: KafkaAdmin,
+    topic_factory: Callable[..., str],
+    tmp_path: Path,
+    source: str,
 ) -> None:
+    policy_topic, registry = topic_factory("policy"), topic_factory("subscriptions")
     policy = tmp_path / "policy"
     shutil.copytree(REFERENCE, policy)
     keys = tmp_path / "keys"
@@ -90,56 +115,53 @@ async def test_subscription_and_revocation_take_effect_while_running(
         unique_name("enforcer"),
         "--metrics-port",
         "0",
+        "--policy-topic",
+        policy_topic,
+        "--subscriptions-topic",
+        registry,
     ]
     if source == "directory":
         command += ["--policy", str(policy)]
     else:  # what `bus policy apply` does
-        policy_store.ensure_policy_topic(kafka_admin)
-        await policy_store.publish(kafka_broker, load_policy_set(policy))
+        await policy_store.publish(kafka_broker, load_policy_set(policy), policy_topic)
     subscription = Subscription("tax-by", "population.AddressChanged", "tax-residence")
-    ensure_registry_topics(kafka_admin)
-    await subscriptions.unregister(kafka_broker, subscription)  # start from "not subscribed"
-    with log.open("wb") as out:
-        process = await asyncio.create_subprocess_exec(
-            *command, stdout=out, stderr=subprocess.STDOUT
-        )
-    try:
-        await _wait_for_log(log, "assigned", 1)
-        snapshot = compile_snapshot(load_policy_set(policy))
-        decision = await subscribe(
-            kafka_broker, kafka_admin, snapshot, subscription, datetime.now(UTC)
-        )
-        assert decision.permitted
-        await _wait_for_log(log, "state in force", 2)  # the new subscription is in force
-
-        before = issue_event(address_changed("P-7001-0001", new_address=MUNICH), muni)
-        await _publish(kafka_broker, before)
-        assert await _delivered(kafka_broker, before.attributes.id, wait_s=30)
-
-        grants = policy / "grants.yaml"
-        grants.write_text(
-            grants.read_text().replace(
-                "  - id: tax-by-address\n",
-                "  - id: tax-by-address-revoked\n    valid_until: 2026-02-01T00:00:00Z\n",
-                1,
+    ensure_audit_topic(kafka_admin)  # watched from its current end, before the enforcer starts
+    async with AuditTail(kafka_broker) as audits:
+        with log.open("wb") as out:
+            process = await asyncio.create_subprocess_exec(
+                *command, stdout=out, stderr=subprocess.STDOUT
             )
-        )
-        if source == "applied":
-            await policy_store.publish(kafka_broker, load_policy_set(policy))
-        await _wait_for_log(log, "state in force", 3)  # the revocation is in force
-        after = issue_event(address_changed("P-7001-0002", new_address=MUNICH), muni)
-        await _publish(kafka_broker, after)
-        assert not await _delivered(kafka_broker, after.attributes.id, wait_s=8)
-        audits = [json.loads(r.value) for r in await read_topic(kafka_broker, AUDIT_TOPIC)]
-        verdicts = {
-            a["outcome"]
-            for a in audits
-            if a["event_id"] == after.attributes.id and a["consumer"] == "tax-by"
-        }
-        assert verdicts == {"DENY"}
-    finally:
-        await subscriptions.unregister(kafka_broker, subscription)
-        process.send_signal(signal.SIGTERM)
-        code = await asyncio.wait_for(process.wait(), 60)
+        try:
+            snapshot = compile_snapshot(load_policy_set(policy))
+            decision = await subscribe(
+                kafka_broker, kafka_admin, snapshot, subscription, datetime.now(UTC), registry
+            )
+            assert decision.permitted
+            await _in_force_when_decided(kafka_broker, audits, muni, "PERMIT")  # the subscription
+
+            before = issue_event(address_changed("P-7001-0001", new_address=MUNICH), muni)
+            await _publish(kafka_broker, before)
+            assert await _delivered(kafka_broker, before.attributes.id, wait_s=30)
+
+            grants = policy / "grants.yaml"
+            grants.write_text(
+                grants.read_text().replace(
+                    "  - id: tax-by-address\n",
+                    "  - id: tax-by-address-revoked\n    valid_until: 2026-02-01T00:00:00Z\n",
+                    1,
+                )
+            )
+            if source == "applied":
+                await policy_store.publish(kafka_broker, load_policy_set(policy), policy_topic)
+            await _in_force_when_decided(kafka_broker, audits, muni, "DENY")  # the revocation
+            after = issue_event(address_changed("P-7001-0002", new_address=MUNICH), muni)
+            await _publish(kafka_broker, after)
+            assert not await _delivered(kafka_broker, after.attributes.id, wait_s=8)
+            await audits.wait_for(lambda a: _about(a, after))
+            verdicts = {a["outcome"] for a in audits.seen if _about(a, after)}
+            assert verdicts == {"DENY"}
+        finally:
+            process.send_signal(signal.SIGTERM)
+            code = await asyncio.wait_for(process.wait(), 60)
     assert code == 0, log.read_text()[-3000:]
     assert "enforcer stopped" in log.read_text()

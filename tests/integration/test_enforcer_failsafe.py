@@ -20,11 +20,12 @@ from bus.control.policy_store import ensure_policy_topic, publish
 from bus.control.topology import ensure_registry_topics
 from bus.enforcer.health import EnforcerHealth
 from bus.enforcer.runtime import EnforcerConfig
+from bus.enforcer.state_sources import StateTopics
 from bus.kafka import broker
 from bus.kafka.admin import Acl, KafkaAdmin, Operation, Resource
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.settings import KafkaSettings
-from bus.kafka.topics import POLICY_TOPIC, SUBSCRIPTIONS_TOPIC, delivery_topic
+from bus.kafka.topics import POLICY_TOPIC, delivery_topic
 from bus.policy.snapshot import compile_snapshot
 from tests.support.failsafe_scene import (
     PURPOSE,
@@ -57,6 +58,7 @@ def _config(
         staleness_limit_s=staleness_limit_s,
         acl_resync_interval_s=acl_resync_interval_s,
         refresh_timeout_s=refresh_timeout_s,
+        state_topics=scene.topics,
     )
 
 
@@ -68,23 +70,32 @@ async def _until(condition: Callable[[], bool], timeout_s: float = 60) -> None:
     pytest.fail("condition not met in time")
 
 
+@pytest.fixture
+def own_state_topics(topic_factory: Callable[..., str]) -> StateTopics:
+    """A policy topic and a registry of the test's own on the shared broker: writing there, a test
+    replaces nobody's policy in force and unsubscribes nobody."""
+    return StateTopics(topic_factory("policy"), topic_factory("subscriptions"))
+
+
 async def _prepare(connection: KafkaConnection, admin: KafkaAdmin, scene: Scene) -> None:
-    ensure_policy_topic(admin)
-    ensure_registry_topics(admin)
-    await publish(connection, scene.policy())
+    ensure_policy_topic(admin, scene.topics.policy)
+    ensure_registry_topics(admin, scene.topics.subscriptions)
+    await publish(connection, scene.policy(), scene.topics.policy)
     await scene.subscribe(connection, scene.consumers[0])
 
 
 async def test_malformed_policy_and_subscription_records_are_refused_and_enforcement_goes_on(
     kafka_broker: KafkaConnection,
     kafka_admin: KafkaAdmin,
+    own_state_topics: StateTopics,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="bus")
     registry = CollectorRegistry()
     health = EnforcerHealth(registry)
-    scene = Scene.create(tmp_path, consumers=2)
+    scene = Scene.create(tmp_path, consumers=2, topics=own_state_topics)
+    policy_topic, subscriptions_topic = own_state_topics.policy, own_state_topics.subscriptions
     first, second = scene.consumers
     await _prepare(kafka_broker, kafka_admin, scene)
     broken_key = f"{unique_name('broken')}|{scene.subscription(first).event_type}|x".encode()
@@ -97,8 +108,8 @@ async def test_malformed_policy_and_subscription_records_are_refused_and_enforce
             # Others' subscriptions on a shared broker count too: only the change is this test's.
             registered = health.report().subscriptions
 
-            await send(kafka_broker, POLICY_TOPIC, b"sha256:broken", b'{"agencies": ')
-            await send(kafka_broker, SUBSCRIPTIONS_TOPIC, broken_key, b'{"consumer": 5}')
+            await send(kafka_broker, policy_topic, b"sha256:broken", b'{"agencies": ')
+            await send(kafka_broker, subscriptions_topic, broken_key, b'{"consumer": 5}')
             await asyncio.sleep(3)  # several refreshes read both
             # The watcher still follows the bus: a new subscription takes effect...
             await scene.subscribe(kafka_broker, second)
@@ -113,16 +124,14 @@ async def test_malformed_policy_and_subscription_records_are_refused_and_enforce
             assert report.proceeding
             assert report.refused_records >= 2
     finally:
-        await send(kafka_broker, SUBSCRIPTIONS_TOPIC, broken_key, None)
-        await publish(kafka_broker, scene.policy())  # the newest record valid again, as found
         await scene.cleanup(kafka_broker, kafka_admin)
     refusals = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
-    assert any(POLICY_TOPIC in m for m in refusals), refusals
-    assert any(SUBSCRIPTIONS_TOPIC in m for m in refusals), refusals
+    assert any(policy_topic in m for m in refusals), refusals
+    assert any(subscriptions_topic in m for m in refusals), refusals
     sample = registry.get_sample_value
-    assert sample("bus_enforcer_state_records_refused_total", {"topic": POLICY_TOPIC}) == 1
+    assert sample("bus_enforcer_state_records_refused_total", {"topic": policy_topic}) == 1
     assert (
-        sample("bus_enforcer_state_records_refused_total", {"topic": SUBSCRIPTIONS_TOPIC}) or 0
+        sample("bus_enforcer_state_records_refused_total", {"topic": subscriptions_topic}) or 0
     ) >= 1
 
 
@@ -209,17 +218,18 @@ async def test_the_state_watcher_survives_a_broker_restart(
 
 
 async def test_an_expiring_grant_loses_its_read_acl_and_its_next_event_is_denied(
-    kafka_broker: KafkaConnection, kafka_admin: KafkaAdmin, tmp_path: Path
+    kafka_broker: KafkaConnection,
+    kafka_admin: KafkaAdmin,
+    own_state_topics: StateTopics,
+    tmp_path: Path,
 ) -> None:
     health = EnforcerHealth()
-    scene = Scene.create(tmp_path, consumers=1)
+    scene = Scene.create(tmp_path, consumers=1, topics=own_state_topics)
     consumer = scene.consumers[0]
     principal = f"User:{consumer}"
     read = Acl(principal, Resource.TOPIC, delivery_topic(consumer, PURPOSE), Operation.READ)
     expires = datetime.now(UTC) + timedelta(seconds=15)
-    ensure_policy_topic(kafka_admin)
-    ensure_registry_topics(kafka_admin)
-    await publish(kafka_broker, scene.policy(valid_until=expires))
+    await publish(kafka_broker, scene.policy(valid_until=expires), own_state_topics.policy)
     await scene.subscribe(kafka_broker, consumer)
     config = _config(tmp_path, scene, acl_resync_interval_s=2)
     try:
@@ -249,17 +259,17 @@ async def test_an_expiring_grant_loses_its_read_acl_and_its_next_event_is_denied
 async def test_a_stale_state_pauses_consumption_and_loses_nothing(
     kafka_broker: KafkaConnection,
     kafka_admin: KafkaAdmin,
+    own_state_topics: StateTopics,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="bus")
     registry = CollectorRegistry()
     health = EnforcerHealth(registry)
-    scene = Scene.create(tmp_path, consumers=1)
+    scene = Scene.create(tmp_path, consumers=1, topics=own_state_topics)
     consumer = scene.consumers[0]
     policy_dir = tmp_path / "policy"  # `bus enforce --policy DIR`: a broken file cannot be read
     write_policy_dir(scene.policy(), policy_dir)
-    ensure_registry_topics(kafka_admin)
     await scene.subscribe(kafka_broker, consumer)
     config = replace(_config(tmp_path, scene, staleness_limit_s=3), policy_dir=policy_dir)
     grants = policy_dir / "grants.yaml"

@@ -5,7 +5,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from aiokafka.errors import UnknownTopicOrPartitionError
 from bus.catalog.population import Address
 from bus.control import subscriptions
 from bus.enforcer.runtime import EnforcerConfig, run_enforcer
+from bus.enforcer.state_sources import StateTopics
 from bus.envelope.codec import issue_event
 from bus.envelope.kafka_binding import header_map, ingress_record
 from bus.kafka.admin import KafkaAdmin
@@ -42,14 +43,18 @@ class Scene:
     producer: AgencySigningKey
     consumers: list[str]
     keys: Path  # the producer's public key, as `bus enforce --keys` reads it
+    # The policy topic and registry the scene writes and its enforcer reads: on the shared broker
+    # the test's own, so that the bus's policy in force and its subscriptions stay untouched.
+    topics: StateTopics = field(default_factory=StateTopics)
 
     @classmethod
-    def create(cls, tmp_path: Path, consumers: int) -> "Scene":
+    def create(cls, tmp_path: Path, consumers: int, topics: StateTopics | None = None) -> "Scene":
         producer = AgencySigningKey.generate(unique_name("muni"))
         keys = tmp_path / "keys"
         keys.mkdir()
         (keys / f"{producer.agency_id}.pub.pem").write_bytes(producer.public_pem())
-        return cls(producer, [unique_name("tax") for _ in range(consumers)], keys)
+        consumer_ids = [unique_name("tax") for _ in range(consumers)]
+        return cls(producer, consumer_ids, keys, topics or StateTopics())
 
     def policy(self, valid_until: datetime | None = None) -> PolicySet:
         """The producer reports moves in Munich; each consumer may receive them for "tax"."""
@@ -81,12 +86,18 @@ class Scene:
 
     async def subscribe(self, connection: KafkaConnection, consumer: str) -> None:
         await subscriptions.register(
-            connection, self.subscription(consumer), f"g-{consumer}", datetime.now(UTC)
+            connection,
+            self.subscription(consumer),
+            f"g-{consumer}",
+            datetime.now(UTC),
+            self.topics.subscriptions,
         )
 
     async def cleanup(self, connection: KafkaConnection, admin: KafkaAdmin) -> None:
         for consumer in self.consumers:
-            await subscriptions.unregister(connection, self.subscription(consumer))
+            await subscriptions.unregister(
+                connection, self.subscription(consumer), self.topics.subscriptions
+            )
             admin.delete_acls_of(f"User:{consumer}")
         admin.delete_acls_of(f"User:{self.producer.agency_id}")
 
