@@ -22,6 +22,7 @@ from pydantic import (
 
 from bus.audit.columns import epoch_micros
 from bus.audit.store.audit_store import DecisionFilter
+from bus.errors import BusError
 from bus.record.audit_record import AUDIT_AUDIENCE, RecordedOutcome
 from bus.record.pseudonyms import Pseudonymizer
 from bus.util.encoding import b64url_decode, b64url_encode
@@ -118,8 +119,8 @@ def _micros(moment: datetime | None) -> int | None:
     return None if moment is None else epoch_micros(moment)
 
 
-class CursorError(ValueError):
-    pass
+class CursorError(BusError, ValueError):
+    """A page cursor this API did not hand out (the API answers 400, the CLI names it)."""
 
 
 def encode_cursor(seq: int) -> str:

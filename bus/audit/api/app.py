@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
 
-from bus.audit.access import Principal, Role, TokenRefused, TokenRegistry
+from bus.audit.access import Principal, Role, TokenRefusedError, TokenRegistry
 from bus.audit.api.integrity_watch import IntegrityWatch
 from bus.audit.api.metrics import ApiMetrics
 from bus.audit.api.rate_limit import RateLimit
@@ -156,9 +156,9 @@ def create_app(
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         try:
             if scheme.lower() != "bearer":
-                raise TokenRefused("a valid bearer token is needed")
+                raise TokenRefusedError("a valid bearer token is needed")
             found = tokens.authenticate(token.strip(), clock())
-        except TokenRefused as exc:
+        except TokenRefusedError as exc:
             admit(f"unauthenticated:{request.client.host if request.client else ''}")
             raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
         except ConfigError as exc:  # the token file is broken: nobody gets in until it is fixed
