@@ -69,11 +69,25 @@ def reasons_column(reasons: tuple[str, ...]) -> str:
 
 def columns_of(record: bytes) -> Columns:
     """Never raises: a record that is not an audit record is kept (nothing is lost) as UNREADABLE."""
+    read = _read(record)
+    return _UNREADABLE_COLUMNS if isinstance(read, str) else read
+
+
+def unreadable_reason(record: bytes) -> str | None:
+    """Why `columns_of` keeps `record` as UNREADABLE, in the reader's words; None if it does not."""
+    read = _read(record)
+    return read if isinstance(read, str) else None
+
+
+def _read(record: bytes) -> Columns | str:
     try:
         d = AuditRecord.from_json_bytes(record)
+    except AuditRecordError as exc:
+        return str(exc)
+    try:
         decided_us = epoch_micros(parse_time(d.decided_at))
-    except (AuditRecordError, ValueError, TypeError):  # parse_time: ValueError, or a naive time
-        return _UNREADABLE_COLUMNS
+    except (ValueError, TypeError):  # not a time, or one without a zone
+        return f"decided_at {d.decided_at[:40]!r} is not an RFC 3339 time with a zone"
     return Columns(
         event_id=d.event_id,
         claimed_event_id=d.claimed_event_id,

@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
 from bus.audit.checkpoint_publisher import CheckpointPublisher
+from bus.audit.columns import unreadable_reason
 from bus.audit.indexer_metrics import IndexerMetrics
 from bus.audit.store.audit_store import AppendResult, AuditStore, Checkpointing, SourceRecord
 from bus.audit.verify import publication_due
@@ -263,7 +264,10 @@ def _count(
     for record in result.unreadable:
         log.warning(
             "an audit record is not readable as one; stored as UNREADABLE",
-            extra={"input": record_position(record.topic, record.partition, record.offset)},
+            extra={
+                "input": record_position(record.topic, record.partition, record.offset),
+                "reason": unreadable_reason(record.value),
+            },
         )
     if progress:
         progress(state)

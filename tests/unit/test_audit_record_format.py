@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from bus.audit.columns import UNREADABLE, columns_of
+from bus.audit.columns import UNREADABLE, columns_of, unreadable_reason
 from bus.errors import ConfigError
 from bus.policy.decision import Outcome
 from bus.record.audit_record import (
@@ -208,6 +208,19 @@ def test_a_value_of_the_wrong_kind_is_refused(key: str, value: object) -> None:
 def test_bytes_that_are_no_record_at_all_are_refused(data: bytes) -> None:
     with pytest.raises(AuditRecordError, match="not an audit record"):
         AuditRecord.from_json_bytes(data)
+
+
+def test_the_store_is_told_why_a_record_is_unreadable() -> None:
+    missing = document()
+    del missing["consumer"]
+    naive = document()
+    naive["decided_at"] = "2026-11-23T12:00:00"
+    assert unreadable_reason(DECISION.to_json_bytes()) is None
+    assert "missing required field `consumer`" in str(
+        unreadable_reason(json.dumps(missing).encode())
+    )
+    assert "not an RFC 3339 time with a zone" in str(unreadable_reason(json.dumps(naive).encode()))
+    assert columns_of(json.dumps(naive).encode()).outcome == UNREADABLE
 
 
 def test_the_columns_are_the_records_values() -> None:
