@@ -8,12 +8,13 @@ from typing import Annotated, Any
 
 import typer
 
-from bus.cli.params import agency_id, purpose_code
+from bus.cli.params import PolicyTopicOption, agency_id, purpose_code
 from bus.control import policy_store
 from bus.control.service_principals import claimed_by_agencies
 from bus.kafka import broker
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.settings import load_kafka_settings
+from bus.kafka.topics import POLICY_TOPIC
 from bus.policy.cedar_export import export_cedar, write_export
 from bus.policy.decision import Decision, ProducerDecision
 from bus.policy.diff import diff as diff_sets
@@ -187,7 +188,7 @@ def export(
 
 
 @app.command()
-def apply(directory: PolicyDir) -> None:
+def apply(directory: PolicyDir, policy_topic: PolicyTopicOption = POLICY_TOPIC) -> None:
     """Validate the set and publish it to the bus; running enforcers switch to it between two batches.
     A set with lint errors is refused and the one in force stays."""
     policy_set = load_policy_set(directory)
@@ -206,6 +207,6 @@ def apply(directory: PolicyDir) -> None:
         raise typer.Exit(1)
     snapshot = compile_snapshot(policy_set)
     connection = broker.admin_connection(load_kafka_settings())
-    policy_store.ensure_policy_topic(KafkaAdmin(connection))
-    asyncio.run(policy_store.publish(connection, policy_set))
+    policy_store.ensure_policy_topic(KafkaAdmin(connection), policy_topic)
+    asyncio.run(policy_store.publish(connection, policy_set, policy_topic))
     typer.echo(f"applied: snapshot {snapshot.hash}")

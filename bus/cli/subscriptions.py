@@ -5,7 +5,13 @@ from datetime import UTC, datetime
 
 import typer
 
-from bus.cli.params import ConsumerOption, EventTypeOption, PolicyDirOption, PurposeOption
+from bus.cli.params import (
+    ConsumerOption,
+    EventTypeOption,
+    PolicyDirOption,
+    PurposeOption,
+    SubscriptionsTopicOption,
+)
 from bus.control import policy_store, subscriptions
 from bus.control.subscription_service import subscribe as subscribe_service
 from bus.control.subscription_service import unsubscribe as unsubscribe_service
@@ -14,6 +20,7 @@ from bus.kafka import broker
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.settings import load_kafka_settings
+from bus.kafka.topics import SUBSCRIPTIONS_TOPIC
 from bus.policy.facts import Subscription
 from bus.policy.loader import load_policy_set
 from bus.policy.snapshot import compile_snapshot, empty_snapshot
@@ -24,13 +31,21 @@ def subscribe(
     event_type: EventTypeOption,
     purpose: PurposeOption,
     policy: PolicyDirOption,
+    subscriptions_topic: SubscriptionsTopicOption = SUBSCRIPTIONS_TOPIC,
 ) -> None:
     """Register a subscription if a grant permits it; otherwise refuse with the reason (audited)."""
     snapshot = compile_snapshot(load_policy_set(policy))
     connection = broker.admin_connection(load_kafka_settings())
     wanted = Subscription(consumer, event_type, purpose)
     decision = asyncio.run(
-        subscribe_service(connection, KafkaAdmin(connection), snapshot, wanted, datetime.now(UTC))
+        subscribe_service(
+            connection,
+            KafkaAdmin(connection),
+            snapshot,
+            wanted,
+            datetime.now(UTC),
+            subscriptions_topic,
+        )
     )
     if not decision.permitted:
         typer.echo(
@@ -42,34 +57,39 @@ def subscribe(
 
 
 def unsubscribe(
-    consumer: ConsumerOption, event_type: EventTypeOption, purpose: PurposeOption
+    consumer: ConsumerOption,
+    event_type: EventTypeOption,
+    purpose: PurposeOption,
+    subscriptions_topic: SubscriptionsTopicOption = SUBSCRIPTIONS_TOPIC,
 ) -> None:
     """Remove a subscription (audited); the next ACL sync takes the consumer's access away."""
     connection = broker.admin_connection(load_kafka_settings())
     admin = KafkaAdmin(connection)
-    ensure_registry_topics(admin)
+    ensure_registry_topics(admin, subscriptions_topic)
     policy_store.ensure_policy_topic(admin)
     unwanted = Subscription(consumer, event_type, purpose)
-    if not asyncio.run(_unsubscribe(connection, unwanted)):
+    if not asyncio.run(_unsubscribe(connection, unwanted, subscriptions_topic)):
         typer.echo(f"not subscribed: {consumer} × {event_type} × {purpose} (nothing changed)")
         return
     typer.echo(f"unsubscribed: {consumer} × {event_type} × {purpose}")
 
 
-async def _unsubscribe(connection: KafkaConnection, unwanted: Subscription) -> bool:
-    if unwanted not in await subscriptions.load(connection):
+async def _unsubscribe(connection: KafkaConnection, unwanted: Subscription, registry: str) -> bool:
+    if unwanted not in await subscriptions.load(connection, registry):
         return False
     applied = await policy_store.latest(connection)
     snapshot = empty_snapshot() if applied is None else compile_snapshot(applied)
     await unsubscribe_service(
-        connection, unwanted, "UNSUBSCRIBED", snapshot.hash, datetime.now(UTC)
+        connection, unwanted, "UNSUBSCRIBED", snapshot.hash, datetime.now(UTC), registry
     )
     return True
 
 
-def list_subscriptions() -> None:
+def list_subscriptions(
+    subscriptions_topic: SubscriptionsTopicOption = SUBSCRIPTIONS_TOPIC,
+) -> None:
     """The subscriptions in force."""
     connection = broker.admin_connection(load_kafka_settings())
-    ensure_registry_topics(KafkaAdmin(connection))
-    for s in asyncio.run(subscriptions.load(connection)):
+    ensure_registry_topics(KafkaAdmin(connection), subscriptions_topic)
+    for s in asyncio.run(subscriptions.load(connection, subscriptions_topic)):
         typer.echo(f"{s.consumer:24} {s.event_type:34} {s.purpose}")

@@ -49,6 +49,7 @@ async def subscribe(
             decision.snapshot_hash,
             now,
             decision.grant_id,
+            registry,
         )
         await audit(connection, refusal)
     return decision
@@ -60,13 +61,21 @@ async def unsubscribe(
     reason: str,
     snapshot_hash: str,
     now: datetime,
+    registry: str = SUBSCRIPTIONS_TOPIC,
 ) -> None:
-    """Tombstone the subscription, then audit its removal with `reason` (UNSUBSCRIBED,
-    AGENCY_OFFBOARDED) under the policy snapshot in force."""
-    await subscriptions.unregister(connection, subscription)
+    """Tombstone the subscription in `registry`, then audit its removal with `reason`
+    (UNSUBSCRIBED, AGENCY_OFFBOARDED) under the policy snapshot in force."""
+    await subscriptions.unregister(connection, subscription, registry)
     await audit(
         connection,
-        _entry(subscription, RecordedOutcome.SUBSCRIPTION_REMOVED, (reason,), snapshot_hash, now),
+        _entry(
+            subscription,
+            RecordedOutcome.SUBSCRIPTION_REMOVED,
+            (reason,),
+            snapshot_hash,
+            now,
+            registry=registry,
+        ),
     )
 
 
@@ -77,6 +86,7 @@ def _entry(
     snapshot_hash: str,
     now: datetime,
     grant_id: str | None = None,
+    registry: str = SUBSCRIPTIONS_TOPIC,
 ) -> AuditRecord:
     return AuditRecord(
         event_id=None,
@@ -92,7 +102,7 @@ def _entry(
         snapshot_hash=snapshot_hash,
         decided_at=decision_time(now),
         subject_pseudonym=None,
-        input=InputPosition(SUBSCRIPTIONS_TOPIC, -1, -1),
+        input=InputPosition(registry, -1, -1),
         claimed_event_id=None,
         facts=None,
     )

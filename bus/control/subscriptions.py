@@ -71,11 +71,11 @@ class _Registration(BaseModel):
     registered_at: str
 
 
-async def load(connection: KafkaConnection) -> list[Subscription]:
+async def load(connection: KafkaConnection, topic: str = SUBSCRIPTIONS_TOPIC) -> list[Subscription]:
     """Every subscription in force: read the registry from its start to its current end. A
     registry that does not exist yet holds none."""
     try:
-        return (await read_in_force(connection)).subscriptions
+        return (await read_in_force(connection, topic)).subscriptions
     except TopicNotFoundError:
         return []  # no registry yet: nobody has subscribed
 

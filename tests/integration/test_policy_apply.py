@@ -1,8 +1,10 @@
 """`bus policy apply`: a valid set is published and read back; a set with errors is refused and the
-set in force stays."""
+set in force stays. On a policy topic of the test's own (--policy-topic), so that the shared
+broker's set in force is not replaced."""
 
 import asyncio
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -17,15 +19,16 @@ REFERENCE = Path(__file__).resolve().parents[2] / "policies" / "reference"
 
 
 def test_apply_publishes_valid_sets_and_refuses_broken_ones(
-    kafka_broker: KafkaConnection, tmp_path: Path
+    kafka_broker: KafkaConnection, topic_factory: Callable[..., str], tmp_path: Path
 ) -> None:
     # Synchronous on purpose: the CLI runs its own event loop, as it does for a user.
     runner = CliRunner()
-    applied = runner.invoke(app, ["policy", "apply", str(REFERENCE)])
+    topic = topic_factory("policy")
+    applied = runner.invoke(app, ["policy", "apply", str(REFERENCE), "--policy-topic", topic])
     assert applied.exit_code == 0, applied.output
     expected = compile_snapshot(load_policy_set(REFERENCE)).hash
     assert expected in applied.output
-    in_force = asyncio.run(policy_store.latest(kafka_broker))
+    in_force = asyncio.run(policy_store.latest(kafka_broker, topic))
     assert in_force is not None
     assert compile_snapshot(in_force).hash == expected
 
@@ -35,9 +38,9 @@ def test_apply_publishes_valid_sets_and_refuses_broken_ones(
     grants.write_text(
         grants.read_text().replace("consumer: tax-by\n", "consumer: no-such-agency\n", 1)
     )
-    refused = runner.invoke(app, ["policy", "apply", str(broken)])
+    refused = runner.invoke(app, ["policy", "apply", str(broken), "--policy-topic", topic])
     assert refused.exit_code == 1
     assert "the policy set in force stays" in refused.output
-    still = asyncio.run(policy_store.latest(kafka_broker))
+    still = asyncio.run(policy_store.latest(kafka_broker, topic))
     assert still is not None
     assert compile_snapshot(still).hash == expected

@@ -1,8 +1,11 @@
 """Subscribing: permitted by a grant → registered (and listed); refused → not registered, audited;
-unsubscribing removes it. Through the `bus` CLI, against the real broker and the reference policy."""
+unsubscribing removes it. Through the `bus` CLI, against the real broker and the reference policy,
+on a registry of the test's own (--subscriptions-topic): the demo's tax-by subscription on the
+shared broker stays."""
 
 import asyncio
 import json
+from collections.abc import Callable
 
 from typer.testing import CliRunner
 
@@ -17,15 +20,19 @@ TYPE = "population.AddressChanged"
 REFERENCE = "policies/reference"
 
 
-def test_subscribe_refuse_list_unsubscribe(kafka_broker: KafkaConnection) -> None:
+def test_subscribe_refuse_list_unsubscribe(
+    kafka_broker: KafkaConnection, topic_factory: Callable[..., str]
+) -> None:
     # Synchronous on purpose: the CLI runs its own event loop, as it does for a user.
     runner = CliRunner()
-    granted = ["--consumer", "tax-by", "--event-type", TYPE, "--purpose", "tax-residence"]
+    registry = topic_factory("subscriptions")
+    own = ["--subscriptions-topic", registry]
+    granted = ["--consumer", "tax-by", "--event-type", TYPE, "--purpose", "tax-residence", *own]
     ok = runner.invoke(app, ["subscribe", *granted, "--policy", REFERENCE])
     assert ok.exit_code == 0, ok.output
     assert "under grant tax-by-address" in ok.output
     assert Subscription("tax-by", TYPE, "tax-residence") in asyncio.run(
-        subscriptions.load(kafka_broker)
+        subscriptions.load(kafka_broker, registry)
     )
 
     # The vehicle registry has no grant for the electoral-register purpose: refused and audited.
@@ -41,12 +48,13 @@ def test_subscribe_refuse_list_unsubscribe(kafka_broker: KafkaConnection) -> Non
             "electoral-register",
             "--policy",
             REFERENCE,
+            *own,
         ],
     )
     assert refused.exit_code == 1
     assert "refused" in refused.output
     assert Subscription("kba-de", TYPE, "electoral-register") not in asyncio.run(
-        subscriptions.load(kafka_broker)
+        subscriptions.load(kafka_broker, registry)
     )
     audits = [json.loads(r.value) for r in asyncio.run(read_topic(kafka_broker, AUDIT_TOPIC))]
     assert any(
@@ -56,12 +64,12 @@ def test_subscribe_refuse_list_unsubscribe(kafka_broker: KafkaConnection) -> Non
         for a in audits
     )
 
-    listed = runner.invoke(app, ["subscriptions"])
+    listed = runner.invoke(app, ["subscriptions", *own])
     assert "tax-by" in listed.output
     gone = runner.invoke(app, ["unsubscribe", *granted])
     assert gone.exit_code == 0, gone.output
     assert Subscription("tax-by", TYPE, "tax-residence") not in asyncio.run(
-        subscriptions.load(kafka_broker)
+        subscriptions.load(kafka_broker, registry)
     )
 
     # The removal is audited; removing it again changes (and audits) nothing.
