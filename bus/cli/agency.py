@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from bus.audit.access import TokenRegistry, default_tokens_file
-from bus.cli.params import agency_id
+from bus.cli.params import PolicyTopicOption, agency_id
 from bus.control import offboarding
 from bus.control.acls import describe
 from bus.control.agency_principals import AgencyPrincipals, read_agency_principals
@@ -17,6 +17,7 @@ from bus.control.offboarding import Offboarding, is_blocked, lift_block
 from bus.kafka import broker
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.settings import load_kafka_settings
+from bus.kafka.topics import POLICY_TOPIC
 from bus.keys import generate_key_files
 from bus.util.paths import default_state_dir
 
@@ -67,6 +68,7 @@ def onboard(
     signing_key: Annotated[
         bool, typer.Option(help="Also make its event signing key pair, if it has none.")
     ] = True,
+    policy_topic: PolicyTopicOption = POLICY_TOPIC,
 ) -> None:
     """Give AGENCY_ID its own SCRAM credentials on the bus (and a signing key); idempotent.
     Re-admits an offboarded agency: lifts the block on each principal offboarding blocked.
@@ -74,7 +76,7 @@ def onboard(
     What it may read and write follows from the policy and its subscriptions (`bus acl sync`)."""
     connection = broker.admin_connection(load_kafka_settings())
     admin = KafkaAdmin(connection)
-    _readmit(admin, asyncio.run(read_agency_principals(connection, admin, agency)))
+    _readmit(admin, asyncio.run(read_agency_principals(connection, admin, agency, policy_topic)))
     credentials = ensure_credentials(admin, agency)
     typer.echo(
         f"credentials: user {credentials.username!r}, password in "
@@ -86,7 +88,7 @@ def onboard(
 
 
 @app.command()
-def offboard(agency: AgencyId) -> None:
+def offboard(agency: AgencyId, policy_topic: PolicyTopicOption = POLICY_TOPIC) -> None:
     """Take AGENCY_ID off the bus: block and revoke all its broker access, remove its subscriptions
     (audited), revoke its credentials. The audit trail keeps everything. Idempotent.
 
@@ -95,7 +97,8 @@ def offboard(agency: AgencyId) -> None:
     admin = KafkaAdmin(connection)
     tokens = TokenRegistry(default_tokens_file())
     now = datetime.now(UTC)
-    _report(asyncio.run(offboarding.offboard(connection, admin, tokens, agency, now)))
+    offboarded = offboarding.offboard(connection, admin, tokens, agency, now, policy_topic)
+    _report(asyncio.run(offboarded))
 
 
 def _readmit(admin: KafkaAdmin, found: AgencyPrincipals) -> None:

@@ -71,19 +71,22 @@ def applied_policies(
     )
 
 
-async def read_applied_policies(connection: KafkaConnection, admin: KafkaAdmin) -> AppliedPolicies:
-    """Read the policy topic (created if missing, with `admin`) as `applied_policies` takes it."""
-    policy_store.ensure_policy_topic(admin)  # a fresh bus has none yet: nothing was applied
-    in_force = await policy_store.read_in_force(connection)
-    records = [(r.key, r.value) async for r in read_all(connection, POLICY_TOPIC)]
+async def read_applied_policies(
+    connection: KafkaConnection, admin: KafkaAdmin, topic: str = POLICY_TOPIC
+) -> AppliedPolicies:
+    """Read the policy topic `topic` (created if missing, with `admin`) as `applied_policies`
+    takes it."""
+    policy_store.ensure_policy_topic(admin, topic)  # a fresh bus has none yet: nothing was applied
+    in_force = await policy_store.read_in_force(connection, topic)
+    records = [(r.key, r.value) async for r in read_all(connection, topic)]
     return applied_policies(in_force.policy, records)
 
 
 async def read_agency_principals(
-    connection: KafkaConnection, admin: KafkaAdmin, agency: str
+    connection: KafkaConnection, admin: KafkaAdmin, agency: str, topic: str = POLICY_TOPIC
 ) -> AgencyPrincipals:
-    """`agency_principals` of `agency` by the policy sets on the bus."""
-    return agency_principals(agency, await read_applied_policies(connection, admin))
+    """`agency_principals` of `agency` by the policy sets on the bus (on the policy topic `topic`)."""
+    return agency_principals(agency, await read_applied_policies(connection, admin, topic))
 
 
 def _principals_of(policy_set: PolicySet) -> dict[str, str]:

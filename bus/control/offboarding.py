@@ -31,6 +31,7 @@ from bus.control.subscription_service import unsubscribe
 from bus.errors import ConfigError
 from bus.kafka.admin import Acl, KafkaAdmin
 from bus.kafka.connection import KafkaConnection
+from bus.kafka.topics import POLICY_TOPIC
 from bus.policy.facts import Subscription
 
 OFFBOARDED = "AGENCY_OFFBOARDED"
@@ -69,12 +70,13 @@ async def offboard(
     tokens: TokenRegistry,
     agency: str,
     now: datetime,
+    policy_topic: str = POLICY_TOPIC,
 ) -> Offboarding:
     """Offboard `agency` in the steps above, as the admin (`connection`, `admin`); `tokens` holds
-    its auditor API tokens, `now` dates the audit records and revocations. UnknownAgencyError if
-    nothing on the bus names it."""
+    its auditor API tokens, `now` dates the audit records and revocations; the policy sets applied
+    are read from `policy_topic`. UnknownAgencyError if nothing on the bus names it."""
     check_agency_id(agency)
-    applied = await read_applied_policies(connection, admin)
+    applied = await read_applied_policies(connection, admin, policy_topic)
     found = agency_principals(agency, applied)
     principals = found.principals
     registered = [s for s in await subscriptions.load(connection) if s.consumer == agency]

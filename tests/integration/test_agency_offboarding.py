@@ -5,13 +5,12 @@ Through the CLI (synchronous, as a user runs it), on the real broker."""
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 from typer.testing import CliRunner
 
@@ -24,8 +23,7 @@ from bus.control.offboarding import is_blocked
 from bus.kafka.admin import Acl, KafkaAdmin, Operation, Resource
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.settings import KafkaSettings
-from bus.kafka.topics import AUDIT_TOPIC, POLICY_TOPIC, delivery_topic
-from bus.policy.snapshot import content_hash
+from bus.kafka.topics import AUDIT_TOPIC, delivery_topic
 from tests.integration.test_acl_revocation import PURPOSE, TYPE, policy_with
 from tests.support.kafka import (
     AuthorizationFailed,
@@ -160,35 +158,12 @@ def test_an_unknown_agency_is_refused(kafka_broker: KafkaConnection, own_home: P
     assert f"unknown agency '{nobody}'" in result.output
 
 
-@pytest.fixture
-def applied_sets(kafka_broker: KafkaConnection, kafka_admin: KafkaAdmin) -> Iterator[list[str]]:
-    """Policy sets a test applies on the shared bus.policy; afterwards withdrawn (tombstoned) and
-    the set in force before applied again, so later tests find the bus as it was."""
-    policy_store.ensure_policy_topic(kafka_admin)
-    before = asyncio.run(policy_store.latest(kafka_broker))
-    keys: list[str] = []
-    yield keys
-
-    async def restore() -> None:
-        producer = AIOKafkaProducer(**kafka_broker.aiokafka_kwargs(), acks="all")
-        await producer.start()
-        try:
-            for key in keys:
-                await producer.send_and_wait(POLICY_TOPIC, None, key=key.encode())
-        finally:
-            await producer.stop()
-        if before is not None:
-            await policy_store.publish(kafka_broker, before)
-
-    asyncio.run(restore())
-
-
 def test_offboarding_spares_a_principal_the_set_in_force_gives_another_agency(
     kafka_broker: KafkaConnection,
     kafka_admin: KafkaAdmin,
     principals: Principals,
     own_home: Path,
-    applied_sets: list[str],
+    topic_factory: Callable[..., str],
     tmp_path: Path,
 ) -> None:
     """The leaver held User:<old>, then User:<alias>; the set in force gives it User:<leaver> and
@@ -203,9 +178,10 @@ def test_offboarding_spares_a_principal_the_set_in_force_gives_another_agency(
             {leaver.username: f"User:{leaver.username}", holder: f"User:{alias.username}"}
         ),
     ]
+    # Applied on a policy topic of the test's own: the shared broker's set in force stays.
+    policy_topic = topic_factory("policy")
     for policy_set in sets:
-        asyncio.run(policy_store.publish(kafka_broker, policy_set))
-        applied_sets.append(content_hash(policy_set))
+        asyncio.run(policy_store.publish(kafka_broker, policy_set, policy_topic))
     # What the other agency does with its principal: write its own topic.
     its_topic = unique_name("holder-own")
     kafka_admin.create_topics([its_topic])
@@ -218,7 +194,7 @@ def test_offboarding_spares_a_principal_the_set_in_force_gives_another_agency(
         # Called as any program would: the DPO token is revoked by offboarding itself.
         done = asyncio.run(
             offboarding.offboard(
-                kafka_broker, kafka_admin, tokens, leaver.username, datetime.now(UTC)
+                kafka_broker, kafka_admin, tokens, leaver.username, datetime.now(UTC), policy_topic
             )
         )
         assert done.principals == tuple(sorted([f"User:{leaver.username}", f"User:{old.username}"]))
@@ -235,14 +211,17 @@ def test_offboarding_spares_a_principal_the_set_in_force_gives_another_agency(
         asyncio.run(produce_one(alias, its_topic, b"still mine"))
 
         runner = CliRunner()
-        again = runner.invoke(app, ["agency", "offboard", leaver.username])
+        own_policy = ["--policy-topic", policy_topic]
+        again = runner.invoke(app, ["agency", "offboard", leaver.username, *own_policy])
         assert again.exit_code == 0, again.output
         assert (
             f"left alone: User:{alias.username}, an earlier policy set's principal for "
             f"{leaver.username}: the set in force gives it to {holder}"
         ) in again.output
 
-        readmitted = runner.invoke(app, ["agency", "onboard", leaver.username, "--no-signing-key"])
+        readmitted = runner.invoke(
+            app, ["agency", "onboard", leaver.username, "--no-signing-key", *own_policy]
+        )
         assert readmitted.exit_code == 0, readmitted.output
         for principal in done.principals:
             assert (
