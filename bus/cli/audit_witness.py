@@ -2,7 +2,6 @@
 witness topic the indexer publishes its checkpoints to."""
 
 import asyncio
-import re
 from pathlib import Path
 from typing import Annotated
 
@@ -12,20 +11,10 @@ from bus.audit.audit_key import AuditKeyFiles, default_pinned_key, load_pinned_k
 from bus.audit.indexer_access import FRESH_USER_WAIT_S
 from bus.audit.store.connect import store_directory
 from bus.audit.witness import Witness, read_witness
+from bus.cli.params import topic_name
 from bus.errors import ConfigError
 from bus.kafka.connection import KafkaConnection
 from bus.keys.keystore import AgencyPublicKey
-from bus.util.shown_values import shown
-
-_TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")  # what Kafka accepts as a topic name
-
-
-def topic_name(value: str | None) -> str | None:
-    """A typer callback: refuse what Kafka would not take as a topic name."""
-    if value is not None and not _TOPIC.fullmatch(value):
-        raise typer.BadParameter(f"{shown(value)} is not a topic name (1-249 of A-Z a-z 0-9 . _ -)")
-    return value
-
 
 AuditTopic = Annotated[
     str, typer.Option(help="The audit topic the store is filled from.", callback=topic_name)

@@ -6,8 +6,7 @@ from collections.abc import Callable
 import pytest
 import typer
 
-from bus.cli.audit_witness import topic_name
-from bus.cli.params import check_consumer_group, check_event_type
+from bus.cli.params import check_consumer_group, check_event_type, topic_name
 from bus.control.agency_ids import check_agency_id, check_purpose_code
 from bus.errors import ConfigError
 from bus.util.shown_values import shown
