@@ -1,17 +1,21 @@
 """Issue 12: 23 distinct poison records, sent with a register's own credentials among 5,000 good
-events on the real ingress topics. The enforcer (its own process) never exits; every good event
-reaches each permitted consumer exactly once; every poison is quarantined, untouched, with its
-reason, and audited once.
+events on ingress topics. The enforcer (its own process) never exits; every good event reaches each
+permitted consumer exactly once; every poison is quarantined, untouched, with its reason, and
+audited once.
 
-The ingress topics are the bus's own (a record must arrive on its type's topic), so other tests'
-records may pass by: the enforcer group starts at their current end, and the checks look only at
-the positions this test wrote and at audit records made under this test's policy snapshot."""
+The ingress topics are the test's own, one per event type and configured as the bus's (a record
+must arrive on its type's topic: the enforcer's state maps each type to its topic here), so the
+bus's ingress topics on the shared broker do not grow by 5,000 events a run that every later
+enforcer group would read. The checks look only at the positions this test wrote and at audit
+records made under this test's policy snapshot (the audit and quarantine topics are shared)."""
 
 import asyncio
 import json
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import ClusterAuthorizationFailedError
 
 from bus.control.acls import desired_acls
-from bus.control.topology import ensure_bus_topics, ensure_ingress_topics
+from bus.control.topology import INGRESS_PARTITIONS, INGRESS_TOPIC_CONFIG, ensure_bus_topics
 from bus.enforcer.seen_journal import SEEN_EVENTS_PREFIX
 from bus.envelope.kafka_binding import header_map
 from bus.kafka.admin import Acl, KafkaAdmin, Operation, Resource
@@ -40,6 +44,7 @@ async def test_poison_among_good_events_stops_nothing_and_loses_nothing(
     kafka_broker: KafkaConnection,
     kafka_admin: KafkaAdmin,
     principals: Principals,
+    topic_factory: Callable[..., str],
     tmp_path: Path,
 ) -> None:
     started = time.monotonic()
@@ -48,12 +53,15 @@ async def test_poison_among_good_events_stops_nothing_and_loses_nothing(
     stranger = AgencySigningKey.generate(register.username)  # same agency id, unknown key
     consumers = [unique_name("tax-a"), unique_name("tax-b")]
     group = unique_name("enforcer-poison")
-    topics = [ingress_topic(TYPE), ingress_topic(OTHER_TYPE)]
+    own = {t: topic_factory(t, partitions=INGRESS_PARTITIONS) for t in (TYPE, OTHER_TYPE)}
+    kafka_admin.ensure_topic_config(own.values(), INGRESS_TOPIC_CONFIG)
+    topics = list(own.values())
     config = {
         "bootstrap": kafka_broker.bootstrap,
         "username": kafka_broker.username,
         "password": kafka_broker.password,
         "ingress": topics,
+        "ingress_of": own,
         "group": group,
         "consumers": consumers,
         "producer": register.username,
@@ -61,15 +69,17 @@ async def test_poison_among_good_events_stops_nothing_and_loses_nothing(
     }
     snapshot = state_for(config).snapshot
     subscriptions = [Subscription(c, TYPE, "tax") for c in consumers]
-    ensure_ingress_topics(kafka_admin)
     ensure_bus_topics(kafka_admin, subscriptions)
     principal = f"User:{register.username}"
-    # The register's ACLs as the policy gives them, plus PersonDied's ingress topic (registers
-    # report deaths too), so it can try the wrong topic.
+    # The register's ACLs as the policy gives them (on the test's own ingress topic), plus
+    # PersonDied's ingress topic (registers report deaths too), so it can try the wrong topic.
+    bus_names = {ingress_topic(t): topic for t, topic in own.items()}
     acls = {
-        a for a in desired_acls(snapshot, subscriptions, time.time()) if a.principal == principal
+        replace(a, name=bus_names.get(a.name, a.name))
+        for a in desired_acls(snapshot, subscriptions, time.time())
+        if a.principal == principal
     }
-    acls.add(Acl(principal, Resource.TOPIC, ingress_topic(OTHER_TYPE), Operation.WRITE))
+    acls.add(Acl(principal, Resource.TOPIC, own[OTHER_TYPE], Operation.WRITE))
     kafka_admin.create_acls(acls)
     await _start_group_at_end(kafka_broker, kafka_admin, group, topics)
 
@@ -80,9 +90,9 @@ async def test_poison_among_good_events_stops_nothing_and_loses_nothing(
     republished = Poison(
         "republished event", "DUPLICATE_EVENT", topics[0], dup_key, dup_value, dup_headers
     )
-    poison = poisons(key, stranger, republished)
+    poison = poisons(key, stranger, republished, own.__getitem__)
     assert len({p.name for p in poison}) == len(poison) >= 20
-    good_at, poison_at = await _publish(register, good, poison)
+    good_at, poison_at = await _publish(register, own[TYPE], good, poison)
 
     config_file = tmp_path / "enforcer.json"
     config_file.write_text(json.dumps(config))
@@ -175,18 +185,17 @@ async def _start_group_at_end(
 
 async def _publish(
     register: KafkaConnection,
+    ingress: str,
     good: list[tuple[str, bytes, bytes, list[tuple[str, bytes | None]]]],
     poison: list[Poison],
 ) -> tuple[dict[str, Position], dict[str, Position]]:
     """Good events with a poison record after every ~200th; returns where each landed."""
-    producer = await _producer_once_authorized(register)
+    producer = await _producer_once_authorized(register, ingress)
     every = len(good) // (len(poison) + 1)
     pending_good, pending_poison = {}, {}
     try:
         for i, (event_id, key, value, headers) in enumerate(good):
-            pending_good[event_id] = await producer.send(
-                ingress_topic(TYPE), value, key=key, headers=headers
-            )
+            pending_good[event_id] = await producer.send(ingress, value, key=key, headers=headers)
             if i % every == every - 1 and i // every < len(poison):
                 p = poison[i // every]
                 pending_poison[p.name] = await producer.send(
@@ -199,7 +208,7 @@ async def _publish(
     return good_at, poison_at
 
 
-async def _producer_once_authorized(register: KafkaConnection) -> AIOKafkaProducer:
+async def _producer_once_authorized(register: KafkaConnection, ingress: str) -> AIOKafkaProducer:
     """The register's new ACLs reach the authorizer through the metadata log: retry a moment."""
     for attempt in range(40):
         producer = AIOKafkaProducer(
@@ -211,7 +220,7 @@ async def _producer_once_authorized(register: KafkaConnection) -> AIOKafkaProduc
         )
         try:
             await producer.start()
-            await producer.partitions_for(ingress_topic(TYPE))
+            await producer.partitions_for(ingress)
             return producer
         except (*AuthorizationFailed, ClusterAuthorizationFailedError):
             await producer.stop()

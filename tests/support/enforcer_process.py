@@ -57,14 +57,18 @@ def state_for(config: dict[str, Any]) -> EnforcerState:
         subscriptions={TYPE: tuple(Subscription(c, TYPE, "tax") for c in consumers)},
         pseudonyms=Pseudonymizer(b"crash-test-pseudonym-key-0123456789"),
     )
-    return with_ingress(state, config.get("ingress"))
+    return with_ingress(state, config.get("ingress_of", config.get("ingress")))
 
 
 def with_ingress(state: EnforcerState, ingress: object) -> EnforcerState:
-    """A test's own ingress topic (a name, not a list of the bus's topics) carries every type."""
-    if not isinstance(ingress, str):
-        return state
-    return replace(state, ingress_topic_of=lambda _event_type: ingress)
+    """A test's own ingress topic (a name) carries every type; or a test's own topic per type (a
+    mapping of event type to topic, as config["ingress_of"]). A list of topics: the bus's names."""
+    if isinstance(ingress, str):
+        return replace(state, ingress_topic_of=lambda _event_type: ingress)
+    if isinstance(ingress, dict):
+        own = {str(t): str(topic) for t, topic in ingress.items()}
+        return replace(state, ingress_topic_of=lambda event_type: own[event_type])
+    return state
 
 
 async def main(config: dict[str, Any]) -> None:

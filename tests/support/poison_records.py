@@ -52,11 +52,17 @@ def good_record(key: AgencySigningKey, subject: str) -> tuple[str, bytes, bytes,
     return event_id.decode(), record.key, record.value, headers
 
 
-def poisons(key: AgencySigningKey, stranger: AgencySigningKey, republished: Poison) -> list[Poison]:
+def poisons(
+    key: AgencySigningKey,
+    stranger: AgencySigningKey,
+    republished: Poison,
+    topic_of: Callable[[str], str] = ingress_topic,
+) -> list[Poison]:
     """23 distinct poison records. `stranger` has the register's agency id but a key the bus does
-    not know; `republished` is a copy of a good record sent again."""
+    not know; `republished` is a copy of a good record sent again; `topic_of` gives an event
+    type's ingress topic (a test's own, or the bus's)."""
     now = datetime.now(UTC)
-    topic = ingress_topic(TYPE)
+    topic = topic_of(TYPE)
 
     def forged() -> Forgery:
         return honest(address_changed("P-6666-0000", new_address=MUNICH), key, time=now)
@@ -107,7 +113,7 @@ def poisons(key: AgencySigningKey, stranger: AgencySigningKey, republished: Pois
         Poison(
             "topic mismatch",
             "TOPIC_MISMATCH",
-            ingress_topic(OTHER_TYPE),
+            topic_of(OTHER_TYPE),
             b"P-6666-0000",
             mismatch.token(),
             mismatch.ingress_headers(),
