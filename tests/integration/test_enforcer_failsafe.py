@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -70,6 +70,22 @@ async def _until(condition: Callable[[], bool], timeout_s: float = 60) -> None:
     pytest.fail("condition not met in time")
 
 
+class Watched(NamedTuple):
+    """The metrics and /healthz report of the enforcer a test runs."""
+
+    registry: CollectorRegistry
+    health: EnforcerHealth
+
+
+@pytest.fixture
+def watched(caplog: pytest.LogCaptureFixture) -> Watched:
+    """The test's own metrics registry and health report, with the bus's INFO log captured (what
+    was refused, paused or resumed is logged)."""
+    caplog.set_level(logging.INFO, logger="bus")
+    registry = CollectorRegistry()
+    return Watched(registry, EnforcerHealth(registry))
+
+
 @pytest.fixture
 def own_state_topics(topic_factory: Callable[..., str]) -> StateTopics:
     """A policy topic and a registry of the test's own on the shared broker: writing there, a test
@@ -90,10 +106,9 @@ async def test_malformed_policy_and_subscription_records_are_refused_and_enforce
     own_state_topics: StateTopics,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
+    watched: Watched,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bus")
-    registry = CollectorRegistry()
-    health = EnforcerHealth(registry)
+    registry, health = watched
     scene = Scene.create(tmp_path, consumers=2, topics=own_state_topics)
     policy_topic, subscriptions_topic = own_state_topics.policy, own_state_topics.subscriptions
     first, second = scene.consumers
@@ -262,10 +277,9 @@ async def test_a_stale_state_pauses_consumption_and_loses_nothing(
     own_state_topics: StateTopics,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
+    watched: Watched,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bus")
-    registry = CollectorRegistry()
-    health = EnforcerHealth(registry)
+    registry, health = watched
     scene = Scene.create(tmp_path, consumers=1, topics=own_state_topics)
     consumer = scene.consumers[0]
     policy_dir = tmp_path / "policy"  # `bus enforce --policy DIR`: a broken file cannot be read
