@@ -14,20 +14,21 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaConnectionError
 from prometheus_client import CollectorRegistry
 
 from bus.control.topology import QUARANTINE_MAX_MESSAGE_BYTES, ensure_bus_topics
-from bus.enforcer import seen_journal, service
-from bus.enforcer.failures import ALONE_ATTEMPTS, BATCH_ATTEMPTS, RetryTimes
+from bus.enforcer import seen_journal
+from bus.enforcer.failures import ALONE_ATTEMPTS, BATCH_ATTEMPTS, Plan, RetryTimes
+from bus.enforcer.input_records import Batch
 from bus.enforcer.metrics import EnforcerMetrics
 from bus.enforcer.partition_producers import PartitionProducers
 from bus.enforcer.pipeline import EnforcerState, InRecord, Outcome
 from bus.enforcer.records import OutRecord
+from bus.enforcer.recovery import Recovery
 from bus.enforcer.seen_events import SeenInBatch
-from bus.enforcer.service import Enforcer
+from bus.enforcer.service import Enforcer, JournalWriter
 from bus.envelope.kafka_binding import header_map
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
@@ -160,34 +161,42 @@ async def test_a_partition_that_keeps_failing_stalls_with_an_alert_and_flows_aga
 async def test_a_failure_in_the_loops_own_recovery_loses_no_record(
     kafka_broker: KafkaConnection,
     topic_factory: Callable[..., str],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     ingress, out = topic_factory("ingress"), topic_factory("out")
     values = [f"ok-{i}".encode() for i in range(10)]
     await _publish(kafka_broker, ingress, values[:5])
     faults = {"journal": 1, "recovery": 1}  # each fails once, the recovery inside the recovery
 
-    async def journal(*args: object) -> None:
-        batch = args[-1]
-        assert isinstance(batch, SeenInBatch)
+    async def journal(
+        producer: AIOKafkaProducer, group: str, tp: TopicPartition, batch: SeenInBatch
+    ) -> None:
         # In the batch with the last record: no later batch would come to notice anything amiss.
         if faults["journal"] and any(offset == len(values) - 1 for *_, offset in batch.entries):
             faults["journal"] -= 1
             raise RuntimeError("journal")
-        await real_journal(*args)  # type: ignore[arg-type]
+        await seen_journal.journal(producer, group, tp, batch)
 
-    async def failed(*args: object) -> None:
-        if faults["recovery"]:
-            faults["recovery"] -= 1
-            raise RuntimeError("recovery")
-        await real_failed(enforcer, *args)  # type: ignore[arg-type]
+    class FailingOnce(Recovery):
+        async def failed(
+            self, tp: TopicPartition, plan: Plan, records: Batch, error: Exception
+        ) -> None:
+            if faults["recovery"]:
+                faults["recovery"] -= 1
+                raise RuntimeError("recovery")
+            await super().failed(tp, plan, records, error)
 
-    real_journal, real_failed = seen_journal.journal, service.Enforcer._failed
-    monkeypatch.setattr(service, "journal", journal)
     registry = CollectorRegistry()
     times = RetryTimes(unexpected_s=0.5)
-    enforcer = _enforcer(kafka_broker, ingress, out, _no_state, registry, times)
-    monkeypatch.setattr(enforcer, "_failed", failed)
+    enforcer = _enforcer(
+        kafka_broker,
+        ingress,
+        out,
+        _no_state,
+        registry,
+        times,
+        write_journal=journal,
+        recovery=FailingOnce,
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(enforcer.run(stop))
     try:
@@ -319,6 +328,9 @@ def _enforcer(
     state: Callable[[], EnforcerState],
     registry: CollectorRegistry,
     retry_times: RetryTimes | None = None,
+    *,
+    write_journal: JournalWriter = seen_journal.journal,
+    recovery: type[Recovery] = Recovery,
 ) -> Enforcer:
     return Enforcer(
         connection,
@@ -328,6 +340,8 @@ def _enforcer(
         processor=stand_in(out),
         metrics=EnforcerMetrics(registry),
         retry_times=retry_times,
+        write_journal=write_journal,
+        recovery=recovery,
     )
 
 
