@@ -77,6 +77,22 @@ def topic_factory(
 
 
 @pytest.fixture
+def ingress_prefix(kafka_admin: KafkaAdmin, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A prefix for ingress topics of the test's own (`<prefix><event type>`, created by an
+    enforcer told `ingress_prefix`): the bus's ingress topics on the shared broker stay as they
+    are. Afterwards those topics and the enforcer's journals of them are deleted."""
+    prefix = unique_name(f"{request.node.name}-ingress") + "."
+    yield prefix
+    ours = [
+        t
+        for t in kafka_admin.list_topics()
+        if t.startswith(prefix) or (t.startswith(SEEN_EVENTS_PREFIX) and f".{prefix}" in t)
+    ]
+    if ours:
+        kafka_admin.delete_topics(ours)
+
+
+@pytest.fixture
 def principals(kafka_admin: KafkaAdmin, kafka_broker: KafkaConnection) -> Iterator[Principals]:
     registry = Principals(kafka_admin, kafka_broker)
     yield registry

@@ -14,6 +14,7 @@ from bus.cli.params import (
     PolicyTopicOption,
     SubscriptionsTopicOption,
     consumer_group,
+    topic_name,
 )
 from bus.cli.signals import stop_on_signals
 from bus.enforcer.health import EnforcerHealth
@@ -23,7 +24,7 @@ from bus.enforcer.seen_journal import SeenEventsConfig
 from bus.enforcer.state_sources import StateTopics
 from bus.kafka import broker
 from bus.kafka.settings import load_kafka_settings
-from bus.kafka.topics import POLICY_TOPIC, SUBSCRIPTIONS_TOPIC
+from bus.kafka.topics import INGRESS_PREFIX, POLICY_TOPIC, SUBSCRIPTIONS_TOPIC
 from bus.policy.loader import load_policy_set
 from bus.record.pseudonyms import default_pseudonym_key_file
 from bus.util.logs import LogFormat, configure_logging
@@ -94,6 +95,14 @@ def enforce(
     ] = SeenEventsConfig.max_age.total_seconds() / 86400,
     policy_topic: PolicyTopicOption = POLICY_TOPIC,
     subscriptions_topic: SubscriptionsTopicOption = SUBSCRIPTIONS_TOPIC,
+    ingress_prefix: Annotated[
+        str,
+        typer.Option(
+            metavar="PREFIX",
+            help="Read the ingress topics named PREFIX<event type>.",
+            callback=topic_name,
+        ),
+    ] = INGRESS_PREFIX,
 ) -> None:
     """Run the enforcer until SIGTERM or Ctrl-C; the open transaction finishes or aborts, never half."""
     if policy is not None:
@@ -110,6 +119,7 @@ def enforce(
             duplicate_horizon_ids, timedelta(days=duplicate_horizon_days)
         ),
         state_topics=StateTopics(policy_topic, subscriptions_topic),
+        ingress_prefix=ingress_prefix,
     )
     connection = broker.admin_connection(load_kafka_settings())
     registry = CollectorRegistry()

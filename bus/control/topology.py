@@ -6,6 +6,7 @@ from bus.catalog import CATALOG, Catalog
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.topics import (
     AUDIT_TOPIC,
+    INGRESS_PREFIX,
     QUARANTINE_TOPIC,
     SUBSCRIPTIONS_TOPIC,
     dead_letter_topic,
@@ -36,16 +37,19 @@ QUARANTINE_MAX_MESSAGE_BYTES = INGRESS_MAX_MESSAGE_BYTES + 64 * 1024
 QUARANTINE_TOPIC_CONFIG = {"max.message.bytes": str(QUARANTINE_MAX_MESSAGE_BYTES)}
 
 
-def ingress_topics(catalog: Catalog = CATALOG) -> list[str]:
-    """One ingress topic per event type of `catalog`."""
-    return [ingress_topic(t) for t in catalog.event_types()]
+def ingress_topics(catalog: Catalog = CATALOG, prefix: str = INGRESS_PREFIX) -> list[str]:
+    """One ingress topic per event type of `catalog` (named with `prefix`)."""
+    return [ingress_topic(t, prefix) for t in catalog.event_types()]
 
 
 def ensure_ingress_topics(
-    admin: KafkaAdmin, catalog: Catalog = CATALOG, partitions: int = INGRESS_PARTITIONS
+    admin: KafkaAdmin,
+    catalog: Catalog = CATALOG,
+    partitions: int = INGRESS_PARTITIONS,
+    prefix: str = INGRESS_PREFIX,
 ) -> list[str]:
     """Create missing ingress topics, and size existing ones; returns the names created."""
-    topics = ingress_topics(catalog)
+    topics = ingress_topics(catalog, prefix)
     created = admin.ensure_topics(topics, partitions=partitions, config=INGRESS_TOPIC_CONFIG)
     admin.ensure_topic_config(topics, INGRESS_TOPIC_CONFIG)
     return created

@@ -6,6 +6,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from bus.control import policy_store
@@ -20,6 +21,7 @@ from bus.enforcer.state_sources import BusStateSource, KafkaBrokerSetup, StateTo
 from bus.enforcer.state_watcher import StateWatcher, WatcherTiming
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
+from bus.kafka.topics import INGRESS_PREFIX, ingress_topic
 from bus.keys import KeyStore
 from bus.keys.keystore import PUBLIC_SUFFIX, public_key_from_pem
 from bus.policy.facts import Subscription
@@ -38,6 +40,7 @@ class EnforcerConfig:
         group: the enforcer's consumer group.
         duplicate_horizon: how far back a republished event is caught as DUPLICATE_EVENT.
         state_topics: the policy topic and subscriptions registry to follow (the bus's own).
+        ingress_prefix: the ingress topics to read are this prefix and the event type (the bus's).
         The intervals are the state watcher's (WatcherTiming); see the notes beside each.
     """
 
@@ -56,6 +59,7 @@ class EnforcerConfig:
     # How far back a republished (source, event id) is caught as DUPLICATE_EVENT.
     duplicate_horizon: SeenEventsConfig = field(default_factory=SeenEventsConfig)
     state_topics: StateTopics = field(default_factory=StateTopics)
+    ingress_prefix: str = INGRESS_PREFIX
 
     def timing(self) -> WatcherTiming:
         """The state watcher's timing from this configuration (its retry times as defaulted)."""
@@ -93,6 +97,7 @@ def build_state(
         keys=key_store(snapshot, config.key_dir),
         subscriptions={t: tuple(v) for t, v in by_type.items()},
         pseudonyms=Pseudonymizer(secret),
+        ingress_topic_of=partial(ingress_topic, prefix=config.ingress_prefix),
     )
 
 
@@ -108,7 +113,7 @@ async def run_enforcer(
     admin = KafkaAdmin(connection)
     ensure_registry_topics(admin, config.state_topics.subscriptions)
     policy_store.ensure_policy_topic(admin, config.state_topics.policy)
-    ensure_ingress_topics(admin)
+    ensure_ingress_topics(admin, prefix=config.ingress_prefix)
     secret = ensure_pseudonym_key(config.pseudonym_key_file)
     watcher = StateWatcher(
         BusStateSource(connection, config.policy_dir, config.state_topics),
@@ -122,7 +127,7 @@ async def run_enforcer(
     watching = watcher.start(stop)
     enforcer = Enforcer(
         connection,
-        ingress_topics(),
+        ingress_topics(prefix=config.ingress_prefix),
         watcher.current,
         group=config.group,
         metrics=metrics,

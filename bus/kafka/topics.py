@@ -12,9 +12,10 @@ SUBSCRIPTIONS_TOPIC = "bus.subscriptions"
 POLICY_TOPIC = "bus.policy"
 
 
-def ingress_topic(event_type: str) -> str:
-    """Where producers publish events of `event_type`; only the bus reads it."""
-    return f"{INGRESS_PREFIX}{event_type}"
+def ingress_topic(event_type: str, prefix: str = INGRESS_PREFIX) -> str:
+    """Where producers publish events of `event_type`; only the bus reads it. (`prefix`: another
+    set of ingress topics than the bus's, e.g. a test's own.)"""
+    return f"{prefix}{event_type}"
 
 
 def delivery_topic(consumer: str, purpose: str) -> str:

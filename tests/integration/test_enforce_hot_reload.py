@@ -1,8 +1,9 @@
 """`bus enforce` as a real process: a subscription made while it runs starts deliveries, a grant
 revoked in the policy set while events flow stops them at the switch, and SIGTERM ends it cleanly.
 
-It follows a policy topic and a subscriptions registry of the test's own (--policy-topic,
---subscriptions-topic): the shared broker's policy in force and its subscriptions stay untouched.
+It follows a policy topic, a subscriptions registry and ingress topics of the test's own
+(--policy-topic, --subscriptions-topic, --ingress-prefix): the shared broker's policy in force, its
+subscriptions and its ingress topics stay untouched.
 A change is known to be in force when the enforcer's audit records say so, not its log."""
 
 import asyncio
@@ -25,7 +26,7 @@ from bus.envelope.codec import IssuedEvent, issue_event
 from bus.envelope.kafka_binding import header_map, ingress_record
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
-from bus.kafka.topics import delivery_topic
+from bus.kafka.topics import delivery_topic, ingress_topic
 from bus.keys import AgencySigningKey
 from bus.policy.facts import Subscription
 from bus.policy.loader import load_policy_set
@@ -41,14 +42,13 @@ MUNICH = Address(
 DELIVERY = delivery_topic("tax-by", "tax-residence")
 
 
-async def _publish(connection: KafkaConnection, issued: IssuedEvent) -> None:
+async def _publish(connection: KafkaConnection, issued: IssuedEvent, prefix: str) -> None:
     record = ingress_record(issued)
+    topic = ingress_topic(issued.attributes.type, prefix)
     producer = AIOKafkaProducer(**connection.aiokafka_kwargs(), acks="all", enable_idempotence=True)
     await producer.start()
     try:
-        await producer.send_and_wait(
-            record.topic, record.value, key=record.key, headers=record.headers
-        )
+        await producer.send_and_wait(topic, record.value, key=record.key, headers=record.headers)
     finally:
         await producer.stop()
 
@@ -70,14 +70,18 @@ def _about(audit: AuditDocument, event: IssuedEvent) -> bool:
 
 
 async def _in_force_when_decided(
-    connection: KafkaConnection, audits: AuditTail, key: AgencySigningKey, outcome: str
+    connection: KafkaConnection,
+    audits: AuditTail,
+    key: AgencySigningKey,
+    prefix: str,
+    outcome: str,
 ) -> None:
     """Publish probe events until the enforcer decides one `outcome` for tax-by: from then on the
     state it enforces holds the change (the state swaps between batches, for every partition)."""
     probes: set[str] = set()
     for n in range(60):
         probe = issue_event(address_changed(f"P-7002-{n:04d}", new_address=MUNICH), key)
-        await _publish(connection, probe)
+        await _publish(connection, probe, prefix)
         probes.add(probe.attributes.id)
         await audits.read(wait_s=2)
         if any(
@@ -93,6 +97,7 @@ async def test_subscription_and_revocation_take_effect_while_running(
     kafka_broker: KafkaConnection,
     kafka_admin: KafkaAdmin,
     topic_factory: Callable[..., str],
+    ingress_prefix: str,
     tmp_path: Path,
     source: str,
 ) -> None:
@@ -119,6 +124,8 @@ async def test_subscription_and_revocation_take_effect_while_running(
         policy_topic,
         "--subscriptions-topic",
         registry,
+        "--ingress-prefix",
+        ingress_prefix,
     ]
     if source == "directory":
         command += ["--policy", str(policy)]
@@ -137,10 +144,11 @@ async def test_subscription_and_revocation_take_effect_while_running(
                 kafka_broker, kafka_admin, snapshot, subscription, datetime.now(UTC), registry
             )
             assert decision.permitted
-            await _in_force_when_decided(kafka_broker, audits, muni, "PERMIT")  # the subscription
+            # The subscription is in force once a probe event is decided PERMIT for tax-by.
+            await _in_force_when_decided(kafka_broker, audits, muni, ingress_prefix, "PERMIT")
 
             before = issue_event(address_changed("P-7001-0001", new_address=MUNICH), muni)
-            await _publish(kafka_broker, before)
+            await _publish(kafka_broker, before, ingress_prefix)
             assert await _delivered(kafka_broker, before.attributes.id, wait_s=30)
 
             grants = policy / "grants.yaml"
@@ -153,9 +161,10 @@ async def test_subscription_and_revocation_take_effect_while_running(
             )
             if source == "applied":
                 await policy_store.publish(kafka_broker, load_policy_set(policy), policy_topic)
-            await _in_force_when_decided(kafka_broker, audits, muni, "DENY")  # the revocation
+            # The revocation is in force once a probe event is decided DENY for tax-by.
+            await _in_force_when_decided(kafka_broker, audits, muni, ingress_prefix, "DENY")
             after = issue_event(address_changed("P-7001-0002", new_address=MUNICH), muni)
-            await _publish(kafka_broker, after)
+            await _publish(kafka_broker, after, ingress_prefix)
             assert not await _delivered(kafka_broker, after.attributes.id, wait_s=8)
             await audits.wait_for(lambda a: _about(a, after))
             verdicts = {a["outcome"] for a in audits.seen if _about(a, after)}

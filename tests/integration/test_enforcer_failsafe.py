@@ -59,6 +59,7 @@ def _config(
         acl_resync_interval_s=acl_resync_interval_s,
         refresh_timeout_s=refresh_timeout_s,
         state_topics=scene.topics,
+        ingress_prefix=scene.ingress_prefix,
     )
 
 
@@ -104,12 +105,13 @@ async def test_malformed_policy_and_subscription_records_are_refused_and_enforce
     kafka_broker: KafkaConnection,
     kafka_admin: KafkaAdmin,
     own_state_topics: StateTopics,
+    ingress_prefix: str,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
     watched: Watched,
 ) -> None:
     registry, health = watched
-    scene = Scene.create(tmp_path, consumers=2, topics=own_state_topics)
+    scene = Scene.create(tmp_path, 2, own_state_topics, ingress_prefix)
     policy_topic, subscriptions_topic = own_state_topics.policy, own_state_topics.subscriptions
     first, second = scene.consumers
     await _prepare(kafka_broker, kafka_admin, scene)
@@ -236,10 +238,11 @@ async def test_an_expiring_grant_loses_its_read_acl_and_its_next_event_is_denied
     kafka_broker: KafkaConnection,
     kafka_admin: KafkaAdmin,
     own_state_topics: StateTopics,
+    ingress_prefix: str,
     tmp_path: Path,
 ) -> None:
     health = EnforcerHealth()
-    scene = Scene.create(tmp_path, consumers=1, topics=own_state_topics)
+    scene = Scene.create(tmp_path, 1, own_state_topics, ingress_prefix)
     consumer = scene.consumers[0]
     principal = f"User:{consumer}"
     read = Acl(principal, Resource.TOPIC, delivery_topic(consumer, PURPOSE), Operation.READ)
@@ -275,12 +278,13 @@ async def test_a_stale_state_pauses_consumption_and_loses_nothing(
     kafka_broker: KafkaConnection,
     kafka_admin: KafkaAdmin,
     own_state_topics: StateTopics,
+    ingress_prefix: str,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
     watched: Watched,
 ) -> None:
     registry, health = watched
-    scene = Scene.create(tmp_path, consumers=1, topics=own_state_topics)
+    scene = Scene.create(tmp_path, 1, own_state_topics, ingress_prefix)
     consumer = scene.consumers[0]
     policy_dir = tmp_path / "policy"  # `bus enforce --policy DIR`: a broken file cannot be read
     write_policy_dir(scene.policy(), policy_dir)

@@ -22,7 +22,7 @@ from bus.envelope.codec import issue_event
 from bus.envelope.kafka_binding import header_map, ingress_record
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
-from bus.kafka.topics import AUDIT_TOPIC, delivery_topic
+from bus.kafka.topics import AUDIT_TOPIC, INGRESS_PREFIX, delivery_topic, ingress_topic
 from bus.keys import AgencySigningKey
 from bus.policy.documents import FILES, ProducerAuthority
 from bus.policy.facts import Subscription
@@ -46,15 +46,22 @@ class Scene:
     # The policy topic and registry the scene writes and its enforcer reads: on the shared broker
     # the test's own, so that the bus's policy in force and its subscriptions stay untouched.
     topics: StateTopics = field(default_factory=StateTopics)
+    ingress_prefix: str = INGRESS_PREFIX  # the scene's events go to <prefix><event type>
 
     @classmethod
-    def create(cls, tmp_path: Path, consumers: int, topics: StateTopics | None = None) -> "Scene":
+    def create(
+        cls,
+        tmp_path: Path,
+        consumers: int,
+        topics: StateTopics | None = None,
+        ingress_prefix: str = INGRESS_PREFIX,
+    ) -> "Scene":
         producer = AgencySigningKey.generate(unique_name("muni"))
         keys = tmp_path / "keys"
         keys.mkdir()
         (keys / f"{producer.agency_id}.pub.pem").write_bytes(producer.public_pem())
         consumer_ids = [unique_name("tax") for _ in range(consumers)]
-        return cls(producer, consumer_ids, keys, topics or StateTopics())
+        return cls(producer, consumer_ids, keys, topics or StateTopics(), ingress_prefix)
 
     def policy(self, valid_until: datetime | None = None) -> PolicySet:
         """The producer reports moves in Munich; each consumer may receive them for "tax"."""
@@ -102,10 +109,11 @@ class Scene:
         admin.delete_acls_of(f"User:{self.producer.agency_id}")
 
     async def publish_event(self, connection: KafkaConnection, subject: str) -> str:
-        """A signed move into Munich on the ingress topic; returns its event id."""
+        """A signed move into Munich on the scene's ingress topic; returns its event id."""
         issued = issue_event(address_changed(subject, new_address=MUNICH), self.producer)
         record = ingress_record(issued)
-        await send(connection, record.topic, record.key, record.value, record.headers)
+        topic = ingress_topic(TYPE, self.ingress_prefix)
+        await send(connection, topic, record.key, record.value, record.headers)
         return issued.attributes.id
 
 
