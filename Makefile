@@ -33,7 +33,7 @@ test: setup
 ## unit: tests/unit only; needs the virtual environment and nothing else (no broker, no Kafka
 ## jars, no PostgreSQL). The pipeline fuzz runs 1,000 examples here, 5,000 in `make test`
 unit: $(INSTALLED)
-	BUS_FUZZ_EXAMPLES=1000 $(BIN)/pytest tests/unit
+	BUS_FUZZ_EXAMPLES=$${BUS_FUZZ_EXAMPLES:-1000} $(BIN)/pytest tests/unit
 
 ## integration: tests/integration against the real broker and PostgreSQL (started if needed);
 ## `make integration PYTEST_ARGS='-m "not slow"'` leaves out the crash, kill and restart tests
