@@ -100,7 +100,7 @@ def test_verify_refuses_hostile_values_clearly(
     for topic in ("", "a\x00b", "x" * 300, "bus audit", "../etc"):
         code, out = bus("audit", "verify", "--store", url, "--checkpoint-topic", topic)
         assert code == 2, out
-        assert "is not a topic name" in out
+        assert "is not a Kafka topic name" in out
     for path in ("a\x00b", "x" * 5_000):
         code, out = bus("audit", "verify", "--store", url, "--pinned-key", path)
         assert code in (1, 2), out  # refused by the parser, or when the key is read
@@ -117,7 +117,7 @@ def test_index_and_reconcile_refuse_a_topic_that_cannot_be_one(
             for topic in ("a\x00b", "x" * 300):
                 code, out = bus("audit", command, option, topic)
                 assert code == 2, (command, option, out)
-                assert "is not a topic name" in out
+                assert "is not a Kafka topic name" in out
 
 
 def test_a_pin_inside_the_store_folder_is_refused(files: AuditKeyFiles, tmp_path: Path) -> None:
