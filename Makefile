@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup demo test unit integration lint clean
+.PHONY: setup demo test unit integration lint format clean
 
 ## setup: virtual environment with the project and its dev tools, plus the Kafka jars from Maven Central
 setup: $(INSTALLED)
@@ -47,6 +47,11 @@ lint: $(INSTALLED)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+## format: let the formatter decide (import order and layout, in place)
+format: $(INSTALLED)
+	$(BIN)/ruff check --select I --fix .
+	$(BIN)/ruff format .
 
 ## clean: stop the broker and remove its state and the virtual environment
 clean:
