@@ -24,7 +24,8 @@ from aiokafka.errors import KafkaError
 from bus.audit.checkpoint_publisher import CheckpointPublisher
 from bus.audit.columns import unreadable_reason
 from bus.audit.indexer_metrics import IndexerMetrics
-from bus.audit.store.audit_store import AppendResult, AuditStore, Checkpointing, SourceRecord
+from bus.audit.store.audit_store import AuditStore, Checkpointing
+from bus.audit.store.rows import AppendResult, SourceRecord
 from bus.audit.verify import publication_due
 from bus.errors import BrokerError
 from bus.kafka.connection import KafkaConnection

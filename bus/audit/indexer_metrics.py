@@ -5,7 +5,7 @@ store transactions. The registry is a parameter (no global), as for the enforcer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from bus.audit.store.audit_store import AppendResult
+from bus.audit.store.rows import AppendResult
 
 _APPEND_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 

@@ -21,7 +21,7 @@ from pydantic import (
 )
 
 from bus.audit.columns import epoch_micros
-from bus.audit.store.audit_store import DecisionFilter
+from bus.audit.store.decision_filter import DecisionFilter
 from bus.errors import BusError
 from bus.record.audit_record import AUDIT_AUDIENCE, RecordedOutcome
 from bus.record.pseudonyms import Pseudonymizer

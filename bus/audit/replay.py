@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from bus.audit.store.audit_store import AuditStore, StoredDecision
+from bus.audit.store.audit_store import AuditStore
+from bus.audit.store.rows import StoredDecision
 from bus.control.policy_store import from_document
 from bus.envelope.attributes import parse_time
 from bus.policy.decision import Decision

@@ -34,7 +34,8 @@ from typing import Any
 
 from bus.audit.columns import epoch_micros
 from bus.audit.replay import Replay, ReplayStatus
-from bus.audit.store.audit_store import AuditStore, DecisionFilter
+from bus.audit.store.audit_store import AuditStore
+from bus.audit.store.decision_filter import DecisionFilter
 from bus.policy.decision import Reason
 from bus.record.audit_record import RecordedOutcome
 

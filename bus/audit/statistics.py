@@ -5,7 +5,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from bus.audit.query import Bucket
-from bus.audit.store.audit_store import AuditStore, DecisionFilter
+from bus.audit.store.audit_store import AuditStore
+from bus.audit.store.decision_filter import DecisionFilter
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,9 @@ from typing import Any
 
 import jinja2
 
-from bus.audit.store.audit_store import AuditStore, DecisionFilter, StoredDecision
+from bus.audit.store.audit_store import AuditStore
+from bus.audit.store.decision_filter import DecisionFilter
+from bus.audit.store.rows import StoredDecision
 from bus.envelope.attributes import format_time
 from bus.record.audit_record import RecordedOutcome
 

@@ -42,7 +42,8 @@ from bus.audit.chain import GENESIS, link
 from bus.audit.checkpoint import DEFAULT_CADENCE, Cadence, Checkpoint, signature_valid
 from bus.audit.checkpoint_publisher import RETRY_AFTER_S
 from bus.audit.columns import columns_of
-from bus.audit.store.audit_store import AuditStore, ChainRow
+from bus.audit.store.audit_store import AuditStore
+from bus.audit.store.rows import ChainRow
 from bus.audit.witness import Witness
 from bus.envelope.attributes import parse_time
 from bus.errors import BusError

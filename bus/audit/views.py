@@ -3,7 +3,7 @@
 from typing import Any
 
 from bus.audit.columns import UNREADABLE
-from bus.audit.store.audit_store import StoredDecision
+from bus.audit.store.rows import StoredDecision
 from bus.policy.decision import Decision, Reason
 from bus.record.audit_record import POLICY_DECISIONS, RecordedOutcome
 

@@ -4,7 +4,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bus.audit.store.audit_store import SourceRecord
+from bus.audit.store.rows import SourceRecord
 from bus.envelope.attributes import format_time
 from bus.record.audit_record import AUDIT_AUDIENCE, FORMAT_VERSION
 from bus.record.pseudonyms import Pseudonymizer

@@ -15,15 +15,23 @@ from typing import Any
 
 from bus.audit.chain import GENESIS, link
 from bus.audit.checkpoint import Cadence, Checkpoint, Positions, sign_checkpoint
-from bus.audit.columns import COLUMN_NAMES, UNREADABLE, Columns, columns_of
+from bus.audit.columns import COLUMN_NAMES, UNREADABLE, columns_of
 from bus.audit.store.backend import Backend
+from bus.audit.store.decision_filter import DecisionFilter, conditions_of, where_clause
+from bus.audit.store.rows import (
+    AppendResult,
+    ChainRow,
+    Position,
+    SourceRecord,
+    StatRow,
+    StoredDecision,
+    checkpoint_of_row,
+    decision_of_row,
+)
 from bus.audit.store.schema import SCHEMA_VERSION, migration, statements
 from bus.envelope.attributes import format_time, parse_time
 from bus.errors import ConfigError
 from bus.keys import AgencySigningKey
-from bus.record.audit_record import RecordedOutcome
-
-Position = tuple[str, int]  # topic, partition
 
 _DECISION_COLUMNS = (
     "seq",
@@ -39,57 +47,6 @@ _SELECT = (
     "SELECT seq, source_topic, source_partition, source_offset, record, "
     f"{', '.join(COLUMN_NAMES)} FROM decisions"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class SourceRecord:
-    """One record as read from the audit topic."""
-
-    topic: str
-    partition: int
-    offset: int
-    value: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class StoredDecision:
-    """One stored audit record: its place in the chain (`seq`), where it was read on the audit
-    topic, its bytes as read, and the columns indexed from them."""
-
-    seq: int
-    source_topic: str
-    source_partition: int
-    source_offset: int
-    record: bytes
-    columns: Columns
-
-
-@dataclass(frozen=True, slots=True)
-class ChainRow:
-    """What `verify` needs of one stored record."""
-
-    seq: int
-    prev_hash: bytes
-    hash: bytes
-    record: bytes
-    stored_columns: tuple[Any, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class DecisionFilter:
-    """Conditions, all of which must hold."""
-
-    consumer: str | None = None
-    producer: str | None = None
-    event_type: str | None = None
-    purpose: str | None = None
-    outcome: str | None = None
-    reason: str | None = None
-    since_us: int | None = None
-    until_us: int | None = None  # exclusive
-    subject_pseudonym: str | None = None
-    event_id: str | None = None  # the verified id, or the id a quarantined record claimed
-    dpo_of: str | None = None  # what this agency's data-protection officer may see (audit/scope.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,31 +71,6 @@ class Checkpointing:
     def cadence(self) -> Cadence:
         """The declared cadence each checkpoint signs (records, milliseconds)."""
         return Cadence(self.every_records, round(self.every_seconds * 1000))
-
-
-@dataclass(frozen=True, slots=True)
-class AppendResult:
-    """What one `append` did: the checkpoints it signed, the records it could not read (stored
-    as UNREADABLE), the newest seq, how many records no checkpoint signs yet, and how many
-    records and policy snapshots it stored."""
-
-    checkpoints: list[Checkpoint]
-    unreadable: list[SourceRecord]  # kept as UNREADABLE: nothing is dropped, but say so
-    head_seq: int
-    unsigned: int  # records after the newest checkpoint
-    appended: int
-    snapshots: int
-
-
-@dataclass(frozen=True, slots=True)
-class StatRow:
-    """One row of `stats`: decisions per time bucket, consumer, outcome and reasons."""
-
-    bucket: str
-    consumer: str | None
-    outcome: str
-    reasons: str
-    count: int
 
 
 class AuditStore:
@@ -363,30 +295,30 @@ class AuditStore:
         self, where: DecisionFilter, limit: int = 100, before_seq: int | None = None
     ) -> list[StoredDecision]:
         """Newest first; `before_seq` continues a listing after its last row."""
-        conditions, params = _conditions(where)
+        conditions, params = conditions_of(where)
         if before_seq is not None:
             conditions.append("seq < ?")
             params.append(before_seq)
-        sql = f"{_SELECT}{_where(conditions)} ORDER BY seq DESC LIMIT ?"
+        sql = f"{_SELECT}{where_clause(conditions)} ORDER BY seq DESC LIMIT ?"
         with self._lock:
             rows = self.backend.fetch(sql, [*params, limit])
-        return [_decision(row) for row in rows]
+        return [decision_of_row(row) for row in rows]
 
     def get(self, seq: int, where: DecisionFilter | None = None) -> StoredDecision | None:
         """Record `seq` if it exists and meets `where`; else None."""
-        conditions, params = _conditions(where or DecisionFilter())
-        sql = f"{_SELECT}{_where(['seq = ?', *conditions])}"
+        conditions, params = conditions_of(where or DecisionFilter())
+        sql = f"{_SELECT}{where_clause(['seq = ?', *conditions])}"
         with self._lock:
             rows = self.backend.fetch(sql, [seq, *params])
-        return _decision(rows[0]) if rows else None
+        return decision_of_row(rows[0]) if rows else None
 
     def stats(self, where: DecisionFilter, bucket_chars: int) -> list[StatRow]:
         """Counts per time bucket (the first `bucket_chars` of the RFC 3339 time: 7 month,
         10 day, 13 hour) × consumer × outcome × reasons."""
-        conditions, params = _conditions(where)
+        conditions, params = conditions_of(where)
         sql = (
             "SELECT substr(decided_at, 1, ?), consumer, outcome, reasons, count(*) FROM decisions"
-            f"{_where(conditions)} GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+            f"{where_clause(conditions)} GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
         )
         with self._lock:
             rows = self.backend.fetch(sql, [bucket_chars, *params])
@@ -430,7 +362,7 @@ class AuditStore:
                 "cadence_ms FROM checkpoints WHERE seq > ? ORDER BY seq",
                 (after_seq,),
             )
-        return [_checkpoint(row) for row in rows]
+        return [checkpoint_of_row(row) for row in rows]
 
     def newest_checkpoint_key(self) -> str | None:
         """The key id that signed the newest checkpoint; None if there is none."""
@@ -479,82 +411,7 @@ class AuditStore:
             )
 
 
-_PERMIT = RecordedOutcome.PERMIT.value
-
-
-def _conditions(where: DecisionFilter) -> tuple[list[str], list[Any]]:
-    conditions: list[str] = []
-    params: list[Any] = []
-    columns = ("consumer", "producer", "event_type", "purpose", "outcome", "subject_pseudonym")
-    for column in columns[:-1] if where.dpo_of is not None else columns:  # person: see dpo_of
-        value = getattr(where, column)
-        if value is not None:
-            conditions.append(f"{column} = ?")
-            params.append(value)
-    if where.reason is not None:
-        conditions.append("reasons LIKE ?")
-        params.append(f"% {where.reason} %")
-    if where.since_us is not None:
-        conditions.append("decided_at_us >= ?")
-        params.append(where.since_us)
-    if where.until_us is not None:
-        conditions.append("decided_at_us < ?")
-        params.append(where.until_us)
-    if where.event_id is not None:
-        # The second arm restates the partial index's condition, so the planner may use it.
-        conditions.append(
-            "(event_id = ? OR (claimed_event_id = ? AND claimed_event_id IS NOT NULL))"
-        )
-        params += [where.event_id, where.event_id]
-    if where.dpo_of is not None:
-        # Its receipts and refused subscriptions; its own events' deliveries and quarantines.
-        # Never a DENY: another party's, or one to it, would tell something about a person.
-        # A person asked for is named in each arm, so each is one lookup in a scope-first index
-        # (decisions_dpo_*): the time taken counts what the DPO may see, never how many hidden
-        # decisions the person has (by the person's index alone it did, as
-        # benchmarks/audit_dpo_timing.py showed).
-        person = [] if where.subject_pseudonym is None else [where.subject_pseudonym]
-        named = " AND subject_pseudonym = ?" if person else ""
-        conditions.append(
-            f"((consumer = ?{named} AND outcome IN (?, ?))"
-            f" OR (producer = ?{named} AND outcome IN (?, ?)))"
-        )
-        params += [where.dpo_of, *person, _PERMIT, RecordedOutcome.SUBSCRIPTION_REFUSED.value]
-        params += [where.dpo_of, *person, _PERMIT, RecordedOutcome.QUARANTINED.value]
-    return conditions, params
-
-
-def _where(conditions: list[str]) -> str:
-    return f" WHERE {' AND '.join(conditions)}" if conditions else ""
-
-
 def _frozen(positions: Mapping[Position, int]) -> Positions:
     return tuple(
         sorted((topic, partition, offset) for (topic, partition), offset in positions.items())
-    )
-
-
-def _checkpoint(row: tuple[Any, ...]) -> Checkpoint:
-    seq, chain_hash, signed_at, key_id, signature, positions, records, ms = row
-    return Checkpoint(
-        int(seq),
-        chain_hash,
-        signed_at,
-        key_id,
-        bytes(signature),
-        None
-        if positions is None
-        else tuple((t, int(p), int(o)) for t, p, o in json.loads(positions)),
-        None if records is None else Cadence(int(records), int(ms)),
-    )
-
-
-def _decision(row: tuple[Any, ...]) -> StoredDecision:
-    return StoredDecision(
-        seq=int(row[0]),
-        source_topic=row[1],
-        source_partition=int(row[2]),
-        source_offset=int(row[3]),
-        record=bytes(row[4]),
-        columns=Columns(*row[5:]),
     )
