@@ -10,6 +10,7 @@ import typer
 
 from bus.catalog import CATALOG
 from bus.control.agency_ids import check_agency_id, check_purpose_code
+from bus.control.state_topics import check_state_topic
 from bus.errors import ConfigError
 from bus.util.shown_values import shown
 
@@ -56,6 +57,7 @@ def check_topic(value: str) -> str:
 
 agency_id = _parameter(check_agency_id)
 topic_name = _parameter(check_topic)
+state_topic_name = _parameter(lambda value: check_state_topic(check_topic(value)))
 consumer_group = _parameter(check_consumer_group)
 purpose_code = _parameter(check_purpose_code)
 event_type = _parameter(check_event_type)
@@ -88,7 +90,7 @@ PolicyTopicOption = Annotated[
         "--policy-topic",
         metavar="TOPIC",
         help="Where `bus policy apply` publishes (without --policy, the set in force there).",
-        callback=topic_name,
+        callback=state_topic_name,
     ),
 ]
 SubscriptionsTopicOption = Annotated[
@@ -97,7 +99,7 @@ SubscriptionsTopicOption = Annotated[
         "--subscriptions-topic",
         metavar="TOPIC",
         help="The subscriptions registry.",
-        callback=topic_name,
+        callback=state_topic_name,
     ),
 ]
 MetricsPortOption = Annotated[

@@ -12,10 +12,11 @@ from pydantic import ValidationError
 from bus.control.policy_in_force import NewestInForce, PolicyInForce
 from bus.control.refused_records import validation_summary
 from bus.control.service_principals import claimed_by_agencies
+from bus.control.state_topics import ensure_state_topic
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.topics import POLICY_TOPIC
-from bus.kafka.writing import COMPACTED, send_one
+from bus.kafka.writing import send_one
 from bus.policy.documents import (
     AgenciesFile,
     GrantsFile,
@@ -31,8 +32,9 @@ SOURCE = Path(f"kafka:{POLICY_TOPIC}")
 
 
 def ensure_policy_topic(admin: KafkaAdmin, topic: str = POLICY_TOPIC) -> None:
-    """Create the compacted, one-partition policy topic if it is missing."""
-    admin.ensure_topics([topic], partitions=1, config=COMPACTED)
+    """Create the bus's compacted, one-partition policy topic if it is missing; another `topic`
+    must exist and be one that may hold policy (bus/control/state_topics.py)."""
+    ensure_state_topic(admin, topic, own=POLICY_TOPIC)
 
 
 async def publish(

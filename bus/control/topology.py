@@ -3,6 +3,7 @@
 from collections.abc import Iterable
 
 from bus.catalog import CATALOG, Catalog
+from bus.control.state_topics import ensure_state_topic
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.topics import (
     AUDIT_TOPIC,
@@ -84,7 +85,8 @@ def ensure_source_offsets_topics(admin: KafkaAdmin, producers: Iterable[str]) ->
 def ensure_registry_topics(admin: KafkaAdmin, registry: str = SUBSCRIPTIONS_TOPIC) -> list[str]:
     """The compacted subscriptions registry `registry` (one partition: one ordered history), plus
     audit."""
-    created = admin.ensure_topics([registry], partitions=1, config=COMPACTED)
+    created = [] if registry in admin.list_topics() else [registry]
+    ensure_state_topic(admin, registry, own=SUBSCRIPTIONS_TOPIC)
     return created + ensure_audit_topic(admin)
 
 

@@ -9,7 +9,9 @@ from bus.control import policy_store, subscriptions
 from bus.control.acls import AclChanges, desired_acls, sync_acls
 from bus.control.policy_in_force import PolicyInForce, Withdrawn
 from bus.control.refused_records import RefusedRecord
+from bus.control.state_topics import check_state_topic
 from bus.control.topology import ensure_bus_topics, ensure_source_offsets_topics
+from bus.errors import ConfigError
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.topics import POLICY_TOPIC, SUBSCRIPTIONS_TOPIC, delivery_topic
@@ -22,10 +24,20 @@ from bus.policy.snapshot import EMPTY_HASH, Snapshot, compile_snapshot, empty_sn
 class StateTopics:
     """Where the enforcer reads its state: the policy topic (`bus policy apply` writes it) and the
     subscriptions registry. The bus's own by default; a test passes topics of its own, so that it
-    neither replaces the shared broker's policy nor unsubscribes its consumers."""
+    neither replaces the shared broker's policy nor unsubscribes its consumers (its enforcer
+    still syncs the broker's ACLs from them). Never a topic an agency can write
+    (bus/control/state_topics.py)."""
 
     policy: str = POLICY_TOPIC
     subscriptions: str = SUBSCRIPTIONS_TOPIC
+
+    def __post_init__(self) -> None:
+        check_state_topic(self.policy)
+        check_state_topic(self.subscriptions)
+        if self.policy == self.subscriptions:
+            raise ConfigError(
+                f"the policy and the subscriptions need two topics, not {self.policy}"
+            )
 
 
 @dataclass(frozen=True)

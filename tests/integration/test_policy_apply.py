@@ -11,9 +11,11 @@ from typer.testing import CliRunner
 
 from bus.cli.main import app
 from bus.control import policy_store
+from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.policy.loader import load_policy_set
 from bus.policy.snapshot import compile_snapshot
+from tests.support.kafka import unique_name
 
 REFERENCE = Path(__file__).resolve().parents[2] / "policies" / "reference"
 
@@ -44,3 +46,16 @@ def test_apply_publishes_valid_sets_and_refuses_broken_ones(
     still = asyncio.run(policy_store.latest(kafka_broker, topic))
     assert still is not None
     assert compile_snapshot(still).hash == expected
+
+
+def test_apply_to_a_policy_topic_that_does_not_exist_is_refused_and_creates_nothing(
+    kafka_admin: KafkaAdmin,
+) -> None:
+    # A typo must not start an empty policy topic beside the real one: the bus creates only its
+    # own bus.policy, and another name must exist already.
+    missing = unique_name("no-such-policy-topic")
+    result = CliRunner().invoke(app, ["policy", "apply", str(REFERENCE), "--policy-topic", missing])
+    said = result.output + (str(result.exception) if result.exception else "")
+    assert result.exit_code == 1, said
+    assert f"the topic '{missing}' does not exist" in said
+    assert missing not in kafka_admin.list_topics()

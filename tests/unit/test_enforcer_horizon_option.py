@@ -12,8 +12,10 @@ from bus.cli import enforce as enforce_cli
 from bus.cli.main import app
 from bus.enforcer.runtime import EnforcerConfig
 from bus.enforcer.seen_journal import SeenEventsConfig
+from bus.enforcer.state_sources import StateTopics
 from bus.kafka import broker
 from bus.kafka.connection import KafkaConnection
+from bus.kafka.topics import INGRESS_PREFIX, POLICY_TOPIC, SUBSCRIPTIONS_TOPIC
 
 
 def _config_of(args: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> EnforcerConfig:
@@ -44,4 +46,36 @@ def test_the_horizon_is_configurable(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     args = ["--duplicate-horizon-ids", "2000000", "--duplicate-horizon-days", "30"]
     assert _config_of(args, monkeypatch, tmp_path).duplicate_horizon == SeenEventsConfig(
         2_000_000, timedelta(days=30)
+    )
+
+
+def test_bus_enforce_follows_the_bus_s_own_state_and_ingress_topics_by_default(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = _config_of([], monkeypatch, tmp_path)
+    assert config.state_topics == StateTopics(POLICY_TOPIC, SUBSCRIPTIONS_TOPIC)
+    assert config.ingress_prefix == INGRESS_PREFIX == "bus.ingress."
+
+
+@pytest.mark.parametrize(
+    "option", ["--policy-topic", "--subscriptions-topic"], ids=["policy", "subscriptions"]
+)
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "bus.deadletter.tax-by",
+        "bus.ingress.population.AddressChanged",
+        "bus.audit",
+        "x.checkpoints",
+    ],
+)
+def test_bus_enforce_refuses_a_state_topic_an_agency_could_write(
+    option: str, topic: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A policy read from a topic an agency writes would be that agency's policy.
+    monkeypatch.setenv("BUS_HOME", str(tmp_path))
+    result = CliRunner().invoke(app, ["enforce", "--metrics-port", "0", option, topic])
+    assert result.exit_code == 2, result.output
+    assert "cannot hold the bus's policy or subscriptions" in " ".join(
+        result.output.replace("│", " ").split()
     )
