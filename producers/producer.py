@@ -61,6 +61,8 @@ class Producer:
             at least 1.
         retry_backoff_s: the wait before the second attempt; it doubles after each further one.
         request_timeout_s: how long the broker may take to acknowledge a send.
+        ingress_topic_of: the topic an event type is published to; the bus's ingress topic
+            (`bus.ingress.<type>`) unless a test publishes to its own.
     """
 
     def __init__(

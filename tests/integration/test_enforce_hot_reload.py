@@ -3,7 +3,8 @@ revoked in the policy set while events flow stops them at the switch, and SIGTER
 
 It follows a policy topic, a subscriptions registry and ingress topics of the test's own
 (--policy-topic, --subscriptions-topic, --ingress-prefix): the shared broker's policy in force, its
-subscriptions and its ingress topics stay untouched.
+subscriptions and its ingress topics stay untouched. Its audit records and deliveries go to the
+bus's topics (read by this test's ids), and its ACL sync follows this test's policy.
 A change is known to be in force when the enforcer's audit records say so, not its log."""
 
 import asyncio
