@@ -21,6 +21,7 @@ from bus.kafka.prerequisites import require_java
 from bus.kafka.probe import ClusterInfo, metadata, port_open
 from bus.kafka.provision import pinned_kafka_version, provision_jars
 from bus.kafka.settings import KafkaSettings
+from bus.util.detached import spawn_detached
 from bus.util.private_files import (
     PRIVATE_UMASK,
     make_private_dir,
@@ -154,24 +155,9 @@ def _start(settings: KafkaSettings, say: Say) -> int:
         "kafka.Kafka",
         str(config),
     ]
-    # posix_spawn rather than Popen: the broker is meant to outlive this process, and a Popen object
-    # would warn when collected while its child still runs. setsid: it ignores the terminal's Ctrl-C.
-    out = os.open(settings.log_dir / "stdout.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    try:
-        with private_umask():  # the child inherits it: segments and logs it creates are private
-            pid = os.posix_spawn(
-                java,
-                command,
-                dict(os.environ),
-                setsid=True,
-                file_actions=[
-                    (os.POSIX_SPAWN_DUP2, out, 1),
-                    (os.POSIX_SPAWN_DUP2, out, 2),
-                    (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
-                ],
-            )
-    finally:
-        os.close(out)
+    # Detached: its own session (it ignores the terminal's Ctrl-C), none of this process's descriptors.
+    with private_umask():  # the child inherits it: segments and logs it creates are private
+        pid = spawn_detached(java, command, settings.log_dir / "stdout.log")
     write_private(settings.pid_file, f"{pid}\n")
     say(f"starting Kafka {pinned_kafka_version()} (pid {pid}), log: {log_file(settings)}")
     return pid
