@@ -40,7 +40,7 @@ from bus.audit.store import AuditStore, DecisionFilter, open_store
 from bus.audit.store.audit_store import Checkpointing
 from bus.audit.subject_report import subject_report
 from bus.control.topology import INGRESS_PARTITIONS
-from bus.kafka import broker
+from bus.devenv import broker
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.reading import read_all
 from bus.kafka.settings import load_kafka_settings
@@ -138,7 +138,7 @@ def stores(kind: str, directory: Path) -> Iterator[str]:
         with sqlite_store_url(directory) as (url, _raw):
             yield url
     else:
-        from bus.postgres.local import up
+        from bus.devenv.postgres import up
 
         with postgres_store_url(up(say=lambda _line: None)) as (url, _raw):
             yield url

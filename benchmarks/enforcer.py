@@ -19,13 +19,13 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bus.control.topology import ensure_bus_topics
+from bus.devenv import broker
 from bus.enforcer.pipeline import EnforcerState, InRecord, Outcome, process
 from bus.enforcer.records import OutRecord
 from bus.enforcer.service import Enforcer
 from bus.envelope.attributes import parse_time
 from bus.envelope.codec import issue_event
 from bus.envelope.kafka_binding import KafkaRecord, header_map, ingress_record
-from bus.kafka import broker
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.settings import load_kafka_settings

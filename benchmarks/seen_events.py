@@ -24,10 +24,10 @@ from datetime import UTC, datetime
 import msgspec
 from aiokafka import AIOKafkaProducer, TopicPartition
 
+from bus.devenv import broker
 from bus.enforcer.pipeline import InRecord, process
 from bus.enforcer.seen_events import SeenEvents
 from bus.enforcer.seen_journal import SeenEventsConfig, rebuild, seen_events_topic
-from bus.kafka import broker
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.reading import read_to_end, topic_reader

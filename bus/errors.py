@@ -11,7 +11,7 @@ bus's too). tests/unit/test_error_tree.py reads this drawing and checks it again
         PrerequisiteMissingError                bus.errors
         BrokerError                             bus.errors
             TopicNotFoundError                  bus.kafka.reading
-        PostgresError                           bus.postgres.local
+        PostgresError                           bus.devenv.postgres
         CatalogError                            bus.catalog.errors
             UnknownEventTypeError               bus.catalog.errors
         EnvelopeError                           bus.envelope.errors

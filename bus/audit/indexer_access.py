@@ -11,7 +11,7 @@ import asyncio
 from bus.audit.witness import Witness, read_witness
 from bus.control.credentials import ensure_credentials
 from bus.control.service_principals import INDEXER_USER, VERIFIER_USER
-from bus.kafka import broker
+from bus.devenv import broker
 from bus.kafka.admin import Acl, KafkaAdmin, Operation, Resource
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.settings import load_kafka_settings

@@ -11,8 +11,8 @@ from bus.cli.params import PolicyTopicOption
 from bus.control import policy_store, subscriptions
 from bus.control.acls import describe, desired_acls, sync_acls
 from bus.control.topology import ensure_registry_topics
+from bus.devenv import broker
 from bus.errors import ConfigError
-from bus.kafka import broker
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.settings import load_kafka_settings

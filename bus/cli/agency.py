@@ -14,7 +14,7 @@ from bus.control.acls import describe
 from bus.control.agency_principals import AgencyPrincipals, read_agency_principals
 from bus.control.credentials import credentials_path, ensure_credentials
 from bus.control.offboarding import Offboarding, is_blocked, lift_block
-from bus.kafka import broker
+from bus.devenv import broker
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.settings import load_kafka_settings
 from bus.kafka.topics import POLICY_TOPIC

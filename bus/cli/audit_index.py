@@ -29,7 +29,7 @@ from bus.cli.audit_witness import AuditTopic, CheckpointTopicOf, PinnedKey
 from bus.cli.signals import stop_on_signals
 from bus.control.policy_store import ensure_policy_topic
 from bus.control.topology import ensure_audit_topic
-from bus.kafka import broker
+from bus.devenv import broker
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.settings import load_kafka_settings
 from bus.kafka.topics import AUDIT_TOPIC, POLICY_TOPIC, checkpoints_topic

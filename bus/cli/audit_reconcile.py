@@ -17,7 +17,7 @@ from bus.cli.audit_witness import (
     pinned_public_key,
     witness_as,
 )
-from bus.kafka import broker
+from bus.devenv import broker
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.settings import load_kafka_settings
 from bus.kafka.topics import AUDIT_TOPIC, POLICY_TOPIC, checkpoints_topic

@@ -10,7 +10,7 @@ import typer
 
 from bus.cli.signals import stop_on_signals
 from bus.control.credentials import load_credentials
-from bus.kafka import broker
+from bus.devenv import broker
 from bus.kafka.settings import load_kafka_settings
 from bus.keys import KeyStore
 from bus.util.logs import LogFormat, configure_logging

@@ -17,12 +17,12 @@ from bus.cli.params import (
     topic_name,
 )
 from bus.cli.signals import stop_on_signals
+from bus.devenv import broker
 from bus.enforcer.health import EnforcerHealth
 from bus.enforcer.metrics import EnforcerMetrics
 from bus.enforcer.runtime import EnforcerConfig, run_enforcer
 from bus.enforcer.seen_journal import SeenEventsConfig
 from bus.enforcer.state_sources import StateTopics
-from bus.kafka import broker
 from bus.kafka.settings import load_kafka_settings
 from bus.kafka.topics import INGRESS_PREFIX, POLICY_TOPIC, SUBSCRIPTIONS_TOPIC
 from bus.policy.loader import load_policy_set

@@ -2,8 +2,8 @@
 
 import typer
 
-from bus.kafka import broker
-from bus.kafka.provision import jars_present, libs_dir, provision_jars
+from bus.devenv import broker
+from bus.devenv.provision import jars_present, libs_dir, provision_jars
 from bus.kafka.settings import load_kafka_settings
 
 app = typer.Typer(

@@ -11,7 +11,7 @@ import typer
 from bus.cli.params import PolicyTopicOption, agency_id, purpose_code
 from bus.control import policy_store
 from bus.control.service_principals import claimed_by_agencies
-from bus.kafka import broker
+from bus.devenv import broker
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.settings import load_kafka_settings
 from bus.kafka.topics import POLICY_TOPIC

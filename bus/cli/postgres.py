@@ -3,7 +3,7 @@
 import typer
 
 from bus.audit.store.connect import redacted
-from bus.postgres import local
+from bus.devenv import postgres as local
 
 app = typer.Typer(help="The project's PostgreSQL server (127.0.0.1 only).", no_args_is_help=True)
 

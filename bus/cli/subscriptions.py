@@ -16,7 +16,7 @@ from bus.control import policy_store, subscriptions
 from bus.control.subscription_service import subscribe as subscribe_service
 from bus.control.subscription_service import unsubscribe as unsubscribe_service
 from bus.control.topology import ensure_registry_topics
-from bus.kafka import broker
+from bus.devenv import broker
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.settings import load_kafka_settings

@@ -30,10 +30,10 @@ from bus.demo.judge import (
 )
 from bus.demo.register_export import export_csv, row_of
 from bus.demo.scenario import REGISTERS, Scenario, scenario
+from bus.devenv import broker
 from bus.enforcer.runtime import EnforcerConfig, run_enforcer
 from bus.envelope.codec import issue_event
 from bus.envelope.kafka_binding import ingress_record
-from bus.kafka import broker
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.settings import KafkaSettings

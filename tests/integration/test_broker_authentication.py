@@ -6,7 +6,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 
-from bus.kafka import broker
+from bus.devenv import broker
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.settings import KafkaSettings
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bus.kafka import broker
+from bus.devenv import broker
+from bus.devenv.probe import metadata
 from bus.kafka.admin import KafkaAdmin
-from bus.kafka.probe import metadata
 from bus.kafka.settings import KafkaSettings, load_kafka_settings
 from tests.support.kafka import unique_name
 from tests.support.private_broker import free_ports

@@ -4,7 +4,7 @@ password, and nothing else does."""
 import psycopg
 import pytest
 
-from bus.postgres import local
+from bus.devenv import postgres as local
 
 
 def test_up_twice_gives_one_stable_url_that_logs_in(postgres_url: str) -> None:

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from bus.audit.store import open_store
-from bus.kafka import broker
+from bus.devenv import broker
+from bus.devenv.postgres import ROOT_DATA_AREA, LocalPostgres
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.settings import KafkaSettings
-from bus.postgres.local import ROOT_DATA_AREA, LocalPostgres
 from consumers.back_offices import REFERENCE_BACK_OFFICES
 from consumers.inbox import InboxOutcome
 from tests.support.kafka import produce_one, unique_name

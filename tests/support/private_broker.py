@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from bus.kafka import broker
+from bus.devenv import broker
 from bus.kafka.settings import KafkaSettings, load_kafka_settings
 
 

@@ -10,10 +10,10 @@ from typer.testing import CliRunner
 
 from bus.cli import enforce as enforce_cli
 from bus.cli.main import app
+from bus.devenv import broker
 from bus.enforcer.runtime import EnforcerConfig
 from bus.enforcer.seen_journal import SeenEventsConfig
 from bus.enforcer.state_sources import StateTopics
-from bus.kafka import broker
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.topics import INGRESS_PREFIX, POLICY_TOPIC, SUBSCRIPTIONS_TOPIC
 

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from bus.devenv.broker_config import admin_password, render_server_properties
+from bus.devenv.provision import pinned_kafka_version
 from bus.errors import ConfigError
-from bus.kafka.broker_config import admin_password, render_server_properties
-from bus.kafka.provision import pinned_kafka_version
 from bus.kafka.settings import load_kafka_settings
 
 

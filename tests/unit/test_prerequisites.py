@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from bus.devenv.prerequisites import java_major_version, require_java, require_maven
 from bus.errors import PrerequisiteMissingError
-from bus.kafka.prerequisites import java_major_version, require_java, require_maven
 
 
 def _fake_java(tmp_path: Path, version_line: str) -> Path:

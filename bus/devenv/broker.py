@@ -14,12 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bus.devenv.broker_config import LOG4J_CONFIG, admin_password, render_server_properties
+from bus.devenv.prerequisites import require_java
+from bus.devenv.probe import ClusterInfo, metadata, port_open
+from bus.devenv.provision import pinned_kafka_version, provision_jars
 from bus.errors import BrokerError
-from bus.kafka.broker_config import LOG4J_CONFIG, admin_password, render_server_properties
 from bus.kafka.connection import KafkaConnection
-from bus.kafka.prerequisites import require_java
-from bus.kafka.probe import ClusterInfo, metadata, port_open
-from bus.kafka.provision import pinned_kafka_version, provision_jars
 from bus.kafka.settings import KafkaSettings
 from bus.util.detached import spawn_detached
 from bus.util.private_files import (

@@ -5,8 +5,8 @@ import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from bus.devenv.prerequisites import require_maven
 from bus.errors import BrokerError
-from bus.kafka.prerequisites import require_maven
 from bus.kafka.settings import KafkaSettings
 from bus.util.paths import DEPLOY_DIR
 

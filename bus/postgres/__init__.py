@@ -1,1 +1,0 @@
-"""The project's own PostgreSQL server, for the audit store's tests and benchmarks."""
