@@ -10,7 +10,7 @@ import typer
 
 from bus.cli.signals import stop_on_signals
 from bus.control.credentials import load_credentials
-from bus.devenv import broker
+from bus.kafka.connection import KafkaConnection
 from bus.kafka.settings import load_kafka_settings
 from bus.keys import KeyStore
 from bus.util.logs import LogFormat, configure_logging
@@ -55,8 +55,9 @@ def run(
     inbox = _open(office, database)
     credentials = load_credentials(agency)
     configure_logging(log_format)
-    connection = broker.admin_connection(load_kafka_settings()).as_user(
-        credentials.username, credentials.password
+    # The agency's own principal only: an agency's process never reads the bus admin's password.
+    connection = KafkaConnection(
+        load_kafka_settings().bootstrap, credentials.username, credentials.password
     )
     consumer = office.consumer(
         connection, KeyStore.from_directory(keys or state / "keys" / "public"), inbox
