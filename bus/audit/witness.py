@@ -15,17 +15,15 @@ import msgspec
 from aiokafka.errors import KafkaError
 
 from bus.audit.checkpoint import Cadence, Checkpoint, signature_valid
+from bus.control.retention import CHECKPOINTS_CONFIG
 from bus.errors import BrokerError
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.reading import read_all
 from bus.keys.keystore import AgencyPublicKey
 
-CHECKPOINTS_TOPIC_CONFIG = {
-    "retention.ms": "-1",
-    "retention.bytes": "-1",
-    "cleanup.policy": "delete",
-}
+# Kept forever, never compacted: one row of the bus's retention rule (bus/control/retention.py).
+CHECKPOINTS_TOPIC_CONFIG = CHECKPOINTS_CONFIG
 
 
 def ensure_checkpoints_topic(admin: KafkaAdmin, topic: str) -> list[str]:

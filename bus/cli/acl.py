@@ -2,12 +2,10 @@
 
 import asyncio
 import time
-from pathlib import Path
-from typing import Annotated
 
 import typer
 
-from bus.cli.params import PolicyTopicOption
+from bus.cli.params import PolicySetOption, PolicyTopicOption
 from bus.control import policy_store, subscriptions
 from bus.control.acls import describe, desired_acls, sync_acls
 from bus.control.topology import ensure_registry_topics
@@ -25,16 +23,7 @@ app = typer.Typer(help="Broker ACLs derived from policy and subscriptions.", no_
 
 @app.command("sync")
 def sync(
-    policy: Annotated[
-        Path | None,
-        typer.Option(
-            "--policy",
-            metavar="DIR",
-            help="A policy set directory. Default: the set `bus policy apply` published.",
-            exists=True,
-            file_okay=False,
-        ),
-    ] = None,
+    policy: PolicySetOption = None,
     policy_topic: PolicyTopicOption = POLICY_TOPIC,
 ) -> None:
     """Grant what the policy and the subscriptions in force allow, and revoke every other ACL an

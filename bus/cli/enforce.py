@@ -17,6 +17,7 @@ from bus.cli.params import (
     topic_name,
 )
 from bus.cli.signals import stop_on_signals
+from bus.control.retention import load_retention_settings
 from bus.devenv import broker
 from bus.enforcer.health import EnforcerHealth
 from bus.enforcer.metrics import EnforcerMetrics
@@ -123,6 +124,7 @@ def enforce(
         ),
         state_topics=StateTopics(policy_topic, subscriptions_topic),
         ingress_prefix=ingress_prefix,
+        retention=load_retention_settings(),  # shared with `bus topics reconcile`: one rule
     )
     connection = broker.admin_connection(load_kafka_settings())
     registry = CollectorRegistry()

@@ -21,6 +21,7 @@ from bus.cli import (
     postgres,
     register_adapter,
     subscriptions,
+    topics,
 )
 from bus.cli.failures import BusCommandGroup
 from bus.errors import BusError
@@ -43,6 +44,7 @@ app.command("unsubscribe")(subscriptions.unsubscribe)
 app.command("subscriptions")(subscriptions.list_subscriptions)
 app.command("enforce")(enforce.enforce)
 app.add_typer(acl.app, name="acl")
+app.add_typer(topics.app, name="topics")
 audit.app.command("index")(audit_index.index)
 audit.app.command("reconcile")(audit_reconcile.reconcile_command)
 app.add_typer(audit.app, name="audit")

@@ -84,6 +84,16 @@ PolicyDirOption = Annotated[
         "--policy", metavar="DIR", help="The policy set in force.", exists=True, file_okay=False
     ),
 ]
+PolicySetOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--policy",
+        metavar="DIR",
+        help="A policy set directory. Default: the set `bus policy apply` published.",
+        exists=True,
+        file_okay=False,
+    ),
+]
 PolicyTopicOption = Annotated[
     str,
     typer.Option(

@@ -1,8 +1,9 @@
 """The topics the bus needs, derived from the catalogue, and creating them as the bus admin."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from bus.catalog import CATALOG, Catalog
+from bus.control.retention import UNLIMITED_RETENTION, RetentionRule, TopicKind, reconcile
 from bus.control.state_topics import ensure_state_topic
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.topics import (
@@ -22,7 +23,7 @@ from bus.policy.facts import Subscription
 INGRESS_PARTITIONS = 6
 # The audit topic is the indexer's source and `bus audit reconcile`'s witness: kept until deleted
 # on purpose, never aged out by the broker's default retention (7 days) while an indexer is down.
-AUDIT_TOPIC_CONFIG = {"retention.ms": "-1", "retention.bytes": "-1"}
+AUDIT_TOPIC_CONFIG = UNLIMITED_RETENTION
 # Nothing an agency sends is lost: every record the broker accepts on an ingress topic must fit,
 # untouched, into quarantine with the enforcer's headers. The broker checks max.message.bytes on
 # each batch as sent; with compression.type=uncompressed it checks it again after unpacking, so a
@@ -43,34 +44,59 @@ def ingress_topics(catalog: Catalog = CATALOG, prefix: str = INGRESS_PREFIX) -> 
     return [ingress_topic(t, prefix) for t in catalog.event_types()]
 
 
+def ensure_configured_topics(
+    admin: KafkaAdmin, wanted: Mapping[str, Mapping[str, str]], partitions: int
+) -> list[str]:
+    """Create the missing topics of `wanted` each with its configuration, and bring the existing
+    ones to it (retention drift is logged); returns the names created."""
+    by_config: dict[tuple[tuple[str, str], ...], list[str]] = {}
+    for topic, config in wanted.items():
+        by_config.setdefault(tuple(sorted(config.items())), []).append(topic)
+    created = []
+    for settings, topics in by_config.items():
+        created += admin.ensure_topics(topics, partitions=partitions, config=dict(settings))
+    reconcile(admin, wanted)
+    return sorted(created)
+
+
 def ensure_ingress_topics(
     admin: KafkaAdmin,
     catalog: Catalog = CATALOG,
     partitions: int = INGRESS_PARTITIONS,
     prefix: str = INGRESS_PREFIX,
+    retention: RetentionRule | None = None,
 ) -> list[str]:
-    """Create missing ingress topics, and size existing ones; returns the names created."""
-    topics = ingress_topics(catalog, prefix)
-    created = admin.ensure_topics(topics, partitions=partitions, config=INGRESS_TOPIC_CONFIG)
-    admin.ensure_topic_config(topics, INGRESS_TOPIC_CONFIG)
-    return created
+    """Create missing ingress topics, and size existing ones and keep their retention to
+    `retention` (default: the bus-wide defaults); returns the names created."""
+    ingress = (retention or RetentionRule()).for_kind(TopicKind.INGRESS, prefix)
+    config = {**INGRESS_TOPIC_CONFIG, **ingress}
+    return ensure_configured_topics(
+        admin, {t: config for t in ingress_topics(catalog, prefix)}, partitions
+    )
 
 
 def ensure_bus_topics(
-    admin: KafkaAdmin, subscriptions: Iterable[Subscription], partitions: int = INGRESS_PARTITIONS
+    admin: KafkaAdmin,
+    subscriptions: Iterable[Subscription],
+    partitions: int = INGRESS_PARTITIONS,
+    retention: RetentionRule | None = None,
 ) -> list[str]:
     """Audit, quarantine, one delivery topic per consumer × purpose and one dead-letter topic per
-    consumer; returns the names created."""
+    consumer, each kept to `retention` (default: the bus-wide defaults, no purpose known);
+    returns the names created."""
+    rule = retention or RetentionRule()
     subscriptions = list(subscriptions)
     created = ensure_audit_topic(admin, partitions=partitions)
-    created += admin.ensure_topics(
-        [QUARANTINE_TOPIC], partitions=partitions, config=QUARANTINE_TOPIC_CONFIG
-    )
-    admin.ensure_topic_config([QUARANTINE_TOPIC], QUARANTINE_TOPIC_CONFIG)
-    deliveries = {delivery_topic(s.consumer, s.purpose) for s in subscriptions}
-    created += admin.ensure_topics(deliveries, partitions=partitions)
-    dead_letters = {dead_letter_topic(s.consumer) for s in subscriptions}
-    return created + admin.ensure_topics(dead_letters, partitions=1)
+    quarantine = {**QUARANTINE_TOPIC_CONFIG, **rule.for_kind(TopicKind.QUARANTINE, "")}
+    created += ensure_configured_topics(admin, {QUARANTINE_TOPIC: quarantine}, partitions)
+    deliveries = {
+        delivery_topic(s.consumer, s.purpose): rule.delivery(s.purpose) for s in subscriptions
+    }
+    created += ensure_configured_topics(admin, deliveries, partitions)
+    dead_letters = {
+        dead_letter_topic(s.consumer): rule.dead_letter(s.consumer) for s in subscriptions
+    }
+    return created + ensure_configured_topics(admin, dead_letters, 1)
 
 
 def ensure_source_offsets_topics(admin: KafkaAdmin, producers: Iterable[str]) -> list[str]:
@@ -93,5 +119,6 @@ def ensure_registry_topics(admin: KafkaAdmin, registry: str = SUBSCRIPTIONS_TOPI
 def ensure_audit_topic(
     admin: KafkaAdmin, topic: str = AUDIT_TOPIC, partitions: int = INGRESS_PARTITIONS
 ) -> list[str]:
-    """Create the audit topic if missing, with unlimited retention; returns [topic] if created."""
-    return admin.ensure_topics([topic], partitions=partitions, config=AUDIT_TOPIC_CONFIG)
+    """Create the audit topic if missing, with unlimited retention (and give it back that
+    retention if it was changed); returns [topic] if created."""
+    return ensure_configured_topics(admin, {topic: AUDIT_TOPIC_CONFIG}, partitions)

@@ -10,6 +10,7 @@ from functools import partial
 from pathlib import Path
 
 from bus.control import policy_store
+from bus.control.retention import RetentionRule, RetentionSettings
 from bus.control.subscriptions import subscription_key
 from bus.control.topology import ensure_ingress_topics, ensure_registry_topics, ingress_topics
 from bus.enforcer.health import EnforcerHealth
@@ -41,6 +42,7 @@ class EnforcerConfig:
         duplicate_horizon: how far back a republished event is caught as DUPLICATE_EVENT.
         state_topics: the policy topic and subscriptions registry to follow (the bus's own).
         ingress_prefix: the ingress topics to read are this prefix and the event type (the bus's).
+        retention: how long the bus's topics keep data (BUS_RETENTION_* variables).
         The intervals are the state watcher's (WatcherTiming); see the notes beside each.
     """
 
@@ -60,6 +62,7 @@ class EnforcerConfig:
     duplicate_horizon: SeenEventsConfig = field(default_factory=SeenEventsConfig)
     state_topics: StateTopics = field(default_factory=StateTopics)
     ingress_prefix: str = INGRESS_PREFIX
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
     def timing(self) -> WatcherTiming:
         """The state watcher's timing from this configuration (its retry times as defaulted)."""
@@ -113,11 +116,13 @@ async def run_enforcer(
     admin = KafkaAdmin(connection)
     ensure_registry_topics(admin, config.state_topics.subscriptions)
     policy_store.ensure_policy_topic(admin, config.state_topics.policy)
-    ensure_ingress_topics(admin, prefix=config.ingress_prefix)
+    ensure_ingress_topics(
+        admin, prefix=config.ingress_prefix, retention=RetentionRule(config.retention)
+    )
     secret = ensure_pseudonym_key(config.pseudonym_key_file)
     watcher = StateWatcher(
         BusStateSource(connection, config.policy_dir, config.state_topics),
-        KafkaBrokerSetup(admin),
+        KafkaBrokerSetup(admin, config.retention),
         lambda reading: build_state(reading.snapshot, config, reading.subscriptions, secret),
         config.timing(),
         health or EnforcerHealth(),

@@ -9,6 +9,7 @@ from bus.control import policy_store, subscriptions
 from bus.control.acls import AclChanges, desired_acls, sync_acls
 from bus.control.policy_in_force import PolicyInForce, Withdrawn
 from bus.control.refused_records import RefusedRecord
+from bus.control.retention import RetentionRule, RetentionSettings
 from bus.control.state_topics import check_state_topic
 from bus.control.topology import ensure_bus_topics, ensure_source_offsets_topics
 from bus.errors import ConfigError
@@ -125,14 +126,17 @@ class BusStateSource:
 
 
 class KafkaBrokerSetup:
-    """The state watcher's BrokerSetup on a Kafka cluster, through `admin`."""
+    """The state watcher's BrokerSetup on a Kafka cluster, through `admin`; the bus's topics kept
+    to the `retention` bounds and the reading's purposes (bus/control/retention.py)."""
 
-    def __init__(self, admin: KafkaAdmin) -> None:
-        self._admin = admin
+    def __init__(self, admin: KafkaAdmin, retention: RetentionSettings | None = None) -> None:
+        self._admin, self._retention = admin, retention or RetentionSettings()
 
     def ensure_topics(self, reading: StateReading) -> None:
-        """Delivery, dead-letter, audit and quarantine topics, and producers' progress topics."""
-        ensure_bus_topics(self._admin, reading.subscriptions)
+        """Delivery, dead-letter, audit and quarantine topics, and producers' progress topics;
+        their retention drift is altered (and logged)."""
+        rule = RetentionRule.of(reading.snapshot, self._retention)
+        ensure_bus_topics(self._admin, reading.subscriptions, retention=rule)
         producers = {a for pairs in reading.snapshot.authorities.values() for a, _ in pairs}
         ensure_source_offsets_topics(self._admin, producers)
 

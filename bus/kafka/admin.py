@@ -150,7 +150,7 @@ class KafkaAdmin:
     """Thin, blocking wrapper that turns librdkafka futures into results or one BrokerError.
 
     `connection`: the principal it acts as; creating topics, users and ACLs takes the bus admin's
-    (`bus.kafka.broker.admin_connection`).
+    (`bus.devenv.broker.admin_connection`).
     """
 
     def __init__(self, connection: KafkaConnection) -> None:
@@ -225,31 +225,50 @@ class KafkaAdmin:
 
     def topic_config(self, topic: str) -> dict[str, str]:
         """The topic's effective configuration (its own settings over the broker's defaults)."""
-        resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
-        futures = self._client.describe_configs([resource], request_timeout=_TIMEOUT_S)
-        try:
-            entries = futures[resource].result(_TIMEOUT_S)
-        except KafkaException as exc:
-            raise BrokerError(f"could not describe topic {topic}: {exc.args[0]}") from exc
-        return {name: entry.value for name, entry in entries.items()}
+        return self.topic_configs([topic])[topic]
+
+    def topic_configs(self, topics: Iterable[str]) -> dict[str, dict[str, str]]:
+        """Each topic's effective configuration, asked in one request (none: nothing is sent)."""
+        resources = [ConfigResource(ConfigResource.Type.TOPIC, t) for t in topics]
+        if not resources:
+            return {}
+        futures = self._client.describe_configs(resources, request_timeout=_TIMEOUT_S)
+        found = {}
+        for resource, future in futures.items():
+            try:
+                entries = future.result(_TIMEOUT_S)
+            except KafkaException as exc:
+                raise BrokerError(
+                    f"could not describe topic {resource.name}: {exc.args[0]}"
+                ) from exc
+            found[resource.name] = {name: entry.value for name, entry in entries.items()}
+        return found
+
+    def alter_topic_configs(self, changes: Mapping[str, Mapping[str, str]]) -> None:
+        """Set, per topic, the given settings (incrementally: its other settings stay)."""
+        resources = [
+            ConfigResource(
+                ConfigResource.Type.TOPIC,
+                topic,
+                incremental_configs=[
+                    ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET)
+                    for k, v in config.items()
+                ],
+            )
+            for topic, config in changes.items()
+            if config
+        ]
+        if resources:
+            self._wait(
+                "alter topic config",
+                self._client.incremental_alter_configs(resources, request_timeout=_TIMEOUT_S),
+            )
 
     def ensure_topic_config(self, names: Iterable[str], config: Mapping[str, str]) -> list[str]:
         """Give existing topics `config` where their settings differ (topics created before a
         limit was introduced); returns the names changed."""
         changed = [n for n in sorted(set(names)) if _differs(self.topic_config(n), config)]
-        if changed:
-            entries = [
-                ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET)
-                for k, v in config.items()
-            ]
-            resources = [
-                ConfigResource(ConfigResource.Type.TOPIC, n, incremental_configs=entries)
-                for n in changed
-            ]
-            self._wait(
-                "alter topic config",
-                self._client.incremental_alter_configs(resources, request_timeout=_TIMEOUT_S),
-            )
+        self.alter_topic_configs({n: config for n in changed})
         return changed
 
     def partition_count(self, topic: str) -> int:

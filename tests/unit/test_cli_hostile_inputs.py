@@ -71,6 +71,7 @@ BASELINES: dict[str, dict[str, str]] = {
     "policy export": {"directory": REFERENCE, "cedar": "{tmp}/cedar"},
     "policy apply": {"directory": REFERENCE},
     "acl sync": {},
+    "topics reconcile": {},
     "register-adapter run": {"agency": "muni-09162000", "inbox": "{tmp}/inbox"},
     "back-office run": {"agency": "tax-by"},
 }

@@ -60,6 +60,12 @@ class RefusingAdmin:
     def ensure_topic_config(self, names: Iterable[str], config: Mapping[str, str]) -> list[str]:
         return []
 
+    def topic_configs(self, topics: Iterable[str]) -> dict[str, dict[str, str]]:
+        return {t: {} for t in topics}
+
+    def alter_topic_configs(self, changes: Mapping[str, Mapping[str, str]]) -> None:
+        pass
+
     def describe_acls_of(self, principal: str | None) -> set[Acl]:
         return {a for a in self.acls if principal in (None, a.principal)}
 
