@@ -33,6 +33,7 @@ from bus.kafka.topics import (
     QUARANTINE_TOPIC,
 )
 from bus.policy.snapshot import Snapshot
+from bus.util.environment_errors import variable_problems
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +96,7 @@ def load_retention_settings() -> RetentionSettings:
     try:
         found = _RetentionVariables()
     except ValidationError as exc:
-        problems = "; ".join(
-            f"BUS_RETENTION_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
-            f" (got {err.get('input')!r})"
-            for err in exc.errors()
-        )
+        problems = variable_problems(exc, "BUS_RETENTION_")
         raise ConfigError(
             f"invalid retention setting: {problems}. Expected a number of days, more than 0 and "
             f"at most {_MAX_DAYS}."

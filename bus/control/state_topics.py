@@ -40,14 +40,16 @@ def check_state_topic(name: str) -> str:
     return name
 
 
-def ensure_state_topic(admin: KafkaAdmin, topic: str, own: str) -> None:
+def ensure_state_topic(admin: KafkaAdmin, topic: str, own: str) -> list[str]:
     """Make sure the state topic `topic` exists: the bus's `own` one is created (compacted, one
-    partition) if missing; any other must exist already (ConfigError if not)."""
+    partition) if missing; any other must exist already (ConfigError if not). Returns [topic] if
+    it was created."""
     check_state_topic(topic)
     if topic == own:
-        admin.ensure_topics([topic], partitions=1, config=COMPACTED)
-    elif topic not in admin.list_topics():
+        return admin.ensure_topics([topic], partitions=1, config=COMPACTED)
+    if topic not in admin.list_topics():
         raise ConfigError(
             f"the topic {shown(topic)} does not exist: the bus creates only its own {own}. "
             "Create it first, or leave the option out to use the bus's own"
         )
+    return []

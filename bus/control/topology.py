@@ -49,13 +49,30 @@ def ensure_configured_topics(
 ) -> list[str]:
     """Create the missing topics of `wanted` each with its configuration, and bring the existing
     ones to it (retention drift is logged); returns the names created."""
-    by_config: dict[tuple[tuple[str, str], ...], list[str]] = {}
-    for topic, config in wanted.items():
-        by_config.setdefault(tuple(sorted(config.items())), []).append(topic)
-    created = []
-    for settings, topics in by_config.items():
-        created += admin.ensure_topics(topics, partitions=partitions, config=dict(settings))
-    reconcile(admin, wanted)
+    return ensure_configured_groups(admin, [(wanted, partitions)])
+
+
+def ensure_configured_groups(
+    admin: KafkaAdmin, groups: Iterable[tuple[Mapping[str, Mapping[str, str]], int]]
+) -> list[str]:
+    """`ensure_configured_topics` for several groups (topics and their configuration, partitions)
+    with one listing: every missing topic is created first, then the ones that existed are
+    reconciled, so a refused config change never keeps a topic from being created (nor its
+    subscriptions from being served). Returns the names created."""
+    existing = admin.list_topics()
+    created: list[str] = []
+    drifting: dict[str, Mapping[str, str]] = {}
+    for wanted, partitions in groups:
+        by_config: dict[tuple[tuple[str, str], ...], list[str]] = {}
+        for topic, config in wanted.items():
+            if topic in existing:
+                drifting[topic] = config
+            else:
+                by_config.setdefault(tuple(sorted(config.items())), []).append(topic)
+        for settings, topics in by_config.items():
+            admin.create_topics(sorted(topics), partitions, dict(settings))
+            created += topics
+    reconcile(admin, drifting)
     return sorted(created)
 
 
@@ -86,17 +103,16 @@ def ensure_bus_topics(
     returns the names created."""
     rule = retention or RetentionRule()
     subscriptions = list(subscriptions)
-    created = ensure_audit_topic(admin, partitions=partitions)
     quarantine = {**QUARANTINE_TOPIC_CONFIG, **rule.for_kind(TopicKind.QUARANTINE, "")}
-    created += ensure_configured_topics(admin, {QUARANTINE_TOPIC: quarantine}, partitions)
-    deliveries = {
-        delivery_topic(s.consumer, s.purpose): rule.delivery(s.purpose) for s in subscriptions
+    partitioned = {
+        AUDIT_TOPIC: AUDIT_TOPIC_CONFIG,
+        QUARANTINE_TOPIC: quarantine,
+        **{delivery_topic(s.consumer, s.purpose): rule.delivery(s.purpose) for s in subscriptions},
     }
-    created += ensure_configured_topics(admin, deliveries, partitions)
     dead_letters = {
         dead_letter_topic(s.consumer): rule.dead_letter(s.consumer) for s in subscriptions
     }
-    return created + ensure_configured_topics(admin, dead_letters, 1)
+    return ensure_configured_groups(admin, [(partitioned, partitions), (dead_letters, 1)])
 
 
 def ensure_source_offsets_topics(admin: KafkaAdmin, producers: Iterable[str]) -> list[str]:
@@ -111,9 +127,7 @@ def ensure_source_offsets_topics(admin: KafkaAdmin, producers: Iterable[str]) ->
 def ensure_registry_topics(admin: KafkaAdmin, registry: str = SUBSCRIPTIONS_TOPIC) -> list[str]:
     """The compacted subscriptions registry `registry` (one partition: one ordered history), plus
     audit."""
-    created = [] if registry in admin.list_topics() else [registry]
-    ensure_state_topic(admin, registry, own=SUBSCRIPTIONS_TOPIC)
-    return created + ensure_audit_topic(admin)
+    return ensure_state_topic(admin, registry, own=SUBSCRIPTIONS_TOPIC) + ensure_audit_topic(admin)
 
 
 def ensure_audit_topic(

@@ -131,12 +131,16 @@ class KafkaBrokerSetup:
 
     def __init__(self, admin: KafkaAdmin, retention: RetentionSettings | None = None) -> None:
         self._admin, self._retention = admin, retention or RetentionSettings()
+        self._rule = RetentionRule(self._retention)
 
     def ensure_topics(self, reading: StateReading) -> None:
         """Delivery, dead-letter, audit and quarantine topics, and producers' progress topics;
         their retention drift is altered (and logged)."""
-        rule = RetentionRule.of(reading.snapshot, self._retention)
-        ensure_bus_topics(self._admin, reading.subscriptions, retention=rule)
+        # The purposes' caps come from the last policy in force: a withdrawn policy (nothing in
+        # force, the enforcer paused) must not lengthen retention back to the bare bounds.
+        if reading.has_policy:
+            self._rule = RetentionRule.of(reading.snapshot, self._retention)
+        ensure_bus_topics(self._admin, reading.subscriptions, retention=self._rule)
         producers = {a for pairs in reading.snapshot.authorities.values() for a, _ in pairs}
         ensure_source_offsets_topics(self._admin, producers)
 

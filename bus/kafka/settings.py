@@ -7,6 +7,7 @@ from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bus.errors import ConfigError
+from bus.util.environment_errors import variable_problems
 from bus.util.paths import default_cache_dir, default_state_dir
 
 Port = Annotated[int, Field(ge=1024, le=65535)]
@@ -62,11 +63,7 @@ def load_kafka_settings(**overrides: object) -> KafkaSettings:
     try:
         return KafkaSettings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        problems = "; ".join(
-            f"BUS_KAFKA_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
-            f" (got {err.get('input')!r})"
-            for err in exc.errors()
-        )
+        problems = variable_problems(exc, "BUS_KAFKA_")
         raise ConfigError(
             f"invalid broker setting: {problems}. Fix the environment variable."
         ) from None

@@ -38,7 +38,7 @@ class RecordedOutcome(StrEnum):
     @classmethod
     def of(cls, decided: Outcome) -> "RecordedOutcome":
         """The record of a decision on an event."""
-        return cls(decided.value)
+        return _RECORDED_OF[decided]  # a dict, not cls(value): once per decision on the hot path
 
     def decided(self) -> Outcome:
         """The policy engine's outcome behind a policy decision (a refused subscription is a
@@ -47,6 +47,8 @@ class RecordedOutcome(StrEnum):
             raise ValueError(f"a {self} record is no policy decision")
         return Outcome.PERMIT if self is RecordedOutcome.PERMIT else Outcome.DENY
 
+
+_RECORDED_OF = {Outcome.PERMIT: RecordedOutcome.PERMIT, Outcome.DENY: RecordedOutcome.DENY}
 
 # The outcomes the policy engine decided: what a recorded snapshot can re-decide and explain.
 POLICY_DECISIONS = frozenset(

@@ -57,6 +57,11 @@ class RefusingAdmin:
             raise BrokerError(f"could not create topics ({refused[0]}): marked for deletion")
         return missing
 
+    def create_topics(
+        self, names: Iterable[str], partitions: int = 1, config: Mapping[str, str] | None = None
+    ) -> None:
+        self.ensure_topics(names, partitions, config)
+
     def ensure_topic_config(self, names: Iterable[str], config: Mapping[str, str]) -> list[str]:
         return []
 
