@@ -7,11 +7,11 @@ import pytest
 
 from bus.devenv import broker
 from bus.devenv.postgres import up as postgres_up
-from bus.enforcer.seen_journal import SEEN_EVENTS_PREFIX
 from bus.errors import BusError
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.settings import KafkaSettings, load_kafka_settings
+from bus.kafka.topics import SEEN_EVENTS_PREFIX
 from tests.support.kafka import Principals, unique_name
 
 

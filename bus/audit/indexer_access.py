@@ -10,33 +10,19 @@ import asyncio
 
 from bus.audit.witness import Witness, read_witness
 from bus.control.credentials import ensure_credentials
-from bus.control.service_principals import INDEXER_USER, VERIFIER_USER
+from bus.control.service_principals import (
+    INDEXER_USER,
+    VERIFIER_USER,
+    indexer_acls,
+    verifier_acls,
+)
 from bus.devenv import broker
-from bus.kafka.admin import Acl, KafkaAdmin, Operation, Resource
+from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.settings import load_kafka_settings
-from bus.kafka.topics import checkpoints_topic
 from bus.keys.keystore import AgencyPublicKey
 
 FRESH_USER_WAIT_S = 15.0  # a user or ACL created just now takes a moment to reach the broker
-
-
-def indexer_acls(audit_topic: str, policy_topic: str, witness_topic: str | None = None) -> set[Acl]:
-    """The indexer's ACLs: READ on the audit and policy topics, READ and WRITE on the witness
-    topic (by default `<audit_topic>.checkpoints`)."""
-    principal = f"User:{INDEXER_USER}"
-    witness = witness_topic or checkpoints_topic(audit_topic)
-    return {
-        Acl(principal, Resource.TOPIC, audit_topic, Operation.READ),
-        Acl(principal, Resource.TOPIC, policy_topic, Operation.READ),
-        Acl(principal, Resource.TOPIC, witness, Operation.READ),
-        Acl(principal, Resource.TOPIC, witness, Operation.WRITE),
-    }
-
-
-def verifier_acls(witness_topic: str) -> set[Acl]:
-    """The verifier's one ACL: READ on the witness topic."""
-    return {Acl(f"User:{VERIFIER_USER}", Resource.TOPIC, witness_topic, Operation.READ)}
 
 
 def indexer_connection(

@@ -1,26 +1,51 @@
-"""The bus's own principals on its broker. Every other principal is an agency the bus manages.
+"""The bus's own principals on its broker, and the ACLs each needs for its job and no more.
 
-The broker belongs to the bus: only the bus admin creates SCRAM users (`bus agency onboard`), and
-nothing is allowed without an ACL. So a principal holding an ACL is either one of the bus's own
-services, listed here, or an agency, whose every ACL must follow from the policy and the
-subscriptions in force. ACL sync never touches the former and revokes anything unjustified of the
-latter, so an agency removed from the policy loses its access even though nothing names it any
-more. Add a new service's principal here, or sync revokes its ACLs.
+Every other principal is an agency the bus manages: its every ACL must follow from the policy and
+the subscriptions in force. ACL sync never touches the principals listed here and revokes anything
+unjustified of an agency, so an agency removed from the policy loses its access even though
+nothing names it any more. Add a new service's principal here, or sync revokes its ACLs.
+
+No service is a super user. The broker's admin (the lab's `bus-admin`, or a Kafka installation's
+own) exists only to create the operator; the operator alone creates topics, SCRAM users and ACLs.
+The operator's ALTER on the cluster lets it grant itself more, as in any Kafka: it is the trusted
+role, kept apart from the services that parse agencies' input, and it holds no READ on personal
+data (the delivery, ingress, audit and quarantine topics).
 """
 
 import os
 from collections.abc import Iterable
 
 from bus.errors import ConfigError
+from bus.kafka.admin import Acl, Operation, Resource
 from bus.kafka.settings import KafkaSettings, load_kafka_settings
+from bus.kafka.topics import (
+    AUDIT_TOPIC,
+    DELIVERY_PREFIX,
+    INGRESS_PREFIX,
+    POLICY_TOPIC,
+    QUARANTINE_TOPIC,
+    SEEN_EVENTS_PREFIX,
+    SUBSCRIPTIONS_TOPIC,
+    checkpoints_topic,
+)
 
-# The audit trail's own principals (bus/audit/indexer_access.py grants their ACLs).
+OPERATOR_USER = "bus-operator"
+ENFORCER_USER = "bus-enforcer"
+ENFORCER_GROUP = "bus-enforcer"  # its consumer group, and the prefix of its transactional ids
+# The audit trail's own principals.
 INDEXER_USER = "audit-indexer"
 VERIFIER_USER = "audit-verifier"
+# The connection profile each service loads (bus/kafka/profile.py): role name → SCRAM user.
+SERVICE_ROLES = {
+    "operator": OPERATOR_USER,
+    "enforcer": ENFORCER_USER,
+    "audit-indexer": INDEXER_USER,
+    "audit-verifier": VERIFIER_USER,
+}
 
 
 def service_principals() -> frozenset[str]:
-    """The admin (super user; the enforcer and the CLI run as it), the audit indexer and verifier."""
+    """The broker admin and every service's principal (`User:<name>`)."""
     return frozenset(f"User:{user}" for user in service_usernames())
 
 
@@ -32,7 +57,89 @@ def claimed_by_agencies(principals: Iterable[str]) -> list[str]:
 
 def service_usernames() -> frozenset[str]:
     """The SCRAM user names of `service_principals`."""
-    return frozenset({_admin_user(), INDEXER_USER, VERIFIER_USER})
+    return frozenset({_admin_user(), *SERVICE_ROLES.values()})
+
+
+def service_acls() -> dict[str, set[Acl]]:
+    """Each service's principal → its ACLs, for the bus's own topic names."""
+    return {
+        f"User:{OPERATOR_USER}": operator_acls(),
+        f"User:{ENFORCER_USER}": enforcer_acls(),
+        f"User:{INDEXER_USER}": indexer_acls(AUDIT_TOPIC, POLICY_TOPIC),
+        f"User:{VERIFIER_USER}": verifier_acls(checkpoints_topic(AUDIT_TOPIC)),
+    }
+
+
+def operator_acls() -> set[Acl]:
+    """Topics under `bus.` (create, configure, grow, delete), ACLs and SCRAM users (the cluster's
+    ALTER and DESCRIBE), and the policy and subscription topics it publishes to. No READ on any
+    topic that carries personal data."""
+    principal = f"User:{OPERATOR_USER}"
+    topic_admin = (
+        Operation.CREATE,
+        Operation.DESCRIBE,
+        Operation.DESCRIBE_CONFIGS,
+        Operation.ALTER_CONFIGS,
+        Operation.ALTER,
+        Operation.DELETE,
+    )
+    acls = {Acl(principal, Resource.CLUSTER, "kafka-cluster", op) for op in _CLUSTER_ADMIN}
+    acls |= {Acl(principal, Resource.TOPIC, "bus.", op, prefixed=True) for op in topic_admin}
+    for topic in (POLICY_TOPIC, SUBSCRIPTIONS_TOPIC):
+        acls |= {
+            Acl(principal, Resource.TOPIC, topic, op) for op in (Operation.READ, Operation.WRITE)
+        }
+    return acls
+
+
+_CLUSTER_ADMIN = (Operation.ALTER, Operation.DESCRIBE)
+
+
+def enforcer_acls(group: str = ENFORCER_GROUP) -> set[Acl]:
+    """READ the ingress topics, the policy and the subscriptions; WRITE the delivery, audit and
+    quarantine topics; its own consumer group and transactional ids; and its own journals of
+    accepted event ids (`bus.seen-events.<group>.…`), which it creates and sizes itself."""
+    principal = f"User:{ENFORCER_USER}"
+    journals = f"{SEEN_EVENTS_PREFIX}{group}."
+    return {
+        Acl(principal, Resource.TOPIC, INGRESS_PREFIX, Operation.READ, prefixed=True),
+        Acl(principal, Resource.TOPIC, POLICY_TOPIC, Operation.READ),
+        Acl(principal, Resource.TOPIC, SUBSCRIPTIONS_TOPIC, Operation.READ),
+        Acl(principal, Resource.TOPIC, DELIVERY_PREFIX, Operation.WRITE, prefixed=True),
+        Acl(principal, Resource.TOPIC, AUDIT_TOPIC, Operation.WRITE),
+        Acl(principal, Resource.TOPIC, QUARANTINE_TOPIC, Operation.WRITE),
+        Acl(principal, Resource.GROUP, group, Operation.READ),
+        Acl(principal, Resource.TRANSACTIONAL_ID, f"{group}.", Operation.WRITE, prefixed=True),
+        *(
+            Acl(principal, Resource.TOPIC, journals, op, prefixed=True)
+            for op in (
+                Operation.CREATE,
+                Operation.READ,
+                Operation.WRITE,
+                Operation.DESCRIBE_CONFIGS,
+                Operation.ALTER_CONFIGS,
+                Operation.ALTER,
+            )
+        ),
+    }
+
+
+def indexer_acls(audit_topic: str, policy_topic: str, witness_topic: str | None = None) -> set[Acl]:
+    """The indexer's ACLs: READ on the audit and policy topics, READ and WRITE on the witness
+    topic (by default `<audit_topic>.checkpoints`; it alone may write there)."""
+    principal = f"User:{INDEXER_USER}"
+    witness = witness_topic or checkpoints_topic(audit_topic)
+    return {
+        Acl(principal, Resource.TOPIC, audit_topic, Operation.READ),
+        Acl(principal, Resource.TOPIC, policy_topic, Operation.READ),
+        Acl(principal, Resource.TOPIC, witness, Operation.READ),
+        Acl(principal, Resource.TOPIC, witness, Operation.WRITE),
+    }
+
+
+def verifier_acls(witness_topic: str) -> set[Acl]:
+    """The verifier's one ACL: READ on the witness topic."""
+    return {Acl(f"User:{VERIFIER_USER}", Resource.TOPIC, witness_topic, Operation.READ)}
 
 
 def _admin_user() -> str:

@@ -18,6 +18,7 @@ from bus.devenv.broker_config import LOG4J_CONFIG, admin_password, render_server
 from bus.devenv.prerequisites import require_java
 from bus.devenv.probe import ClusterInfo, metadata, port_open
 from bus.devenv.provision import pinned_kafka_version, provision_jars
+from bus.devenv.service_accounts import provision_service_accounts
 from bus.errors import BrokerError
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.settings import KafkaSettings
@@ -84,13 +85,15 @@ def status(settings: KafkaSettings) -> BrokerStatus:
 
 
 def up(settings: KafkaSettings, say: Say = print) -> BrokerStatus:
-    """Start the broker unless it runs already; return once it answers an authenticated request."""
+    """Start the broker unless it runs already; return once it answers an authenticated request,
+    with each of the bus's services given its user, ACLs and connection profile."""
     _close_state_dir(settings)
     if broker_pid(settings) is None:
         pid = _start(settings, say)
         _wait_until_answering(settings, alive=lambda: _child_alive(pid))
     else:
         _wait_until_answering(settings, alive=lambda: broker_pid(settings) is not None)
+    provision_service_accounts(admin_connection(settings), settings.profiles_dir)
     return status(settings)
 
 

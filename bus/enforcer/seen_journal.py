@@ -23,10 +23,9 @@ from bus.enforcer.seen_events import SeenEvents, SeenInBatch
 from bus.errors import BrokerError
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
-from bus.kafka.topics import INGRESS_PREFIX
+from bus.kafka.topics import INGRESS_PREFIX, SEEN_EVENTS_PREFIX
 
 log = logging.getLogger(__name__)
-SEEN_EVENTS_PREFIX = "bus.seen-events."
 FIRST_WINDOW = 1_024  # journal offsets read first when rebuilding, doubling until enough ids
 
 

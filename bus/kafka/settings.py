@@ -53,6 +53,12 @@ class KafkaSettings(BaseSettings):
         return self.state_dir / "admin.password"
 
     @property
+    def profiles_dir(self) -> Path:
+        """The connection profiles `bus kafka up` writes for the bus's services (and `bus agency
+        onboard` for agencies): the default place every process looks for its own."""
+        return self.state_dir / "profiles"
+
+    @property
     def pid_file(self) -> Path:
         """The running broker's process id, written at start."""
         return self.state_dir / "broker.pid"

@@ -24,11 +24,16 @@ from aiokafka.errors import ClusterAuthorizationFailedError
 
 from bus.control.acls import desired_acls
 from bus.control.topology import INGRESS_PARTITIONS, INGRESS_TOPIC_CONFIG, ensure_bus_topics
-from bus.enforcer.seen_journal import SEEN_EVENTS_PREFIX
 from bus.envelope.kafka_binding import header_map
 from bus.kafka.admin import Acl, KafkaAdmin, Operation, Resource
 from bus.kafka.connection import KafkaConnection
-from bus.kafka.topics import AUDIT_TOPIC, QUARANTINE_TOPIC, delivery_topic, ingress_topic
+from bus.kafka.topics import (
+    AUDIT_TOPIC,
+    QUARANTINE_TOPIC,
+    SEEN_EVENTS_PREFIX,
+    delivery_topic,
+    ingress_topic,
+)
 from bus.keys import AgencySigningKey
 from bus.policy.facts import Subscription
 from tests.support.enforcer_process import state_for

@@ -12,13 +12,13 @@ from bus.control.retention import (
     kind_of,
     load_retention_settings,
 )
-from bus.enforcer.seen_journal import SEEN_EVENTS_PREFIX
 from bus.errors import ConfigError
 from bus.kafka.topics import (
     AUDIT_CHECKPOINTS_TOPIC,
     AUDIT_TOPIC,
     POLICY_TOPIC,
     QUARANTINE_TOPIC,
+    SEEN_EVENTS_PREFIX,
     SUBSCRIPTIONS_TOPIC,
     dead_letter_topic,
     delivery_topic,
