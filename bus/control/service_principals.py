@@ -71,7 +71,7 @@ def service_acls() -> dict[str, set[Acl]]:
 
 
 def operator_acls() -> set[Acl]:
-    """Topics under `bus.` (create, configure, grow, delete), ACLs and SCRAM users (the cluster's
+    """Topics under `bus.` (create, configure, grow; not delete: the audit trail is among them), ACLs and SCRAM users (the cluster's
     ALTER and DESCRIBE), and the policy and subscription topics it publishes to. No READ on any
     topic that carries personal data."""
     principal = f"User:{OPERATOR_USER}"
@@ -81,7 +81,6 @@ def operator_acls() -> set[Acl]:
         Operation.DESCRIBE_CONFIGS,
         Operation.ALTER_CONFIGS,
         Operation.ALTER,
-        Operation.DELETE,
     )
     acls = {Acl(principal, Resource.CLUSTER, "kafka-cluster", op) for op in _CLUSTER_ADMIN}
     acls |= {Acl(principal, Resource.TOPIC, "bus.", op, prefixed=True) for op in topic_admin}
