@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bus.devenv.broker_config import LOG4J_CONFIG, admin_password, render_server_properties
+from bus.devenv.certs import ca_cert_path, ensure_certificates
 from bus.devenv.prerequisites import require_java
 from bus.devenv.probe import ClusterInfo, metadata, port_open
 from bus.devenv.provision import pinned_kafka_version, provision_jars
@@ -51,8 +52,15 @@ class BrokerStatus:
 
 
 def admin_connection(settings: KafkaSettings) -> KafkaConnection:
-    """The bus admin principal (the broker's only super user)."""
-    return KafkaConnection(settings.bootstrap, settings.admin_user, admin_password(settings))
+    """The bus admin principal (the broker's only super user), over TLS trusting the lab CA unless
+    TLS is off (BUS_KAFKA_TLS=0)."""
+    return KafkaConnection(
+        settings.bootstrap,
+        settings.admin_user,
+        admin_password(settings),
+        security_protocol=settings.security_protocol,
+        ca_file=ca_cert_path(settings) if settings.tls else None,
+    )
 
 
 def log_file(settings: KafkaSettings) -> Path:
@@ -139,6 +147,11 @@ def _start(settings: KafkaSettings, say: Say) -> int:
         )
     libs = provision_jars(settings)
     password = admin_password(settings)
+    if settings.tls:
+        ca, nodes = ensure_certificates(settings)
+        for made in (ca, *(node.certificate for node in nodes)):
+            if made.created:
+                say(f"made {made.path} ({made.subject}), valid until {made.not_after:%Y-%m-%d}")
     config = render_server_properties(settings, password)
     tighten_tree(settings.state_dir)  # what an earlier version's broker wrote open to others
     classpath = f"{libs}/*"

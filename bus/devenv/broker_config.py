@@ -5,6 +5,7 @@ import secrets
 from pathlib import Path
 from string import Template
 
+from bus.devenv.certs import ca_cert_path, node_keystore_path
 from bus.errors import ConfigError
 from bus.kafka.settings import KafkaSettings
 from bus.util.paths import DEPLOY_DIR
@@ -33,9 +34,12 @@ def admin_password(settings: KafkaSettings) -> str:
     return password
 
 
-def render_server_properties(settings: KafkaSettings, password: str) -> Path:
-    """Fill deploy/kafka/server.properties.in and write it (0600: it holds the password)."""
+def render_server_properties(settings: KafkaSettings, password: str, node_id: int = 1) -> Path:
+    """Fill deploy/kafka/server.properties.in and write it (0600: it holds the password). With TLS
+    on, node `node_id`'s certificate files must exist (bus/devenv/certs.py makes them)."""
     text = Template(SERVER_TEMPLATE.read_text()).substitute(
+        security_protocol=settings.security_protocol,
+        tls_settings=tls_settings(settings, node_id),
         host=settings.host,
         port=settings.port,
         controller_port=settings.controller_port,
@@ -46,3 +50,22 @@ def render_server_properties(settings: KafkaSettings, password: str) -> Path:
     target = settings.state_dir / "server.properties"
     write_private(target, text)
     return target
+
+
+def tls_settings(settings: KafkaSettings, node_id: int) -> str:
+    """The broker's `ssl.*` lines: its own key and certificate chain and the CA it trusts as the
+    client of its peers (inter-broker and controller links), all PEM files Kafka reads as they are.
+    Clients present no certificate: SCRAM (or PLAIN on the controller link) authenticates them."""
+    if not settings.tls:
+        return "# TLS is off (BUS_KAFKA_TLS=0): for measuring its cost only; passwords travel in clear."
+    lines = [
+        "# TLS on both listeners: this node's certificate, signed by the lab CA (bus kafka certs).",
+        "ssl.keystore.type=PEM",
+        f"ssl.keystore.location={node_keystore_path(settings, node_id)}",
+        "ssl.truststore.type=PEM",
+        f"ssl.truststore.location={ca_cert_path(settings)}",
+        "ssl.client.auth=none",
+        "ssl.endpoint.identification.algorithm=https",
+        "ssl.enabled.protocols=TLSv1.3,TLSv1.2",
+    ]
+    return "\n".join(lines)

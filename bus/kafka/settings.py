@@ -1,7 +1,7 @@
 """Settings of the local broker, read from `BUS_KAFKA_*` environment variables with safe defaults."""
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,11 +31,19 @@ class KafkaSettings(BaseSettings):
     cache_dir: Path = Field(default_factory=lambda: default_cache_dir() / "kafka")
     heap: str = Field(default="768m", pattern=r"^\d+[mMgG]$")
     start_timeout_s: float = Field(default=120.0, gt=0)
+    # TLS on the client and controller listeners (SASL_SSL). Off (BUS_KAFKA_TLS=0) only to measure
+    # what TLS costs: passwords then cross the listeners in clear.
+    tls: bool = True
 
     @property
     def bootstrap(self) -> str:
         """`host:port`, the address clients bootstrap from."""
         return f"{self.host}:{self.port}"
+
+    @property
+    def security_protocol(self) -> Literal["SASL_SSL", "SASL_PLAINTEXT"]:
+        """What the broker's listeners speak, and so what its clients must."""
+        return "SASL_SSL" if self.tls else "SASL_PLAINTEXT"
 
     @property
     def data_dir(self) -> Path:
