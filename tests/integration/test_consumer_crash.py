@@ -46,9 +46,7 @@ async def test_kill_9_mid_batch_loses_nothing_and_applies_nothing_twice(
     config.write_text(
         json.dumps(
             {
-                "bootstrap": bus.connection.bootstrap,
-                "username": bus.connection.username,
-                "password": bus.connection.password,
+                **bus.connection.to_json_dict(),
                 "consumer": bus.consumer,
                 "producer_public_pem": bus.producer_key.public_pem().decode(),
                 "database": str(database),

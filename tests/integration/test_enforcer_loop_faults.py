@@ -303,9 +303,7 @@ async def _undecodable(
     config.write_text(
         json.dumps(
             {
-                "bootstrap": connection.bootstrap,
-                "username": connection.username,
-                "password": connection.password,
+                **connection.to_json_dict(),
             }
         )
     )

@@ -62,9 +62,7 @@ async def test_poison_among_good_events_stops_nothing_and_loses_nothing(
     kafka_admin.ensure_topic_config(own.values(), INGRESS_TOPIC_CONFIG)
     topics = list(own.values())
     config = {
-        "bootstrap": kafka_broker.bootstrap,
-        "username": kafka_broker.username,
-        "password": kafka_broker.password,
+        **kafka_broker.to_json_dict(),
         "ingress": topics,
         "ingress_of": own,
         "group": group,

@@ -2,7 +2,8 @@
 
     python -m tests.support.back_office_process CONFIG
 
-CONFIG (JSON): bootstrap, username, password, consumer, producer_public_pem, database, purpose,
+CONFIG (JSON): the connection (`KafkaConnection.to_json_dict()`), consumer, producer_public_pem,
+database, purpose,
 event_type. The handler appends each event to the table `applied` (no unique key, so applying an
 event twice would show) and takes a moment, as a real back office would. On SIGTERM it stops
 cleanly and prints its counts as JSON.
@@ -33,7 +34,7 @@ async def main(config: dict[str, Any]) -> None:
     inbox = SqliteInbox(Path(config["database"]))
     inbox.db.execute("CREATE TABLE IF NOT EXISTS applied (event_id TEXT, person_id TEXT)")
     keys = KeyStore([public_key_from_pem("muni-muc", config["producer_public_pem"].encode())])
-    connection = KafkaConnection(config["bootstrap"], config["username"], config["password"])
+    connection = KafkaConnection.from_json_dict(config)  # protocol and CA too
     consumer = Consumer(config["consumer"], connection, keys, inbox)
     consumer.subscribe(config["event_type"], config["purpose"], apply)
     stop = asyncio.Event()

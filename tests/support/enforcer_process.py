@@ -2,7 +2,8 @@
 
     python -m tests.support.enforcer_process CONFIG
 
-CONFIG (JSON): bootstrap, username, password, ingress (a topic or a list), group, consumers (ids),
+CONFIG (JSON): the connection (`KafkaConnection.to_json_dict()`'s keys: bootstrap, credentials,
+security protocol, CA file), ingress (a topic or a list), group, consumers (ids),
 producer (id), producer_public_pem. The policy: the producer is Munich's register; each consumer
 holds a grant (subject_id, new_address) for purpose "tax" covering Bavaria. Exits cleanly on
 SIGTERM.
@@ -72,7 +73,7 @@ def with_ingress(state: EnforcerState, ingress: object) -> EnforcerState:
 
 
 async def main(config: dict[str, Any]) -> None:
-    connection = KafkaConnection(config["bootstrap"], config["username"], config["password"])
+    connection = KafkaConnection.from_json_dict(config)  # protocol and CA too
     state = state_for(config)
     ingress = config["ingress"]  # one topic, or a list of them
     topics = [str(t) for t in ingress] if isinstance(ingress, list) else [str(ingress)]

@@ -72,9 +72,7 @@ async def prepare(
     config.write_text(
         json.dumps(
             {
-                "bootstrap": connection.bootstrap,
-                "username": connection.username,
-                "password": connection.password,
+                **connection.to_json_dict(),
                 "ingress": ingress,
                 "group": group,
                 "consumers": consumers,

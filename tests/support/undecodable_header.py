@@ -9,6 +9,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
@@ -22,8 +23,8 @@ class _RawName(str):
         return b"\xff\xfe-not-utf-8"
 
 
-async def main(config: dict[str, str], topic: str, partition: int) -> None:
-    connection = KafkaConnection(config["bootstrap"], config["username"], config["password"])
+async def main(config: dict[str, Any], topic: str, partition: int) -> None:
+    connection = KafkaConnection.from_json_dict(config)  # protocol and CA too
     producer = AIOKafkaProducer(**connection.aiokafka_kwargs())
     await producer.start()
     try:
