@@ -3,10 +3,9 @@
     python -m tests.support.back_office_process CONFIG
 
 CONFIG (JSON): the connection (`KafkaConnection.to_json_dict()`), consumer, producer_public_pem,
-database, purpose,
-event_type. The handler appends each event to the table `applied` (no unique key, so applying an
-event twice would show) and takes a moment, as a real back office would. On SIGTERM it stops
-cleanly and prints its counts as JSON.
+database, purpose, event_type. The handler appends each event to the table `applied` (no unique
+key, so applying an event twice would show) and takes a moment, as a real back office would. On
+SIGTERM it stops cleanly and prints its counts as JSON.
 """
 
 import asyncio
