@@ -35,6 +35,7 @@ from confluent_kafka.admin import (
 
 from bus.errors import BrokerError
 from bus.kafka.connection import KafkaConnection
+from bus.kafka.replication import replication_for
 
 _TIMEOUT_S = 30.0
 # Kafka's default; stronger than the 4096 minimum, still cheap for a handful of logins.
@@ -149,8 +150,8 @@ def _acl_from_binding(binding: AclBinding) -> Acl | None:
 class KafkaAdmin:
     """Thin, blocking wrapper that turns librdkafka futures into results or one BrokerError.
 
-    `connection`: the principal it acts as; creating topics, users and ACLs takes the bus admin's
-    (`bus.devenv.broker.admin_connection`).
+    `connection`: the principal it acts as; creating topics, users and ACLs takes the operator's
+    (bus/control/service_principals.py), or the broker's admin in the lab.
     """
 
     def __init__(self, connection: KafkaConnection) -> None:
@@ -159,10 +160,12 @@ class KafkaAdmin:
     def create_topics(
         self, names: Iterable[str], partitions: int = 1, config: Mapping[str, str] | None = None
     ) -> None:
-        """Create the topics `names` with `partitions` partitions each, one replica (a single
-        broker) and `config`; returns once the broker lists them. An existing name is a
-        BrokerError."""
-        topics = [NewTopic(n, partitions, 1, config=dict(config or {})) for n in names]
+        """Create the topics `names` with `partitions` partitions each and `config`, replicated as
+        the cluster's size asks (bus/kafka/replication.py); returns once the broker lists them.
+        An existing name is a BrokerError."""
+        replication = replication_for(self.broker_count())
+        settings = {**replication.config(), **(config or {})}
+        topics = [NewTopic(n, partitions, replication.factor, config=settings) for n in names]
         self._wait(
             "create topics", self._client.create_topics(topics, operation_timeout=_TIMEOUT_S)
         )
@@ -176,6 +179,38 @@ class KafkaAdmin:
                     f"created topics not visible after {_TIMEOUT_S:.0f} s: {sorted(wanted)}"
                 )
             time.sleep(0.05)
+
+    def broker_count(self) -> int:
+        """How many brokers the cluster's metadata lists now."""
+        try:
+            return len(self._client.list_topics(timeout=_TIMEOUT_S).brokers)
+        except KafkaException as exc:
+            raise BrokerError(f"could not read the cluster's metadata: {exc.args[0]}") from exc
+
+    def replication_factors(self) -> dict[str, int]:
+        """Each topic's replication factor (the replicas of its first partition)."""
+        try:
+            topics = self._client.list_topics(timeout=_TIMEOUT_S).topics
+        except KafkaException as exc:
+            raise BrokerError(f"could not list topics: {exc.args[0]}") from exc
+        return {
+            name: len(meta.partitions[0].replicas)
+            for name, meta in topics.items()
+            if meta.error is None and 0 in meta.partitions
+        }
+
+    def under_replicated(self) -> dict[str, list[int]]:
+        """Topic → its partitions with fewer in-sync replicas than replicas."""
+        try:
+            topics = self._client.list_topics(timeout=_TIMEOUT_S).topics
+        except KafkaException as exc:
+            raise BrokerError(f"could not list topics: {exc.args[0]}") from exc
+        found: dict[str, list[int]] = {}
+        for name, meta in topics.items():
+            short = [p.id for p in meta.partitions.values() if len(p.isrs) < len(p.replicas)]
+            if short:
+                found[name] = sorted(short)
+        return found
 
     def ensure_topics(
         self, names: Iterable[str], partitions: int = 1, config: Mapping[str, str] | None = None
