@@ -55,7 +55,7 @@ def test_server_properties_lock_the_broker_down(tmp_path: Path) -> None:
     assert "allow.everyone.if.no.acl.found=false" in lines
     assert f"super.users=User:{settings.admin_user}" in lines
     assert "listeners=CLIENT://127.0.0.1:29092,CONTROLLER://127.0.0.1:29093" in lines
-    assert "listener.security.protocol.map=CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT" in lines
+    assert "listener.security.protocol.map=CLIENT:SASL_SSL,CONTROLLER:SASL_SSL" in lines
     assert "transaction.state.log.replication.factor=1" in lines
 
 
