@@ -15,6 +15,7 @@ from bus.cli import (
     back_office,
     catalog,
     demo,
+    doctor,
     enforce,
     kafka,
     policy,
@@ -49,6 +50,7 @@ audit.app.command("index")(audit_index.index)
 audit.app.command("reconcile")(audit_reconcile.reconcile_command)
 app.add_typer(audit.app, name="audit")
 app.command("demo")(demo.demo)
+app.command("doctor")(doctor.doctor)
 app.add_typer(register_adapter.app, name="register-adapter")
 app.add_typer(back_office.app, name="back-office")
 

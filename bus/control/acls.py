@@ -95,13 +95,9 @@ def sync_acls(admin: KafkaAdmin, desired: set[Acl]) -> AclChanges:
     Agencies are all principals but the bus's own (bus/control/service_principals.py), whose ACLs
     are left alone. DENY ACLs are kept: they only take access away. An offboarded agency (blocked)
     gets no ALLOW, even from a policy that still names it."""
-    services = service_principals()
     misplaced = claimed_by_agencies(acl.principal for acl in desired)
-    on_broker = admin.describe_acls_of(None)
-    blocked = {acl.principal for acl in on_broker if acl in block_acls(acl.principal)}
-    desired = {acl for acl in desired if acl.principal not in blocked | services}
-    current = {acl for acl in on_broker if acl.allow and acl.principal not in services}
-    added, removed = desired - current, current - desired
+    planned = planned_acl_changes(admin, desired)
+    added, removed = planned.added, planned.removed
     # Revocations first, and even when the policy is faulty: a refusal must never keep access.
     admin.delete_acls(removed)
     admin.create_acls(added)
@@ -111,7 +107,18 @@ def sync_acls(admin: KafkaAdmin, desired: set[Acl]) -> AclChanges:
             f"was granted to it ({len(removed)} unjustified ACLs revoked, {len(added)} granted "
             "to other agencies); give the agency its own kafka_principal (User:<agency id>)"
         )
-    return AclChanges(frozenset(added), frozenset(removed))
+    return AclChanges(added, removed)
+
+
+def planned_acl_changes(admin: KafkaAdmin, desired: set[Acl]) -> AclChanges:
+    """What `sync_acls` would grant and revoke now (changing nothing): agencies' ALLOWs only,
+    none to a blocked agency or to a service principal."""
+    services = service_principals()
+    on_broker = admin.describe_acls_of(None)
+    blocked = {acl.principal for acl in on_broker if acl in block_acls(acl.principal)}
+    desired = {acl for acl in desired if acl.principal not in blocked | services}
+    current = {acl for acl in on_broker if acl.allow and acl.principal not in services}
+    return AclChanges(frozenset(desired - current), frozenset(current - desired))
 
 
 def block_acls(principal: str) -> set[Acl]:

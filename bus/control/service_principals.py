@@ -71,8 +71,9 @@ def service_acls() -> dict[str, set[Acl]]:
 
 
 def operator_acls() -> set[Acl]:
-    """Topics under `bus.` (create, configure, grow; not delete: the audit trail is among them), ACLs and SCRAM users (the cluster's
-    ALTER and DESCRIBE), and the policy and subscription topics it publishes to. No READ on any
+    """Topics under `bus.` (create, configure, grow; not delete: the audit trail is among them),
+    ACLs and SCRAM users (the cluster's ALTER and DESCRIBE), the policy and subscription topics it
+    publishes to, and WRITE on the audit topic (its registry changes are audited). No READ on any
     topic that carries personal data."""
     principal = f"User:{OPERATOR_USER}"
     topic_admin = (
@@ -88,18 +89,31 @@ def operator_acls() -> set[Acl]:
         acls |= {
             Acl(principal, Resource.TOPIC, topic, op) for op in (Operation.READ, Operation.WRITE)
         }
+    # Subscribing, unsubscribing and offboarding audit what they do (a refusal, a removal): WRITE
+    # only, the operator reads nothing of the audit trail.
+    acls.add(Acl(principal, Resource.TOPIC, AUDIT_TOPIC, Operation.WRITE))
+    # `bus doctor`: the enforcer's lag (its committed offsets, not the data).
+    acls.add(Acl(principal, Resource.GROUP, ENFORCER_GROUP, Operation.DESCRIBE, prefixed=True))
     return acls
 
 
-_CLUSTER_ADMIN = (Operation.ALTER, Operation.DESCRIBE)
+# ALTER: ACLs and SCRAM users; DESCRIBE: read them back; DESCRIBE_CONFIGS: `bus doctor` reads the
+# brokers' listeners (Kafka masks passwords in what it returns).
+_CLUSTER_ADMIN = (Operation.ALTER, Operation.DESCRIBE, Operation.DESCRIBE_CONFIGS)
 
 
 def enforcer_acls(group: str = ENFORCER_GROUP) -> set[Acl]:
     """READ the ingress topics, the policy and the subscriptions; WRITE the delivery, audit and
-    quarantine topics; its own consumer group and transactional ids; and its own journals of
-    accepted event ids (`bus.seen-events.<group>.…`), which it creates and sizes itself."""
+    quarantine topics; its consumer groups and transactional ids; and its journals of accepted
+    event ids (`bus.seen-events.<group>.…`), which it creates and sizes itself.
+
+    Group, transactional ids and journals are granted on the prefix `group` (by default
+    `bus-enforcer`), so that one principal can run several enforcer deployments side by side, each
+    with a group of its own named `bus-enforcer-<name>` (enforcer_group_allowed): a test on the
+    shared broker, a second installation. Agencies cannot hold such names (agency ids may not
+    start with `bus-`)."""
     principal = f"User:{ENFORCER_USER}"
-    journals = f"{SEEN_EVENTS_PREFIX}{group}."
+    journals = f"{SEEN_EVENTS_PREFIX}{group}"
     return {
         Acl(principal, Resource.TOPIC, INGRESS_PREFIX, Operation.READ, prefixed=True),
         Acl(principal, Resource.TOPIC, POLICY_TOPIC, Operation.READ),
@@ -107,8 +121,8 @@ def enforcer_acls(group: str = ENFORCER_GROUP) -> set[Acl]:
         Acl(principal, Resource.TOPIC, DELIVERY_PREFIX, Operation.WRITE, prefixed=True),
         Acl(principal, Resource.TOPIC, AUDIT_TOPIC, Operation.WRITE),
         Acl(principal, Resource.TOPIC, QUARANTINE_TOPIC, Operation.WRITE),
-        Acl(principal, Resource.GROUP, group, Operation.READ),
-        Acl(principal, Resource.TRANSACTIONAL_ID, f"{group}.", Operation.WRITE, prefixed=True),
+        Acl(principal, Resource.GROUP, group, Operation.READ, prefixed=True),
+        Acl(principal, Resource.TRANSACTIONAL_ID, group, Operation.WRITE, prefixed=True),
         *(
             Acl(principal, Resource.TOPIC, journals, op, prefixed=True)
             for op in (
@@ -121,6 +135,12 @@ def enforcer_acls(group: str = ENFORCER_GROUP) -> set[Acl]:
             )
         ),
     }
+
+
+def enforcer_group_allowed(group: str) -> bool:
+    """Whether the enforcer's principal may run with consumer group `group`: `bus-enforcer` or
+    `bus-enforcer-<name>` (its ACLs' prefix; see enforcer_acls)."""
+    return group == ENFORCER_GROUP or group.startswith(f"{ENFORCER_GROUP}-")
 
 
 def indexer_acls(audit_topic: str, policy_topic: str, witness_topic: str | None = None) -> set[Acl]:

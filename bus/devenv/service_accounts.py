@@ -19,7 +19,7 @@ def provision_service_accounts(
     admin_connection: KafkaConnection, profiles_dir: Path
 ) -> dict[str, Path]:
     """Each service role's user (created with a new password the first time, else kept), its
-    ACLs (added if missing) and its profile (rewritten: the broker's address may have changed).
+    ACLs (exactly those of bus/control/service_principals.py) and its profile (rewritten: the broker's address may have changed).
     Returns role → profile path."""
     admin = KafkaAdmin(admin_connection)
     acls = service_acls()
@@ -33,7 +33,10 @@ def provision_service_accounts(
         write_profile(profile, connection, password_file)
         if fresh:
             admin.upsert_scram_user(user, password)
-        missing = acls[f"User:{user}"] - admin.describe_acls_of(f"User:{user}")
-        admin.create_acls(missing)
+        # Exactly its ACLs, as Strimzi keeps a KafkaUser's: what an earlier version granted and
+        # this one no longer does is revoked.
+        wanted, held = acls[f"User:{user}"], admin.describe_acls_of(f"User:{user}")
+        admin.delete_acls(held - wanted)
+        admin.create_acls(wanted - held)
         profiles[role] = profile
     return profiles

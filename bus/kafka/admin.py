@@ -331,6 +331,26 @@ class KafkaAdmin:
         except KafkaException as exc:
             raise BrokerError(f"could not list topics: {exc.args[0]}") from exc
 
+    def broker_endpoints(self) -> dict[int, tuple[str, int]]:
+        """Each broker's id → the host and port it advertises to clients."""
+        try:
+            brokers = self._client.list_topics(timeout=_TIMEOUT_S).brokers
+        except KafkaException as exc:
+            raise BrokerError(f"could not read the cluster's metadata: {exc.args[0]}") from exc
+        return {b.id: (str(b.host), b.port) for b in brokers.values()}
+
+    def broker_config(self, broker_id: int) -> dict[str, str | None]:
+        """One broker's configuration as it reports it (secrets come back as None)."""
+        resource = ConfigResource(ConfigResource.Type.BROKER, str(broker_id))
+        futures = self._client.describe_configs([resource], request_timeout=_TIMEOUT_S)
+        try:
+            entries = futures[resource].result(_TIMEOUT_S)
+        except KafkaException as exc:
+            raise BrokerError(
+                f"could not describe broker {broker_id}'s configuration: {exc.args[0]}"
+            ) from exc
+        return {name: entry.value for name, entry in entries.items()}
+
     def upsert_scram_user(self, username: str, password: str) -> None:
         """Create `username`'s SCRAM-SHA-512 credential with `password`, or replace it."""
         info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS)
