@@ -1,6 +1,7 @@
 """Producer SDK and reference producers."""
 
-from bus.control.credentials import Credentials
+from bus.kafka.connection import KafkaConnection
+from bus.kafka.profile import load_profile
 from producers.errors import (
     InvalidEventIdError,
     ProducerConfigError,
@@ -13,8 +14,8 @@ from producers.errors import (
 from producers.producer import Producer
 
 __all__ = [
-    "Credentials",
     "InvalidEventIdError",
+    "KafkaConnection",
     "Producer",
     "ProducerConfigError",
     "ProducerError",
@@ -22,4 +23,5 @@ __all__ = [
     "ProducerNotStartedError",
     "ProducerUnavailableError",
     "PublishError",
+    "load_profile",
 ]

@@ -1,7 +1,10 @@
 """Producer SDK: validate, sign and publish events to their ingress topics.
 
-async with Producer("muni-0916", key, "127.0.0.1:19092", Credentials("muni-0916", pw)) as p:
+async with Producer("muni-0916", key, load_profile("muni-0916", Path("muni-0916.toml"))) as p:
     event_id = await p.publish(AddressChanged(...))
+
+The connection is the agency's own, from its connection profile (bus/kafka/profile.py,
+docs/connection-profile.md) or built as a KafkaConnection; never the broker's admin.
 
 Each event gets a new id (UUIDv7), unless the caller passes the one it was given before: a retry
 after a failure must keep the event's id, because the first attempt may have reached the broker
@@ -26,7 +29,6 @@ from aiokafka.errors import (
 )
 
 from bus.catalog import Event
-from bus.control.credentials import Credentials
 from bus.envelope.codec import issue_event
 from bus.envelope.kafka_binding import KafkaRecord, ingress_record
 from bus.kafka.connection import KafkaConnection
@@ -55,8 +57,8 @@ class Producer:
         agency_id: the publishing agency's id, as the policy set names it (e.g. "muni-09162000").
         private_key: the agency's signing key; it must belong to `agency_id`
             (ProducerConfigError otherwise).
-        bootstrap: the broker's address, "host:port".
-        credentials: the agency's SASL user and password (`bus agency create` makes them).
+        connection: how the agency reaches the bus, as itself: its connection profile
+            (`load_profile`; `bus agency onboard` writes one) or a KafkaConnection.
         connect_attempts: how often `start()` tries to connect before ProducerUnavailableError;
             at least 1.
         retry_backoff_s: the wait before the second attempt; it doubles after each further one.
@@ -69,8 +71,7 @@ class Producer:
         self,
         agency_id: str,
         private_key: AgencySigningKey,
-        bootstrap: str,
-        credentials: Credentials,
+        connection: KafkaConnection,
         *,
         connect_attempts: int = 5,
         retry_backoff_s: float = 1.0,
@@ -82,7 +83,7 @@ class Producer:
                 f"key belongs to {private_key.agency_id!r}, not to {agency_id!r}"
             )
         self._key = private_key
-        self._connection = KafkaConnection(bootstrap, credentials.username, credentials.password)
+        self._connection = connection
         self._connect_attempts = connect_attempts
         self._retry_backoff_s = retry_backoff_s
         self._request_timeout_ms = int(request_timeout_s * 1000)

@@ -8,15 +8,14 @@ from typing import Annotated
 import typer
 
 from bus.audit.access import TokenRegistry, default_tokens_file
-from bus.cli.params import PolicyTopicOption, agency_id
+from bus.cli.params import PolicyTopicOption, ProfileOption, agency_id
 from bus.control import offboarding
 from bus.control.acls import describe
 from bus.control.agency_principals import AgencyPrincipals, read_agency_principals
-from bus.control.credentials import credentials_path, ensure_credentials
+from bus.control.credentials import credentials_path, ensure_credentials, write_agency_profile
 from bus.control.offboarding import Offboarding, is_blocked, lift_block
-from bus.devenv import broker
 from bus.kafka.admin import KafkaAdmin
-from bus.kafka.settings import load_kafka_settings
+from bus.kafka.profile import load_profile
 from bus.kafka.topics import POLICY_TOPIC
 from bus.keys import generate_key_files
 from bus.util.paths import default_state_dir
@@ -69,12 +68,14 @@ def onboard(
         bool, typer.Option(help="Also make its event signing key pair, if it has none.")
     ] = True,
     policy_topic: PolicyTopicOption = POLICY_TOPIC,
+    profile: ProfileOption = None,
 ) -> None:
-    """Give AGENCY_ID its own SCRAM credentials on the bus (and a signing key); idempotent.
-    Re-admits an offboarded agency: lifts the block on each principal offboarding blocked.
+    """Give AGENCY_ID its own SCRAM credentials on the bus, its connection profile (and a signing
+    key); idempotent. As the bus's operator. Re-admits an offboarded agency: lifts the block on
+    each principal offboarding blocked.
 
     What it may read and write follows from the policy and its subscriptions (`bus acl sync`)."""
-    connection = broker.admin_connection(load_kafka_settings())
+    connection = load_profile("operator", profile)
     admin = KafkaAdmin(connection)
     _readmit(admin, asyncio.run(read_agency_principals(connection, admin, agency, policy_topic)))
     credentials = ensure_credentials(admin, agency)
@@ -82,18 +83,22 @@ def onboard(
         f"credentials: user {credentials.username!r}, password in "
         f"{credentials_path(agency)} (mode 0600)"
     )
+    typer.echo(f"connection profile: {write_agency_profile(connection, credentials)} (mode 0600)")
     keys = default_state_dir() / "keys"
     if signing_key and not (keys / "private" / f"{agency}.key.pem").exists():
         keygen(agency)
 
 
 @app.command()
-def offboard(agency: AgencyId, policy_topic: PolicyTopicOption = POLICY_TOPIC) -> None:
-    """Take AGENCY_ID off the bus: block and revoke all its broker access, remove its subscriptions
-    (audited), revoke its credentials. The audit trail keeps everything. Idempotent.
+def offboard(
+    agency: AgencyId, policy_topic: PolicyTopicOption = POLICY_TOPIC, profile: ProfileOption = None
+) -> None:
+    """Take AGENCY_ID off the bus, as the bus's operator: block and revoke all its broker access,
+    remove its subscriptions (audited), revoke its credentials. The audit trail keeps everything.
+    Idempotent.
 
     Remove the agency from the policy set too (`bus policy apply`)."""
-    connection = broker.admin_connection(load_kafka_settings())
+    connection = load_profile("operator", profile)
     admin = KafkaAdmin(connection)
     tokens = TokenRegistry(default_tokens_file())
     now = datetime.now(UTC)
@@ -134,6 +139,8 @@ def _report(done: Offboarding) -> None:
         typer.echo(f"  credentials revoked: SCRAM user {username!r} (its secret replaced{again})")
     if done.password_file is not None:
         typer.echo(f"  password file removed: {done.password_file}")
+    if done.profile_file is not None:
+        typer.echo(f"  connection profile removed: {done.profile_file}")
     typer.echo("  audit trail: kept (nothing is deleted from bus.audit or the audit store)")
     for principal, other in done.spared:
         typer.echo(

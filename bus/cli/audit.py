@@ -22,7 +22,7 @@ from bus.audit.access import (
     default_tokens_file,
 )
 from bus.audit.api.rate_limit import DEFAULT_RATE
-from bus.audit.indexer_access import witness_as_verifier
+from bus.audit.indexer_access import grant_indexer, witness_as_verifier
 from bus.audit.query import (
     MAX_ID,
     MAX_PAGE,
@@ -38,7 +38,7 @@ from bus.audit.store import AuditStore, open_store
 from bus.audit.subject_report import render_html, subject_report
 from bus.audit.verify import verify_store
 from bus.audit.views import decision_view, explanation
-from bus.audit.witness import Witness
+from bus.audit.witness import Witness, ensure_checkpoints_topic
 from bus.cli.audit_index import store_url_default
 from bus.cli.audit_witness import (
     AuditTopic,
@@ -48,9 +48,12 @@ from bus.cli.audit_witness import (
     PinnedKey,
     pinned_public_key,
 )
+from bus.cli.params import ProfileOption
 from bus.envelope.attributes import format_time
 from bus.errors import ConfigError
-from bus.kafka.topics import AUDIT_TOPIC, checkpoints_topic
+from bus.kafka.admin import KafkaAdmin
+from bus.kafka.profile import load_profile
+from bus.kafka.topics import AUDIT_TOPIC, POLICY_TOPIC, checkpoints_topic
 from bus.record.audit_record import AUDIT_AUDIENCE
 from bus.record.pseudonyms import load_pseudonymizer
 from bus.util.logs import LogFormat, configure_logging
@@ -326,16 +329,18 @@ def verify(
     checkpoint_topic: CheckpointTopicOf = None,
     offline: Offline = False,
     as_json: Json = False,
+    profile: ProfileOption = None,
 ) -> None:
     """Recompute the hash chain and check every checkpoint against the pinned audit key and the
     witness topic; exit 1 naming the first record that was modified, deleted, inserted or
     reordered, checkpoints deleted or never witnessed, positions lowered, or a key that is not
-    the pinned one. Records after the newest witnessed checkpoint: see `bus audit reconcile`."""
+    the pinned one. Records after the newest witnessed checkpoint: see `bus audit reconcile`.
+    Reads the witness as `audit-verifier` (--profile, else $BUS_PROFILE, else its default)."""
     public_key = pinned_public_key(pinned_key, key_dir, store or store_url_default())
     witness_topic = checkpoint_topic or checkpoints_topic(topic)
 
     def read_witness() -> Witness:
-        return witness_as_verifier(witness_topic, public_key)
+        return witness_as_verifier(witness_topic, public_key, profile)
 
     # The witness first: all it holds was committed to the store before the store is read.
     witness = None if offline else read_witness()
@@ -404,9 +409,11 @@ def serve(
     ] = DEFAULT_RATE,
     topic: AuditTopic = AUDIT_TOPIC,
     checkpoint_topic: CheckpointTopicOf = None,
+    profile: ProfileOption = None,
 ) -> None:
     """The auditor HTTP API (OpenAPI at /docs); bearer tokens from `bus audit token issue`.
-    Every request is logged, in the store and as a log line."""
+    Every request is logged, in the store and as a log line. Reads the witness topic as
+    `audit-verifier` (its connection profile: --profile, else $BUS_PROFILE, else its default)."""
     from bus.audit.api.rate_limit import RateLimit
     from bus.audit.api.server import serve as run  # FastAPI and uvicorn load only for serving
 
@@ -421,6 +428,28 @@ def serve(
         metrics_port,
         limit,
         checkpoint_topic or checkpoints_topic(topic),
+        profile,
+    )
+
+
+@app.command("grant-indexer")
+def grant_indexer_command(
+    topic: AuditTopic = AUDIT_TOPIC,
+    checkpoint_topic: CheckpointTopicOf = None,
+    profile: ProfileOption = None,
+) -> None:
+    """As the bus's operator: let `audit-indexer` read TOPIC (and the policy topic) and write its
+    witness topic, and `audit-verifier` read the witness, for an audit topic other than the bus's
+    own (whose ACLs come with the installation). Creates the witness topic if it is one of the
+    bus's (`bus.…`) and missing; another must exist. Idempotent."""
+    witness = checkpoint_topic or checkpoints_topic(topic)
+    admin = KafkaAdmin(load_profile("operator", profile))
+    if witness.startswith("bus."):  # the operator's own namespace: it may create there
+        ensure_checkpoints_topic(admin, witness)
+    grant_indexer(admin, topic, POLICY_TOPIC, witness)
+    typer.echo(
+        f"granted: audit-indexer reads {topic} and {POLICY_TOPIC}, writes {witness}; "
+        f"audit-verifier reads {witness}"
     )
 
 

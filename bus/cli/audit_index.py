@@ -19,20 +19,16 @@ from bus.audit.audit_key import (
     pin_audit_key,
 )
 from bus.audit.indexer import IndexerOptions, IndexerProgress, run_indexer
-from bus.audit.indexer_access import indexer_connection, verifier_connection
+from bus.audit.indexer_access import INDEXER_ROLE
 from bus.audit.indexer_metrics import IndexerMetrics
 from bus.audit.store import default_store_url, open_store
 from bus.audit.store.audit_store import Checkpointing
 from bus.audit.store.connect import store_directory
-from bus.audit.witness import ensure_checkpoints_topic
 from bus.cli.audit_witness import AuditTopic, CheckpointTopicOf, PinnedKey
+from bus.cli.params import ProfileOption
 from bus.cli.signals import stop_on_signals
-from bus.control.policy_store import ensure_policy_topic
-from bus.control.topology import ensure_audit_topic
-from bus.devenv import broker
-from bus.kafka.admin import KafkaAdmin
-from bus.kafka.settings import load_kafka_settings
-from bus.kafka.topics import AUDIT_TOPIC, POLICY_TOPIC, checkpoints_topic
+from bus.kafka.profile import load_profile
+from bus.kafka.topics import AUDIT_TOPIC, checkpoints_topic
 from bus.util.logs import LogFormat, configure_logging
 from bus.util.metrics_endpoint import serve_metrics
 
@@ -88,13 +84,18 @@ def index(
             "service, off with --once; 0: off.",
         ),
     ] = None,
+    profile: ProfileOption = None,
 ) -> None:
     """Store every audit record exactly once, hash-chained, with checkpoints signed by the audit
     key (made on first use in var/audit/keys, its public key then pinned outside the store; a key
     that does not match the pin is refused) and published to the witness topic. Runs as its own
-    user `audit-indexer` (READ on the audit and policy topics, WRITE on the witness topic only), and
-    creates `audit-verifier` (READ on the witness topic only), as whom the auditor API reads it.
+    user `audit-indexer` (READ on the audit and policy topics, WRITE on the witness topic only),
+    from its connection profile (--profile, else $BUS_PROFILE, else its default file). Topics
+    other than the bus's own: the operator grants it them first (`bus audit grant-indexer`).
     SIGTERM or Ctrl-C: commits, signs, stops."""
+    # Its own principal only. Its topics and its ACLs on them are the operator's: the bus's own
+    # come with the installation, others from `bus audit grant-indexer`.
+    connection = load_profile(INDEXER_ROLE, profile)
     configure_logging(log_format)
     metrics = _serve_metrics(
         (0 if once else METRICS_PORT) if metrics_port is None else metrics_port
@@ -112,15 +113,6 @@ def index(
         audit_store.close()
         raise
     witness = checkpoint_topic or checkpoints_topic(topic)
-    admin_connection = broker.admin_connection(load_kafka_settings())
-    admin = KafkaAdmin(admin_connection)
-    # The enforcer makes these too; the indexer may well start first.
-    ensure_audit_topic(admin, topic)
-    ensure_policy_topic(admin)
-    ensure_checkpoints_topic(admin, witness)
-    connection = indexer_connection(admin, admin_connection, topic, POLICY_TOPIC, witness)
-    # Made here, once, as the admin: the auditor API then reads the witness as this user alone.
-    verifier_connection(admin, admin_connection, witness)
     checkpointing = Checkpointing(key, checkpoint_every, checkpoint_seconds)
     options = IndexerOptions(
         audit_topic=topic, checkpoint_topic=witness, until_caught_up=once, max_batch=max_batch

@@ -5,7 +5,7 @@ import json
 
 import typer
 
-from bus.audit.indexer_access import indexer_connection
+from bus.audit.indexer_access import INDEXER_ROLE
 from bus.audit.reconcile import reconcile
 from bus.audit.store import open_store
 from bus.cli.audit import Json, Store
@@ -17,10 +17,9 @@ from bus.cli.audit_witness import (
     pinned_public_key,
     witness_as,
 )
-from bus.devenv import broker
-from bus.kafka.admin import KafkaAdmin
-from bus.kafka.settings import load_kafka_settings
-from bus.kafka.topics import AUDIT_TOPIC, POLICY_TOPIC, checkpoints_topic
+from bus.cli.params import ProfileOption
+from bus.kafka.profile import load_profile
+from bus.kafka.topics import AUDIT_TOPIC, checkpoints_topic
 
 
 def reconcile_command(
@@ -29,18 +28,17 @@ def reconcile_command(
     pinned_key: PinnedKey = None,
     checkpoint_topic: CheckpointTopicOf = None,
     as_json: Json = False,
+    profile: ProfileOption = None,
 ) -> None:
     """Check that every committed record on the audit topic, up to where the indexer has read,
     is in the store exactly once with the same bytes. "Up to where" is what the newest checkpoint
     on the witness topic signed (or further, if the store says so), so a store position lowered
     to hide deleted records is reported, and those records are missing, not backlog. Exit 1
-    naming what is missing, changed, extra or lowered. Reads as `audit-indexer`."""
+    naming what is missing, changed, extra or lowered. Reads as `audit-indexer` (its connection
+    profile: --profile, else $BUS_PROFILE, else its default file)."""
     public_key = pinned_public_key(pinned_key, store_url=store or store_url_default())
     witness_topic = checkpoint_topic or checkpoints_topic(topic)
-    admin_connection = broker.admin_connection(load_kafka_settings())
-    connection = indexer_connection(
-        KafkaAdmin(admin_connection), admin_connection, topic, POLICY_TOPIC, witness_topic
-    )
+    connection = load_profile(INDEXER_ROLE, profile)
     witness = witness_as(connection, witness_topic, public_key)  # before the store: see reconcile
     audit_store = open_store(store or store_url_default())
     try:

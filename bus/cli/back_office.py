@@ -8,10 +8,9 @@ from typing import Annotated
 
 import typer
 
+from bus.cli.params import ProfileOption
 from bus.cli.signals import stop_on_signals
-from bus.control.credentials import load_credentials
-from bus.kafka.connection import KafkaConnection
-from bus.kafka.settings import load_kafka_settings
+from bus.control.credentials import load_agency_profile
 from bus.keys import KeyStore
 from bus.util.logs import LogFormat, configure_logging
 from bus.util.paths import default_state_dir
@@ -42,8 +41,10 @@ def run(
         ),
     ] = None,
     log_format: Annotated[LogFormat, typer.Option(help="json or text.")] = LogFormat.JSON,
+    profile: ProfileOption = None,
 ) -> None:
-    """Keep AGENCY's table in step with its deliveries until SIGTERM or Ctrl-C."""
+    """Keep AGENCY's table in step with its deliveries until SIGTERM or Ctrl-C, as AGENCY (its
+    connection profile: --profile, else $BUS_PROFILE, else var/agencies/AGENCY.toml)."""
     office = OFFICES.get(agency)
     if office is None:
         raise typer.BadParameter(f"unknown back office {agency!r}; known: {', '.join(OFFICES)}")
@@ -53,12 +54,9 @@ def run(
         make_private_dir(databases)  # personal data: as an earlier version may have left it open
         database = databases / f"{agency}.db"
     inbox = _open(office, database)
-    credentials = load_credentials(agency)
-    configure_logging(log_format)
     # The agency's own principal only: an agency's process never reads the bus admin's password.
-    connection = KafkaConnection(
-        load_kafka_settings().bootstrap, credentials.username, credentials.password
-    )
+    connection = load_agency_profile(agency, profile)
+    configure_logging(log_format)
     consumer = office.consumer(
         connection, KeyStore.from_directory(keys or state / "keys" / "public"), inbox
     )

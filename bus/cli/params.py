@@ -116,3 +116,15 @@ MetricsPortOption = Annotated[
     int,
     typer.Option(help="Serve Prometheus /metrics on 127.0.0.1:PORT (0: off).", min=0, max=65535),
 ]
+ProfileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--profile",
+        metavar="FILE",
+        help=(
+            "The connection profile to reach the bus with (docs/connection-profile.md). "
+            "Default: $BUS_PROFILE, else the role's file under var/kafka/profiles/."
+        ),
+        dir_okay=False,
+    ),
+]

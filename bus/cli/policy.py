@@ -8,12 +8,11 @@ from typing import Annotated, Any
 
 import typer
 
-from bus.cli.params import PolicyTopicOption, agency_id, purpose_code
+from bus.cli.params import PolicyTopicOption, ProfileOption, agency_id, purpose_code
 from bus.control import policy_store
 from bus.control.service_principals import claimed_by_agencies
-from bus.devenv import broker
 from bus.kafka.admin import KafkaAdmin
-from bus.kafka.settings import load_kafka_settings
+from bus.kafka.profile import load_profile
 from bus.kafka.topics import POLICY_TOPIC
 from bus.policy.cedar_export import export_cedar, write_export
 from bus.policy.decision import Decision, ProducerDecision
@@ -188,9 +187,13 @@ def export(
 
 
 @app.command()
-def apply(directory: PolicyDir, policy_topic: PolicyTopicOption = POLICY_TOPIC) -> None:
-    """Validate the set and publish it to the bus; running enforcers switch to it between two batches.
-    A set with lint errors is refused and the one in force stays."""
+def apply(
+    directory: PolicyDir,
+    policy_topic: PolicyTopicOption = POLICY_TOPIC,
+    profile: ProfileOption = None,
+) -> None:
+    """Validate the set and publish it to the bus, as the bus's operator; running enforcers switch
+    to it between two batches. A set with lint errors is refused and the one in force stays."""
     policy_set = load_policy_set(directory)
     errors = [f for f in lint(policy_set) if f.severity == "error"]
     if errors:
@@ -206,7 +209,7 @@ def apply(directory: PolicyDir, policy_topic: PolicyTopicOption = POLICY_TOPIC) 
         )
         raise typer.Exit(1)
     snapshot = compile_snapshot(policy_set)
-    connection = broker.admin_connection(load_kafka_settings())
+    connection = load_profile("operator", profile)
     policy_store.ensure_policy_topic(KafkaAdmin(connection), policy_topic)
     asyncio.run(policy_store.publish(connection, policy_set, policy_topic))
     typer.echo(f"applied: snapshot {snapshot.hash}")

@@ -7,11 +7,9 @@ from typing import Annotated
 
 import typer
 
-from bus.cli.params import agency_id
+from bus.cli.params import ProfileOption, agency_id
 from bus.cli.signals import stop_on_signals
-from bus.control.credentials import load_credentials
-from bus.kafka.connection import KafkaConnection
-from bus.kafka.settings import load_kafka_settings
+from bus.control.credentials import load_agency_profile
 from bus.keys import AgencySigningKey
 from bus.util.logs import LogFormat, configure_logging
 from bus.util.paths import default_state_dir
@@ -62,18 +60,17 @@ def run(
     log_format: Annotated[
         LogFormat, typer.Option(help="json: one object per line; text: for a terminal.")
     ] = LogFormat.JSON,
+    profile: ProfileOption = None,
 ) -> None:
     """Publish every export in INBOX as the agency, with its key (var/keys/private/AGENCY.key.pem)
-    and its bus credentials (`bus agency onboard`). Runs until SIGTERM or Ctrl-C (the chunk in
+    and its connection profile (--profile, else $BUS_PROFILE, else the var/agencies/AGENCY.toml
+    `bus agency onboard` wrote). Runs until SIGTERM or Ctrl-C (the chunk in
     hand is committed first), or with --once until the inbox is done."""
     configure_logging(log_format, logging.INFO)
     key = AgencySigningKey.from_pem_file(
         agency, default_state_dir() / "keys" / "private" / f"{agency}.key.pem"
     )
-    credentials = load_credentials(agency)
-    connection = KafkaConnection(
-        load_kafka_settings().bootstrap, credentials.username, credentials.password
-    )
+    connection = load_agency_profile(agency, profile)
     adapter = RegisterAdapter(
         agency, key, connection, inbox, chunk_size=chunk_size, poll_interval_s=poll_interval
     )

@@ -9,6 +9,7 @@ from bus.cli.params import (
     ConsumerOption,
     EventTypeOption,
     PolicyDirOption,
+    ProfileOption,
     PurposeOption,
     SubscriptionsTopicOption,
 )
@@ -16,10 +17,9 @@ from bus.control import policy_store, subscriptions
 from bus.control.subscription_service import subscribe as subscribe_service
 from bus.control.subscription_service import unsubscribe as unsubscribe_service
 from bus.control.topology import ensure_registry_topics
-from bus.devenv import broker
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
-from bus.kafka.settings import load_kafka_settings
+from bus.kafka.profile import load_profile
 from bus.kafka.topics import SUBSCRIPTIONS_TOPIC
 from bus.policy.facts import Subscription
 from bus.policy.loader import load_policy_set
@@ -32,10 +32,12 @@ def subscribe(
     purpose: PurposeOption,
     policy: PolicyDirOption,
     subscriptions_topic: SubscriptionsTopicOption = SUBSCRIPTIONS_TOPIC,
+    profile: ProfileOption = None,
 ) -> None:
-    """Register a subscription if a grant permits it; otherwise refuse with the reason (audited)."""
+    """Register a subscription if a grant permits it; otherwise refuse with the reason (audited).
+    As the bus's operator."""
     snapshot = compile_snapshot(load_policy_set(policy))
-    connection = broker.admin_connection(load_kafka_settings())
+    connection = load_profile("operator", profile)
     wanted = Subscription(consumer, event_type, purpose)
     decision = asyncio.run(
         subscribe_service(
@@ -61,9 +63,11 @@ def unsubscribe(
     event_type: EventTypeOption,
     purpose: PurposeOption,
     subscriptions_topic: SubscriptionsTopicOption = SUBSCRIPTIONS_TOPIC,
+    profile: ProfileOption = None,
 ) -> None:
-    """Remove a subscription (audited); the next ACL sync takes the consumer's access away."""
-    connection = broker.admin_connection(load_kafka_settings())
+    """Remove a subscription (audited); the next ACL sync takes the consumer's access away. As the
+    bus's operator."""
+    connection = load_profile("operator", profile)
     admin = KafkaAdmin(connection)
     ensure_registry_topics(admin, subscriptions_topic)
     policy_store.ensure_policy_topic(admin)
@@ -87,9 +91,10 @@ async def _unsubscribe(connection: KafkaConnection, unwanted: Subscription, regi
 
 def list_subscriptions(
     subscriptions_topic: SubscriptionsTopicOption = SUBSCRIPTIONS_TOPIC,
+    profile: ProfileOption = None,
 ) -> None:
-    """The subscriptions in force."""
-    connection = broker.admin_connection(load_kafka_settings())
+    """The subscriptions in force (read as the bus's operator)."""
+    connection = load_profile("operator", profile)
     ensure_registry_topics(KafkaAdmin(connection), subscriptions_topic)
     for s in asyncio.run(subscriptions.load(connection, subscriptions_topic)):
         typer.echo(f"{s.consumer:24} {s.event_type:34} {s.purpose}")

@@ -12,7 +12,7 @@ In this order, so that access ends first and nothing can restore it half-way:
    under the policy snapshot in force;
 4. every ALLOW ACL of its principals is deleted;
 5. its SCRAM credentials are overwritten with a secret nobody holds (never deleted: see
-   deploy/kafka/README.md) and its password file is removed.
+   deploy/kafka/README.md) and its password file and connection profile are removed.
 Nothing is deleted from the audit topic or store. Running it again changes nothing more.
 `bus agency onboard` lifts the block (re-admission is a deliberate act).
 """
@@ -26,7 +26,7 @@ from bus.control import subscriptions
 from bus.control.acls import block_acls
 from bus.control.agency_ids import check_agency_id
 from bus.control.agency_principals import agency_principals, read_applied_policies
-from bus.control.credentials import credentials_path
+from bus.control.credentials import agency_profile_path, credentials_path
 from bus.control.subscription_service import unsubscribe
 from bus.errors import ConfigError
 from bus.kafka.admin import Acl, KafkaAdmin
@@ -54,13 +54,19 @@ class Offboarding:
     acls: frozenset[Acl]  # ALLOWs deleted now
     credentials: tuple[str, ...]  # SCRAM users whose secret was overwritten
     password_file: Path | None  # removed now
+    profile_file: Path | None  # its connection profile, removed now
     in_policy: bool  # the policy set in force still names it
 
     @property
     def changed(self) -> bool:
         """Whether this run did anything (False: the agency was offboarded already)."""
         return bool(
-            self.blocked or self.dpo_tokens or self.subscriptions or self.acls or self.password_file
+            self.blocked
+            or self.dpo_tokens
+            or self.subscriptions
+            or self.acls
+            or self.password_file
+            or self.profile_file
         )
 
 
@@ -72,7 +78,7 @@ async def offboard(
     now: datetime,
     policy_topic: str = POLICY_TOPIC,
 ) -> Offboarding:
-    """Offboard `agency` in the steps above, as the admin (`connection`, `admin`); `tokens` holds
+    """Offboard `agency` in the steps above, as the bus's operator (`connection`, `admin`); `tokens` holds
     its auditor API tokens, `now` dates the audit records and revocations; the policy sets applied
     are read from `policy_topic`. UnknownAgencyError if nothing on the bus names it."""
     check_agency_id(agency)
@@ -83,6 +89,7 @@ async def offboard(
     held = {acl for p in principals for acl in admin.describe_acls_of(p)}
     usernames = tuple(u for p in principals if admin.has_scram_user(u := p.removeprefix("User:")))
     password_file = credentials_path(agency)
+    profile_file = agency_profile_path(agency)
     named_in_policy = any(agency in given for given in applied.history)
     if not (named_in_policy or registered or held or usernames or password_file.exists()):
         raise UnknownAgencyError(
@@ -101,6 +108,8 @@ async def offboard(
         admin.revoke_scram_user(username)
     removed = password_file.exists()
     password_file.unlink(missing_ok=True)
+    profile_removed = profile_file.exists()
+    profile_file.unlink(missing_ok=True)
     return Offboarding(
         agency=agency,
         principals=principals,
@@ -111,6 +120,7 @@ async def offboard(
         acls=frozenset(allowed),
         credentials=usernames,
         password_file=password_file if removed else None,
+        profile_file=profile_file if profile_removed else None,
         in_policy=agency in applied.in_force,
     )
 

@@ -45,7 +45,7 @@ class AuditTrailResult:
 
 async def index_and_ask(
     admin: KafkaAdmin,
-    admin_connection: KafkaConnection,
+    admin_connection: KafkaConnection,  # unused: bus/demo/runner.py still passes it (issue 14)
     scenario: Scenario,
     pseudonyms: Pseudonymizer,
 ) -> AuditTrailResult:
@@ -53,7 +53,7 @@ async def index_and_ask(
     reconcile it, and ask it about the subject of step SUBJECT_STEP; `pseudonyms` gives that
     subject's audit pseudonym."""
     ensure_checkpoints_topic(admin, AUDIT_CHECKPOINTS_TOPIC)
-    connection = indexer_connection(admin, admin_connection, AUDIT_TOPIC, POLICY_TOPIC)
+    connection = indexer_connection(admin, AUDIT_TOPIC, POLICY_TOPIC)
     files = AuditKeyFiles.default()
     key = ensure_audit_key(files)
     pin_audit_key(key, default_pinned_key(), files)  # as `bus audit index` does on first start

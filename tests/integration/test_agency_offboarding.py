@@ -18,7 +18,12 @@ from bus.audit.access import Role, TokenRefusedError, TokenRegistry, default_tok
 from bus.cli.main import app
 from bus.control import offboarding, policy_store
 from bus.control.acls import block_acls
-from bus.control.credentials import credentials_path, load_credentials
+from bus.control.credentials import (
+    agency_profile_path,
+    credentials_path,
+    load_agency_profile,
+    load_credentials,
+)
 from bus.control.offboarding import is_blocked
 from bus.kafka.admin import Acl, KafkaAdmin, Operation, Resource
 from bus.kafka.connection import KafkaConnection
@@ -34,6 +39,7 @@ from tests.support.kafka import (
     read_topic,
     unique_name,
 )
+from tests.support.operator_grants import operator_on
 from tests.support.policy_sets import reference_with
 
 
@@ -70,8 +76,12 @@ def test_an_offboarded_agency_reads_nothing_and_its_audit_trail_stays(
         assert result.exception is None or isinstance(result.exception, SystemExit)
         return result.output
 
-    bus("agency", "onboard", agency, "--no-signing-key")
-    own = kafka_broker.as_user(agency, load_credentials(agency).password)
+    onboarded = bus("agency", "onboard", agency, "--no-signing-key")
+    # Its own connection profile, beside its password: its services load that, nothing else.
+    assert f"connection profile: {agency_profile_path(agency)}" in onboarded
+    own = load_agency_profile(agency)
+    assert (own.username, own.password) == (agency, load_credentials(agency).password)
+    assert own.bootstrap == kafka_broker.bootstrap
     bus(
         "subscribe",
         "--consumer",
@@ -115,6 +125,8 @@ def test_an_offboarded_agency_reads_nothing_and_its_audit_trail_stays(
     assert done.count("ACL revoked:") == 4 + 4  # as a consumer and as a producer
     assert f"credentials revoked: SCRAM user '{agency}'" in done
     assert not credentials_path(agency).exists()
+    assert f"connection profile removed: {agency_profile_path(agency)}" in done
+    assert not agency_profile_path(agency).exists()
     assert "warning: the policy set in force" not in done  # the shared broker's set never named it
     again = bus("agency", "offboard", agency)
     assert f"{agency} was already offboarded: nothing left to remove" in again
@@ -210,23 +222,26 @@ def test_offboarding_spares_a_principal_the_set_in_force_gives_another_agency(
         # The other agency's credentials and access are untouched.
         asyncio.run(produce_one(alias, its_topic, b"still mine"))
 
-        runner = CliRunner()
-        own_policy = ["--policy-topic", policy_topic]
-        again = runner.invoke(app, ["agency", "offboard", leaver.username, *own_policy])
-        assert again.exit_code == 0, again.output
-        assert (
-            f"left alone: User:{alias.username}, an earlier policy set's principal for "
-            f"{leaver.username}: the set in force gives it to {holder}"
-        ) in again.output
-
-        readmitted = runner.invoke(
-            app, ["agency", "onboard", leaver.username, "--no-signing-key", *own_policy]
-        )
-        assert readmitted.exit_code == 0, readmitted.output
-        for principal in done.principals:
+        # The CLI runs as the operator: granted this test's own policy topic.
+        with operator_on(kafka_admin, policy_topic):
+            runner = CliRunner()
+            own_policy = ["--policy-topic", policy_topic]
+            again = runner.invoke(app, ["agency", "offboard", leaver.username, *own_policy])
+            assert again.exit_code == 0, again.output
             assert (
-                f"re-admitted: the offboarding block on {principal} is lifted" in readmitted.output
+                f"left alone: User:{alias.username}, an earlier policy set's principal for "
+                f"{leaver.username}: the set in force gives it to {holder}"
+            ) in again.output
+
+            readmitted = runner.invoke(
+                app, ["agency", "onboard", leaver.username, "--no-signing-key", *own_policy]
             )
-            assert not is_blocked(kafka_admin, principal)
+            assert readmitted.exit_code == 0, readmitted.output
+            for principal in done.principals:
+                assert (
+                    f"re-admitted: the offboarding block on {principal} is lifted"
+                    in readmitted.output
+                )
+                assert not is_blocked(kafka_admin, principal)
     finally:
         kafka_admin.delete_topics([its_topic])

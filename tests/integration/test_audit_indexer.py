@@ -24,6 +24,7 @@ from bus.audit.audit_key import (
 )
 from bus.audit.indexer import IndexerOptions, run_indexer
 from bus.audit.indexer_access import (
+    grant_indexer,
     indexer_connection,
     verifier_connection,
 )
@@ -36,7 +37,7 @@ from bus.control.service_principals import INDEXER_USER, VERIFIER_USER
 from bus.errors import BrokerError
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
-from bus.kafka.topics import checkpoints_topic
+from bus.kafka.topics import POLICY_TOPIC, checkpoints_topic
 from tests.support.audit_stores import RawSql
 from tests.support.audit_topic import produce, produce_aborted
 
@@ -140,6 +141,8 @@ async def test_kill_9_mid_stream_loses_and_repeats_nothing(
     topic = topic_factory("audit", partitions=3)  # type: ignore[operator]
     witness_topic = topic_factory(name=checkpoints_topic(topic))  # type: ignore[operator]
     await produce(kafka_broker, topic, 0, RECORDS)
+    # `bus audit index` runs as audit-indexer from its profile: the operator grants it the topics.
+    grant_indexer(KafkaAdmin(kafka_broker), topic, POLICY_TOPIC, witness_topic)
     key_dir = tmp_path / "keys"
     pinned = tmp_path_factory.mktemp("trust") / "audit.pub.pem"  # outside the store's folder
     log = tmp_path / "indexer.log"
@@ -216,7 +219,7 @@ async def test_the_indexer_user_reads_its_two_topics_and_writes_only_its_witness
     other = topic_factory("ingress")  # type: ignore[operator]
     await produce(kafka_broker, audit, 0, 10)
     await produce(kafka_broker, other, 0, 10)
-    connection = indexer_connection(kafka_admin, kafka_broker, audit, policy)
+    connection = indexer_connection(kafka_admin, audit, policy)
     assert connection.username == INDEXER_USER
     files = AuditKeyFiles.in_directory(tmp_path / "k")
     checkpointing = Checkpointing(ensure_audit_key(files))
@@ -231,7 +234,7 @@ async def test_the_indexer_user_reads_its_two_topics_and_writes_only_its_witness
         state = await run_indexer(connection, store, checkpointing, asyncio.Event(), options)
         assert state.stored == 10
         # It published its checkpoint; the verifier reads it, and may do nothing else.
-        verifier = verifier_connection(kafka_admin, kafka_broker, witness_topic)
+        verifier = verifier_connection(kafka_admin, witness_topic)
         assert verifier.username == VERIFIER_USER
         witness = await read_witness(
             verifier, witness_topic, load_audit_public_key(files), wait_s=20

@@ -18,6 +18,7 @@ from bus.audit.audit_key import (
     pin_audit_key,
 )
 from bus.audit.indexer import IndexerOptions, run_indexer
+from bus.audit.indexer_access import grant_indexer
 from bus.audit.reconcile import Discrepancy, Mismatch, reconcile
 from bus.audit.store import open_store
 from bus.audit.store.audit_store import Checkpointing
@@ -26,7 +27,7 @@ from bus.cli.main import app
 from bus.control.topology import ensure_audit_topic
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
-from bus.kafka.topics import checkpoints_topic
+from bus.kafka.topics import POLICY_TOPIC, checkpoints_topic
 from tests.support.audit_stores import RawSql
 from tests.support.audit_topic import produce, produce_aborted
 from tests.support.kafka import unique_name
@@ -46,6 +47,8 @@ async def test_reconcile_names_what_the_store_lost_changed_or_gained(
     witness_topic = topic_factory(name=checkpoints_topic(topic))
     await produce(kafka_broker, topic, 0, INDEXED)
     await produce_aborted(kafka_broker, topic, 20)
+    # The CLI below reads as audit-indexer, from its profile: the operator grants it these topics.
+    grant_indexer(KafkaAdmin(kafka_broker), topic, POLICY_TOPIC, witness_topic)
     files = AuditKeyFiles.in_directory(tmp_path / "keys")
     pinned = tmp_path_factory.mktemp("trust") / "audit.pub.pem"  # outside the store's folder
     checkpointing = Checkpointing(ensure_audit_key(files), every_records=100)

@@ -29,7 +29,12 @@ from bus.audit.chain import link
 from bus.audit.checkpoint import DEFAULT_CADENCE, sign_checkpoint
 from bus.audit.columns import columns_of
 from bus.audit.indexer import IndexerOptions, IndexerProgress, run_indexer
-from bus.audit.indexer_access import indexer_connection, verifier_connection
+from bus.audit.indexer_access import (
+    VERIFIER_ROLE,
+    grant_indexer,
+    indexer_connection,
+    verifier_connection,
+)
 from bus.audit.indexer_metrics import IndexerMetrics
 from bus.audit.reconcile import Discrepancy, Mismatch, reconcile
 from bus.audit.store import AuditStore, open_store
@@ -41,13 +46,13 @@ from bus.audit.witness import (
     read_witness,
 )
 from bus.cli.main import app
-from bus.control.credentials import credentials_path
 from bus.control.service_principals import VERIFIER_USER
 from bus.envelope.attributes import format_time, parse_time
 from bus.errors import BusError, ConfigError
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
-from bus.kafka.topics import checkpoints_topic
+from bus.kafka.profile import default_profile_path
+from bus.kafka.topics import POLICY_TOPIC, checkpoints_topic
 from bus.keys import AgencySigningKey
 from bus.keys.keystore import AgencyPublicKey
 from tests.support.audit_records import audit_document, source_records
@@ -122,6 +127,9 @@ async def trail(
     topic = topic_factory("audit", partitions=3)
     witness_topic = topic_factory(name=checkpoints_topic(topic))
     await produce(kafka_broker, topic, 0, INDEXED)
+    # The CLI reads as audit-verifier and audit-indexer, from their profiles: the operator
+    # grants them this trail's topics, as `bus audit grant-indexer` does.
+    grant_indexer(KafkaAdmin(kafka_broker), topic, POLICY_TOPIC, witness_topic)
     files = AuditKeyFiles.in_directory(tmp_path / "store" / "keys")
     key = ensure_audit_key(files)
     pinned_path = tmp_path_factory.mktemp("trust") / "audit.pub.pem"  # outside the store's folder
@@ -430,7 +438,7 @@ async def test_a_refused_publish_does_not_stop_indexing_and_is_caught_up_later(
     witness_topic = topic_factory(name=checkpoints_topic(topic))
     not_its_own = topic_factory("elsewhere")  # no WRITE for audit-indexer there
     await produce(kafka_broker, topic, 0, 250)
-    connection = indexer_connection(kafka_admin, kafka_broker, topic, "unused-policy-topic")
+    connection = indexer_connection(kafka_admin, topic, "unused-policy-topic")
     key = ensure_audit_key(AuditKeyFiles.in_directory(tmp_path / "keys"))
     checkpointing = Checkpointing(key, every_records=EVERY)
     store = open_store(f"sqlite:///{tmp_path / 'audit.db'}")
@@ -466,14 +474,15 @@ async def test_a_refused_publish_does_not_stop_indexing_and_is_caught_up_later(
         store.close()
 
 
-async def test_the_api_reads_the_witness_as_the_verifier_with_its_own_password(
+async def test_the_api_reads_the_witness_as_the_verifier_from_its_own_profile(
     trail: Trail, kafka_admin: KafkaAdmin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("BUS_HOME", str(tmp_path / "home"))
-    with pytest.raises(ConfigError, match="`bus audit index` creates: run it once first"):
+    own = default_profile_path(VERIFIER_ROLE)  # the lab's, written by `bus kafka up`
+    monkeypatch.setenv("BUS_HOME", str(tmp_path / "home"))  # where no profile is
+    with pytest.raises(ConfigError, match="no connection profile for the audit-verifier"):
         witness_reader(trail.witness_topic, trail.pinned)
-    verifier_connection(kafka_admin, trail.connection, trail.witness_topic)  # as the indexer does
-    read = witness_reader(trail.witness_topic, trail.pinned)  # no admin from here on
+    verifier = verifier_connection(kafka_admin, trail.witness_topic, own)  # the operator grants
+    assert verifier.username == VERIFIER_USER
+    read = witness_reader(trail.witness_topic, trail.pinned, own)  # no admin from here on
     witness = await asyncio.to_thread(read)
     assert witness.checkpoints == trail.store.checkpoints()
-    assert credentials_path(VERIFIER_USER).exists()

@@ -16,16 +16,27 @@ from bus.kafka.connection import KafkaConnection
 from bus.policy.loader import load_policy_set
 from bus.policy.snapshot import compile_snapshot
 from tests.support.kafka import unique_name
+from tests.support.operator_grants import operator_on
 
 REFERENCE = Path(__file__).resolve().parents[2] / "policies" / "reference"
 
 
 def test_apply_publishes_valid_sets_and_refuses_broken_ones(
-    kafka_broker: KafkaConnection, topic_factory: Callable[..., str], tmp_path: Path
+    kafka_broker: KafkaConnection,
+    kafka_admin: KafkaAdmin,
+    topic_factory: Callable[..., str],
+    tmp_path: Path,
 ) -> None:
     # Synchronous on purpose: the CLI runs its own event loop, as it does for a user.
     runner = CliRunner()
     topic = topic_factory("policy")
+    with operator_on(kafka_admin, topic):  # `bus policy apply` runs as the operator
+        _apply_valid_and_broken(runner, kafka_broker, topic, tmp_path)
+
+
+def _apply_valid_and_broken(
+    runner: CliRunner, kafka_broker: KafkaConnection, topic: str, tmp_path: Path
+) -> None:
     applied = runner.invoke(app, ["policy", "apply", str(REFERENCE), "--policy-topic", topic])
     assert applied.exit_code == 0, applied.output
     expected = compile_snapshot(load_policy_set(REFERENCE)).hash

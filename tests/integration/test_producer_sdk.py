@@ -16,7 +16,6 @@ from bus.keys import AgencySigningKey, KeyStore
 from bus.keys.keystore import public_key_from_pem
 from consumers import Consumer, ReleasedEvent, SqliteInbox
 from producers import (
-    Credentials,
     InvalidEventIdError,
     Producer,
     ProducerNotAuthorizedError,
@@ -47,10 +46,7 @@ async def test_published_events_arrive_signed_keyed_and_verifiable(
     keys = KeyStore([public_key_from_pem(key.agency_id, key.public_pem())])
     events = [address_changed(f"P-{i:04d}-0000") for i in range(20)]
 
-    credentials = Credentials(agency.username, agency.password)
-    async with Producer(
-        "muni-munich", key, kafka_broker.bootstrap, credentials, ingress_topic_of=lambda _: ingress
-    ) as producer:
+    async with Producer("muni-munich", key, agency, ingress_topic_of=lambda _: ingress) as producer:
         first = await producer.publish(events[0])
         rest = await producer.publish_many(events[1:])
 
@@ -80,8 +76,7 @@ async def test_unreachable_broker_fails_clearly_after_bounded_retries() -> None:
     producer = Producer(
         "muni-munich",
         key,
-        f"127.0.0.1:{port}",
-        Credentials("muni-munich", "pw"),
+        KafkaConnection(f"127.0.0.1:{port}", "muni-munich", "pw"),
         connect_attempts=3,
         retry_backoff_s=0.1,
     )
@@ -96,9 +91,7 @@ async def test_principal_without_any_grant_is_refused_at_once(
 ) -> None:
     agency = principals.create("muni-noacl")
     key = AgencySigningKey.generate("muni-noacl")
-    producer = Producer(
-        "muni-noacl", key, kafka_broker.bootstrap, Credentials(agency.username, agency.password)
-    )
+    producer = Producer("muni-noacl", key, agency)
     with pytest.raises(ProducerNotAuthorizedError, match="may not publish"):
         await producer.start()
 
@@ -118,11 +111,8 @@ async def test_refused_write_is_reported_with_the_event_ids(
         [Acl(f"User:{agency.username}", Resource.TOPIC, elsewhere, Operation.WRITE)]
     )
     key = AgencySigningKey.generate("muni-other")
-    credentials = Credentials(agency.username, agency.password)
     events = [address_changed("P-0001-0001"), address_changed()]
-    async with Producer(
-        "muni-other", key, kafka_broker.bootstrap, credentials, ingress_topic_of=lambda _: ingress
-    ) as producer:
+    async with Producer("muni-other", key, agency, ingress_topic_of=lambda _: ingress) as producer:
         with pytest.raises(PublishError) as caught:
             await producer.publish_many(events)
         assert len(caught.value.failed) == 2
@@ -149,12 +139,9 @@ async def test_a_retry_keeps_the_event_id_and_the_copy_is_applied_once(
     kafka_admin.create_acls(
         [Acl(f"User:{agency.username}", Resource.TOPIC, ingress, Operation.WRITE)]
     )
-    credentials = Credentials(agency.username, agency.password)
     move, other = moved_to_munich(), moved_to_munich()
     key = bus.producer_key
-    async with Producer(
-        "muni-muc", key, kafka_broker.bootstrap, credentials, ingress_topic_of=lambda _: ingress
-    ) as p:
+    async with Producer("muni-muc", key, agency, ingress_topic_of=lambda _: ingress) as p:
         event_id = await p.publish(move)
         assert await p.publish(move, event_id=event_id) == event_id
         [other_id] = await p.publish_many([other])

@@ -32,6 +32,7 @@ from bus.envelope.codec import issue_event
 from bus.envelope.kafka_binding import header_map, ingress_record, verify_record
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
+from bus.kafka.profile import write_profile
 from bus.kafka.topics import ingress_topic, source_offsets_topic
 from bus.keys import AgencySigningKey, KeyStore
 from bus.keys.keystore import public_key_from_pem
@@ -509,8 +510,13 @@ def adapter_process(register: Register, tmp_path: Path) -> AdapterProcess:
     private.mkdir(parents=True)
     (private / f"{register.agency_id}.key.pem").write_bytes(register.key.private_pem())
     (private / f"{register.agency_id}.key.pem").chmod(0o600)
-    (home / "agencies").mkdir()
-    (home / "agencies" / f"{register.agency_id}.password").write_text(register.connection.password)
+    # Its connection profile where `bus agency onboard` writes it, its password beside it.
+    agencies = home / "agencies"
+    write_profile(
+        agencies / f"{register.agency_id}.toml",
+        register.connection,
+        agencies / f"{register.agency_id}.password",
+    )
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     return AdapterProcess(home, inbox, register.agency_id, tmp_path / "adapter.log")

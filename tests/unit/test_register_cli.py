@@ -46,7 +46,7 @@ def test_missing_credentials_say_how_to_get_them(tmp_path: Path) -> None:
     )
     result = run_cli(tmp_path / "home", tmp_path)
     assert result.returncode == 1
-    assert "no credentials for 'muni-test'; run `bus agency onboard muni-test` first" in (
+    assert "no connection profile for 'muni-test'; run `bus agency onboard muni-test`" in (
         result.stderr
     )
 

@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import uvicorn
 from prometheus_client import CollectorRegistry
@@ -16,14 +17,11 @@ from bus.audit.api.integrity_watch import IntegrityWatch
 from bus.audit.api.metrics import ApiMetrics
 from bus.audit.api.rate_limit import RateLimit
 from bus.audit.audit_key import AuditKeyFiles, default_pinned_key, load_pinned_key
-from bus.audit.indexer_access import FRESH_USER_WAIT_S
+from bus.audit.indexer_access import FRESH_USER_WAIT_S, VERIFIER_ROLE
 from bus.audit.store import open_store
 from bus.audit.witness import Witness, read_witness
-from bus.control.credentials import load_credentials
-from bus.control.service_principals import VERIFIER_USER
 from bus.errors import ConfigError
-from bus.kafka.connection import KafkaConnection
-from bus.kafka.settings import load_kafka_settings
+from bus.kafka.profile import load_profile
 from bus.kafka.topics import AUDIT_CHECKPOINTS_TOPIC
 from bus.keys.keystore import AgencyPublicKey
 from bus.record.pseudonyms import load_pseudonymizer
@@ -40,6 +38,7 @@ def serve(
     metrics_port: int,
     rate_limit: RateLimit,
     witness_topic: str = AUDIT_CHECKPOINTS_TOPIC,
+    profile: Path | None = None,
 ) -> None:
     """Serve the auditor API until SIGTERM or Ctrl-C, verifying the store in the background.
 
@@ -51,6 +50,7 @@ def serve(
         metrics_port: the Prometheus metrics' own port; 0 for none.
         rate_limit: requests allowed per caller.
         witness_topic: the checkpoints' witness topic the store is also checked against.
+        profile: the verifier's connection profile (None: $BUS_PROFILE, else its default file).
     """
     # The key pinned outside the store, as `bus audit verify` uses: not the one beside it.
     public_key = load_pinned_key(default_pinned_key(), AuditKeyFiles.default())
@@ -66,7 +66,7 @@ def serve(
             store,
             public_key,
             lambda: datetime.now(UTC),
-            witness=witness_reader(witness_topic, public_key),
+            witness=witness_reader(witness_topic, public_key, profile),
         )
         refresh = threading.Thread(target=_keep_fresh, args=(watch,), daemon=True)
         refresh.start()
@@ -86,20 +86,19 @@ def serve(
         store.close()
 
 
-def witness_reader(topic: str, key: AgencyPublicKey) -> Callable[[], Witness]:
-    """Reads the witness topic as `audit-verifier`, with its own password (made with the user and
-    its one READ ACL by `bus audit index`): the API never holds the bus admin's password, nor
-    touches a user or an ACL. ConfigError at start if that password is not there."""
+def witness_reader(
+    topic: str, key: AgencyPublicKey, profile: Path | None = None
+) -> Callable[[], Witness]:
+    """Reads the witness topic as `audit-verifier`, from its connection profile (`profile`, else
+    $BUS_PROFILE, else its default file): the API never holds the bus admin's password, nor
+    touches a user or an ACL. ConfigError at start if the profile is missing or wrong."""
     try:
-        credentials = load_credentials(VERIFIER_USER)
+        connection = load_profile(VERIFIER_ROLE, profile)
     except ConfigError as exc:
         raise ConfigError(
-            f"{exc}. The auditor API reads the witness topic as {VERIFIER_USER}, whose user and "
-            "password `bus audit index` creates: run it once first"
+            f"{exc}. The auditor API reads the witness topic as {VERIFIER_ROLE}, with its own"
+            " connection profile"
         ) from exc
-    connection = KafkaConnection(
-        load_kafka_settings().bootstrap, credentials.username, credentials.password
-    )
     return lambda: asyncio.run(read_witness(connection, topic, key, wait_s=FRESH_USER_WAIT_S))
 
 
