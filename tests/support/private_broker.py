@@ -24,8 +24,11 @@ def free_ports(count: int) -> list[int]:
 
 
 @contextmanager
-def private_broker_settings(state_dir: Path, cache_dir: Path) -> Iterator[KafkaSettings]:
-    """Start it; stop it on leaving, however the test ends (it is left down, never half up)."""
+def private_broker_settings(
+    state_dir: Path, cache_dir: Path, **overrides: object
+) -> Iterator[KafkaSettings]:
+    """Start it; stop it on leaving, however the test ends (it is left down, never half up).
+    `overrides` are further settings (e.g. `tls=False`)."""
     port, controller_port = free_ports(2)
     settings = load_kafka_settings(
         state_dir=state_dir,
@@ -33,6 +36,7 @@ def private_broker_settings(state_dir: Path, cache_dir: Path) -> Iterator[KafkaS
         port=port,
         controller_port=controller_port,
         start_timeout_s=60,
+        **overrides,
     )
     try:
         broker.up(settings, say=lambda _: None)
