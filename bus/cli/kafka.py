@@ -1,13 +1,16 @@
 """`bus kafka …`: provision, start, stop and inspect the local broker."""
 
+from datetime import UTC, datetime
+
 import typer
 
 from bus.devenv import broker
+from bus.devenv.certs import RENEW_BEFORE, CertificateFile, ensure_certificates
 from bus.devenv.provision import jars_present, libs_dir, provision_jars
 from bus.kafka.settings import load_kafka_settings
 
 app = typer.Typer(
-    help="Run the local single-node Kafka broker (KRaft, SCRAM, ACLs).", no_args_is_help=True
+    help="Run the local single-node Kafka broker (KRaft, TLS, SCRAM, ACLs).", no_args_is_help=True
 )
 
 
@@ -23,11 +26,52 @@ def provision() -> None:
 
 
 @app.command()
+def certs(
+    nodes: int = typer.Option(1, "--nodes", min=1, max=9, help="Certificates for nodes 1..N."),
+    renew: bool = typer.Option(
+        False, "--renew", help="Make new node certificates even if the current ones are valid."
+    ),
+) -> None:
+    """Make the lab CA (only if missing) and each node's certificate (renewed within 30 days of
+    expiry, or when the broker's host changed); print where they are and until when they hold.
+    A running broker reads a renewed certificate at its next start."""
+    settings = load_kafka_settings()
+    ca, made = ensure_certificates(settings, tuple(range(1, nodes + 1)), renew=renew)
+    typer.echo(_certificate_line("CA", ca) + "  (clients trust this file)")
+    for node in made:
+        typer.echo(_certificate_line(f"node {node.node_id}", node.certificate))
+        typer.echo(f"  keystore {node.keystore}")
+    if ca.not_after - datetime.now(UTC) < RENEW_BEFORE:
+        # Never replaced automatically: every client trusts this very CA.
+        typer.echo(
+            f"warning: the CA expires on {ca.not_after:%Y-%m-%d}; make a new one by deleting"
+            f" {ca.path.parent} (or `bus kafka reset`) and give every client the new ca.crt"
+        )
+    if any(node.certificate.created for node in made) and broker.broker_pid(settings):
+        typer.echo(
+            "the running broker uses its new certificate after `bus kafka down; bus kafka up`"
+        )
+    if not settings.tls:
+        typer.echo("note: BUS_KAFKA_TLS is off, so the broker does not use them")
+
+
+def _certificate_line(label: str, certificate: CertificateFile) -> str:
+    action = "made" if certificate.created else "kept"
+    return (
+        f"{label}: {action} {certificate.path}, valid until "
+        f"{certificate.not_after:%Y-%m-%d %H:%M} UTC ({certificate.subject})"
+    )
+
+
+@app.command()
 def up() -> None:
-    """Start the broker if it is not running; return once it answers an authenticated request."""
-    state = broker.up(load_kafka_settings(), say=typer.echo)
+    """Start the broker if it is not running (making its TLS certificates first when missing);
+    return once it answers an authenticated request."""
+    settings = load_kafka_settings()
+    state = broker.up(settings, say=typer.echo)
     typer.echo(
-        f"Kafka {state.version} is up at {state.bootstrap} (pid {state.pid}); log: {state.log_file}"
+        f"Kafka {state.version} is up at {state.bootstrap} (pid {state.pid}, "
+        f"{'TLS' if settings.tls else 'NO TLS'}); log: {state.log_file}"
     )
 
 
