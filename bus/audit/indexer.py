@@ -178,9 +178,17 @@ async def _start_consumer(
             missing = set(topics) - {tp.topic for tp in partitions}
             if not missing:
                 return consumer, partitions
-            problem = f"topic(s) {', '.join(sorted(missing))} not found (or not readable)"
+            problem = (
+                f"topic(s) {', '.join(sorted(missing))} not found, or not readable as"
+                f" {connection.username}"
+            )
         except KafkaError as exc:
             problem = f"cannot read from the broker as {connection.username}: {exc!r}"
+        # It never grants itself anything: an audit topic of another name is the operator's.
+        problem += (
+            ". If the topics exist, the bus's operator grants them with"
+            " `bus audit grant-indexer --topic TOPIC`"
+        )
         await consumer.stop()
         if time.monotonic() >= deadline:
             raise BrokerError(problem)

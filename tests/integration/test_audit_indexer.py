@@ -15,6 +15,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import TopicAuthorizationFailedError
 from prometheus_client import CollectorRegistry
+from typer.testing import CliRunner
 
 from bus.audit.audit_key import (
     AuditKeyFiles,
@@ -33,7 +34,13 @@ from bus.audit.store import AuditStore, open_store
 from bus.audit.store.audit_store import Checkpointing
 from bus.audit.verify import verify_store
 from bus.audit.witness import read_witness
-from bus.control.service_principals import INDEXER_USER, VERIFIER_USER
+from bus.cli.main import app
+from bus.control.service_principals import (
+    INDEXER_USER,
+    VERIFIER_USER,
+    indexer_acls,
+    verifier_acls,
+)
 from bus.errors import BrokerError
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
@@ -259,3 +266,61 @@ async def test_the_indexer_user_reads_its_two_topics_and_writes_only_its_witness
                 await producer.send_and_wait(forbidden, b"{}")
         finally:
             await producer.stop()
+
+
+def test_the_indexer_never_grants_itself_an_audit_topic_the_operator_does(
+    kafka_broker: KafkaConnection,
+    kafka_admin: KafkaAdmin,
+    topic_factory: object,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    # `bus audit index` runs as audit-indexer from its profile: on an audit topic of another name
+    # it is refused, saying who grants it; `bus audit grant-indexer`, as the operator, does.
+    topic = topic_factory("audit")  # type: ignore[operator]
+    witness_topic = topic_factory(name=checkpoints_topic(topic))  # type: ignore[operator]
+    asyncio.run(produce(kafka_broker, topic, 0, 5))
+    pinned = tmp_path_factory.mktemp("trust") / "audit.pub.pem"
+    index = [
+        "audit",
+        "index",
+        "--once",
+        "--store",
+        f"sqlite:///{tmp_path / 'audit.db'}",
+        "--topic",
+        topic,
+        "--key-dir",
+        str(tmp_path / "keys"),
+        "--pinned-key",
+        str(pinned),
+        "--metrics-port",
+        "0",
+    ]
+    runner = CliRunner()
+    # Only those on the test's own topics: READ on bus.policy is the lab's, and stays.
+    acls = {
+        acl
+        for acl in indexer_acls(topic, POLICY_TOPIC, witness_topic) | verifier_acls(witness_topic)
+        if acl.name in (topic, witness_topic)
+    }
+    try:
+        refused = runner.invoke(app, index)
+        said = refused.output + str(refused.exception)
+        assert refused.exit_code == 1, said
+        assert f"as {INDEXER_USER}" in said
+        assert "`bus audit grant-indexer --topic TOPIC`" in said
+        assert not acls & kafka_admin.describe_acls_of(f"User:{INDEXER_USER}")
+
+        granted = runner.invoke(app, ["audit", "grant-indexer", "--topic", topic])
+        assert granted.exit_code == 0, granted.output + str(granted.exception)
+        assert f"audit-indexer reads {topic}" in granted.output
+        held = kafka_admin.describe_acls_of(f"User:{INDEXER_USER}") | (
+            kafka_admin.describe_acls_of(f"User:{VERIFIER_USER}")
+        )
+        assert acls <= held
+
+        indexed = runner.invoke(app, index)
+        assert indexed.exit_code == 0, indexed.output + str(indexed.exception)
+        assert "5 record(s) stored" in indexed.output
+    finally:
+        kafka_admin.delete_acls(acls)
