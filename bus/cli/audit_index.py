@@ -93,13 +93,13 @@ def index(
     from its connection profile (--profile, else $BUS_PROFILE, else its default file). Topics
     other than the bus's own: the operator grants it them first (`bus audit grant-indexer`).
     SIGTERM or Ctrl-C: commits, signs, stops."""
-    # Its own principal only. Its topics and its ACLs on them are the operator's: the bus's own
-    # come with the installation, others from `bus audit grant-indexer`.
-    connection = load_profile(INDEXER_ROLE, profile)
     configure_logging(log_format)
     metrics = _serve_metrics(
         (0 if once else METRICS_PORT) if metrics_port is None else metrics_port
     )
+    # Its own principal only. Its topics and its ACLs on them are the operator's: the bus's own
+    # come with the installation, others from `bus audit grant-indexer`.
+    connection = load_profile(INDEXER_ROLE, profile)
     files = AuditKeyFiles.in_directory(key_dir) if key_dir else AuditKeyFiles.default()
     key = ensure_audit_key(files)
     pinned = pinned_key or default_pinned_key()
