@@ -12,19 +12,21 @@ from prometheus_client import CollectorRegistry
 from bus.cli.params import (
     MetricsPortOption,
     PolicyTopicOption,
+    ProfileOption,
     SubscriptionsTopicOption,
     consumer_group,
     topic_name,
 )
 from bus.cli.signals import stop_on_signals
 from bus.control.retention import load_retention_settings
-from bus.devenv import broker
+from bus.control.service_principals import ENFORCER_GROUP, enforcer_group_allowed
+from bus.control.state_reading import StateTopics
 from bus.enforcer.health import EnforcerHealth
 from bus.enforcer.metrics import EnforcerMetrics
 from bus.enforcer.runtime import EnforcerConfig, run_enforcer
 from bus.enforcer.seen_journal import SeenEventsConfig
-from bus.enforcer.state_sources import StateTopics
-from bus.kafka.settings import load_kafka_settings
+from bus.errors import ConfigError
+from bus.kafka.profile import load_profile
 from bus.kafka.topics import INGRESS_PREFIX, POLICY_TOPIC, SUBSCRIPTIONS_TOPIC
 from bus.policy.loader import load_policy_set
 from bus.record.pseudonyms import default_pseudonym_key_file
@@ -55,7 +57,14 @@ KeyDir = Annotated[
 def enforce(
     policy: FollowedPolicy = None,
     keys: KeyDir = None,
-    group: Annotated[str, typer.Option(callback=consumer_group)] = "bus-enforcer",
+    group: Annotated[
+        str,
+        typer.Option(
+            callback=consumer_group,
+            help="The consumer group, also the prefix of its transactional ids and journals: "
+            f"{ENFORCER_GROUP} or {ENFORCER_GROUP}-<name> (what the enforcer's ACLs cover).",
+        ),
+    ] = ENFORCER_GROUP,
     metrics_port: MetricsPortOption = 9464,
     log_format: Annotated[
         LogFormat,
@@ -107,8 +116,20 @@ def enforce(
             hidden=True,
         ),
     ] = INGRESS_PREFIX,
+    profile: ProfileOption = None,
 ) -> None:
-    """Run the enforcer until SIGTERM or Ctrl-C; the open transaction finishes or aborts, never half."""
+    """Run the enforcer until SIGTERM or Ctrl-C; the open transaction finishes or aborts, never half.
+
+    As the bus-enforcer principal (its connection profile): it creates no topic and no ACL; the
+    operator does (`bus topics provision` once, `bus acl sync --watch` always)."""
+    if not enforcer_group_allowed(group):
+        # Its ACLs cover these groups (and their transactional ids and journals) only: another
+        # would fail at its first join, far from the cause.
+        raise ConfigError(
+            f"--group {group}: the enforcer's principal may use only the group {ENFORCER_GROUP} "
+            f"or {ENFORCER_GROUP}-<name> (its ACLs cover those; see "
+            "bus/control/service_principals.py)"
+        )
     if policy is not None:
         load_policy_set(policy)  # a broken set is refused before anything starts
     configure_logging(log_format, logging.DEBUG if debug else logging.INFO)
@@ -126,7 +147,7 @@ def enforce(
         ingress_prefix=ingress_prefix,
         retention=load_retention_settings(),  # shared with `bus topics reconcile`: one rule
     )
-    connection = broker.admin_connection(load_kafka_settings())
+    connection = load_profile("enforcer", profile)
     registry = CollectorRegistry()
     metrics = EnforcerMetrics(registry)
     health = EnforcerHealth(registry)

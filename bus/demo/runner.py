@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from aiokafka import AIOKafkaProducer
 
 from bus.control import policy_store
+from bus.control.broker_setup import KafkaBrokerSetup
 from bus.control.topology import ensure_registry_topics
 from bus.demo.agencies import KeyFolders, ask_without_grant, connections, subscribe_back_offices
 from bus.demo.audit_tail import AuditTail
@@ -139,7 +140,11 @@ async def run_demo(
         pseudonym_key_file=pseudonym_key_file,
         reload_interval_s=1.0,
     )
-    tasks = [asyncio.create_task(run_enforcer(admin_connection, config, stop), name="enforcer")]
+    # The admin's connection with the operator's full setup: this in-process enforcer creates
+    # topics and syncs ACLs itself (the separate principals come with the demo's rework).
+    setup = KafkaBrokerSetup(KafkaAdmin(admin_connection), config.retention)
+    enforcer = run_enforcer(admin_connection, config, stop, broker_setup=setup)
+    tasks = [asyncio.create_task(enforcer, name="enforcer")]
     public_keys = KeyStore.from_directory(state / "public")
     for office in REFERENCE_BACK_OFFICES:
         inbox = office.open_database(workdir / f"{office.agency_id}.db")

@@ -1,24 +1,35 @@
 """Everything `bus enforce` wires together: state from policy, keys and subscriptions; the loop; and
-the state watcher (state_watcher.py), which prepares topics and ACLs and swaps in a new state
-between batches when anything changes, and pauses the loop while the state is not current."""
+the state watcher (state_watcher.py), which swaps in a new state between batches when anything
+changes, and pauses the loop while the state is not current.
+
+The enforcer runs as its own principal and creates no topic (but its journals) and no ACL: the
+operator does (`bus topics provision`, `bus acl sync --watch`). At start it waits, saying so every
+few seconds, until the state, ingress, audit and quarantine topics exist: waiting rather than
+failing, because the enforcer and the operator's watch start together (a deployment, a test) and a
+few seconds' head start of either must not take a restart; a typo in a topic name shows in the
+log line naming the missing topics. A test may pass the operator's
+full setup (`broker_setup=KafkaBrokerSetup(...)`, with the admin's connection) to run the
+enforcer as before, creating topics and syncing ACLs itself."""
 
 import asyncio
+import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from bus.control import policy_store
-from bus.control.retention import RetentionRule, RetentionSettings
+from bus.control.broker_setup import EnforcerBrokerSetup, ReadOnlyBrokerSetup
+from bus.control.retention import RetentionSettings
+from bus.control.state_reading import BusStateSource, StateTopics
 from bus.control.subscriptions import subscription_key
-from bus.control.topology import ensure_ingress_topics, ensure_registry_topics, ingress_topics
+from bus.control.topology import ingress_topics
+from bus.enforcer.backoff import Backoff
 from bus.enforcer.health import EnforcerHealth
 from bus.enforcer.metrics import EnforcerMetrics
 from bus.enforcer.pipeline import EnforcerState
 from bus.enforcer.seen_journal import SeenEventsConfig
 from bus.enforcer.service import Enforcer
-from bus.enforcer.state_sources import BusStateSource, KafkaBrokerSetup, StateTopics
 from bus.enforcer.state_watcher import StateWatcher, WatcherTiming
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
@@ -28,6 +39,8 @@ from bus.keys.keystore import PUBLIC_SUFFIX, public_key_from_pem
 from bus.policy.facts import Subscription
 from bus.policy.snapshot import Snapshot
 from bus.record.pseudonyms import Pseudonymizer, ensure_pseudonym_key
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -110,19 +123,19 @@ async def run_enforcer(
     stop: asyncio.Event,
     metrics: EnforcerMetrics | None = None,
     health: EnforcerHealth | None = None,
+    broker_setup: EnforcerBrokerSetup | None = None,
 ) -> None:
-    """Until `stop`. Starts once the first state is read (retrying until then); afterwards the
-    watcher keeps it current and the enforcer pauses whenever it is not."""
-    admin = KafkaAdmin(connection)
-    ensure_registry_topics(admin, config.state_topics.subscriptions)
-    policy_store.ensure_policy_topic(admin, config.state_topics.policy)
-    ensure_ingress_topics(
-        admin, prefix=config.ingress_prefix, retention=RetentionRule(config.retention)
-    )
+    """Until `stop`. Starts once the topics it reads and writes exist and the first state is read
+    (waiting, with a logged reason, until then); afterwards the watcher keeps the state current and
+    the enforcer pauses whenever it is not. `broker_setup`: by default the enforcer's read-only
+    one (creates nothing; see the module docstring)."""
+    setup = broker_setup or ReadOnlyBrokerSetup(KafkaAdmin(connection))
+    if not await _topics_exist(setup, config, stop):
+        return
     secret = ensure_pseudonym_key(config.pseudonym_key_file)
     watcher = StateWatcher(
         BusStateSource(connection, config.policy_dir, config.state_topics),
-        KafkaBrokerSetup(admin, config.retention),
+        setup,
         lambda reading: build_state(reading.snapshot, config, reading.subscriptions, secret),
         config.timing(),
         health or EnforcerHealth(),
@@ -144,3 +157,35 @@ async def run_enforcer(
     finally:
         stop.set()
         await watching
+
+
+async def _topics_exist(
+    setup: EnforcerBrokerSetup, config: EnforcerConfig, stop: asyncio.Event
+) -> bool:
+    """Wait until none of the topics the enforcer needs from its start is missing (retrying with
+    backoff up to the reload interval, a log line each time) or `stop`; returns whether they exist."""
+    backoff = Backoff(1.0, max(1.0, config.reload_interval_s))
+    attempts = 0
+    while not stop.is_set():
+        try:
+            missing = await asyncio.to_thread(
+                setup.missing_base_topics, config.state_topics, config.ingress_prefix
+            )
+        except Exception as exc:  # the broker may be starting too: retried like a missing topic
+            missing, reason = [], f"{type(exc).__name__}: {exc}"
+        else:
+            if not missing:
+                if attempts:
+                    log.info("the topics the enforcer needs exist now: starting")
+                return True
+            reason = (
+                f"missing topics {', '.join(missing)}: the operator creates them "
+                "(`bus topics provision`, or `bus acl sync --watch` running)"
+            )
+        attempts += 1
+        log.error("the enforcer cannot start yet, waiting: %s", reason)
+        try:
+            await asyncio.wait_for(stop.wait(), backoff.delay(attempts))
+        except TimeoutError:
+            continue
+    return False

@@ -1,5 +1,7 @@
 """The state in force, kept current: re-read policy and subscriptions every few seconds; prepare the
-broker (topics, ACLs) before a new state is swapped in; never die.
+broker (topics, ACLs) before a new state is swapped in; never die. The enforcer's own broker setup
+(bus/control/broker_setup.py ReadOnlyBrokerSetup) prepares nothing: the operator's watch does, and
+the enforcer only waits for the topics; a test may pass the operator's full KafkaBrokerSetup.
 
 Fail closed, and why this way:
 - Any failure to read a new state is logged, counted and retried with backoff; the state in force
@@ -14,8 +16,9 @@ Fail closed, and why this way:
   grant passing `valid_until` still revokes; before any policy they stay as the broker has them
   (as `bus acl sync` refuses to sync without an applied set). Nothing new is delivered meanwhile.
 - Topics come first: a new state may deliver to topics the old one did not know. A topic that
-  cannot be created holds back only the subscriptions that need it (logged, counted, retried every
-  reload); the rest of the state, revocations above all, goes in force at once.
+  cannot be created (or, for the enforcer, which creates none, that the operator has not created
+  yet) holds back only the subscriptions that need it (logged, counted, retried every reload); the
+  rest of the state, revocations above all, goes in force at once.
 - ACLs are synced before the swap, but a failed ACL sync does not hold the new state back (it is
   retried with backoff, and re-synced on a timer anyway). The enforcer's decisions are the primary
   control and must follow a revocation at once; the broker's ACLs are the second line. A new grant
@@ -37,14 +40,15 @@ from dataclasses import dataclass, replace
 
 from aiokafka.errors import KafkaError
 
+from bus.control.broker_setup import BrokerSetup, TopicsNotProvisioned
 from bus.control.policy_in_force import Withdrawn
 from bus.control.refused_records import RefusedRecord
+from bus.control.state_reading import StateReading, StateSource
 from bus.enforcer.backoff import Backoff
 from bus.enforcer.health import EnforcerHealth, StateHealth
 from bus.enforcer.one_at_a_time import OneAtATime
 from bus.enforcer.pipeline import EnforcerState
 from bus.enforcer.staleness import StalenessClock
-from bus.enforcer.state_sources import BrokerSetup, StateReading, StateSource
 from bus.errors import BusError
 from bus.policy.facts import Subscription
 from bus.policy.snapshot import Snapshot
@@ -193,7 +197,17 @@ class StateWatcher:
             ready = await self._calls.run(self._broker.ready_subscriptions, reading)
             held = reading.subscriptions - ready
             self._health.topic_failures.labels(type(exc).__name__).inc()
-            if held != self._held_back or not self._topics_incomplete:
+            if (held != self._held_back or not self._topics_incomplete) and isinstance(
+                exc, TopicsNotProvisioned
+            ):  # the enforcer's own setup creates nothing: the operator will, shortly
+                log.warning(
+                    "%d subscription(s) held back until the operator creates their topics, the "
+                    "rest of the state goes in force: %s; %s",
+                    len(held),
+                    ", ".join(sorted(_describe(s) for s in held)) or "none",
+                    exc,
+                )
+            elif held != self._held_back or not self._topics_incomplete:
                 log.error(
                     "topics not created (%s: %s); %d subscription(s) held back until they are, "
                     "the rest of the state goes in force: %s",

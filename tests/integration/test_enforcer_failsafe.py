@@ -17,11 +17,11 @@ from prometheus_client import CollectorRegistry
 
 from bus.control.acls import desired_acls
 from bus.control.policy_store import ensure_policy_topic, publish
+from bus.control.state_reading import StateTopics
 from bus.control.topology import ensure_registry_topics
 from bus.devenv import broker
 from bus.enforcer.health import EnforcerHealth
 from bus.enforcer.runtime import EnforcerConfig
-from bus.enforcer.state_sources import StateTopics
 from bus.kafka.admin import Acl, KafkaAdmin, Operation, Resource
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.settings import KafkaSettings

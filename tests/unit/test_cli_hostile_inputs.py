@@ -72,6 +72,7 @@ BASELINES: dict[str, dict[str, str]] = {
     "policy apply": {"directory": REFERENCE},
     "acl sync": {},
     "topics reconcile": {},
+    "topics provision": {},
     "register-adapter run": {"agency": "muni-09162000", "inbox": "{tmp}/inbox"},
     "back-office run": {"agency": "tax-by"},
 }

@@ -10,10 +10,9 @@ from typer.testing import CliRunner
 
 from bus.cli import enforce as enforce_cli
 from bus.cli.main import app
-from bus.devenv import broker
+from bus.control.state_reading import StateTopics
 from bus.enforcer.runtime import EnforcerConfig
 from bus.enforcer.seen_journal import SeenEventsConfig
-from bus.enforcer.state_sources import StateTopics
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.topics import INGRESS_PREFIX, POLICY_TOPIC, SUBSCRIPTIONS_TOPIC
 
@@ -26,11 +25,16 @@ def _config_of(args: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
 
     monkeypatch.setenv("BUS_HOME", str(tmp_path))
     monkeypatch.setattr(enforce_cli, "run_enforcer", run_enforcer)
-    monkeypatch.setattr(
-        broker, "admin_connection", lambda _s: KafkaConnection("127.0.0.1:1", "a", "b")
-    )
+    profiles: list[str] = []
+
+    def load_profile(role: str, _path: Path | None = None) -> KafkaConnection:
+        profiles.append(role)
+        return KafkaConnection("127.0.0.1:1", "bus-enforcer", "b")
+
+    monkeypatch.setattr(enforce_cli, "load_profile", load_profile)
     result = CliRunner().invoke(app, ["enforce", "--metrics-port", "0", *args])
     assert result.exit_code == 0, result.output
+    assert profiles == ["enforcer"]  # as its own principal, never the admin
     return started[0]
 
 
@@ -78,4 +82,23 @@ def test_bus_enforce_refuses_a_state_topic_an_agency_could_write(
     assert result.exit_code == 2, result.output
     assert "cannot hold the bus's policy or subscriptions" in " ".join(
         result.output.replace("│", " ").split()
+    )
+
+
+@pytest.mark.parametrize("group", ["bus-enforcer", "bus-enforcer-staging"])
+def test_bus_enforce_runs_with_a_group_its_acls_cover(
+    group: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert _config_of(["--group", group], monkeypatch, tmp_path).group == group
+
+
+@pytest.mark.parametrize("group", ["enforcer-2", "bus-enforcerX", "tax-by.enforcer"])
+def test_bus_enforce_refuses_a_group_its_acls_do_not_cover(
+    group: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("BUS_HOME", str(tmp_path))
+    result = CliRunner().invoke(app, ["enforce", "--metrics-port", "0", "--group", group])
+    assert result.exit_code == 1, result.output
+    assert "may use only the group bus-enforcer or bus-enforcer-<name>" in " ".join(
+        result.output.split()
     )

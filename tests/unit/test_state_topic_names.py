@@ -4,8 +4,8 @@ audit, witness). Policy sets are not signed: read from an agency's topic, they w
 
 import pytest
 
+from bus.control.state_reading import StateTopics
 from bus.control.state_topics import check_state_topic
-from bus.enforcer.state_sources import StateTopics
 from bus.errors import ConfigError
 from bus.kafka.topics import (
     AUDIT_CHECKPOINTS_TOPIC,

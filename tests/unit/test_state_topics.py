@@ -11,10 +11,11 @@ from typing import cast
 import pytest
 from prometheus_client import CollectorRegistry
 
+from bus.control.broker_setup import KafkaBrokerSetup
+from bus.control.state_reading import StateReading
 from bus.enforcer.backoff import Backoff
 from bus.enforcer.health import EnforcerHealth
 from bus.enforcer.pipeline import EnforcerState
-from bus.enforcer.state_sources import KafkaBrokerSetup, StateReading
 from bus.enforcer.state_watcher import StateWatcher, WatcherTiming
 from bus.errors import BrokerError
 from bus.kafka.admin import Acl, KafkaAdmin, Operation, Resource

@@ -19,10 +19,10 @@ from pydantic import BaseModel, ValidationError
 from bus.control.acls import AclChanges
 from bus.control.policy_in_force import Withdrawn
 from bus.control.refused_records import RefusedRecord
+from bus.control.state_reading import StateReading
 from bus.enforcer.backoff import Backoff
 from bus.enforcer.health import EnforcerHealth
 from bus.enforcer.pipeline import EnforcerState
-from bus.enforcer.state_sources import StateReading
 from bus.enforcer.state_watcher import StateWatcher, WatcherTiming
 from bus.keys import KeyStore
 from bus.policy.facts import Subscription
