@@ -29,6 +29,7 @@ from tests.support.kafka import (
     produce_one,
     unique_name,
 )
+from tests.support.operator_grants import operator_on
 
 TYPE = "population.AddressChanged"
 PURPOSE = "tax-residence"
@@ -145,13 +146,21 @@ async def apply_on(connection: KafkaConnection, topic: str, policy: Path) -> Non
 
 def test_sync_without_a_policy_follows_the_applied_set(
     kafka_broker: KafkaConnection,
+    kafka_admin: KafkaAdmin,
     principals: Principals,
     topic_factory: Callable[..., str],
     tmp_path: Path,
 ) -> None:
     # The applied set is read from a policy topic of this test's own, so both cases run whatever
-    # the shared broker's bus.policy holds.
+    # the shared broker's bus.policy holds; `bus acl sync` runs as the operator, granted it here.
     applied_topic = topic_factory("policy")
+    with operator_on(kafka_admin, applied_topic):
+        _sync_follows_the_applied_set(kafka_broker, principals, applied_topic, tmp_path)
+
+
+def _sync_follows_the_applied_set(
+    kafka_broker: KafkaConnection, principals: Principals, applied_topic: str, tmp_path: Path
+) -> None:
     sync = ["acl", "sync", "--policy-topic", applied_topic]
     runner = CliRunner()
 
