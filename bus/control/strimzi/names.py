@@ -2,12 +2,15 @@
 
 import hashlib
 import re
+from typing import Any
 
 from bus.errors import ConfigError
 
 API_VERSION = "kafka.strimzi.io/v1beta2"
 CLUSTER_LABEL = "strimzi.io/cluster"
 DEFAULT_CLUSTER = "govbus"
+# A Kubernetes resource as it is written out: nested mappings, lists and scalars.
+Manifest = dict[str, Any]
 # A DNS-1123 subdomain: what Kubernetes requires of metadata.name (KafkaUser, KafkaTopic).
 _SUBDOMAIN = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?")
 _MAX_NAME = 253

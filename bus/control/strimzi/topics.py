@@ -17,7 +17,13 @@ from bus.control.retention import (
     RetentionSettings,
     TopicKind,
 )
-from bus.control.strimzi.names import API_VERSION, DEFAULT_CLUSTER, metadata, topic_resource_name
+from bus.control.strimzi.names import (
+    API_VERSION,
+    DEFAULT_CLUSTER,
+    Manifest,
+    metadata,
+    topic_resource_name,
+)
 from bus.control.topology import (
     AUDIT_TOPIC_CONFIG,
     INGRESS_PARTITIONS,
@@ -78,7 +84,7 @@ def kafka_topics(
     broker_count: int = 3,
     cluster: str = DEFAULT_CLUSTER,
     catalog: Catalog = CATALOG,
-) -> list[dict[str, object]]:
+) -> list[Manifest]:
     """A KafkaTopic per topic of `topic_plan`, for a cluster of `broker_count` brokers (three
     replicas and min.insync.replicas=2 from three on), sorted by topic name."""
     plan = topic_plan(snapshot, subscriptions, retention, catalog)
@@ -97,7 +103,7 @@ def kafka_topics(
 
 def kafka_topic(
     topic: str, partitions: int, replicas: int, config: Mapping[str, str], cluster: str
-) -> dict[str, object]:
+) -> Manifest:
     """The KafkaTopic of the Kafka topic `topic` (spec.topicName; metadata.name a valid
     Kubernetes name made from it)."""
     return {

@@ -12,7 +12,13 @@ from typing import Any
 
 from bus.control.acls import desired_acls
 from bus.control.service_principals import service_acls
-from bus.control.strimzi.names import API_VERSION, DEFAULT_CLUSTER, metadata, user_resource_name
+from bus.control.strimzi.names import (
+    API_VERSION,
+    DEFAULT_CLUSTER,
+    Manifest,
+    metadata,
+    user_resource_name,
+)
 from bus.kafka.admin import Acl, Operation, Resource
 from bus.policy.facts import Subscription
 from bus.policy.snapshot import Snapshot
@@ -48,7 +54,7 @@ def kafka_users(
     subscriptions: Iterable[Subscription],
     at: float,
     cluster: str = DEFAULT_CLUSTER,
-) -> list[dict[str, object]]:
+) -> list[Manifest]:
     """A KafkaUser for each of the bus's services and each agency the policy and `subscriptions`
     give rights at `at` (epoch seconds), sorted by name; ConfigError for a principal that cannot
     be a Kubernetes name."""
@@ -58,7 +64,7 @@ def kafka_users(
     return [kafka_user(p, acls, cluster) for p, acls in sorted(by_principal.items())]
 
 
-def kafka_user(principal: str, acls: Iterable[Acl], cluster: str) -> dict[str, object]:
+def kafka_user(principal: str, acls: Iterable[Acl], cluster: str) -> Manifest:
     """The KafkaUser of `principal` (`User:<name>`) holding `acls`: one entry per resource, its
     operations together."""
     name = user_resource_name(principal.removeprefix("User:"))
@@ -73,7 +79,7 @@ def kafka_user(principal: str, acls: Iterable[Acl], cluster: str) -> dict[str, o
     }
 
 
-def strimzi_acls(acls: Iterable[Acl]) -> list[dict[str, object]]:
+def strimzi_acls(acls: Iterable[Acl]) -> list[Manifest]:
     """`acls` in Strimzi's schema, one entry per resource pattern, sorted."""
     grouped: dict[AclKey, set[Operation]] = {}
     for acl in acls:
