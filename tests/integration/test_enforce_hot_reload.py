@@ -1,18 +1,19 @@
-"""`bus enforce` as a real process: a subscription made while it runs starts deliveries, a grant
-revoked in the policy set while events flow stops them at the switch, and SIGTERM ends it cleanly.
+"""`bus enforce` as a real process, as its own principal (bus-enforcer), beside the operator's
+`bus acl sync --watch` as another: a subscription made while they run starts deliveries, a grant
+revoked in the policy set while events flow stops them at the switch, and SIGTERM ends both
+cleanly.
 
-It follows a policy topic, a subscriptions registry and ingress topics of the test's own
-(--policy-topic, --subscriptions-topic, --ingress-prefix): the shared broker's policy in force, its
-subscriptions and its ingress topics stay untouched. Its audit records and deliveries go to the
-bus's topics (read by this test's ids), and its ACL sync follows this test's policy.
+On a broker of the test's own with the bus's own topics: the enforcer's and the operator's ACLs
+cover exactly those names (no grant of the test's making, which the lab's `bus kafka up`, run by
+any other test session, would revoke as drift), and the operator's ACL sync, which follows this
+test's policy, revokes nobody's access on the shared broker.
 A change is known to be in force when the enforcer's audit records say so, not its log."""
 
 import asyncio
 import shutil
 import signal
 import subprocess
-import sys
-from collections.abc import Callable
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,13 +22,15 @@ from aiokafka import AIOKafkaProducer
 
 from bus.catalog.population import Address
 from bus.control import policy_store
+from bus.control.state_reading import StateTopics
 from bus.control.subscription_service import subscribe
-from bus.control.topology import ensure_audit_topic
+from bus.devenv import broker
 from bus.envelope.codec import IssuedEvent, issue_event
 from bus.envelope.kafka_binding import header_map, ingress_record
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
-from bus.kafka.topics import delivery_topic, ingress_topic
+from bus.kafka.settings import KafkaSettings
+from bus.kafka.topics import INGRESS_PREFIX, delivery_topic, ingress_topic
 from bus.keys import AgencySigningKey
 from bus.policy.facts import Subscription
 from bus.policy.loader import load_policy_set
@@ -35,12 +38,21 @@ from bus.policy.snapshot import compile_snapshot
 from tests.support.audit_tail import AuditDocument, AuditTail
 from tests.support.events import address_changed
 from tests.support.kafka import read_topic, unique_name
+from tests.support.operator_watching import BUS, operator_watch
+from tests.support.private_broker import private_broker_settings
 
 REFERENCE = Path(__file__).resolve().parents[2] / "policies" / "reference"
 MUNICH = Address(
     street="Leopoldstraße", house_number="1", municipality_code="09162000", country="DE"
 )
 DELIVERY = delivery_topic("tax-by", "tax-residence")
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path, kafka_settings: KafkaSettings) -> Iterator[KafkaSettings]:
+    """A broker of this test's own, with the bus's service principals and their profiles."""
+    with private_broker_settings(tmp_path / "kafka", kafka_settings.cache_dir) as settings:
+        yield settings
 
 
 async def _publish(connection: KafkaConnection, issued: IssuedEvent, prefix: str) -> None:
@@ -95,14 +107,11 @@ async def _in_force_when_decided(
 
 @pytest.mark.parametrize("source", ["applied", "directory"])
 async def test_subscription_and_revocation_take_effect_while_running(
-    kafka_broker: KafkaConnection,
-    kafka_admin: KafkaAdmin,
-    topic_factory: Callable[..., str],
-    ingress_prefix: str,
-    tmp_path: Path,
-    source: str,
+    own_broker: KafkaSettings, tmp_path: Path, source: str
 ) -> None:
-    policy_topic, registry = topic_factory("policy"), topic_factory("subscriptions")
+    connection = broker.admin_connection(own_broker)  # the test's: `bus policy apply`, producers
+    admin = KafkaAdmin(connection)
+    topics, prefix = StateTopics(), INGRESS_PREFIX
     policy = tmp_path / "policy"
     shutil.copytree(REFERENCE, policy)
     keys = tmp_path / "keys"
@@ -111,67 +120,97 @@ async def test_subscription_and_revocation_take_effect_while_running(
     (keys / "muni-09162000.pub.pem").write_bytes(muni.public_pem())
     log = tmp_path / "enforce.log"
     command = [
-        sys.executable,
-        "-c",
-        "from bus.cli.main import main; main()",
+        *BUS,
         "enforce",
+        "--profile",
+        str(own_broker.profiles_dir / "enforcer.toml"),
         "--keys",
         str(keys),
         "--group",
-        unique_name("enforcer"),
+        unique_name("bus-enforcer"),
         "--metrics-port",
         "0",
-        "--policy-topic",
-        policy_topic,
-        "--subscriptions-topic",
-        registry,
-        "--ingress-prefix",
-        ingress_prefix,
     ]
+    followed = None
     if source == "directory":
         command += ["--policy", str(policy)]
+        followed = policy  # the operator's watch follows the same directory
     else:  # what `bus policy apply` does
-        await policy_store.publish(kafka_broker, load_policy_set(policy), policy_topic)
+        policy_store.ensure_policy_topic(admin)
+        await policy_store.publish(connection, load_policy_set(policy))
     subscription = Subscription("tax-by", "population.AddressChanged", "tax-residence")
-    ensure_audit_topic(kafka_admin)  # watched from its current end, before the enforcer starts
-    async with AuditTail(kafka_broker) as audits:
+    watch_log = tmp_path / "operator.log"
+    operator = own_broker.profiles_dir / "operator.toml"
+    async with operator_watch(topics, prefix, watch_log, followed, operator):
+        # The enforcer waits for the topics the operator creates; the audit topic is watched from
+        # its current end once it exists.
         with log.open("wb") as out:
             process = await asyncio.create_subprocess_exec(
                 *command, stdout=out, stderr=subprocess.STDOUT
             )
         try:
-            snapshot = compile_snapshot(load_policy_set(policy))
-            decision = await subscribe(
-                kafka_broker, kafka_admin, snapshot, subscription, datetime.now(UTC), registry
-            )
-            assert decision.permitted
-            # The subscription is in force once a probe event is decided PERMIT for tax-by.
-            await _in_force_when_decided(kafka_broker, audits, muni, ingress_prefix, "PERMIT")
-
-            before = issue_event(address_changed("P-7001-0001", new_address=MUNICH), muni)
-            await _publish(kafka_broker, before, ingress_prefix)
-            assert await _delivered(kafka_broker, before.attributes.id, wait_s=30)
-
-            grants = policy / "grants.yaml"
-            grants.write_text(
-                grants.read_text().replace(
-                    "  - id: tax-by-address\n",
-                    "  - id: tax-by-address-revoked\n    valid_until: 2026-02-01T00:00:00Z\n",
-                    1,
-                )
-            )
-            if source == "applied":
-                await policy_store.publish(kafka_broker, load_policy_set(policy), policy_topic)
-            # The revocation is in force once a probe event is decided DENY for tax-by.
-            await _in_force_when_decided(kafka_broker, audits, muni, ingress_prefix, "DENY")
-            after = issue_event(address_changed("P-7001-0002", new_address=MUNICH), muni)
-            await _publish(kafka_broker, after, ingress_prefix)
-            assert not await _delivered(kafka_broker, after.attributes.id, wait_s=8)
-            await audits.wait_for(lambda a: _about(a, after))
-            verdicts = {a["outcome"] for a in audits.seen if _about(a, after)}
-            assert verdicts == {"DENY"}
+            await _until_topic(admin, "bus.audit")
+            async with AuditTail(connection) as audits:
+                await _run_scenario(connection, admin, audits, muni, policy, subscription, source)
         finally:
             process.send_signal(signal.SIGTERM)
             code = await asyncio.wait_for(process.wait(), 60)
     assert code == 0, log.read_text()[-3000:]
     assert "enforcer stopped" in log.read_text()
+    assert "ACL granted: User:tax-by READ TOPIC " + DELIVERY in watch_log.read_text()
+    assert "ACL revoked: User:tax-by READ TOPIC " + DELIVERY in watch_log.read_text()
+
+
+async def _until_topic(admin: KafkaAdmin, topic: str) -> None:
+    for _ in range(240):
+        if topic in admin.list_topics():
+            return
+        await asyncio.sleep(0.25)
+    pytest.fail(f"{topic} was not created")
+
+
+async def _run_scenario(
+    connection: KafkaConnection,
+    admin: KafkaAdmin,
+    audits: AuditTail,
+    muni: AgencySigningKey,
+    policy: Path,
+    subscription: Subscription,
+    source: str,
+) -> None:
+    prefix = INGRESS_PREFIX
+    snapshot = compile_snapshot(load_policy_set(policy))
+    decision = await subscribe(connection, admin, snapshot, subscription, datetime.now(UTC))
+    assert decision.permitted
+    # The subscription is in force once a probe event is decided PERMIT for tax-by.
+    await _in_force_when_decided(connection, audits, muni, prefix, "PERMIT")
+
+    before = issue_event(address_changed("P-7001-0001", new_address=MUNICH), muni)
+    await _publish(connection, before, prefix)
+    assert await _delivered(connection, before.attributes.id, wait_s=30)
+
+    grants = policy / "grants.yaml"
+    grants.write_text(
+        grants.read_text().replace(
+            "  - id: tax-by-address\n",
+            "  - id: tax-by-address-revoked\n    valid_until: 2026-02-01T00:00:00Z\n",
+            1,
+        )
+    )
+    if source == "applied":
+        await policy_store.publish(connection, load_policy_set(policy))
+    # The revocation is in force once a probe event is decided DENY for tax-by.
+    await _in_force_when_decided(connection, audits, muni, prefix, "DENY")
+    after = issue_event(address_changed("P-7001-0002", new_address=MUNICH), muni)
+    await _publish(connection, after, prefix)
+    assert not await _delivered(connection, after.attributes.id, wait_s=8)
+    await audits.wait_for(lambda a: _about(a, after))
+    verdicts = {a["outcome"] for a in audits.seen if _about(a, after)}
+    assert verdicts == {"DENY"}
+    # The operator's watch follows the revocation too: tax-by's READ goes (within a pass or two).
+    read = f"User:tax-by READ TOPIC {DELIVERY}"
+    for _ in range(60):
+        if not any(str(a.name) == DELIVERY for a in admin.describe_acls_of("User:tax-by")):
+            return
+        await asyncio.sleep(0.5)
+    pytest.fail(f"{read} was not revoked by the operator's watch")
