@@ -6,13 +6,17 @@ alternating between them so that drift on a shared machine hits both alike.
 
 Both brokers run for the whole measurement (each idle while the other is measured); each gets its
 own ports and a temporary state directory, and both are stopped at the end. Prints events/s of the
-enforcer and of the raw pass-through (same I/O, no work) for each broker, and TLS / plaintext.
+enforcer and of the raw pass-through (same I/O, no work) for each broker, and TLS / plaintext; and
+the CPU seconds the broker and the client (enforcer + publisher) spend per 1,000 events, which
+other load on a shared machine distorts less than events/s.
 """
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,8 +44,19 @@ class Lab:
     name: str
     connection: KafkaConnection
     admin: KafkaAdmin
+    broker_pid: int
     enforcer: list[float] = field(default_factory=list)
     passthrough: list[float] = field(default_factory=list)
+    # CPU seconds per 1,000 events of an enforcer run (publishing included), broker and client:
+    # less at the mercy of other load on a shared machine than events/s.
+    broker_cpu: list[float] = field(default_factory=list)
+    client_cpu: list[float] = field(default_factory=list)
+
+
+def _process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds `pid` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _prepare(lab: Lab, consumers: list[str]) -> None:
@@ -61,10 +76,15 @@ async def _round(lab: Lab, state: EnforcerState, batch: list[KafkaRecord], sampl
         )
     finally:
         lab.admin.delete_topics(stand_ins.values())
+    broker_before, client_before = _process_cpu_s(lab.broker_pid), time.process_time()
     lab.enforcer.append(await throughput(lab.connection, lab.admin, state, batch, process))
+    per_thousand = 1000 / len(batch)
+    lab.broker_cpu.append((_process_cpu_s(lab.broker_pid) - broker_before) * per_thousand)
+    lab.client_cpu.append((time.process_time() - client_before) * per_thousand)
     print(
         f"  {lab.name:9} pass-through {lab.passthrough[-1]:7.0f} events/s,"
-        f" enforcer {lab.enforcer[-1]:7.0f} events/s",
+        f" enforcer {lab.enforcer[-1]:7.0f} events/s, CPU per 1,000 events: broker"
+        f" {lab.broker_cpu[-1]:.2f} s, client {lab.client_cpu[-1]:.2f} s",
         flush=True,
     )
 
@@ -113,7 +133,9 @@ def main() -> None:
             )
             connection = broker.admin_connection(settings)
             assert connection.security_protocol == ("SASL_SSL" if tls else "SASL_PLAINTEXT")
-            labs.append(Lab(name, connection, KafkaAdmin(connection)))
+            pid = broker.broker_pid(settings)
+            assert pid is not None
+            labs.append(Lab(name, connection, KafkaAdmin(connection), pid))
         asyncio.run(measure(labs, args.events, args.rounds))
     plain, tls_lab = labs
     print(f"\n{args.events} events per run, {args.rounds} runs each (median):")
@@ -124,6 +146,14 @@ def main() -> None:
             f"{what:12} plaintext {clear:7.0f} events/s  TLS {encrypted:7.0f} events/s"
             f"  TLS/plaintext {encrypted / clear:.2f}  (cost {100 * (1 - encrypted / clear):.0f} %)"
         )
+    for what in ("broker_cpu", "client_cpu"):
+        clear = statistics.median(getattr(plain, what))
+        encrypted = statistics.median(getattr(tls_lab, what))
+        print(
+            f"{what:12} plaintext {clear:5.2f} s  TLS {encrypted:5.2f} s per 1,000 events"
+            f"  TLS/plaintext {encrypted / clear:.2f}"
+        )
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} (on {os.cpu_count()} CPUs)")
 
 
 if __name__ == "__main__":
