@@ -89,16 +89,26 @@ def test_the_kafka_cluster() -> None:
     assert pool["spec"]["storage"]["type"] in {"jbod", "persistent-claim"}
 
 
+def workload(name: str) -> dict[str, Any]:
+    (found,) = [d for d in of_kind("Deployment") + of_kind("Job") if d["metadata"]["name"] == name]
+    return found
+
+
+WORKLOADS = ["govbus-enforcer", "govbus-audit-indexer", "govbus-audit-api", "govbus-doctor"]
+
+
 def containers(deployment: dict[str, Any]) -> list[dict[str, Any]]:
     pod = deployment["spec"]["template"]["spec"]
     return [*pod.get("initContainers", []), *pod["containers"]]
 
 
-@pytest.mark.parametrize("name", ["govbus-enforcer", "govbus-audit-indexer", "govbus-audit-api"])
+@pytest.mark.parametrize("name", WORKLOADS)
 def test_each_service_is_locked_down(name: str) -> None:
-    (deployment,) = [d for d in of_kind("Deployment") if d["metadata"]["name"] == name]
+    deployment = workload(name)
     spec = deployment["spec"]
-    assert spec["selector"]["matchLabels"].items() <= spec["template"]["metadata"]["labels"].items()
+    if deployment["kind"] == "Deployment":
+        selector = spec["selector"]["matchLabels"]
+        assert selector.items() <= spec["template"]["metadata"]["labels"].items()
     pod = spec["template"]["spec"]
     assert pod["automountServiceAccountToken"] is False
     assert pod["securityContext"]["runAsNonRoot"] is True
@@ -122,8 +132,9 @@ def test_each_service_is_locked_down(name: str) -> None:
             if "secret" in volumes[mount["name"]]:
                 assert mount["readOnly"] is True
     (main,) = pod["containers"]
-    assert main["readinessProbe"]
-    assert main["livenessProbe"]
+    if deployment["kind"] == "Deployment":
+        assert main["readinessProbe"]
+        assert main["livenessProbe"]
 
 
 def test_the_enforcer_scales_out_and_the_indexer_does_not() -> None:
@@ -185,10 +196,9 @@ def test_each_profile_is_valid_and_names_files_its_pod_mounts() -> None:
     assert used == 3
 
 
-@pytest.mark.parametrize("name", ["govbus-enforcer", "govbus-audit-indexer", "govbus-audit-api"])
+@pytest.mark.parametrize("name", WORKLOADS)
 def test_each_command_line_is_one_bus_accepts(name: str) -> None:
-    (deployment,) = [d for d in of_kind("Deployment") if d["metadata"]["name"] == name]
-    (main,) = deployment["spec"]["template"]["spec"]["containers"]
+    (main,) = workload(name)["spec"]["template"]["spec"]["containers"]
     # --help after the arguments: an unknown command or option is still an error (exit 2).
     result = CliRunner().invoke(app, [*main["args"], "--help"])
     assert result.exit_code == 0, result.output

@@ -27,7 +27,9 @@ runner = CliRunner()
 
 
 def test_acl_export_strimzi_prints_the_kafka_users() -> None:
-    result = runner.invoke(app, ["acl-export", "--strimzi", "--policy", str(POLICY), "--every-grant"])
+    result = runner.invoke(
+        app, ["acl-export", "--strimzi", "--policy", str(POLICY), "--every-grant"]
+    )
     assert result.exit_code == 0, result.output
     printed = list(yaml.safe_load_all(result.stdout))
     assert printed == kafka_users(SNAPSHOT, every_grant(SNAPSHOT), time.time())
