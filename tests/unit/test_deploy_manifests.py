@@ -56,7 +56,7 @@ def test_strimzi_resources_name_their_cluster() -> None:
         resources = of_kind(kind)
         assert resources, kind
         for resource in resources:
-            assert resource["apiVersion"] == "kafka.strimzi.io/v1beta2"
+            assert resource["apiVersion"] == "kafka.strimzi.io/v1"
             assert resource["metadata"]["labels"][CLUSTER_LABEL] == cluster
             assert resource["spec"]
 

@@ -91,7 +91,7 @@ def test_resources_have_valid_distinct_names_and_the_cluster_label() -> None:
     names = [t["metadata"]["name"] for t in topics]
     assert len(set(names)) == len(names)
     for topic in topics:
-        assert topic["apiVersion"] == "kafka.strimzi.io/v1beta2"
+        assert topic["apiVersion"] == "kafka.strimzi.io/v1"
         assert topic["kind"] == "KafkaTopic"
         assert is_resource_name(topic["metadata"]["name"])
         assert topic["metadata"]["labels"] == {CLUSTER_LABEL: "prod"}

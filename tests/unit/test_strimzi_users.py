@@ -95,7 +95,7 @@ def test_one_user_per_principal_with_what_strimzi_requires() -> None:
     principals = {a.principal for a in desired_acls(SNAPSHOT, every_grant(SNAPSHOT), NOW)}
     assert {f"User:{n}" for n in names} == principals | set(service_acls())
     for user in users:
-        assert user["apiVersion"] == "kafka.strimzi.io/v1beta2"
+        assert user["apiVersion"] == "kafka.strimzi.io/v1"
         assert user["kind"] == "KafkaUser"
         assert is_resource_name(user["metadata"]["name"])
         assert user["metadata"]["labels"] == {CLUSTER_LABEL: "prod"}

@@ -6,7 +6,7 @@ from typing import Any
 
 from bus.errors import ConfigError
 
-API_VERSION = "kafka.strimzi.io/v1beta2"
+API_VERSION = "kafka.strimzi.io/v1"
 CLUSTER_LABEL = "strimzi.io/cluster"
 DEFAULT_CLUSTER = "govbus"
 # A Kubernetes resource as it is written out: nested mappings, lists and scalars.
