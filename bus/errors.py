@@ -11,6 +11,7 @@ bus's too). tests/unit/test_error_tree.py reads this drawing and checks it again
         PrerequisiteMissingError                bus.errors
         BrokerError                             bus.errors
             TopicNotFoundError                  bus.kafka.reading
+            TopicsNotProvisionedError           bus.control.broker_setup
         PostgresError                           bus.devenv.postgres
         CatalogError                            bus.catalog.errors
             UnknownEventTypeError               bus.catalog.errors

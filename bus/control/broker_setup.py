@@ -22,7 +22,7 @@ from bus.control.topology import (
     ensure_source_offsets_topics,
     ingress_topics,
 )
-from bus.errors import BusError
+from bus.errors import BrokerError
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.topics import AUDIT_TOPIC, QUARANTINE_TOPIC, delivery_topic
 from bus.policy.facts import Subscription
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 NO_ACL_CHANGES = AclChanges(frozenset(), frozenset())
 
 
-class TopicsNotProvisioned(BusError):
+class TopicsNotProvisionedError(BrokerError):
     """Topics a state needs do not exist yet, and this principal may not create them: the
     operator will (`bus acl sync --watch`, `bus topics provision`)."""
 
@@ -147,13 +147,13 @@ class ReadOnlyBrokerSetup:
         return sorted(set(base_topics(topics, ingress_prefix)) - existing)
 
     def ensure_topics(self, reading: StateReading) -> None:
-        """Create nothing (the operator does); raises TopicsNotProvisioned naming the delivery
+        """Create nothing (the operator does); raises TopicsNotProvisionedError naming the delivery
         topics the reading's subscriptions need that do not exist yet, so that the state watcher
         holds those subscriptions back until they do."""
         existing = self._admin.list_topics()
         missing = {delivery_topic(s.consumer, s.purpose) for s in reading.subscriptions} - existing
         if missing:
-            raise TopicsNotProvisioned(sorted(missing))
+            raise TopicsNotProvisionedError(sorted(missing))
 
     def ready_subscriptions(self, reading: StateReading) -> frozenset[Subscription]:
         """Those of the reading's subscriptions whose delivery topic exists already: the rest is

@@ -40,7 +40,7 @@ from dataclasses import dataclass, replace
 
 from aiokafka.errors import KafkaError
 
-from bus.control.broker_setup import BrokerSetup, TopicsNotProvisioned
+from bus.control.broker_setup import BrokerSetup, TopicsNotProvisionedError
 from bus.control.policy_in_force import Withdrawn
 from bus.control.refused_records import RefusedRecord
 from bus.control.state_reading import StateReading, StateSource
@@ -198,7 +198,7 @@ class StateWatcher:
             held = reading.subscriptions - ready
             self._health.topic_failures.labels(type(exc).__name__).inc()
             if (held != self._held_back or not self._topics_incomplete) and isinstance(
-                exc, TopicsNotProvisioned
+                exc, TopicsNotProvisionedError
             ):  # the enforcer's own setup creates nothing: the operator will, shortly
                 log.warning(
                     "%d subscription(s) held back until the operator creates their topics, the "
