@@ -8,6 +8,7 @@ read as the operator (its connection profile); offline, nothing connects.
 """
 
 import asyncio
+import re
 import time
 from pathlib import Path
 from typing import Annotated
@@ -35,6 +36,7 @@ from bus.kafka.topics import POLICY_TOPIC, SUBSCRIPTIONS_TOPIC
 from bus.policy.facts import Subscription
 from bus.policy.loader import load_policy_set
 from bus.policy.snapshot import Snapshot, compile_snapshot
+from bus.util.shown_values import shown
 
 StrimziOption = Annotated[
     bool,
@@ -60,15 +62,49 @@ EveryGrantOption = Annotated[
         help="Subscribe every consumer to every grant it holds, instead of reading the registry.",
     ),
 ]
+# Strimzi's Kafka resource names the cluster's pods and Services: a DNS-1123 label.
+_CLUSTER_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def _cluster_name(value: str) -> str:
+    if not _CLUSTER_NAME.fullmatch(value):
+        raise typer.BadParameter(
+            f"{shown(value)} is not a Kafka cluster's name (1-63 of a-z 0-9 -, starting and "
+            "ending with a letter or digit)"
+        )
+    return value
+
+
+def _output_file(value: Path | None) -> Path | None:
+    # Checked before anything is read from the bus: a bad path fails at once, not after.
+    if value is None:
+        return None
+    if "\x00" in str(value) or not value.parent.is_dir() or value.is_dir():
+        raise typer.BadParameter(
+            f"{shown(str(value))} is not a file that can be written (its folder must exist)"
+        )
+    return value
+
+
 ClusterOption = Annotated[
     str,
     typer.Option(
-        "--cluster", metavar="NAME", help="The Strimzi Kafka cluster (strimzi.io/cluster label)."
+        "--cluster",
+        metavar="NAME",
+        help="The Strimzi Kafka cluster (strimzi.io/cluster label).",
+        callback=_cluster_name,
     ),
 ]
 OutputOption = Annotated[
     Path | None,
-    typer.Option("--output", "-o", metavar="FILE", help="Write here instead of to stdout."),
+    typer.Option(
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="Write here instead of to stdout.",
+        dir_okay=False,
+        callback=_output_file,
+    ),
 ]
 
 
@@ -106,7 +142,9 @@ def topics_export(
     brokers: Annotated[
         int,
         typer.Option(
-            min=1, help="Brokers of the target cluster: 3 or more, three replicas and min ISR 2."
+            min=1,
+            max=10_000,
+            help="Brokers of the target cluster: 3 or more, three replicas and min ISR 2.",
         ),
     ] = 3,
     cluster: ClusterOption = DEFAULT_CLUSTER,
@@ -163,5 +201,10 @@ def _emit(text: str, output: Path | None) -> None:
     if output is None:
         typer.echo(text, nl=False)
     else:
-        output.write_text(text)
+        try:
+            output.write_text(text)
+        except OSError as exc:
+            raise ConfigError(
+                f"--output {shown(str(output))}: cannot write: {exc.strerror}"
+            ) from None
         typer.echo(f"written: {output}", err=True)

@@ -80,3 +80,11 @@ def test_a_bad_subscriptions_file_is_refused(tmp_path: Path) -> None:
     )
     assert result.exit_code != 0
     assert "event_type" in str(result.exception)
+
+
+def test_a_bad_cluster_name_or_output_is_refused_before_anything_is_read(tmp_path: Path) -> None:
+    # No --policy: the bus would be read next; the option is refused first, naming itself.
+    for args in (["--cluster", "Tax_BY"], ["--output", str(tmp_path)], ["-o", f"{tmp_path}/x/y"]):
+        result = runner.invoke(app, ["acl-export", "--strimzi", *args])
+        assert result.exit_code == 2, (args, result.output)
+        assert "--cluster" in result.output or "--output" in result.output
