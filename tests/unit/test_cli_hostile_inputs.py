@@ -50,6 +50,7 @@ BASELINES: dict[str, dict[str, str]] = {
     "kafka down": {},
     "kafka reset": {},
     "kafka status": {},
+    "kafka certs": {},
     "postgres up": {},
     "postgres down": {},
     "postgres status": {},
