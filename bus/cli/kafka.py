@@ -1,5 +1,6 @@
 """`bus kafka …`: provision, start, stop and inspect the local broker."""
 
+import time
 from datetime import UTC, datetime
 
 import typer
@@ -7,10 +8,12 @@ import typer
 from bus.devenv import broker
 from bus.devenv.certs import RENEW_BEFORE, CertificateFile, ensure_certificates
 from bus.devenv.provision import jars_present, libs_dir, provision_jars
+from bus.devenv.quorum import QuorumMember
 from bus.kafka.settings import load_kafka_settings
 
 app = typer.Typer(
-    help="Run the local single-node Kafka broker (KRaft, TLS, SCRAM, ACLs).", no_args_is_help=True
+    help="Run the local Kafka lab: one node or three (KRaft, TLS, SCRAM, ACLs).",
+    no_args_is_help=True,
 )
 
 
@@ -27,7 +30,9 @@ def provision() -> None:
 
 @app.command()
 def certs(
-    nodes: int = typer.Option(1, "--nodes", min=1, max=9, help="Certificates for nodes 1..N."),
+    nodes: int | None = typer.Option(
+        None, "--nodes", min=1, max=9, help="Certificates for nodes 1..N; default: the lab's nodes."
+    ),
     renew: bool = typer.Option(
         False, "--renew", help="Make new node certificates even if the current ones are valid."
     ),
@@ -36,7 +41,8 @@ def certs(
     expiry, or when the broker's host changed); print where they are and until when they hold.
     A running broker reads a renewed certificate at its next start."""
     settings = load_kafka_settings()
-    ca, made = ensure_certificates(settings, tuple(range(1, nodes + 1)), renew=renew)
+    node_ids = tuple(range(1, nodes + 1)) if nodes else tuple(settings.node_ids)
+    ca, made = ensure_certificates(settings, node_ids, renew=renew)
     typer.echo(_certificate_line("CA", ca) + "  (clients trust this file)")
     for node in made:
         typer.echo(_certificate_line(f"node {node.node_id}", node.certificate))
@@ -64,27 +70,37 @@ def _certificate_line(label: str, certificate: CertificateFile) -> str:
 
 
 @app.command()
-def up() -> None:
-    """Start the broker if it is not running (making its TLS certificates first when missing);
-    return once it answers an authenticated request."""
-    settings = load_kafka_settings()
+def up(
+    nodes: int | None = typer.Option(
+        None,
+        "--nodes",
+        min=1,
+        max=3,
+        help="Nodes (combined broker and controller) on a fresh lab; default: as formatted, else 1.",
+    ),
+) -> None:
+    """Start every node not running (making TLS certificates first when missing); return once
+    the cluster lists them all and answers an authenticated request."""
+    settings = load_kafka_settings(**({"nodes": nodes} if nodes else {}))
+    started = time.monotonic()
     state = broker.up(settings, say=typer.echo)
     typer.echo(
-        f"Kafka {state.version} is up at {state.bootstrap} (pid {state.pid}, "
-        f"{'TLS' if settings.tls else 'NO TLS'}); log: {state.log_file}"
+        f"Kafka {state.version} is up at {state.bootstrap}: {len(state.nodes)} node(s),"
+        f" {'TLS' if settings.tls else 'NO TLS'}, {time.monotonic() - started:.1f} s;"
+        f" log: {state.log_file}"
     )
 
 
 @app.command()
 def down() -> None:
-    """Stop the broker (its data stays)."""
+    """Stop every node (their data stays)."""
     stopped = broker.down(load_kafka_settings())
     typer.echo("broker stopped" if stopped else "no broker was running")
 
 
 @app.command()
 def reset(yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation.")) -> None:
-    """Stop the broker and delete all its data, logs and generated credentials."""
+    """Stop every node and delete all their data, logs and generated credentials."""
     settings = load_kafka_settings()
     if not yes:
         typer.confirm(f"delete everything in {settings.state_dir}?", abort=True)
@@ -93,19 +109,40 @@ def reset(yes: bool = typer.Option(False, "--yes", help="Do not ask for confirma
 
 
 @app.command()
-def status() -> None:
-    """Say whether the broker runs and answers; exit 1 if it does not."""
-    state = broker.status(load_kafka_settings())
-    if not state.running:
-        typer.echo(f"Kafka {state.version}: not running (bootstrap {state.bootstrap})")
-        raise typer.Exit(1)
+def status(
+    quorum: bool = typer.Option(
+        True, "--quorum/--no-quorum", help="Ask the controller quorum too (a JVM start, ~2 s)."
+    ),
+) -> None:
+    """Every node's process, the controller quorum and the under-replicated partitions; exit 1
+    unless every node runs and the cluster answers."""
+    state = broker.status(load_kafka_settings(), quorum=quorum)
+    typer.echo(f"Kafka {state.version}, bootstrap {state.bootstrap}")
+    listed = set(state.cluster.broker_ids) if state.cluster else set()
+    for node in state.nodes:
+        process = f"pid {node.pid}" if node.pid else "not running"
+        membership = "in the cluster" if node.node_id in listed else "not in the cluster"
+        typer.echo(f"  node {node.node_id}: port {node.port}, {process}, {membership}")
     if state.cluster is None:
-        typer.echo(
-            f"Kafka {state.version}: process {state.pid} runs but does not answer; log: {state.log_file}"
-        )
+        reason = "no node runs" if not state.running else f"no answer; log: {state.log_file}"
+        typer.echo(f"cluster: {reason}")
         raise typer.Exit(1)
     typer.echo(
-        f"Kafka {state.version}: running, pid {state.pid}, bootstrap {state.bootstrap}, "
-        f"cluster {state.cluster.cluster_id}, {state.cluster.broker_count} broker, "
-        f"{state.cluster.topic_count} topics; log: {state.log_file}"
+        f"cluster {state.cluster.cluster_id}: {state.cluster.broker_count} broker(s),"
+        f" {state.cluster.topic_count} topics"
     )
+    if isinstance(state.quorum, str):
+        typer.echo(f"controller quorum: could not be read ({state.quorum})")
+    elif state.quorum is not None:
+        typer.echo("controller quorum: " + _quorum_line(state.quorum))
+    short = state.under_replicated or {}
+    typer.echo(
+        "under-replicated partitions: "
+        + (", ".join(f"{t} {p}" for t, p in sorted(short.items())) if short else "none")
+    )
+    if not all(node.pid and node.node_id in listed for node in state.nodes):
+        raise typer.Exit(1)
+
+
+def _quorum_line(members: list[QuorumMember]) -> str:
+    return ", ".join(f"node {m.node_id} {m.role.lower()} (lag {m.lag})" for m in members)

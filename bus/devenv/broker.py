@@ -1,33 +1,49 @@
-"""Lifecycle of the local single-node KRaft broker: format, start, wait until it answers, stop.
+"""Lifecycle of the local KRaft lab: one node, or three (`bus kafka up --nodes 3`), each a combined
+broker and controller from the same jars on loopback ports; format, start, wait until every node
+answers, stop, and single-node faults for tests (kill, stop, start one node).
+
+Three combined nodes rather than separate controllers: on a two-core machine three JVMs are what
+fits (six would double the memory and the start time), and each node a voter still lets any one
+of them fail — the quorum and every partition keep a majority. Production keeps controllers apart
+(deploy/kubernetes does), so that a broker's load cannot starve the quorum.
 
 The broker's data (every event, with its personal data) and logs are its owner's alone: the state
 directory and everything in it are 0700/0600 (tightened at each start, for an install an earlier
-version left open), and the JVM runs with umask 077, so what it creates later is private too.
+version left open), and the JVMs run with umask 077, so what they create later is private too.
 """
 
-import os
+import secrets
 import shutil
 import signal
 import subprocess
 import time
+from base64 import urlsafe_b64encode
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bus.devenv.broker_config import LOG4J_CONFIG, admin_password, render_server_properties
+from bus.devenv.broker_config import admin_password, render_server_properties
+from bus.devenv.broker_node import (
+    child_alive,
+    node_log_file,
+    node_pid,
+    signal_node,
+    spawn_node,
+    wait_for_exit,
+)
 from bus.devenv.certs import ca_cert_path, ensure_certificates
 from bus.devenv.prerequisites import require_java
 from bus.devenv.probe import ClusterInfo, metadata, port_open
 from bus.devenv.provision import pinned_kafka_version, provision_jars
+from bus.devenv.quorum import QuorumMember, describe_quorum
 from bus.devenv.service_accounts import provision_service_accounts
 from bus.errors import BrokerError
+from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
-from bus.kafka.settings import KafkaSettings
-from bus.util.detached import spawn_detached
+from bus.kafka.settings import KafkaSettings, formatted_nodes
 from bus.util.private_files import (
     PRIVATE_UMASK,
     make_private_dir,
-    private_umask,
     tighten,
     tighten_tree,
     write_private,
@@ -39,21 +55,47 @@ _AUTH_GRACE_S = 15.0
 
 
 @dataclass(frozen=True)
-class BrokerStatus:
-    """The local broker as `status` finds it; `cluster` is None unless it runs and answers the
-    admin."""
+class NodeStatus:
+    """One node as `status` finds it: its process (None if not running) and its client port."""
 
-    running: bool
+    node_id: int
     pid: int | None
+    port: int
+    log_file: Path
+
+
+@dataclass(frozen=True)
+class BrokerStatus:
+    """The local lab as `status` finds it. `cluster` is None unless a node runs and answers the
+    admin; `quorum` is None unless asked for (a string when it could not be read);
+    `under_replicated` is topic → partitions with fewer in-sync replicas than replicas."""
+
+    nodes: tuple[NodeStatus, ...]
     bootstrap: str
     version: str
-    log_file: Path
     cluster: ClusterInfo | None
+    quorum: list[QuorumMember] | str | None = None
+    under_replicated: dict[str, list[int]] | None = None
+
+    @property
+    def running(self) -> bool:
+        """Whether any node's process runs."""
+        return any(node.pid is not None for node in self.nodes)
+
+    @property
+    def pid(self) -> int | None:
+        """Node 1's process id (the single node's, on a one-node lab)."""
+        return self.nodes[0].pid
+
+    @property
+    def log_file(self) -> Path:
+        """Node 1's log."""
+        return self.nodes[0].log_file
 
 
 def admin_connection(settings: KafkaSettings) -> KafkaConnection:
-    """The bus admin principal (the broker's only super user), over TLS trusting the lab CA unless
-    TLS is off (BUS_KAFKA_TLS=0)."""
+    """The bus admin principal (the brokers' only super user) bootstrapping from every node, over
+    TLS trusting the lab CA unless TLS is off (BUS_KAFKA_TLS=0)."""
     return KafkaConnection(
         settings.bootstrap,
         settings.admin_user,
@@ -64,136 +106,185 @@ def admin_connection(settings: KafkaSettings) -> KafkaConnection:
 
 
 def log_file(settings: KafkaSettings) -> Path:
-    """The broker's own log, where start failures are explained."""
-    return settings.log_dir / "server.log"
+    """Node 1's log, where start failures are explained."""
+    return node_log_file(settings, 1)
 
 
 def broker_pid(settings: KafkaSettings) -> int | None:
-    """The pid in the pid file if that process is alive and is a Kafka broker, else None."""
-    try:
-        pid = int(settings.pid_file.read_text().strip())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except (OSError, ValueError):
-        return None
-    return pid if b"kafka.Kafka" in cmdline else None
+    """Node 1's pid if it runs (on a one-node lab: the broker's)."""
+    return node_pid(settings, 1)
 
 
-def status(settings: KafkaSettings) -> BrokerStatus:
-    """Whether the broker runs and answers the admin, where it listens and where it logs."""
-    pid = broker_pid(settings)
-    cluster = metadata(admin_connection(settings), timeout_s=5) if pid else None
+def status(settings: KafkaSettings, quorum: bool = False) -> BrokerStatus:
+    """Every node's process, the cluster's metadata as the admin reads it, under-replicated
+    partitions and, if `quorum`, the controller quorum (costs a JVM start)."""
+    nodes = tuple(
+        NodeStatus(n, node_pid(settings, n), settings.node_port(n), node_log_file(settings, n))
+        for n in settings.node_ids
+    )
+    connection = admin_connection(settings)
+    running = any(node.pid for node in nodes)
+    cluster = metadata(connection, timeout_s=5) if running else None
+    under_replicated = None
+    members: list[QuorumMember] | str | None = None
+    if cluster is not None:
+        under_replicated = KafkaAdmin(connection).under_replicated()
+        if quorum:
+            members = describe_quorum(
+                require_java(),
+                f"{provision_jars(settings)}/*",
+                connection,
+                settings.state_dir / "admin-client.properties",
+            )
     return BrokerStatus(
-        running=pid is not None,
-        pid=pid,
-        bootstrap=settings.bootstrap,
-        version=pinned_kafka_version(),
-        log_file=log_file(settings),
-        cluster=cluster,
+        nodes, settings.bootstrap, pinned_kafka_version(), cluster, members, under_replicated
     )
 
 
 def up(settings: KafkaSettings, say: Say = print) -> BrokerStatus:
-    """Start the broker unless it runs already; return once it answers an authenticated request,
-    with each of the bus's services given its user, ACLs and connection profile."""
-    _close_state_dir(settings)
-    if broker_pid(settings) is None:
-        pid = _start(settings, say)
-        _wait_until_answering(settings, alive=lambda: _child_alive(pid))
-    else:
-        _wait_until_answering(settings, alive=lambda: broker_pid(settings) is not None)
+    """Start every node not running yet; return once the admin's metadata request lists all of
+    them, with each of the bus's services given its user, ACLs and connection profile."""
+    formatted = formatted_nodes(settings)
+    if formatted is not None and formatted != settings.node_count:
+        raise BrokerError(
+            f"the lab in {settings.state_dir} was formatted for {formatted} node(s), not"
+            f" {settings.node_count}: a KRaft quorum's voters are fixed when it is formatted."
+            f" Use --nodes {formatted}, or `bus kafka reset --yes` (deletes all broker data)"
+        )
+    for node_id in settings.node_ids:
+        _close_node_dirs(settings, node_id)
+    missing = tuple(n for n in settings.node_ids if node_pid(settings, n) is None)
+    started = _start(settings, missing, say) if missing else {}
+
+    def alive() -> bool:
+        return all(
+            child_alive(started[n]) if n in started else node_pid(settings, n) is not None
+            for n in settings.node_ids
+        )
+
+    _wait_until_answering(settings, alive, brokers=set(settings.node_ids))
     provision_service_accounts(admin_connection(settings), settings.profiles_dir)
     return status(settings)
 
 
 def down(settings: KafkaSettings, timeout_s: float = 60.0) -> bool:
-    """Stop the broker (SIGTERM, then SIGKILL after the timeout). False if none was running."""
-    pid = broker_pid(settings)
-    if pid is None:
-        settings.pid_file.unlink(missing_ok=True)
-        return False
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    while broker_pid(settings) is not None and time.monotonic() < deadline:
-        time.sleep(0.2)
-    if broker_pid(settings) is not None:
-        os.kill(pid, signal.SIGKILL)
-    _child_alive(pid)  # reaps it if this process started it
-    settings.pid_file.unlink(missing_ok=True)
-    return True
-
-
-def _child_alive(pid: int) -> bool:
-    """True while our child `pid` runs; reaps it once it has exited. False for a non-child."""
-    try:
-        return os.waitpid(pid, os.WNOHANG) == (0, 0)
-    except ChildProcessError:
-        return False
+    """Stop every node at once (SIGTERM, then SIGKILL after the timeout): one by one, the last
+    nodes would wait for a quorum that is gone. False if none was running."""
+    pids = {n: pid for n in settings.node_ids if (pid := signal_node(settings, n, signal.SIGTERM))}
+    wait_for_exit(settings, pids, timeout_s)
+    for node_id in settings.node_ids:
+        settings.node_pid_file(node_id).unlink(missing_ok=True)
+    return bool(pids)
 
 
 def reset(settings: KafkaSettings) -> None:
-    """Stop the broker and delete its data, logs and generated credentials."""
+    """Stop every node and delete their data, logs and generated credentials."""
     down(settings)
     shutil.rmtree(settings.state_dir, ignore_errors=True)
 
 
-def _start(settings: KafkaSettings, say: Say) -> int:
+def kill_node(settings: KafkaSettings, node_id: int) -> None:
+    """`kill -9` node `node_id` (a crash: no controlled shutdown, nothing flushed)."""
+    pid = signal_node(settings, node_id, signal.SIGKILL)
+    if pid is None:
+        raise BrokerError(f"node {node_id} is not running")
+    wait_for_exit(settings, {node_id: pid}, timeout_s=10)
+
+
+def stop_node(settings: KafkaSettings, node_id: int, timeout_s: float = 60.0) -> None:
+    """Stop node `node_id` as an operator does in a rolling restart (SIGTERM: it hands its
+    partition leadership over first)."""
+    pid = signal_node(settings, node_id, signal.SIGTERM)
+    if pid is None:
+        raise BrokerError(f"node {node_id} is not running")
+    wait_for_exit(settings, {node_id: pid}, timeout_s)
+
+
+def start_node(settings: KafkaSettings, node_id: int) -> None:
+    """Start node `node_id` again (already formatted) and return once the cluster lists it."""
+    if node_pid(settings, node_id) is not None:
+        return
+    pid = _start(settings, (node_id,), say=lambda _line: None)[node_id]
+    _wait_until_answering(settings, alive=lambda: child_alive(pid), brokers={node_id})
+
+
+def _start(settings: KafkaSettings, node_ids: tuple[int, ...], say: Say) -> dict[int, int]:
+    """Format what is not formatted yet and spawn the nodes `node_ids`; node id → pid."""
     java = require_java()
-    if port_open(settings.host, settings.port) or port_open(
-        settings.host, settings.controller_port
-    ):
-        raise BrokerError(
-            f"port {settings.port} or {settings.controller_port} on {settings.host} is taken by another"
-            " process; stop it or choose free ports with BUS_KAFKA_PORT and BUS_KAFKA_CONTROLLER_PORT"
-        )
+    for node_id in node_ids:
+        ports = (settings.node_port(node_id), settings.node_controller_port(node_id))
+        if any(port_open(settings.host, port) for port in ports):
+            raise BrokerError(
+                f"port {ports[0]} or {ports[1]} on {settings.host} (node {node_id}) is taken by"
+                " another process; stop it or choose free ports with BUS_KAFKA_PORT and"
+                f" BUS_KAFKA_CONTROLLER_PORT (node N uses both plus 2(N-1))"
+            )
     libs = provision_jars(settings)
     password = admin_password(settings)
     if settings.tls:
-        ca, nodes = ensure_certificates(settings)
+        ca, nodes = ensure_certificates(settings, tuple(settings.node_ids))
         for made in (ca, *(node.certificate for node in nodes)):
             if made.created:
                 say(f"made {made.path} ({made.subject}), valid until {made.not_after:%Y-%m-%d}")
-    config = render_server_properties(settings, password)
     tighten_tree(settings.state_dir)  # what an earlier version's broker wrote open to others
     classpath = f"{libs}/*"
-    if not (settings.data_dir / "meta.properties").exists():
-        say(f"formatting broker storage in {settings.data_dir}")
-        _format_storage(java, classpath, config, settings, password)
-    command = [
-        java,
-        f"-Xmx{settings.heap}",
-        f"-Xms{settings.heap}",
-        "-XX:+UseG1GC",
-        "-Djava.awt.headless=true",
-        f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
-        f"-Dkafka.logs.dir={settings.log_dir}",
-        "-cp",
-        classpath,
-        "kafka.Kafka",
-        str(config),
+    configs = {n: render_server_properties(settings, password, n) for n in node_ids}
+    unformatted = [
+        n for n in node_ids if not (settings.node_data_dir(n) / "meta.properties").exists()
     ]
-    # Detached: its own session (it ignores the terminal's Ctrl-C), none of this process's descriptors.
-    with private_umask():  # the child inherits it: segments and logs it creates are private
-        pid = spawn_detached(java, command, settings.log_dir / "stdout.log")
-    write_private(settings.pid_file, f"{pid}\n")
-    say(f"starting Kafka {pinned_kafka_version()} (pid {pid}), log: {log_file(settings)}")
-    return pid
+    if unformatted:
+        cluster_id = _cluster_id(settings)
+        for node_id in unformatted:
+            say(f"formatting node {node_id}'s storage in {settings.node_data_dir(node_id)}")
+            _format_storage(java, classpath, configs[node_id], settings, password, cluster_id)
+        write_private(settings.nodes_file, f"{settings.node_count}\n")
+    pids = {n: spawn_node(settings, n, java, classpath, configs[n]) for n in node_ids}
+    for node_id, pid in pids.items():
+        say(
+            f"starting Kafka {pinned_kafka_version()} node {node_id} (pid {pid}, port"
+            f" {settings.node_port(node_id)}), log: {node_log_file(settings, node_id)}"
+        )
+    return pids
 
 
-def _close_state_dir(settings: KafkaSettings) -> None:
+def _cluster_id(settings: KafkaSettings) -> str:
+    """The one cluster id all nodes are formatted with (made once, kept in the state directory)."""
+    try:
+        return settings.cluster_id_file.read_text().strip()
+    except FileNotFoundError:
+        # As `kafka-storage random-uuid` makes it: 16 random bytes, URL-safe base64 unpadded, never
+        # starting with "-" (the format command would read it as an option).
+        cluster_id = "-"
+        while cluster_id.startswith("-"):
+            cluster_id = urlsafe_b64encode(secrets.token_bytes(16)).decode().rstrip("=")
+        write_private(settings.cluster_id_file, cluster_id + "\n")
+        return cluster_id
+
+
+def _close_node_dirs(settings: KafkaSettings, node_id: int) -> None:
     """The state, data and log directories 0700 and the logs 0600, also while a broker started by
     an earlier version runs (its files then sit in directories no one else can enter)."""
-    for directory in (settings.state_dir, settings.data_dir, settings.log_dir):
+    for directory in (
+        settings.state_dir,
+        settings.node_home(node_id),
+        settings.node_data_dir(node_id),
+        settings.node_log_dir(node_id),
+    ):
         make_private_dir(directory)
-    for log in settings.log_dir.iterdir():
+    for log in settings.node_log_dir(node_id).iterdir():
         if log.is_file() and not log.is_symlink():
             tighten(log)
 
 
 def _format_storage(
-    java: str, classpath: str, config: Path, settings: KafkaSettings, password: str
+    java: str,
+    classpath: str,
+    config: Path,
+    settings: KafkaSettings,
+    password: str,
+    cluster_id: str,
 ) -> None:
     # The admin's SCRAM credential is written into the bootstrap metadata, so it exists at first start.
-    cluster_id = _run_java(java, classpath, ["kafka.tools.StorageTool", "random-uuid"]).strip()
     scram = f"SCRAM-SHA-512=[name={settings.admin_user},password={password}]"
     args = ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)]
     # StorageTool echoes the credential record; keep it out of the terminal.
@@ -214,17 +305,24 @@ def _run_java(java: str, classpath: str, args: list[str]) -> str:
     return result.stdout
 
 
-def _wait_until_answering(settings: KafkaSettings, alive: Callable[[], bool]) -> None:
+def _wait_until_answering(
+    settings: KafkaSettings, alive: Callable[[], bool], brokers: set[int]
+) -> None:
+    """Until the admin's metadata request lists every node of `brokers` (registered, unfenced)."""
     deadline = time.monotonic() + settings.start_timeout_s
     connection = admin_connection(settings)
     listening_since: float | None = None
+    listed: tuple[int, ...] = ()
     while time.monotonic() < deadline:
         if not alive():
             raise BrokerError(
-                f"the broker exited during start; see {log_file(settings)}:\n{_tail(settings)}"
+                f"a broker node exited during start; see its log under {settings.state_dir}."
+                f" Node 1's log {log_file(settings)}:\n{_tail(settings)}"
             )
-        if port_open(settings.host, settings.port):
-            if metadata(connection, timeout_s=3) is not None:
+        if any(port_open(settings.host, settings.node_port(n)) for n in brokers):
+            cluster = metadata(connection, timeout_s=3)
+            listed = cluster.broker_ids if cluster else ()
+            if brokers <= set(listed):
                 return
             listening_since = listening_since or time.monotonic()
             if time.monotonic() - listening_since > _AUTH_GRACE_S and _admin_refused(settings):
@@ -236,8 +334,8 @@ def _wait_until_answering(settings: KafkaSettings, alive: Callable[[], bool]) ->
                 )
         time.sleep(0.3)
     raise BrokerError(
-        f"the broker did not answer an authenticated metadata request within "
-        f"{settings.start_timeout_s:.0f} s. Log {log_file(settings)}:\n{_tail(settings)}"
+        f"the cluster did not list node(s) {sorted(brokers)} (it lists {list(listed)}) within"
+        f" {settings.start_timeout_s:.0f} s. Log {log_file(settings)}:\n{_tail(settings)}"
     )
 
 

@@ -7,6 +7,7 @@ from string import Template
 
 from bus.devenv.certs import ca_cert_path, node_keystore_path
 from bus.errors import ConfigError
+from bus.kafka.replication import replication_for
 from bus.kafka.settings import KafkaSettings
 from bus.util.paths import DEPLOY_DIR
 from bus.util.private_files import write_private
@@ -35,21 +36,35 @@ def admin_password(settings: KafkaSettings) -> str:
 
 
 def render_server_properties(settings: KafkaSettings, password: str, node_id: int = 1) -> Path:
-    """Fill deploy/kafka/server.properties.in and write it (0600: it holds the password). With TLS
-    on, node `node_id`'s certificate files must exist (bus/devenv/certs.py makes them)."""
+    """Fill deploy/kafka/server.properties.in for node `node_id` and write it into the node's
+    directory (0600: it holds the password). With TLS on, the node's certificate files must exist
+    (bus/devenv/certs.py makes them)."""
+    replication = replication_for(settings.node_count)
+    voters = ",".join(
+        f"{n}@{settings.host}:{settings.node_controller_port(n)}" for n in settings.node_ids
+    )
     text = Template(SERVER_TEMPLATE.read_text()).substitute(
         security_protocol=settings.security_protocol,
         tls_settings=tls_settings(settings, node_id),
+        node_id=node_id,
+        voters=voters,
         host=settings.host,
-        port=settings.port,
-        controller_port=settings.controller_port,
+        port=settings.node_port(node_id),
+        controller_port=settings.node_controller_port(node_id),
         admin_user=settings.admin_user,
         admin_password=password,
-        data_dir=settings.data_dir,
+        data_dir=settings.node_data_dir(node_id),
+        replication_factor=replication.factor,
+        min_insync=replication.min_insync,
     )
-    target = settings.state_dir / "server.properties"
+    target = server_properties_path(settings, node_id)
     write_private(target, text)
     return target
+
+
+def server_properties_path(settings: KafkaSettings, node_id: int) -> Path:
+    """Where node `node_id`'s rendered configuration is kept."""
+    return settings.node_home(node_id) / "server.properties"
 
 
 def tls_settings(settings: KafkaSettings, node_id: int) -> str:

@@ -21,8 +21,13 @@ class ClusterInfo:
     `__…` topics not counted)."""
 
     cluster_id: str
-    broker_count: int
+    broker_ids: tuple[int, ...]
     topic_count: int
+
+    @property
+    def broker_count(self) -> int:
+        """How many brokers the metadata lists (those registered and not fenced)."""
+        return len(self.broker_ids)
 
 
 def port_open(host: str, port: int, timeout_s: float = 0.5) -> bool:
@@ -44,6 +49,6 @@ def metadata(connection: KafkaConnection, timeout_s: float = 5.0) -> ClusterInfo
         return None
     return ClusterInfo(
         cluster_id=str(meta.cluster_id),
-        broker_count=len(meta.brokers),
+        broker_ids=tuple(sorted(meta.brokers)),
         topic_count=len([t for t in meta.topics if not t.startswith("__")]),
     )

@@ -1,5 +1,6 @@
 """Resolve the pinned Kafka broker jars from Maven Central into a cache folder outside git."""
 
+import hashlib
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
@@ -27,8 +28,10 @@ def pinned_kafka_version(pom: Path = POM) -> str:
 
 
 def libs_dir(settings: KafkaSettings) -> Path:
-    """Where the pinned version's broker jars are cached."""
-    return settings.cache_dir / pinned_kafka_version() / "libs"
+    """Where the pinned version's jars are cached: one folder per content of deploy/kafka/pom.xml,
+    so that an added artifact (a tool) is fetched rather than missed by a cache that looks whole."""
+    pom_digest = hashlib.sha256(POM.read_bytes()).hexdigest()[:12]
+    return settings.cache_dir / pinned_kafka_version() / f"libs-{pom_digest}"
 
 
 def jars_present(settings: KafkaSettings) -> bool:
@@ -46,7 +49,7 @@ def provision_jars(settings: KafkaSettings) -> Path:
     if jars_present(settings):
         return target
     mvn = require_maven()
-    staging = target.with_name("libs.partial")
+    staging = target.with_name(f"{target.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.parent.mkdir(parents=True, exist_ok=True)
     command = [

@@ -19,8 +19,8 @@ def provision_service_accounts(
     admin_connection: KafkaConnection, profiles_dir: Path
 ) -> dict[str, Path]:
     """Each service role's user (created with a new password the first time, else kept), its
-    ACLs (exactly those of bus/control/service_principals.py) and its profile (rewritten: the broker's address may have changed).
-    Returns role → profile path."""
+    ACLs (exactly those of bus/control/service_principals.py) and its profile (rewritten: the
+    broker's address may have changed). Returns role → profile path."""
     admin = KafkaAdmin(admin_connection)
     acls = service_acls()
     profiles: dict[str, Path] = {}

@@ -1,6 +1,7 @@
 """A second broker with its own ports and state directory, which a test may stop and start without
 disturbing the session broker the other tests use."""
 
+import random
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,18 +24,39 @@ def free_ports(count: int) -> list[int]:
             probe.close()
 
 
+def free_port_run(count: int, attempts: int = 200) -> int:
+    """The first of `count` consecutive ports free now (a cluster's nodes use port + 2(N-1) and
+    controller port + 2(N-1), so they need a run)."""
+    for _ in range(attempts):
+        first = random.randrange(20_000, 60_000 - count)
+        probes: list[socket.socket] = []
+        try:
+            for port in range(first, first + count):
+                probe = socket.socket()
+                probes.append(probe)
+                probe.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+        finally:
+            for probe in probes:
+                probe.close()
+    raise RuntimeError(f"no run of {count} free ports found")
+
+
 @contextmanager
 def private_broker_settings(
     state_dir: Path, cache_dir: Path, **overrides: object
 ) -> Iterator[KafkaSettings]:
     """Start it; stop it on leaving, however the test ends (it is left down, never half up).
     `overrides` are further settings (e.g. `tls=False`)."""
-    port, controller_port = free_ports(2)
+    nodes = int(str(overrides.get("nodes", 1)))
+    port = free_port_run(2 * nodes)
     settings = load_kafka_settings(
         state_dir=state_dir,
         cache_dir=cache_dir,
         port=port,
-        controller_port=controller_port,
+        controller_port=port + 1,
         start_timeout_s=60,
         **overrides,
     )

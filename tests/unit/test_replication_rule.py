@@ -7,7 +7,12 @@ from bus.kafka.replication import MIN_INSYNC_KEY, Replication, replication_for
 
 @pytest.mark.parametrize(
     ("brokers", "expected"),
-    [(1, Replication(1, 1)), (2, Replication(2, 1)), (3, Replication(3, 2)), (5, Replication(3, 2))],
+    [
+        (1, Replication(1, 1)),
+        (2, Replication(2, 1)),
+        (3, Replication(3, 2)),
+        (5, Replication(3, 2)),
+    ],
 )
 def test_replicas_follow_the_cluster_size(brokers: int, expected: Replication) -> None:
     assert replication_for(brokers) == expected

@@ -1,0 +1,166 @@
+"""Broker faults on a three-node cluster (replication 3, min.insync.replicas 2), while events flow
+from the producer SDK through an enforcer process to two consumers' delivery topics.
+
+First `kill -9` of one broker mid-flow and its restart a while later; then a rolling restart of
+all three nodes, one after the other, each waited back into the in-sync replicas, while more
+events flow. Afterwards: every event reached each permitted consumer exactly once and in
+per-subject order, every decision was audited exactly once, no transaction is left open, the
+partitions are fully replicated again, and the producer and the enforcer rode through without
+help (the producer's bounded retries; the enforcer process was never restarted).
+"""
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bus.devenv import broker
+from bus.kafka.admin import KafkaAdmin
+from bus.kafka.settings import KafkaSettings
+from producers.errors import PublishError
+from producers.producer import Producer
+from tests.support.enforcer_runs import (
+    MUNICH,
+    PARTITIONS,
+    Run,
+    all_input_committed,
+    check_exactly_once,
+    committed_input,
+    prepare,
+)
+from tests.support.events import address_changed
+from tests.support.kafka import unique_name
+from tests.support.private_broker import private_broker_settings
+
+pytestmark = pytest.mark.slow
+EVENTS_PER_PHASE, SUBJECTS, BATCH = 3_000, 200, 50
+
+
+@pytest.fixture(scope="module")
+def cluster(
+    tmp_path_factory: pytest.TempPathFactory, kafka_settings: KafkaSettings
+) -> Iterator[KafkaSettings]:
+    started = time.monotonic()
+    state = tmp_path_factory.mktemp("cluster") / "kafka"
+    with private_broker_settings(state, kafka_settings.cache_dir, nodes=3, heap="512m") as settings:
+        print(f"three-node cluster up in {time.monotonic() - started:.1f} s")
+        yield settings
+
+
+class Publisher:
+    """Publishes events through the producer SDK, batch after batch, recording what was
+    acknowledged; a batch refused while a broker is away is published again with the same ids."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.retried = 0
+        self._progress = asyncio.Condition()
+        self._ended = False
+        self.producer = Producer(
+            "muni-muc",
+            run.key,
+            run.connection,
+            ingress_topic_of=lambda _event_type: run.ingress,
+            request_timeout_s=30,
+        )
+
+    async def reached(self, count: int) -> None:
+        """Until `count` events in all are acknowledged, or publishing has ended."""
+        async with self._progress:
+            await self._progress.wait_for(lambda: len(self.run.published) >= count or self._ended)
+
+    async def publish(self, count: int, offset: int) -> None:
+        self._ended = False
+        try:
+            await self._publish(count, offset)
+        finally:
+            self._ended = True
+            async with self._progress:
+                self._progress.notify_all()
+
+    async def _publish(self, count: int, offset: int) -> None:
+        for start in range(offset, offset + count, BATCH):
+            subjects = [f"P-{i % SUBJECTS:04d}-0000" for i in range(start, start + BATCH)]
+            events = [address_changed(s, new_address=MUNICH) for s in subjects]
+            ids: list[str] | None = None
+            for _attempt in range(10):
+                try:
+                    ids = await self.producer.publish_many(events, event_ids=ids)
+                    break
+                except PublishError as exc:
+                    self.retried += 1
+                    ids = exc.ids
+                    await asyncio.sleep(1)
+            else:
+                pytest.fail(f"a batch was never acknowledged; last ids {ids}")
+            assert ids is not None
+            self.run.published.extend(zip(ids, subjects, strict=True))
+            async with self._progress:
+                self._progress.notify_all()
+
+
+async def wait_in_sync(admin: KafkaAdmin, timeout_s: float = 180) -> float:
+    """Seconds until no partition is under-replicated."""
+    started = time.monotonic()
+    while admin.under_replicated():
+        assert time.monotonic() - started < timeout_s, f"still: {admin.under_replicated()}"
+        await asyncio.sleep(0.5)
+    return time.monotonic() - started
+
+
+async def test_a_killed_broker_and_a_rolling_restart_lose_and_duplicate_nothing(
+    cluster: KafkaSettings, tmp_path: Path
+) -> None:
+    connection = broker.admin_connection(cluster)
+    admin = KafkaAdmin(connection)
+    assert admin.broker_count() == 3
+    ingress = unique_name("cluster-ingress")
+    admin.create_topics([ingress], partitions=PARTITIONS)
+    assert admin.replication_factors()[ingress] == 3
+    run = await prepare(connection, admin, ingress, tmp_path, 0, SUBJECTS)
+    for consumer in run.consumers:
+        assert admin.replication_factors()[f"bus.delivery.{consumer}.tax"] == 3
+    enforcer = run.start()
+    publisher = Publisher(run)
+    await publisher.producer.start()
+    started = time.monotonic()
+    try:
+        # Phase 1: kill -9 one broker a third of the way in; bring it back two thirds in.
+        flow = asyncio.create_task(publisher.publish(EVENTS_PER_PHASE, 0))
+        await publisher.reached(EVENTS_PER_PHASE // 3)
+        broker.kill_node(cluster, 2)
+        await publisher.reached(2 * EVENTS_PER_PHASE // 3)
+        await asyncio.to_thread(broker.start_node, cluster, 2)
+        await flow
+        back_in_sync = await wait_in_sync(admin)
+        # Phase 2: a rolling restart, one node after the other, during flow.
+        flow = asyncio.create_task(publisher.publish(EVENTS_PER_PHASE, EVENTS_PER_PHASE))
+        for node in (1, 2, 3):
+            await asyncio.to_thread(broker.stop_node, cluster, node)
+            await asyncio.to_thread(broker.start_node, cluster, node)
+            await wait_in_sync(admin)
+        await flow
+        for _ in range(600):
+            if await all_input_committed(run):
+                break
+            assert enforcer.poll() is None, run.log_tail()
+            await asyncio.sleep(1)
+        else:
+            done, total = await committed_input(run)
+            pytest.fail(f"{done} of {total} input records processed; log:\n{run.log_tail()}")
+        elapsed = time.monotonic() - started
+        assert enforcer.poll() is None, f"the enforcer gave up:\n{run.log_tail()}"
+    finally:
+        await publisher.producer.stop()
+        enforcer.terminate()
+        enforcer.wait(timeout=60)
+    aborted = await check_exactly_once(run)
+    assert admin.under_replicated() == {}
+    print(
+        f"{len(run.published)} events in {elapsed:.0f} s ({len(run.published) / elapsed:.0f}/s)"
+        f" through a kill -9 and a rolling restart; {publisher.retried} batch(es) published"
+        f" again; back in sync {back_in_sync:.1f} s after the restart; {aborted} aborted"
+        " delivery records (invisible to read_committed consumers)"
+    )
