@@ -20,16 +20,9 @@ from bus.cli.params import (
 from bus.cli.signals import stop_on_signals
 from bus.control import policy_store, subscriptions
 from bus.control.acls import describe, desired_acls, sync_acls
-from bus.control.broker_setup import KafkaBrokerSetup
-from bus.control.operator_watch import (
-    OperatorPass,
-    WatchSchedule,
-    WatchTiming,
-    state_signature,
-    watch,
-)
+from bus.control.operator_watch import WatchTiming, run_operator_watch
 from bus.control.retention import load_retention_settings
-from bus.control.state_reading import BusStateSource, StateTopics
+from bus.control.state_reading import StateTopics
 from bus.control.topology import ensure_registry_topics
 from bus.errors import ConfigError
 from bus.kafka.admin import KafkaAdmin
@@ -109,25 +102,12 @@ def _watch(
     ingress_prefix: str,
     timing: WatchTiming,
 ) -> None:
-    admin = KafkaAdmin(connection)
-    one_pass = OperatorPass(
-        KafkaBrokerSetup(admin, load_retention_settings()),
-        BusStateSource(connection, policy_dir, topics),
-        topics,
-        ingress_prefix,
-    )
-
-    async def signature() -> tuple[object, ...] | None:
-        # Before the first pass created them, the state topics have no ends to read: no signature.
-        try:
-            return await asyncio.to_thread(state_signature, admin, topics, policy_dir)
-        except Exception:  # the pass that follows creates them, or says what is wrong
-            return None
-
     async def main() -> None:
         stop = asyncio.Event()
         stop_on_signals(stop)
-        await watch(one_pass, signature, WatchSchedule(timing), stop)
+        await run_operator_watch(
+            connection, topics, policy_dir, ingress_prefix, load_retention_settings(), timing, stop
+        )
 
     asyncio.run(main())
 

@@ -9,8 +9,14 @@ import typer
 from bus.cli.params import ProfileOption
 from bus.control.doctor.examination import DoctorSettings, examine
 from bus.control.retention import load_retention_settings
-from bus.kafka.profile import load_profile
-from bus.kafka.settings import load_kafka_settings
+from bus.kafka.profile import default_profile_path, load_profile
+
+
+def _profiles_directory(directory: Path | None) -> Path | None:
+    """A profiles directory must hold profiles: an empty or wrong one would only hide the check."""
+    if directory is not None and not any(directory.glob("*.toml")):
+        raise typer.BadParameter(f"{directory} holds no connection profile (*.toml)")
+    return directory
 
 
 def doctor(
@@ -22,6 +28,7 @@ def doctor(
             help="The services' connection profiles, to check who each connects as "
             "(default: the lab's var/kafka/profiles, if it exists).",
             file_okay=False,
+            callback=_profiles_directory,
         ),
     ] = None,
     cert_days: Annotated[
@@ -29,13 +36,15 @@ def doctor(
     ] = 30,
     max_lag: Annotated[
         int,
-        typer.Option(min=0, help="An ingress topic more records behind than this is a problem."),
+        typer.Option(
+            min=0, max=10**9, help="An ingress topic more records behind than this is a problem."
+        ),
     ] = 10_000,
 ) -> None:
     """Check TLS on every listener, who the services connect as, ACLs against the policy,
     replication, retention, certificates and the enforcer's lag. Exit 1 naming each problem."""
     connection = load_profile("operator", profile)
-    lab_profiles = load_kafka_settings().profiles_dir
+    lab_profiles = default_profile_path("operator").parent
     directory = profiles_dir or (lab_profiles if lab_profiles.is_dir() else None)
     settings = DoctorSettings(
         profiles_dir=directory,

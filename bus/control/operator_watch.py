@@ -20,8 +20,10 @@ from typing import Protocol
 
 from bus.control.acls import AclChanges, describe
 from bus.control.broker_setup import KafkaBrokerSetup
-from bus.control.state_reading import StateReading, StateSource, StateTopics
+from bus.control.retention import RetentionSettings
+from bus.control.state_reading import BusStateSource, StateReading, StateSource, StateTopics
 from bus.kafka.admin import KafkaAdmin
+from bus.kafka.connection import KafkaConnection
 from bus.policy.snapshot import Snapshot
 from bus.util.backoff import Backoff
 
@@ -220,3 +222,31 @@ async def watch(
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), schedule.wait(monotonic()))
     log.info("operator watch stopped")
+
+
+async def run_operator_watch(
+    operator: KafkaConnection,
+    topics: StateTopics,
+    policy_dir: Path | None,
+    ingress_prefix: str,
+    retention: RetentionSettings,
+    timing: WatchTiming,
+    stop: asyncio.Event,
+) -> None:
+    """The watch as the operator `operator` runs it (`bus acl sync --watch`), until `stop`."""
+    admin = KafkaAdmin(operator)
+    one_pass = OperatorPass(
+        KafkaBrokerSetup(admin, retention),
+        BusStateSource(operator, policy_dir, topics),
+        topics,
+        ingress_prefix,
+    )
+
+    async def signature() -> tuple[object, ...] | None:
+        # Before the first pass created them, the state topics have no ends to read: no signature.
+        try:
+            return await asyncio.to_thread(state_signature, admin, topics, policy_dir)
+        except Exception:  # the pass that follows creates them, or says what is wrong
+            return None
+
+    await watch(one_pass, signature, WatchSchedule(timing), stop)

@@ -32,32 +32,32 @@ class KeyFolders:
 
 
 def connections(
-    admin: KafkaAdmin, admin_connection: KafkaConnection, agencies: list[str]
+    admin: KafkaAdmin, operator: KafkaConnection, agencies: list[str]
 ) -> dict[str, KafkaConnection]:
     """Each agency's own credentials (created on first use)."""
     out = {}
     for agency in agencies:
         credentials = ensure_credentials(admin, agency)
-        out[agency] = admin_connection.as_user(credentials.username, credentials.password)
+        out[agency] = operator.as_user(credentials.username, credentials.password)
     return out
 
 
 async def subscribe_back_offices(
-    admin_connection: KafkaConnection, admin: KafkaAdmin, snapshot: Snapshot
+    operator: KafkaConnection, admin: KafkaAdmin, snapshot: Snapshot
 ) -> list[Decision]:
     """Subscribe every reference back office to each event type and purpose it handles, as the
-    admin; returns the decisions."""
+    operator; returns the decisions."""
     now = datetime.now(UTC)
     decisions = []
     for office in REFERENCE_BACK_OFFICES:
         for h in office.handles:
             subscription = Subscription(office.agency_id, h.event_type, h.purpose)
-            decisions.append(await subscribe(admin_connection, admin, snapshot, subscription, now))
+            decisions.append(await subscribe(operator, admin, snapshot, subscription, now))
     return decisions
 
 
 async def ask_without_grant(
-    admin_connection: KafkaConnection,
+    operator: KafkaConnection,
     admin: KafkaAdmin,
     snapshot: Snapshot,
     request: tuple[str, str, str],
@@ -66,4 +66,4 @@ async def ask_without_grant(
     demo shows a refusal and its audit record."""
     consumer, event_type, purpose = request
     subscription = Subscription(consumer, event_type, purpose)
-    return await subscribe(admin_connection, admin, snapshot, subscription, datetime.now(UTC))
+    return await subscribe(operator, admin, snapshot, subscription, datetime.now(UTC))

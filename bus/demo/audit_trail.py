@@ -24,7 +24,6 @@ from bus.audit.witness import Witness, ensure_checkpoints_topic, read_witness
 from bus.demo.judge import Check
 from bus.demo.scenario import Scenario, Step
 from bus.kafka.admin import KafkaAdmin
-from bus.kafka.connection import KafkaConnection
 from bus.kafka.topics import AUDIT_CHECKPOINTS_TOPIC, AUDIT_TOPIC, POLICY_TOPIC
 from bus.record.audit_record import AUDIT_AUDIENCE
 from bus.record.pseudonyms import Pseudonymizer
@@ -45,7 +44,6 @@ class AuditTrailResult:
 
 async def index_and_ask(
     admin: KafkaAdmin,
-    admin_connection: KafkaConnection,  # unused: bus/demo/runner.py still passes it (issue 14)
     scenario: Scenario,
     pseudonyms: Pseudonymizer,
 ) -> AuditTrailResult:

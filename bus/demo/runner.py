@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from aiokafka import AIOKafkaProducer
 
 from bus.control import policy_store
-from bus.control.broker_setup import KafkaBrokerSetup
+from bus.control.operator_watch import WatchTiming, run_operator_watch
 from bus.control.topology import ensure_registry_topics
 from bus.demo.agencies import KeyFolders, ask_without_grant, connections, subscribe_back_offices
 from bus.demo.audit_tail import AuditTail
@@ -37,6 +37,7 @@ from bus.envelope.codec import issue_event
 from bus.envelope.kafka_binding import ingress_record
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
+from bus.kafka.profile import load_profile
 from bus.kafka.settings import KafkaSettings
 from bus.keys import AgencySigningKey, KeyStore
 from bus.policy.loader import load_policy_set
@@ -95,29 +96,33 @@ async def run_demo(
     started = time.monotonic()
     broker.up(settings, say=lambda _line: None)
     say(f"broker up at {settings.bootstrap} ({time.monotonic() - started:.1f} s)")
-    admin_connection = broker.admin_connection(settings)
-    admin = KafkaAdmin(admin_connection)
+    # Each part as its own principal, from the profiles `bus kafka up` wrote: the operator sets
+    # up, the enforcer enforces (no super user anywhere), the agencies use their own credentials.
+    operator = load_profile("operator", settings.profiles_dir / "operator.toml")
+    enforcer_connection = load_profile("enforcer", settings.profiles_dir / "enforcer.toml")
+    reader = load_profile("audit-indexer", settings.profiles_dir / "audit-indexer.toml")
+    admin = KafkaAdmin(operator)
 
     policy_set = load_policy_set(REFERENCE_POLICY)
     policy_store.ensure_policy_topic(admin)
-    await policy_store.publish(admin_connection, policy_set)
+    await policy_store.publish(operator, policy_set)
     snapshot = compile_snapshot(policy_set)
     say(
         f"reference policy applied: {len(snapshot.agencies)} agencies, snapshot {snapshot.hash[:19]}"
     )
 
     offices = [o.agency_id for o in REFERENCE_BACK_OFFICES]
-    agency_connections = connections(admin, admin_connection, [*REGISTERS, *offices])
+    agency_connections = connections(admin, operator, [*REGISTERS, *offices])
     keys = KeyFolders(state / "private", state / "public")
     signing_keys = {r: keys.signing_key(r) for r in REGISTERS}
     say(f"agencies onboarded with their own credentials: {', '.join([*REGISTERS, *offices])}")
 
     ensure_registry_topics(admin)
-    audit = AuditTail(admin_connection)
+    audit = AuditTail(reader)
     await audit.start()
-    permitted = await subscribe_back_offices(admin_connection, admin, snapshot)
+    permitted = await subscribe_back_offices(operator, admin, snapshot)
     refusal = await ask_without_grant(
-        admin_connection, admin, snapshot, result.scenario.refused_subscription
+        operator, admin, snapshot, result.scenario.refused_subscription
     )
     say(
         f"{sum(d.permitted for d in permitted)} subscriptions registered; "
@@ -140,11 +145,22 @@ async def run_demo(
         pseudonym_key_file=pseudonym_key_file,
         reload_interval_s=1.0,
     )
-    # The admin's connection with the operator's full setup: this in-process enforcer creates
-    # topics and syncs ACLs itself (the separate principals come with the demo's rework).
-    setup = KafkaBrokerSetup(KafkaAdmin(admin_connection), config.retention)
-    enforcer = run_enforcer(admin_connection, config, stop, broker_setup=setup)
-    tasks = [asyncio.create_task(enforcer, name="enforcer")]
+    # As `bus acl sync --watch` and `bus enforce` run: the operator's watch creates the topics
+    # and grants the agencies' ACLs as subscriptions arrive; the enforcer only reads and writes.
+    watch = run_operator_watch(
+        operator,
+        config.state_topics,
+        None,
+        config.ingress_prefix,
+        config.retention,
+        WatchTiming(interval_s=2.0, poll_s=0.5),
+        stop,
+    )
+    enforcer = run_enforcer(enforcer_connection, config, stop)
+    tasks = [
+        asyncio.create_task(watch, name="operator watch"),
+        asyncio.create_task(enforcer, name="enforcer"),
+    ]
     public_keys = KeyStore.from_directory(state / "public")
     for office in REFERENCE_BACK_OFFICES:
         inbox = office.open_database(workdir / f"{office.agency_id}.db")
@@ -219,9 +235,7 @@ async def run_demo(
     ]
     result.checks.append(Check("the refused subscription is in the audit trail", bool(refusals)))
     say("indexing the audit trail into the audit store")
-    result.audit_trail = await index_and_ask(
-        admin, admin_connection, result.scenario, result.pseudonyms
-    )
+    result.audit_trail = await index_and_ask(admin, result.scenario, result.pseudonyms)
     result.checks += result.audit_trail.checks
     return result
 

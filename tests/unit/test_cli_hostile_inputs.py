@@ -74,6 +74,7 @@ BASELINES: dict[str, dict[str, str]] = {
     "acl sync": {},
     "topics reconcile": {},
     "topics provision": {},
+    "doctor": {},
     "register-adapter run": {"agency": "muni-09162000", "inbox": "{tmp}/inbox"},
     "back-office run": {"agency": "tax-by"},
 }

@@ -64,7 +64,9 @@ def test_plain_lines_without_strimzi() -> None:
     result = runner.invoke(app, ["acl-export", "--policy", str(POLICY), "--every-grant"])
     assert result.exit_code == 0, result.output
     assert "User:bus-enforcer WRITE TOPIC bus.audit" in result.stdout.splitlines()
-    result = runner.invoke(app, ["topics-export", "--policy", str(POLICY), "--brokers", "1"])
+    result = runner.invoke(
+        app, ["topics-export", "--policy", str(POLICY), "--every-grant", "--brokers", "1"]
+    )
     assert result.exit_code == 0, result.output
     audit = next(line for line in result.stdout.splitlines() if line.startswith("bus.audit "))
     assert audit == (
