@@ -15,20 +15,10 @@ import msgspec
 from aiokafka.errors import KafkaError
 
 from bus.audit.checkpoint import Cadence, Checkpoint, signature_valid
-from bus.control.retention import CHECKPOINTS_CONFIG
 from bus.errors import BrokerError
-from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.reading import read_all
 from bus.keys.keystore import AgencyPublicKey
-
-# Kept forever, never compacted: one row of the bus's retention rule (bus/control/retention.py).
-CHECKPOINTS_TOPIC_CONFIG = CHECKPOINTS_CONFIG
-
-
-def ensure_checkpoints_topic(admin: KafkaAdmin, topic: str) -> list[str]:
-    """Create the witness topic if missing; returns [topic] if created."""
-    return admin.ensure_topics([topic], partitions=1, config=CHECKPOINTS_TOPIC_CONFIG)
 
 
 class _Cadence(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -38,7 +38,7 @@ from bus.audit.store import AuditStore, open_store
 from bus.audit.subject_report import render_html, subject_report
 from bus.audit.verify import verify_store
 from bus.audit.views import decision_view, explanation
-from bus.audit.witness import Witness, ensure_checkpoints_topic
+from bus.audit.witness import Witness
 from bus.cli.audit_index import store_url_default
 from bus.cli.audit_witness import (
     AuditTopic,
@@ -49,6 +49,7 @@ from bus.cli.audit_witness import (
     pinned_public_key,
 )
 from bus.cli.params import ProfileOption
+from bus.control.topology import ensure_checkpoints_topic
 from bus.envelope.attributes import format_time
 from bus.errors import ConfigError
 from bus.kafka.admin import KafkaAdmin

@@ -17,6 +17,7 @@ from bus.control.retention import RetentionRule, RetentionSettings
 from bus.control.state_reading import StateReading, StateTopics
 from bus.control.topology import (
     ensure_bus_topics,
+    ensure_checkpoints_topic,
     ensure_ingress_topics,
     ensure_registry_topics,
     ensure_source_offsets_topics,
@@ -103,6 +104,7 @@ class KafkaBrokerSetup:
         created += ensure_ingress_topics(
             self._admin, prefix=ingress_prefix, retention=RetentionRule(self._retention)
         )
+        created += ensure_checkpoints_topic(self._admin)  # the audit indexer's witness
         return sorted(created)
 
     def missing_base_topics(self, topics: StateTopics, ingress_prefix: str) -> list[str]:

@@ -3,10 +3,17 @@
 from collections.abc import Iterable, Mapping
 
 from bus.catalog import CATALOG, Catalog
-from bus.control.retention import UNLIMITED_RETENTION, RetentionRule, TopicKind, reconcile
+from bus.control.retention import (
+    CHECKPOINTS_CONFIG,
+    UNLIMITED_RETENTION,
+    RetentionRule,
+    TopicKind,
+    reconcile,
+)
 from bus.control.state_topics import ensure_state_topic
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.topics import (
+    AUDIT_CHECKPOINTS_TOPIC,
     AUDIT_TOPIC,
     INGRESS_PREFIX,
     QUARANTINE_TOPIC,
@@ -136,3 +143,9 @@ def ensure_audit_topic(
     """Create the audit topic if missing, with unlimited retention (and give it back that
     retention if it was changed); returns [topic] if created."""
     return ensure_configured_topics(admin, {topic: AUDIT_TOPIC_CONFIG}, partitions)
+
+
+def ensure_checkpoints_topic(admin: KafkaAdmin, topic: str = AUDIT_CHECKPOINTS_TOPIC) -> list[str]:
+    """Create the audit witness topic (the indexer's signed checkpoints: one partition, kept
+    forever) if missing; returns [topic] if created."""
+    return admin.ensure_topics([topic], partitions=1, config=CHECKPOINTS_CONFIG)

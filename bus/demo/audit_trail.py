@@ -20,7 +20,8 @@ from bus.audit.store import AuditStore, DecisionFilter, default_store_url, open_
 from bus.audit.store.audit_store import Checkpointing
 from bus.audit.subject_report import SubjectReport, subject_report
 from bus.audit.verify import IntegrityReport, verify_store
-from bus.audit.witness import Witness, ensure_checkpoints_topic, read_witness
+from bus.audit.witness import Witness, read_witness
+from bus.control.topology import ensure_checkpoints_topic
 from bus.demo.judge import Check
 from bus.demo.scenario import Scenario, Step
 from bus.kafka.admin import KafkaAdmin

@@ -40,13 +40,10 @@ from bus.audit.reconcile import Discrepancy, Mismatch, reconcile
 from bus.audit.store import AuditStore, open_store
 from bus.audit.store.audit_store import Checkpointing
 from bus.audit.verify import IntegrityReport, Tampering, publication_due, verify_store
-from bus.audit.witness import (
-    Witness,
-    ensure_checkpoints_topic,
-    read_witness,
-)
+from bus.audit.witness import Witness, read_witness
 from bus.cli.main import app
 from bus.control.service_principals import VERIFIER_USER
+from bus.control.topology import ensure_checkpoints_topic
 from bus.envelope.attributes import format_time, parse_time
 from bus.errors import BusError, ConfigError
 from bus.kafka.admin import KafkaAdmin

@@ -6,6 +6,7 @@ one is not): never that the whole broker is healthy.
 """
 
 import asyncio
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -69,7 +70,13 @@ def test_a_wildcard_principal_is_named(kafka_admin: KafkaAdmin) -> None:
     open_acl = Acl("User:*", Resource.TOPIC, unique_name("doctor-open"), Operation.READ)
     kafka_admin.create_acls({open_acl})
     try:
-        findings = check_open_principals(kafka_admin.describe_acls_of(None))
+        # A new ACL reaches the broker's authorizer (which answers describe) a moment later.
+        for _ in range(50):
+            held = kafka_admin.describe_acls_of(None)
+            if open_acl in held:
+                break
+            time.sleep(0.2)
+        findings = check_open_principals(held)
     finally:
         kafka_admin.delete_acls({open_acl})
     assert any(open_acl.name in f.problem and "User:*" in f.problem for f in findings)

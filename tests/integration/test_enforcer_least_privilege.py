@@ -27,7 +27,7 @@ from bus.errors import BrokerError
 from bus.kafka.admin import Acl, KafkaAdmin, Operation, Resource
 from bus.kafka.profile import load_profile
 from bus.kafka.settings import KafkaSettings
-from bus.kafka.topics import AUDIT_TOPIC, delivery_topic
+from bus.kafka.topics import AUDIT_CHECKPOINTS_TOPIC, AUDIT_TOPIC, delivery_topic
 from tests.support.failsafe_scene import (
     PURPOSE,
     Scene,
@@ -82,6 +82,7 @@ async def test_the_enforcer_runs_as_its_own_principal_beside_the_operator(
     # A fresh cluster: the operator provisions what the enforcer needs before it can start.
     output = _provision(operator_profile)
     assert f"topic created: {AUDIT_TOPIC}" in output
+    assert f"topic created: {AUDIT_CHECKPOINTS_TOPIC}" in output  # the indexer's witness
     assert set(ingress_topics()) <= admin.list_topics()
     await publish(admin_connection, scene.policy())  # `bus policy apply`
     await scene.subscribe(admin_connection, first)  # `bus subscribe`

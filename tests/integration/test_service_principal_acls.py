@@ -17,10 +17,9 @@ from functools import partial
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from bus.audit.witness import ensure_checkpoints_topic
 from bus.control.policy_store import ensure_policy_topic
 from bus.control.service_principals import ENFORCER_GROUP, SERVICE_ROLES
-from bus.control.topology import ensure_bus_topics, ensure_registry_topics
+from bus.control.topology import ensure_bus_topics, ensure_checkpoints_topic, ensure_registry_topics
 from bus.errors import BrokerError
 from bus.kafka.admin import Acl, KafkaAdmin, Operation, Resource
 from bus.kafka.connection import KafkaConnection

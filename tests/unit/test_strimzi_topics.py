@@ -6,13 +6,13 @@ from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import cast
 
-from bus.audit.witness import ensure_checkpoints_topic
 from bus.control.broker_setup import KafkaBrokerSetup
 from bus.control.retention import RetentionSettings
 from bus.control.state_reading import StateReading, StateTopics
 from bus.control.strimzi.names import CLUSTER_LABEL, is_resource_name, topic_resource_name
 from bus.control.strimzi.state import every_grant
 from bus.control.strimzi.topics import kafka_topics, topic_plan
+from bus.control.topology import ensure_checkpoints_topic
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.topics import AUDIT_CHECKPOINTS_TOPIC, INGRESS_PREFIX, delivery_topic
 from bus.policy.facts import Subscription
