@@ -4,8 +4,8 @@ answers, stop, and single-node faults for tests (kill, stop, start one node).
 
 Three combined nodes rather than separate controllers: on a two-core machine three JVMs are what
 fits (six would double the memory and the start time), and each node a voter still lets any one
-of them fail — the quorum and every partition keep a majority. Production keeps controllers apart
-(deploy/kubernetes does), so that a broker's load cannot starve the quorum.
+of them fail — the quorum and every partition keep a majority. The cost, that a broker's load can
+slow the quorum on its node, is weighed in deploy/kafka/README.md.
 
 The broker's data (every event, with its personal data) and logs are its owner's alone: the state
 directory and everything in it are 0700/0600 (tightened at each start, for an install an earlier

@@ -5,6 +5,7 @@ import asyncio
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
+from aiokafka.helpers import create_ssl_context
 
 from bus.devenv import broker
 from bus.kafka.connection import KafkaConnection
@@ -30,9 +31,14 @@ async def test_correct_credentials_are_accepted(kafka_broker: KafkaConnection) -
 
 
 async def test_client_without_credentials_is_refused(kafka_broker: KafkaConnection) -> None:
+    # Over TLS with the lab's CA (so the handshake succeeds and only the missing SASL login is
+    # what the broker refuses); a plaintext client is refused earlier (test_broker_tls.py).
+    assert kafka_broker.ca_file is not None
     with pytest.raises(KafkaConnectionError):
         await _start_producer(
-            bootstrap_servers=kafka_broker.bootstrap, security_protocol="PLAINTEXT"
+            bootstrap_servers=kafka_broker.bootstrap,
+            security_protocol="SSL",
+            ssl_context=create_ssl_context(cafile=str(kafka_broker.ca_file)),
         )
 
 
