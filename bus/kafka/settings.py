@@ -149,8 +149,9 @@ def load_kafka_settings(**overrides: object) -> KafkaSettings:
 
 
 def formatted_nodes(settings: KafkaSettings) -> int | None:
-    """How many nodes the state directory's storage was formatted for; None if not yet."""
+    """How many nodes the state directory's storage was formatted for; None if not yet. A lab
+    formatted before clusters existed has no nodes file, only node 1's storage: one node."""
     try:
         return int(settings.nodes_file.read_text().strip())
     except (OSError, ValueError):
-        return None
+        return 1 if (settings.node_data_dir(1) / "meta.properties").exists() else None
