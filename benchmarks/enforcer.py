@@ -2,22 +2,32 @@
 
     .venv/bin/python -m benchmarks.enforcer [--events 20000] [--rate-seconds 10]
 
-1. Throughput: the enforcer with 4 subscriptions per event, against a raw consume→produce
-   pass-through in the same run that writes the same number and size of delivery and audit
-   records per input, in the same transactions, but does no verification, policy or disclosure.
-2. End-to-end latency (event time → visible to a read_committed consumer) at a steady 1,000 events/s.
-Targets (issue 5): ratio ≥ 0.5, ≥ 5,000 events/s, p99 ≤ 250 ms.
+1. Throughput: the enforcer with 4 subscriptions per event, against two raw consume→produce
+   pass-throughs in the same run that write the same number and size of delivery and audit
+   records per input, in the same kind of transactions, but do no verification, policy or
+   disclosure: one on aiokafka through the enforcer's own loop, one on librdkafka
+   (benchmarks/librdkafka_passthrough.py: one transactional producer, KIP-447 offsets).
+2. CPU per event of each run, split into this process (the loop and its client threads) and the
+   broker, from /proc over the processing window (publishing excluded).
+3. End-to-end latency (event time → visible to a read_committed consumer) at a steady 1,000 events/s.
+The last line is one JSON object of these figures. Targets (issue 15): ≥ 5,000 events/s, ratio to
+the aiokafka pass-through ≥ 0.5, ≤ 500 µs CPU per event in the enforcer's process, p99 ≤ 250 ms.
 """
 
 import argparse
 import asyncio
+import json
+import os
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from benchmarks.cpu import process_cpu_s
+from benchmarks.librdkafka_passthrough import Shape, librdkafka_passthrough
 from bus.control.topology import ensure_bus_topics
 from bus.devenv import broker
 from bus.enforcer.pipeline import EnforcerState, InRecord, Outcome, process
@@ -65,12 +75,36 @@ async def publish(connection: KafkaConnection, topic: str, batch: list[KafkaReco
 Processor = Callable[[InRecord, EnforcerState, datetime], Outcome]
 
 
+@dataclass
+class CpuWindow:
+    """CPU seconds of this process and of the broker over a processing window."""
+
+    broker_pid: int | None
+    client_s: float = 0.0
+    broker_s: float = 0.0
+
+    def open(self) -> None:
+        self.client_s = time.process_time()
+        self.broker_s = process_cpu_s(self.broker_pid) if self.broker_pid else 0.0
+
+    def close(self) -> None:
+        self.client_s = time.process_time() - self.client_s
+        self.broker_s = (process_cpu_s(self.broker_pid) - self.broker_s) if self.broker_pid else 0.0
+
+    def per_event_us(self, events: int) -> tuple[float, float]:
+        """(this process, broker) CPU µs per event."""
+        return 1e6 * self.client_s / events, 1e6 * self.broker_s / events
+
+
+def shapes_of(sample: Outcome, topic_of: dict[str, str]) -> list[Shape]:
+    """The sample event's output records as (stand-in topic, key bytes, value bytes, headers)."""
+    return [(topic_of[r.topic], len(r.key or b""), len(r.value), r.headers) for r in sample.records]
+
+
 def passthrough_like(sample: Outcome, topic_of: dict[str, str]) -> Processor:
     """Writes records of the same sizes and partitioning as the real enforcer did for a sample
     event, to stand-in topics (`topic_of`) so the real audit and delivery topics stay clean."""
-    shapes = [
-        (topic_of[r.topic], len(r.key or b""), len(r.value), r.headers) for r in sample.records
-    ]
+    shapes = shapes_of(sample, topic_of)
 
     def passthrough(record: InRecord, state: EnforcerState, now: datetime) -> Outcome:
         return Outcome(
@@ -90,12 +124,15 @@ async def throughput(
     state: EnforcerState,
     batch: list[KafkaRecord],
     processor: Processor,
+    cpu: CpuWindow | None = None,
 ) -> float:
     topic = unique_name("bench-ingress")
     admin.create_topics([topic], partitions=PARTITIONS)
     state = with_ingress(state, topic)
     try:
         await publish(connection, topic, batch)
+        if cpu:
+            cpu.open()
         enforcer = Enforcer(
             connection,
             [topic],
@@ -112,9 +149,33 @@ async def throughput(
         while enforcer.processed < len(batch):  # noqa: ASYNC110 - as above
             await asyncio.sleep(0.01)
         elapsed = time.perf_counter() - started
+        if cpu:
+            cpu.close()
         stop.set()
         await task
         return (len(batch) - first) / elapsed
+    finally:
+        admin.delete_topics([topic])
+
+
+async def librdkafka_throughput(
+    connection: KafkaConnection,
+    admin: KafkaAdmin,
+    batch: list[KafkaRecord],
+    shapes: list[Shape],
+    cpu: CpuWindow,
+) -> float:
+    """The same records through the librdkafka pass-through (in a thread: the client blocks)."""
+    topic = unique_name("bench-ingress")
+    admin.create_topics([topic], partitions=PARTITIONS)
+    try:
+        await publish(connection, topic, batch)
+        cpu.open()
+        rate = await asyncio.to_thread(
+            librdkafka_passthrough, connection, topic, shapes, len(batch)
+        )
+        cpu.close()
+        return rate
     finally:
         admin.delete_topics([topic])
 
@@ -209,28 +270,64 @@ async def main() -> None:
     out_bytes = sum(len(r.value) for r in sample.records)
     print(f"per input event: {len(sample.records)} output records, {out_bytes} bytes", flush=True)
 
+    pid = broker.broker_pid(settings)
     stand_ins = {t: unique_name("bench-out") for t in {r.topic for r in sample.records}}
     admin.create_topics(stand_ins.values(), partitions=PARTITIONS)
+    windows = {name: CpuWindow(pid) for name in ("aiokafka", "librdkafka", "enforcer")}
     try:
-        baseline = await throughput(
-            connection, admin, state, batch, passthrough_like(sample, stand_ins)
+        aiokafka_raw = await throughput(
+            connection,
+            admin,
+            state,
+            batch,
+            passthrough_like(sample, stand_ins),
+            windows["aiokafka"],
+        )
+        librdkafka_raw = await librdkafka_throughput(
+            connection, admin, batch, shapes_of(sample, stand_ins), windows["librdkafka"]
         )
     finally:
         admin.delete_topics(stand_ins.values())
-    print(f"raw pass-through (same I/O, no work): {baseline:8.0f} events/s", flush=True)
-    enforced = await throughput(connection, admin, state, batch, process)
-    print(f"enforcer (verify, policy, disclose):  {enforced:8.0f} events/s", flush=True)
-    print(f"ratio enforcer / pass-through: {enforced / baseline:.2f}  (target ≥ 0.5)")
+    enforced = await throughput(connection, admin, state, batch, process, windows["enforcer"])
+    cpu = {name: window.per_event_us(len(batch)) for name, window in windows.items()}
+    for label, name, rate in (
+        ("raw pass-through, aiokafka (enforcer's loop)", "aiokafka", aiokafka_raw),
+        ("raw pass-through, librdkafka", "librdkafka", librdkafka_raw),
+        ("enforcer (verify, policy, disclose)", "enforcer", enforced),
+    ):
+        process_us, broker_us = cpu[name]
+        print(
+            f"{label:45} {rate:8.0f} events/s; CPU per event: this process {process_us:4.0f} µs,"
+            f" broker {broker_us:4.0f} µs",
+            flush=True,
+        )
+    print(
+        f"ratio enforcer / aiokafka pass-through:   {enforced / aiokafka_raw:.2f}  (target ≥ 0.5)"
+    )
+    print(f"ratio enforcer / librdkafka pass-through: {enforced / librdkafka_raw:.2f}")
     print(f"target ≥ 5,000 events/s: {'met' if enforced >= 5000 else 'MISSED'}")
 
     lat = await latency(connection, admin, state, key, consumers[0], args.rate_seconds)
+    p50 = p99 = None
     if lat:
         q = statistics.quantiles(lat, n=100)
+        p50, p99 = round(q[49]), round(q[98])
         print(
             f"end-to-end latency at 1,000 events/s over {len(lat)} events: "
-            f"p50 {q[49]:.0f} ms, p99 {q[98]:.0f} ms"
-            f" (target p99 ≤ 250 ms: {'met' if q[98] <= 250 else 'MISSED'})"
+            f"p50 {p50} ms, p99 {p99} ms (target p99 ≤ 250 ms: {'met' if p99 <= 250 else 'MISSED'})"
         )
+    figures = {
+        "events": len(batch),
+        "passthrough_aiokafka_eps": round(aiokafka_raw),
+        "passthrough_librdkafka_eps": round(librdkafka_raw),
+        "enforcer_eps": round(enforced),
+        "enforcer_cpu_us_per_event": round(cpu["enforcer"][0]),
+        "enforcer_broker_cpu_us_per_event": round(cpu["enforcer"][1]),
+        "latency_p50_ms": p50,
+        "latency_p99_ms": p99,
+        "load_average": round(os.getloadavg()[0], 2),
+    }
+    print(json.dumps(figures))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from benchmarks.cpu import process_cpu_s
 from benchmarks.enforcer import PARTITIONS, TYPE, passthrough_like, records, throughput
 from bus.control.topology import ensure_bus_topics
 from bus.devenv import broker
@@ -53,12 +54,6 @@ class Lab:
     client_cpu: list[float] = field(default_factory=list)
 
 
-def _process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds `pid` has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _prepare(lab: Lab, consumers: list[str]) -> None:
     ensure_bus_topics(
         lab.admin, [Subscription(c, TYPE, "tax") for c in consumers], partitions=PARTITIONS
@@ -76,10 +71,10 @@ async def _round(lab: Lab, state: EnforcerState, batch: list[KafkaRecord], sampl
         )
     finally:
         lab.admin.delete_topics(stand_ins.values())
-    broker_before, client_before = _process_cpu_s(lab.broker_pid), time.process_time()
+    broker_before, client_before = process_cpu_s(lab.broker_pid), time.process_time()
     lab.enforcer.append(await throughput(lab.connection, lab.admin, state, batch, process))
     per_thousand = 1000 / len(batch)
-    lab.broker_cpu.append((_process_cpu_s(lab.broker_pid) - broker_before) * per_thousand)
+    lab.broker_cpu.append((process_cpu_s(lab.broker_pid) - broker_before) * per_thousand)
     lab.client_cpu.append((time.process_time() - client_before) * per_thousand)
     print(
         f"  {lab.name:9} pass-through {lab.passthrough[-1]:7.0f} events/s,"
