@@ -1,5 +1,6 @@
 """Administrative operations as the bus admin: topics, SCRAM users and ACLs (via librdkafka)."""
 
+import logging
 import secrets
 import time
 from collections.abc import Iterable, Mapping
@@ -38,6 +39,10 @@ from bus.kafka.connection import KafkaConnection
 from bus.kafka.replication import replication_for
 
 _TIMEOUT_S = 30.0
+# librdkafka's own log lines (a connection closed by a restarting broker, a purged queue at exit)
+# go to Python logging rather than straight to stderr: informational ones are then not printed
+# over a command's output unless logging is configured to show them.
+_LIBRDKAFKA_LOG = logging.getLogger("bus.kafka.admin.librdkafka")
 # Kafka's default; stronger than the 4096 minimum, still cheap for a handful of logins.
 SCRAM_ITERATIONS = 8192
 
@@ -155,7 +160,7 @@ class KafkaAdmin:
     """
 
     def __init__(self, connection: KafkaConnection) -> None:
-        self._client = AdminClient(connection.confluent_config())
+        self._client = AdminClient(connection.confluent_config(), logger=_LIBRDKAFKA_LOG)
 
     def create_topics(
         self, names: Iterable[str], partitions: int = 1, config: Mapping[str, str] | None = None
