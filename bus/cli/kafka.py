@@ -76,7 +76,8 @@ def up(
         "--nodes",
         min=1,
         max=3,
-        help="Nodes (combined broker and controller) on a fresh lab; default: as formatted, else 1.",
+        help="Nodes (combined broker and controller) on a fresh lab, 1 or 3; default: as"
+        " formatted, else 1.",
     ),
 ) -> None:
     """Start every node not running (making TLS certificates first when missing); return once

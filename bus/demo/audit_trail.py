@@ -4,6 +4,7 @@ citizen's question for Ben ("who got my data?"), with each of his decisions repl
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from bus.audit.audit_key import (
     AuditKeyFiles,
@@ -45,6 +46,7 @@ class AuditTrailResult:
 
 async def index_and_ask(
     admin: KafkaAdmin,
+    indexer_profile: Path,
     scenario: Scenario,
     pseudonyms: Pseudonymizer,
 ) -> AuditTrailResult:
@@ -52,7 +54,7 @@ async def index_and_ask(
     reconcile it, and ask it about the subject of step SUBJECT_STEP; `pseudonyms` gives that
     subject's audit pseudonym."""
     ensure_checkpoints_topic(admin, AUDIT_CHECKPOINTS_TOPIC)
-    connection = indexer_connection(admin, AUDIT_TOPIC, POLICY_TOPIC)
+    connection = indexer_connection(admin, AUDIT_TOPIC, POLICY_TOPIC, profile=indexer_profile)
     files = AuditKeyFiles.default()
     key = ensure_audit_key(files)
     pin_audit_key(key, default_pinned_key(), files)  # as `bus audit index` does on first start

@@ -100,7 +100,8 @@ async def run_demo(
     # up, the enforcer enforces (no super user anywhere), the agencies use their own credentials.
     operator = load_profile("operator", settings.profiles_dir / "operator.toml")
     enforcer_connection = load_profile("enforcer", settings.profiles_dir / "enforcer.toml")
-    reader = load_profile("audit-indexer", settings.profiles_dir / "audit-indexer.toml")
+    indexer_profile = settings.profiles_dir / "audit-indexer.toml"
+    reader = load_profile("audit-indexer", indexer_profile)
     admin = KafkaAdmin(operator)
 
     policy_set = load_policy_set(REFERENCE_POLICY)
@@ -235,7 +236,9 @@ async def run_demo(
     ]
     result.checks.append(Check("the refused subscription is in the audit trail", bool(refusals)))
     say("indexing the audit trail into the audit store")
-    result.audit_trail = await index_and_ask(admin, result.scenario, result.pseudonyms)
+    result.audit_trail = await index_and_ask(
+        admin, indexer_profile, result.scenario, result.pseudonyms
+    )
     result.checks += result.audit_trail.checks
     return result
 

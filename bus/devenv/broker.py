@@ -19,6 +19,7 @@ import subprocess
 import time
 from base64 import urlsafe_b64encode
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +38,7 @@ from bus.devenv.probe import ClusterInfo, metadata, port_open
 from bus.devenv.provision import pinned_kafka_version, provision_jars
 from bus.devenv.quorum import QuorumMember, describe_quorum
 from bus.devenv.service_accounts import provision_service_accounts
-from bus.errors import BrokerError
+from bus.errors import BrokerError, BusError
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.settings import KafkaSettings, formatted_nodes
@@ -128,17 +129,26 @@ def status(settings: KafkaSettings, quorum: bool = False) -> BrokerStatus:
     under_replicated = None
     members: list[QuorumMember] | str | None = None
     if cluster is not None:
-        under_replicated = KafkaAdmin(connection).under_replicated()
+        with suppress(BrokerError):  # the cluster went away since: not known
+            under_replicated = KafkaAdmin(connection).under_replicated()
         if quorum:
-            members = describe_quorum(
-                require_java(),
-                f"{provision_jars(settings)}/*",
-                connection,
-                settings.state_dir / "admin-client.properties",
-            )
+            members = _quorum(settings, connection)
     return BrokerStatus(
         nodes, settings.bootstrap, pinned_kafka_version(), cluster, members, under_replicated
     )
+
+
+def _quorum(settings: KafkaSettings, connection: KafkaConnection) -> list[QuorumMember] | str:
+    """The quorum's members, or why they could not be read (status never fails on it)."""
+    try:
+        return describe_quorum(
+            require_java(),
+            f"{provision_jars(settings)}/*",
+            connection,
+            settings.state_dir / "admin-client.properties",
+        )
+    except (BusError, OSError, subprocess.SubprocessError) as exc:
+        return f"{type(exc).__name__}: {exc}"
 
 
 def up(settings: KafkaSettings, say: Say = print) -> BrokerStatus:
@@ -149,20 +159,21 @@ def up(settings: KafkaSettings, say: Say = print) -> BrokerStatus:
         raise BrokerError(
             f"the lab in {settings.state_dir} was formatted for {formatted} node(s), not"
             f" {settings.node_count}: a KRaft quorum's voters are fixed when it is formatted."
-            f" Use --nodes {formatted}, or `bus kafka reset --yes` (deletes all broker data)"
+            f" Use --nodes {formatted} (and unset BUS_KAFKA_NODES), or `bus kafka reset --yes`"
+            " (deletes all broker data)"
         )
     for node_id in settings.node_ids:
         _close_node_dirs(settings, node_id)
     missing = tuple(n for n in settings.node_ids if node_pid(settings, n) is None)
     started = _start(settings, missing, say) if missing else {}
 
-    def alive() -> bool:
-        return all(
-            child_alive(started[n]) if n in started else node_pid(settings, n) is not None
-            for n in settings.node_ids
-        )
+    def dead() -> int | None:
+        for n in settings.node_ids:
+            if not (child_alive(started[n]) if n in started else node_pid(settings, n)):
+                return n
+        return None
 
-    _wait_until_answering(settings, alive, brokers=set(settings.node_ids))
+    _wait_until_answering(settings, dead, brokers=set(settings.node_ids))
     provision_service_accounts(admin_connection(settings), settings.profiles_dir)
     return status(settings)
 
@@ -170,31 +181,53 @@ def up(settings: KafkaSettings, say: Say = print) -> BrokerStatus:
 def down(settings: KafkaSettings, timeout_s: float = 60.0) -> bool:
     """Stop every node at once (SIGTERM, then SIGKILL after the timeout): one by one, the last
     nodes would wait for a quorum that is gone. False if none was running."""
-    pids = {n: pid for n in settings.node_ids if (pid := signal_node(settings, n, signal.SIGTERM))}
+    nodes = _nodes_on_disk(settings)
+    pids = {n: pid for n in nodes if (pid := signal_node(settings, n, signal.SIGTERM))}
     wait_for_exit(settings, pids, timeout_s)
-    for node_id in settings.node_ids:
-        settings.node_pid_file(node_id).unlink(missing_ok=True)
     return bool(pids)
+
+
+def _nodes_on_disk(settings: KafkaSettings) -> list[int]:
+    """The settings' nodes and any other the state directory holds (`node-<id>/`): down and
+    reset must not miss a node that runs because settings name fewer (BUS_KAFKA_NODES)."""
+    found = {int(d.name.removeprefix("node-")) for d in settings.state_dir.glob("node-[0-9]*")}
+    return sorted(found | set(settings.node_ids))
 
 
 def reset(settings: KafkaSettings) -> None:
     """Stop every node and delete their data, logs and generated credentials."""
     down(settings)
+    if running := [n for n in _nodes_on_disk(settings) if node_pid(settings, n)]:
+        raise BrokerError(f"node(s) {running} still run; nothing was deleted")
     shutil.rmtree(settings.state_dir, ignore_errors=True)
 
 
 def kill_node(settings: KafkaSettings, node_id: int) -> None:
-    """`kill -9` node `node_id` (a crash: no controlled shutdown, nothing flushed)."""
-    pid = signal_node(settings, node_id, signal.SIGKILL)
+    """`kill -9` node `node_id` (a crash: no controlled shutdown, nothing flushed); returns once
+    the cluster no longer lists it (after the broker session timeout)."""
+    pid = signal_node(settings, _known(settings, node_id), signal.SIGKILL)
     if pid is None:
         raise BrokerError(f"node {node_id} is not running")
     wait_for_exit(settings, {node_id: pid}, timeout_s=10)
+    connection = admin_connection(settings)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        cluster = metadata(connection, timeout_s=3)
+        if cluster is not None and node_id not in cluster.broker_ids:
+            return
+        time.sleep(0.3)
+
+
+def _known(settings: KafkaSettings, node_id: int) -> int:
+    if node_id not in settings.node_ids:
+        raise BrokerError(f"no node {node_id}: the lab has nodes {list(settings.node_ids)}")
+    return node_id
 
 
 def stop_node(settings: KafkaSettings, node_id: int, timeout_s: float = 60.0) -> None:
     """Stop node `node_id` as an operator does in a rolling restart (SIGTERM: it hands its
     partition leadership over first)."""
-    pid = signal_node(settings, node_id, signal.SIGTERM)
+    pid = signal_node(settings, _known(settings, node_id), signal.SIGTERM)
     if pid is None:
         raise BrokerError(f"node {node_id} is not running")
     wait_for_exit(settings, {node_id: pid}, timeout_s)
@@ -202,10 +235,12 @@ def stop_node(settings: KafkaSettings, node_id: int, timeout_s: float = 60.0) ->
 
 def start_node(settings: KafkaSettings, node_id: int) -> None:
     """Start node `node_id` again (already formatted) and return once the cluster lists it."""
-    if node_pid(settings, node_id) is not None:
+    if node_pid(settings, _known(settings, node_id)) is not None:
         return
     pid = _start(settings, (node_id,), say=lambda _line: None)[node_id]
-    _wait_until_answering(settings, alive=lambda: child_alive(pid), brokers={node_id})
+    _wait_until_answering(
+        settings, lambda: None if child_alive(pid) else node_id, brokers={node_id}
+    )
 
 
 def _start(settings: KafkaSettings, node_ids: tuple[int, ...], say: Say) -> dict[int, int]:
@@ -233,11 +268,12 @@ def _start(settings: KafkaSettings, node_ids: tuple[int, ...], say: Say) -> dict
         n for n in node_ids if not (settings.node_data_dir(n) / "meta.properties").exists()
     ]
     if unformatted:
+        # Recorded first: a format cut short is then resumed with the same count and cluster id.
+        write_private(settings.nodes_file, f"{settings.node_count}\n")
         cluster_id = _cluster_id(settings)
         for node_id in unformatted:
             say(f"formatting node {node_id}'s storage in {settings.node_data_dir(node_id)}")
             _format_storage(java, classpath, configs[node_id], settings, password, cluster_id)
-        write_private(settings.nodes_file, f"{settings.node_count}\n")
     pids = {n: spawn_node(settings, n, java, classpath, configs[n]) for n in node_ids}
     for node_id, pid in pids.items():
         say(
@@ -284,14 +320,26 @@ def _format_storage(
     password: str,
     cluster_id: str,
 ) -> None:
-    # The admin's SCRAM credential is written into the bootstrap metadata, so it exists at first start.
+    # The admin's SCRAM credential is written into the bootstrap metadata, so it exists at first
+    # start. It goes through a private argument file (the launcher's @file), never the command
+    # line, which every local user can read in /proc.
     scram = f"SCRAM-SHA-512=[name={settings.admin_user},password={password}]"
     args = ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)]
-    # StorageTool echoes the credential record; keep it out of the terminal.
-    _run_java(java, classpath, [*args, "--add-scram", scram])
+    argfile = settings.state_dir / "format.args"
+    write_private(argfile, "\n".join(_argfile_quoted(a) for a in [*args, "--add-scram", scram]))
+    try:
+        # StorageTool echoes the credential record; keep it out of the terminal.
+        _run_java(java, classpath, [f"@{argfile}"], what="StorageTool format")
+    finally:
+        argfile.unlink(missing_ok=True)
 
 
-def _run_java(java: str, classpath: str, args: list[str]) -> str:
+def _argfile_quoted(argument: str) -> str:
+    """One argument as a java @file line: quoted, so a space or `#` in a path stays in it."""
+    return '"' + argument.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _run_java(java: str, classpath: str, args: list[str], what: str) -> str:
     result = subprocess.run(
         [java, "-cp", classpath, *args],
         capture_output=True,
@@ -301,23 +349,24 @@ def _run_java(java: str, classpath: str, args: list[str]) -> str:
     )
     if result.returncode != 0:
         message = (result.stderr or result.stdout).strip().splitlines()[-5:]
-        raise BrokerError(f"{args[0]} {args[1]} failed: " + " | ".join(message))
+        raise BrokerError(f"{what} failed: " + " | ".join(message))
     return result.stdout
 
 
 def _wait_until_answering(
-    settings: KafkaSettings, alive: Callable[[], bool], brokers: set[int]
+    settings: KafkaSettings, dead: Callable[[], int | None], brokers: set[int]
 ) -> None:
-    """Until the admin's metadata request lists every node of `brokers` (registered, unfenced)."""
+    """Until the admin's metadata request lists every node of `brokers` (registered, unfenced);
+    `dead` names a node whose process has exited (the start failed), else None."""
     deadline = time.monotonic() + settings.start_timeout_s
     connection = admin_connection(settings)
     listening_since: float | None = None
     listed: tuple[int, ...] = ()
     while time.monotonic() < deadline:
-        if not alive():
+        if (exited := dead()) is not None:
             raise BrokerError(
-                f"a broker node exited during start; see its log under {settings.state_dir}."
-                f" Node 1's log {log_file(settings)}:\n{_tail(settings)}"
+                f"node {exited} exited during start ({_others_running(settings, exited)});"
+                f" its log {node_log_file(settings, exited)}:\n{_tail(settings, exited)}"
             )
         if any(port_open(settings.host, settings.node_port(n)) for n in brokers):
             cluster = metadata(connection, timeout_s=3)
@@ -325,7 +374,9 @@ def _wait_until_answering(
             if brokers <= set(listed):
                 return
             listening_since = listening_since or time.monotonic()
-            if time.monotonic() - listening_since > _AUTH_GRACE_S and _admin_refused(settings):
+            waited = time.monotonic() - listening_since
+            # Only when nothing answered: an answer without every node is a slow start.
+            if cluster is None and waited > _AUTH_GRACE_S and _admin_refused(settings):
                 raise BrokerError(
                     "the broker runs but refuses the admin's SCRAM credential. Either its data was"
                     " formatted with another admin password, or a SCRAM credential was deleted"
@@ -333,19 +384,28 @@ def _wait_until_answering(
                     " starts afresh and deletes all broker data."
                 )
         time.sleep(0.3)
+    missing = min(brokers - set(listed))
     raise BrokerError(
-        f"the cluster did not list node(s) {sorted(brokers)} (it lists {list(listed)}) within"
-        f" {settings.start_timeout_s:.0f} s. Log {log_file(settings)}:\n{_tail(settings)}"
+        f"the cluster did not list node(s) {sorted(brokers - set(listed))} within"
+        f" {settings.start_timeout_s:.0f} s ({_others_running(settings, None)}). Node {missing}'s"
+        f" log {node_log_file(settings, missing)}:\n{_tail(settings, missing)}"
     )
 
 
+def _others_running(settings: KafkaSettings, besides: int | None) -> str:
+    running = [n for n in settings.node_ids if n != besides and node_pid(settings, n)]
+    if not running:
+        return "no other node runs"
+    return f"node(s) {running} still run: `bus kafka down` stops them"
+
+
 def _admin_refused(settings: KafkaSettings) -> bool:
-    return "invalid credentials with SASL mechanism SCRAM" in _tail(settings, lines=5)
+    return "invalid credentials with SASL mechanism SCRAM" in _tail(settings, 1, lines=5)
 
 
-def _tail(settings: KafkaSettings, lines: int = 12) -> str:
+def _tail(settings: KafkaSettings, node_id: int, lines: int = 12) -> str:
     try:
-        text = log_file(settings).read_text(errors="replace")
+        text = node_log_file(settings, node_id).read_text(errors="replace")
     except OSError:
         return "(no log yet)"
     return "\n".join(text.splitlines()[-lines:])

@@ -30,9 +30,22 @@ class QuorumMember:
 def describe_quorum(
     java: str, classpath: str, connection: KafkaConnection, client_config: Path
 ) -> list[QuorumMember] | str:
-    """The quorum's members, or the reason it could not be read (the tool's last lines)."""
+    """The quorum's members, or the reason it could not be read (the tool's last lines). The
+    tool's configuration (it holds the admin's password) exists only while it runs."""
     write_private(client_config, client_properties(connection))
-    result = subprocess.run(
+    try:
+        result = _run_tool(java, classpath, connection, client_config)
+    finally:
+        client_config.unlink(missing_ok=True)
+    if result.returncode != 0:
+        return " | ".join((result.stderr or result.stdout).strip().splitlines()[-3:])
+    return parse_replication(result.stdout) or "the tool listed no voters"
+
+
+def _run_tool(
+    java: str, classpath: str, connection: KafkaConnection, client_config: Path
+) -> "subprocess.CompletedProcess[str]":
+    return subprocess.run(
         [
             java,
             "-cp",
@@ -51,9 +64,6 @@ def describe_quorum(
         timeout=_TIMEOUT_S,
         umask=PRIVATE_UMASK,
     )
-    if result.returncode != 0:
-        return " | ".join((result.stderr or result.stdout).strip().splitlines()[-3:])
-    return parse_replication(result.stdout)
 
 
 def parse_replication(output: str) -> list[QuorumMember]:

@@ -36,9 +36,9 @@ from confluent_kafka.admin import (
 
 from bus.errors import BrokerError
 from bus.kafka.connection import KafkaConnection
-from bus.kafka.replication import replication_for
 
 _TIMEOUT_S = 30.0
+_NEW_TOPIC_WAIT_S = 10.0
 # librdkafka's own log lines (a connection closed by a restarting broker, a purged queue at exit)
 # go to Python logging rather than straight to stderr: informational ones are then not printed
 # over a command's output unless logging is configured to show them.
@@ -152,6 +152,14 @@ def _acl_from_binding(binding: AclBinding) -> Acl | None:
     )
 
 
+class _UnknownTopicError(Exception):
+    """A topic the answering broker does not know (yet, if it was just created)."""
+
+    def __init__(self, topic: str, cause: object) -> None:
+        super().__init__(topic)
+        self.topic, self.cause = topic, cause
+
+
 class KafkaAdmin:
     """Thin, blocking wrapper that turns librdkafka futures into results or one BrokerError.
 
@@ -166,11 +174,14 @@ class KafkaAdmin:
         self, names: Iterable[str], partitions: int = 1, config: Mapping[str, str] | None = None
     ) -> None:
         """Create the topics `names` with `partitions` partitions each and `config`, replicated as
-        the cluster's size asks (bus/kafka/replication.py); returns once the broker lists them.
-        An existing name is a BrokerError."""
-        replication = replication_for(self.broker_count())
-        settings = {**replication.config(), **(config or {})}
-        topics = [NewTopic(n, partitions, replication.factor, config=settings) for n in names]
+        the cluster is configured (`default.replication.factor`, `min.insync.replicas`: the lab
+        sets them by its size, bus/kafka/replication.py, and deploy/kubernetes by the same rule);
+        returns once the broker lists them. An existing name is a BrokerError, and so is a
+        creation while too few brokers are up for the configured replicas: refused, to be retried,
+        rather than made with fewer copies for good (as counting the brokers up now would)."""
+        topics = [
+            NewTopic(n, partitions, replication_factor=-1, config=dict(config or {})) for n in names
+        ]
         self._wait(
             "create topics", self._client.create_topics(topics, operation_timeout=_TIMEOUT_S)
         )
@@ -268,7 +279,22 @@ class KafkaAdmin:
         return self.topic_configs([topic])[topic]
 
     def topic_configs(self, topics: Iterable[str]) -> dict[str, dict[str, str]]:
-        """Each topic's effective configuration, asked in one request (none: nothing is sent)."""
+        """Each topic's effective configuration, asked in one request (none: nothing is sent).
+        A topic just created may be unknown for a moment to the broker that answers (on a
+        cluster, not the one that listed it): asked again for up to _NEW_TOPIC_WAIT_S."""
+        names = list(topics)
+        deadline = time.monotonic() + _NEW_TOPIC_WAIT_S
+        while True:
+            try:
+                return self._topic_configs(names)
+            except _UnknownTopicError as exc:
+                if time.monotonic() > deadline:
+                    raise BrokerError(
+                        f"could not describe topic {exc.topic}: {exc.cause}"
+                    ) from None
+                time.sleep(0.2)
+
+    def _topic_configs(self, topics: list[str]) -> dict[str, dict[str, str]]:
         resources = [ConfigResource(ConfigResource.Type.TOPIC, t) for t in topics]
         if not resources:
             return {}
@@ -278,6 +304,8 @@ class KafkaAdmin:
             try:
                 entries = future.result(_TIMEOUT_S)
             except KafkaException as exc:
+                if exc.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                    raise _UnknownTopicError(resource.name, exc.args[0]) from exc
                 raise BrokerError(
                     f"could not describe topic {resource.name}: {exc.args[0]}"
                 ) from exc

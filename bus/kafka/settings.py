@@ -37,7 +37,7 @@ class KafkaSettings(BaseSettings):
     # Combined broker+controller nodes (`bus kafka up --nodes 3`); node N listens on port + 2(N-1)
     # and controller_port + 2(N-1). None: as many as the state directory was formatted for (one
     # if none yet), so that every command reaches every node of a running lab.
-    nodes: int | None = Field(default=None, ge=1, le=3)
+    nodes: int | None = Field(default=None, ge=1, le=3)  # 1 or 3: see _distinct_ports
 
     @model_validator(mode="after")
     def _distinct_ports(self) -> "KafkaSettings":
@@ -46,9 +46,14 @@ class KafkaSettings(BaseSettings):
         ]
         if len(set(ports)) != len(ports) or max(ports) > 65535:
             raise ValueError(
-                f"the nodes' ports {sorted(ports)} collide or exceed 65535: choose port and"
-                " controller_port at least 2 × nodes apart"
+                f"the nodes' ports {sorted(ports)} collide or exceed 65535: node N listens on"
+                " port + 2(N-1) and controller_port + 2(N-1), so choose controller_port ="
+                " port + 1 (the default) or at least 2 × nodes away from port"
             )
+        if self.nodes == 2:
+            # Two voters survive no failure (a majority of two is two), and two replicas with
+            # min.insync 1 would acknowledge writes one failure can lose.
+            raise ValueError("2 nodes survive no failure; run 1 node, or 3")
         return self
 
     @property

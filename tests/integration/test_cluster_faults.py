@@ -92,17 +92,19 @@ class Publisher:
         async with self._progress:
             await self._progress.wait_for(lambda: len(self.run.published) >= count or self._ended)
 
-    async def publish(self, count: int, offset: int) -> None:
+    async def publish(self, count: int, offset: int, until: asyncio.Event | None = None) -> None:
+        """At least `count` events from number `offset` on, and on while `until` is not set."""
         self._ended = False
         try:
-            await self._publish(count, offset)
+            await self._publish(count, offset, until)
         finally:
             self._ended = True
             async with self._progress:
                 self._progress.notify_all()
 
-    async def _publish(self, count: int, offset: int) -> None:
-        for start in range(offset, offset + count, BATCH):
+    async def _publish(self, count: int, offset: int, until: asyncio.Event | None) -> None:
+        start = offset
+        while start < offset + count or (until is not None and not until.is_set()):
             subjects = [f"P-{i % SUBJECTS:04d}-0000" for i in range(start, start + BATCH)]
             events = [address_changed(s, new_address=MUNICH) for s in subjects]
             ids: list[str] | None = None
@@ -118,6 +120,7 @@ class Publisher:
                 pytest.fail(f"a batch was never acknowledged; last ids {ids}")
             assert ids is not None
             self.run.published.extend(zip(ids, subjects, strict=True))
+            start += BATCH
             async with self._progress:
                 self._progress.notify_all()
 
@@ -213,12 +216,19 @@ async def test_a_killed_broker_and_a_rolling_restart_lose_and_duplicate_nothing(
         await asyncio.to_thread(broker.start_node, cluster, 2)
         await flow
         back_in_sync = await wait_in_sync(admin)
-        # Phase 2: a rolling restart, one node after the other, during flow.
-        flow = asyncio.create_task(publisher.publish(EVENTS_PER_PHASE, EVENTS_PER_PHASE))
+        # Phase 2: a rolling restart, one node after the other, while events flow (publishing
+        # goes on until the last node is back, and to at least EVENTS_PER_PHASE more).
+        restarted = asyncio.Event()
+        flow = asyncio.create_task(
+            publisher.publish(EVENTS_PER_PHASE, len(run.published), until=restarted)
+        )
         for node in (1, 2, 3):
+            await publisher.reached(len(run.published) + BATCH)
+            assert not flow.done(), "the flow ended before the rolling restart"
             await asyncio.to_thread(broker.stop_node, cluster, node)
             await asyncio.to_thread(broker.start_node, cluster, node)
             await wait_in_sync(admin)
+        restarted.set()
         await flow
         for _ in range(600):
             if await all_input_committed(run):

@@ -28,7 +28,8 @@ def free_port_run(count: int, attempts: int = 200) -> int:
     """The first of `count` consecutive ports free now (a cluster's nodes use port + 2(N-1) and
     controller port + 2(N-1), so they need a run)."""
     for _ in range(attempts):
-        first = random.randrange(20_000, 60_000 - count)
+        # Below Linux's ephemeral range (32768-60999), where outgoing connections take theirs.
+        first = random.randrange(20_000, 32_768 - count)
         probes: list[socket.socket] = []
         try:
             for port in range(first, first + count):
@@ -50,7 +51,8 @@ def private_broker_settings(
 ) -> Iterator[KafkaSettings]:
     """Start it; stop it on leaving, however the test ends (it is left down, never half up).
     `overrides` are further settings (e.g. `tls=False`)."""
-    nodes = int(str(overrides.get("nodes", 1)))
+    nodes = overrides.get("nodes", 1)
+    assert isinstance(nodes, int)
     port = free_port_run(2 * nodes)
     settings = load_kafka_settings(
         state_dir=state_dir,

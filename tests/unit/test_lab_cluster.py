@@ -36,8 +36,13 @@ def test_each_node_has_its_own_ports_and_directory(tmp_path: Path) -> None:
 
 def test_colliding_ports_are_refused_naming_the_fix(tmp_path: Path) -> None:
     # Node 2's client port would be node 1's controller port.
-    with pytest.raises(ConfigError, match="at least 2 × nodes apart"):
+    with pytest.raises(ConfigError, match=r"controller_port = port \+ 1 \(the default\)"):
         settings_in(tmp_path, nodes=3, port=30000, controller_port=30002)
+
+
+def test_two_nodes_are_refused_they_survive_no_failure(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="survive no failure"):
+        settings_in(tmp_path, nodes=2)
 
 
 def test_a_node_config_names_every_voter_and_the_replication_of_three(tmp_path: Path) -> None:
