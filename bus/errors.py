@@ -63,6 +63,8 @@ there turns them into one of the above or into an outcome.
                                                         work on a record for the retry plan
     _Refused                    consumers.consumer      private signal: the delivery is
                                                         dead-lettered with its reason
+    _UnknownTopicError          bus.kafka.admin         private signal: a topic not known yet is
+                                                        asked again, then a BrokerError
 """
 
 
