@@ -149,7 +149,7 @@ def load_kafka_settings(**overrides: object) -> KafkaSettings:
     except ValidationError as exc:
         problems = variable_problems(exc, "BUS_KAFKA_")
         raise ConfigError(
-            f"invalid broker setting: {problems}. Fix the environment variable."
+            f"invalid broker setting: {problems}. Fix the environment variable or option."
         ) from None
 
 
