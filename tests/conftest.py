@@ -1,5 +1,6 @@
 """Fixtures shared by all tests. Broker fixtures start the real broker through `bus kafka up`'s code."""
 
+import logging
 import os
 from collections.abc import Callable, Iterator
 
@@ -13,6 +14,18 @@ from bus.kafka.connection import KafkaConnection
 from bus.kafka.settings import KafkaSettings, load_kafka_settings
 from bus.kafka.topics import SEEN_EVENTS_PREFIX
 from tests.support.kafka import Principals, unique_name
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored() -> Iterator[None]:
+    """A command run in-process calls `configure_logging`, which points the root logger at the
+    stderr of that moment; later tests would log into a closed stream. Restore it afterwards."""
+    root, kafka_client = logging.getLogger(), logging.getLogger("aiokafka")
+    handlers, level, kafka_level = root.handlers[:], root.level, kafka_client.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    kafka_client.setLevel(kafka_level)
 
 
 @pytest.fixture(scope="session")

@@ -300,6 +300,8 @@ async def test_a_stale_state_pauses_consumption_and_loses_nothing(
             grants.write_text("grants: [unclosed\n")
             await _until(lambda: not health.report().proceeding)
             assert registry.get_sample_value("bus_enforcer_paused") == 1
+            # A rebalance may hold the loop when the state goes stale: wait until it holds too.
+            await _until(lambda: "consumption paused" in caplog.text)
             during = await scene.publish_event(kafka_broker, "P-7104-0002")
             await asyncio.sleep(5)  # paused: nothing is decided, delivered or audited
             assert during not in await deliveries_of(kafka_broker, consumer)
