@@ -2,11 +2,12 @@
 
     .venv/bin/python -m benchmarks.enforcer [--events 20000] [--rate-seconds 10]
 
-1. Throughput: the enforcer with 4 subscriptions per event, against two raw consume→produce
+1. Throughput: the enforcer with 4 subscriptions per event, against raw consume→produce
    pass-throughs in the same run that write the same number and size of delivery and audit
    records per input, in the same kind of transactions, but do no verification, policy or
-   disclosure: one on aiokafka through the enforcer's own loop, one on librdkafka
-   (benchmarks/librdkafka_passthrough.py: one transactional producer, KIP-447 offsets).
+   disclosure: one on aiokafka (benchmarks/aiokafka_passthrough.py), one on librdkafka
+   (benchmarks/librdkafka_passthrough.py: one transactional producer, KIP-447 offsets), and the
+   enforcer's own loop with a stand-in that only writes those records (the loop's overhead).
 2. CPU per event of each run, split into this process (the loop and its client threads) and the
    broker, from /proc over the processing window (publishing excluded).
 3. End-to-end latency (event time → visible to a read_committed consumer) at a steady 1,000 events/s.
@@ -26,6 +27,7 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from benchmarks.aiokafka_passthrough import aiokafka_passthrough
 from benchmarks.cpu import process_cpu_s
 from benchmarks.librdkafka_passthrough import Shape, librdkafka_passthrough
 from bus.control.topology import ensure_bus_topics
@@ -159,22 +161,27 @@ async def throughput(
         admin.delete_topics([topic])
 
 
-async def librdkafka_throughput(
+async def raw_throughput(
     connection: KafkaConnection,
     admin: KafkaAdmin,
     batch: list[KafkaRecord],
     shapes: list[Shape],
     cpu: CpuWindow,
+    client: str,
 ) -> float:
-    """The same records through the librdkafka pass-through (in a thread: the client blocks)."""
+    """The same records through the raw pass-through on `client` (aiokafka or librdkafka; the
+    latter in a thread: it blocks)."""
     topic = unique_name("bench-ingress")
     admin.create_topics([topic], partitions=PARTITIONS)
     try:
         await publish(connection, topic, batch)
         cpu.open()
-        rate = await asyncio.to_thread(
-            librdkafka_passthrough, connection, topic, shapes, len(batch)
-        )
+        if client == "aiokafka":
+            rate = await aiokafka_passthrough(connection, topic, shapes, len(batch))
+        else:
+            rate = await asyncio.to_thread(
+                librdkafka_passthrough, connection, topic, shapes, len(batch)
+            )
         cpu.close()
         return rate
     finally:
@@ -275,26 +282,27 @@ async def main() -> None:
     pid = broker.broker_pid(settings) if settings.node_count == 1 else None
     stand_ins = {t: unique_name("bench-out") for t in {r.topic for r in sample.records}}
     admin.create_topics(stand_ins.values(), partitions=PARTITIONS)
-    windows = {name: CpuWindow(pid) for name in ("aiokafka", "librdkafka", "enforcer")}
+    names = ("aiokafka", "librdkafka", "loop", "enforcer")
+    windows = {name: CpuWindow(pid) for name in names}
+    shapes = shapes_of(sample, stand_ins)
     try:
-        aiokafka_raw = await throughput(
-            connection,
-            admin,
-            state,
-            batch,
-            passthrough_like(sample, stand_ins),
-            windows["aiokafka"],
+        aiokafka_raw = await raw_throughput(
+            connection, admin, batch, shapes, windows["aiokafka"], "aiokafka"
         )
-        librdkafka_raw = await librdkafka_throughput(
-            connection, admin, batch, shapes_of(sample, stand_ins), windows["librdkafka"]
+        librdkafka_raw = await raw_throughput(
+            connection, admin, batch, shapes, windows["librdkafka"], "librdkafka"
+        )
+        loop_raw = await throughput(
+            connection, admin, state, batch, passthrough_like(sample, stand_ins), windows["loop"]
         )
     finally:
         admin.delete_topics(stand_ins.values())
     enforced = await throughput(connection, admin, state, batch, process, windows["enforcer"])
     cpu = {name: window.per_event_us(len(batch)) for name, window in windows.items()}
     for label, name, rate in (
-        ("raw pass-through, aiokafka (enforcer's loop)", "aiokafka", aiokafka_raw),
+        ("raw pass-through, aiokafka", "aiokafka", aiokafka_raw),
         ("raw pass-through, librdkafka", "librdkafka", librdkafka_raw),
+        ("pass-through in the enforcer's loop", "loop", loop_raw),
         ("enforcer (verify, policy, disclose)", "enforcer", enforced),
     ):
         process_us, broker_us = cpu[name]
@@ -325,6 +333,7 @@ async def main() -> None:
         "events": len(batch),
         "passthrough_aiokafka_eps": round(aiokafka_raw),
         "passthrough_librdkafka_eps": round(librdkafka_raw),
+        "passthrough_enforcer_loop_eps": round(loop_raw),
         "enforcer_eps": round(enforced),
         "enforcer_cpu_us_per_event": round(cpu["enforcer"][0]),
         "enforcer_broker_cpu_us_per_event": _rounded(cpu["enforcer"][1]),

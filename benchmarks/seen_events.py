@@ -22,7 +22,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import msgspec
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from bus.devenv import broker
 from bus.enforcer.pipeline import InRecord, process
@@ -146,11 +146,9 @@ async def rebuild_cost(connection: KafkaConnection, ids: list[str], per_record: 
 
         config = SeenEventsConfig(capacity=len(ids))
         started = time.perf_counter()
-        memories = await rebuild(
-            connection, group, [TopicPartition(ingress, 0)], config, datetime.now(UTC)
-        )
+        memories = rebuild(connection, group, [(ingress, 0)], config, datetime.now(UTC))
         ours = time.perf_counter() - started
-        assert len(memories[TopicPartition(ingress, 0)]) == len(ids)
+        assert len(memories[(ingress, 0)]) == len(ids)
         print(
             f"rebuild {len(ids):,} ids from {records:,} journal records: {ours:.2f} s "
             f"(reading them raw {raw:.2f} s, ratio {ours / raw:.1f}); {len(ids) / ours:,.0f} ids/s"

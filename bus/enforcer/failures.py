@@ -21,23 +21,20 @@ same thing forever, never lose a record, never hold up other partitions.
 from dataclasses import dataclass
 from enum import Enum
 
-from aiokafka.errors import (
-    CorruptRecordException,
-    InvalidTimestampError,
-    MessageSizeTooLargeError,
-    RecordListTooLargeError,
-    RecordTooLargeError,
-)
+from confluent_kafka import KafkaError, KafkaException
 
 BATCH_ATTEMPTS = 3
 ALONE_ATTEMPTS = 3
 SET_ASIDE_ATTEMPTS = 2
-_RECORD_FAULTS = (
-    MessageSizeTooLargeError,
-    RecordTooLargeError,
-    RecordListTooLargeError,
-    CorruptRecordException,
-    InvalidTimestampError,
+# What the client or the broker says about a record itself: too large, corrupt, a bad timestamp.
+_RECORD_FAULT_CODES = frozenset(
+    {
+        KafkaError.MSG_SIZE_TOO_LARGE,
+        KafkaError.RECORD_LIST_TOO_LARGE,
+        KafkaError.INVALID_MSG,
+        KafkaError.INVALID_RECORD,
+        KafkaError.INVALID_TIMESTAMP,
+    }
 )
 
 
@@ -58,7 +55,20 @@ class Plan(Enum):
 def is_record_fault(error: BaseException) -> bool:
     """Whether the error is known to be about the record itself, so retrying it can never succeed.
     Anything else, whatever its type, may pass: never a reason to set a good event aside."""
-    return isinstance(error, (*_RECORD_FAULTS, ProcessingFault))
+    if isinstance(error, ProcessingFault):
+        return True
+    if isinstance(error, KafkaException) and error.args:
+        cause = error.args[0]
+        return isinstance(cause, KafkaError) and cause.code() in _RECORD_FAULT_CODES
+    return False
+
+
+def error_name(error: BaseException) -> str:
+    """What an operator reads about `error`: the Kafka error's name (MSG_SIZE_TOO_LARGE, ...)
+    rather than librdkafka's one exception type, else the exception's type."""
+    if isinstance(error, KafkaException) and error.args and isinstance(error.args[0], KafkaError):
+        return str(error.args[0].name())
+    return type(error).__name__
 
 
 @dataclass
@@ -134,7 +144,7 @@ class Failures:
             streak.set_aside += 1
         streak.record_fault = is_record_fault(error)
         cause = error.__cause__ if isinstance(error, ProcessingFault) else None
-        streak.error = type(cause or error).__name__
+        streak.error = error_name(cause or error)
         streak.stalled = streak.set_aside >= SET_ASIDE_ATTEMPTS or (
             streak.alone >= ALONE_ATTEMPTS and not streak.record_fault
         )
@@ -150,6 +160,11 @@ class Failures:
             del self._one_at_a_time_until[partition]
         streak = self._streaks.pop(partition, None)
         return streak is not None and streak.stalled
+
+    def failing(self, partition: tuple[str, int]) -> bool:
+        """Whether `partition`'s last transaction failed (it goes in transactions of its own until
+        one commits, so it holds up no other partition)."""
+        return partition in self._streaks or partition in self._one_at_a_time_until
 
     def last_error(self, partition: tuple[str, int]) -> str:
         """The type name of the partition's last failure (its cause, for a ProcessingFault)."""

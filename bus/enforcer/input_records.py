@@ -1,34 +1,46 @@
-"""The loop's view of what it consumed: a Kafka record as the pipeline's InRecord, and where a
-record or a batch is in the input (`topic/partition@offset`, as the logs and quarantine headers
+"""The loop's view of what it consumed: a librdkafka message as the pipeline's InRecord, and where
+a record or a batch is in the input (`topic/partition@offset`, as the logs and quarantine headers
 name it)."""
 
-from aiokafka import ConsumerRecord
+from collections.abc import Sequence
+
+from confluent_kafka import Message
 
 from bus.enforcer.pipeline import InRecord
 from bus.kafka.position import record_position
 
-Batch = list[ConsumerRecord[bytes, bytes]]  # fetched records of one input partition, in order
+Batch = list[InRecord]  # fetched records of one input partition, in order
 
 
-def in_record(record: ConsumerRecord[bytes, bytes], partition_count: int) -> InRecord:
-    """`record` for process(); `partition_count`: its topic's partitions (a record must be on its
-    key's partition)."""
+def in_record(message: Message, partition_count: int) -> InRecord:
+    """`message` for process(); `partition_count`: its topic's partitions (a record must be on
+    its key's partition). Raises if the client cannot decode its headers (a name that is not
+    UTF-8): the loop quarantines such a record unread."""
     return InRecord(
-        record.topic,
-        record.partition,
-        record.offset,
-        record.key,
-        record.value,
-        list(record.headers or ()),
+        message.topic() or "",
+        message.partition() or 0,
+        message.offset() or 0,
+        message.key(),
+        message.value(),
+        _headers(message),
         partition_count,
     )
 
 
-def position(record: ConsumerRecord[bytes, bytes] | InRecord) -> str:
+def position(record: InRecord) -> str:
     """Where `record` is in the input."""
     return record_position(record.topic, record.partition, record.offset)
 
 
-def batch_range(records: Batch) -> str:
+def batch_range(records: Sequence[InRecord]) -> str:
     """Where a batch is in the input: its first record's position to its last offset."""
     return f"{position(records[0])}-{records[-1].offset}"
+
+
+def _headers(message: Message) -> list[tuple[str, bytes | None]]:
+    """The record's headers as Kafka carries them: librdkafka hands out a list of pairs whose
+    values are bytes or None."""
+    headers = message.headers()
+    if not isinstance(headers, list):  # the stubs allow a dict; the consumer gives a list
+        return []
+    return [(name, value.encode() if isinstance(value, str) else value) for name, value in headers]

@@ -6,11 +6,11 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-
 from bus.enforcer.input_records import position
 from bus.enforcer.metrics import EnforcerMetrics
-from bus.enforcer.pipeline import EnforcerState, Outcome
+from bus.enforcer.pipeline import EnforcerState, InRecord, Outcome
+
+Partition = tuple[str, int]  # an input partition: topic and number
 
 # The loop's one logger, also for the modules split off bus/enforcer/service.py: a log filter or
 # level set on it still sees everything the loop says.
@@ -31,7 +31,7 @@ class LoopObserver:
 
     def outcome(
         self,
-        record: ConsumerRecord[bytes, bytes],
+        record: InRecord,
         outcome: Outcome,
         seconds: float,
         event_times: list[datetime],
@@ -50,31 +50,34 @@ class LoopObserver:
             )
             self.error("observe")
 
-    def committed(
-        self,
-        consumer: AIOKafkaConsumer,
-        tp: TopicPartition,
-        next_offset: int,
-        state: EnforcerState,
-        event_times: list[datetime],
-        commit_seconds: float,
-        seen_events: int,
+    def transaction_committed(
+        self, state: EnforcerState, event_times: list[datetime], commit_seconds: float
     ) -> None:
-        """Metrics of a committed transaction on `tp`: a failure here must not look like a failed
-        commit (that would rewind and process the committed batch again). The lag is from
-        `next_offset` to `consumer`'s high watermark; `seen_events`: the partition's remembered
-        event ids."""
+        """Metrics of a committed transaction: a failure here must not look like a failed commit
+        (that would rewind and process the committed batch again)."""
         metrics = self._metrics
         if metrics is None:
             return
         try:
             metrics.committed(event_times, commit_seconds, self._clock())
             metrics.policy_in_force(state.snapshot.hash)
-            metrics.seen_events.labels(tp.topic, str(tp.partition)).set(seen_events)
-            highwater = consumer.highwater(tp)
+        except Exception:  # see the module's docstring
+            loop_log.exception("metrics after a commit failed")
+            self.error("metrics")
+
+    def partition_committed(
+        self, tp: Partition, next_offset: int, highwater: int | None, seen_events: int
+    ) -> None:
+        """Metrics of input partition `tp` after a commit up to `next_offset`: its lag to the
+        `highwater` mark (if known) and its remembered event ids (`seen_events`)."""
+        metrics = self._metrics
+        if metrics is None:
+            return
+        try:
+            topic, partition = tp
+            metrics.seen_events.labels(topic, str(partition)).set(seen_events)
             if highwater is not None:
-                lag = max(0, highwater - next_offset)
-                metrics.lag.labels(tp.topic, str(tp.partition)).set(lag)
+                metrics.lag.labels(topic, str(partition)).set(max(0, highwater - next_offset))
         except Exception:  # see the module's docstring
             loop_log.exception("metrics after a commit on %s failed", tp)
             self.error("metrics")
@@ -84,13 +87,14 @@ class LoopObserver:
         if self._metrics is not None:
             self._metrics.loop_errors.labels(stage).inc()
 
-    def stalled(self, tp: TopicPartition, stalled: bool) -> None:
+    def stalled(self, tp: Partition, stalled: bool) -> None:
         """Raise or clear the alert that `tp` has stalled."""
         if self._metrics is not None:
-            self._metrics.stalled.labels(tp.topic, str(tp.partition)).set(1 if stalled else 0)
+            topic, partition = tp
+            self._metrics.stalled.labels(topic, str(partition)).set(1 if stalled else 0)
 
 
-def log_outcome(record: ConsumerRecord[bytes, bytes], outcome: Outcome) -> None:
+def log_outcome(record: InRecord, outcome: Outcome) -> None:
     """A warning for a quarantined record; each decision at DEBUG."""
     if outcome.quarantine_reason is not None:
         loop_log.warning(

@@ -64,6 +64,8 @@ class EnforcerConfig:
     key_dir: Path | None
     pseudonym_key_file: Path
     group: str = "bus-enforcer"
+    # This worker's name in the group (its transactional id's suffix); the host's name if None.
+    instance: str | None = None
     reload_interval_s: float = 5.0
     # Without a successful refresh for this long, consumption pauses until one succeeds.
     staleness_limit_s: float = 300.0
@@ -148,6 +150,7 @@ async def run_enforcer(
         ingress_topics(prefix=config.ingress_prefix),
         watcher.current,
         group=config.group,
+        instance=config.instance,
         metrics=metrics,
         seen_events=config.duplicate_horizon,
         may_proceed=watcher.may_proceed,

@@ -12,14 +12,17 @@ in-memory ring bounds it in count.
 """
 
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import msgspec
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
+from bus.enforcer.observer import Partition
 from bus.enforcer.seen_events import SeenEvents, SeenInBatch
+from bus.enforcer.txn_producer import TransactionalProducer
 from bus.errors import BrokerError
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
@@ -27,6 +30,7 @@ from bus.kafka.topics import INGRESS_PREFIX, SEEN_EVENTS_PREFIX
 
 log = logging.getLogger(__name__)
 FIRST_WINDOW = 1_024  # journal offsets read first when rebuilding, doubling until enough ids
+_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -80,53 +84,54 @@ def ensure_journals(
                 raise
 
 
-async def journal(
-    producer: AIOKafkaProducer, group: str, tp: TopicPartition, batch: SeenInBatch
-) -> None:
+def journal(producer: TransactionalProducer, group: str, tp: Partition, batch: SeenInBatch) -> None:
     """Inside the open transaction: the batch's acceptances, to the input partition's journal."""
     if batch.entries:
         value = msgspec.json.encode(_Entries(batch.entries))
-        await producer.send(seen_events_topic(group, tp.topic), value, partition=tp.partition)
+        topic, partition = tp
+        producer.produce(seen_events_topic(group, topic), value, None, partition=partition)
 
 
-async def rebuild(
+def rebuild(
     connection: KafkaConnection,
     group: str,
-    partitions: Iterable[TopicPartition],
+    partitions: Iterable[Partition],
     config: SeenEventsConfig,
     now: datetime,
-) -> dict[TopicPartition, SeenEvents]:
+) -> dict[Partition, SeenEvents]:
     """The memory of each input partition, from its journal: the newest `capacity` ids of
     committed records within max_age."""
-    sources = {
-        TopicPartition(seen_events_topic(group, tp.topic), tp.partition): tp for tp in partitions
-    }
-    memories = {tp: SeenEvents(config.capacity) for tp in sources.values()}
-    if not sources:
+    memories = {tp: SeenEvents(config.capacity) for tp in partitions}
+    if not memories:
         return memories
-    reader = AIOKafkaConsumer(
-        **connection.aiokafka_kwargs(), enable_auto_commit=False, isolation_level="read_committed"
+    reader = Consumer(
+        {
+            **connection.confluent_config(),
+            "group.id": f"{group}.journal-reader",  # required; nothing is ever committed
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+            "enable.partition.eof": True,
+        }
     )
-    await reader.start()
     try:
-        reader.assign(list(sources))
-        ends = await reader.end_offsets(list(sources))
         since = int((now - config.max_age).timestamp() * 1000)
-        starts = await reader.offsets_for_times({j: since for j in sources})
-        for j, tp in sources.items():
-            found = starts.get(j)
-            floor = ends[j] if found is None else found.offset
-            memory = memories[tp]
-            for entries in await _newest(reader, j, floor, ends[j], config.capacity):
+        sources = {(seen_events_topic(group, t), p): (t, p) for t, p in memories}
+        wanted = [TopicPartition(j, p, since) for j, p in sources]
+        for start in reader.offsets_for_times(wanted, _TIMEOUT_S):
+            j = TopicPartition(start.topic, start.partition)
+            _, end = reader.get_watermark_offsets(j, _TIMEOUT_S)
+            floor = end if start.offset < 0 else start.offset
+            memory = memories[sources[(start.topic, start.partition)]]
+            for entries in _newest(reader, j, floor, end, config.capacity):
                 for source, event_id, offset in entries:
                     memory.add(memory.fingerprint(source, event_id), offset)
     finally:
-        await reader.stop()
+        reader.close()
     return memories
 
 
-async def _newest(
-    reader: AIOKafkaConsumer, journal: TopicPartition, floor: int, end: int, wanted: int
+def _newest(
+    reader: Consumer, journal: TopicPartition, floor: int, end: int, wanted: int
 ) -> list[list[Entry]]:
     """The journal records of [floor, end) holding the newest `wanted` ids, oldest first. Read
     backwards in doubling windows: a record lists one batch (one id or hundreds), and each
@@ -136,24 +141,40 @@ async def _newest(
     found, high, span = 0, end, min(wanted, FIRST_WINDOW)
     while high > floor and found < wanted:
         low = max(floor, high - span)
-        window = await _read(reader, journal, low, high)
+        window = _read(reader, journal, low, high)
         windows.append(window)
         found += sum(len(entries) for entries in window)
         high, span = low, span * 2
     return [entries for window in reversed(windows) for entries in window]
 
 
-async def _read(
-    reader: AIOKafkaConsumer, journal: TopicPartition, low: int, high: int
-) -> list[list[Entry]]:
-    reader.seek(journal, low)
+def _read(reader: Consumer, journal: TopicPartition, low: int, high: int) -> list[list[Entry]]:
+    """The records of [low, high): read until a record at or past `high`, or the partition's end
+    (a commit marker at high - 1 has no record to show)."""
+    reader.assign([TopicPartition(journal.topic, journal.partition, low)])
     read: list[list[Entry]] = []
-    while await reader.position(journal) < high:
-        batches = await reader.getmany(journal, timeout_ms=1000)
-        for record in batches.get(journal, ()):
-            if record.offset < high:
-                position = f"{journal.topic}/{journal.partition}/{record.offset}"
-                read.append(_entries(record.value, position))
+    deadline = time.monotonic() + _TIMEOUT_S
+    while True:
+        message = reader.poll(0.5)
+        if message is None:
+            position = reader.position([TopicPartition(journal.topic, journal.partition)])[0]
+            if position.offset >= high:
+                break
+            if time.monotonic() > deadline:
+                raise BrokerError(f"reading {journal.topic}/{journal.partition} timed out")
+            continue
+        error = message.error()
+        if error is not None:
+            if error.code() == KafkaError._PARTITION_EOF:
+                break
+            raise KafkaException(error)
+        offset = message.offset() or 0
+        if offset >= high:
+            break
+        read.append(_entries(message.value(), f"{journal.topic}/{journal.partition}/{offset}"))
+        if offset == high - 1:
+            break
+    reader.unassign()
     return read
 
 

@@ -1,44 +1,59 @@
-"""The enforcer's loop: consume ingress, process, and commit outputs with the input offsets in one
-Kafka transaction per batch and partition. Exactly once, or not at all.
+"""The enforcer's loop: consume ingress, process, and commit the outputs with the input offsets in
+one Kafka transaction per fetched batch. Exactly once, or not at all.
 
-Nothing an agency sends can stop it: process() quarantines what it cannot handle, a failure in
-the loop itself aborts and retries the batch a bounded number of times (see failures.py and
-recovery.py), and metrics and logging after a commit never undo or repeat it (observer.py). A
-republished (source, event id) is quarantined as DUPLICATE_EVENT (see seen_events.py and
-seen_journal.py)."""
+The loop runs on librdkafka (confluent-kafka) in a thread of its own: one consumer and one
+transactional producer per process, fenced through the consumer group's metadata (KIP-447, see
+txn_producer.py). asyncio stays for what runs beside it (state watcher, metrics, health). Issue 15
+measured the client's share: a raw transactional pass-through ran at 1,500–3,700 events/s on
+aiokafka and 7,800–9,800 on librdkafka on this machine's two cores.
+
+Nothing an agency sends can stop it: process() quarantines what it cannot handle; a transaction
+that fails is aborted and its partitions set up afresh from what Kafka committed, then retried a
+bounded number of times, one partition per transaction, so a failing partition holds up no other
+(failures.py); metrics and logging after a commit never undo or repeat it (observer.py). A
+republished (source, event id) is quarantined as DUPLICATE_EVENT (seen_events.py,
+seen_journal.py).
+"""
 
 import asyncio
-import logging
+import socket
+import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import ProducerFenced, UnknownTopicOrPartitionError
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message
 
-from bus.enforcer.failures import Failures, Plan, ProcessingFault, RetryTimes
-from bus.enforcer.input_records import Batch, in_record
+from bus.enforcer.failures import Failures, Plan, ProcessingFault, RetryTimes, error_name
+from bus.enforcer.input_records import Batch, batch_range, in_record
 from bus.enforcer.metrics import EnforcerMetrics
-from bus.enforcer.observer import LoopObserver
-from bus.enforcer.partition_producers import PartitionProducers
-from bus.enforcer.pipeline import EnforcerState, process
-from bus.enforcer.rebalance import Rebalance
+from bus.enforcer.observer import LoopObserver, Partition, loop_log
+from bus.enforcer.owned_partitions import OwnedPartitions, topic_partition
+from bus.enforcer.pipeline import EnforcerState, InRecord, process, quarantine
 from bus.enforcer.record_outcome import Processor, outcome_of
-from bus.enforcer.recovery import SET_UP_RETRY_S, Recovery
-from bus.enforcer.seen_events import SeenEvents, SeenInBatch
-from bus.enforcer.seen_journal import SeenEventsConfig, ensure_journals, journal, rebuild
+from bus.enforcer.seen_events import SeenInBatch
+from bus.enforcer.seen_journal import SeenEventsConfig, ensure_journals, journal
+from bus.enforcer.txn_producer import OPERATION_TIMEOUT_S, TransactionalProducer
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 
-log = logging.getLogger(__name__)
+log = loop_log
+UNDECODABLE = "MALFORMED"  # a record the client cannot decode (a header name that is not UTF-8)
+SESSION_TIMEOUT_MS = 10_000
 # Writes a batch's acceptances to its partition's journal, inside the open transaction.
-JournalWriter = Callable[[AIOKafkaProducer, str, TopicPartition, SeenInBatch], Awaitable[None]]
+JournalWriter = Callable[[TransactionalProducer, str, Partition, SeenInBatch], None]
+_FENCED = frozenset({KafkaError._FENCED, KafkaError.PRODUCER_FENCED})
+
+
+def default_instance() -> str:
+    """This host: with the worker's number, the stable part of its transactional id."""
+    return socket.gethostname()
 
 
 class Enforcer:
-    """The enforcer's service: consumes the ingress topics and, per batch and input partition,
-    processes each record (verify, decide, disclose) and commits its deliveries, audit records,
-    quarantine copies and the input offsets in one Kafka transaction. `run_enforcer` (runtime.py)
+    """The enforcer's service: consumes the ingress topics and, per fetched batch, processes each
+    record (verify, decide, disclose) and commits its deliveries, audit records, quarantine copies,
+    journal entries and the input offsets in one Kafka transaction. `run_enforcer` (runtime.py)
     wires it to the state watcher; `processed` counts the records committed.
 
     Parameters:
@@ -46,22 +61,22 @@ class Enforcer:
         topics: the ingress topics to consume.
         state: returns the state in force (policy snapshot, keys, subscriptions, pseudonyms);
             asked once per transaction, so a new state applies from the next one.
-        group: the consumer group; it also prefixes the per-partition transactional ids and
-            names the seen-events journals.
-        batch_size: at most this many records per fetch.
+        group: the consumer group; it also prefixes the transactional id and names the
+            seen-events journals.
+        instance: this worker's name within the group, unique and stable across restarts (the
+            transactional id is `<group>.tx.<instance>`: a restart fences its predecessor).
+        batch_size: at most this many records per transaction.
         clock: the time decisions are made at (a grant's validity), of the metrics, and against
             which the seen-events journal's age is judged.
         processor: turns a record into outputs; `process` except where a benchmark measures the
-            loop's own I/O.
+            loop's own I/O or a test makes it fail.
         metrics: Prometheus metrics to update, if any.
         seen_events: how far back a republished (source, event id) is caught as DUPLICATE_EVENT.
         may_proceed: false while the state in force may not be relied on (stale, no policy):
             every partition is paused until it is true again.
         retry_times: how long a failing partition waits before it is tried again.
         write_journal: writes a batch's acceptances to the seen-events journal (seen_journal's
-            `journal`); and
-        recovery: the class that handles a partition's failures (`Recovery`): both replaceable
-            only so a test can make them fail and see the loop lose nothing.
+            `journal`); replaceable only so a test can make it fail and see the loop lose nothing.
     """
 
     def __init__(
@@ -71,271 +86,373 @@ class Enforcer:
         state: Callable[[], EnforcerState],
         *,
         group: str = "bus-enforcer",
-        batch_size: int = 200,
+        instance: str | None = None,
+        batch_size: int = 500,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         processor: Processor = process,
         metrics: EnforcerMetrics | None = None,
         seen_events: SeenEventsConfig | None = None,
-        # False while the state in force may not be relied on (stale policy): consumption pauses.
         may_proceed: Callable[[], bool] = lambda: True,
         retry_times: RetryTimes | None = None,
         write_journal: JournalWriter = journal,
-        recovery: type[Recovery] = Recovery,
     ) -> None:
         self._connection = connection
         self._topics = topics
         self._state = state
         self._group = group
+        self.transactional_id = f"{group}.tx.{instance or default_instance()}"
         self._batch_size = batch_size
         self._clock = clock
-        self._process = processor  # swappable only so a benchmark can measure the bare I/O
+        self._process = processor  # swappable so a benchmark measures the bare I/O
         self._observer = LoopObserver(metrics, clock)
-        self._producers = PartitionProducers(connection, f"{group}.tx")
-        # Held for a whole transaction, so a rebalance never closes a producer mid-transaction.
-        self._lock = asyncio.Lock()
-        self._consumer: AIOKafkaConsumer | None = None
-        # Next offset to process per partition. Records below it were committed already: aiokafka
-        # may still hand out records fetched before a seek, and they must not be processed twice.
-        self._next_offset: dict[TopicPartition, int] = {}
-        self._seen_config = seen_events or SeenEventsConfig()
-        # Per assigned partition, once rebuilt; a partition without it is not processed.
-        self._seen: dict[TopicPartition, SeenEvents] = {}
-        self._failures = Failures(retry_times or RetryTimes())
-        self._write_journal = write_journal
-        self._recovery_class = recovery
-        self._recovery: Recovery | None = None  # made with the consumer, in run()
-        self._admin: KafkaAdmin | None = None  # for the journals' topics, made when first needed
         self._may_proceed = may_proceed
+        self._write_journal = write_journal
+        self._failures = Failures(retry_times or RetryTimes())
+        self._unexpected: dict[Partition, int] = {}
+        self._admin: KafkaAdmin | None = None  # for the journals' topics, made when first needed
+        self._journals: set[str] = set()
+        self._seen_config = seen_events or SeenEventsConfig()
+        self._owned = OwnedPartitions(
+            connection,
+            group,
+            self._seen_config,
+            clock,
+            self._ensure_journals,
+            self._observer,
+            self._forget,
+        )
+        self._producer: TransactionalProducer | None = None
         self.processed = 0
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Until `stop` is set; then finish the open transaction (never half) and leave the group."""
-        await asyncio.to_thread(self._ensure_journals, self._topics)
-        consumer = AIOKafkaConsumer(
-            **self._connection.aiokafka_kwargs(),
-            group_id=self._group,
-            enable_auto_commit=False,
-            isolation_level="read_committed",
-            auto_offset_reset="earliest",
-        )
-        self._consumer = consumer
-        recovery = self._recovery = self._recovery_class(
-            consumer,
-            self._producers,
-            self._lock,
-            self._seen,
-            self._failures,
-            self._observer,
-            self._set_up,
-        )
-        consumer.subscribe(self._topics, listener=Rebalance(self))
-        await consumer.start()
-        try:
-            while not stop.is_set():
-                if not self._may_proceed():
-                    await self._hold(stop)
-                    continue
-                try:
-                    batches = await consumer.getmany(timeout_ms=500, max_records=self._batch_size)
-                except Exception:  # e.g. the broker restarting: fetch again
-                    log.exception("fetching input failed; fetching again in 1 s")
-                    self._observer.error("fetch")
-                    await self._isolate_unreadable()
-                    await asyncio.sleep(1)
-                    continue
-                for tp, records in batches.items():
-                    if records:
-                        await self._transact_or_recover(tp, records)
-        finally:
-            recovery.cancel()
-            async with self._lock:
-                await self._producers.stop_all()
-            await consumer.stop()
+        """Until `stop` is set; then finish the open transaction (never half) and leave the group.
+        The loop runs in a thread of its own; this coroutine waits for it."""
+        halt = threading.Event()
 
-    async def _hold(self, stop: asyncio.Event) -> None:
+        async def relay() -> None:
+            await stop.wait()
+            halt.set()
+
+        relaying = asyncio.create_task(relay())
+        worker = asyncio.create_task(asyncio.to_thread(self._run, halt))
+        try:
+            await asyncio.shield(worker)
+        finally:
+            halt.set()
+            relaying.cancel()
+            await asyncio.wait({worker})
+
+    def _run(self, halt: threading.Event) -> None:
+        self._ensure_journals(set(self._topics))
+        self._producer = TransactionalProducer(self._connection, self.transactional_id)
+        consumer = Consumer(
+            {
+                **self._connection.confluent_config(),
+                "group.id": self._group,
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "auto.offset.reset": "earliest",
+                "isolation.level": "read_committed",
+                # An enforcer that died hands its partitions on after 10 s, not librdkafka's 45:
+                # its heartbeats come from librdkafka's own thread, so busy Python never misses one.
+                "session.timeout.ms": SESSION_TIMEOUT_MS,
+            }
+        )
+        consumer.subscribe(
+            self._topics,
+            on_assign=self._owned.on_assign,
+            on_revoke=self._owned.on_revoke,
+            on_lost=self._owned.on_lost,
+        )
+        try:
+            while not halt.is_set():
+                self._owned.set_up_due(consumer)
+                if not self._may_proceed():
+                    self._hold(consumer, halt)
+                    continue
+                messages = consumer.consume(self._batch_size, 0.5)
+                if messages:
+                    self._handle_or_recover(consumer, messages)
+        finally:
+            consumer.close()  # between transactions: leaves the group at once
+            self._producer.close()
+
+    def _hold(self, consumer: Consumer, halt: threading.Event) -> None:
         """While `may_proceed` is false nothing is processed: every partition is paused and its
         input waits in Kafka (nothing permitted, nothing lost). Polling goes on, so the consumer
         stays in its group; a record that still arrives is rewound to. Then the partitions paused
-        here are resumed."""
-        assert self._consumer is not None
+        here are resumed, but those waiting to be set up again."""
         log.error("consumption paused: the state in force is not current")
-        held: set[TopicPartition] = set()
-        while not self._may_proceed() and not stop.is_set():
-            unpaused = self._consumer.assignment() - self._consumer.paused()
-            self._consumer.pause(*unpaused)
-            held |= unpaused
-            try:
-                batches = await self._consumer.getmany(timeout_ms=500)
-            except Exception:  # e.g. the broker restarting: poll again
-                await asyncio.sleep(0.5)
-                continue
-            for tp, records in batches.items():
-                if records:
-                    self._consumer.seek(tp, records[0].offset)
-        self._consumer.resume(*(held & self._consumer.assignment()))
+        held: set[Partition] = set()
+        while not self._may_proceed() and not halt.is_set():
+            unpaused = self._owned.assigned - held
+            if unpaused:
+                consumer.pause([topic_partition(tp) for tp in unpaused])
+                held |= unpaused
+            for tp, offset in _first_offsets(consumer.consume(self._batch_size, 0.5)).items():
+                if tp in self._owned.assigned:
+                    consumer.seek(topic_partition(tp, offset))
+        resumed = [tp for tp in held & self._owned.assigned if not self._owned.waiting(tp)]
+        consumer.resume([topic_partition(tp) for tp in resumed])
         log.warning("consumption resumed: the state in force is current again")
 
-    async def _isolate_unreadable(self) -> None:
-        """A record the client cannot even decode (a header name that is not UTF-8: the broker
-        takes it, aiokafka refuses it on every fetch) would stop every partition of this
-        consumer. Find the partition by asking for each one's buffered records alone, and stall
-        that one only (Recovery.unreadable). Nothing is lost: the record stays in Kafka, and the
-        others are rewound to their committed offsets (the failed fetch may have consumed some)."""
-        consumer, recovery = self._consumer, self._recovery
-        assert consumer is not None
-        assert recovery is not None
-        async with self._lock:
-            for tp in consumer.assignment() - consumer.paused():
-                try:
-                    await consumer.getmany(tp, timeout_ms=0)
-                except Exception as exc:  # this partition holds the unreadable record
-                    recovery.unreadable(tp, self._next_offset.get(tp), exc)
-                    continue
-                if tp in self._next_offset:
-                    consumer.seek(tp, self._next_offset[tp])
-
-    async def _transact_or_recover(self, tp: TopicPartition, records: Batch) -> None:
-        assert self._recovery is not None
+    def _handle_or_recover(self, consumer: Consumer, messages: list[Message]) -> None:
+        batches: dict[Partition, Batch] = {}
         try:
-            await self._transact(tp, records)
-        except Exception as exc:  # the last line of defence: the loop goes on
-            await self._recovery.unexpected(tp, records, exc)
-
-    async def _transact(self, tp: TopicPartition, records: Batch) -> None:
-        assert self._consumer is not None
-        assert self._recovery is not None
-        async with self._lock:
-            producer, seen = self._producers.get(tp), self._seen.get(tp)
-            if producer is None or seen is None:
-                return  # revoked while we were fetching, or recovering: these are read again
-            floor = self._next_offset.get(tp, 0)
-            records = [r for r in records if r.offset >= floor]
-            if not records:
+            batches, undecodable = self._batches(messages)
+            if not batches:
                 return
             if not self._may_proceed():  # went stale since the fetch: read these again later
-                self._consumer.seek(tp, records[0].offset)
+                for tp, records in batches.items():
+                    consumer.seek(topic_partition(tp, records[0].offset))
                 return
-            plan = self._failures.plan(tp, records[0].offset)
-            narrowed = plan is not Plan.BATCH and len(records) > 1
-            if narrowed:
-                records = records[:1]  # narrow a failing batch down to the record at fault
-            set_aside_after = self._failures.last_error(tp) if plan is Plan.SET_ASIDE else None
-            batch = seen.batch()
-            event_times: list[datetime] = []
+            # Healthy partitions share a transaction; a failing one goes alone until it commits.
+            together = {tp: r for tp, r in batches.items() if not self._failures.failing(tp)}
+            if together:
+                self._transact(consumer, together, undecodable)
+            for tp, records in batches.items():
+                if tp not in together:
+                    self._transact(consumer, {tp: records}, undecodable)
+        except Exception as exc:  # the last line of defence: the loop goes on
+            self._unexpected_failure(consumer, batches, exc)
+
+    def _batches(
+        self, messages: list[Message]
+    ) -> tuple[dict[Partition, Batch], dict[tuple[Partition, int], str]]:
+        """The fetched records of set-up partitions not yet committed, by partition, and those
+        the client could not decode with why."""
+        batches: dict[Partition, Batch] = {}
+        undecodable: dict[tuple[Partition, int], str] = {}
+        owned = self._owned
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    log.error("fetching input failed: %s", error)
+                    self._observer.error("fetch")
+                continue
+            tp: Partition = (message.topic() or "", message.partition() or 0)
+            if tp not in owned.seen or (message.offset() or 0) < owned.next_offset.get(tp, 0):
+                continue  # not set up (recovering, revoked), or fetched before a rewind
+            count = owned.partition_counts.get(tp[0], 0)
             try:
-                state, now = self._state(), self._clock()
-                partition_count = self._partition_count(tp.topic)
-                await producer.begin_transaction()
-                for record in records:
-                    started = time.perf_counter()
-                    try:
-                        outcome = outcome_of(
-                            in_record(record, partition_count),
-                            state,
-                            now,
-                            batch,
-                            self._process,
-                            set_aside_after,
-                        )
-                    except Exception as exc:  # our own work, not the Kafka client's
-                        raise ProcessingFault(type(exc).__name__) from exc
-                    self._observer.outcome(
-                        record, outcome, time.perf_counter() - started, event_times
-                    )
-                    for out in outcome.records:
-                        await producer.send(out.topic, out.value, key=out.key, headers=out.headers)
-                await self._write_journal(producer, self._group, tp, batch)
-                await producer.send_offsets_to_transaction(
-                    {tp: records[-1].offset + 1}, self._group
+                record = in_record(message, count)
+            except Exception as exc:  # e.g. a header name that is not UTF-8
+                record = InRecord(
+                    tp[0], tp[1], message.offset() or 0, message.key(), message.value(), [], count
                 )
-                committing = time.perf_counter()
-                await producer.commit_transaction()
-            except ProducerFenced:
-                await self._recovery.fenced(tp)
-                return
-            except Exception as exc:  # any failure: abort, rewind, bounded retry
-                await self._recovery.failed(tp, plan, records, exc)
-                return
-            batch.commit()
-            next_offset = self._next_offset[tp] = records[-1].offset + 1
-            if narrowed:  # the rest of the fetched batch was dropped: fetch it again
-                self._consumer.seek(tp, next_offset)
+                undecodable[(tp, record.offset)] = f"{type(exc).__name__}: {exc}"
+            batches.setdefault(tp, []).append(record)
+        return batches, undecodable
+
+    def _transact(
+        self,
+        consumer: Consumer,
+        batches: dict[Partition, Batch],
+        undecodable: dict[tuple[Partition, int], str],
+    ) -> None:
+        """One transaction over `batches`: every record's outputs, the journals and the input
+        offsets. A partition with a failing streak comes alone, planned by its streak."""
+        producer = self._producer
+        assert producer is not None
+        plans: dict[Partition, Plan] = {}
+        narrowed: set[Partition] = set()
+        for tp, records in list(batches.items()):
+            plans[tp] = plan = self._failures.plan(tp, records[0].offset)
+            if plan is not Plan.BATCH and len(records) > 1:
+                batches[tp] = records[:1]  # narrow a failing batch down to the record at fault
+                narrowed.add(tp)
+        seen = {tp: self._owned.seen[tp].batch() for tp in batches}
+        event_times: list[datetime] = []
+        try:
+            state, now = self._state(), self._clock()
+            producer.producer.begin_transaction()
+            for tp, records in batches.items():
+                set_aside_after = (
+                    self._failures.last_error(tp) if plans[tp] is Plan.SET_ASIDE else None
+                )
+                for record in records:
+                    self._one(
+                        record, state, now, seen[tp], set_aside_after, undecodable, event_times
+                    )
+                self._write_journal(producer, self._group, tp, seen[tp])
+            offsets = [topic_partition(tp, r[-1].offset + 1) for tp, r in batches.items()]
+            producer.producer.send_offsets_to_transaction(
+                offsets, consumer.consumer_group_metadata(), OPERATION_TIMEOUT_S
+            )
+            committing = time.perf_counter()
+            producer.producer.commit_transaction(OPERATION_TIMEOUT_S)
+        except Exception as exc:  # any failure: abort, set up afresh, bounded retry
+            self._failed(consumer, batches, plans, exc)
+            return
+        self._observer.transaction_committed(state, event_times, time.perf_counter() - committing)
+        for tp, records in batches.items():
+            seen[tp].commit()
+            next_offset = self._owned.next_offset[tp] = records[-1].offset + 1
+            if tp in narrowed:  # the rest of the fetched batch was dropped: fetch it again
+                consumer.seek(topic_partition(tp, next_offset))
             self.processed += len(records)
-            self._recovery.succeeded(tp, next_offset)
-            self._observer.committed(
-                self._consumer,
-                tp,
-                next_offset,
-                state,
-                event_times,
-                time.perf_counter() - committing,
-                len(seen),
+            self._succeeded(tp, next_offset)
+            self._observer.partition_committed(
+                tp, next_offset, _highwater(consumer, tp), len(self._owned.seen[tp])
             )
 
-    def _partition_count(self, topic: str) -> int:
-        """The topic's partitions as the consumer's metadata knows them (records must be on their
-        key's partition). Unknown is the broker's fault, never the record's: the batch waits."""
-        assert self._consumer is not None
-        partitions = self._consumer.partitions_for_topic(topic)
-        if not partitions:
-            raise UnknownTopicOrPartitionError(f"no metadata for {topic}")
-        return len(partitions)
+    def _one(
+        self,
+        record: InRecord,
+        state: EnforcerState,
+        now: datetime,
+        seen: SeenInBatch,
+        set_aside_after: str | None,
+        undecodable: dict[tuple[Partition, int], str],
+        event_times: list[datetime],
+    ) -> None:
+        """One record's outcome into the open transaction."""
+        assert self._producer is not None
+        started = time.perf_counter()
+        unreadable = undecodable.get(((record.topic, record.partition), record.offset))
+        try:
+            if unreadable is not None:
+                detail = f"the client cannot decode its headers ({unreadable}); copied without them"
+                outcome = quarantine(record, state, now, UNDECODABLE, detail)
+            else:
+                outcome = outcome_of(record, state, now, seen, self._process, set_aside_after)
+        except Exception as exc:  # our own work, not the Kafka client's
+            raise ProcessingFault(type(exc).__name__) from exc
+        self._observer.outcome(record, outcome, time.perf_counter() - started, event_times)
+        for out in outcome.records:
+            self._producer.produce(out.topic, out.value, out.key, list(out.headers))
 
-    async def _set_up(self, partitions: list[TopicPartition]) -> None:
-        """Producer first: its init_transactions fences the old owner and settles its pending
-        transaction, so the committed offset and the journal we read next are final. After an
-        ambiguous error the old producer is not reused (a late EndTxn could hit a later
-        transaction); the fresh one aborts whatever is pending, then we rewind (KAFKA-17582)."""
-        assert self._consumer is not None
-        for tp in partitions:
-            await self._producers.start(tp)
-            await self._seek_to_committed(tp)
-        # An ingress topic created after the start has no journal yet.
-        await asyncio.to_thread(self._ensure_journals, {tp.topic for tp in partitions})
-        memories = await rebuild(
-            self._connection, self._group, partitions, self._seen_config, self._clock()
-        )
-        self._seen.update(memories)
+    def _failed(
+        self,
+        consumer: Consumer,
+        batches: dict[Partition, Batch],
+        plans: dict[Partition, Plan],
+        error: Exception,
+    ) -> None:
+        """A transaction over `batches` failed with `error`: abort it (or replace the producer),
+        and set each partition up afresh after its back-off, or stall it."""
+        assert self._producer is not None
+        fenced = _is_fenced(error)
+        if fenced:
+            log.error(
+                "the producer was fenced: another process uses transactional id %s (each worker "
+                "needs its own instance name); taking it back in %.0f s",
+                self.transactional_id,
+                self._failures.times.fenced_s,
+            )
+            self._observer.error("fenced")
+        try:
+            self._producer.recover(error)
+        except Exception:  # the broker may be away: the set-up below waits for it
+            log.exception("aborting after a failed transaction failed")
+        self._observer.error("transaction")
+        for tp, records in batches.items():
+            verdict = self._failures.failed(
+                tp, plans[tp], records[0].offset, records[-1].offset, error
+            )
+            backoff = max(verdict.backoff_s, self._failures.times.fenced_s if fenced else 0)
+            if fenced:
+                self._stall(tp)
+            if verdict.stalled:
+                self._observer.stalled(tp, True)
+                log.error(
+                    "%s/%d stalled at offset %d: writing its outputs failed again (%s); "
+                    "other partitions carry on, this one is retried every %.0f s",
+                    tp[0],
+                    tp[1],
+                    records[0].offset,
+                    error_name(error),
+                    verdict.backoff_s,
+                    exc_info=error,
+                    extra={"input": batch_range(records)},
+                )
+            else:
+                log.warning(
+                    "transaction on %s/%d failed (%s); aborted, retrying from committed in %.1f s",
+                    tp[0],
+                    tp[1],
+                    error_name(error),
+                    backoff,
+                    exc_info=error,
+                    extra={"input": batch_range(records)},
+                )
+            self._owned.set_up_later(consumer, [tp], backoff)
 
-    async def _seek_to_committed(self, tp: TopicPartition) -> None:
-        assert self._consumer is not None
-        committed = await self._consumer.committed(tp)
-        self._next_offset[tp] = committed or 0
-        if committed is None:
-            # Nothing committed yet: from the beginning. Not left to auto_offset_reset, which
-            # only applies to a fresh position: after a failed first batch the position is past
-            # it, and those records would be skipped.
-            await self._consumer.seek_to_beginning(tp)
-        else:
-            self._consumer.seek(tp, committed)
+    def _unexpected_failure(
+        self, consumer: Consumer, batches: dict[Partition, Batch], error: Exception
+    ) -> None:
+        """The loop failed in a way it does not handle itself (a bug in it). The fetched records
+        are gone: the partitions are set up afresh and read again; one that fails this way
+        UNEXPECTED_STALL_AFTER times in a row stalls. A failure of this recovery is logged."""
+        log.exception("unexpected failure in the loop", exc_info=error)
+        self._observer.error("loop")
+        times = self._failures.times
+        try:
+            if self._producer is not None:
+                self._producer.recover(error)
+            for tp in batches or self._owned.assigned:
+                self._unexpected[tp] = self._unexpected.get(tp, 0) + 1
+                stalled = self._unexpected[tp] >= UNEXPECTED_STALL_AFTER
+                if stalled:
+                    self._stall(tp)
+                delay = times.stall_s if stalled else times.unexpected_s
+                self._owned.set_up_later(consumer, [tp], delay)
+        except Exception:
+            log.exception("recovering from an unexpected failure failed")
 
-    async def assigned(self, partitions: list[TopicPartition]) -> None:
-        """Rebalance: set up the partitions now ours (producer, offsets, seen events); one that
-        cannot be set up is paused and tried again later, never failing the rebalance."""
-        async with self._lock:
-            try:
-                await self._set_up(partitions)
-            except Exception:  # never fail a rebalance: set each up later
-                log.exception("setting up %s failed; retrying in 5 s", partitions)
-                self._observer.error("assign")
-                assert self._recovery is not None
-                for tp in partitions:
-                    self._recovery.set_up_later(tp, SET_UP_RETRY_S, pause=True)
-        log.info("assigned %s", sorted(f"{tp.topic}/{tp.partition}" for tp in partitions))
+    def _succeeded(self, tp: Partition, next_offset: int) -> None:
+        """A transaction on `tp` committed: its failing streak ends, a stalled partition flows
+        again (the alert is cleared)."""
+        had_stalled = self._failures.succeeded(tp, next_offset)
+        had_stalled |= self._unexpected.pop(tp, 0) >= UNEXPECTED_STALL_AFTER
+        if had_stalled:
+            log.warning("%s/%d flows again", tp[0], tp[1])
+            self._observer.stalled(tp, False)
 
-    async def revoked(self, partitions: list[TopicPartition]) -> None:
-        """Rebalance: let go of the partitions taken from us (their producers, offsets, seen
-        events and failure streaks), between transactions."""
-        assert self._recovery is not None
-        async with self._lock:
-            for tp in partitions:
-                await self._producers.stop(tp)
-                self._next_offset.pop(tp, None)
-                self._seen.pop(tp, None)
-                self._recovery.forget(tp)
-        log.info("revoked %s", sorted(f"{tp.topic}/{tp.partition}" for tp in partitions))
+    def _stall(self, tp: Partition) -> None:
+        """Raise `tp`'s stall alert; its next commit clears it."""
+        self._observer.stalled(tp, True)
+        self._unexpected[tp] = max(self._unexpected.get(tp, 0), UNEXPECTED_STALL_AFTER)
+
+    def _forget(self, tp: Partition) -> None:
+        self._failures.forget(tp)
+        self._unexpected.pop(tp, None)
 
     def _ensure_journals(self, topics: Iterable[str]) -> None:
+        missing = set(topics) - self._journals
+        if not missing:
+            return
         if self._admin is None:
             self._admin = KafkaAdmin(self._connection)
-        ensure_journals(self._admin, self._group, topics, self._seen_config)
+        ensure_journals(self._admin, self._group, missing, self._seen_config)
+        self._journals |= missing
+
+
+UNEXPECTED_STALL_AFTER = 3  # unexpected failures in a row before a partition counts as stalled
+
+
+def _first_offsets(messages: list[Message]) -> dict[Partition, int]:
+    first: dict[Partition, int] = {}
+    for message in messages:
+        if message.error() is None:
+            first.setdefault(
+                (message.topic() or "", message.partition() or 0), message.offset() or 0
+            )
+    return first
+
+
+def _highwater(consumer: Consumer, tp: Partition) -> int | None:
+    """The partition's high watermark as the last fetch saw it (no request to the broker)."""
+    try:
+        _, high = consumer.get_watermark_offsets(topic_partition(tp), cached=True)
+    except KafkaException:
+        return None
+    return high if high >= 0 else None
+
+
+def _is_fenced(error: BaseException) -> bool:
+    if not isinstance(error, KafkaException) or not error.args:
+        return False
+    cause = error.args[0]
+    return isinstance(cause, KafkaError) and cause.code() in _FENCED

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 import pytest
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from bus.control.topology import ensure_bus_topics
 from bus.enforcer.pipeline import EnforcerState
@@ -22,6 +22,7 @@ from bus.enforcer.seen_journal import (
     seen_events_topic,
 )
 from bus.enforcer.service import Enforcer
+from bus.enforcer.txn_producer import TransactionalProducer
 from bus.envelope.kafka_binding import header_map
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
@@ -172,21 +173,17 @@ async def test_a_restart_remembers_as_many_ids_as_the_horizon_holds(
     ingress, group = topic_factory("ingress", partitions=1), unique_name("enforcer")
     config = SeenEventsConfig(capacity=40)
     ensure_journals(kafka_admin, group, [ingress], config)
-    tp = TopicPartition(ingress, 0)
-    producer = AIOKafkaProducer(
-        **kafka_broker.aiokafka_kwargs(), transactional_id=unique_name("journal")
-    )
-    await producer.start()
-    try:
-        for offset in range(60):
-            batch = SeenEvents(config.capacity).batch()
-            assert batch.earlier_acceptance("muni-muc", f"id-{offset}", offset) is None
-            async with producer.transaction():
-                await journal(producer, group, tp, batch)
-    finally:
-        await producer.stop()
+    tp = (ingress, 0)
+    producer = TransactionalProducer(kafka_broker, unique_name("journal"))
+    for offset in range(60):
+        batch = SeenEvents(config.capacity).batch()
+        assert batch.earlier_acceptance("muni-muc", f"id-{offset}", offset) is None
+        producer.producer.begin_transaction()
+        journal(producer, group, tp, batch)
+        producer.producer.commit_transaction(30)
+    producer.close()
 
-    memory = (await rebuild(kafka_broker, group, [tp], config, datetime.now(UTC)))[tp]
+    memory = rebuild(kafka_broker, group, [tp], config, datetime.now(UTC))[tp]
     assert len(memory) == 40
     remembered = [memory.accepted_at(memory.fingerprint("muni-muc", f"id-{o}")) for o in range(60)]
     assert remembered == [None] * 20 + list(range(20, 60))  # the newest 40, at their offsets

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from bus.control.topology import (
@@ -16,8 +16,8 @@ from bus.control.topology import (
     INGRESS_TOPIC_CONFIG,
     QUARANTINE_TOPIC_CONFIG,
 )
-from bus.enforcer.partition_producers import PartitionProducers
 from bus.enforcer.pipeline import InRecord, quarantine
+from bus.enforcer.txn_producer import TransactionalProducer
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.keys import AgencySigningKey
@@ -67,17 +67,11 @@ async def test_the_largest_ingress_record_fits_into_quarantine_with_its_headers(
     detail = "D" * 10_000  # quarantine bounds the detail it copies into a header
     copy = quarantine(record, state, datetime.now(UTC), "OVERSIZED", detail).records[0]
     # The enforcer's own producer, as the loop uses it.
-    producers, partition = (
-        PartitionProducers(kafka_broker, unique_name("limits")),
-        TopicPartition(ingress, 0),
-    )
-    producer = await producers.start(partition)
-    try:
-        await producer.begin_transaction()
-        await producer.send(stand_in, copy.value, key=copy.key, headers=copy.headers)
-        await producer.commit_transaction()
-    finally:
-        await producers.stop(partition)
+    producer = TransactionalProducer(kafka_broker, unique_name("limits"))
+    producer.producer.begin_transaction()
+    producer.produce(stand_in, copy.value, copy.key, list(copy.headers))
+    producer.producer.commit_transaction(30)
+    producer.close()
     [kept] = await read_topic(kafka_broker, stand_in)
     assert kept.value == accepted.value  # untouched
     assert list(kept.headers)[: len(headers)] == headers

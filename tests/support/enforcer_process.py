@@ -72,12 +72,12 @@ def with_ingress(state: EnforcerState, ingress: object) -> EnforcerState:
     return state
 
 
-async def main(config: dict[str, Any]) -> None:
+async def main(config: dict[str, Any], instance: str) -> None:
     connection = KafkaConnection.from_json_dict(config)  # protocol and CA too
     state = state_for(config)
     ingress = config["ingress"]  # one topic, or a list of them
     topics = [str(t) for t in ingress] if isinstance(ingress, list) else [str(ingress)]
-    enforcer = Enforcer(connection, topics, lambda: state, group=config["group"])
+    enforcer = Enforcer(connection, topics, lambda: state, group=config["group"], instance=instance)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await enforcer.run(stop)
@@ -87,4 +87,4 @@ if __name__ == "__main__":
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    asyncio.run(main(json.loads(Path(sys.argv[1]).read_text())))
+    asyncio.run(main(json.loads(Path(sys.argv[1]).read_text()), sys.argv[2]))

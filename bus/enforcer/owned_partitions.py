@@ -1,0 +1,179 @@
+"""The input partitions one enforcer owns, as the loop's thread sees them: which are set up (their
+committed offset read and their seen-events memory rebuilt), which wait to be set up again after
+a failure, and what the consumer group's rebalances change.
+
+A partition is processed only while it is set up. A failure pauses it, drops its memory and
+schedules it to be set up afresh: the committed offset and the journal, read back from Kafka, are
+the truth after an aborted or ambiguous transaction. A rebalance happens inside `consume()`,
+between transactions (the loop never consumes with a transaction open), so letting a partition
+go never cuts one in half.
+"""
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+from bus.enforcer.observer import LoopObserver, Partition
+from bus.enforcer.seen_events import SeenEvents
+from bus.enforcer.seen_journal import SeenEventsConfig, rebuild
+from bus.kafka.connection import KafkaConnection
+
+log = logging.getLogger("bus.enforcer.service")
+SET_UP_RETRY_S = 5.0  # a partition that could not be set up is tried again after this
+_TIMEOUT_S = 30.0
+
+
+def partition_of(tp: TopicPartition) -> Partition:
+    """librdkafka's TopicPartition as the loop's (topic, number)."""
+    return (tp.topic, tp.partition)
+
+
+def topic_partition(tp: Partition, offset: int | None = None) -> TopicPartition:
+    """The loop's (topic, number) as librdkafka's TopicPartition, with `offset` if given."""
+    if offset is None:
+        return TopicPartition(tp[0], tp[1])
+    return TopicPartition(tp[0], tp[1], offset)
+
+
+class OwnedPartitions:
+    """Set-up state of the partitions assigned to one enforcer (see above).
+
+    Parameters:
+        connection: the broker and the enforcer's credentials (the journals are read with them).
+        group: the consumer group, which names the journals.
+        seen_config: how many ids each memory keeps and how far back.
+        clock: the time the journal's age is judged against.
+        ensure_journals: creates the journals of these ingress topics where missing.
+        observer: the stall alert and error counts.
+        forget: the loop's bookkeeping of a partition taken away (its failing streak).
+    """
+
+    def __init__(
+        self,
+        connection: KafkaConnection,
+        group: str,
+        seen_config: SeenEventsConfig,
+        clock: Callable[[], datetime],
+        ensure_journals: Callable[[set[str]], None],
+        observer: LoopObserver,
+        forget: Callable[[Partition], None],
+    ) -> None:
+        self._connection = connection
+        self._group = group
+        self._seen_config = seen_config
+        self._clock = clock
+        self._ensure_journals = ensure_journals
+        self._observer = observer
+        self._forget = forget
+        self.seen: dict[Partition, SeenEvents] = {}  # the set-up partitions' memories
+        # Next offset to process: records below it were committed, whatever the client hands out.
+        self.next_offset: dict[Partition, int] = {}
+        self.partition_counts: dict[str, int] = {}
+        self._due: dict[Partition, float] = {}  # paused until set up again at this monotonic time
+        self._assigned: set[Partition] = set()
+
+    @property
+    def assigned(self) -> set[Partition]:
+        """The partitions the group gave this enforcer."""
+        return set(self._assigned)
+
+    def waiting(self, tp: Partition) -> bool:
+        """Whether `tp` is paused until it is set up again."""
+        return tp in self._due
+
+    def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Rebalance: set up the partitions now ours and start them at their committed offsets.
+        One that cannot be set up is paused and tried again later: a rebalance never fails."""
+        owned = [partition_of(tp) for tp in partitions]
+        self._assigned.update(owned)
+        try:
+            starts = self._set_up(consumer, owned)
+            consumer.assign([topic_partition(tp, starts[tp]) for tp in owned])
+        except Exception:  # never fail a rebalance: set each up later
+            log.exception("setting up %s failed; retrying in %.0f s", owned, SET_UP_RETRY_S)
+            self._observer.error("assign")
+            consumer.assign(partitions)
+            self.set_up_later(consumer, owned, SET_UP_RETRY_S)
+        log.info("assigned %s", sorted(f"{t}/{p}" for t, p in owned))
+
+    def on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Rebalance: let go of the partitions taken from us."""
+        self._let_go(partitions)
+        log.info("revoked %s", sorted(f"{tp.topic}/{tp.partition}" for tp in partitions))
+
+    def on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """The group went on without us (we missed its session timeout: frozen, cut off): the
+        partitions may have another owner already. Whatever we had open is refused (KIP-447)."""
+        self._let_go(partitions)
+        log.warning(
+            "partitions lost: the group reassigned %s while this enforcer was unreachable",
+            sorted(f"{tp.topic}/{tp.partition}" for tp in partitions),
+        )
+
+    def _let_go(self, partitions: list[TopicPartition]) -> None:
+        gone = [partition_of(tp) for tp in partitions]
+        for tp in gone:
+            self._assigned.discard(tp)
+            self.seen.pop(tp, None)
+            self.next_offset.pop(tp, None)
+            self._due.pop(tp, None)
+            self._forget(tp)
+            self._observer.stalled(tp, False)
+
+    def set_up_later(
+        self, consumer: Consumer, partitions: Iterable[Partition], delay_s: float
+    ) -> None:
+        """Pause `partitions` and drop their memories; set them up afresh after `delay_s`."""
+        owned = [tp for tp in partitions if tp in self._assigned]
+        if not owned:
+            return
+        consumer.pause([topic_partition(tp) for tp in owned])
+        due = time.monotonic() + delay_s
+        for tp in owned:
+            self.seen.pop(tp, None)  # not processed until set up again
+            self._due[tp] = due
+
+    def set_up_due(self, consumer: Consumer) -> None:
+        """Set up again, rewind and resume the partitions whose wait is over; one that still
+        cannot be set up waits SET_UP_RETRY_S more."""
+        now = time.monotonic()
+        ready = [tp for tp, due in self._due.items() if due <= now]
+        if not ready:
+            return
+        try:
+            starts = self._set_up(consumer, ready)
+        except Exception:  # e.g. the broker is still down: later again
+            log.exception("setting up %s again failed; retrying in %.0f s", ready, SET_UP_RETRY_S)
+            self._observer.error("recover")
+            self.set_up_later(consumer, ready, SET_UP_RETRY_S)
+            return
+        for tp in ready:
+            del self._due[tp]
+            consumer.seek(topic_partition(tp, starts[tp]))
+        consumer.resume([topic_partition(tp) for tp in ready])
+
+    def _set_up(self, consumer: Consumer, partitions: list[Partition]) -> dict[Partition, int]:
+        """Read the committed offsets (stable: with read_committed, librdkafka waits out a pending
+        transactional commit of the previous owner), then rebuild the memories from the journals,
+        which those offsets cover. Returns where each partition starts."""
+        topics = {topic for topic, _ in partitions}
+        self._ensure_journals(topics)  # an ingress topic created after the start has none yet
+        for topic in topics:
+            metadata = consumer.list_topics(topic, _TIMEOUT_S).topics[topic]
+            self.partition_counts[topic] = len(metadata.partitions)
+        committed = consumer.committed([topic_partition(tp) for tp in partitions], _TIMEOUT_S)
+        starts: dict[Partition, int] = {}
+        for tp in committed:
+            # Nothing committed yet: from the beginning, explicitly. auto.offset.reset only
+            # applies to a fresh position; after a failed first batch that would skip records.
+            starts[partition_of(tp)] = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
+        memories = rebuild(
+            self._connection, self._group, partitions, self._seen_config, self._clock()
+        )
+        for owned in partitions:
+            self.next_offset[owned] = max(starts[owned], 0)
+            self.seen[owned] = memories[owned]
+        return starts
