@@ -1,13 +1,13 @@
 """`bus enforce` (`bus acl sync` is in bus/cli/acl.py)."""
 
-import asyncio
 import logging
+import os
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from prometheus_client import CollectorRegistry
 
 from bus.cli.params import (
     MetricsPortOption,
@@ -17,23 +17,23 @@ from bus.cli.params import (
     consumer_group,
     topic_name,
 )
-from bus.cli.signals import stop_on_signals
 from bus.control.retention import load_retention_settings
 from bus.control.service_principals import ENFORCER_GROUP, enforcer_group_allowed
 from bus.control.state_reading import StateTopics
-from bus.enforcer.health import EnforcerHealth
-from bus.enforcer.metrics import EnforcerMetrics
-from bus.enforcer.runtime import EnforcerConfig, run_enforcer
+from bus.enforcer.runtime import EnforcerConfig
 from bus.enforcer.seen_journal import SeenEventsConfig
+from bus.enforcer.service import default_instance
+from bus.enforcer.workers import run_worker, supervise
+from bus.enforcer.workers import workers as enforcer_workers
 from bus.errors import ConfigError
 from bus.kafka.profile import load_profile
 from bus.kafka.topics import INGRESS_PREFIX, POLICY_TOPIC, SUBSCRIPTIONS_TOPIC
 from bus.policy.loader import load_policy_set
 from bus.record.pseudonyms import default_pseudonym_key_file
 from bus.util.logs import LogFormat, configure_logging
-from bus.util.metrics_endpoint import serve_metrics
 from bus.util.paths import default_state_dir
 
+INSTANCE_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
 FollowedPolicy = Annotated[
     Path | None,
     typer.Option(
@@ -116,6 +116,25 @@ def enforce(
             hidden=True,
         ),
     ] = INGRESS_PREFIX,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Enforcer processes in the group on this host (default: one per core). The "
+            "ingress topics' partitions (6 each by default) bound how many can be busy; worker i "
+            "serves its metrics on --metrics-port + i.",
+        ),
+    ] = os.cpu_count() or 1,
+    instance: Annotated[
+        str,
+        typer.Option(
+            metavar="NAME",
+            help="This host's name in the group: worker i is NAME.w<i>, its transactional id "
+            "<group>.tx.NAME.w<i>. Unique per host and stable across restarts (a restart then "
+            "settles what the crashed worker left open at once). Default: the host name.",
+        ),
+    ] = "",
     profile: ProfileOption = None,
 ) -> None:
     """Run the enforcer until SIGTERM or Ctrl-C; the open transaction finishes or aborts, never half.
@@ -133,6 +152,11 @@ def enforce(
     if policy is not None:
         load_policy_set(policy)  # a broken set is refused before anything starts
     configure_logging(log_format, logging.DEBUG if debug else logging.INFO)
+    if instance and not INSTANCE_NAME.fullmatch(instance):
+        raise ConfigError(
+            f"--instance {instance!r}: use letters, digits, '.', '_' and '-' only (it becomes "
+            "part of a transactional id)"
+        )
     state = default_state_dir() / "keys"
     config = EnforcerConfig(
         policy_dir=policy,
@@ -148,16 +172,18 @@ def enforce(
         retention=load_retention_settings(),  # shared with `bus topics reconcile`: one rule
     )
     connection = load_profile("enforcer", profile)
-    registry = CollectorRegistry()
-    metrics = EnforcerMetrics(registry)
-    health = EnforcerHealth(registry)
-    if metrics_port:
-        serve_metrics(metrics_port, registry, health.healthz)
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        stop_on_signals(stop)
-        await run_enforcer(connection, config, stop, metrics, health)
-
-    asyncio.run(main())
+    level = logging.DEBUG if debug else logging.INFO
+    all_workers = enforcer_workers(
+        workers,
+        connection,
+        config,
+        metrics_port,
+        log_format,
+        level,
+        instance or default_instance(),
+    )
+    if workers == 1:
+        run_worker(all_workers[0])
+    else:
+        supervise(all_workers)
     typer.echo(f"enforcer stopped at {datetime.now(UTC):%Y-%m-%d %H:%M:%S}Z")

@@ -1,7 +1,7 @@
-"""Crash test: kill -9 the enforcer at random moments while 20,000 events flow, restart it each
-time; afterwards every permitted event reached each consumer exactly once and in per-subject
-order, every decision was audited exactly once, no transaction is left open and nothing is left
-unprocessed."""
+"""Crash test: two enforcer workers in one group; kill -9 one of them at random moments while
+20,000 events flow, restart it each time under its name; afterwards every permitted event reached
+each consumer exactly once and in per-subject order, every decision was audited exactly once, no
+transaction is left open and nothing is left unprocessed."""
 
 import asyncio
 import random
@@ -33,9 +33,9 @@ async def test_kill_9_at_random_moments_loses_nothing_and_duplicates_nothing(
     ingress = topic_factory("ingress", partitions=PARTITIONS)
     run = await prepare(kafka_broker, kafka_admin, ingress, tmp_path, EVENTS, SUBJECTS)
     rng = random.Random(20261123)
-    process = run.start()
+    workers = {name: run.start(name) for name in ("a", "b")}
     for _ in range(KILLS):
-        # Kill only once this incarnation is visibly at work (it has committed something), a random
+        # Kill only once the group is visibly at work (it has committed something), a random
         # moment later: so the kill lands mid-processing, usually inside an open transaction.
         before, _total = await committed_input(run)
         for _ in range(300):
@@ -45,20 +45,24 @@ async def test_kill_9_at_random_moments_loses_nothing_and_duplicates_nothing(
             await asyncio.sleep(0.2)
         assert done < total, "the load was processed before every kill happened: raise EVENTS"
         await asyncio.sleep(rng.uniform(0.1, 1.0))
-        process.kill()  # SIGKILL: no cleanup
-        process.wait()
-        process = run.start()
+        victim = rng.choice(sorted(workers))
+        workers[victim].kill()  # SIGKILL: no cleanup
+        workers[victim].wait()
+        workers[victim] = run.start(victim)
     try:
         for _ in range(600):
             if await all_input_committed(run):
                 break
-            assert process.poll() is None, run.log_tail()
+            for process in workers.values():
+                assert process.poll() is None, run.log_tail()
             await asyncio.sleep(1)
         else:
             pytest.fail(f"not all input was processed; enforcer log:\n{run.log_tail()}")
     finally:
-        process.terminate()
-        process.wait(timeout=60)
+        for process in workers.values():
+            process.terminate()
+        for process in workers.values():
+            process.wait(timeout=60)
 
     aborted = await check_exactly_once(run)
     # The kills did interrupt transactions: their writes exist, aborted, invisible to read_committed.

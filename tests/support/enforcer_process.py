@@ -84,7 +84,10 @@ async def main(config: dict[str, Any], instance: str) -> None:
 
 
 if __name__ == "__main__":
+    # The worker's name on each line: the processes of one run share a log file.
     logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        level=logging.WARNING,
+        format=f"%(asctime)s {sys.argv[2]} %(levelname)s %(name)s %(message)s",
     )
+    logging.getLogger("bus.enforcer").setLevel(logging.INFO)  # assignments and revocations too
     asyncio.run(main(json.loads(Path(sys.argv[1]).read_text()), sys.argv[2]))
