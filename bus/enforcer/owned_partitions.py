@@ -152,8 +152,12 @@ class OwnedPartitions:
             return
         for tp in ready:
             del self._due[tp]
-            consumer.seek(topic_partition(tp, starts[tp]))
-        consumer.resume([topic_partition(tp) for tp in ready])
+            try:
+                consumer.seek(topic_partition(tp, starts[tp]))
+                consumer.resume([topic_partition(tp)])
+            except Exception:  # e.g. revoked meanwhile; if still ours, try again later
+                log.exception("resuming %s/%d failed; retrying in %.0f s", *tp, SET_UP_RETRY_S)
+                self.set_up_later(consumer, [tp], SET_UP_RETRY_S)
 
     def _set_up(self, consumer: Consumer, partitions: list[Partition]) -> dict[Partition, int]:
         """Read the committed offsets (stable: with read_committed, librdkafka waits out a pending

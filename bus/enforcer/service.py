@@ -166,16 +166,25 @@ class Enforcer:
         )
         try:
             while not halt.is_set():
-                self._owned.set_up_due(consumer)
-                if not self._may_proceed():
-                    self._hold(consumer, halt)
-                    continue
-                messages = consumer.consume(self._batch_size, 0.5)
-                if messages:
-                    self._handle_or_recover(consumer, messages)
+                try:
+                    self._step(consumer, halt)
+                except Exception:  # e.g. the client refusing a seek: the loop itself goes on
+                    log.exception("the enforcer's loop failed; going on in 1 s")
+                    self._observer.error("loop")
+                    halt.wait(1)
         finally:
             consumer.close()  # between transactions: leaves the group at once
             self._producer.close()
+
+    def _step(self, consumer: Consumer, halt: threading.Event) -> None:
+        """One turn: set up what is due, then hold or fetch and process one batch."""
+        self._owned.set_up_due(consumer)
+        if not self._may_proceed():
+            self._hold(consumer, halt)
+            return
+        messages = consumer.consume(self._batch_size, 0.5)
+        if messages:
+            self._handle_or_recover(consumer, messages)
 
     def _hold(self, consumer: Consumer, halt: threading.Event) -> None:
         """While `may_proceed` is false nothing is processed: every partition is paused and its
