@@ -33,7 +33,7 @@ from bus.enforcer.pipeline import EnforcerState, InRecord, process, quarantine
 from bus.enforcer.record_outcome import Processor, outcome_of
 from bus.enforcer.seen_events import SeenInBatch
 from bus.enforcer.seen_journal import SeenEventsConfig, ensure_journals, journal
-from bus.enforcer.txn_producer import OPERATION_TIMEOUT_S, TransactionalProducer
+from bus.enforcer.txn_producer import LIBRDKAFKA_LOG, OPERATION_TIMEOUT_S, TransactionalProducer
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 
@@ -152,6 +152,7 @@ class Enforcer:
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
                 "auto.offset.reset": "earliest",
+                "logger": LIBRDKAFKA_LOG,
                 "isolation.level": "read_committed",
                 # An enforcer that died hands its partitions on after 10 s, not librdkafka's 45:
                 # its heartbeats come from librdkafka's own thread, so busy Python never misses one.
@@ -250,7 +251,7 @@ class Enforcer:
                 record = InRecord(
                     tp[0], tp[1], message.offset() or 0, message.key(), message.value(), [], count
                 )
-                undecodable[(tp, record.offset)] = f"{type(exc).__name__}: {exc}"
+                undecodable[(tp, record.offset)] = _why_undecodable(exc)
             batches.setdefault(tp, []).append(record)
         return batches, undecodable
 
@@ -449,6 +450,13 @@ def _first_offsets(messages: list[Message]) -> dict[Partition, int]:
                 (message.topic() or "", message.partition() or 0), message.offset() or 0
             )
     return first
+
+
+def _why_undecodable(error: Exception) -> str:
+    cause = error.__cause__ or error.__context__
+    if isinstance(cause, UnicodeDecodeError):
+        return "a header name is not UTF-8"
+    return type(error).__name__
 
 
 def _highwater(consumer: Consumer, tp: Partition) -> int | None:

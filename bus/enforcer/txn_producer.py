@@ -22,6 +22,9 @@ from bus.control.topology import QUARANTINE_MAX_MESSAGE_BYTES
 from bus.kafka.connection import KafkaConnection
 
 log = logging.getLogger("bus.enforcer.service")
+# librdkafka's own lines (a connection a restarting broker closed, ...) go to Python logging, in
+# the service's format, rather than straight to stderr.
+LIBRDKAFKA_LOG = logging.getLogger("bus.enforcer.librdkafka")
 LINGER_MS = 100
 BATCH_BYTES = 1 << 20
 OPERATION_TIMEOUT_S = 30.0  # init, offsets, commit, abort: then the transaction counts as failed
@@ -38,6 +41,7 @@ class TransactionalProducer:
     def __init__(self, connection: KafkaConnection, transactional_id: str) -> None:
         self._config = {
             **connection.confluent_config(),
+            "logger": LIBRDKAFKA_LOG,
             "transactional.id": transactional_id,
             "enable.idempotence": True,
             "acks": "all",

@@ -27,6 +27,7 @@ from bus.policy.documents import ProducerAuthority
 from bus.policy.facts import Subscription
 from bus.policy.snapshot import compile_snapshot
 from bus.record.pseudonyms import Pseudonymizer
+from bus.util.encoding import b64url_decode
 from tests.support.enforcer_process import with_ingress
 from tests.support.events import address_changed
 from tests.support.kafka import read_topic, unique_name
@@ -123,9 +124,14 @@ async def test_events_flow_exactly_once_minimised_audited_and_quarantined(
     )  # exactly once each; the blocked person and the rogue producer's event never arrive
     elect_deliveries = await read_topic(kafka_broker, delivery_topic(elect, "elections"))
     assert len(elect_deliveries) == len(good)
+    subjects = {f"P-{i:04d}-0001" for i in range(40)}
     for record in elect_deliveries:  # subject_id not released: neither key nor value carry it
         assert record.key.startswith(b"psn-")
-        assert b"P-0" not in record.key + record.value
+        assert record.key.decode() not in subjects
+        disclosed = [json.loads(b64url_decode(d)) for d in record.value.decode().split("~")[1:-1]]
+        assert disclosed, "the delivery discloses the fields the grant releases"
+        assert all(name != "subject_id" for _salt, name, _value in disclosed)
+        assert not any(s in json.dumps(disclosed) for s in subjects)
     audits = [json.loads(r.value) for r in await read_topic(kafka_broker, AUDIT_TOPIC)]
     ours = [a for a in audits if a["event_id"] in ids or a["input"]["topic"] == ingress]
     per_event = Counter((a["event_id"], a["consumer"]) for a in ours)
