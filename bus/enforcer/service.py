@@ -33,7 +33,7 @@ from bus.enforcer.pipeline import EnforcerState, InRecord, process, quarantine
 from bus.enforcer.record_outcome import Processor, outcome_of
 from bus.enforcer.seen_events import SeenInBatch
 from bus.enforcer.seen_journal import SeenEventsConfig, ensure_journals, journal
-from bus.enforcer.txn_producer import LIBRDKAFKA_LOG, OPERATION_TIMEOUT_S, TransactionalProducer
+from bus.enforcer.txn_producer import LIBRDKAFKA_LOG, TransactionalProducer
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 
@@ -276,7 +276,7 @@ class Enforcer:
         event_times: list[datetime] = []
         try:
             state, now = self._state(), self._clock()
-            producer.producer.begin_transaction()
+            producer.begin()
             for tp, records in batches.items():
                 set_aside_after = (
                     self._failures.last_error(tp) if plans[tp] is Plan.SET_ASIDE else None
@@ -287,11 +287,9 @@ class Enforcer:
                     )
                 self._write_journal(producer, self._group, tp, seen[tp])
             offsets = [topic_partition(tp, r[-1].offset + 1) for tp, r in batches.items()]
-            producer.producer.send_offsets_to_transaction(
-                offsets, consumer.consumer_group_metadata(), OPERATION_TIMEOUT_S
-            )
+            producer.send_offsets(offsets, consumer.consumer_group_metadata())
             committing = time.perf_counter()
-            producer.producer.commit_transaction(OPERATION_TIMEOUT_S)
+            producer.commit()
         except Exception as exc:  # any failure: abort, set up afresh, bounded retry
             self._failed(consumer, batches, plans, exc)
             return

@@ -15,8 +15,17 @@ records fill batches while the transaction is being built; it adds no latency at
 """
 
 import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as CallTimeout
+from typing import Any, TypeVar
 
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import (
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
 
 from bus.control.topology import QUARANTINE_MAX_MESSAGE_BYTES
 from bus.kafka.connection import KafkaConnection
@@ -28,6 +37,16 @@ LIBRDKAFKA_LOG = logging.getLogger("bus.enforcer.librdkafka")
 LINGER_MS = 100
 BATCH_BYTES = 1 << 20
 OPERATION_TIMEOUT_S = 30.0  # init, offsets, commit, abort: then the transaction counts as failed
+# librdkafka may not honour that timeout: send_offsets_to_transaction can block for good after the
+# group coordinator went away (librdkafka issues 5456 and 5511, open; seen here after a broker
+# restart). Each transactional call therefore runs in a thread of the producer's own and is given
+# up this much later; the producer is then abandoned (its stuck thread with it) and replaced.
+WATCHDOG_MARGIN_S = 10.0
+T = TypeVar("T")
+
+
+class StuckCallError(Exception):
+    """A transactional call of librdkafka did not return in time; the producer is replaced."""
 
 
 class TransactionalProducer:
@@ -51,12 +70,40 @@ class TransactionalProducer:
             "message.max.bytes": QUARANTINE_MAX_MESSAGE_BYTES,
         }
         self.transactional_id = transactional_id
+        self._calls = ThreadPoolExecutor(1, thread_name_prefix="txn-call")
+        self._stuck = False
         self.producer = self._started()
 
     def _started(self) -> Producer:
         producer = Producer(self._config)
-        producer.init_transactions(OPERATION_TIMEOUT_S)
+        self._guarded(producer.init_transactions, OPERATION_TIMEOUT_S)
         return producer
+
+    def _guarded(self, call: Callable[..., T], *args: Any) -> T:
+        future = self._calls.submit(call, *args)
+        try:
+            return future.result(OPERATION_TIMEOUT_S + WATCHDOG_MARGIN_S)
+        except CallTimeout:
+            self._stuck = True
+            raise StuckCallError(
+                f"{getattr(call, '__name__', 'a transactional call')} did not return in "
+                f"{OPERATION_TIMEOUT_S + WATCHDOG_MARGIN_S:.0f} s"
+            ) from None
+
+    def begin(self) -> None:
+        """Open a transaction."""
+        self.producer.begin_transaction()
+
+    def send_offsets(self, offsets: list[TopicPartition], group: object) -> None:
+        """Add the input offsets to the open transaction, fenced by the group's generation
+        (`group`: the consumer's consumer_group_metadata())."""
+        self._guarded(
+            self.producer.send_offsets_to_transaction, offsets, group, OPERATION_TIMEOUT_S
+        )
+
+    def commit(self) -> None:
+        """Commit the open transaction (sends whatever is queued first)."""
+        self._guarded(self.producer.commit_transaction, OPERATION_TIMEOUT_S)
 
     def produce(
         self,
@@ -79,28 +126,40 @@ class TransactionalProducer:
         error, or the abort failing), replace it; the new one's init_transactions settles (aborts)
         whatever the old one left open."""
         fatal = isinstance(error, KafkaException) and _kafka_error(error).fatal()
-        if not fatal:
+        if not fatal and not self._stuck:
             try:
-                self.producer.abort_transaction(OPERATION_TIMEOUT_S)
+                self._guarded(self.producer.abort_transaction, OPERATION_TIMEOUT_S)
                 return
             except KafkaException as exc:  # e.g. no transaction was open: that is fine
                 if not _kafka_error(exc).fatal() and _no_transaction(exc):
                     return
                 log.warning("aborting the transaction failed (%s): a new producer", exc)
+            except StuckCallError as exc:
+                log.warning("aborting the transaction failed (%s): a new producer", exc)
         self.renew()
 
     def renew(self) -> None:
-        """Replace the producer by a new one with the same transactional id."""
-        old = self.producer
-        try:
-            old.purge()
-        except Exception as exc:  # the old one is dropped either way
-            log.debug("purging the old producer failed: %s", exc)
+        """Replace the producer by a new one with the same transactional id. A stuck one is
+        abandoned as it is: touching it could block too."""
+        if self._stuck:
+            log.error(
+                "librdkafka's transactional call is stuck: abandoning its producer and thread"
+            )
+            self._calls.shutdown(wait=False, cancel_futures=True)
+            self._calls = ThreadPoolExecutor(1, thread_name_prefix="txn-call")
+            self._stuck = False
+        else:
+            try:
+                self.producer.purge()
+            except Exception as exc:  # the old one is dropped either way
+                log.debug("purging the old producer failed: %s", exc)
         self.producer = self._started()
 
     def close(self) -> None:
         """Between transactions: nothing is open; sends whatever is queued and lets go."""
-        self.producer.flush(OPERATION_TIMEOUT_S)
+        if not self._stuck:
+            self.producer.flush(OPERATION_TIMEOUT_S)
+        self._calls.shutdown(wait=False, cancel_futures=True)
 
 
 def _kafka_error(exc: KafkaException) -> KafkaError:

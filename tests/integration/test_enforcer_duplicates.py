@@ -178,9 +178,9 @@ async def test_a_restart_remembers_as_many_ids_as_the_horizon_holds(
     for offset in range(60):
         batch = SeenEvents(config.capacity).batch()
         assert batch.earlier_acceptance("muni-muc", f"id-{offset}", offset) is None
-        producer.producer.begin_transaction()
+        producer.begin()
         journal(producer, group, tp, batch)
-        producer.producer.commit_transaction(30)
+        producer.commit()
     producer.close()
 
     memory = rebuild(kafka_broker, group, [tp], config, datetime.now(UTC))[tp]

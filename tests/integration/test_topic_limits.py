@@ -68,9 +68,9 @@ async def test_the_largest_ingress_record_fits_into_quarantine_with_its_headers(
     copy = quarantine(record, state, datetime.now(UTC), "OVERSIZED", detail).records[0]
     # The enforcer's own producer, as the loop uses it.
     producer = TransactionalProducer(kafka_broker, unique_name("limits"))
-    producer.producer.begin_transaction()
+    producer.begin()
     producer.produce(stand_in, copy.value, copy.key, list(copy.headers))
-    producer.producer.commit_transaction(30)
+    producer.commit()
     producer.close()
     [kept] = await read_topic(kafka_broker, stand_in)
     assert kept.value == accepted.value  # untouched

@@ -1,6 +1,6 @@
 """An enforcer in its own process, for crash and zombie tests.
 
-    python -m tests.support.enforcer_process CONFIG
+    python -m tests.support.enforcer_process CONFIG [INSTANCE]
 
 CONFIG (JSON): the connection (`KafkaConnection.to_json_dict()`'s keys: bootstrap, credentials,
 security protocol, CA file), ingress (a topic or a list), group, consumers (ids),
@@ -84,10 +84,11 @@ async def main(config: dict[str, Any], instance: str) -> None:
 
 
 if __name__ == "__main__":
+    instance = sys.argv[2] if len(sys.argv) > 2 else "w0"
     # The worker's name on each line: the processes of one run share a log file.
     logging.basicConfig(
         level=logging.WARNING,
-        format=f"%(asctime)s {sys.argv[2]} %(levelname)s %(name)s %(message)s",
+        format=f"%(asctime)s {instance} %(levelname)s %(name)s %(message)s",
     )
     logging.getLogger("bus.enforcer").setLevel(logging.INFO)  # assignments and revocations too
-    asyncio.run(main(json.loads(Path(sys.argv[1]).read_text()), sys.argv[2]))
+    asyncio.run(main(json.loads(Path(sys.argv[1]).read_text()), instance))
