@@ -344,8 +344,9 @@ class Enforcer:
         fenced = _is_fenced(error)
         if fenced:
             log.error(
-                "the producer was fenced: another process uses transactional id %s (each worker "
-                "needs its own instance name); taking it back in %.0f s",
+                "the producer was fenced: its epoch is outdated (another process uses "
+                "transactional id %s, or the coordinator ended a transaction after a broker "
+                "restart); a new producer takes over, the partitions in %.0f s",
                 self.transactional_id,
                 self._failures.times.fenced_s,
             )
