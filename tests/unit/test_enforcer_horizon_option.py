@@ -11,10 +11,12 @@ from typer.testing import CliRunner
 from bus.cli import enforce as enforce_cli
 from bus.cli.main import app
 from bus.control.state_reading import StateTopics
+from bus.enforcer import workers
 from bus.enforcer.runtime import EnforcerConfig
 from bus.enforcer.seen_journal import SeenEventsConfig
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.topics import INGRESS_PREFIX, POLICY_TOPIC, SUBSCRIPTIONS_TOPIC
+from bus.util.logs import LogFormat
 
 
 def _config_of(args: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> EnforcerConfig:
@@ -24,7 +26,7 @@ def _config_of(args: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
         started.append(config)
 
     monkeypatch.setenv("BUS_HOME", str(tmp_path))
-    monkeypatch.setattr(enforce_cli, "run_enforcer", run_enforcer)
+    monkeypatch.setattr(workers, "run_enforcer", run_enforcer)
     profiles: list[str] = []
 
     def load_profile(role: str, _path: Path | None = None) -> KafkaConnection:
@@ -32,7 +34,7 @@ def _config_of(args: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
         return KafkaConnection("127.0.0.1:1", "bus-enforcer", "b")
 
     monkeypatch.setattr(enforce_cli, "load_profile", load_profile)
-    result = CliRunner().invoke(app, ["enforce", "--metrics-port", "0", *args])
+    result = CliRunner().invoke(app, ["enforce", "--metrics-port", "0", "--workers", "1", *args])
     assert result.exit_code == 0, result.output
     assert profiles == ["enforcer"]  # as its own principal, never the admin
     return started[0]
@@ -102,3 +104,24 @@ def test_bus_enforce_refuses_a_group_its_acls_do_not_cover(
     assert "may use only the group bus-enforcer or bus-enforcer-<name>" in " ".join(
         result.output.split()
     )
+
+
+def test_workers_are_named_by_host_and_number_with_a_metrics_port_each(tmp_path: Path) -> None:
+    config = EnforcerConfig(policy_dir=None, key_dir=None, pseudonym_key_file=tmp_path / "k")
+    connection = KafkaConnection("127.0.0.1:1", "bus-enforcer", "b")
+    made = workers.workers(3, connection, config, 9464, LogFormat.JSON, 20, "host-a")
+    assert [w.config.instance for w in made] == ["host-a.w0", "host-a.w1", "host-a.w2"]
+    assert [w.metrics_port for w in made] == [9464, 9465, 9466]
+    assert KafkaConnection.from_json_dict(made[1].connection) == connection
+    assert [
+        w.metrics_port for w in workers.workers(2, connection, config, 0, LogFormat.JSON, 20, "h")
+    ] == [0, 0]
+
+
+def test_an_instance_name_that_cannot_be_part_of_a_transactional_id_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("BUS_HOME", str(tmp_path))
+    result = CliRunner().invoke(app, ["enforce", "--metrics-port", "0", "--instance", "a b/c"])
+    assert result.exit_code != 0
+    assert "--instance 'a b/c'" in result.output
