@@ -65,6 +65,9 @@ there turns them into one of the above or into an outcome.
                                                         dead-lettered with its reason
     _UnknownTopicError          bus.kafka.admin         private signal: a topic not known yet is
                                                         asked again, then a BrokerError
+    StuckCallError              bus.enforcer.txn_producer  a librdkafka call past its watchdog:
+                                                        the loop fails the transaction, a new
+                                                        producer takes over
 """
 
 

@@ -127,14 +127,14 @@ def enforce(
         ),
     ] = os.cpu_count() or 1,
     instance: Annotated[
-        str,
+        str | None,
         typer.Option(
             metavar="NAME",
             help="This host's name in the group: worker i is NAME.w<i>, its transactional id "
             "<group>.tx.NAME.w<i>. Unique per host and stable across restarts (a restart then "
             "settles what the crashed worker left open at once). Default: the host name.",
         ),
-    ] = "",
+    ] = None,
     profile: ProfileOption = None,
 ) -> None:
     """Run the enforcer until SIGTERM or Ctrl-C; the open transaction finishes or aborts, never half.
@@ -152,7 +152,7 @@ def enforce(
     if policy is not None:
         load_policy_set(policy)  # a broken set is refused before anything starts
     configure_logging(log_format, logging.DEBUG if debug else logging.INFO)
-    if instance and not INSTANCE_NAME.fullmatch(instance):
+    if instance is not None and not INSTANCE_NAME.fullmatch(instance):
         raise ConfigError(
             f"--instance {instance!r}: use letters, digits, '.', '_' and '-' only (it becomes "
             "part of a transactional id)"
