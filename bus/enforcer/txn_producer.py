@@ -15,10 +15,9 @@ records fill batches while the transaction is being built; it adds no latency at
 """
 
 import logging
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as CallTimeout
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from confluent_kafka import (
     KafkaError,
@@ -70,7 +69,6 @@ class TransactionalProducer:
             "message.max.bytes": QUARANTINE_MAX_MESSAGE_BYTES,
         }
         self.transactional_id = transactional_id
-        self._calls = ThreadPoolExecutor(1, thread_name_prefix="txn-call")
         self._stuck = False
         self.producer = self._started()
 
@@ -80,15 +78,30 @@ class TransactionalProducer:
         return producer
 
     def _guarded(self, call: Callable[..., T], *args: Any) -> T:
-        future = self._calls.submit(call, *args)
-        try:
-            return future.result(OPERATION_TIMEOUT_S + WATCHDOG_MARGIN_S)
-        except CallTimeout:
+        """`call(*args)` in a daemon thread of its own, given up after the watchdog's time. Not a
+        thread pool: Python joins a pool's threads at exit, so one stuck call would keep the
+        process from ever ending (a SIGTERM'd worker hung so in the cluster fault test)."""
+        outcome: dict[str, Any] = {}
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                outcome["value"] = call(*args)
+            except BaseException as exc:  # handed to the caller's thread below
+                outcome["error"] = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=run, name="txn-call", daemon=True).start()
+        if not done.wait(OPERATION_TIMEOUT_S + WATCHDOG_MARGIN_S):
             self._stuck = True
             raise StuckCallError(
                 f"{getattr(call, '__name__', 'a transactional call')} did not return in "
                 f"{OPERATION_TIMEOUT_S + WATCHDOG_MARGIN_S:.0f} s"
-            ) from None
+            )
+        if "error" in outcome:
+            raise outcome["error"]
+        return cast(T, outcome["value"])
 
     def begin(self) -> None:
         """Open a transaction."""
@@ -145,8 +158,6 @@ class TransactionalProducer:
             log.error(
                 "librdkafka's transactional call is stuck: abandoning its producer and thread"
             )
-            self._calls.shutdown(wait=False, cancel_futures=True)
-            self._calls = ThreadPoolExecutor(1, thread_name_prefix="txn-call")
             self._stuck = False
         else:
             try:
@@ -159,7 +170,6 @@ class TransactionalProducer:
         """Between transactions: nothing is open; sends whatever is queued and lets go."""
         if not self._stuck:
             self.producer.flush(OPERATION_TIMEOUT_S)
-        self._calls.shutdown(wait=False, cancel_futures=True)
 
 
 def _kafka_error(exc: KafkaException) -> KafkaError:
