@@ -22,7 +22,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from bus.enforcer.observer import Partition
 from bus.enforcer.seen_events import SeenEvents, SeenInBatch
-from bus.enforcer.txn_producer import LIBRDKAFKA_LOG, TransactionalProducer
+from bus.enforcer.txn_producer import TransactionalProducer
 from bus.errors import BrokerError
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
@@ -109,7 +109,6 @@ def rebuild(
             **connection.confluent_config(),
             "group.id": f"{group}.journal-reader",  # required; nothing is ever committed
             "enable.auto.commit": False,
-            "logger": LIBRDKAFKA_LOG,
             "isolation.level": "read_committed",
             "enable.partition.eof": True,
         }

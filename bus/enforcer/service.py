@@ -33,7 +33,7 @@ from bus.enforcer.pipeline import EnforcerState, InRecord, process, quarantine
 from bus.enforcer.record_outcome import Processor, outcome_of
 from bus.enforcer.seen_events import SeenInBatch
 from bus.enforcer.seen_journal import SeenEventsConfig, ensure_journals, journal
-from bus.enforcer.txn_producer import LIBRDKAFKA_LOG, TransactionalProducer
+from bus.enforcer.txn_producer import TransactionalProducer
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 
@@ -152,7 +152,6 @@ class Enforcer:
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
                 "auto.offset.reset": "earliest",
-                "logger": LIBRDKAFKA_LOG,
                 "isolation.level": "read_committed",
                 # An enforcer that died hands its partitions on after 10 s, not librdkafka's 45:
                 # its heartbeats come from librdkafka's own thread, so busy Python never misses one.

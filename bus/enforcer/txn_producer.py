@@ -30,9 +30,9 @@ from bus.control.topology import QUARANTINE_MAX_MESSAGE_BYTES
 from bus.kafka.connection import KafkaConnection
 
 log = logging.getLogger("bus.enforcer.service")
-# librdkafka's own lines (a connection a restarting broker closed, ...) go to Python logging, in
-# the service's format, rather than straight to stderr.
-LIBRDKAFKA_LOG = logging.getLogger("bus.enforcer.librdkafka")
+# librdkafka's own lines stay on stderr: with a Python `logger` in the configuration, a thawed
+# worker died in confluent-kafka (CallState_get: Assertion `cs != NULL`), its log callback called
+# on a thread it did not expect (tests/integration/test_enforcer_zombie.py, every run).
 LINGER_MS = 100
 BATCH_BYTES = 1 << 20
 OPERATION_TIMEOUT_S = 30.0  # init, offsets, commit, abort: then the transaction counts as failed
@@ -59,7 +59,6 @@ class TransactionalProducer:
     def __init__(self, connection: KafkaConnection, transactional_id: str) -> None:
         self._config = {
             **connection.confluent_config(),
-            "logger": LIBRDKAFKA_LOG,
             "transactional.id": transactional_id,
             "enable.idempotence": True,
             "acks": "all",
