@@ -52,23 +52,26 @@ class Plan(Enum):
     SET_ASIDE = "set aside"
 
 
+def kafka_error(error: BaseException) -> KafkaError | None:
+    """The KafkaError librdkafka raised `error` with (its code, fatal or abortable), if it did."""
+    cause = error.args[0] if isinstance(error, KafkaException) and error.args else None
+    return cause if isinstance(cause, KafkaError) else None
+
+
 def is_record_fault(error: BaseException) -> bool:
     """Whether the error is known to be about the record itself, so retrying it can never succeed.
     Anything else, whatever its type, may pass: never a reason to set a good event aside."""
     if isinstance(error, ProcessingFault):
         return True
-    if isinstance(error, KafkaException) and error.args:
-        cause = error.args[0]
-        return isinstance(cause, KafkaError) and cause.code() in _RECORD_FAULT_CODES
-    return False
+    cause = kafka_error(error)
+    return cause is not None and cause.code() in _RECORD_FAULT_CODES
 
 
 def error_name(error: BaseException) -> str:
     """What an operator reads about `error`: the Kafka error's name (MSG_SIZE_TOO_LARGE, ...)
     rather than librdkafka's one exception type, else the exception's type."""
-    if isinstance(error, KafkaException) and error.args and isinstance(error.args[0], KafkaError):
-        return str(error.args[0].name())
-    return type(error).__name__
+    cause = kafka_error(error)
+    return str(cause.name()) if cause is not None else type(error).__name__
 
 
 @dataclass

@@ -35,6 +35,11 @@ def in_record(message: Message, partition_count: int) -> InRecord:
     )
 
 
+def partition_of_message(message: Message) -> tuple[str, int]:
+    """The input partition (topic, number) `message` was fetched from."""
+    return (message.topic() or "", message.partition() or 0)
+
+
 def position(record: InRecord) -> str:
     """Where `record` is in the input."""
     return record_position(record.topic, record.partition, record.offset)

@@ -24,8 +24,15 @@ from datetime import UTC, datetime
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message
 
-from bus.enforcer.failures import Failures, Plan, ProcessingFault, RetryTimes, error_name
-from bus.enforcer.input_records import Batch, batch_range, in_record
+from bus.enforcer.failures import (
+    Failures,
+    Plan,
+    ProcessingFault,
+    RetryTimes,
+    error_name,
+    kafka_error,
+)
+from bus.enforcer.input_records import Batch, batch_range, in_record, partition_of_message
 from bus.enforcer.metrics import EnforcerMetrics
 from bus.enforcer.observer import LoopObserver, Partition, loop_log
 from bus.enforcer.owned_partitions import OwnedPartitions, topic_partition
@@ -240,7 +247,7 @@ class Enforcer:
                     log.error("fetching input failed: %s", error)
                     self._observer.error("fetch")
                 continue
-            tp: Partition = (message.topic() or "", message.partition() or 0)
+            tp = partition_of_message(message)
             if tp not in owned.seen or (message.offset() or 0) < owned.next_offset.get(tp, 0):
                 continue  # not set up (recovering, revoked), or fetched before a rewind
             count = owned.partition_counts.get(tp[0], 0)
@@ -317,7 +324,12 @@ class Enforcer:
         """One record's outcome into the open transaction."""
         assert self._producer is not None
         started = time.perf_counter()
-        unreadable = undecodable.get(((record.topic, record.partition), record.offset))
+        # Almost always empty: no tuple is built for the lookup then.
+        unreadable = (
+            undecodable.get(((record.topic, record.partition), record.offset))
+            if undecodable
+            else None
+        )
         try:
             if unreadable is not None:
                 detail = f"the client cannot decode its headers ({unreadable}); copied without them"
@@ -328,7 +340,7 @@ class Enforcer:
             raise ProcessingFault(type(exc).__name__) from exc
         self._observer.outcome(record, outcome, time.perf_counter() - started, event_times)
         for out in outcome.records:
-            self._producer.produce(out.topic, out.value, out.key, list(out.headers))
+            self._producer.produce(out.topic, out.value, out.key, out.headers)
 
     def _failed(
         self,
@@ -340,7 +352,8 @@ class Enforcer:
         """A transaction over `batches` failed with `error`: abort it (or replace the producer),
         and set each partition up afresh after its back-off, or stall it."""
         assert self._producer is not None
-        fenced = _is_fenced(error)
+        cause = kafka_error(error)
+        fenced = cause is not None and cause.code() in _FENCED
         if fenced:
             log.error(
                 "the producer was fenced: its epoch is outdated (another process uses "
@@ -444,9 +457,7 @@ def _first_offsets(messages: list[Message]) -> dict[Partition, int]:
     first: dict[Partition, int] = {}
     for message in messages:
         if message.error() is None:
-            first.setdefault(
-                (message.topic() or "", message.partition() or 0), message.offset() or 0
-            )
+            first.setdefault(partition_of_message(message), message.offset() or 0)
     return first
 
 
@@ -464,10 +475,3 @@ def _highwater(consumer: Consumer, tp: Partition) -> int | None:
     except KafkaException:
         return None
     return high if high >= 0 else None
-
-
-def _is_fenced(error: BaseException) -> bool:
-    if not isinstance(error, KafkaException) or not error.args:
-        return False
-    cause = error.args[0]
-    return isinstance(cause, KafkaError) and cause.code() in _FENCED

@@ -27,6 +27,8 @@ from confluent_kafka import (
 )
 
 from bus.control.topology import QUARANTINE_MAX_MESSAGE_BYTES
+from bus.enforcer.failures import kafka_error
+from bus.enforcer.records import RecordHeaders
 from bus.kafka.connection import KafkaConnection
 
 log = logging.getLogger("bus.enforcer.service")
@@ -122,13 +124,15 @@ class TransactionalProducer:
         topic: str,
         value: bytes,
         key: bytes | None,
-        headers: list[tuple[str, str | bytes | None]] | None = None,
+        headers: RecordHeaders = (),
         partition: int = -1,
     ) -> None:
         """Queue one record of the open transaction; waits while the local queue is full."""
+        # The client takes a list; the loop's records already carry one (no copy per record).
+        listed = headers if isinstance(headers, list) else list(headers)
         while True:
             try:
-                self.producer.produce(topic, value, key, partition, headers=headers)
+                self.producer.produce(topic, value, key, partition, headers=listed)
                 return
             except BufferError:  # the queue drains as batches are sent
                 self.producer.poll(0.05)
@@ -137,13 +141,15 @@ class TransactionalProducer:
         """After `error` inside a transaction: abort it, or, if the producer cannot go on (a fatal
         error, or the abort failing), replace it; the new one's init_transactions settles (aborts)
         whatever the old one left open."""
-        fatal = isinstance(error, KafkaException) and _kafka_error(error).fatal()
+        cause = kafka_error(error)
+        fatal = cause is not None and cause.fatal()
         if not fatal and not self._stuck:
             try:
                 self._guarded(self.producer.abort_transaction, OPERATION_TIMEOUT_S)
                 return
             except KafkaException as exc:  # e.g. no transaction was open: that is fine
-                if not _kafka_error(exc).fatal() and _no_transaction(exc):
+                refusal = kafka_error(exc)
+                if refusal is not None and refusal.code() == KafkaError._STATE:
                     return
                 log.warning("aborting the transaction failed (%s): a new producer", exc)
             except StuckCallError as exc:
@@ -169,14 +175,3 @@ class TransactionalProducer:
         """Between transactions: nothing is open; sends whatever is queued and lets go."""
         if not self._stuck:
             self.producer.flush(OPERATION_TIMEOUT_S)
-
-
-def _kafka_error(exc: KafkaException) -> KafkaError:
-    error = exc.args[0] if exc.args else None
-    if isinstance(error, KafkaError):
-        return error
-    return KafkaError(KafkaError._FAIL, str(exc))
-
-
-def _no_transaction(exc: KafkaException) -> bool:
-    return _kafka_error(exc).code() == KafkaError._STATE
