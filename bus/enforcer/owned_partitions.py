@@ -85,18 +85,15 @@ class OwnedPartitions:
         return tp in self._due
 
     def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        """Rebalance: set up the partitions now ours and start them at their committed offsets.
-        One that cannot be set up is paused and tried again later: a rebalance never fails."""
+        """Rebalance: take the partitions now ours, paused, and leave their set-up (committed
+        offset, journal) to the loop's next turn. No blocking call on the consumer may run inside
+        this callback: confluent-kafka 2.16.1 then forgets the call state of the `consume()` that
+        runs the callback, and the next callback of that call aborts the process
+        (`CallState_get: Assertion 'cs != NULL'`, seen when a frozen worker thawed)."""
         owned = [partition_of(tp) for tp in partitions]
         self._assigned.update(owned)
-        try:
-            starts = self._set_up(consumer, owned)
-            consumer.assign([topic_partition(tp, starts[tp]) for tp in owned])
-        except Exception:  # never fail a rebalance: set each up later
-            log.exception("setting up %s failed; retrying in %.0f s", owned, SET_UP_RETRY_S)
-            self._observer.error("assign")
-            consumer.assign(partitions)
-            self.set_up_later(consumer, owned, SET_UP_RETRY_S)
+        consumer.assign(partitions)
+        self.set_up_later(consumer, owned, 0.0)
         log.info("assigned %s", sorted(f"{t}/{p}" for t, p in owned))
 
     def on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
