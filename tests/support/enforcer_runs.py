@@ -42,10 +42,10 @@ class Run:
     published: list[tuple[str, str]]  # (event id, subject) in publish order
     key: AgencySigningKey  # the producer's, to publish more while the enforcer runs
 
-    def start(self, instance: str = "w0") -> "subprocess.Popen[bytes]":
+    def start(self, instance: str = "w0", log: Path | None = None) -> "subprocess.Popen[bytes]":
         """An enforcer process as worker `instance` of the run's group (a restart under the same
-        name fences its predecessor's transaction at once)."""
-        with self.log.open("ab") as out:
+        name fences its predecessor's transaction at once), logging to the run's log or `log`."""
+        with (log or self.log).open("ab") as out:
             return subprocess.Popen(
                 [
                     sys.executable,
