@@ -2,17 +2,23 @@
 
     .venv/bin/python -m benchmarks.enforcer [--events 20000] [--rate-seconds 10]
 
-1. Throughput: the enforcer with 4 subscriptions per event, against raw consume→produce
-   pass-throughs in the same run that write the same number and size of delivery and audit
-   records per input, in the same kind of transactions, but do no verification, policy or
-   disclosure: one on aiokafka (benchmarks/aiokafka_passthrough.py), one on librdkafka
+1. Throughput: the enforcer with 4 subscriptions per event, as `bus enforce --workers N` runs it
+   (1 and 2 worker processes in one group, benchmarks/enforcer_workers.py), against raw
+   consume→produce pass-throughs in the same run that write the same number and size of delivery
+   and audit records per input, in the same kind of transactions, but do no verification, policy
+   or disclosure: one on aiokafka (benchmarks/aiokafka_passthrough.py), one on librdkafka
    (benchmarks/librdkafka_passthrough.py: one transactional producer, KIP-447 offsets), and the
-   enforcer's own loop with a stand-in that only writes those records (the loop's overhead).
-2. CPU per event of each run, split into this process (the loop and its client threads) and the
-   broker, from /proc over the processing window (publishing excluded).
-3. End-to-end latency (event time → visible to a read_committed consumer) at a steady 1,000 events/s.
-The last line is one JSON object of these figures. Targets (issue 15): ≥ 5,000 events/s, ratio to
-the aiokafka pass-through ≥ 0.5, ≤ 500 µs CPU per event in the enforcer's process, p99 ≤ 250 ms.
+   enforcer's own loop in this process with a stand-in that only writes those records (the
+   loop's overhead).
+2. CPU per event of each run, split into the enforcing process(es) with their client threads and
+   the broker, from /proc over the processing window (publishing excluded for the pass-throughs;
+   the workers' input arrives in one burst at the window's start).
+3. The enforcer's resident memory with 10,000 grants in its policy (1 worker, 5,000 events).
+4. End-to-end latency (event signed and sent → visible to a read_committed consumer) at a steady
+   1,000 events/s through one worker.
+The last line is one JSON object of these figures. Targets (issue 15): ≥ 5,000 events/s with 2
+workers, ratio of 1 worker to the aiokafka pass-through ≥ 0.5, ≤ 500 µs CPU per event in the
+enforcer's process, p99 ≤ 250 ms, RSS ≤ 200 MB at 10,000 grants.
 """
 
 import argparse
@@ -20,15 +26,24 @@ import asyncio
 import json
 import os
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from benchmarks.aiokafka_passthrough import aiokafka_passthrough
 from benchmarks.cpu import process_cpu_s
+from benchmarks.enforcer_workers import (
+    measure_workers,
+    start_workers,
+    stop_workers,
+    wait_until_settled,
+)
 from benchmarks.librdkafka_passthrough import Shape, librdkafka_passthrough
 from bus.control.topology import ensure_bus_topics
 from bus.devenv import broker
@@ -49,7 +64,8 @@ from tests.support.enforcer_runs import MUNICH
 from tests.support.events import address_changed
 from tests.support.kafka import unique_name
 
-PARTITIONS = 3
+PARTITIONS = 6  # as the bus's ingress topics: two workers take three each
+GRANTS_FOR_MEMORY = 10_000
 TYPE = "population.AddressChanged"
 
 
@@ -191,17 +207,18 @@ async def raw_throughput(
 async def latency(
     connection: KafkaConnection,
     admin: KafkaAdmin,
-    state: EnforcerState,
+    config: dict[str, Any],
     key: AgencySigningKey,
     consumer: str,
     seconds: float,
+    directory: Path,
 ) -> list[float]:
-    topic = unique_name("bench-latency")
+    """Milliseconds from each event's signing (just before its send) to its delivery being visible
+    to a read_committed consumer, at a steady 1,000 events/s through one enforcer worker."""
+    topic, group = unique_name("bench-latency"), unique_name("bench-latency")
     admin.create_topics([topic], partitions=PARTITIONS)
-    state = with_ingress(state, topic)
-    enforcer = Enforcer(connection, [topic], lambda: state, group=unique_name("bench"))
+    workers = start_workers({**config, "ingress": topic, "group": group}, 1, directory)
     stop = asyncio.Event()
-    task = asyncio.create_task(enforcer.run(stop))
     reader = AIOKafkaConsumer(
         delivery_topic(consumer, "tax"),
         **connection.aiokafka_kwargs(),
@@ -209,7 +226,6 @@ async def latency(
         auto_offset_reset="latest",
     )
     await reader.start()
-    await asyncio.sleep(3)  # let the enforcer join its group
     latencies: list[float] = []
 
     async def read() -> None:
@@ -220,10 +236,11 @@ async def latency(
                     sent = parse_time(header_map(r.headers)["ce_time"])
                     latencies.append((now - sent).total_seconds() * 1000)
 
-    reading = asyncio.create_task(read())
     producer = AIOKafkaProducer(**connection.aiokafka_kwargs(), acks="all", enable_idempotence=True)
     await producer.start()
     try:
+        await asyncio.to_thread(wait_until_settled, connection, group, 1)
+        reading = asyncio.create_task(read())
         start = time.perf_counter()
         for i in range(int(seconds * 1000)):
             target = start + i / 1000
@@ -235,12 +252,13 @@ async def latency(
             await producer.send(topic, r.value, key=r.key, headers=r.headers)
         await producer.flush()
         await asyncio.sleep(3)
+        stop.set()
+        await reading
     finally:
         stop.set()
         await producer.stop()
-        await reading
         await reader.stop()
-        await task
+        stop_workers(workers)
         admin.delete_topics([topic])
     return latencies
 
@@ -282,7 +300,7 @@ async def main() -> None:
     pid = broker.broker_pid(settings) if settings.node_count == 1 else None
     stand_ins = {t: unique_name("bench-out") for t in {r.topic for r in sample.records}}
     admin.create_topics(stand_ins.values(), partitions=PARTITIONS)
-    names = ("aiokafka", "librdkafka", "loop", "enforcer")
+    names = ("aiokafka", "librdkafka", "loop")
     windows = {name: CpuWindow(pid) for name in names}
     shapes = shapes_of(sample, stand_ins)
     try:
@@ -297,51 +315,96 @@ async def main() -> None:
         )
     finally:
         admin.delete_topics(stand_ins.values())
-    enforced = await throughput(connection, admin, state, batch, process, windows["enforcer"])
-    cpu = {name: window.per_event_us(len(batch)) for name, window in windows.items()}
-    for label, name, rate in (
-        ("raw pass-through, aiokafka", "aiokafka", aiokafka_raw),
-        ("raw pass-through, librdkafka", "librdkafka", librdkafka_raw),
-        ("pass-through in the enforcer's loop", "loop", loop_raw),
-        ("enforcer (verify, policy, disclose)", "enforcer", enforced),
-    ):
-        process_us, broker_us = cpu[name]
-        broker_text = f"{broker_us:4.0f} µs" if broker_us is not None else "unknown"
+    base = {
+        **connection.to_json_dict(),
+        "consumers": consumers,
+        "producer": "muni-muc",
+        "producer_public_pem": key.public_pem().decode(),
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-enforcer-") as tmp:
+        directory = Path(tmp)
+        runs = {
+            workers: await asyncio.to_thread(
+                measure_workers, connection, admin, base, batch, workers, PARTITIONS, pid, directory
+            )
+            for workers in (1, 2)
+        }
+        many = {**base, "idle_grants": GRANTS_FOR_MEMORY}
+        sized = await asyncio.to_thread(
+            measure_workers, connection, admin, many, batch[:5000], 1, PARTITIONS, pid, directory
+        )
+        cpu = {name: window.per_event_us(len(batch)) for name, window in windows.items()}
+        for label, name, rate in (
+            ("raw pass-through, aiokafka", "aiokafka", aiokafka_raw),
+            ("raw pass-through, librdkafka", "librdkafka", librdkafka_raw),
+            ("pass-through in the enforcer's loop", "loop", loop_raw),
+        ):
+            process_us, broker_us = cpu[name]
+            print(
+                f"{label:45} {rate:8.0f} events/s; CPU per event: this process"
+                f" {process_us:4.0f} µs, broker {_us(broker_us)}",
+                flush=True,
+            )
+        for workers, run in runs.items():
+            label = f"enforcer, {workers} worker{'s' if workers > 1 else ''}"
+            print(
+                f"{label:45} {run.events_per_s:8.0f} events/s; CPU per event: workers"
+                f" {run.worker_cpu_us:4.0f} µs, broker {_us(run.broker_cpu_us)};"
+                f" RSS {run.rss_mb:.0f} MB",
+                flush=True,
+            )
         print(
-            f"{label:45} {rate:8.0f} events/s; CPU per event: this process {process_us:4.0f} µs,"
-            f" broker {broker_text}",
+            f"enforcer, 1 worker, {GRANTS_FOR_MEMORY:,} grants:{sized.events_per_s:18.0f} events/s;"
+            f" RSS {sized.rss_mb:.0f} MB (target ≤ 200 MB)",
             flush=True,
         )
-    print(
-        f"ratio enforcer / aiokafka pass-through:   {enforced / aiokafka_raw:.2f}  (target ≥ 0.5)"
-    )
-    print(f"ratio enforcer / librdkafka pass-through: {enforced / librdkafka_raw:.2f}")
-    print(f"target ≥ 5,000 events/s: {'met' if enforced >= 5000 else 'MISSED'}")
-    met = "met" if cpu["enforcer"][0] <= 500 else "MISSED"
-    print(f"target ≤ 500 µs CPU per event in the enforcer's process: {met}")
-
-    lat = await latency(connection, admin, state, key, consumers[0], args.rate_seconds)
+        one, two = runs[1], runs[2]
+        print(
+            f"ratio 1 worker / aiokafka pass-through:   {one.events_per_s / aiokafka_raw:.2f}"
+            "  (target ≥ 0.5)"
+        )
+        print(f"ratio 1 worker / librdkafka pass-through: {one.events_per_s / librdkafka_raw:.2f}")
+        print(
+            f"ratio 2 workers / 1 worker:                {two.events_per_s / one.events_per_s:.2f}"
+        )
+        print(f"target ≥ 5,000 events/s (2 workers): {_met(two.events_per_s >= 5000)}")
+        print(f"target ≤ 500 µs CPU per event in the enforcer: {_met(one.worker_cpu_us <= 500)}")
+        lat = await latency(
+            connection, admin, base, key, consumers[0], args.rate_seconds, directory
+        )
     p50 = p99 = None
     if lat:
         q = statistics.quantiles(lat, n=100)
         p50, p99 = round(q[49]), round(q[98])
         print(
             f"end-to-end latency at 1,000 events/s over {len(lat)} events: "
-            f"p50 {p50} ms, p99 {p99} ms (target p99 ≤ 250 ms: {'met' if p99 <= 250 else 'MISSED'})"
+            f"p50 {p50} ms, p99 {p99} ms (target p99 ≤ 250 ms: {_met(p99 <= 250)})"
         )
     figures = {
         "events": len(batch),
         "passthrough_aiokafka_eps": round(aiokafka_raw),
         "passthrough_librdkafka_eps": round(librdkafka_raw),
         "passthrough_enforcer_loop_eps": round(loop_raw),
-        "enforcer_eps": round(enforced),
-        "enforcer_cpu_us_per_event": round(cpu["enforcer"][0]),
-        "enforcer_broker_cpu_us_per_event": _rounded(cpu["enforcer"][1]),
+        "enforcer_1_worker_eps": round(one.events_per_s),
+        "enforcer_2_workers_eps": round(two.events_per_s),
+        "enforcer_cpu_us_per_event": round(one.worker_cpu_us),
+        "enforcer_broker_cpu_us_per_event": _rounded(one.broker_cpu_us),
+        "enforcer_2_workers_cpu_us_per_event": round(two.worker_cpu_us),
+        "enforcer_rss_mb": round(one.rss_mb),
+        "enforcer_rss_mb_at_10000_grants": round(sized.rss_mb),
         "latency_p50_ms": p50,
         "latency_p99_ms": p99,
         "load_average": round(os.getloadavg()[0], 2),
     }
     print(json.dumps(figures))
+
+
+def _us(value: float | None) -> str:
+    return "unknown" if value is None else f"{value:4.0f} µs"
+
+
+def _met(condition: bool) -> str:
+    return "met" if condition else "MISSED"
 
 
 def _rounded(value: float | None) -> int | None:

@@ -20,6 +20,10 @@ class EnforcerMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self._snapshot_hash: str | None = None
+        # Counts `record` adds up until `flush`.
+        self._events: dict[tuple[str, str], int] = {}
+        self._quarantined: dict[str, int] = {}
+        self._decisions: dict[tuple[str, str, str], int] = {}
         self.events = Counter(
             "bus_enforcer_events_consumed_total",
             "Input events consumed.",
@@ -88,15 +92,35 @@ class EnforcerMetrics:
         )
 
     def record(self, outcome: Outcome, seconds: float) -> None:
-        """Count one processed record: its event, quarantine and decisions, and the `seconds`
-        its processing took."""
+        """Count one processed record: its event, quarantine and decisions (added up here, shown
+        at the next `flush`), and the `seconds` its processing took."""
         self.processing.observe(seconds)
-        self.events.labels(outcome.event_type or "unknown", outcome.producer or "unknown").inc()
+        events = self._events
+        key = (outcome.event_type or "unknown", outcome.producer or "unknown")
+        events[key] = events.get(key, 0) + 1
         if outcome.quarantine_reason is not None:
-            self.quarantined.labels(outcome.quarantine_reason).inc()
+            quarantined = self._quarantined
+            quarantined[outcome.quarantine_reason] = (
+                quarantined.get(outcome.quarantine_reason, 0) + 1
+            )
+        decisions = self._decisions
         for decision in outcome.decisions:
             for reason in decision.reasons:
-                self.decisions.labels(decision.outcome.value, reason.value, decision.consumer).inc()
+                labels = (decision.outcome.value, reason.value, decision.consumer)
+                decisions[labels] = decisions.get(labels, 0) + 1
+
+    def flush(self) -> None:
+        """Show what `record` added up: once per transaction, not once per event and decision
+        (a labelled counter's increment costs a lookup under a lock, ~3 µs)."""
+        for (event_type, producer), count in self._events.items():
+            self.events.labels(event_type, producer).inc(count)
+        for reason, count in self._quarantined.items():
+            self.quarantined.labels(reason).inc(count)
+        for labels, count in self._decisions.items():
+            self.decisions.labels(*labels).inc(count)
+        self._events.clear()
+        self._quarantined.clear()
+        self._decisions.clear()
 
     def committed(self, event_times: list[datetime], commit_seconds: float, now: datetime) -> None:
         """A committed transaction: how long the commit took, and for each event the time from

@@ -59,6 +59,7 @@ class LoopObserver:
         if metrics is None:
             return
         try:
+            metrics.flush()
             metrics.committed(event_times, commit_seconds, self._clock())
             metrics.policy_in_force(state.snapshot.hash)
         except Exception:  # see the module's docstring
@@ -83,9 +84,11 @@ class LoopObserver:
             self.error("metrics")
 
     def error(self, stage: str) -> None:
-        """Count a failure of the loop at `stage` (fetch, transaction, loop, fenced, ...)."""
+        """Count a failure of the loop at `stage` (fetch, transaction, loop, fenced, ...), and
+        show what was processed before it (counted as processed, committed or not)."""
         if self._metrics is not None:
             self._metrics.loop_errors.labels(stage).inc()
+            self._metrics.flush()
 
     def stalled(self, tp: Partition, stalled: bool) -> None:
         """Raise or clear the alert that `tp` has stalled."""

@@ -27,7 +27,8 @@ from bus.kafka.position import record_position
 from bus.kafka.topics import AUDIT_TOPIC, QUARANTINE_TOPIC, delivery_topic, ingress_topic
 from bus.keys import KeyStore
 from bus.policy.decision import Decision, Reason
-from bus.policy.engine import authorize_producer, decide
+from bus.policy.decision_cache import DecisionCache
+from bus.policy.engine import authorize_producer
 from bus.policy.facts import EventFacts, Subscription, facts_from_values
 from bus.policy.snapshot import Snapshot
 from bus.record.audit_record import (
@@ -75,6 +76,10 @@ class EnforcerState:
     # Where events of a type arrive: the bus's own ingress topic. A record on another topic is
     # quarantined; a test or benchmark reading a topic of its own names that topic here.
     ingress_topic_of: Callable[[str], str] = ingress_topic
+    # Of this state's snapshot: a new state (a policy change) starts with an empty one.
+    decisions: DecisionCache = field(
+        default_factory=DecisionCache, init=False, repr=False, compare=False
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,13 +149,19 @@ def _process(record: InRecord, state: EnforcerState, now: datetime) -> Outcome:
     records: list[OutRecord] = []
     decisions: list[Decision] = []
     common: Headers | None = None
+    # Consumers released the same fields get the same presentation: built once per field set.
+    presented: dict[tuple[str, ...], bytes] = {}
     recorded = recorded_facts(facts)
     for subscription in state.subscriptions.get(facts.event_type, ()):
-        decision = decide(state.snapshot, facts, subscription, at)
+        decision = state.decisions.decide(state.snapshot, facts, subscription, at)
         decisions.append(decision)
         if decision.permitted:
             common = common or _event_headers(verified)
-            records.append(_delivery(verified, decision, subject, state.pseudonyms, common))
+            released = decision.released_fields
+            value = presented.get(released)
+            if value is None:
+                value = presented[released] = verified.present(released).encode("ascii")
+            records.append(_delivery(verified, decision, subject, state.pseudonyms, common, value))
         records.append(_audit(record, verified, facts, decision, audit_subject, now, recorded))
     return Outcome(
         records,
@@ -198,6 +209,7 @@ def _delivery(
     subject: str,
     pseudonyms: Pseudonymizer,
     common: Headers,
+    value: bytes,
 ) -> OutRecord:
     released = decision.released_fields
     subject_released = verified.event_class.subject_field in released
@@ -214,7 +226,7 @@ def _delivery(
     return OutRecord(
         topic=delivery_topic(decision.consumer, decision.purpose),
         key=key.encode(),
-        value=verified.present(released).encode("ascii"),
+        value=value,
         headers=headers,
     )
 

@@ -40,6 +40,7 @@ TOKEN_TYPE = "govbus+sd-jwt"  # noqa: S105 - a media type, not a secret
 SALT_BYTES = 16  # 128 bits, the minimum RFC 9901 recommends
 # The JWT header members we issue; any other would be an unchecked value riding along.
 HEADER_MEMBERS = frozenset({"alg", "typ", "kid"})
+MAX_CACHED_HEADERS = 1024
 SD_MEMBERS = ("_sd", "_sd_alg")
 
 
@@ -220,7 +221,8 @@ def _verify_issuer_jwt(issuer_jwt: str, keys: KeyStore) -> tuple[dict[str, Any],
     pieces = issuer_jwt.split(".")
     if len(pieces) != 3:
         raise MalformedTokenError("the issuer-signed JWT must have three '.'-separated parts")
-    header = _json_object(pieces[0], "JWT header")
+    # An issuer sends the same header on every token: read it once (checks below still run).
+    header = _valid_headers.get(pieces[0]) or _json_object(pieces[0], "JWT header")
     if header.get("alg") != ALGORITHM:
         raise BadSignatureError(f"algorithm {header.get('alg')!r} is not accepted; only EdDSA")
     kid = header.get("kid")
@@ -242,12 +244,20 @@ def _verify_issuer_jwt(issuer_jwt: str, keys: KeyStore) -> tuple[dict[str, Any],
         raise UnexpectedClaimError(f"JWT header members not allowed: {_names(unexpected)}")
     if header.get("typ") != TOKEN_TYPE:
         raise UnexpectedClaimError(f"JWT header typ must be {TOKEN_TYPE!r}")
+    if pieces[0] not in _valid_headers:
+        if len(_valid_headers) >= MAX_CACHED_HEADERS:  # a flood of distinct kids: start over
+            _valid_headers.clear()
+        _valid_headers[pieces[0]] = header
     claims = _json_object(pieces[1], "JWT payload")
     if claims.get("iss") != key.agency_id:
         raise UnknownKeyError(
             f"key {kid!r} belongs to {key.agency_id!r}, but the token claims issuer {claims.get('iss')!r}"
         )
     return header, claims
+
+
+# Headers (as sent, base64url) that passed every check of their own, read: one per issuer key.
+_valid_headers: dict[str, dict[str, Any]] = {}
 
 
 def _names(names: Collection[str]) -> str:

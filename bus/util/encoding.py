@@ -49,7 +49,10 @@ def json_loads(data: bytes, what: str) -> Any:
         value = pydantic_core.from_json(data)
     except ValueError as exc:
         raise MalformedEncodingError(f"{what} is not valid JSON") from exc
-    if b"{" in data:  # without one there is no object; most disclosures are scalars
+    # Without a "{" there is no object (most disclosures are scalars). Bytes that are exactly the
+    # compact encoding of the value read (as the bus issues them) cannot repeat a member: the
+    # encoding of a dict has each once. Anything else gets the slower, member-by-member check.
+    if b"{" in data and pydantic_core.to_json(value) != data:
         _require_unique_members(data, what)
     return value
 

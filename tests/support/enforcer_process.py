@@ -4,9 +4,10 @@
 
 CONFIG (JSON): the connection (`KafkaConnection.to_json_dict()`'s keys: bootstrap, credentials,
 security protocol, CA file), ingress (a topic or a list), group, consumers (ids),
-producer (id), producer_public_pem. The policy: the producer is Munich's register; each consumer
-holds a grant (subject_id, new_address) for purpose "tax" covering Bavaria. Exits cleanly on
-SIGTERM.
+producer (id), producer_public_pem, optionally idle_grants (a count: grants of agencies that
+subscribe to nothing, to measure memory at a policy set's size). The policy: the producer is
+Munich's register; each consumer holds a grant (subject_id, new_address) for purpose "tax"
+covering Bavaria. Exits cleanly on SIGTERM.
 """
 
 import asyncio
@@ -35,16 +36,18 @@ TYPE = "population.AddressChanged"
 def state_for(config: dict[str, Any]) -> EnforcerState:
     consumers = [str(c) for c in config["consumers"]]
     producer = str(config["producer"])
+    # Grants of agencies that subscribe to nothing: a policy set's size without more work per event.
+    idle = [f"idle-{i}" for i in range(int(config.get("idle_grants", 0)))]
     snapshot = compile_snapshot(
         policy_set(
             agencies=(
                 agency(producer, "09162000", "population-register"),
-                *(agency(c, "09", "taxation") for c in consumers),
+                *(agency(c, "09", "taxation") for c in consumers + idle),
             ),
             purposes=(purpose("tax", "taxation"),),
             grants=tuple(
                 grant(f"g-{i}", c, "tax", fields=("subject_id", "new_address"))
-                for i, c in enumerate(consumers)
+                for i, c in enumerate(consumers + idle)
             ),
             producers=(
                 ProducerAuthority(agency=producer, event_types=(TYPE,), territory="09162000"),
