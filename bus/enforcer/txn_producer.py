@@ -32,9 +32,10 @@ from bus.enforcer.records import RecordHeaders
 from bus.kafka.connection import KafkaConnection
 
 log = logging.getLogger("bus.enforcer.service")
-# librdkafka's own lines stay on stderr: with a Python `logger` in the configuration, a thawed
-# worker died in confluent-kafka (CallState_get: Assertion `cs != NULL`), its log callback called
-# on a thread it did not expect (tests/integration/test_enforcer_zombie.py, every run).
+# librdkafka's own lines go to stderr: no Python `logger` in the configuration. It was removed
+# when a thawed worker aborted in confluent-kafka (CallState_get: Assertion `cs != NULL`); the
+# cause proved to be blocking consumer calls inside on_assign (owned_partitions.py), so a logger
+# may come back once the zombie test has run with it.
 LINGER_MS = 100
 BATCH_BYTES = 1 << 20
 OPERATION_TIMEOUT_S = 30.0  # init, offsets, commit, abort: then the transaction counts as failed

@@ -9,6 +9,7 @@ No key binding: the holder here is the bus, which forwards, not a wallet that pr
 import secrets
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from nacl.exceptions import BadSignatureError as NaclBadSignature
@@ -217,12 +218,14 @@ def _refuse_unused(
         )
 
 
-def _verify_issuer_jwt(issuer_jwt: str, keys: KeyStore) -> tuple[dict[str, Any], dict[str, Any]]:
+def _verify_issuer_jwt(issuer_jwt: str, keys: KeyStore) -> tuple[Mapping[str, Any], dict[str, Any]]:
     pieces = issuer_jwt.split(".")
     if len(pieces) != 3:
         raise MalformedTokenError("the issuer-signed JWT must have three '.'-separated parts")
     # An issuer sends the same header on every token: read it once (checks below still run).
-    header = _valid_headers.get(pieces[0]) or _json_object(pieces[0], "JWT header")
+    header: Mapping[str, Any] = _valid_headers.get(pieces[0]) or _json_object(
+        pieces[0], "JWT header"
+    )
     if header.get("alg") != ALGORITHM:
         raise BadSignatureError(f"algorithm {header.get('alg')!r} is not accepted; only EdDSA")
     kid = header.get("kid")
@@ -247,7 +250,8 @@ def _verify_issuer_jwt(issuer_jwt: str, keys: KeyStore) -> tuple[dict[str, Any],
     if pieces[0] not in _valid_headers:
         if len(_valid_headers) >= MAX_CACHED_HEADERS:  # a flood of distinct kids: start over
             _valid_headers.clear()
-        _valid_headers[pieces[0]] = header
+        # Read-only: every token with this header shares it, so no caller may change it.
+        _valid_headers[pieces[0]] = MappingProxyType(header)
     claims = _json_object(pieces[1], "JWT payload")
     if claims.get("iss") != key.agency_id:
         raise UnknownKeyError(
@@ -257,7 +261,7 @@ def _verify_issuer_jwt(issuer_jwt: str, keys: KeyStore) -> tuple[dict[str, Any],
 
 
 # Headers (as sent, base64url) that passed every check of their own, read: one per issuer key.
-_valid_headers: dict[str, dict[str, Any]] = {}
+_valid_headers: dict[str, Mapping[str, Any]] = {}
 
 
 def _names(names: Collection[str]) -> str:
