@@ -12,11 +12,20 @@ INSTALLED := $(VENV)/.installed
 setup: $(INSTALLED)
 	$(BIN)/bus kafka provision
 
-$(INSTALLED): pyproject.toml
+# The native verifier (native/) is built with Rust's cargo; rustup installs it in ~/.cargo/bin,
+# which a fresh CI shell may not have on its PATH.
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+NATIVE_SOURCES := $(wildcard native/*.toml native/Cargo.lock native/*.pyi native/src/*.rs)
+
+$(INSTALLED): pyproject.toml $(NATIVE_SOURCES)
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 		|| { echo "error: Python 3.11+ is needed (found $$($(PYTHON) --version)); set PYTHON=..."; exit 1; }
+	@command -v cargo > /dev/null \
+		|| { echo "error: Rust's cargo is needed to build native/ (install it with rustup, https://rustup.rs)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	@echo "building the native verifier (native/, Rust; a minute the first time)"
+	$(BIN)/pip install --quiet ./native
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 

@@ -3,20 +3,25 @@
     .venv/bin/python -m benchmarks.codec [--seconds 2]
 
 Baselines: the Ed25519 signature alone (libsodium sign/verify, the floor no SD-JWT code can beat),
-and `cryptography`'s Ed25519 verify (what the stack would use without PyNaCl).
+`cryptography`'s Ed25519 verify (what the stack would use without PyNaCl), and the pure-Python
+reference path (PyNaCl's check, the hashlib digest) beside the native one (native/) in use.
 Targets (issue 3): verify ≤ 100 µs, present ≤ 30 µs.
 """
 
 import argparse
+import dataclasses
 import statistics
 import time
 from collections.abc import Callable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from bus.envelope import sdjwt
 from bus.envelope.codec import issue_event, present, verify_event
 from bus.keys import AgencySigningKey, KeyStore
 from bus.keys.keystore import public_key_from_pem
+from bus.keys.signature_check import NATIVE, reference_check
+from bus.util.encoding import sd_digest, sd_digest_reference
 from tests.support.events import address_changed
 
 RELEASED = {"subject_id", "new_address", "effective_date"}
@@ -57,6 +62,10 @@ def main() -> None:
     signature = key.sign(message)
     public = keys.get(key.kid)
     assert public is not None
+    reference_keys = KeyStore(
+        [dataclasses.replace(public, check_signature=reference_check(public.verify_key))]
+    )
+    disclosure = token.split("~")[1]
     pyca = Ed25519PrivateKey.generate()
     pyca_signature = pyca.sign(message)
     pyca_public = pyca.public_key()
@@ -69,13 +78,18 @@ def main() -> None:
         "baseline: Ed25519 verify (cryptography)": lambda: pyca_public.verify(
             pyca_signature, message
         ),
+        "Ed25519 verify, the check in use": lambda: public.check_signature(message, signature),
+        "SD-JWT digest, hashlib (reference)": lambda: sd_digest_reference(disclosure),
+        "SD-JWT digest, the one in use": lambda: sd_digest(disclosure),
         "issue (6 disclosures)": lambda: issue_event(event, key),
         "present (3 of 6, from token)": lambda: present(token, RELEASED),
         "present (3 of 6, after verify)": lambda: verified.present(RELEASED),
         "verify (6 disclosures)": lambda: verify_event(token, keys),
         "verify (3 of 6 disclosures)": lambda: verify_event(presented, keys),
+        "verify (6), reference check and digest": lambda: _reference_verify(token, reference_keys),
     }
     results = measure_all(cases, seconds)
+    print(f"native verifier and digest (native/): {'in use' if NATIVE else 'NOT BUILT'}")
     print(f"{'operation':42} {'µs/op':>9} {'ops/s':>10}")
     for name, per_op in results.items():
         print(f"{name:42} {per_op:9.1f} {1e6 / per_op:10.0f}")
@@ -94,10 +108,24 @@ def main() -> None:
         f"issue / signature sign:    {issue_us / sign_floor:.2f}x "
         f"(SD-JWT work on top of the signature: {issue_us - sign_floor:.1f} µs)"
     )
+    reference_us = results["verify (6), reference check and digest"]
+    print(
+        f"verify, native / reference:  {verify_us / reference_us:.2f}x "
+        f"({reference_us - verify_us:.1f} µs saved per event)"
+    )
     print(f"target verify ≤ 100 µs: {'met' if verify_us <= 100 else 'MISSED'} ({verify_us:.1f} µs)")
     print(
         f"target present ≤ 30 µs: {'met' if present_us <= 30 else 'MISSED'} ({present_us:.1f} µs)"
     )
+
+
+def _reference_verify(token: str, keys: KeyStore) -> object:
+    """verify_event on the pure-Python reference path: PyNaCl's check and hashlib's digest."""
+    sdjwt.sd_digest = sd_digest_reference
+    try:
+        return verify_event(token, keys)
+    finally:
+        sdjwt.sd_digest = sd_digest
 
 
 if __name__ == "__main__":

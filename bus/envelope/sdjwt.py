@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from nacl.exceptions import BadSignatureError as NaclBadSignature
-
 from bus.envelope.errors import (
     BadSignatureError,
     DigestMismatchError,
@@ -25,6 +23,7 @@ from bus.envelope.errors import (
     UnreferencedDisclosureError,
 )
 from bus.keys import AgencySigningKey, KeyStore
+from bus.keys.signature_check import SIGNATURE_BYTES
 from bus.util.encoding import (
     MalformedEncodingError,
     b64url_decode,
@@ -234,14 +233,13 @@ def _verify_issuer_jwt(issuer_jwt: str, keys: KeyStore) -> tuple[Mapping[str, An
     key = keys.get(kid)
     if key is None:
         raise UnknownKeyError(f"key {kid!r} is not among the known agency keys")
-    try:
-        key.verify_key.verify(f"{pieces[0]}.{pieces[1]}".encode("ascii"), _b64(pieces[2]))
-    except NaclBadSignature:
+    signature = _b64(pieces[2])
+    if len(signature) != SIGNATURE_BYTES:
         raise BadSignatureError(
-            f"signature does not verify with key {kid!r} of {key.agency_id}"
-        ) from None
-    except ValueError as exc:  # wrong signature length
-        raise BadSignatureError(f"signature is malformed: {exc}") from None
+            f"signature is malformed: {len(signature)} bytes, an Ed25519 signature has 64"
+        )
+    if not key.check_signature(f"{pieces[0]}.{pieces[1]}".encode("ascii"), signature):
+        raise BadSignatureError(f"signature does not verify with key {kid!r} of {key.agency_id}")
     unexpected = header.keys() - HEADER_MEMBERS
     if unexpected:
         raise UnexpectedClaimError(f"JWT header members not allowed: {_names(unexpected)}")

@@ -10,6 +10,7 @@ from nacl.signing import VerifyKey
 
 from bus.errors import ConfigError
 from bus.keys.agency_key import check_agency_id
+from bus.keys.signature_check import SignatureCheck, signature_check
 from bus.keys.thumbprint import jwk_thumbprint
 
 PUBLIC_SUFFIX = ".pub.pem"
@@ -22,6 +23,8 @@ class AgencyPublicKey:
     agency_id: str
     kid: str
     verify_key: VerifyKey = field(repr=False)
+    # The same key as the per-event check (native when built): exactly the signatures it accepts.
+    check_signature: SignatureCheck = field(repr=False, compare=False)
 
 
 class KeyStore:
@@ -74,4 +77,6 @@ def public_key_from_pem(agency_id: str, pem: bytes) -> AgencyPublicKey:
     if not isinstance(key, Ed25519PublicKey):
         raise ConfigError(f"an Ed25519 public key is needed, found {type(key).__name__}")
     raw = key.public_bytes_raw()
-    return AgencyPublicKey(check_agency_id(agency_id), jwk_thumbprint(raw), VerifyKey(raw))
+    return AgencyPublicKey(
+        check_agency_id(agency_id), jwk_thumbprint(raw), VerifyKey(raw), signature_check(raw)
+    )

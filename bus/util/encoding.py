@@ -8,9 +8,17 @@ cost is measured by benchmarks/codec.py).
 import binascii
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pydantic_core
+
+try:
+    import govbus_native
+
+    NATIVE = True
+except ImportError:  # pragma: no cover - `make setup` builds it (native/)
+    NATIVE = False
 
 _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
 _FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
@@ -86,6 +94,11 @@ def json_from_b64url(text: str, what: str) -> Any:
     return json_loads(b64url_decode(text), what)
 
 
-def sd_digest(encoded_disclosure: str) -> str:
+def sd_digest_reference(encoded_disclosure: str) -> str:
     """RFC 9901 digest: sha-256 over the ASCII of the base64url-encoded disclosure."""
     return b64url_encode(hashlib.sha256(encoded_disclosure.encode("ascii")).digest())
+
+
+# The same digest in one native call where native/ is built (5x faster; the enforcer takes ~12 per
+# event); it too refuses a non-ASCII text with a ValueError. tests/unit/test_native_digest.py.
+sd_digest: Callable[[str], str] = govbus_native.sd_digest if NATIVE else sd_digest_reference

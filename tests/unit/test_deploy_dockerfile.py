@@ -72,3 +72,17 @@ def test_no_secret_enters_the_image() -> None:
     ignored = (DEPLOY / "Dockerfile.dockerignore").read_text().splitlines()
     assert "*" in ignored
     assert not [line for line in ignored if line.startswith("!var")]
+
+
+def test_the_native_verifier_is_built_in_the_build_stage_only() -> None:
+    steps = instructions()
+    stages = [i for i, (k, _) in enumerate(steps) if k == "FROM"]
+    build, final = steps[: stages[-1]], final_stage()
+    runs = " ".join(a for k, a in build if k == "RUN")
+    # Built before the project, so the image uses it (bus/keys/signature_check.py).
+    assert runs.index("pip install ./native") < runs.index("pip install . ")
+    assert "cargo" in runs
+    assert not [a for k, a in final if k == "RUN" and "cargo" in a]
+    ignored = (DEPLOY / "Dockerfile.dockerignore").read_text().splitlines()
+    assert "!native/" in ignored
+    assert "native/target" in ignored

@@ -1,0 +1,9 @@
+"""Types of govbus's native extension (src/lib.rs)."""
+
+class Ed25519Verifier:
+    """One Ed25519 public key that accepts exactly what libsodium 1.0.20 accepts."""
+
+    def __init__(self, public_key: bytes) -> None: ...
+    def verify(self, message: bytes, signature: bytes) -> bool: ...
+
+def sd_digest(encoded_disclosure: str) -> str: ...
