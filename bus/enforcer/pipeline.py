@@ -31,6 +31,7 @@ from bus.policy.decision_cache import DecisionCache
 from bus.policy.engine import authorize_producer
 from bus.policy.facts import EventFacts, Subscription, facts_from_values
 from bus.policy.snapshot import Snapshot
+from bus.record.audit_fragments import EventAuditRecords
 from bus.record.audit_record import (
     AUDIT_AUDIENCE,
     AuditRecord,
@@ -151,8 +152,19 @@ def _process(record: InRecord, state: EnforcerState, now: datetime) -> Outcome:
     common: Headers | None = None
     # Consumers released the same fields get the same presentation: built once per field set.
     presented: dict[tuple[str, ...], bytes] = {}
-    recorded = recorded_facts(facts)
-    for subscription in state.subscriptions.get(facts.event_type, ()):
+    subscriptions = state.subscriptions.get(facts.event_type, ())
+    if subscriptions:
+        audit = EventAuditRecords(
+            event_id=verified.attributes.id,
+            event_type=facts.event_type,
+            producer=facts.producer,
+            decided_at=decision_time(now),
+            subject_pseudonym=audit_subject,
+            input=InputPosition(record.topic, record.partition, record.offset),
+            facts=recorded_facts(facts),
+        )
+        audit_key = verified.attributes.id.encode()
+    for subscription in subscriptions:
         decision = state.decisions.decide(state.snapshot, facts, subscription, at)
         decisions.append(decision)
         if decision.permitted:
@@ -162,7 +174,7 @@ def _process(record: InRecord, state: EnforcerState, now: datetime) -> Outcome:
             if value is None:
                 value = presented[released] = verified.present(released).encode("ascii")
             records.append(_delivery(verified, decision, subject, state.pseudonyms, common, value))
-        records.append(_audit(record, verified, facts, decision, audit_subject, now, recorded))
+        records.append(OutRecord(AUDIT_TOPIC, audit_key, audit.record(decision)))
     return Outcome(
         records,
         decisions,
@@ -229,36 +241,6 @@ def _delivery(
         value=value,
         headers=headers,
     )
-
-
-def _audit(
-    record: InRecord,
-    verified: VerifiedEvent,
-    facts: EventFacts,
-    decision: Decision,
-    audit_subject: str,
-    now: datetime,
-    recorded: RecordedFacts,
-) -> OutRecord:
-    entry = AuditRecord(
-        event_id=verified.attributes.id,
-        event_type=facts.event_type,
-        producer=facts.producer,
-        consumer=decision.consumer,
-        purpose=decision.purpose,
-        legal_basis=decision.legal_basis,
-        outcome=RecordedOutcome.of(decision.outcome),
-        reasons=tuple(r.value for r in decision.reasons),
-        released_fields=decision.released_fields,
-        grant_id=decision.grant_id,
-        snapshot_hash=decision.snapshot_hash,
-        decided_at=decision_time(now),
-        subject_pseudonym=audit_subject,
-        input=InputPosition(record.topic, record.partition, record.offset),
-        claimed_event_id=None,
-        facts=recorded,
-    )
-    return OutRecord(AUDIT_TOPIC, verified.attributes.id.encode(), entry.to_json_bytes())
 
 
 def recorded_facts(facts: EventFacts) -> RecordedFacts:

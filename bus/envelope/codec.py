@@ -4,7 +4,7 @@
 permitted subscription, `verify_event` what anyone holding the issuer's public key does.
 """
 
-import uuid
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -209,10 +209,12 @@ def _time(text: str) -> datetime:
         raise MalformedTokenError(f"ce_time {text[:60]!r} is not an RFC 3339 time") from None
 
 
+# str(uuid.UUID(...))'s spelling: lower-case hex in groups of 8-4-4-4-12. uuid.UUID also reads
+# braces, a urn: prefix, upper case and missing hyphens; the bus wants one spelling, so that one
+# event cannot be told apart from itself by the way its id is written.
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def _is_canonical_uuid(text: str) -> bool:
-    # uuid.UUID also reads braces, a urn: prefix and missing hyphens; the bus wants one spelling,
-    # so that one event cannot be told apart from itself by the way its id is written.
-    try:
-        return str(uuid.UUID(text)) == text
-    except ValueError:
-        return False
+    # A regular expression, not a round trip through uuid.UUID: a third of the cost, per event.
+    return _CANONICAL_UUID.fullmatch(text) is not None

@@ -44,7 +44,7 @@ MAX_CACHED_HEADERS = 1024
 SD_MEMBERS = ("_sd", "_sd_alg")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Disclosure:
     """One disclosed field: its name, its value (nested disclosures resolved) and its encoding
     as it travels in the token."""
@@ -152,11 +152,12 @@ def verify(
                 f"the issuer signed a disclosure named {disclosure.name!r}, which this event type"
                 " does not define"
             )
-        nested: list[str] = []
-        value = _resolve(disclosure.value, by_digest, used, nested)
-        disclosures[disclosure.name] = Disclosure(
-            disclosure.name, value, disclosure.encoded, tuple(nested)
-        )
+        if isinstance(disclosure.value, dict | list):
+            nested: list[str] = []
+            value = _resolve(disclosure.value, by_digest, used, nested)
+            disclosure = Disclosure(disclosure.name, value, disclosure.encoded, tuple(nested))
+        # else: a scalar has nothing to resolve (as _resolve would find): the decoded one stands.
+        disclosures[disclosure.name] = disclosure
     if len(used) != len(by_digest):
         _refuse_unused(encoded, by_digest, used, allowed)
     clear = {k: v for k, v in claims.items() if k not in SD_MEMBERS}

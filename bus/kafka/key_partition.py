@@ -6,11 +6,23 @@ partition, so a republication written to another partition would otherwise escap
 person's events would lose their order.
 """
 
-from aiokafka.partitioner import murmur2
+from collections.abc import Callable
+
+from aiokafka.partitioner import murmur2 as reference_murmur2
+
+try:
+    import govbus_native
+
+    NATIVE = True
+except ImportError:  # pragma: no cover - `make setup` builds it (native/)
+    NATIVE = False
+
+# The native hash where native/ is built (aiokafka's is pure Python, ~5 µs a key, once per
+# event); tests/unit/test_native_murmur2.py holds the two equal.
+murmur2: Callable[[bytes], int] = govbus_native.murmur2 if NATIVE else reference_murmur2
 
 
 def key_partition(key: bytes, partition_count: int) -> int:
     """The partition, of `partition_count`, on which Kafka's default partitioner puts `key`."""
     # Exactly aiokafka's DefaultPartitioner for a non-null key (aiokafka/partitioner.py).
-    hashed: int = murmur2(key)
-    return (hashed & 0x7FFFFFFF) % partition_count
+    return (murmur2(key) & 0x7FFFFFFF) % partition_count

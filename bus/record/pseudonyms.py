@@ -6,7 +6,6 @@ per person hold without revealing who the person is. The enforcer makes the key 
 there would make every query by subject quietly find nothing.
 """
 
-import hashlib
 import hmac
 import secrets
 from pathlib import Path
@@ -34,9 +33,8 @@ class Pseudonymizer:
         """`audience` separates domains (a consumer, or the audit trail: AUDIT_AUDIENCE in
         bus/record/audit_record.py): the same person gets unrelated pseudonyms in each, so two
         consumers cannot join their data on it."""
-        digest = hmac.new(
-            self._secret, f"{audience}\x00{subject}".encode(), hashlib.sha256
-        ).digest()
+        # The one-shot hmac.digest (OpenSSL's, ~4x faster than an hmac.new object): per event.
+        digest = hmac.digest(self._secret, f"{audience}\x00{subject}".encode(), "sha256")
         return "psn-" + b64url_encode(digest[:20])
 
 

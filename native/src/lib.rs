@@ -61,9 +61,41 @@ fn sd_digest(encoded_disclosure: &str) -> PyResult<String> {
     Ok(URL_SAFE_NO_PAD.encode(Sha256::digest(encoded_disclosure.as_bytes())))
 }
 
+/// Kafka's murmur2 (the Java client's `Utils.murmur2`, aiokafka's `murmur2`) of a record key: the
+/// default partitioner's hash, which the enforcer checks every ingress record's partition by.
+#[pyfunction]
+fn murmur2(data: &[u8]) -> u32 {
+    const M: u32 = 0x5bd1_e995;
+    let mut h: u32 = 0x9747_b28c ^ (data.len() as u32);
+    let mut chunks = data.chunks_exact(4);
+    for chunk in &mut chunks {
+        let mut k = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        k = k.wrapping_mul(M);
+        k ^= k >> 24;
+        k = k.wrapping_mul(M);
+        h = h.wrapping_mul(M) ^ k;
+    }
+    let rest = chunks.remainder();
+    if rest.len() >= 3 {
+        h ^= u32::from(rest[2]) << 16;
+    }
+    if rest.len() >= 2 {
+        h ^= u32::from(rest[1]) << 8;
+    }
+    if !rest.is_empty() {
+        h ^= u32::from(rest[0]);
+        h = h.wrapping_mul(M);
+    }
+    h ^= h >> 13;
+    h = h.wrapping_mul(M);
+    h ^= h >> 15;
+    h
+}
+
 #[pymodule]
 fn govbus_native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<Ed25519Verifier>()?;
     module.add_function(wrap_pyfunction!(sd_digest, module)?)?;
+    module.add_function(wrap_pyfunction!(murmur2, module)?)?;
     Ok(())
 }
