@@ -245,26 +245,33 @@ async def latency(
         delivery_topic(consumer, "tax"),
         **connection.aiokafka_kwargs(),
         isolation_level="read_committed",
-        auto_offset_reset="earliest",  # the topic is this run's own: nothing is skipped
+        # The topic holds the throughput runs' deliveries too: only what comes from now on.
+        auto_offset_reset="latest",
         fetch_max_wait_ms=10,  # the broker answers at once, not after its default 500 ms
     )
     await reader.start()
-    sent_at: dict[str, float] = {}
     arrived: dict[str, float] = {}
 
-    async def read(expected: int) -> None:
+    async def read(ids: set[str]) -> None:
         deadline = time.monotonic() + 60
-        while len(arrived) < expected and time.monotonic() < deadline:
+        while not ids <= arrived.keys() and time.monotonic() < deadline:
             for part in (await reader.getmany(timeout_ms=100)).values():
                 now = time.monotonic()
                 for r in part:
-                    arrived.setdefault(header_map(r.headers)["ce_id"], now)
+                    event_id = header_map(r.headers)["ce_id"]
+                    if event_id in ids:
+                        arrived.setdefault(event_id, now)
 
+    sent_at: dict[str, float] = {}
     try:
+        while not reader.assignment():  # joined: "latest" is resolved from here on
+            await reader.getmany(timeout_ms=100)
+        for tp in reader.assignment():
+            await reader.position(tp)
         await asyncio.to_thread(wait_until_settled, connection, group, LATENCY_WORKERS)
         await asyncio.to_thread(_paced, connection, topic, warm_up, rate, {})
-        await read(len(warm_up))
-        reading = asyncio.create_task(read(len(batch)))
+        await read({header_map(r.headers)["ce_id"] for r in warm_up})
+        reading = asyncio.create_task(read({header_map(r.headers)["ce_id"] for r in timed}))
         await asyncio.to_thread(_paced, connection, topic, timed, rate, sent_at)
         await reading
     finally:
