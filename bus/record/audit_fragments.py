@@ -33,7 +33,8 @@ DECISION_MEMBERS = (
 )
 TAIL_MEMBERS = ("decided_at", "subject_pseudonym", "input", "claimed_event_id", "facts")
 if AuditRecord.__struct_fields__ != EVENT_MEMBERS + DECISION_MEMBERS + TAIL_MEMBERS:
-    raise ImportError("AuditRecord's members changed: update audit_fragments.py to match")
+    # Checked at import: a renamed or moved member must not write records the reader refuses.
+    raise RuntimeError("AuditRecord's members changed: update bus/record/audit_fragments.py")
 MAX_CACHED_DECISIONS = 10_000
 
 _encode = msgspec.json.Encoder().encode

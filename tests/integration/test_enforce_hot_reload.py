@@ -24,11 +24,13 @@ from bus.catalog.population import Address
 from bus.control import policy_store
 from bus.control.state_reading import StateTopics
 from bus.control.subscription_service import subscribe
+from bus.control.topology import INGRESS_PARTITIONS
 from bus.devenv import broker
 from bus.envelope.codec import IssuedEvent, issue_event
 from bus.envelope.kafka_binding import header_map, ingress_record
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
+from bus.kafka.key_partition import key_partition
 from bus.kafka.settings import KafkaSettings
 from bus.kafka.topics import INGRESS_PREFIX, delivery_topic, ingress_topic
 from bus.keys import AgencySigningKey
@@ -89,20 +91,29 @@ async def _in_force_when_decided(
     prefix: str,
     outcome: str,
 ) -> None:
-    """Publish probe events until the enforcer decides one `outcome` for tax-by: from then on the
-    state it enforces holds the change (the state swaps between batches, for every partition)."""
-    probes: set[str] = set()
-    for n in range(60):
-        probe = issue_event(address_changed(f"P-7002-{n:04d}", new_address=MUNICH), key)
-        await _publish(connection, probe, prefix)
-        probes.add(probe.attributes.id)
+    """Publish probe events until the enforcer decides `outcome` for tax-by on every ingress
+    partition: from then on each worker enforces the change (`bus enforce` runs one per core,
+    each with its own state, swapped between batches, and each owns some of the partitions)."""
+    pending = set(range(INGRESS_PARTITIONS))
+    probes: dict[str, int] = {}  # event id -> its partition
+    subjects = (f"P-7002-{n:04d}" for n in range(10_000))
+    for _ in range(60):
+        for partition in sorted(pending):
+            subject = next(
+                s for s in subjects if key_partition(s.encode(), INGRESS_PARTITIONS) == partition
+            )
+            probe = issue_event(address_changed(subject, new_address=MUNICH), key)
+            await _publish(connection, probe, prefix)
+            probes[probe.attributes.id] = partition
         await audits.read(wait_s=2)
-        if any(
-            a["event_id"] in probes and a["consumer"] == "tax-by" and a["outcome"] == outcome
+        pending -= {
+            probes[a["event_id"]]
             for a in audits.seen
-        ):
+            if a["event_id"] in probes and a["consumer"] == "tax-by" and a["outcome"] == outcome
+        }
+        if not pending:
             return
-    pytest.fail(f"none of {len(probes)} probe events was decided {outcome} for tax-by")
+    pytest.fail(f"no probe event on partitions {sorted(pending)} was decided {outcome} for tax-by")
 
 
 @pytest.mark.parametrize("source", ["applied", "directory"])
