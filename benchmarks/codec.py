@@ -20,7 +20,8 @@ from bus.envelope import sdjwt
 from bus.envelope.codec import issue_event, present, verify_event
 from bus.keys import AgencySigningKey, KeyStore
 from bus.keys.keystore import public_key_from_pem
-from bus.keys.signature_check import NATIVE, reference_check
+from bus.keys.signature_check import reference_check
+from bus.util import native
 from bus.util.encoding import sd_digest, sd_digest_reference
 from tests.support.events import address_changed
 
@@ -89,7 +90,7 @@ def main() -> None:
         "verify (6), reference check and digest": lambda: _reference_verify(token, reference_keys),
     }
     results = measure_all(cases, seconds)
-    print(f"native verifier and digest (native/): {'in use' if NATIVE else 'NOT BUILT'}")
+    print(f"native verifier and digest (native/): {'in use' if native.NATIVE else 'NOT BUILT'}")
     print(f"{'operation':42} {'µs/op':>9} {'ops/s':>10}")
     for name, per_op in results.items():
         print(f"{name:42} {per_op:9.1f} {1e6 / per_op:10.0f}")

@@ -152,19 +152,17 @@ def _process(record: InRecord, state: EnforcerState, now: datetime) -> Outcome:
     common: Headers | None = None
     # Consumers released the same fields get the same presentation: built once per field set.
     presented: dict[tuple[str, ...], bytes] = {}
-    subscriptions = state.subscriptions.get(facts.event_type, ())
-    if subscriptions:
-        audit = EventAuditRecords(
-            event_id=verified.attributes.id,
-            event_type=facts.event_type,
-            producer=facts.producer,
-            decided_at=decision_time(now),
-            subject_pseudonym=audit_subject,
-            input=InputPosition(record.topic, record.partition, record.offset),
-            facts=recorded_facts(facts),
-        )
-        audit_key = verified.attributes.id.encode()
-    for subscription in subscriptions:
+    audit = EventAuditRecords(
+        event_id=verified.attributes.id,
+        event_type=facts.event_type,
+        producer=facts.producer,
+        decided_at=decision_time(now),
+        subject_pseudonym=audit_subject,
+        input=InputPosition(record.topic, record.partition, record.offset),
+        facts=recorded_facts(facts),
+    )
+    audit_key = verified.attributes.id.encode()
+    for subscription in state.subscriptions.get(facts.event_type, ()):
         decision = state.decisions.decide(state.snapshot, facts, subscription, at)
         decisions.append(decision)
         if decision.permitted:

@@ -10,16 +10,13 @@ from collections.abc import Callable
 
 from aiokafka.partitioner import murmur2 as reference_murmur2
 
-try:
-    import govbus_native
-
-    NATIVE = True
-except ImportError:  # pragma: no cover - `make setup` builds it (native/)
-    NATIVE = False
+from bus.util import native
 
 # The native hash where native/ is built (aiokafka's is pure Python, ~5 µs a key, once per
 # event); tests/unit/test_native_murmur2.py holds the two equal.
-murmur2: Callable[[bytes], int] = govbus_native.murmur2 if NATIVE else reference_murmur2
+murmur2: Callable[[bytes], int] = (
+    native.govbus_native.murmur2 if native.NATIVE else reference_murmur2
+)
 
 
 def key_partition(key: bytes, partition_count: int) -> int:

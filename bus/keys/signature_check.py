@@ -14,12 +14,7 @@ from collections.abc import Callable
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
-try:
-    import govbus_native
-
-    NATIVE = True
-except ImportError:  # pragma: no cover - `make setup` builds it; a bare `pip install` may not
-    NATIVE = False
+from bus.util import native
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +26,9 @@ SignatureCheck = Callable[[bytes, bytes], bool]
 
 def signature_check(raw_public_key: bytes) -> SignatureCheck:
     """The check for one 32-byte Ed25519 public key."""
-    if NATIVE:
+    if native.NATIVE:
         try:
-            return govbus_native.Ed25519Verifier(raw_public_key).verify
+            return native.govbus_native.Ed25519Verifier(raw_public_key).verify
         except ValueError:
             # A non-canonical or small-order key: libsodium refuses every signature with it
             # itself, so the reference check below gives the same (negative) answers.

@@ -13,12 +13,7 @@ from typing import Any
 
 import pydantic_core
 
-try:
-    import govbus_native
-
-    NATIVE = True
-except ImportError:  # pragma: no cover - `make setup` builds it (native/)
-    NATIVE = False
+from bus.util import native
 
 _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
 _FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
@@ -101,4 +96,6 @@ def sd_digest_reference(encoded_disclosure: str) -> str:
 
 # The same digest in one native call where native/ is built (5x faster; the enforcer takes ~12 per
 # event); it too refuses a non-ASCII text with a ValueError. tests/unit/test_native_digest.py.
-sd_digest: Callable[[str], str] = govbus_native.sd_digest if NATIVE else sd_digest_reference
+sd_digest: Callable[[str], str] = (
+    native.govbus_native.sd_digest if native.NATIVE else sd_digest_reference
+)

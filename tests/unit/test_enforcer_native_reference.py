@@ -16,8 +16,9 @@ from bus.envelope import sdjwt
 from bus.kafka import key_partition
 from bus.keys import KeyStore
 from bus.keys.keystore import public_key_from_pem
-from bus.keys.signature_check import NATIVE, reference_check
+from bus.keys.signature_check import reference_check
 from bus.util.encoding import sd_digest_reference
+from bus.util.native import NATIVE
 from tests.support.enforcer_fuzz import KEY, NOW, fuzz_state, hostile_records
 
 NATIVE_STATE = fuzz_state()
