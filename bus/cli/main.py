@@ -23,6 +23,7 @@ from bus.cli import (
     register_adapter,
     subscriptions,
     topics,
+    watch,
 )
 from bus.cli.failures import BusCommandGroup
 from bus.errors import BusError
@@ -51,6 +52,7 @@ audit.app.command("reconcile")(audit_reconcile.reconcile_command)
 app.add_typer(audit.app, name="audit")
 app.command("demo")(demo.demo)
 app.command("doctor")(doctor.doctor)
+app.command("watch")(watch.watch)
 app.add_typer(register_adapter.app, name="register-adapter")
 app.add_typer(back_office.app, name="back-office")
 

@@ -16,6 +16,7 @@ from bus.control.acls import AclChanges, desired_acls, sync_acls
 from bus.control.retention import RetentionRule, RetentionSettings
 from bus.control.state_reading import StateReading, StateTopics
 from bus.control.topology import (
+    ensure_alerts_topic,
     ensure_bus_topics,
     ensure_checkpoints_topic,
     ensure_ingress_topics,
@@ -106,6 +107,8 @@ class KafkaBrokerSetup:
         )
         # The audit indexer's witness (created if missing; kept forever, like the audit topic).
         created += ensure_checkpoints_topic(self._admin)
+        # The oversight watch's alerts (bus watch writes them; the auditors' console reads them).
+        created += ensure_alerts_topic(self._admin)
         return sorted(created)
 
     def missing_base_topics(self, topics: StateTopics, ingress_prefix: str) -> list[str]:

@@ -19,6 +19,7 @@ from bus.errors import ConfigError
 from bus.kafka.admin import Acl, Operation, Resource
 from bus.kafka.settings import KafkaSettings, load_kafka_settings
 from bus.kafka.topics import (
+    ALERTS_TOPIC,
     AUDIT_TOPIC,
     DELIVERY_PREFIX,
     INGRESS_PREFIX,
@@ -35,12 +36,17 @@ ENFORCER_GROUP = "bus-enforcer"  # its consumer group, and the prefix of its tra
 # The audit trail's own principals.
 INDEXER_USER = "audit-indexer"
 VERIFIER_USER = "audit-verifier"
+# The oversight watch (bus watch): its principal, and the prefix of its consumer group (the faust
+# app id) and of its internal topics (changelogs).
+WATCH_USER = "bus-watch"
+WATCH_APP_ID = "bus-watch"
 # The connection profile each service loads (bus/kafka/profile.py): role name → SCRAM user.
 SERVICE_ROLES = {
     "operator": OPERATOR_USER,
     "enforcer": ENFORCER_USER,
     "audit-indexer": INDEXER_USER,
     "audit-verifier": VERIFIER_USER,
+    "watch": WATCH_USER,
 }
 
 
@@ -67,6 +73,7 @@ def service_acls() -> dict[str, set[Acl]]:
         f"User:{ENFORCER_USER}": enforcer_acls(),
         f"User:{INDEXER_USER}": indexer_acls(AUDIT_TOPIC, POLICY_TOPIC),
         f"User:{VERIFIER_USER}": verifier_acls(checkpoints_topic(AUDIT_TOPIC)),
+        f"User:{WATCH_USER}": watch_acls(AUDIT_TOPIC, ALERTS_TOPIC),
     }
 
 
@@ -159,6 +166,24 @@ def indexer_acls(audit_topic: str, policy_topic: str, witness_topic: str | None 
 def verifier_acls(witness_topic: str) -> set[Acl]:
     """The verifier's one ACL: READ on the witness topic."""
     return {Acl(f"User:{VERIFIER_USER}", Resource.TOPIC, witness_topic, Operation.READ)}
+
+
+def watch_acls(audit_topic: str, alerts_topic: str) -> set[Acl]:
+    """The oversight watch's ACLs: READ on the audit topic (quarantined events are recorded there
+    too), WRITE on the alerts topic; its consumer groups, and its internal topics (changelogs of
+    its windowed tables, which it creates and sizes itself), all on the prefix `bus-watch`, so
+    that a test or a second installation can run one under `bus-watch-<name>`. Nothing else: it
+    sees pseudonyms, never a delivery."""
+    principal = f"User:{WATCH_USER}"
+    return {
+        Acl(principal, Resource.TOPIC, audit_topic, Operation.READ),
+        Acl(principal, Resource.TOPIC, alerts_topic, Operation.WRITE),
+        Acl(principal, Resource.GROUP, WATCH_APP_ID, Operation.READ, prefixed=True),
+        *(
+            Acl(principal, Resource.TOPIC, WATCH_APP_ID, op, prefixed=True)
+            for op in (Operation.CREATE, Operation.READ, Operation.WRITE)
+        ),
+    }
 
 
 def _admin_user() -> str:

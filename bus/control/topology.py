@@ -13,6 +13,7 @@ from bus.control.retention import (
 from bus.control.state_topics import ensure_state_topic
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.topics import (
+    ALERTS_TOPIC,
     AUDIT_CHECKPOINTS_TOPIC,
     AUDIT_TOPIC,
     INGRESS_PREFIX,
@@ -143,6 +144,12 @@ def ensure_audit_topic(
     """Create the audit topic if missing, with unlimited retention (and give it back that
     retention if it was changed); returns [topic] if created."""
     return ensure_configured_topics(admin, {topic: AUDIT_TOPIC_CONFIG}, partitions)
+
+
+def ensure_alerts_topic(admin: KafkaAdmin, topic: str = ALERTS_TOPIC) -> list[str]:
+    """Create the oversight watch's alerts topic (compacted: an alert raised again replaces the
+    earlier version of itself; one partition: one ordered history) if missing."""
+    return admin.ensure_topics([topic], partitions=1, config=COMPACTED)
 
 
 def ensure_checkpoints_topic(admin: KafkaAdmin, topic: str = AUDIT_CHECKPOINTS_TOPIC) -> list[str]:

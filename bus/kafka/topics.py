@@ -10,6 +10,8 @@ DEAD_LETTER_PREFIX = "bus.deadletter."
 SOURCE_OFFSETS_PREFIX = "bus.source-offsets."
 SUBSCRIPTIONS_TOPIC = "bus.subscriptions"
 POLICY_TOPIC = "bus.policy"
+# The oversight watch's alerts (bus watch): compacted, keyed by rule × subject × window.
+ALERTS_TOPIC = "bus.alerts"
 # The enforcer's journals of accepted event ids: bus.seen-events.<group>.<ingress topic suffix>.
 SEEN_EVENTS_PREFIX = "bus.seen-events."
 

@@ -53,3 +53,24 @@ def source_records(
         SourceRecord(topic, 0, i, json.dumps(audit_document(i, people)).encode())
         for i in range(first, first + count)
     ]
+
+
+def quarantined_document(i: int, ingress_topic: str, reason: str = "UNKNOWN_KEY") -> dict[str, Any]:
+    """Record `i` of an event refused before it could be verified: no producer, no subject, only
+    the id it claimed and where it was read."""
+    return audit_document(
+        i,
+        outcome="QUARANTINED",
+        reasons=[reason],
+        event_id=None,
+        event_type=None,
+        producer=None,
+        consumer=None,
+        purpose=None,
+        legal_basis=None,
+        grant_id=None,
+        released_fields=[],
+        subject_pseudonym=None,
+        claimed_event_id=f"claimed-{i}",
+        input={"topic": ingress_topic, "partition": 0, "offset": i},
+    )

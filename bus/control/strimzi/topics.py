@@ -2,10 +2,11 @@
 
 The same topics, partitions and configuration as `bus topics provision` and `bus acl sync --watch`
 (bus/control/topology.py, broker_setup.py): the state topics, ingress per event type of the
-catalogue, audit and its checkpoints, quarantine, a delivery topic per subscription, a dead-letter
-topic per subscriber and a progress topic per producer; each kept to the retention rule and
-replicated as `replication_for(broker_count)` says. The enforcer's journals of accepted event ids
-are not among them: the enforcer creates and sizes those itself.
+catalogue, audit and its checkpoints, the watch's alerts, quarantine, a delivery topic per
+subscription, a dead-letter topic per subscriber and a progress topic per producer; each kept to
+the retention rule and replicated as `replication_for(broker_count)` says. The enforcer's journals
+of accepted event ids and the watch's changelogs are not among them: each creates and sizes its
+own.
 """
 
 from collections.abc import Iterable, Mapping
@@ -33,6 +34,7 @@ from bus.control.topology import (
 )
 from bus.kafka.replication import replication_for
 from bus.kafka.topics import (
+    ALERTS_TOPIC,
     AUDIT_CHECKPOINTS_TOPIC,
     AUDIT_TOPIC,
     POLICY_TOPIC,
@@ -66,6 +68,7 @@ def topic_plan(
         SUBSCRIPTIONS_TOPIC: (1, dict(COMPACTED)),
         AUDIT_TOPIC: (INGRESS_PARTITIONS, dict(AUDIT_TOPIC_CONFIG)),
         AUDIT_CHECKPOINTS_TOPIC: (1, dict(CHECKPOINTS_CONFIG)),
+        ALERTS_TOPIC: (1, dict(COMPACTED)),
         QUARANTINE_TOPIC: (INGRESS_PARTITIONS, quarantine),
     }
     plan |= {t: (INGRESS_PARTITIONS, dict(ingress)) for t in ingress_topics(catalog)}

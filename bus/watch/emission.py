@@ -1,0 +1,35 @@
+"""Which raised alerts are sent.
+
+A rule raises its alert on every record past its threshold; sending each would flood the alerts
+topic during a bulk pull. The gate sends an alert the first time this process sees its key, and
+again when its level has doubled since (fresh figures). It lives in memory on purpose: after a
+restart it is empty, so the first record past the threshold sends the alert again. That is what
+makes a crash unable to lose an alert: records not yet committed are read again, their counts
+only grow (the tables were restored at least as far), so each reaches the threshold again and is
+sent; the copy replaces the first on the compacted topic (same key)."""
+
+from collections import OrderedDict
+
+from bus.watch.rules import Raised
+
+MAX_REMEMBERED = 100_000  # keys; the oldest forgotten first (sending one again is harmless)
+
+
+class AlertGate:
+    """The send decision for raised alerts (see the module's docstring)."""
+
+    def __init__(self, max_remembered: int = MAX_REMEMBERED) -> None:
+        self._sent: OrderedDict[str, int] = OrderedDict()
+        self._max = max_remembered
+
+    def admit(self, raised: Raised) -> bool:
+        """Whether to send `raised` now (and remember that it was)."""
+        key = raised.alert.key
+        sent_at = self._sent.get(key)
+        if sent_at is not None and raised.level < 2 * sent_at:
+            return False
+        self._sent[key] = max(raised.level, 1)
+        self._sent.move_to_end(key)
+        while len(self._sent) > self._max:
+            self._sent.popitem(last=False)
+        return True
