@@ -37,6 +37,7 @@ demo: setup
 ## PostgreSQL (both started if needed; PostgreSQL installed from Debian's packages if missing)
 test: setup
 	$(BIN)/bus postgres up
+	$(BIN)/bus lab tools
 	$(BIN)/pytest
 
 ## unit: tests/unit only; needs the virtual environment and nothing else (no broker, no Kafka
@@ -48,6 +49,7 @@ unit: $(INSTALLED)
 ## `make integration PYTEST_ARGS='-m "not slow"'` leaves out the crash, kill and restart tests
 integration: setup
 	$(BIN)/bus postgres up
+	$(BIN)/bus lab tools
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
 ## lint: ruff, mypy --strict and the import layers (import-linter, contracts in pyproject.toml)

@@ -13,6 +13,7 @@ bus's too). tests/unit/test_error_tree.py reads this drawing and checks it again
             TopicNotFoundError                  bus.kafka.reading
             TopicsNotProvisionedError           bus.control.broker_setup
         PostgresError                           bus.devenv.postgres
+        PackageInstallError                     bus.devenv.debian_packages
         CatalogError                            bus.catalog.errors
             UnknownEventTypeError               bus.catalog.errors
         EnvelopeError                           bus.envelope.errors

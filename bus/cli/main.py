@@ -18,6 +18,7 @@ from bus.cli import (
     doctor,
     enforce,
     kafka,
+    lab,
     policy,
     postgres,
     register_adapter,
@@ -38,6 +39,7 @@ app = typer.Typer(
 )
 app.add_typer(kafka.app, name="kafka")
 app.add_typer(postgres.app, name="postgres")
+app.add_typer(lab.app, name="lab")
 app.add_typer(catalog.app, name="catalog")
 app.add_typer(agency.app, name="agency")
 app.add_typer(policy.app, name="policy")

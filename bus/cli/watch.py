@@ -24,7 +24,7 @@ from bus.watch.thresholds import load_thresholds
 
 log = logging.getLogger("bus.watch")
 WATCH_ROLE = "watch"
-METRICS_PORT = 9466  # the enforcer's is 9464, the indexer's 9465
+METRICS_PORT = 9467  # the enforcer's is 9464, the indexer's 9465, the audit API's 9466
 DEFAULT_THRESHOLDS = PROJECT_ROOT / "policies" / "reference" / "watch.yaml"
 
 
@@ -87,6 +87,9 @@ def watch(
     for chatty in ("faust", "mode", "aiokafka", "bus.watch.app", "bus.watch.read_committed"):
         # faust names each service's logger after its module: one line per start and stop.
         logging.getLogger(chatty).setLevel(logging.WARNING)
+    # A warning per full producer buffer while catching up (hundreds a minute): the backlog shows
+    # in bus_watch_record_age_seconds instead.
+    logging.getLogger("faust.transport.producer").setLevel(logging.ERROR)
     if app_id != WATCH_APP_ID and not app_id.startswith(f"{WATCH_APP_ID}-"):
         raise ConfigError(
             f"--app-id {app_id}: must be {WATCH_APP_ID} or {WATCH_APP_ID}-NAME (its ACLs)"

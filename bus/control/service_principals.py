@@ -72,7 +72,8 @@ def service_acls() -> dict[str, set[Acl]]:
         f"User:{OPERATOR_USER}": operator_acls(),
         f"User:{ENFORCER_USER}": enforcer_acls(),
         f"User:{INDEXER_USER}": indexer_acls(AUDIT_TOPIC, POLICY_TOPIC),
-        f"User:{VERIFIER_USER}": verifier_acls(checkpoints_topic(AUDIT_TOPIC)),
+        f"User:{VERIFIER_USER}": verifier_acls(checkpoints_topic(AUDIT_TOPIC))
+        | alerts_reader_acls(ALERTS_TOPIC),
         f"User:{WATCH_USER}": watch_acls(AUDIT_TOPIC, ALERTS_TOPIC),
     }
 
@@ -184,6 +185,12 @@ def watch_acls(audit_topic: str, alerts_topic: str) -> set[Acl]:
             for op in (Operation.CREATE, Operation.READ, Operation.WRITE)
         ),
     }
+
+
+def alerts_reader_acls(alerts_topic: str) -> set[Acl]:
+    """READ on the watch's alerts for `audit-verifier`, the principal the auditors' API and
+    console read the broker as (alerts name pseudonyms and ids, like the audit trail)."""
+    return {Acl(f"User:{VERIFIER_USER}", Resource.TOPIC, alerts_topic, Operation.READ)}
 
 
 def _admin_user() -> str:

@@ -10,7 +10,7 @@ from rich.table import Table
 from bus.demo.audit_trail import AuditTrailResult
 from bus.demo.judge import people_in, step_decisions
 from bus.demo.runner import DemoResult
-from bus.kafka.topics import AUDIT_TOPIC
+from bus.kafka.topics import ALERTS_TOPIC, AUDIT_TOPIC
 from bus.record.audit_record import RecordedOutcome
 from consumers.back_offices import REFERENCE_BACK_OFFICES
 
@@ -66,6 +66,13 @@ def print_report(console: Console, result: DemoResult) -> None:
     console.print()
     if result.audit_trail is not None:
         _print_audit_trail(console, result.audit_trail)
+    if result.watch_alert is not None:
+        alert = result.watch_alert
+        console.print(
+            f"The oversight watch ([bold]bus watch[/bold], on {AUDIT_TOPIC}) raised "
+            f"[bold]{alert.rule}[/bold] to {ALERTS_TOPIC}: {alert.summary}; "
+            f"{len(alert.decisions)} of the decisions behind it named.\n"
+        )
     console.print(
         f"Every decision above is an audit record on the topic [bold]{AUDIT_TOPIC}[/bold], indexed "
         "into the audit store (event, consumer, purpose, legal basis, outcome, reasons, released "

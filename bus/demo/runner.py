@@ -6,7 +6,7 @@ import secrets
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import suppress
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaProducer
 
 from bus.control import policy_store
 from bus.control.operator_watch import WatchTiming, run_operator_watch
-from bus.control.topology import ensure_registry_topics
+from bus.control.topology import ensure_alerts_topic, ensure_registry_topics
 from bus.demo.agencies import KeyFolders, ask_without_grant, connections, subscribe_back_offices
 from bus.demo.audit_tail import AuditTail
 from bus.demo.audit_trail import AuditTrailResult, index_and_ask
@@ -31,6 +31,7 @@ from bus.demo.judge import (
 )
 from bus.demo.register_export import export_csv, row_of
 from bus.demo.scenario import REGISTERS, Scenario, scenario
+from bus.demo.watch_run import start_watch, stop_watch, wait_for_alert
 from bus.devenv import broker
 from bus.enforcer.runtime import EnforcerConfig, run_enforcer
 from bus.envelope.codec import issue_event
@@ -39,6 +40,7 @@ from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.profile import load_profile
 from bus.kafka.settings import KafkaSettings
+from bus.kafka.topics import ingress_topic
 from bus.keys import AgencySigningKey, KeyStore
 from bus.policy.loader import load_policy_set
 from bus.policy.snapshot import compile_snapshot
@@ -49,6 +51,7 @@ from bus.record.pseudonyms import (
     ensure_pseudonym_key,
 )
 from bus.util.paths import PROJECT_ROOT, default_state_dir
+from bus.watch.alert import Alert
 from consumers import ConsumerNotAuthorizedError
 from consumers.back_offices import REFERENCE_BACK_OFFICES
 from producers.errors import ProducerNotAuthorizedError
@@ -58,6 +61,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 ACL_ATTEMPTS = 40
 REFERENCE_POLICY = PROJECT_ROOT / "policies" / "reference"
+# Forged events in one burst: more than the reference quarantine_burst floor (10 in 5 minutes).
+FORGED_BURST = 12
+WATCH_ALERT_WAIT_S = 60.0
 Say = Callable[[str], None]
 Progress = Callable[[int, int, int, int], None]  # decisions audited, of, offices done, of
 
@@ -74,6 +80,7 @@ class DemoResult:
     pseudonyms: Pseudonymizer | None = None
     workdir: Path = Path()
     audit_trail: AuditTrailResult | None = None
+    watch_alert: Alert | None = None
 
     @property
     def passed(self) -> bool:
@@ -96,6 +103,22 @@ async def run_demo(
     started = time.monotonic()
     broker.up(settings, say=lambda _line: None)
     say(f"broker up at {settings.bootstrap} ({time.monotonic() - started:.1f} s)")
+    with ExitStack() as stack:  # the processes the scenario starts, stopped however it ends
+        return await _run_scenario(
+            settings, say, progress, timeout_s, result, workdir, state, stack
+        )
+
+
+async def _run_scenario(
+    settings: KafkaSettings,
+    say: Say,
+    progress: Progress,
+    timeout_s: float,
+    result: "DemoResult",
+    workdir: Path,
+    state: Path,
+    stack: ExitStack,
+) -> "DemoResult":
     # Each part as its own principal, from the profiles `bus kafka up` wrote: the operator sets
     # up, the enforcer enforces (no super user anywhere), the agencies use their own credentials.
     operator = load_profile("operator", settings.profiles_dir / "operator.toml")
@@ -119,6 +142,10 @@ async def run_demo(
     say(f"agencies onboarded with their own credentials: {', '.join([*REGISTERS, *offices])}")
 
     ensure_registry_topics(admin)
+    ensure_alerts_topic(admin)
+    # The oversight watch, as an operator runs it: its own process, principal and profile.
+    oversight = start_watch(settings.profiles_dir / "watch.toml", workdir / "watch.log")
+    stack.callback(stop_watch, oversight)
     audit = AuditTail(reader)
     await audit.start()
     permitted = await subscribe_back_offices(operator, admin, snapshot)
@@ -178,6 +205,7 @@ async def run_demo(
         )
     say("enforcer and back offices started")
 
+    burst_at = time.time()
     forged, files = await _publish(result.scenario, workdir, agency_connections, signing_keys, say)
     result.checks.append(
         Check(
@@ -188,7 +216,10 @@ async def run_demo(
         )
     )
     result.forged_event_id = forged
-    say("a forged event published with the Munich register's credentials but another key")
+    say(
+        f"{FORGED_BURST} forged events published with the Munich register's credentials but "
+        "another key (a stolen password: the watch should notice)"
+    )
 
     try:
         deadline = time.monotonic() + timeout_s
@@ -235,6 +266,21 @@ async def run_demo(
         and (r.get("consumer"), r.get("purpose")) == (refusal.consumer, refusal.purpose)
     ]
     result.checks.append(Check("the refused subscription is in the audit trail", bool(refusals)))
+    forged_source = f"unverified@{ingress_topic(result.scenario.steps[0].event.event_type)}"
+    result.watch_alert = await wait_for_alert(
+        load_profile("audit-verifier", settings.profiles_dir / "audit-verifier.toml"),
+        "quarantine_burst",
+        forged_source,
+        burst_at,
+        WATCH_ALERT_WAIT_S,
+    )
+    result.checks.append(
+        Check(
+            "the watch raises an alert for the burst of forged events",
+            result.watch_alert is not None,
+            result.watch_alert.summary if result.watch_alert else f"see {workdir / 'watch.log'}",
+        )
+    )
     say("indexing the audit trail into the audit store")
     result.audit_trail = await index_and_ask(
         admin, indexer_profile, result.scenario, result.pseudonyms
@@ -263,8 +309,8 @@ async def _publish(
 ) -> tuple[str, list[FileResult]]:
     """Each register's legacy system drops a CSV export (Munich's has one bad row: a date that
     does not exist); its adapter publishes the rows. Then someone with the Munich register's
-    credentials, but not its signing key, publishes a forged event. Returns the forged event's id
-    and the adapters' file results."""
+    credentials, but not its signing key, publishes a burst of forged events (more than the watch's
+    quarantine floor). Returns the first forged event's id and the adapters' file results."""
     results: list[FileResult] = []
     munich = scenario.steps[0].register
     for register in REGISTERS:
@@ -282,15 +328,18 @@ async def _publish(
             say(f"{register}: {result.summary()}")
             for problem in result.problems:
                 say(f"  {problem}")
-    forged = issue_event(scenario.steps[0].event, AgencySigningKey.generate(munich))
-    record = ingress_record(forged)
+    stolen = AgencySigningKey.generate(munich)
+    forgeries = [issue_event(scenario.steps[0].event, stolen) for _ in range(FORGED_BURST)]
     raw = AIOKafkaProducer(**agency_connections[munich].aiokafka_kwargs(), acks="all")
     await raw.start()
     try:
-        await raw.send_and_wait(record.topic, record.value, key=record.key, headers=record.headers)
+        for forged in forgeries:
+            record = ingress_record(forged)
+            await raw.send(record.topic, record.value, key=record.key, headers=record.headers)
+        await raw.flush()
     finally:
         await raw.stop()
-    return forged.attributes.id, results
+    return forgeries[0].attributes.id, results
 
 
 async def _run_adapter(

@@ -24,6 +24,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from bus.devenv.debian_packages import PackageInstallError, apt_install
 from bus.errors import BusError, PrerequisiteMissingError
 from bus.util.paths import default_state_dir
 from bus.util.private_files import PRIVATE_UMASK, create_private, make_private_dirs
@@ -143,19 +144,10 @@ def provision(say: Say = print) -> Path:
         raise PrerequisiteMissingError(
             "PostgreSQL server not found; install Debian's package: apt-get install postgresql"
         )
-    say("installing PostgreSQL from Debian's packages (apt-get install postgresql)")
-    environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (
-        ["apt-get", "update", "-q"],
-        ["apt-get", "install", "-y", "-q", "--no-install-recommends", "postgresql"],
-    ):
-        # System packages, not personal data: their scripts must leave files the system's users
-        # can read (the `bus` command itself runs with umask 077).
-        done = subprocess.run(
-            command, env=environment, capture_output=True, text=True, check=False, umask=0o022
-        )
-        if done.returncode != 0:
-            raise PostgresError(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
+    try:
+        apt_install(["postgresql"], say)
+    except PackageInstallError as exc:
+        raise PostgresError(str(exc)) from None
     binaries = find_binaries()
     if binaries is None:
         raise PostgresError("apt-get installed postgresql, but no server binary was found")

@@ -14,10 +14,9 @@ split the counts; run it as a single replica (deploy/).
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.auth import SASLCredentials
@@ -28,17 +27,20 @@ from bus.record.audit_record import AuditRecord, AuditRecordError
 from bus.watch.alert import Alert
 from bus.watch.emission import AlertGate
 from bus.watch.metrics import WatchMetrics
-from bus.watch.observation import observe
+from bus.watch.observation import Observation, observe
 from bus.watch.read_committed import ReadCommittedTransport
 from bus.watch.rules import Raised, WindowedRule, windowed_rules
 from bus.watch.silent import RULE as SILENT_RULE
 from bus.watch.silent import note_activity, silence_alert
 from bus.watch.thresholds import Thresholds
-from bus.watch.window_state import Value
+from bus.watch.window_state import CachedWindows, Value
 
 log = logging.getLogger("bus.watch")
 PRODUCERS_TABLE = "producers"
 SILENCE_CHECK_S = 5.0  # how often the silent-producer rule looks at the clock
+EXPIRY_EVERY_S = 60.0  # how often windows past every rule's reach are deleted
+BATCH_RECORDS = 2_000  # records per batch: one changelog write per key touched in it
+BATCH_WITHIN_S = 0.2  # …or what arrived within this long
 
 
 @dataclass(frozen=True)
@@ -68,17 +70,12 @@ class WatchApp(faust.App):
 
 
 def changelog_topics(options: WatchOptions, thresholds: Thresholds) -> dict[str, dict[str, str]]:
-    """The changelog topics the watch's tables write, with the configuration faust would give
-    them: a windowed table's is compacted and deleted after its windows expire."""
-    topics = {
-        f"{options.app_id}-{rule.table}-changelog": {
-            "cleanup.policy": "compact,delete",
-            "retention.ms": str(int(_expires(rule).total_seconds() * 1000)),
-        }
-        for rule in windowed_rules(thresholds)
+    """The changelog topics of the watch's tables, compacted (expired windows are deleted with a
+    tombstone each, window_state.py)."""
+    tables = [rule.table for rule in windowed_rules(thresholds)] + [PRODUCERS_TABLE]
+    return {
+        f"{options.app_id}-{table}-changelog": {"cleanup.policy": "compact"} for table in tables
     }
-    topics[f"{options.app_id}-{PRODUCERS_TABLE}-changelog"] = {"cleanup.policy": "compact"}
-    return topics
 
 
 def build_app(
@@ -112,123 +109,128 @@ def build_app(
         web_enabled=False,
         datadir=options.data_dir,
     )
-    audit = app.topic(
-        options.audit_topic, key_serializer="raw", value_serializer="raw", internal=False
-    )
-    alerts = app.topic(
-        options.alerts_topic, key_serializer="raw", value_serializer="raw", internal=False
-    )
-    rules = windowed_rules(thresholds)
-    tables = {
-        rule.table: app.Table(
-            rule.table,
-            default=type(None),
-            partitions=options.partitions,
-            use_partitioner=True,
-        ).tumbling(rule.window_seconds, expires=_expires(rule))
-        for rule in rules
-    }
-    producers = app.Table(
-        PRODUCERS_TABLE, default=type(None), partitions=options.partitions, use_partitioner=True
-    )
-    gate = AlertGate()
+    audit = app.topic(options.audit_topic, key_serializer="raw", value_serializer="raw")
+    alerts = app.topic(options.alerts_topic, key_serializer="raw", value_serializer="raw")
+    watcher = _Watcher(thresholds, metrics, clock)
+    for rule in watcher.rules:
+        watcher.windows[rule.table] = CachedWindows(
+            _table(app, rule.table, options.partitions), rule.window_seconds
+        )
+    watcher.producers = _table(app, PRODUCERS_TABLE, options.partitions)
 
-    async def send(raised: Raised) -> None:
-        if not gate.admit(raised):
-            return
-        alert: Alert = raised.alert
-        await alerts.send(key=alert.key.encode(), value=alert.to_json_bytes())
-        if metrics:
-            metrics.alerts.labels(alert.rule).inc()
-        log.warning("alert", extra={"rule": alert.rule, "key": alert.key, "summary": alert.summary})
+    async def send(raised: list[Raised]) -> None:
+        for one in raised:
+            if watcher.gate.admit(one):
+                alert: Alert = one.alert
+                await alerts.send(key=alert.key.encode(), value=alert.to_json_bytes())
+                if metrics:
+                    metrics.alerts.labels(alert.rule).inc()
+                log.warning("alert %s", alert.key, extra={"rule": alert.rule, "key": alert.key})
 
     async def watch(stream: StreamT[bytes]) -> None:
-        async for event in stream.events():
-            await _observe_one(event, rules, tables, producers, thresholds, send, metrics, clock)
+        # faust acknowledges a batch's records after this body has run for it: the tables'
+        # writes and the alerts are queued before, and a commit waits for them (at least once).
+        # (take_events is faust.Stream's, missing from its StreamT protocol.)
+        batches = cast(faust.Stream[bytes], stream).take_events(BATCH_RECORDS, BATCH_WITHIN_S)
+        async for events in batches:
+            await send(watcher.observe_batch(events))
 
     app.agent(audit, name=f"{options.app_id}-audit")(watch)
 
     async def check_silence() -> None:
-        now = clock()
-        for producer, value in list(producers.items()):
-            if value is None:
-                continue
-            raised = silence_alert(producer, value, now, thresholds.silent_producer)
-            if raised:
-                await send(raised)
+        await send(watcher.silent_producers())
+
+    async def expire_windows() -> None:
+        watcher.expire()
 
     app.timer(interval=SILENCE_CHECK_S, name=f"{options.app_id}-{SILENT_RULE}")(check_silence)
+    app.timer(interval=EXPIRY_EVERY_S, name=f"{options.app_id}-expiry")(expire_windows)
     return app
 
 
-async def _observe_one(
-    event: EventT[bytes],
-    rules: list[WindowedRule],
-    tables: dict[str, Any],
-    producers: Any,
-    thresholds: Thresholds,
-    send: Callable[[Raised], Any],
-    metrics: WatchMetrics | None,
-    clock: Callable[[], float],
-) -> None:
-    started = time.perf_counter()
-    message = event.message
-    try:
-        record = AuditRecord.from_json_bytes(message.value or b"")
-    except AuditRecordError as exc:
-        # Not the watch's to judge (the indexer keeps it as UNREADABLE): one bad record never
-        # stops the watch.
-        log.error(
-            "unreadable audit record skipped",
-            extra={
-                "position": f"{message.topic}:{message.partition}:{message.offset}",
-                "error": str(exc),
-            },
-        )
-        if metrics:
-            metrics.unreadable.inc()
-        return
-    observation = observe(
-        record, message.timestamp, message.topic, message.partition, message.offset
-    )
-    now = clock()
-    for rule in rules:
-        raised = rule.observe(observation, _FaustWindows(tables[rule.table], rule), now)
-        if raised:
-            await send(raised)
-    if observation.source:
-        activity = note_activity(
-            producers[observation.source], observation, thresholds.silent_producer
-        )
-        if activity is not None:
-            producers[observation.source] = activity
-    if metrics:
-        metrics.records.inc()
-        metrics.record_age.set(max(0.0, now - message.timestamp))
-        metrics.observe_seconds.observe(time.perf_counter() - started)
+class _Watcher:
+    """The rules over batches of audit records, and their tables (bound by build_app)."""
+
+    def __init__(
+        self, thresholds: Thresholds, metrics: WatchMetrics | None, clock: Callable[[], float]
+    ) -> None:
+        self.thresholds, self.metrics, self.clock = thresholds, metrics, clock
+        self.rules: list[WindowedRule] = windowed_rules(thresholds)
+        self.windows: dict[str, CachedWindows] = {}
+        self.producers: MutableMapping[str, Value | None] = {}
+        self.gate = AlertGate()
+        self.newest_at = 0.0  # the newest record's time: the clock windows expire by
+
+    def observe_batch(self, events: Sequence[EventT[bytes]]) -> list[Raised]:
+        started = time.perf_counter()
+        now = self.clock()
+        raised: list[Raised] = []
+        activity: dict[str, Value] = {}
+        for event in events:
+            message = event.message
+            observation = self._read(message)
+            if observation is None:
+                continue
+            self.newest_at = max(self.newest_at, observation.at)
+            for rule in self.rules:
+                verdict = rule.observe(
+                    observation, self.windows[rule.table].at(observation.at), now
+                )
+                if verdict:
+                    raised.append(verdict)
+            source = observation.source
+            if source:
+                before = activity.get(source) or self.producers.get(source)
+                noted = note_activity(before, observation, self.thresholds.silent_producer)
+                if noted is not None:
+                    activity[source] = noted
+        for windows in self.windows.values():
+            windows.flush()
+        for source, value in activity.items():
+            self.producers[source] = value
+        if self.metrics and events:
+            self.metrics.records.inc(len(events))
+            self.metrics.record_age.set(max(0.0, now - events[-1].message.timestamp))
+            self.metrics.observe_seconds.observe((time.perf_counter() - started) / len(events))
+        return raised
+
+    def silent_producers(self) -> list[Raised]:
+        now = self.clock()
+        found = []
+        for producer, value in list(self.producers.items()):
+            if value is not None:
+                raised = silence_alert(producer, value, now, self.thresholds.silent_producer)
+                if raised:
+                    found.append(raised)
+        return found
+
+    def expire(self) -> None:
+        if not self.newest_at:
+            return  # nothing read yet since the start: no clock to expire by
+        for rule in self.rules:
+            kept = rule.window_seconds * (rule.history_windows + 2)
+            self.windows[rule.table].expire(self.newest_at - kept)
+
+    def _read(self, message: Any) -> Observation | None:
+        try:
+            record = AuditRecord.from_json_bytes(message.value or b"")
+        except AuditRecordError as exc:
+            # Not the watch's to judge (the indexer keeps it as UNREADABLE): one bad record never
+            # stops the watch.
+            position = f"{message.topic}:{message.partition}:{message.offset}"
+            log.error(
+                "unreadable audit record skipped", extra={"position": position, "error": str(exc)}
+            )
+            if self.metrics:
+                self.metrics.unreadable.inc()
+            return None
+        return observe(record, message.timestamp, message.topic, message.partition, message.offset)
 
 
-class _FaustWindows:
-    """WindowState over a faust windowed table, relative to the event being processed."""
-
-    def __init__(self, table: Any, rule: WindowedRule) -> None:
-        self._table, self._size = table, rule.window_seconds
-
-    def get(self, key: str) -> Value | None:
-        value: Value | None = self._table[key].current()
-        return value
-
-    def get_before(self, key: str, windows_back: int) -> Value | None:
-        value: Value | None = self._table[key].delta(windows_back * self._size)
-        return value
-
-    def put(self, key: str, value: Value) -> None:
-        self._table[key] = value
-
-
-def _expires(rule: WindowedRule) -> timedelta:
-    # The current window, the history the rule reads, and one more so none expires under a read.
-    return timedelta(seconds=rule.window_seconds * (rule.history_windows + 2))
+def _table(app: faust.App, name: str, partitions: int) -> Any:
+    # Written through the partitioner: one key, one changelog partition, whatever audit
+    # partition the record came from (a memory store: one process holds them all).
+    return app.Table(name, default=type(None), partitions=partitions, use_partitioner=True)
 
 
 def _credentials(connection: KafkaConnection) -> SASLCredentials:

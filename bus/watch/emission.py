@@ -24,7 +24,7 @@ class AlertGate:
 
     def admit(self, raised: Raised) -> bool:
         """Whether to send `raised` now (and remember that it was)."""
-        key = raised.alert.key
+        key = raised.key
         sent_at = self._sent.get(key)
         if sent_at is not None and raised.level < 2 * sent_at:
             return False

@@ -9,6 +9,7 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 
 from bus.record.audit_record import RecordedOutcome
 from bus.watch.alert import Alert, AlertDecision, alert_key, rfc3339
@@ -17,15 +18,23 @@ from bus.watch.thresholds import BaselineBurst, PersonDenials, PersonSpread, Thr
 from bus.watch.window_state import Value, WindowState, window_start
 
 RECENT_DECISIONS = 5  # decisions an alert names; the rest are found by subject and window
+_MEDIANS_KEPT = 100_000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Raised:
-    """A rule's verdict on one record: the alert, and the count that stands behind it (the gate
-    re-sends an alert when it has grown enough to be worth a fresh version)."""
+    """A rule's verdict on one record: the alert's key, the count that stands behind it (the
+    gate re-sends an alert when it has grown enough to be worth a fresh version), and the alert,
+    built only when asked for (during a bulk pull most verdicts are not sent)."""
 
-    alert: Alert
+    key: str
     level: int
+    build: Callable[[], Alert]
+
+    @cached_property
+    def alert(self) -> Alert:
+        """The alert itself."""
+        return self.build()
 
 
 class WindowedRule:
@@ -62,6 +71,9 @@ class BaselineBurstRule(WindowedRule):
         self._thresholds = thresholds
         self._select = select
         self._what = what
+        # key × window start → the median of the windows before it: read once per window, not
+        # once per record (a record arriving late for a past window does not move it).
+        self._medians: dict[tuple[str, int], float] = {}
 
     def observe(self, observation: Observation, windows: WindowState, now: float) -> Raised | None:
         """Count the record under its key; an alert when the count exceeds the limit."""
@@ -70,50 +82,52 @@ class BaselineBurstRule(WindowedRule):
             return None
         value = _counted(windows.get(key), observation)
         windows.put(key, value)
-        history = [
-            int((windows.get_before(key, back) or {}).get("n", 0))
-            for back in range(1, self.history_windows + 1)
-        ]
-        median = statistics.median(history)
+        start = window_start(observation.at, self.window_seconds)
+        median = self._median(key, start, windows)
         limit = max(float(self._thresholds.floor), self._thresholds.factor * median)
         count = int(value["n"])
         if count <= limit:
             return None
-        start = window_start(observation.at, self.window_seconds)
-        summary = (
-            f"{key}: {count} {self._what} in {_span(self.window_seconds)} from "
-            f"{rfc3339(start)}, above the limit of {limit:g} (its median over the previous "
-            f"{self.history_windows} windows is {median:g})"
-        )
-        figures = {
-            "count": float(count),
-            "limit": limit,
-            "median": float(median),
-            "factor": self._thresholds.factor,
-            "floor": float(self._thresholds.floor),
-        }
-        return Raised(self._alert(key, start, figures, summary, value, now), count)
 
-    def _alert(
-        self,
-        key: str,
-        start: float,
-        figures: dict[str, float],
-        summary: str,
-        value: Value,
-        now: float,
-    ) -> Alert:
-        return make_alert(
-            self.name,
-            self.subject_kind,
-            key,
-            start,
-            self.window_seconds,
-            figures,
-            summary,
-            value,
-            now,
-        )
+        def build() -> Alert:
+            summary = (
+                f"{key}: {count} {self._what} in {_span(self.window_seconds)} from "
+                f"{rfc3339(start)}, above the limit of {limit:g} (its median over the previous "
+                f"{self.history_windows} windows is {median:g})"
+            )
+            figures = {
+                "count": float(count),
+                "limit": limit,
+                "median": float(median),
+                "factor": self._thresholds.factor,
+                "floor": float(self._thresholds.floor),
+            }
+            return make_alert(
+                self.name,
+                self.subject_kind,
+                key,
+                start,
+                self.window_seconds,
+                figures,
+                summary,
+                value,
+                now,
+            )
+
+        return Raised(alert_key(self.name, key, start), count, build)
+
+    def _median(self, key: str, start: int, windows: WindowState) -> float:
+        cached = self._medians.get((key, start))
+        if cached is None:
+            history = [
+                int((windows.get_before(key, back) or {}).get("n", 0))
+                for back in range(1, self.history_windows + 1)
+            ]
+            cached = float(statistics.median(history))
+            if len(self._medians) >= _MEDIANS_KEPT:
+                self._medians.clear()
+            self._medians[(key, start)] = cached
+        return cached
 
 
 class PersonSpreadRule(WindowedRule):
@@ -133,22 +147,34 @@ class PersonSpreadRule(WindowedRule):
         value = windows.get(person) or {"consumers": [], "recent": []}
         consumers = list(value["consumers"])
         if consumer not in consumers:
+            # Only a new agency changes the value: the decisions kept are each agency's first.
             consumers = sorted([*consumers, consumer])
-        value = {"consumers": consumers, "recent": _recent(value, observation)}
-        windows.put(person, value)
+            value = {"consumers": consumers, "recent": _recent(value, observation)}
+            windows.put(person, value)
         if len(consumers) <= self._max:
             return None
         start = window_start(observation.at, self.window_seconds)
-        summary = (
-            f"data about one person (pseudonym {person}) was released to {len(consumers)} "
-            f"agencies in {_span(self.window_seconds)} from {rfc3339(start)}: "
-            f"{', '.join(consumers)} (at most {self._max} expected)"
-        )
-        figures = {"agencies": float(len(consumers)), "limit": float(self._max)}
-        alert = make_alert(
-            self.name, "person", person, start, self.window_seconds, figures, summary, value, now
-        )
-        return Raised(alert, len(consumers))
+
+        def build() -> Alert:
+            summary = (
+                f"data about one person (pseudonym {person}) was released to {len(consumers)} "
+                f"agencies in {_span(self.window_seconds)} from {rfc3339(start)}: "
+                f"{', '.join(consumers)} (at most {self._max} expected)"
+            )
+            figures = {"agencies": float(len(consumers)), "limit": float(self._max)}
+            return make_alert(
+                self.name,
+                "person",
+                person,
+                start,
+                self.window_seconds,
+                figures,
+                summary,
+                value,
+                now,
+            )
+
+        return Raised(alert_key(self.name, person, start), len(consumers), build)
 
 
 class PersonDenialsRule(WindowedRule):
@@ -171,15 +197,27 @@ class PersonDenialsRule(WindowedRule):
         if count <= self._max:
             return None
         start = window_start(observation.at, self.window_seconds)
-        summary = (
-            f"decisions about one person (pseudonym {person}) were denied {count} times in "
-            f"{_span(self.window_seconds)} from {rfc3339(start)} (at most {self._max} expected)"
-        )
-        figures = {"denials": float(count), "limit": float(self._max)}
-        alert = make_alert(
-            self.name, "person", person, start, self.window_seconds, figures, summary, value, now
-        )
-        return Raised(alert, count)
+
+        def build() -> Alert:
+            summary = (
+                f"decisions about one person (pseudonym {person}) were denied {count} times in "
+                f"{_span(self.window_seconds)} from {rfc3339(start)} (at most {self._max} "
+                "expected)"
+            )
+            figures = {"denials": float(count), "limit": float(self._max)}
+            return make_alert(
+                self.name,
+                "person",
+                person,
+                start,
+                self.window_seconds,
+                figures,
+                summary,
+                value,
+                now,
+            )
+
+        return Raised(alert_key(self.name, person, start), count, build)
 
 
 def windowed_rules(thresholds: Thresholds) -> list[WindowedRule]:

@@ -2,7 +2,7 @@
 a while. It needs a clock (silence is the absence of records), so the watch checks it on a timer;
 what it checks is the producer's activity kept in a plain changelog-backed table."""
 
-from bus.watch.alert import Alert
+from bus.watch.alert import alert_key
 from bus.watch.observation import Observation
 from bus.watch.rules import Raised, make_alert
 from bus.watch.thresholds import SilentProducer
@@ -55,5 +55,8 @@ def silence_alert(producer: str, value: Value, now: float, rule: SilentProducer)
         "records_before": float(before),
         "min_records": float(rule.min_records),
     }
-    alert: Alert = make_alert(RULE, "producer", producer, last, size, figures, summary, value, now)
-    return Raised(alert, 1)
+    return Raised(
+        alert_key(RULE, producer, last),
+        1,
+        lambda: make_alert(RULE, "producer", producer, last, size, figures, summary, value, now),
+    )

@@ -18,6 +18,7 @@ EXCEPTIONS = {
     "bus/devenv": "the lab itself: runs the broker and creates the services' users with the admin",
     "bus/cli/kafka.py": "`bus kafka up/down/status`: the lab's own commands",
     "bus/cli/postgres.py": "`bus postgres …`: the lab's own PostgreSQL",
+    "bus/cli/lab.py": "`bus lab tools`: the tools the lab's tests run (promtool, Chromium)",
     # The demo only starts the lab; then every part runs as its own principal (the operator, the
     # enforcer, the audit indexer, each agency), from the profiles `bus kafka up` wrote.
     "bus/demo/runner.py": "the lab demo: starts the lab broker (`broker.up`)",

@@ -294,3 +294,19 @@ def test_requests_are_counted_by_route_template_status_and_role(api: Api) -> Non
         "bus_audit_api_request_seconds_count", {"route": "/decisions/{decision_id}"}
     )
     assert count == 3
+
+
+def test_the_docs_page_needs_no_network(api: Api) -> None:
+    page = api.client.get("/docs")
+    assert page.status_code == 200
+    scripts = [
+        line for line in page.text.splitlines() if "<script src=" in line or "stylesheet" in line
+    ]
+    assert scripts
+    assert all("/static-offline-docs/" in line for line in scripts), scripts
+    assert "cdn." not in page.text
+    assert "https://" not in page.text.split("<body>")[0]
+    bundle = api.client.get("/static-offline-docs/swagger-ui-bundle.js")
+    assert bundle.status_code == 200
+    assert len(bundle.content) > 1_000_000
+    assert "3.1" in api.client.get("/openapi.json").json()["openapi"]

@@ -44,6 +44,7 @@ BASELINES: dict[str, dict[str, str]] = {
     "unsubscribe": {"consumer": "tax-by", "event_type": TYPE, "purpose": "tax-residence"},
     "subscriptions": {},
     "enforce": {},
+    "lab tools": {},
     "watch": {},
     "demo": {},
     "kafka provision": {},

@@ -18,6 +18,7 @@ UNITS = {
     "govbus-indexer.service": "audit-indexer",
     "govbus-audit-api.service": "audit-verifier",
     "govbus-operator-watch.service": "operator",
+    "govbus-watch.service": "watch",
 }
 HARDENING = {
     "NoNewPrivileges": "yes",

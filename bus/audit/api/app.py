@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -137,7 +138,9 @@ def create_app(
     watch = integrity or IntegrityWatch(store, public_key, clock)
     limit = rate_limit or RateLimit()
     dpo_ids = DpoDecisionIds(pseudonyms)
-    app = FastAPI(
+    # /docs with the Swagger UI served from the installed package, not a CDN: government networks
+    # are often closed, and FastAPI's default page is blank without internet access.
+    app = FastAPIOffline(
         title="govbus audit API",
         description="Who received what about whom, when, why, under which policy version.",
         version="1",
