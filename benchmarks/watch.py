@@ -36,7 +36,7 @@ from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.settings import load_kafka_settings
 from bus.kafka.writing import COMPACTED
-from bus.watch.alert import Alert
+from bus.record.alert import Alert
 from tests.support.audit_records import audit_document, quarantined_document
 from tests.support.kafka import unique_name
 

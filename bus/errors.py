@@ -35,6 +35,7 @@ bus's too). tests/unit/test_error_tree.py reads this drawing and checks it again
         AuditRecordError                        bus.record.audit_record
         TokenRefusedError                       bus.audit.access
         CursorError                             bus.audit.query
+        SignInNeededError                       bus.audit.api.console
         ProducerError                           producers.errors
             ProducerConfigError                 producers.errors
             ProducerNotStartedError             producers.errors

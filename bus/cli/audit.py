@@ -55,9 +55,11 @@ from bus.errors import ConfigError
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.profile import load_profile
 from bus.kafka.topics import AUDIT_TOPIC, POLICY_TOPIC, checkpoints_topic
+from bus.policy.loader import load_policy_set
 from bus.record.audit_record import AUDIT_AUDIENCE
 from bus.record.pseudonyms import load_pseudonymizer
 from bus.util.logs import LogFormat, configure_logging
+from bus.util.paths import PROJECT_ROOT
 
 app = typer.Typer(
     help="The audit trail: every decision, permit or deny, tamper-evident.", no_args_is_help=True
@@ -411,16 +413,25 @@ def serve(
     topic: AuditTopic = AUDIT_TOPIC,
     checkpoint_topic: CheckpointTopicOf = None,
     profile: ProfileOption = None,
+    policy: Annotated[
+        Path,
+        typer.Option(help="The policy set whose agency names the console's citizen report uses."),
+    ] = PROJECT_ROOT / "policies" / "reference",
 ) -> None:
-    """The auditor HTTP API (OpenAPI at /docs); bearer tokens from `bus audit token issue`.
-    Every request is logged, in the store and as a log line. Reads the witness topic as
-    `audit-verifier` (its connection profile: --profile, else $BUS_PROFILE, else its default)."""
+    """The auditor HTTP API (OpenAPI at /docs) and the auditors' console in a browser (/console);
+    bearer tokens from `bus audit token issue`. Every request is logged, in the store and as a
+    log line. Reads the witness topic and the watch's alerts as `audit-verifier` (its connection
+    profile: --profile, else $BUS_PROFILE, else its default)."""
     from bus.audit.api.rate_limit import RateLimit
     from bus.audit.api.server import serve as run  # FastAPI and uvicorn load only for serving
 
     limit = RateLimit(rate_limit)  # refused before anything starts
+    names = {a.id: a.name for a in load_policy_set(policy).agencies.agencies}
     configure_logging(log_format)
-    typer.echo(f"auditor API on http://{host}:{port} (OpenAPI: /docs); Ctrl-C stops it", err=True)
+    typer.echo(
+        f"auditor API on http://{host}:{port} (OpenAPI: /docs, console: /console); Ctrl-C stops it",
+        err=True,
+    )
     run(
         store or store_url_default(),
         TokenRegistry(default_tokens_file()),
@@ -430,6 +441,7 @@ def serve(
         limit,
         checkpoint_topic or checkpoints_topic(topic),
         profile,
+        agency_names=names,
     )
 
 

@@ -80,8 +80,9 @@ def print_report(console: Console, result: DemoResult) -> None:
         f"  .venv/bin/bus audit query --event-id {result.forged_event_id}   (the forged event)\n"
         f"  .venv/bin/bus audit report --subject {_subject(result)} --html ben.html\n"
         "  .venv/bin/bus audit stats   .venv/bin/bus audit verify   .venv/bin/bus audit reconcile\n"
-        "  .venv/bin/bus audit token issue me --role auditor && .venv/bin/bus audit serve"
-        "   (then http://127.0.0.1:8600/docs)\n"
+        "  .venv/bin/bus audit token issue me --role auditor && .venv/bin/bus audit serve\n"
+        "  then open the auditors' console at http://127.0.0.1:8600/console (sign in with the "
+        "token: decisions, alerts, the citizen's report) or the API at http://127.0.0.1:8600/docs\n"
         f"Back-office databases of this run: {result.workdir}"
     )
 

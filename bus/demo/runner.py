@@ -44,6 +44,7 @@ from bus.kafka.topics import ingress_topic
 from bus.keys import AgencySigningKey, KeyStore
 from bus.policy.loader import load_policy_set
 from bus.policy.snapshot import compile_snapshot
+from bus.record.alert import Alert
 from bus.record.audit_record import RecordedOutcome
 from bus.record.pseudonyms import (
     Pseudonymizer,
@@ -51,7 +52,6 @@ from bus.record.pseudonyms import (
     ensure_pseudonym_key,
 )
 from bus.util.paths import PROJECT_ROOT, default_state_dir
-from bus.watch.alert import Alert
 from consumers import ConsumerNotAuthorizedError
 from consumers.back_offices import REFERENCE_BACK_OFFICES
 from producers.errors import ProducerNotAuthorizedError

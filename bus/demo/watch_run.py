@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaConsumer
 
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.topics import ALERTS_TOPIC
-from bus.watch.alert import Alert, rfc3339
+from bus.record.alert import Alert, rfc3339
 
 STOP_WAIT_S = 30.0
 

@@ -23,8 +23,8 @@ from faust.auth import SASLCredentials
 from faust.types import EventT, StreamT
 
 from bus.kafka.connection import KafkaConnection
+from bus.record.alert import Alert
 from bus.record.audit_record import AuditRecord, AuditRecordError
-from bus.watch.alert import Alert
 from bus.watch.emission import AlertGate
 from bus.watch.metrics import WatchMetrics
 from bus.watch.observation import Observation, observe

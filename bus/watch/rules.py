@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 
+from bus.record.alert import Alert, AlertDecision, alert_key, rfc3339
 from bus.record.audit_record import RecordedOutcome
-from bus.watch.alert import Alert, AlertDecision, alert_key, rfc3339
 from bus.watch.observation import DecisionRef, Observation
 from bus.watch.thresholds import BaselineBurst, PersonDenials, PersonSpread, Thresholds
 from bus.watch.window_state import Value, WindowState, window_start

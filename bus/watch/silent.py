@@ -2,7 +2,7 @@
 a while. It needs a clock (silence is the absence of records), so the watch checks it on a timer;
 what it checks is the producer's activity kept in a plain changelog-backed table."""
 
-from bus.watch.alert import alert_key
+from bus.record.alert import alert_key
 from bus.watch.observation import Observation
 from bus.watch.rules import Raised, make_alert
 from bus.watch.thresholds import SilentProducer

@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from bus.kafka.connection import KafkaConnection
-from bus.watch.alert import Alert
+from bus.record.alert import Alert
 from tests.support.kafka import read_topic
 
 # Small windows and floors, so that a test provokes each rule with a few dozen records.

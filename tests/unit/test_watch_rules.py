@@ -5,9 +5,9 @@ import statistics
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bus.record.alert import rfc3339
 from bus.record.audit_record import RecordedOutcome
 from bus.util.paths import PROJECT_ROOT
-from bus.watch.alert import rfc3339
 from bus.watch.emission import AlertGate
 from bus.watch.observation import Observation
 from bus.watch.rules import (

@@ -14,7 +14,7 @@ the metrics only: a row for each would let anyone, token or not, fill the audit 
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, quote, urlencode
@@ -29,6 +29,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
 
 from bus.audit.access import Principal, Role, TokenRefusedError, TokenRegistry
+from bus.audit.api.alert_board import AlertSource, FixedAlerts
+from bus.audit.api.console import ConsoleBackend, console_router
 from bus.audit.api.integrity_watch import IntegrityWatch
 from bus.audit.api.metrics import ApiMetrics
 from bus.audit.api.rate_limit import RateLimit
@@ -123,6 +125,8 @@ def create_app(
     metrics: ApiMetrics | None = None,
     integrity: IntegrityWatch | None = None,
     rate_limit: RateLimit | None = None,
+    alerts: AlertSource | None = None,
+    agency_names: Mapping[str, str] | None = None,
 ) -> FastAPI:
     """The auditor API over `store`.
 
@@ -134,6 +138,8 @@ def create_app(
         metrics: request counters and timings, when served with metrics.
         integrity: the watch that verifies the store in the background (default: a new one).
         rate_limit: requests per caller and window (default: RateLimit()).
+        alerts: the watch's alerts for the console (default: none, and the console says so).
+        agency_names: agency id → name, for the citizens' report in the console.
     """
     watch = integrity or IntegrityWatch(store, public_key, clock)
     limit = rate_limit or RateLimit()
@@ -157,8 +163,12 @@ def create_app(
 
     def principal(request: Request) -> Principal:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        return authenticate(request, token if scheme.lower() == "bearer" else None)
+
+    def authenticate(request: Request, token: str | None) -> Principal:
+        """The principal of `token` (None: no token), within its rate; HTTPException if not."""
         try:
-            if scheme.lower() != "bearer":
+            if token is None:
                 raise TokenRefusedError("a valid bearer token is needed")
             found = tokens.authenticate(token.strip(), clock())
         except TokenRefusedError as exc:
@@ -319,6 +329,9 @@ def create_app(
             ),
         ],
     ) -> dict[str, Any]:
+        return decision_detail(caller, decision_id)
+
+    def decision_detail(caller: Principal, decision_id: str) -> dict[str, Any]:
         number = decision_number(caller, decision_id)
         found = store.get(number, where=DecisionFilter(dpo_of=caller.scope))
         if found is None:  # also outside the caller's scope: existence is not disclosed
@@ -344,6 +357,9 @@ def create_app(
         "and `denied_to_agency`: denials to its agency per closed month and reason only.",
     )
     def stats(caller: Caller, q: Annotated[StatsQuery, Query()]) -> dict[str, Any]:
+        return stats_result(caller, q)
+
+    def stats_result(caller: Principal, q: StatsQuery) -> dict[str, Any]:
         counts = statistics(store, q.to_filter(pseudonyms, caller.scope), q.bucket)
         result = {"bucket": q.bucket.value, "counts": [c.to_json() for c in counts]}
         if caller.scope:
@@ -380,6 +396,9 @@ def create_app(
         caller: Caller,
         fresh: Annotated[bool, Query(description="Verify again now (auditors only).")] = False,
     ) -> dict[str, Any]:
+        return integrity_result(caller, fresh)
+
+    def integrity_result(caller: Principal, fresh: bool) -> dict[str, Any]:
         if fresh and caller.role is not Role.AUDITOR:
             # A full verification takes tens of seconds: not for every token holder to trigger.
             raise HTTPException(
@@ -402,6 +421,36 @@ def create_app(
         }
         return dpo_integrity(result) if caller.scope else result
 
+    def alert_decision(caller: Principal, position: str) -> str | None:
+        """The id `caller` knows the decision by whose audit record is at `position`
+        (topic:partition:offset); None if it is not stored or not `caller`'s to see."""
+        topic, _, rest = position.rpartition(":")
+        topic, _, partition = topic.rpartition(":")
+        if not (partition.isdigit() and rest.isdigit()):
+            return None
+        seq = store.seq_at(topic, int(partition), int(rest), DecisionFilter(dpo_of=caller.scope))
+        if seq is None:
+            return None
+        return dpo_ids.encode(caller.scope, seq) if caller.scope else str(seq)
+
+    app.include_router(
+        console_router(
+            ConsoleBackend(
+                authenticate=authenticate,
+                listing=lambda caller, query: listing(caller, query),
+                decision=decision_detail,
+                stats=stats_result,
+                integrity=integrity_result,
+                report=lambda caller, subject, request: report_for(
+                    caller, SubjectRequest(subject=subject), request
+                ),
+                alerts=alerts or FixedAlerts([], "the console was started without a broker"),
+                alert_decision=alert_decision,
+                clock=clock,
+                agency_names=agency_names or {},
+            )
+        )
+    )
     return app
 
 

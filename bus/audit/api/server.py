@@ -4,7 +4,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,6 +12,7 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 
 from bus.audit.access import TokenRegistry
+from bus.audit.api.alert_board import KafkaAlertBoard
 from bus.audit.api.app import SERVER_SETTINGS, create_app
 from bus.audit.api.integrity_watch import IntegrityWatch
 from bus.audit.api.metrics import ApiMetrics
@@ -22,7 +23,7 @@ from bus.audit.store import open_store
 from bus.audit.witness import Witness, read_witness
 from bus.errors import ConfigError
 from bus.kafka.profile import load_profile
-from bus.kafka.topics import AUDIT_CHECKPOINTS_TOPIC
+from bus.kafka.topics import ALERTS_TOPIC, AUDIT_CHECKPOINTS_TOPIC
 from bus.keys.keystore import AgencyPublicKey
 from bus.record.pseudonyms import load_pseudonymizer
 from bus.util.metrics_endpoint import serve_metrics
@@ -39,6 +40,8 @@ def serve(
     rate_limit: RateLimit,
     witness_topic: str = AUDIT_CHECKPOINTS_TOPIC,
     profile: Path | None = None,
+    alerts_topic: str = ALERTS_TOPIC,
+    agency_names: Mapping[str, str] | None = None,
 ) -> None:
     """Serve the auditor API until SIGTERM or Ctrl-C, verifying the store in the background.
 
@@ -51,6 +54,8 @@ def serve(
         rate_limit: requests allowed per caller.
         witness_topic: the checkpoints' witness topic the store is also checked against.
         profile: the verifier's connection profile (None: $BUS_PROFILE, else its default file).
+        alerts_topic: the watch's alerts, shown in the console (read as the verifier too).
+        agency_names: agency id → name, for the citizens' report in the console.
     """
     # The key pinned outside the store, as `bus audit verify` uses: not the one beside it.
     public_key = load_pinned_key(default_pinned_key(), AuditKeyFiles.default())
@@ -70,6 +75,7 @@ def serve(
         )
         refresh = threading.Thread(target=_keep_fresh, args=(watch,), daemon=True)
         refresh.start()
+        board = KafkaAlertBoard(load_profile(VERIFIER_ROLE, profile), alerts_topic).start()
         app = create_app(
             store,
             pseudonyms,
@@ -78,6 +84,8 @@ def serve(
             metrics=metrics,
             integrity=watch,
             rate_limit=rate_limit,
+            alerts=board,
+            agency_names=agency_names,
         )
         # Our own JSON logging stays in charge (log_config=None); uvicorn handles the signals.
         # The client address is the connection's, never X-Forwarded-For (see SERVER_SETTINGS).

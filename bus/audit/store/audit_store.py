@@ -312,6 +312,17 @@ class AuditStore:
             rows = self.backend.fetch(sql, [seq, *params])
         return decision_of_row(rows[0]) if rows else None
 
+    def seq_at(
+        self, topic: str, partition: int, offset: int, where: DecisionFilter | None = None
+    ) -> int | None:
+        """The seq of the record read at topic/partition/offset, if stored and it meets `where`."""
+        conditions, params = conditions_of(where or DecisionFilter())
+        position = ["source_topic = ?", "source_partition = ?", "source_offset = ?"]
+        sql = f"SELECT seq FROM decisions{where_clause([*position, *conditions])}"
+        with self._lock:
+            rows = self.backend.fetch(sql, [topic, partition, offset, *params])
+        return int(rows[0][0]) if rows else None
+
     def stats(self, where: DecisionFilter, bucket_chars: int) -> list[StatRow]:
         """Counts per time bucket (the first `bucket_chars` of the RFC 3339 time: 7 month,
         10 day, 13 hour) × consumer × outcome × reasons."""

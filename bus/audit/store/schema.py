@@ -41,6 +41,9 @@ def statements(db: Backend) -> list[str]:
         "CREATE INDEX IF NOT EXISTS decisions_claimed ON decisions (claimed_event_id)"
         " WHERE claimed_event_id IS NOT NULL",
         "CREATE INDEX IF NOT EXISTS decisions_time ON decisions (decided_at_us)",
+        # The watch's alerts name decisions by where their record was read on the audit topic.
+        "CREATE INDEX IF NOT EXISTS decisions_source"
+        " ON decisions (source_topic, source_partition, source_offset)",
         # A DPO's look-ups by person, scope first (bus/audit/scope.py): they read the rows it may
         # see and no other, so their time tells nothing of the decisions it may not.
         "CREATE INDEX IF NOT EXISTS decisions_dpo_consumer"

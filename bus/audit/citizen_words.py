@@ -1,0 +1,44 @@
+"""The data-subject report in a citizen's words: agency names instead of ids, reasons as
+sentences, times in local time."""
+
+from collections.abc import Mapping
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+# Why an agency did not receive data about the person, for the person.
+_REASONS = {
+    "NO_GRANT": "the law gives this agency no right to this information",
+    "PURPOSE_MISMATCH": "the agency asked for a purpose the law does not allow it for",
+    "OUT_OF_JURISDICTION": "you do not live in the area this agency is responsible for",
+    "NOT_COMPETENT": "the agency is not responsible for this matter",
+    "GRANT_NOT_YET_VALID": "the agency's right to this information had not started yet",
+    "GRANT_EXPIRED": "the agency's right to this information had ended",
+    "DISCLOSURE_BLOCKED": "a block on disclosing your data is in force",
+    "PRODUCER_NOT_AUTHORITATIVE": "the sender is not the official source of this information",
+    "UNKNOWN_CONSUMER": "the agency is not registered for this exchange",
+    "UNKNOWN_PURPOSE": "the purpose is not one the law knows",
+}
+_QUARANTINE = "the message could not be verified as genuine and was stopped"
+
+
+def reason_sentence(outcome: str, reasons: list[str]) -> str:
+    """Why nothing was passed on, as a sentence."""
+    if outcome == "QUARANTINED":
+        return _QUARANTINE.capitalize() + "."
+    said = [_REASONS.get(r, r.replace("_", " ").lower()) for r in reasons] or ["no reason recorded"]
+    return "; ".join(said).capitalize() + "."
+
+
+def agency_name(agency: str | None, names: Mapping[str, str]) -> str:
+    """The agency's name as the policy set gives it (its id if the set does not name it)."""
+    if agency is None:
+        return "no agency (the message was stopped for everyone)"
+    return names.get(agency, agency)
+
+
+def local_time(rfc3339: str | None, zone: ZoneInfo) -> str:
+    """An RFC 3339 time as a local date and time, e.g. 3 December 2026, 17:05."""
+    if not rfc3339:
+        return ""
+    moment = datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).astimezone(zone)
+    return f"{moment.day} {moment:%B %Y, %H:%M} ({moment.tzname()})"
