@@ -13,6 +13,7 @@ split the counts; run it as a single replica (deploy/).
 """
 
 import logging
+import os
 import time
 from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ SILENCE_CHECK_S = 5.0  # how often the silent-producer rule looks at the clock
 EXPIRY_EVERY_S = 60.0  # how often windows past every rule's reach are deleted
 BATCH_RECORDS = 2_000  # records per batch: one changelog write per key touched in it
 BATCH_WITHIN_S = 0.2  # …or what arrived within this long
+EXIT_UNCOMMITTED = 70  # EX_SOFTWARE: a supervisor restarts it
+FUTURE_SLACK_S = 60.0  # a record timestamped further ahead than this does not move the clock
 
 
 @dataclass(frozen=True)
@@ -120,9 +123,10 @@ def build_app(
 
     async def send(raised: list[Raised]) -> None:
         for one in raised:
-            if watcher.gate.admit(one):
+            if watcher.gate.wants(one):
                 alert: Alert = one.alert
                 await alerts.send(key=alert.key.encode(), value=alert.to_json_bytes())
+                watcher.gate.sent(one)
                 if metrics:
                     metrics.alerts.labels(alert.rule).inc()
                 log.warning("alert %s", alert.key, extra={"rule": alert.rule, "key": alert.key})
@@ -130,10 +134,18 @@ def build_app(
     async def watch(stream: StreamT[bytes]) -> None:
         # faust acknowledges a batch's records after this body has run for it: the tables'
         # writes and the alerts are queued before, and a commit waits for them (at least once).
+        # It acknowledges them even when the body fails, so a failure must not let the commit
+        # happen: the process stops at once, uncommitted, and is read again after its restart.
         # (take_events is faust.Stream's, missing from its StreamT protocol.)
         batches = cast(faust.Stream[bytes], stream).take_events(BATCH_RECORDS, BATCH_WITHIN_S)
         async for events in batches:
-            await send(watcher.observe_batch(events))
+            try:
+                await send(watcher.observe_batch(events))
+            except BaseException:
+                log.critical(
+                    "a batch failed: stopping uncommitted, to read it again", exc_info=True
+                )
+                os._exit(EXIT_UNCOMMITTED)
 
     app.agent(audit, name=f"{options.app_id}-audit")(watch)
 
@@ -159,7 +171,10 @@ class _Watcher:
         self.windows: dict[str, CachedWindows] = {}
         self.producers: MutableMapping[str, Value | None] = {}
         self.gate = AlertGate()
-        self.newest_at = 0.0  # the newest record's time: the clock windows expire by
+        # Each audit partition's newest record time; windows expire by the slowest partition's,
+        # so a partition lagging behind never loses a window it still has records for.
+        self.newest: dict[int, float] = {}
+        self.started = clock()
 
     def observe_batch(self, events: Sequence[EventT[bytes]]) -> list[Raised]:
         started = time.perf_counter()
@@ -171,7 +186,9 @@ class _Watcher:
             observation = self._read(message)
             if observation is None:
                 continue
-            self.newest_at = max(self.newest_at, observation.at)
+            if observation.at <= now + FUTURE_SLACK_S:  # a future CreateTime moves no clock
+                partition = message.partition
+                self.newest[partition] = max(self.newest.get(partition, 0.0), observation.at)
             for rule in self.rules:
                 verdict = rule.observe(
                     observation, self.windows[rule.table].at(observation.at), now
@@ -196,6 +213,10 @@ class _Watcher:
 
     def silent_producers(self) -> list[Raised]:
         now = self.clock()
+        if now - self.started < self.thresholds.silent_producer.silence_seconds:
+            # Just started: the records of the time it was down may still be on their way in;
+            # judged now, a producer active meanwhile would look silent.
+            return []
         found = []
         for producer, value in list(self.producers.items()):
             if value is not None:
@@ -205,11 +226,12 @@ class _Watcher:
         return found
 
     def expire(self) -> None:
-        if not self.newest_at:
+        if not self.newest:
             return  # nothing read yet since the start: no clock to expire by
+        clock = min(self.newest.values())
         for rule in self.rules:
             kept = rule.window_seconds * (rule.history_windows + 2)
-            self.windows[rule.table].expire(self.newest_at - kept)
+            self.windows[rule.table].expire(clock - kept)
 
     def _read(self, message: Any) -> Observation | None:
         try:

@@ -22,14 +22,21 @@ class AlertGate:
         self._sent: OrderedDict[str, int] = OrderedDict()
         self._max = max_remembered
 
-    def admit(self, raised: Raised) -> bool:
-        """Whether to send `raised` now (and remember that it was)."""
-        key = raised.key
-        sent_at = self._sent.get(key)
-        if sent_at is not None and raised.level < 2 * sent_at:
-            return False
-        self._sent[key] = max(raised.level, 1)
-        self._sent.move_to_end(key)
+    def wants(self, raised: Raised) -> bool:
+        """Whether `raised` is to be sent now."""
+        sent_at = self._sent.get(raised.key)
+        return sent_at is None or raised.level >= 2 * sent_at
+
+    def sent(self, raised: Raised) -> None:
+        """Remember that `raised` was sent (only once it was: a failed send is not remembered)."""
+        self._sent[raised.key] = max(raised.level, 1)
+        self._sent.move_to_end(raised.key)
         while len(self._sent) > self._max:
             self._sent.popitem(last=False)
+
+    def admit(self, raised: Raised) -> bool:
+        """`wants`, and if so `sent` (for callers whose send cannot fail halfway)."""
+        if not self.wants(raised):
+            return False
+        self.sent(raised)
         return True

@@ -8,9 +8,12 @@ import pytest
 
 from bus.audit.api.alert_board import FixedAlerts
 from bus.audit.api.console import COOKIE
+from bus.audit.dpo_ids import DpoDecisionIds
 from bus.record.alert import Alert, AlertDecision
 from tests.support.audit_api import Api, audit_api
 from tests.support.audit_records import PSEUDONYMS, audit_document, person
+
+TAX_BY_IDS = DpoDecisionIds(PSEUDONYMS)
 
 RECORDS = [audit_document(i, people=20) for i in range(120)]
 
@@ -25,7 +28,10 @@ def alert(rule: str, kind: str, subject: str, positions: list[int]) -> Alert:
         window_end="2026-11-01T01:00:00Z",
         figures={"count": 600.0, "limit": 500.0},
         summary=f"{subject}: 600 events released in 1 h",
-        decisions=tuple(AlertDecision(f"bus.audit:0:{p}", None, None) for p in positions),
+        decisions=tuple(
+            AlertDecision(f"bus.audit:0:{p}", None, PSEUDONYMS.pseudonym("audit", person(p)))
+            for p in positions
+        ),
         raised_at="2026-11-01T00:40:00+00:00",
     )
 
@@ -94,11 +100,17 @@ def test_a_dpo_sees_only_its_agencys_decisions_and_alerts(api: Api) -> None:
     page = api.client.get("/console/decisions")
     assert "tax-by" in page.text
     assert "kba-de" not in page.text
-    # Another agency's decision, by the store's number: not found, as in the API.
+    # A store number is no id of a DPO's: refused as such, as in the API.
     kba = next(i + 1 for i, d in enumerate(RECORDS) if d["consumer"] == "kba-de")
-    assert api.client.get(f"/console/decisions/{kba}").status_code in (404, 422)
+    assert api.client.get(f"/console/decisions/{kba}").status_code == 422
     alerts = api.client.get("/console/alerts").text
     assert "tax-by/purpose-tax-by" in alerts
+    # Its own release behind the alert (position 4, seq 5) by its own id; a denial to it
+    # (position 0) is not for it to see one by one; no pseudonym, no audit position.
+    assert f'href="/console/decisions/{TAX_BY_IDS.encode("tax-by", 5)}"' in alerts
+    assert alerts.count("<tr><td>") == 1  # the denial behind it is left out
+    assert "psn-" not in alerts
+    assert "bus.audit:" not in alerts
     assert "kba-de" not in alerts
     assert "person_spread" not in alerts
 
@@ -140,3 +152,44 @@ def test_a_revoked_token_ends_its_session_at_once(api: Api) -> None:
     page = api.client.get("/console/decisions")
     assert page.status_code == 401
     assert "Signed out" in page.text
+
+
+def test_a_dpo_is_not_shown_probing_or_silence_alerts(tmp_path: Path) -> None:
+    probing = alert("probing", "consumer", "tax-by", [0])  # a denial to tax-by, one by one
+    silence = alert("silent_producer", "producer", "tax-by", [1])
+    own = alert("quarantine_burst", "producer", "tax-by", [4])
+    with audit_api(tmp_path, RECORDS, alerts=FixedAlerts([probing, silence, own])) as api:
+        sign_in(api, api.dpo)
+        page = api.client.get("/console/alerts").text
+    assert page.count("<section") == 1
+    assert "quarantine_burst" in page
+    assert "probing" not in page
+    assert "silent_producer" not in page
+
+
+def test_a_dpo_opening_another_agencys_decision_by_its_own_kind_of_id_gets_not_found(
+    api: Api,
+) -> None:
+    sign_in(api, api.dpo)
+    kba = next(i + 1 for i, d in enumerate(RECORDS) if d["consumer"] == "kba-de")
+    page = api.client.get(f"/console/decisions/{TAX_BY_IDS.encode('tax-by', kba)}")
+    assert page.status_code == 404
+    assert "Legal basis" not in page.text
+
+
+def test_a_form_posted_from_another_site_is_refused(api: Api) -> None:
+    token = api.auditor["Authorization"].split()[1]
+    forged = api.client.post(
+        "/console/sign-in",
+        data={"token": token},
+        headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
+        follow_redirects=False,
+    )
+    assert forged.status_code == 403
+    assert COOKIE not in forged.headers.get("set-cookie", "")
+    sign_in(api, api.auditor)
+    report = api.client.post(
+        "/console/report", data={"subject": person(0)}, headers={"Sec-Fetch-Site": "same-site"}
+    )
+    assert report.status_code == 403
+    assert "Who received your data" not in report.text

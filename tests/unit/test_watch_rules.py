@@ -179,3 +179,13 @@ def test_the_gate_forgets_the_oldest_key_first() -> None:
     assert gate.admit(c)
     assert gate.admit(a)  # forgotten: sent again (harmless: same key)
     assert not gate.admit(c)
+
+
+def test_the_gate_remembers_only_what_was_sent() -> None:
+    (first, *_) = run(bulk_rule(floor=2), [seen(T0 + i, n=i) for i in range(4)])
+    gate = AlertGate()
+    assert gate.wants(first)
+    # The send failed: not remembered, so the next record past the threshold sends it.
+    assert gate.wants(first)
+    gate.sent(first)
+    assert not gate.wants(first)

@@ -87,20 +87,26 @@ class KafkaAlertBoard:
             }
         )
         try:
-            metadata = consumer.list_topics(self._topic, timeout=10)
-            partitions = list(metadata.topics[self._topic].partitions)
+            topic = consumer.list_topics(self._topic, timeout=10).topics[self._topic]
+            if topic.error is not None or not topic.partitions:
+                raise KafkaException(topic.error or "no partitions")
+            partitions = list(topic.partitions)
             consumer.assign([TopicPartition(self._topic, p, OFFSET_BEGINNING) for p in partitions])
-            self._set_problem(None)
+            self._set_problem(f"still reading {self._topic} from its start")
+            unread = set(partitions)  # until each has reached its end once, the list is partial
             while not self._stop.is_set():
                 message = consumer.poll(POLL_S)
                 if message is None:
                     continue
                 error = message.error()
-                if error is not None:
-                    if error.code() != KafkaError._PARTITION_EOF:
-                        self._set_problem(f"{error} (since {_now()})")
-                    continue
-                self._take(message.key(), message.value())
+                if error is None:
+                    self._take(message.key(), message.value())
+                elif error.code() == KafkaError._PARTITION_EOF:
+                    unread.discard(message.partition())
+                    if not unread:
+                        self._set_problem(None)
+                else:
+                    self._set_problem(f"{error} (since {_now()})")
         except (KafkaException, KeyError) as exc:
             self._set_problem(f"cannot read {self._topic}: {exc} (since {_now()})")
             log.error("alert board stopped: %s", exc)
@@ -120,7 +126,6 @@ class KafkaAlertBoard:
                 log.error("not an alert on %s: %s", self._topic, exc)
                 return
             self._alerts[alert.key] = alert
-            self._problem = None
 
     def _set_problem(self, problem: str | None) -> None:
         with self._lock:

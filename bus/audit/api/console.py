@@ -64,6 +64,9 @@ class _Sessions:
         sid = secrets.token_urlsafe(32)
         now = time.monotonic()
         with self._lock:
+            over = [s for s, (_, began, used) in self._sessions.items() if _over(now, began, used)]
+            for old in over:
+                del self._sessions[old]
             self._sessions[sid] = (token, now, now)
         return sid
 
@@ -76,7 +79,7 @@ class _Sessions:
             if found is None:
                 return None
             token, started, used = found
-            if now - used > IDLE_S or now - started > LIFETIME_S:
+            if _over(now, started, used):
                 del self._sessions[sid]
                 return None
             self._sessions[sid] = (token, started, now)
@@ -85,6 +88,21 @@ class _Sessions:
     def close(self, sid: str | None) -> None:
         with self._lock:
             self._sessions.pop(sid or "", None)
+
+
+def _over(now: float, started: float, used: float) -> bool:
+    return now - used > IDLE_S or now - started > LIFETIME_S
+
+
+def _cross_site(request: Request) -> bool:
+    """Whether a form was posted from another site (or another origin of this one): browsers
+    send Sec-Fetch-Site and Origin with every POST. SameSite=Strict alone would not stop a
+    sibling subdomain, nor a forged sign-in (which has no session yet)."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site not in ("same-origin", "none"):
+        return True
+    origin = request.headers.get("origin")
+    return origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}"
 
 
 def console_router(backend: ConsoleBackend) -> APIRouter:
@@ -132,6 +150,8 @@ def console_router(backend: ConsoleBackend) -> APIRouter:
 
     @router.post("/sign-in")
     async def sign_in(request: Request) -> Response:
+        if _cross_site(request):
+            return page("sign_in.html", request, 403, message=_CROSS_SITE)
         form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
         token = form.get("token", "").strip()
         try:
@@ -154,6 +174,8 @@ def console_router(backend: ConsoleBackend) -> APIRouter:
 
     @router.post("/sign-out")
     def sign_out(request: Request) -> Response:
+        if _cross_site(request):
+            return page("sign_in.html", request, 403, message=_CROSS_SITE)
         sessions.close(request.cookies.get(COOKIE))
         response = page("sign_in.html", request, message="Signed out.")
         response.delete_cookie(COOKIE, path="/console")
@@ -183,7 +205,9 @@ def console_router(backend: ConsoleBackend) -> APIRouter:
 
     def alerts(request: Request, caller: Principal) -> Response:
         view = backend.alerts.view()
-        shown = [a for a in view.alerts if _may_see_alert(caller, a.subject_kind, a.subject)]
+        shown = [
+            a for a in view.alerts if _may_see_alert(caller, a.rule, a.subject_kind, a.subject)
+        ]
         links = {
             d.position: backend.alert_decision(caller, d.position)
             for a in shown
@@ -212,6 +236,8 @@ def console_router(backend: ConsoleBackend) -> APIRouter:
 
     @router.post("/report")
     async def report(request: Request) -> Response:
+        if _cross_site(request):
+            return page("sign_in.html", request, 403, message=_CROSS_SITE)
         form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
         subject = form.get("subject", "").strip()
 
@@ -233,6 +259,7 @@ class SignInNeededError(BusError):
     """The caller must sign in (again); the message says why."""
 
 
+_CROSS_SITE = "Refused: the form was sent from another site."
 _HEADERS = {
     # No script at all, nothing from elsewhere; not framed (clickjacking); nothing cached.
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
@@ -263,13 +290,19 @@ def _listing_query(query: DecisionQuery, cursor: str | None) -> Any:
     )
 
 
-def _may_see_alert(caller: Principal, kind: str, subject: str) -> bool:
-    """Auditors see every alert; a DPO those about its own agency (as consumer or producer),
-    never one about a person (it would name other agencies' decisions about them)."""
+# The alerts a DPO may see, and how each names its agency. Not `probing` (live denial counts in
+# minutes: the API gives a DPO denials per settled month only, small counts withheld), not
+# `silent_producer` (its decisions include denials to other agencies), never one about a person.
+_DPO_ALERTS = {"bulk_release": "consumer-purpose", "quarantine_burst": "producer"}
+
+
+def _may_see_alert(caller: Principal, rule: str, kind: str, subject: str) -> bool:
+    """Auditors see every alert; a DPO only its own agency's releases in bulk and its own
+    events' quarantines (see _DPO_ALERTS)."""
     if caller.role is Role.AUDITOR:
         return True
     agency = subject.split("/", 1)[0] if kind == "consumer-purpose" else subject
-    return kind in ("consumer-purpose", "consumer", "producer") and agency == caller.scope
+    return _DPO_ALERTS.get(rule) == kind and agency == caller.scope
 
 
 def _problems(exc: Exception) -> str:
