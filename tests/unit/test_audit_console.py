@@ -187,6 +187,10 @@ def test_a_form_posted_from_another_site_is_refused(api: Api) -> None:
     )
     assert forged.status_code == 403
     assert COOKIE not in forged.headers.get("set-cookie", "")
+    older = api.client.post(  # a browser that sends Origin but not Sec-Fetch-Site
+        "/console/sign-in", data={"token": token}, headers={"Origin": "https://evil.example"}
+    )
+    assert older.status_code == 403
     sign_in(api, api.auditor)
     report = api.client.post(
         "/console/report", data={"subject": person(0)}, headers={"Sec-Fetch-Site": "same-site"}

@@ -99,8 +99,8 @@ def _cross_site(request: Request) -> bool:
     send Sec-Fetch-Site and Origin with every POST. SameSite=Strict alone would not stop a
     sibling subdomain, nor a forged sign-in (which has no session yet)."""
     site = request.headers.get("sec-fetch-site")
-    if site is not None and site not in ("same-origin", "none"):
-        return True
+    if site is not None:  # the browser's own word, which a page cannot set
+        return site not in ("same-origin", "none")
     origin = request.headers.get("origin")
     return origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}"
 
@@ -266,7 +266,8 @@ _HEADERS = {
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
+    # Not no-referrer: under it a browser sends `Origin: null` with the console's own forms.
+    "Referrer-Policy": "same-origin",
 }
 
 
