@@ -174,11 +174,25 @@ def main() -> None:
         print(f"  {alone:,.0f} records/s", flush=True)
         print("running bus watch from the start …", flush=True)
         command = [
-            sys.executable, "-c", "from bus.cli.main import main; main()", "watch",
-            "--app-id", app_id, "--audit-topic", audit, "--alerts-topic", alerts,
-            "--thresholds", str(work / "watch.yaml"), "--metrics-port", "0",
-            "--profile", str(settings.profiles_dir / "watch.toml"), "--log-format", "text",
-        ]  # fmt: skip
+            sys.executable,
+            "-c",
+            "from bus.cli.main import main; main()",
+            "watch",
+            "--app-id",
+            app_id,
+            "--audit-topic",
+            audit,
+            "--alerts-topic",
+            alerts,
+            "--thresholds",
+            str(work / "watch.yaml"),
+            "--metrics-port",
+            "0",
+            "--profile",
+            str(settings.profiles_dir / "watch.toml"),
+            "--log-format",
+            "text",
+        ]
         log = (work / "watch.log").open("wb")
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         first, started, cpu_start, last_report = 0, 0.0, 0.0, time.monotonic()
@@ -200,14 +214,24 @@ def main() -> None:
         cpu = process_cpu_s(process.pid) - cpu_start
         rate = (args.records - first) / elapsed
         rss, peak = rss_kib(process.pid)
-        print(f"  {rate:,.0f} records/s ({rate / alone:.2f} × reading alone), "
-              f"{cpu / elapsed:.2f} cores", flush=True)  # fmt: skip
-        print(f"  RSS after {args.records:,} records: {rss / 1024:.0f} MiB "
-              f"(peak {peak / 1024:.0f} MiB)", flush=True)  # fmt: skip
+        print(
+            f"  {rate:,.0f} records/s ({rate / alone:.2f} × reading alone), "
+            f"{cpu / elapsed:.2f} cores",
+            flush=True,
+        )
+        print(
+            f"  RSS after {args.records:,} records: {rss / 1024:.0f} MiB "
+            f"(peak {peak / 1024:.0f} MiB)",
+            flush=True,
+        )
         print("alert latency (write of the crossing record → alert read) …", flush=True)
         latencies = asyncio.run(alert_latency(connection, audit, alerts))
-        print("  " + ", ".join(f"{s * 1000:.0f} ms" for s in latencies)
-              + f"; median {sorted(latencies)[len(latencies) // 2] * 1000:.0f} ms", flush=True)  # fmt: skip
+        print(
+            "  "
+            + ", ".join(f"{s * 1000:.0f} ms" for s in latencies)
+            + f"; median {sorted(latencies)[len(latencies) // 2] * 1000:.0f} ms",
+            flush=True,
+        )
     finally:
         if process and process.poll() is None:
             process.send_signal(signal.SIGTERM)

@@ -20,9 +20,15 @@ STOP_WAIT_S = 30.0
 def start_watch(profile: Path, log_file: Path) -> subprocess.Popen[bytes]:
     """`bus watch` with the reference thresholds, logging to `log_file`."""
     command = [
-        sys.executable, "-c", "from bus.cli.main import main; main()", "watch",
-        "--profile", str(profile), "--metrics-port", "0",
-    ]  # fmt: skip
+        sys.executable,
+        "-c",
+        "from bus.cli.main import main; main()",
+        "watch",
+        "--profile",
+        str(profile),
+        "--metrics-port",
+        "0",
+    ]
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log:
         return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)

@@ -108,7 +108,7 @@ async def test_each_rule_raises_its_alert_naming_the_window_figures_and_decision
     topic = watch_run.audit_topic
     bulk = [permit(i, "tax-by") for i in range(25)]  # floor 20
     spread = [permit(100 + n, c, person="person-x") for n, c in enumerate("abcd")]  # max 3
-    denials = [
+    denials = [  # probing floor 10; person_denials max 4
         record(
             200 + n,
             outcome="DENY",
@@ -119,7 +119,7 @@ async def test_each_rule_raises_its_alert_naming_the_window_figures_and_decision
             subject_pseudonym=PSEUDONYMS.pseudonym("audit", "person-y"),
         )
         for n in range(12)
-    ]  # fmt: skip  (probing floor 10; person_denials max 4)
+    ]
     forged = [  # quarantine floor 5
         json.dumps(quarantined_document(300 + n, "bus.ingress.AddressChanged")).encode()
         for n in range(6)
@@ -128,9 +128,14 @@ async def test_each_rule_raises_its_alert_naming_the_window_figures_and_decision
         await send(kafka_broker, topic, [b"not an audit record", *bulk, *spread, *denials, *forged])
         found = {
             rule: await wait_for_alerts(kafka_broker, watch_run.alerts_topic, rule)
-            for rule in ("bulk_release", "person_spread", "probing", "person_denials",
-                         "quarantine_burst")
-        }  # fmt: skip
+            for rule in (
+                "bulk_release",
+                "person_spread",
+                "probing",
+                "person_denials",
+                "quarantine_burst",
+            )
+        }
 
     (bulk_alert,) = found["bulk_release"].values()
     assert bulk_alert.subject == "tax-by/p"
@@ -231,8 +236,11 @@ async def test_kill_9_at_random_moments_loses_no_alert(
     moments. Every one of the 40 alerts is there at the end; repeats only replace themselves."""
     rng = random.Random(16)
     people = [f"person-{n}" for n in range(40)]
-    values = [permit(1000 + 4 * n + k, c, person=p) for n, p in enumerate(people)
-              for k, c in enumerate("abcd")]  # fmt: skip
+    values = [
+        permit(1000 + 4 * n + k, c, person=p)
+        for n, p in enumerate(people)
+        for k, c in enumerate("abcd")
+    ]
     rng.shuffle(values)
     chunks = [values[i : i + 20] for i in range(0, len(values), 20)]
     process = watch_run.start()

@@ -41,15 +41,25 @@ class WatchRun:
 
     def start(self) -> subprocess.Popen[bytes]:
         command = [
-            sys.executable, "-c", "from bus.cli.main import main; main()", "watch",
-            "--app-id", self.app_id,
-            "--audit-topic", self.audit_topic,
-            "--alerts-topic", self.alerts_topic,
-            "--thresholds", str(self.thresholds),
-            "--profile", str(self.profile),
-            "--metrics-port", "0",
-            "--log-format", "text",
-        ]  # fmt: skip
+            sys.executable,
+            "-c",
+            "from bus.cli.main import main; main()",
+            "watch",
+            "--app-id",
+            self.app_id,
+            "--audit-topic",
+            self.audit_topic,
+            "--alerts-topic",
+            self.alerts_topic,
+            "--thresholds",
+            str(self.thresholds),
+            "--profile",
+            str(self.profile),
+            "--metrics-port",
+            "0",
+            "--log-format",
+            "text",
+        ]
         with self.log.open("ab") as log:
             return subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy()

@@ -130,8 +130,18 @@ def test_person_denials_alert_past_the_maximum_only_for_denials() -> None:
 def test_quarantines_count_under_their_source() -> None:
     burst = BaselineBurst(window_seconds=HOUR, history_windows=1, factor=2, floor=5)
     rule = rule_named("quarantine_burst", quarantine_burst=burst)
-    forged = [seen(T0 + i, outcome=RecordedOutcome.QUARANTINED, consumer=None, purpose=None,
-                   subject=None, source="unverified@bus.ingress.X", n=i) for i in range(6)]  # fmt: skip
+    forged = [
+        seen(
+            T0 + i,
+            outcome=RecordedOutcome.QUARANTINED,
+            consumer=None,
+            purpose=None,
+            subject=None,
+            source="unverified@bus.ingress.X",
+            n=i,
+        )
+        for i in range(6)
+    ]
     raised = run(rule, forged)
     assert [r.alert.subject for r in raised] == ["unverified@bus.ingress.X"]
 

@@ -189,9 +189,19 @@ def console_router(backend: ConsoleBackend) -> APIRouter:
         more = found["next_cursor"]
         next_url = f"/console/decisions?{urlencode({**chosen, 'cursor': more})}" if more else None
         return page(
-            "decisions.html", request, items=found["items"], chosen=chosen, next_url=next_url,
-            outcomes=["PERMIT", "DENY", "QUARANTINED", "SUBSCRIPTION_REFUSED", "SUBSCRIPTION_REMOVED"],
-        )  # fmt: skip
+            "decisions.html",
+            request,
+            items=found["items"],
+            chosen=chosen,
+            next_url=next_url,
+            outcomes=[
+                "PERMIT",
+                "DENY",
+                "QUARANTINED",
+                "SUBSCRIPTION_REFUSED",
+                "SUBSCRIPTION_REMOVED",
+            ],
+        )
 
     def decision(request: Request, caller: Principal) -> Response:
         detail = backend.decision(caller, request.path_params["decision_id"])
@@ -246,9 +256,15 @@ def console_router(backend: ConsoleBackend) -> APIRouter:
                 return page("report_form.html", req, 422, message="Enter the person's identifier.")
             found = backend.report(caller, subject, req)
             return page(
-                "report.html", req, report=found, names=backend.agency_names, zone=backend.zone,
-                agency_name=agency_name, local_time=local_time, reason_sentence=reason_sentence,
-            )  # fmt: skip
+                "report.html",
+                req,
+                report=found,
+                names=backend.agency_names,
+                zone=backend.zone,
+                agency_name=agency_name,
+                local_time=local_time,
+                reason_sentence=reason_sentence,
+            )
 
         return guarded(render)(request)
 
@@ -333,9 +349,17 @@ def _chart(counts: list[dict[str, Any]]) -> dict[str, Any]:
             h = count / top * height
             y -= h
             bars.append(
-                {"x": n * (width + gap), "y": y, "w": width, "h": h, "day": day,
-                 "outcome": outcome, "count": count, "fill": _COLOURS.get(outcome, "#3a3a8c")}
-            )  # fmt: skip
+                {
+                    "x": n * (width + gap),
+                    "y": y,
+                    "w": width,
+                    "h": h,
+                    "day": day,
+                    "outcome": outcome,
+                    "count": count,
+                    "fill": _COLOURS.get(outcome, "#3a3a8c"),
+                }
+            )
     return {
         "bars": bars,
         "days": list(days),
