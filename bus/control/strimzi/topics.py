@@ -42,6 +42,7 @@ from bus.kafka.topics import (
     SUBSCRIPTIONS_TOPIC,
     dead_letter_topic,
     delivery_topic,
+    interest_topic,
     source_offsets_topic,
 )
 from bus.kafka.writing import COMPACTED
@@ -77,6 +78,8 @@ def topic_plan(
         plan[dead_letter_topic(s.consumer)] = (1, rule.dead_letter(s.consumer))
     producers = {agency for pairs in snapshot.authorities.values() for agency, _ in pairs}
     plan |= {source_offsets_topic(p): (1, dict(COMPACTED)) for p in producers}
+    markers = {interest_topic(c, p) for c, p in snapshot.requires_interest}
+    plan |= {t: (INGRESS_PARTITIONS, dict(COMPACTED)) for t in markers}
     return plan
 
 
