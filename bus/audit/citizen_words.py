@@ -14,6 +14,8 @@ _REASONS = {
     "GRANT_NOT_YET_VALID": "the agency's right to this information had not started yet",
     "GRANT_EXPIRED": "the agency's right to this information had ended",
     "DISCLOSURE_BLOCKED": "a block on disclosing your data is in force",
+    "NO_INTEREST": "the agency has registered no case about you for this purpose",
+    "INTEREST_HELD": "the agency has registered a case about you",
     "PRODUCER_NOT_AUTHORITATIVE": "the sender is not the official source of this information",
     "UNKNOWN_CONSUMER": "the agency is not registered for this exchange",
     "UNKNOWN_PURPOSE": "the purpose is not one the law knows",

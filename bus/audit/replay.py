@@ -14,7 +14,7 @@ from bus.audit.store.audit_store import AuditStore
 from bus.audit.store.rows import StoredDecision
 from bus.control.policy_store import from_document
 from bus.envelope.attributes import parse_time
-from bus.policy.decision import Decision
+from bus.policy.decision import Decision, Reason
 from bus.policy.engine import authorize_subscription, decide
 from bus.policy.facts import EventFacts, Subscription
 from bus.policy.snapshot import Snapshot, compile_snapshot
@@ -71,7 +71,9 @@ def replay(store: AuditStore, decision: StoredDecision) -> Replay:
         facts = _facts(decision, c.event_type or "", c.producer or "")
         if isinstance(facts, str):
             return _not(facts)
-        again = decide(snapshot, facts, subscription, at)
+        # The record says whether a marker was held: INTEREST_HELD among its reasons.
+        held = Reason.INTEREST_HELD.value in c.reasons.split()
+        again = decide(snapshot, facts, subscription, at, has_interest=held)
     return _compare(decision, again)
 
 

@@ -5,7 +5,7 @@ An agency's data-protection officer gets its agency's receipts only: no refusal 
 where the person lives now, or that the person is protected), no pseudonym (bus/audit/scope.py)."""
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -51,6 +51,21 @@ class Refusal:
     event_id: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class InterestChange:
+    """An agency registered (or removed) an interest in the person: it has (or closed) a case
+    about them, so events about them may (no longer) reach it for `purpose`."""
+
+    decision_id: int
+    agency: str | None
+    purpose: str | None
+    registered: bool  # False: the marker was removed
+    at: str | None
+
+
+_INTERESTS = {RecordedOutcome.INTEREST_ADDED, RecordedOutcome.INTEREST_REMOVED}
+
+
 @dataclass(frozen=True)
 class SubjectReport:
     """The report on one person, oldest decision first; `truncated` when more than
@@ -62,6 +77,8 @@ class SubjectReport:
     received: list[Receipt]
     refused: list[Refusal]
     truncated: bool
+    # Interest markers on the person, registered and removed (none in an agency's report).
+    interests: list[InterestChange] = field(default_factory=list)
 
     @property
     def agencies(self) -> list[str]:
@@ -77,6 +94,7 @@ class SubjectReport:
             "agencies_that_received_data": self.agencies,
             "received": [asdict(r) for r in self.received],
             "refused": [asdict(r) for r in self.refused],
+            "interests": [asdict(i) for i in self.interests],
             "truncated": self.truncated,
         }
 
@@ -106,8 +124,13 @@ def subject_report(
             for d in chronological
             if d.columns.outcome == RecordedOutcome.PERMIT
         ],
-        refused=[_refusal(d) for d in chronological if d.columns.outcome != RecordedOutcome.PERMIT],
+        refused=[
+            _refusal(d)
+            for d in chronological
+            if d.columns.outcome != RecordedOutcome.PERMIT and d.columns.outcome not in _INTERESTS
+        ],
         truncated=truncated,
+        interests=[_interest(d) for d in chronological if d.columns.outcome in _INTERESTS],
     )
 
 
@@ -124,6 +147,12 @@ def _receipt(d: StoredDecision, shown_id: Callable[[int], int | str]) -> Receipt
         producer=c.producer,
         event_id=c.event_id,
     )
+
+
+def _interest(d: StoredDecision) -> InterestChange:
+    c = d.columns
+    registered = c.outcome == RecordedOutcome.INTEREST_ADDED
+    return InterestChange(d.seq, c.consumer, c.purpose, registered, c.decided_at)
 
 
 def _refusal(d: StoredDecision) -> Refusal:

@@ -104,6 +104,14 @@ def explain(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the decision as JSON.")] = False,
+    with_interest: Annotated[
+        bool,
+        typer.Option(
+            "--with-interest",
+            help="Decide as if the consumer held an interest marker on the person (a grant with"
+            " requires_interest denies NO_INTEREST without one).",
+        ),
+    ] = False,
 ) -> None:
     """Decide one event for one consumer and purpose, and say why (exit 0 for PERMIT and DENY).
 
@@ -116,7 +124,7 @@ def explain(
     facts = facts_of(event, publisher)
     producer_check = authorize_producer(snapshot, facts)
     subscription = Subscription(consumer, event.event_type, purpose)
-    decision = decide(snapshot, facts, subscription, when.timestamp())
+    decision = decide(snapshot, facts, subscription, when.timestamp(), has_interest=with_interest)
     if as_json:
         document: dict[str, Any] = decision.to_json()
         document["at"] = when.isoformat()

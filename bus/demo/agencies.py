@@ -1,12 +1,17 @@
 """The demo's agencies: credentials, signing keys and subscriptions, as an operator would set
 them up with `bus agency onboard` and `bus subscribe`."""
 
+import asyncio
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from aiokafka.errors import KafkaError
+
 from bus.control.credentials import ensure_credentials
 from bus.control.subscription_service import subscribe
+from bus.errors import BrokerError
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.keys import AgencySigningKey, generate_key_files
@@ -14,6 +19,10 @@ from bus.policy.decision import Decision
 from bus.policy.facts import Subscription
 from bus.policy.snapshot import Snapshot
 from consumers.back_offices import REFERENCE_BACK_OFFICES
+from consumers.interest import InterestRegister
+
+# The operator's watch creates the marker topic and grants its WRITE within seconds.
+MARKER_TOPIC_WAIT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -67,3 +76,28 @@ async def ask_without_grant(
     consumer, event_type, purpose = request
     subscription = Subscription(consumer, event_type, purpose)
     return await subscribe(operator, admin, snapshot, subscription, datetime.now(UTC))
+
+
+async def register_interests(
+    admin: KafkaAdmin, agency: str, connection: KafkaConnection, purpose: str, people: list[str]
+) -> None:
+    """`agency` registers its cases (`bus interest add`), with its own credentials, once the
+    operator's watch has created its marker topic and granted it the right to write it."""
+    register = InterestRegister(agency, connection)
+    deadline = time.monotonic() + MARKER_TOPIC_WAIT_S
+    while register.topic(purpose) not in admin.list_topics():
+        if time.monotonic() > deadline:
+            raise BrokerError(
+                f"{register.topic(purpose)} was not created within {MARKER_TOPIC_WAIT_S:.0f} s"
+            )
+        await asyncio.sleep(0.5)
+    while True:
+        try:
+            async with register:
+                for person in people:
+                    await register.add(person, purpose)
+            return
+        except KafkaError:  # the WRITE grant has not reached the broker's authorizer yet
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)

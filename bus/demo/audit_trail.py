@@ -27,7 +27,7 @@ from bus.demo.judge import Check
 from bus.demo.scenario import Scenario, Step
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.topics import AUDIT_CHECKPOINTS_TOPIC, AUDIT_TOPIC, POLICY_TOPIC
-from bus.record.audit_record import AUDIT_AUDIENCE
+from bus.record.audit_record import AUDIT_AUDIENCE, POLICY_DECISIONS
 from bus.record.pseudonyms import Pseudonymizer
 
 SUBJECT_STEP = 1  # Ben moves from Munich to Regensburg: three receivers, one refusal
@@ -96,7 +96,9 @@ def _ask(
     subject = subject_of(step)
     pseudonym = pseudonyms.pseudonym(AUDIT_AUDIENCE, subject)
     report = subject_report(store, pseudonym, datetime.now(UTC))
-    replays = [replay(store, d) for d in store.find(DecisionFilter(subject_pseudonym=pseudonym))]
+    found = store.find(DecisionFilter(subject_pseudonym=pseudonym))
+    # Policy decisions only: an interest marker's record is a consumer's act, nothing to re-decide.
+    replays = [replay(store, d) for d in found if d.columns.outcome in POLICY_DECISIONS]
     refused = {r.agency: r.reasons for r in report.refused}
     checks = [
         Check(

@@ -18,7 +18,13 @@ from aiokafka import AIOKafkaProducer
 from bus.control import policy_store
 from bus.control.operator_watch import WatchTiming, run_operator_watch
 from bus.control.topology import ensure_alerts_topic, ensure_registry_topics
-from bus.demo.agencies import KeyFolders, ask_without_grant, connections, subscribe_back_offices
+from bus.demo.agencies import (
+    KeyFolders,
+    ask_without_grant,
+    connections,
+    register_interests,
+    subscribe_back_offices,
+)
 from bus.demo.audit_tail import AuditTail
 from bus.demo.audit_trail import AuditTrailResult, index_and_ask
 from bus.demo.judge import (
@@ -30,7 +36,7 @@ from bus.demo.judge import (
     step_decisions,
 )
 from bus.demo.register_export import export_csv, row_of
-from bus.demo.scenario import REGISTERS, Scenario, scenario
+from bus.demo.scenario import BENEFITS, BENEFITS_PURPOSE, REGISTERS, Scenario, scenario
 from bus.demo.watch_run import start_watch, stop_watch, wait_for_alert
 from bus.devenv import broker
 from bus.enforcer.runtime import EnforcerConfig, run_enforcer
@@ -45,7 +51,7 @@ from bus.keys import AgencySigningKey, KeyStore
 from bus.policy.loader import load_policy_set
 from bus.policy.snapshot import compile_snapshot
 from bus.record.alert import Alert
-from bus.record.audit_record import RecordedOutcome
+from bus.record.audit_record import AUDIT_AUDIENCE, RecordedOutcome
 from bus.record.pseudonyms import (
     Pseudonymizer,
     default_pseudonym_key_file,
@@ -204,6 +210,12 @@ async def _run_scenario(
             )
         )
     say("enforcer and back offices started")
+    cases = list(result.scenario.benefits_cases)
+    await register_interests(admin, BENEFITS, agency_connections[BENEFITS], BENEFITS_PURPOSE, cases)
+    say(
+        f"{BENEFITS} registered an interest in the {len(cases)} people it has a case about "
+        "(`bus interest add`); changes about anyone else are withheld from it (NO_INTEREST)"
+    )
 
     burst_at = time.time()
     forged, files = await _publish(result.scenario, workdir, agency_connections, signing_keys, say)
@@ -266,6 +278,19 @@ async def _run_scenario(
         and (r.get("consumer"), r.get("purpose")) == (refusal.consumer, refusal.purpose)
     ]
     result.checks.append(Check("the refused subscription is in the audit trail", bool(refusals)))
+    marked = {
+        r.get("subject_pseudonym")
+        for r in audit.records
+        if r.get("outcome") == RecordedOutcome.INTEREST_ADDED and r.get("consumer") == BENEFITS
+    }
+    expected = {result.pseudonyms.pseudonym(AUDIT_AUDIENCE, person) for person in cases}
+    result.checks.append(
+        Check(
+            f"each interest {BENEFITS} registered is in the audit trail (who, whom, purpose, when)",
+            expected <= marked,
+            f"{len(expected & marked)} of {len(expected)} audited",
+        )
+    )
     forged_source = f"unverified@{ingress_topic(result.scenario.steps[0].event.event_type)}"
     result.watch_alert = await wait_for_alert(
         load_profile("audit-verifier", settings.profiles_dir / "audit-verifier.toml"),

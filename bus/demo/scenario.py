@@ -12,6 +12,9 @@ MUNICH, REGENSBURG, STUTTGART = "muni-09162000", "muni-09362000", "muni-08111000
 REGISTERS = (MUNICH, REGENSBURG, STUTTGART)
 TAX, BENEFITS, VEHICLES, ELECTORAL = "tax-by", "benefits-de", "kba-de", "elect-09162000"
 OUT_OF_JURISDICTION, DISCLOSURE_BLOCKED = "OUT_OF_JURISDICTION", "DISCLOSURE_BLOCKED"
+NO_INTEREST = "NO_INTEREST"
+# The benefits agency's grants require interest: it registers the people it has a case about.
+BENEFITS_PURPOSE = "benefits-entitlement"
 
 MARIENPLATZ = Address(
     street="Marienplatz",
@@ -61,6 +64,8 @@ class Scenario:
 
     run: str
     steps: tuple[Step, ...]
+    # The people the benefits agency registers an interest in before the registers publish.
+    benefits_cases: tuple[str, ...] = ()
     # A back office asks for a purpose it has no grant for: refused and audited.
     refused_subscription: tuple[str, str, str] = (
         VEHICLES,
@@ -107,11 +112,11 @@ def scenario(run: str) -> Scenario:
             {ELECTORAL: OUT_OF_JURISDICTION},
         ),
         Step(
-            "Clara moves from Munich to Stuttgart (another state)",
+            "Clara (no benefits case) moves from Munich to Stuttgart (another state)",
             STUTTGART,
             _move(p("CLARA"), MARIENPLATZ, STUTTGART_SCHLOSS),
-            frozenset({BENEFITS, VEHICLES}),
-            {TAX: OUT_OF_JURISDICTION, ELECTORAL: OUT_OF_JURISDICTION},
+            frozenset({VEHICLES}),
+            {TAX: OUT_OF_JURISDICTION, ELECTORAL: OUT_OF_JURISDICTION, BENEFITS: NO_INTEREST},
         ),
         Step(
             "David moves from Munich abroad, to Vienna",
@@ -139,4 +144,4 @@ def scenario(run: str) -> Scenario:
             frozenset({TAX, BENEFITS, ELECTORAL}),
         ),
     )
-    return Scenario(run, steps)
+    return Scenario(run, steps, benefits_cases=(p("ANNA"), p("BEN"), p("DAVID"), p("EVA")))

@@ -1,7 +1,12 @@
 """The interest markers an enforcer holds: those of the marker partitions the consumer group gave
-it, which are exactly the ones its ingress partitions need (same partition count, same key).
+it, which are exactly the ones its ingress partitions need when the marker topics have the ingress
+topics' partition count (range assignment gives partition p of every topic to one worker).
 
-Per marker partition, subject → expiry. Only the loop's thread reads and changes it; a partition
+Per marker partition, subject → expiry. A marker is looked up on its own partition (its key's,
+of its topic's count), so a marker topic sized unlike the ingress topic is still read right by a
+worker that holds all of it; a worker that does not hold it finds nothing and denies.
+
+Only the loop's thread reads and changes it; a partition
 that is set up again is replaced as a whole from its topic (interest_reading.py), one taken away is
 dropped, so the table never holds markers for people whose events another enforcer decides.
 """
@@ -9,18 +14,20 @@ dropped, so the table never holds markers for people whose events another enforc
 import math
 from typing import NamedTuple
 
+from bus.kafka.key_partition import key_partition
 from bus.kafka.topics import INTEREST_PREFIX, interest_topic, interest_topic_owner
 
 Partition = tuple[str, int]
 
 
 class MarkerChange(NamedTuple):
-    """One marker record's effect: `subject`'s marker on partition `tp` now expires at `expires`
-    (epoch seconds, infinity: never), or is gone (`expires` None)."""
+    """One marker record's effect: `subject`'s marker on partition `tp` (of `partition_count`)
+    now expires at `expires` (epoch seconds, infinity: never), or is gone (`expires` None)."""
 
     tp: Partition
     subject: str
     expires: float | None
+    partition_count: int
 
 
 class InterestMarkers:
@@ -33,31 +40,36 @@ class InterestMarkers:
     def __init__(self, prefix: str = INTEREST_PREFIX) -> None:
         self.prefix = prefix
         self._by_partition: dict[Partition, dict[str, float]] = {}
+        self._partition_counts: dict[str, int] = {}  # marker topic -> its partitions
 
     def is_marker_topic(self, topic: str) -> bool:
         """Whether records of `topic` are interest markers (not events)."""
         return interest_topic_owner(topic, self.prefix) is not None
 
-    def holds(self, consumer: str, purpose: str, partition: int, subject: str, at: float) -> bool:
-        """Whether `consumer` holds a marker on `subject` for `purpose` at `at`. `partition` is
-        that of the person's ingress record: the marker topic is partitioned alike."""
-        markers = self._by_partition.get(
-            (interest_topic(consumer, purpose, self.prefix), partition)
-        )
+    def holds(self, consumer: str, purpose: str, subject: str, at: float) -> bool:
+        """Whether `consumer` holds a marker on `subject` for `purpose` at `at`."""
+        topic = interest_topic(consumer, purpose, self.prefix)
+        count = self._partition_counts.get(topic)
+        if count is None:
+            return False
+        markers = self._by_partition.get((topic, key_partition(subject.encode(), count)))
         if markers is None:
             return False
         return at < markers.get(subject, -math.inf)
 
     def apply(self, change: MarkerChange) -> None:
         """A marker record read after its partition was set up."""
+        self._partition_counts[change.tp[0]] = change.partition_count
         markers = self._by_partition.setdefault(change.tp, {})
         if change.expires is None:
             markers.pop(change.subject, None)
         else:
             markers[change.subject] = change.expires
 
-    def replace(self, tp: Partition, markers: dict[str, float]) -> None:
-        """The markers of `tp` as its topic holds them up to where processing resumes."""
+    def replace(self, tp: Partition, markers: dict[str, float], partition_count: int) -> None:
+        """The markers of `tp` (of `partition_count`) as its topic holds them up to where
+        processing resumes."""
+        self._partition_counts[tp[0]] = partition_count
         self._by_partition[tp] = markers
 
     def drop(self, tp: Partition) -> None:

@@ -70,5 +70,7 @@ def marker_outcome(record: InRecord, state: EnforcerState, now: datetime) -> Out
     return Outcome(
         records=[OutRecord(AUDIT_TOPIC, None, entry.to_json_bytes())],
         decisions=[],
-        interest=MarkerChange((record.topic, record.partition), subject, expires),
+        interest=MarkerChange(
+            (record.topic, record.partition), subject, expires, record.partition_count
+        ),
     )

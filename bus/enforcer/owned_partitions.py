@@ -189,7 +189,8 @@ class OwnedPartitions:
             ends = {m: max(starts[m], 0) for m in markers}
             read = read_markers(self._connection, self._group, ends, self.partition_counts)
             for marker_partition, held in read.items():
-                self._interest.replace(marker_partition, held)
+                count = self.partition_counts[marker_partition[0]]
+                self._interest.replace(marker_partition, held, count)
                 # A marker partition keeps no event ids: an empty memory marks it as set up.
                 memories[marker_partition] = SeenEvents(self._seen_config.capacity)
         for owned in partitions:

@@ -174,9 +174,7 @@ def _process(record: InRecord, state: EnforcerState, now: datetime) -> Outcome:
         has_interest = (
             state.interest is not None
             and (subscription.consumer, subscription.purpose) in needs_interest
-            and state.interest.holds(
-                subscription.consumer, subscription.purpose, record.partition, subject, at
-            )
+            and state.interest.holds(subscription.consumer, subscription.purpose, subject, at)
         )
         decision = state.decisions.decide(
             state.snapshot, facts, subscription, at, has_interest=has_interest

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
-from confluent_kafka import OFFSET_END, Consumer, KafkaError, KafkaException, Message
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message
 
 from bus.enforcer.failures import (
     Failures,
@@ -35,9 +35,10 @@ from bus.enforcer.failures import (
 )
 from bus.enforcer.input_records import Batch, batch_range, in_record, partition_of_message
 from bus.enforcer.interest_markers import InterestMarkers
+from bus.enforcer.marker_fence import MarkerFence
 from bus.enforcer.metrics import EnforcerMetrics
 from bus.enforcer.observer import LoopObserver, Partition, loop_log
-from bus.enforcer.owned_partitions import OwnedPartitions, partition_of, topic_partition
+from bus.enforcer.owned_partitions import OwnedPartitions, topic_partition
 from bus.enforcer.pipeline import EnforcerState, InRecord, process, quarantine
 from bus.enforcer.record_outcome import Processor, outcome_of
 from bus.enforcer.seen_events import SeenInBatch
@@ -45,7 +46,6 @@ from bus.enforcer.seen_journal import SeenEventsConfig, ensure_journals, journal
 from bus.enforcer.txn_producer import TransactionalProducer
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
-from bus.kafka.topics import interest_topic
 
 log = loop_log
 UNDECODABLE = "MALFORMED"  # a record the client cannot decode (a header name that is not UTF-8)
@@ -91,7 +91,7 @@ class Enforcer:
         write_journal: writes a batch's acceptances to the seen-events journal (seen_journal's
             `journal`); replaceable only so a test can make it fail and see the loop lose nothing.
         interest: the interest markers; given, the loop also reads every topic under its prefix
-            (fenced: see `_behind_markers`) and the states it is handed must share this table.
+            (fenced: see marker_fence.py) and the states it is handed must share this table.
     """
 
     def __init__(
@@ -139,6 +139,7 @@ class Enforcer:
             self._forget,
             interest,
         )
+        self._fence = MarkerFence(self._owned, interest) if interest is not None else None
         self._producer: TransactionalProducer | None = None
         self.processed = 0
 
@@ -181,7 +182,8 @@ class Enforcer:
                 "topic.metadata.refresh.interval.ms": METADATA_REFRESH_MS,
             }
         )
-        patterns = [f"^{re.escape(self._interest.prefix)}.*"] if self._interest else []
+        # Exactly the names interest_topic gives: <prefix><consumer>.<purpose>, no other dot.
+        patterns = [f"^{re.escape(self._interest.prefix)}[^.]+[.][^.]+$"] if self._interest else []
         consumer.subscribe(
             self._topics + patterns,
             on_assign=self._owned.on_assign,
@@ -243,8 +245,10 @@ class Enforcer:
             markers = {tp: r for tp, r in batches.items() if self._owned.is_marker(tp[0])}
             self._transact_all(consumer, markers, undecodable)
             events = {tp: r for tp, r in batches.items() if tp not in markers}
-            for tp in self._behind_markers(consumer, events):
-                consumer.seek(topic_partition(tp, events.pop(tp)[0].offset))
+            if self._fence is not None:
+                requires = self._state().snapshot.requires_interest
+                for tp in self._fence.waiting(consumer, list(events), requires):
+                    consumer.seek(topic_partition(tp, events.pop(tp)[0].offset))
             self._transact_all(consumer, events, undecodable)
         except Exception as exc:  # the last line of defence: the loop goes on
             self._unexpected_failure(consumer, batches, exc)
@@ -262,41 +266,6 @@ class Enforcer:
         for tp, records in batches.items():
             if tp not in together:
                 self._transact(consumer, {tp: records}, undecodable)
-
-    def _behind_markers(
-        self, consumer: Consumer, events: dict[Partition, Batch]
-    ) -> list[Partition]:
-        """The input partitions whose events must wait: a marker partition of the same number
-        is not set up, or holds markers this enforcer has not applied. Its end offset is asked of
-        the broker now, after the events were fetched, so a marker written before an event was
-        written is applied before that event is decided (read your writes: add a marker, then
-        publish, and the event is delivered; remove it, and the next one is not). Only where the
-        policy in force has grants that require interest."""
-        if self._interest is None or not events:
-            return []
-        needed = {
-            interest_topic(c, p, self._interest.prefix)
-            for c, p in self._state().snapshot.requires_interest
-        }
-        numbers = {number for _, number in events}
-        markers = [tp for tp in self._owned.assigned if tp[0] in needed and tp[1] in numbers]
-        if not markers:
-            return []
-        waiting = {tp[1] for tp in markers if tp not in self._owned.seen}
-        ready = [topic_partition(tp) for tp in markers if tp in self._owned.seen]
-        if ready:
-            ends = consumer.offsets_for_times(
-                [topic_partition((tp.topic, tp.partition), OFFSET_END) for tp in ready],
-                FENCE_TIMEOUT_S,
-            )
-            # The client's position (past any commit marker) or, before anything was read since
-            # the set-up, where processing resumes.
-            applied = {partition_of(tp): tp.offset for tp in consumer.position(ready)}
-            for end in ends:
-                tp = partition_of(end)
-                if max(applied.get(tp, -1), self._owned.next_offset.get(tp, 0)) < end.offset:
-                    waiting.add(end.partition)
-        return [tp for tp in events if tp[1] in waiting]
 
     def _batches(
         self, messages: list[Message]
@@ -521,9 +490,7 @@ class Enforcer:
 
 # How often the consumer's metadata is refreshed, so that a new marker topic is read (librdkafka's
 # default, five minutes, would leave a new grant's markers unread that long: its events denied).
-METADATA_REFRESH_MS = 30_000
-# How long the end offsets of the marker partitions may take to arrive before a batch.
-FENCE_TIMEOUT_S = 10.0
+METADATA_REFRESH_MS = 10_000
 UNEXPECTED_STALL_AFTER = 3  # unexpected failures in a row before a partition counts as stalled
 
 

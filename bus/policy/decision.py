@@ -27,6 +27,9 @@ class Reason(StrEnum):
     DISCLOSURE_BLOCKED = "DISCLOSURE_BLOCKED"
     # The grant requires an interest marker on the person (need to know) and none is in force.
     NO_INTEREST = "NO_INTEREST"
+    # Not a condition that failed: the grant requires a marker and the consumer held one. Recorded
+    # so that the decision can be re-decided from its audit record alone (bus/audit/replay.py).
+    INTEREST_HELD = "INTEREST_HELD"
     PRODUCER_NOT_AUTHORITATIVE = "PRODUCER_NOT_AUTHORITATIVE"
     UNKNOWN_CONSUMER = "UNKNOWN_CONSUMER"
     UNKNOWN_PURPOSE = "UNKNOWN_PURPOSE"
@@ -48,6 +51,7 @@ _SENTENCES = {
         "grant {grant} releases only people {consumer} registered an interest in for purpose"
         " {purpose}, and it holds no such marker on this person"
     ),
+    Reason.INTEREST_HELD: "{consumer} holds an interest marker on the person for purpose {purpose}",
     Reason.PRODUCER_NOT_AUTHORITATIVE: (
         "{producer} is not the authentic source of {event_type} for the subject's territory"
     ),

@@ -27,7 +27,8 @@ def decide(
 
     `has_interest`: whether the consumer holds an interest marker on the event's subject for the
     purpose; a grant that `requires_interest` permits nothing without one. False by default, so a
-    caller that does not know denies rather than releases."""
+    caller that does not know denies rather than releases. Where the grant decided on requires a
+    marker and one is held, the reasons end with INTEREST_HELD (a fact, not a failed condition)."""
     consumer, purpose_code = subscription.consumer, subscription.purpose
 
     agency = snapshot.agencies.get(consumer)
@@ -66,9 +67,10 @@ def decide(
             released = tuple(
                 f for f in grant.fields if f in facts.fields and classes.get(f) in allowed
             )
+            held = (Reason.INTEREST_HELD,) if grant.requires_interest else ()
             return Decision(
                 Outcome.PERMIT,
-                (Reason.GRANTED,),
+                (Reason.GRANTED, *held),
                 consumer,
                 facts.event_type,
                 purpose_code,
@@ -80,6 +82,8 @@ def decide(
             )
         if not best or len(reasons) < len(best):
             best, best_grant = tuple(reasons), grant
+    if best_grant.requires_interest and has_interest:
+        best = (*best, Reason.INTEREST_HELD)  # recorded, so a replay decides alike
     return _deny(snapshot, facts, subscription, best, best_grant)
 
 

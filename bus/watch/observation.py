@@ -3,6 +3,7 @@ record is (so that an alert can point at the decisions behind it)."""
 
 from dataclasses import dataclass
 
+from bus.policy.decision import Reason
 from bus.record.audit_record import AuditRecord, RecordedOutcome
 
 
@@ -13,7 +14,9 @@ class Observation:
     `at`: the record's timestamp on the audit topic (epoch seconds), which picks its windows, so
     that a record read again after a restart lands in the same window. `position`:
     `topic:partition:offset` of the audit record. `source`: the producer, or for an event the bus
-    could not verify (the producer unknown) `unverified@<ingress topic>`."""
+    could not verify (the producer unknown) `unverified@<ingress topic>`. `routine`: a denial
+    for no other reason than NO_INTEREST, which is need to know at work (every event about a
+    person the consumer has no case about), not a refusal anyone tried to get past."""
 
     at: float
     position: str
@@ -23,10 +26,19 @@ class Observation:
     purpose: str | None
     source: str | None
     subject: str | None
+    routine: bool = False
+
+    @property
+    def refused(self) -> bool:
+        """A denial or a refused subscription that the probing and denial rules count."""
+        return self.outcome in _REFUSALS and not self.routine
 
     def reference(self) -> "DecisionRef":
         """This decision as an alert names it: ids and pseudonyms only."""
         return DecisionRef(self.position, self.event_id, self.subject)
+
+
+_REFUSALS = frozenset({RecordedOutcome.DENY, RecordedOutcome.SUBSCRIPTION_REFUSED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,4 +74,8 @@ def observe(record: AuditRecord, at: float, topic: str, partition: int, offset: 
         purpose=record.purpose,
         source=source,
         subject=record.subject_pseudonym,
+        routine=record.reasons == _ROUTINE,
     )
+
+
+_ROUTINE = (Reason.NO_INTEREST.value,)

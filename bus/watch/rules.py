@@ -189,7 +189,7 @@ class PersonDenialsRule(WindowedRule):
     def observe(self, observation: Observation, windows: WindowState, now: float) -> Raised | None:
         """Count a denial about the person; an alert past the maximum."""
         person = observation.subject
-        if observation.outcome is not RecordedOutcome.DENY or not person:
+        if observation.outcome is not RecordedOutcome.DENY or not observation.refused or not person:
             return None
         value = _counted(windows.get(person), observation)
         windows.put(person, value)
@@ -285,11 +285,8 @@ def _released_to(observation: Observation) -> str | None:
     return f"{observation.consumer}/{observation.purpose}"
 
 
-_REFUSALS = frozenset({RecordedOutcome.DENY, RecordedOutcome.SUBSCRIPTION_REFUSED})
-
-
 def _refused_to(observation: Observation) -> str | None:
-    return observation.consumer if observation.outcome in _REFUSALS else None
+    return observation.consumer if observation.refused else None
 
 
 def _quarantined_from(observation: Observation) -> str | None:

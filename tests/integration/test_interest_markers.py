@@ -50,7 +50,8 @@ class Scene:
     def __init__(self, broker: KafkaConnection, admin: KafkaAdmin, ingress: str) -> None:
         self.broker, self.ingress = broker, ingress
         self.tax = unique_name("tax")
-        self.prefix = f"bus.interest.{unique_name('t')}."
+        # Not under bus.interest.: the lab's own enforcer (a demo) must not read this test's markers.
+        self.prefix = f"{unique_name('t')}.interest."
         self.muni = AgencySigningKey.generate("muni-muc")
         snapshot = compile_snapshot(
             policy_set(
@@ -123,6 +124,13 @@ async def test_markers_decide_release_audited_and_rebuilt_after_a_restart(
     topic_factory: Callable[..., str],
 ) -> None:
     scene = Scene(kafka_broker, kafka_admin, topic_factory("ingress", partitions=PARTITIONS))
+    try:
+        await _run(scene, kafka_broker)
+    finally:
+        kafka_admin.delete_topics([scene.markers_topic])
+
+
+async def _run(scene: Scene, kafka_broker: KafkaConnection) -> None:
     producer = AIOKafkaProducer(**kafka_broker.aiokafka_kwargs(), acks="all")
     await producer.start()
     enforcer, markers = scene.enforcer()
@@ -146,7 +154,7 @@ async def test_markers_decide_release_audited_and_rebuilt_after_a_restart(
             await scene.publish(producer, "P-0003", "after-expiry")
             await register.add("P-0004", "tax")
             await _until(enforcer, 10)
-            assert markers.holds(scene.tax, "tax", _partition("P-0004"), "P-0004", 0)
+            assert markers.holds(scene.tax, "tax", "P-0004", 0)
             # A record on the marker topic that is no marker: quarantined, enforcement goes on.
             await producer.send_and_wait(scene.markers_topic, b'{"expires_at": 7, "x": 1}', b"P-9")
             wrong = (_partition("P-0005") + 1) % PARTITIONS
@@ -162,8 +170,8 @@ async def test_markers_decide_release_audited_and_rebuilt_after_a_restart(
         await scene.publish(producer, "P-0004", "after-restart")
         await scene.publish(producer, "P-0005", "wrong-partition-marker")
         await _until(restarted, 2)
-        assert rebuilt.holds(scene.tax, "tax", _partition("P-0004"), "P-0004", 0)
-        assert not rebuilt.holds(scene.tax, "tax", _partition("P-0001"), "P-0001", 0)
+        assert rebuilt.holds(scene.tax, "tax", "P-0004", 0)
+        assert not rebuilt.holds(scene.tax, "tax", "P-0001", 0)
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)

@@ -22,6 +22,7 @@ from bus.audit.dpo_ids import DpoDecisionIds
 from bus.audit.query import encode_cursor
 from bus.audit.store import AuditStore, SourceRecord, open_store
 from bus.audit.store.audit_store import Checkpointing
+from bus.record.audit_record import AUDIT_AUDIENCE
 from tests.support.audit_records import PSEUDONYMS, audit_document, person, source_records
 
 RECORDS = 500
@@ -146,6 +147,44 @@ def test_the_subject_report_names_exactly_who_received_data(api: Api) -> None:
         d["reasons"] for d in mine if d["outcome"] != "PERMIT"
     ]
     assert "person-000003" not in response.text  # the report carries the pseudonym only
+
+
+def test_the_subject_report_says_who_registered_an_interest_in_the_person(api: Api) -> None:
+    subject = person(RECORDS % 50)
+    changes = [
+        audit_document(
+            RECORDS + n,
+            people=50,
+            event_id=None,
+            event_type=None,
+            producer=None,
+            outcome=outcome,
+            reasons=[outcome],
+            released_fields=[],
+            grant_id=None,
+            subject_pseudonym=PSEUDONYMS.pseudonym(AUDIT_AUDIENCE, subject),
+            input={"topic": "bus.interest.tax-by.tax-residence", "partition": 0, "offset": n},
+        )
+        for n, outcome in enumerate(("INTEREST_ADDED", "INTEREST_REMOVED"))
+    ]
+    api.store.append(
+        [
+            SourceRecord("bus.audit", 0, RECORDS + n, json.dumps(d).encode())
+            for n, d in enumerate(changes)
+        ],
+        NOW,
+    )
+    report = api.client.post("/subject-report", json={"subject": subject}, headers=api.auditor)
+    interests = report.json()["interests"]
+    assert [(i["agency"], i["registered"]) for i in interests] == [
+        (changes[0]["consumer"], True),
+        (changes[1]["consumer"], False),
+    ]
+    assert all(
+        r["outcome"] not in ("INTEREST_ADDED", "INTEREST_REMOVED") for r in report.json()["refused"]
+    )
+    page = api.client.post("/subject-report.html", json={"subject": subject}, headers=api.auditor)
+    assert "Interests registered in this person (2)" in page.text
 
 
 def test_the_html_report_is_a_page_with_every_value_escaped(api: Api) -> None:

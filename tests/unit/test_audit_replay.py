@@ -25,15 +25,17 @@ REFERENCE = Path(__file__).resolve().parents[2] / "policies" / "reference"
 AT = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
-def recorded(store: AuditStore, consumer: str, purpose: str, **changes: object) -> int:
-    """Decide one event as the enforcer does and store its audit record; returns its id."""
+def recorded(
+    store: AuditStore, consumer: str, purpose: str, *, has_interest: bool = False, **changes: object
+) -> int:
+    """Decide one event as the enforcer does (the consumer holding an interest marker on the
+    person if `has_interest`) and store its audit record; returns its id."""
     policy_set = load_policy_set(REFERENCE)
     snapshot = compile_snapshot(policy_set)
     store.append([], AT, snapshots=[(snapshot.hash, canonical_bytes(policy_set))])
     facts = facts_of(address_changed(), "muni-09162000")
-    decision = decide(
-        snapshot, facts, Subscription(consumer, facts.event_type, purpose), AT.timestamp()
-    )
+    subscription = Subscription(consumer, facts.event_type, purpose)
+    decision = decide(snapshot, facts, subscription, AT.timestamp(), has_interest=has_interest)
     entry = AuditRecord(
         event_id="e-1",
         event_type=facts.event_type,
@@ -69,6 +71,33 @@ def test_a_recorded_permit_and_deny_replay_the_same(tmp_path: Path) -> None:
     for decision in (permit, deny):
         result = replay(store, decision)
         assert result.status is ReplayStatus.MATCH, result.detail
+
+
+def test_a_decision_on_a_grant_that_requires_interest_replays_from_its_record(
+    tmp_path: Path,
+) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'a.db'}")
+    marked = store.get(recorded(store, "benefits-de", "benefits-entitlement", has_interest=True))
+    unmarked = store.get(recorded(store, "benefits-de", "benefits-entitlement"))
+    assert marked is not None
+    assert unmarked is not None
+    assert (marked.columns.outcome, marked.columns.reasons) == ("PERMIT", " GRANTED INTEREST_HELD ")
+    assert (unmarked.columns.outcome, unmarked.columns.reasons) == ("DENY", " NO_INTEREST ")
+    for decision in (marked, unmarked):
+        result = replay(store, decision)
+        assert result.status is ReplayStatus.MATCH, result.detail
+    # The marker's record is no policy decision: it says so instead of re-deciding it.
+    change = store.get(
+        recorded(
+            store,
+            "benefits-de",
+            "benefits-entitlement",
+            outcome=RecordedOutcome.INTEREST_ADDED,
+            reasons=("INTEREST_ADDED",),
+        )
+    )
+    assert change is not None
+    assert replay(store, change).status is ReplayStatus.NOT_REPLAYABLE
 
 
 def test_an_altered_record_does_not_replay_the_same(tmp_path: Path) -> None:

@@ -30,11 +30,17 @@ MOVE = facts_of(address_changed(), "muni-09362000")  # München 09162000 -> Rege
 
 
 def _decide(
-    consumer: str, purpose: str, facts: EventFacts = MOVE, at: datetime = JUNE_2026
+    consumer: str,
+    purpose: str,
+    facts: EventFacts = MOVE,
+    at: datetime = JUNE_2026,
+    *,
+    has_interest: bool = True,
 ) -> Decision:
-    return decide(
-        SNAPSHOT, facts, Subscription(consumer, facts.event_type, purpose), at.timestamp()
-    )
+    """The decision for a consumer holding an interest marker on the person (where its grant
+    requires one), unless `has_interest` is False."""
+    subscription = Subscription(consumer, facts.event_type, purpose)
+    return decide(SNAPSHOT, facts, subscription, at.timestamp(), has_interest=has_interest)
 
 
 def test_reference_set_lints_with_only_the_deliberate_warning() -> None:
@@ -124,6 +130,16 @@ def test_who_does_not_get_the_move(consumer: str, purpose: str, reason: Reason) 
 )
 def test_who_gets_the_move(consumer: str, purpose: str) -> None:
     assert _decide(consumer, purpose).permitted
+
+
+def test_the_benefits_agency_hears_only_of_people_it_has_a_case_about() -> None:
+    assert {g.id for g in REFERENCE.grants.grants if g.requires_interest} == {
+        "benefits-de-address",
+        "benefits-de-death",
+    }
+    unmarked = _decide("benefits-de", "benefits-entitlement", has_interest=False)
+    assert unmarked.reasons == (Reason.NO_INTEREST,)
+    assert _decide("kba-de", "vehicle-owner-address", has_interest=False).permitted
 
 
 def test_only_the_police_see_persons_under_a_disclosure_block() -> None:

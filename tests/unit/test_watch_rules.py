@@ -1,6 +1,7 @@
 """The watch's rules, pure: counts per window, baselines, thresholds, what an alert says."""
 
 import statistics
+from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -125,6 +126,17 @@ def test_person_denials_alert_past_the_maximum_only_for_denials() -> None:
     permits = [seen(T0 + i, n=i) for i in range(10)]
     denials = [seen(T0 + 20 + i, outcome=RecordedOutcome.DENY, n=i) for i in range(4)]
     assert [r.level for r in run(rule, permits + denials)] == [4]
+
+
+def test_need_to_know_denials_are_routine_not_probing_nor_denials_about_a_person() -> None:
+    routine = [
+        replace(seen(T0 + i, outcome=RecordedOutcome.DENY, n=i), routine=True) for i in range(40)
+    ]
+    rule = PersonDenialsRule(PersonDenials(window_seconds=600, max_denials=3))
+    assert run(rule, routine) == []
+    probing = BaselineBurst(window_seconds=HOUR, history_windows=1, factor=2, floor=5)
+    assert run(rule_named("probing", probing=probing), routine) == []
+    assert run(rule_named("probing", probing=probing), [replace(r, routine=False) for r in routine])
 
 
 def test_quarantines_count_under_their_source() -> None:

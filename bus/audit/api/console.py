@@ -200,6 +200,8 @@ def console_router(backend: ConsoleBackend) -> APIRouter:
                 "QUARANTINED",
                 "SUBSCRIPTION_REFUSED",
                 "SUBSCRIPTION_REMOVED",
+                "INTEREST_ADDED",
+                "INTEREST_REMOVED",
             ],
         )
 
