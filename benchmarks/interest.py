@@ -218,7 +218,7 @@ def _rss_mib() -> float:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=10_000)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=2, choices=range(1, 10))
     parser.add_argument("--markers", type=int, default=1_000_000)
     args = parser.parse_args()
     settings = load_kafka_settings()

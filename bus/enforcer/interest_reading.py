@@ -7,7 +7,7 @@ marker, not every change ever made.
 from confluent_kafka import OFFSET_BEGINNING, Consumer
 
 from bus.enforcer.interest_markers import Partition
-from bus.enforcer.partition_range import read_range
+from bus.enforcer.partition_range import read_ranges
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.key_partition import key_partition
 from bus.record.interest_marker import MarkerError, read_marker, read_subject
@@ -34,18 +34,13 @@ def read_markers(
         }
     )
     try:
-        for tp, end in wanted.items():
-            _read(reader, tp, end, partition_counts.get(tp[0], 0), found[tp])
+        ranges = {tp: (OFFSET_BEGINNING, end) for tp, end in wanted.items()}
+        for message in read_ranges(reader, ranges):
+            tp = (message.topic() or "", message.partition() or 0)
+            _replay(message.key(), message.value(), tp, partition_counts.get(tp[0], 0), found[tp])
     finally:
         reader.close()
     return found
-
-
-def _read(
-    reader: Consumer, tp: Partition, end: int, partition_count: int, markers: dict[str, float]
-) -> None:
-    for message in read_range(reader, tp[0], tp[1], OFFSET_BEGINNING, end):
-        _replay(message.key(), message.value(), tp, partition_count, markers)
 
 
 def _replay(

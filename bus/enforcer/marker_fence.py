@@ -11,7 +11,7 @@ require interest; other policies pay nothing.
 
 import logging
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 
 from confluent_kafka import OFFSET_END, Consumer
 
@@ -31,10 +31,21 @@ EXISTENCE_TTL_S = 2.0
 
 
 class MarkerFence:
-    """Which fetched input partitions must wait for their markers (see above)."""
+    """Which fetched input partitions must wait for their markers (see above).
 
-    def __init__(self, owned: OwnedPartitions, interest: InterestMarkers) -> None:
+    End offsets are asked through a client of its own: on the loop's consumer the request would
+    queue behind a fetch waiting for data (up to fetch.wait.max.ms), ~200 ms a batch, measured.
+    """
+
+    def __init__(
+        self,
+        owned: OwnedPartitions,
+        interest: InterestMarkers,
+        new_client: Callable[[], Consumer],
+    ) -> None:
         self._owned, self._interest = owned, interest
+        self._new_client = new_client
+        self._client: Consumer | None = None
         self._existence: dict[str, tuple[bool, float]] = {}  # topic -> (exists, checked at)
         self._next_warning = 0.0
 
@@ -66,7 +77,9 @@ class MarkerFence:
         behind = {m for m in markers if m not in owned.seen}  # not set up
         ready = [m for m in markers if m not in behind]
         if ready:
-            ends = consumer.offsets_for_times(
+            if self._client is None:
+                self._client = self._new_client()
+            ends = self._client.offsets_for_times(
                 [topic_partition(m, OFFSET_END) for m in ready], FENCE_TIMEOUT_S
             )
             # The client's position (past any commit marker) or, before anything was read since
@@ -79,6 +92,12 @@ class MarkerFence:
                     behind.add(m)
         waiting = [e for e in events if any(concerns(m, e) for m in behind)]
         return self._warned(waiting, f"marker partitions {sorted(f'{t}/{p}' for t, p in behind)}")
+
+    def close(self) -> None:
+        """Close the client of its own, if one was made."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
 
     def _exists(self, consumer: Consumer, topic: str) -> bool:
         known = self._existence.get(topic)

@@ -139,7 +139,9 @@ class Enforcer:
             self._forget,
             interest,
         )
-        self._fence = MarkerFence(self._owned, interest) if interest is not None else None
+        self._fence = (
+            MarkerFence(self._owned, interest, self._fence_client) if interest is not None else None
+        )
         self._producer: TransactionalProducer | None = None
         self.processed = 0
 
@@ -201,6 +203,8 @@ class Enforcer:
         finally:
             consumer.close()  # between transactions: leaves the group at once
             self._producer.close()
+            if self._fence is not None:
+                self._fence.close()
 
     def _step(self, consumer: Consumer, halt: threading.Event) -> None:
         """One turn: set up what is due, then hold or fetch and process one batch."""
@@ -477,6 +481,16 @@ class Enforcer:
     def _forget(self, tp: Partition) -> None:
         self._failures.forget(tp)
         self._unexpected.pop(tp, None)
+
+    def _fence_client(self) -> Consumer:
+        """The marker fence's own client: asks end offsets (read_committed), never consumes."""
+        return Consumer(
+            {
+                **self._connection.confluent_config(),
+                "group.id": f"{self._group}.fence",  # required; it never joins nor commits
+                "isolation.level": "read_committed",
+            }
+        )
 
     def _ensure_journals(self, topics: Iterable[str]) -> None:
         missing = set(topics) - self._journals

@@ -69,8 +69,9 @@ class Consumer:
         )
 
 
-def fence(owned: Owned) -> MarkerFence:
-    return MarkerFence(cast(OwnedPartitions, owned), InterestMarkers())
+def fence(owned: Owned, consumer: "Consumer | None" = None) -> MarkerFence:
+    # End offsets come from the fence's own client: here the same stand-in.
+    return MarkerFence(cast(OwnedPartitions, owned), InterestMarkers(), lambda: cast(Any, consumer))
 
 
 def set_up(count: int = 3) -> Owned:
@@ -87,7 +88,7 @@ def set_up(count: int = 3) -> Owned:
 def waiting(
     owned: Owned, consumer: Consumer, events: list[tuple[str, int]]
 ) -> list[tuple[str, int]]:
-    return fence(owned).waiting(cast(Any, consumer), events, NEEDED)
+    return fence(owned, consumer).waiting(cast(Any, consumer), events, NEEDED)
 
 
 def test_events_go_when_their_markers_are_read_to_the_end() -> None:
@@ -132,4 +133,4 @@ def test_a_marker_topic_that_exists_but_is_not_assigned_yet_holds_every_event() 
 def test_nothing_waits_where_no_grant_requires_interest() -> None:
     owned = set_up()
     consumer = Consumer(ends={(MARKERS, p): 99 for p in range(3)}, positions={})
-    assert fence(owned).waiting(cast(Any, consumer), [(INGRESS, 0)], []) == []
+    assert fence(owned, consumer).waiting(cast(Any, consumer), [(INGRESS, 0)], []) == []
