@@ -76,6 +76,10 @@ class InterestMarkers:
         """`tp` is no longer this enforcer's (or is set up again): forget its markers."""
         self._by_partition.pop(tp, None)
 
+    def partitions(self) -> dict[Partition, int]:
+        """Markers held per marker partition."""
+        return {tp: len(m) for tp, m in self._by_partition.items()}
+
     def count(self) -> int:
         """Markers held, expired ones included until their partition is set up again."""
         return sum(len(m) for m in self._by_partition.values())

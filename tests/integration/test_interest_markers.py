@@ -84,7 +84,7 @@ class Scene:
         self.now = datetime.now(UTC)
         self.event_ids: dict[str, list[str]] = {}
 
-    def enforcer(self) -> tuple[Enforcer, InterestMarkers]:
+    def enforcer(self, instance: str = "w0") -> tuple[Enforcer, InterestMarkers]:
         """A fresh enforcer process: a table of its own, rebuilt from the marker topic."""
         markers = InterestMarkers(self.prefix)
         state = replace(self.base, interest=markers)
@@ -93,6 +93,7 @@ class Scene:
             [self.ingress],
             lambda: state,
             group=self.group,
+            instance=f"{self.group}-{instance}",
             clock=lambda: self.now,
             interest=markers,
         )
@@ -208,6 +209,57 @@ async def _run(scene: Scene, kafka_broker: KafkaConnection) -> None:
     quarantined = await read_topic(kafka_broker, QUARANTINE_TOPIC)
     ours = [q for q in quarantined if _input_topic(q) == scene.markers_topic]
     assert len(ours) == 2
+
+
+async def test_each_worker_holds_the_markers_of_its_own_partitions_and_decides_with_them(
+    kafka_broker: KafkaConnection,
+    kafka_admin: KafkaAdmin,
+    topic_factory: Callable[..., str],
+) -> None:
+    """Two workers of one group: the range assignment gives each the marker partitions of its
+    ingress partitions, so it holds those people's markers and no one else's."""
+    scene = Scene(kafka_broker, kafka_admin, topic_factory("ingress", partitions=PARTITIONS))
+    marked = [f"P-{i:04d}" for i in range(12)]
+    unmarked = [f"P-{i:04d}" for i in range(100, 112)]
+    tasks: list[asyncio.Task[None]] = []
+    stop = asyncio.Event()
+    producer = AIOKafkaProducer(**kafka_broker.aiokafka_kwargs(), acks="all")
+    await producer.start()
+    try:
+        async with scene.register() as register:
+            for subject in marked:
+                await register.add(subject, "tax")
+        workers = [scene.enforcer("w0"), scene.enforcer("w1")]
+        tasks = [asyncio.create_task(w.run(stop)) for w, _ in workers]
+        await _until_assigned(workers)
+        for subject in marked + unmarked:
+            await scene.publish(producer, subject, "marked" if subject in marked else "unmarked")
+        for _ in range(240):
+            if sum(w.processed for w, _ in workers) >= len(marked) * 2 + len(unmarked):
+                break
+            await asyncio.sleep(0.25)
+        for (_, table), (_, other) in zip(workers, reversed(workers), strict=True):
+            held = set(table.partitions())
+            assert held, "each worker holds the markers of some partitions"
+            assert not held & set(other.partitions()), "no partition's markers twice"
+    finally:
+        stop.set()
+        for task in tasks:
+            await asyncio.wait_for(task, 30)
+        await producer.stop()
+        kafka_admin.delete_topics([scene.markers_topic])
+    deliveries = await read_topic(kafka_broker, delivery_topic(scene.tax, "tax"))
+    delivered = sorted(header_map(r.headers)["ce_id"] for r in deliveries)
+    assert delivered == sorted(scene.event_ids["marked"])
+
+
+async def _until_assigned(workers: list[tuple[Enforcer, InterestMarkers]]) -> None:
+    """Until both workers hold markers: both have joined and set their partitions up."""
+    for _ in range(240):
+        if all(table.partitions() for _, table in workers):
+            return
+        await asyncio.sleep(0.25)
+    raise AssertionError("the workers did not both set up marker partitions")
 
 
 def _partition(subject: str) -> int:
