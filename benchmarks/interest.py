@@ -21,6 +21,7 @@ import asyncio
 import gc
 import json
 import resource
+import statistics
 import time
 import tracemalloc
 from dataclasses import replace
@@ -233,6 +234,10 @@ async def main() -> None:
             rates[mode].append(rate)
             print(f"round {round_ + 1}, interest {mode}: {rate:,.0f} events/s", flush=True)
     off, on = max(rates["off"]), max(rates["on"])
+    median_off, median_on = statistics.median(rates["off"]), statistics.median(rates["on"])
+    print(
+        f"median: off {median_off:,.0f}, on {median_on:,.0f}, on/off {median_on / median_off:.2f}"
+    )
     print(
         f"best of {args.rounds}: off {off:,.0f} events/s, on {on:,.0f} events/s, on/off {on / off:.2f}"
     )
@@ -253,6 +258,7 @@ async def main() -> None:
                 "rates_off": [round(r) for r in rates["off"]],
                 "rates_on": [round(r) for r in rates["on"]],
                 "on_over_off": round(on / off, 2),
+                "median_on_over_off": round(median_on / median_off, 2),
                 "markers": args.markers,
                 "table_mib": round(mib, 1),
                 "rebuild_s": round(read_s, 1),
