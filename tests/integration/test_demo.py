@@ -17,6 +17,13 @@ def test_the_demo_scenario_holds_end_to_end(kafka_broker: KafkaConnection) -> No
     assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-3000:]
     assert "every expectation held" in done.stdout
     assert "✗" not in done.stdout
-    # The scenario's parts all show up: refusal, quarantine, block, jurisdiction.
-    for reason in ("PURPOSE_MISMATCH", "UNKNOWN_KEY", "DISCLOSURE_BLOCKED", "OUT_OF_JURISDICTION"):
+    # The scenario's parts all show up: refusal, quarantine, block, jurisdiction, need to know.
+    shown = (
+        "PURPOSE_MISMATCH",
+        "UNKNOWN_KEY",
+        "DISCLOSURE_BLOCKED",
+        "OUT_OF_JURISDICTION",
+        "NO_INTEREST",
+    )
+    for reason in shown:
         assert reason in done.stdout
