@@ -15,6 +15,7 @@ from bus.kafka.topics import (
     CHECKPOINTS_SUFFIX,
     DEAD_LETTER_PREFIX,
     DELIVERY_PREFIX,
+    ERASURES_PREFIX,
     INGRESS_PREFIX,
     QUARANTINE_TOPIC,
     SOURCE_OFFSETS_PREFIX,
@@ -22,9 +23,15 @@ from bus.kafka.topics import (
 from bus.kafka.writing import COMPACTED
 from bus.util.shown_values import shown
 
-# Agencies write ingress, dead-letter and source-offset topics; delivery, quarantine, audit and
+# Agencies write ingress, dead-letter, erasures and source-offset topics; delivery, quarantine, audit and
 # witness topics carry the bus's data.
-_DATA_PREFIXES = (INGRESS_PREFIX, DELIVERY_PREFIX, DEAD_LETTER_PREFIX, SOURCE_OFFSETS_PREFIX)
+_DATA_PREFIXES = (
+    INGRESS_PREFIX,
+    DELIVERY_PREFIX,
+    DEAD_LETTER_PREFIX,
+    ERASURES_PREFIX,
+    SOURCE_OFFSETS_PREFIX,
+)
 _DATA_TOPICS = frozenset({AUDIT_TOPIC, QUARANTINE_TOPIC})
 
 
