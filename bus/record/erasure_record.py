@@ -9,6 +9,7 @@ erased is the topic's, not the record's say: a record cannot speak for another a
 import msgspec
 
 from bus.errors import BusError
+from bus.record.erase_by import parse_erase_by
 
 FORMAT_VERSION = 1
 
@@ -35,11 +36,17 @@ class ErasureRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     @classmethod
     def from_json_bytes(cls, value: bytes) -> "ErasureRecord":
-        """Read strictly; ErasureRecordError with the reason if `value` is not a record."""
+        """Read strictly (both times RFC 3339 with a zone); ErasureRecordError with the reason if
+        `value` is not a record."""
         try:
             record = msgspec.json.decode(value, type=cls)
         except msgspec.DecodeError as exc:
             raise ErasureRecordError(f"not an erasure record: {exc}") from None
         if record.format_version != FORMAT_VERSION:
             raise ErasureRecordError(f"erasure record format {record.format_version} unknown")
+        for name in ("erase_by", "erased_at"):
+            try:
+                parse_erase_by(getattr(record, name))
+            except ValueError:
+                raise ErasureRecordError(f"{name} is not a time with a zone") from None
         return record
