@@ -7,9 +7,10 @@ the reading. The data-subject report joins what is kept to its PERMIT decisions.
 
 import asyncio
 import logging
+import re
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from bus.audit.store.audit_store import AuditStore
 from bus.audit.store.erasures import StoredErasure
@@ -39,17 +40,15 @@ async def index_erasures(connection: KafkaConnection, store: AuditStore) -> Eras
         enable_auto_commit=False,
         isolation_level="read_committed",
     )
+    # No group: every partition of every erasures topic the principal may see is assigned.
+    consumer.subscribe(pattern=f"^{re.escape(ERASURES_PREFIX)}")
     progress = ErasureProgress()
     await consumer.start()
     try:
-        topics = sorted(t for t in await consumer.topics() if t.startswith(ERASURES_PREFIX))
-        partitions = [
-            TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()
-        ]
-        progress.topics = len(topics)
+        partitions = sorted(consumer.assignment())
+        progress.topics = len({tp.topic for tp in partitions})
         if not partitions:
             return progress
-        consumer.assign(partitions)
         await seek_to_stored(consumer, partitions, await asyncio.to_thread(store.erasure_positions))
         ends = await consumer.end_offsets(partitions)
         while not all([await consumer.position(tp) >= ends[tp] for tp in partitions]):
