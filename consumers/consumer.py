@@ -70,7 +70,8 @@ Clock = Callable[[], datetime]
 PURGE_EVERY_S = 3600.0
 
 
-def _utc_now() -> datetime:
+def utc_now() -> datetime:
+    """The time now, in UTC: the default clock."""
     return datetime.now(UTC)
 
 
@@ -120,7 +121,7 @@ class Consumer:
         retry: RetryPolicy = DEFAULT_RETRY,
         max_batch: int = 100,
         purge_every_s: float | None = PURGE_EVERY_S,
-        clock: Clock = _utc_now,
+        clock: Clock = utc_now,
     ) -> None:
         self.agency_id = agency_id
         self._connection = connection
