@@ -79,6 +79,7 @@ BASELINES: dict[str, dict[str, str]] = {
     "doctor": {},
     "register-adapter run": {"agency": "muni-09162000", "inbox": "{tmp}/inbox"},
     "back-office run": {"agency": "tax-by"},
+    "back-office purge": {"agency": "tax-by"},
 }
 
 TEXT = ["", "x" * 5000, "a\x00b", "../../../etc/passwd", "tax by", "Ünï\u202ecode", NON_UTF8]
