@@ -6,11 +6,13 @@ the reading. The data-subject report joins what is kept to its PERMIT decisions.
 """
 
 import asyncio
+import contextlib
 import logging
 import re
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka.errors import KafkaError
 
 from bus.audit.store.audit_store import AuditStore
 from bus.audit.store.erasures import StoredErasure
@@ -75,3 +77,24 @@ def _read(record: ConsumerRecord[bytes, bytes], progress: ErasureProgress) -> St
         log.debug("unreadable erasure record at %s: %s", where, exc)
         return None
     return StoredErasure(record.topic.removeprefix(ERASURES_PREFIX), erasure)
+
+
+async def keep_erasures_indexed(
+    connection: KafkaConnection, store: AuditStore, stop: asyncio.Event, every_s: float = 30.0
+) -> ErasureProgress:
+    """`index_erasures` now and every `every_s` seconds, and once more when `stop` is set; a
+    broker error is logged and tried again at the next round (the audit indexer keeps running)."""
+    total = ErasureProgress()
+    while True:
+        try:
+            done = await index_erasures(connection, store)
+        except KafkaError as exc:
+            log.warning("erasure records not read this round: %r", exc)
+        else:
+            total.stored += done.stored
+            total.unreadable += done.unreadable
+            total.topics = done.topics
+        if stop.is_set():
+            return total
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_s)
