@@ -6,6 +6,7 @@ and its policy snapshot), so the citizen's report and the consumer's deadline ca
 """
 
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from bus.envelope.attributes import format_time, parse_time
 
@@ -18,8 +19,10 @@ def erase_by(decided_at: datetime, retention_days: int) -> datetime:
     return decided_at + timedelta(days=retention_days)
 
 
+@lru_cache(maxsize=64)
 def erase_by_text(decided_at: datetime, retention_days: int) -> str:
-    """`erase_by` as the header and the report write it (RFC 3339, UTC, microseconds)."""
+    """`erase_by` as the header and the report write it (RFC 3339, UTC, microseconds). Cached: a
+    batch is decided at one moment, so each purpose's deadline is formatted once per batch."""
     return format_time(erase_by(decided_at, retention_days))
 
 
