@@ -8,6 +8,7 @@ bus's too). tests/unit/test_error_tree.py reads this drawing and checks it again
             PolicyError                         bus.policy.errors
                 PolicyFileError                 bus.policy.errors
             UnknownAgencyError                  bus.control.offboarding
+            InterestTopicMissingError           consumers.interest
         PrerequisiteMissingError                bus.errors
         BrokerError                             bus.errors
             TopicNotFoundError                  bus.kafka.reading
@@ -34,6 +35,7 @@ bus's too). tests/unit/test_error_tree.py reads this drawing and checks it again
         EventFileError                          bus.policy.explain_input
         AuditRecordError                        bus.record.audit_record
         ErasureRecordError                      bus.record.erasure_record
+        MarkerError                             bus.record.interest_marker
         TokenRefusedError                       bus.audit.access
         CursorError                             bus.audit.query
         SignInNeededError                       bus.audit.api.console
@@ -53,7 +55,8 @@ bus's too). tests/unit/test_error_tree.py reads this drawing and checks it again
 
 Some also derive from a built-in error, so that code catching that one keeps working: CursorError,
 ProducerConfigError and InvalidEventIdError are ValueErrors, ProducerNotStartedError is a
-RuntimeError, and WithheldFieldError an AttributeError (it is raised by attribute access).
+RuntimeError, WithheldFieldError an AttributeError (it is raised by attribute access), and
+MarkerError a ValueError.
 
 Deliberately outside the tree: errors that never leave the code that raises them, because a caller
 there turns them into one of the above or into an outcome.

@@ -17,6 +17,7 @@ from bus.cli import (
     demo,
     doctor,
     enforce,
+    interest,
     kafka,
     lab,
     policy,
@@ -57,6 +58,7 @@ app.command("doctor")(doctor.doctor)
 app.command("watch")(watch.watch)
 app.add_typer(register_adapter.app, name="register-adapter")
 app.add_typer(back_office.app, name="back-office")
+app.add_typer(interest.app, name="interest")
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from bus.kafka.topics import (
     delivery_topic,
     erasures_topic,
     ingress_topic,
+    interest_topic,
     source_offsets_topic,
     transactional_id_prefix,
 )
@@ -30,7 +31,8 @@ from bus.policy.snapshot import Snapshot
 
 def desired_acls(snapshot: Snapshot, subscriptions: Iterable[Subscription], at: float) -> set[Acl]:
     """The ACLs `snapshot` and `subscriptions` justify: each authorised producer's WRITE, each
-    permitted subscriber's READ. `at` (epoch seconds): a subscription whose grant was revoked or
+    permitted subscriber's READ, each consumer's WRITE and READ on its interest marker topics.
+    `at` (epoch seconds): a subscription whose grant was revoked or
     has expired by then gives its consumer no access, even while the subscription record still
     exists."""
     acls: set[Acl] = set()
@@ -49,6 +51,16 @@ def desired_acls(snapshot: Snapshot, subscriptions: Iterable[Subscription], at: 
         ):
             continue
         acls |= _consumer_acls(agency.id, agency.kafka_principal, subscription.purpose)
+    for consumer, purpose in snapshot.requires_interest:
+        agency = snapshot.agencies.get(consumer)
+        if agency is not None:
+            # Its own markers only: the topic names the consumer, so no agency can mark a person
+            # for another; READ lets it list them (`bus interest list`), nothing else reads back.
+            markers = interest_topic(consumer, purpose)
+            acls |= {
+                Acl(agency.kafka_principal, Resource.TOPIC, markers, Operation.WRITE),
+                Acl(agency.kafka_principal, Resource.TOPIC, markers, Operation.READ),
+            }
     return acls
 
 

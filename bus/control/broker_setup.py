@@ -20,6 +20,7 @@ from bus.control.topology import (
     ensure_bus_topics,
     ensure_checkpoints_topic,
     ensure_ingress_topics,
+    ensure_interest_topics,
     ensure_registry_topics,
     ensure_source_offsets_topics,
     ingress_topics,
@@ -119,13 +120,15 @@ class KafkaBrokerSetup:
         return []
 
     def ensure_topics(self, reading: StateReading) -> list[str]:
-        """Delivery, dead-letter, audit and quarantine topics, and producers' progress topics;
+        """Delivery, dead-letter, audit and quarantine topics, consumers' interest marker topics
+        and producers' progress topics;
         their retention drift is altered (and logged). Returns the names created."""
         # The purposes' caps come from the last policy in force: a withdrawn policy (nothing in
         # force, the enforcer paused) must not lengthen retention back to the bare bounds.
         if reading.has_policy:
             self._rule = RetentionRule.of(reading.snapshot, self._retention)
         created = ensure_bus_topics(self._admin, reading.subscriptions, retention=self._rule)
+        created += ensure_interest_topics(self._admin, reading.snapshot)
         producers = {a for pairs in reading.snapshot.authorities.values() for a, _ in pairs}
         created += ensure_source_offsets_topics(self._admin, producers)
         return sorted(created)

@@ -24,6 +24,7 @@ from bus.kafka.topics import (
     DELIVERY_PREFIX,
     ERASURES_PREFIX,
     INGRESS_PREFIX,
+    INTEREST_PREFIX,
     POLICY_TOPIC,
     QUARANTINE_TOPIC,
     SEEN_EVENTS_PREFIX,
@@ -125,6 +126,7 @@ def enforcer_acls(group: str = ENFORCER_GROUP) -> set[Acl]:
     journals = f"{SEEN_EVENTS_PREFIX}{group}"
     return {
         Acl(principal, Resource.TOPIC, INGRESS_PREFIX, Operation.READ, prefixed=True),
+        Acl(principal, Resource.TOPIC, INTEREST_PREFIX, Operation.READ, prefixed=True),
         Acl(principal, Resource.TOPIC, POLICY_TOPIC, Operation.READ),
         Acl(principal, Resource.TOPIC, SUBSCRIPTIONS_TOPIC, Operation.READ),
         Acl(principal, Resource.TOPIC, DELIVERY_PREFIX, Operation.WRITE, prefixed=True),

@@ -17,20 +17,22 @@ from bus.kafka.topics import (
     DELIVERY_PREFIX,
     ERASURES_PREFIX,
     INGRESS_PREFIX,
+    INTEREST_PREFIX,
     QUARANTINE_TOPIC,
     SOURCE_OFFSETS_PREFIX,
 )
 from bus.kafka.writing import COMPACTED
 from bus.util.shown_values import shown
 
-# Agencies write ingress, dead-letter, erasures and source-offset topics; delivery, quarantine, audit and
-# witness topics carry the bus's data.
+# Agencies write ingress, dead-letter, erasures, source-offset and interest marker topics;
+# delivery, quarantine, audit and witness topics carry the bus's data.
 _DATA_PREFIXES = (
     INGRESS_PREFIX,
     DELIVERY_PREFIX,
     DEAD_LETTER_PREFIX,
     ERASURES_PREFIX,
     SOURCE_OFFSETS_PREFIX,
+    INTEREST_PREFIX,
 )
 _DATA_TOPICS = frozenset({AUDIT_TOPIC, QUARANTINE_TOPIC})
 

@@ -23,10 +23,12 @@ from bus.kafka.topics import (
     delivery_topic,
     erasures_topic,
     ingress_topic,
+    interest_topic,
     source_offsets_topic,
 )
 from bus.kafka.writing import COMPACTED
 from bus.policy.facts import Subscription
+from bus.policy.snapshot import Snapshot
 
 # Partitions bound the enforcer's parallelism; keyed by subject, so each person's order holds.
 INGRESS_PARTITIONS = 6
@@ -126,6 +128,17 @@ def ensure_bus_topics(
         **{erasures_topic(s.consumer): ERASURES_TOPIC_CONFIG for s in subscriptions},
     }
     return ensure_configured_groups(admin, [(partitioned, partitions), (one_partition, 1)])
+
+
+def ensure_interest_topics(
+    admin: KafkaAdmin, snapshot: Snapshot, partitions: int = INGRESS_PARTITIONS
+) -> list[str]:
+    """One compacted marker topic per consumer × purpose whose grant requires interest, with the
+    ingress topics' partition count (a person's markers sit on the partition of their events; a
+    topic with another count holds markers the enforcer never finds: their events are denied).
+    Kept until removed: a marker holds until its consumer removes it or it expires."""
+    wanted = {interest_topic(c, p) for c, p in snapshot.requires_interest}
+    return admin.ensure_topics(wanted, partitions=partitions, config=COMPACTED)
 
 
 def ensure_source_offsets_topics(admin: KafkaAdmin, producers: Iterable[str]) -> list[str]:

@@ -16,6 +16,8 @@ from datetime import datetime
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
+from bus.enforcer.interest_markers import InterestMarkers
+from bus.enforcer.interest_reading import read_markers
 from bus.enforcer.observer import LoopObserver, Partition
 from bus.enforcer.seen_events import SeenEvents
 from bus.enforcer.seen_journal import SeenEventsConfig, rebuild
@@ -49,6 +51,8 @@ class OwnedPartitions:
         ensure_journals: creates the journals of these ingress topics where missing.
         observer: the stall alert and error counts.
         forget: the loop's bookkeeping of a partition taken away (its failing streak).
+        interest: the interest markers, rebuilt here for the marker partitions (None: the loop
+            reads no marker topic).
     """
 
     def __init__(
@@ -60,8 +64,10 @@ class OwnedPartitions:
         ensure_journals: Callable[[set[str]], None],
         observer: LoopObserver,
         forget: Callable[[Partition], None],
+        interest: InterestMarkers | None = None,
     ) -> None:
         self._connection = connection
+        self._interest = interest
         self._group = group
         self._seen_config = seen_config
         self._clock = clock
@@ -119,6 +125,8 @@ class OwnedPartitions:
             self._due.pop(tp, None)
             self._forget(tp)
             self._observer.stalled(tp, False)
+            if self._interest is not None:
+                self._interest.drop(tp)
 
     def set_up_later(
         self, consumer: Consumer, partitions: Iterable[Partition], delay_s: float
@@ -132,6 +140,8 @@ class OwnedPartitions:
         for tp in owned:
             self.seen.pop(tp, None)  # not processed until set up again
             self._due[tp] = due
+            if self._interest is not None:
+                self._interest.drop(tp)  # rebuilt from its topic when set up again
 
     def set_up_due(self, consumer: Consumer) -> None:
         """Set up again, rewind and resume the partitions whose wait is over; one that still
@@ -161,7 +171,10 @@ class OwnedPartitions:
         transactional commit of the previous owner), then rebuild the memories from the journals,
         which those offsets cover. Returns where each partition starts."""
         topics = {topic for topic, _ in partitions}
-        self._ensure_journals(topics)  # an ingress topic created after the start has none yet
+        markers = {tp for tp in partitions if self.is_marker(tp[0])}
+        events = [tp for tp in partitions if tp not in markers]
+        # an ingress topic created after the start has none yet
+        self._ensure_journals({topic for topic, _ in events})
         for topic in topics:
             metadata = consumer.list_topics(topic, _TIMEOUT_S).topics[topic]
             self.partition_counts[topic] = len(metadata.partitions)
@@ -171,10 +184,19 @@ class OwnedPartitions:
             # Nothing committed yet: from the beginning, explicitly. auto.offset.reset only
             # applies to a fresh position; after a failed first batch that would skip records.
             starts[partition_of(tp)] = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
-        memories = rebuild(
-            self._connection, self._group, partitions, self._seen_config, self._clock()
-        )
+        memories = rebuild(self._connection, self._group, events, self._seen_config, self._clock())
+        if markers and self._interest is not None:
+            ends = {m: max(starts[m], 0) for m in markers}
+            read = read_markers(self._connection, self._group, ends, self.partition_counts)
+            for marker_partition, held in read.items():
+                self._interest.replace(marker_partition, held)
+                # A marker partition keeps no event ids: an empty memory marks it as set up.
+                memories[marker_partition] = SeenEvents(self._seen_config.capacity)
         for owned in partitions:
             self.next_offset[owned] = max(starts[owned], 0)
             self.seen[owned] = memories[owned]
         return starts
+
+    def is_marker(self, topic: str) -> bool:
+        """Whether `topic` is a marker topic (its partitions hold interest markers, not events)."""
+        return self._interest is not None and self._interest.is_marker_topic(topic)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bus.catalog import CATALOG, Catalog
+from bus.enforcer.interest_markers import InterestMarkers, MarkerChange
 from bus.enforcer.quarantine_headers import escaped
 from bus.enforcer.records import Headers, OutRecord, RecordHeaders
 from bus.envelope.attributes import format_time
@@ -78,6 +79,10 @@ class EnforcerState:
     # Where events of a type arrive: the bus's own ingress topic. A record on another topic is
     # quarantined; a test or benchmark reading a topic of its own names that topic here.
     ingress_topic_of: Callable[[str], str] = ingress_topic
+    # The markers of the marker partitions this enforcer owns; one table shared by every state
+    # (the loop keeps it, a policy change does not touch it). None: no marker is ever held, so a
+    # grant that requires interest releases nothing.
+    interest: InterestMarkers | None = None
     # Of this state's snapshot: a new state (a policy change) starts with an empty one.
     decisions: DecisionCache = field(
         default_factory=DecisionCache, init=False, repr=False, compare=False
@@ -99,6 +104,8 @@ class Outcome:
     event_time: datetime | None = None
     # The accepted event, so the loop can still quarantine it with its attributes (a duplicate).
     verified: VerifiedEvent | None = field(default=None, repr=False)
+    # A marker record's effect on the interest markers, applied by the loop as it is written.
+    interest: MarkerChange | None = None
 
 
 def process(record: InRecord, state: EnforcerState, now: datetime) -> Outcome:
@@ -163,8 +170,18 @@ def _process(record: InRecord, state: EnforcerState, now: datetime) -> Outcome:
         facts=recorded_facts(facts),
     )
     audit_key = verified.attributes.id.encode()
+    needs_interest = state.snapshot.requires_interest
     for subscription in state.subscriptions.get(facts.event_type, ()):
-        decision = state.decisions.decide(state.snapshot, facts, subscription, at)
+        has_interest = (
+            state.interest is not None
+            and (subscription.consumer, subscription.purpose) in needs_interest
+            and state.interest.holds(
+                subscription.consumer, subscription.purpose, record.partition, subject, at
+            )
+        )
+        decision = state.decisions.decide(
+            state.snapshot, facts, subscription, at, has_interest=has_interest
+        )
         decisions.append(decision)
         if decision.permitted:
             common = common or _event_headers(verified)

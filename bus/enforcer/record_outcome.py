@@ -5,6 +5,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from bus.enforcer.input_records import position
+from bus.enforcer.interest_records import marker_outcome
 from bus.enforcer.observer import loop_log
 from bus.enforcer.pipeline import INTERNAL_ERROR, EnforcerState, InRecord, Outcome, quarantine
 from bus.enforcer.seen_events import SeenInBatch
@@ -36,7 +37,10 @@ def outcome_of(
         detail = f"{set_aside_after} each time its outputs were written; set aside"
         return quarantine(record, state, now, INTERNAL_ERROR, detail)
     try:
-        outcome = processor(record, state, now)
+        if state.interest is not None and state.interest.is_marker_topic(record.topic):
+            outcome = marker_outcome(record, state, now)  # no event: no duplicate to catch
+        else:
+            outcome = processor(record, state, now)
     except Exception as exc:  # process() never raises; a stand-in might
         loop_log.exception("processing failed", extra={"input": position(record)})
         detail = f"{type(exc).__name__} while processing the record"

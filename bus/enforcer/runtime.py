@@ -26,6 +26,7 @@ from bus.control.subscriptions import subscription_key
 from bus.control.topology import ingress_topics
 from bus.enforcer.backoff import Backoff
 from bus.enforcer.health import EnforcerHealth
+from bus.enforcer.interest_markers import InterestMarkers
 from bus.enforcer.metrics import EnforcerMetrics
 from bus.enforcer.pipeline import EnforcerState
 from bus.enforcer.seen_journal import SeenEventsConfig
@@ -33,7 +34,7 @@ from bus.enforcer.service import Enforcer
 from bus.enforcer.state_watcher import StateWatcher, WatcherTiming
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
-from bus.kafka.topics import INGRESS_PREFIX, ingress_topic
+from bus.kafka.topics import INGRESS_PREFIX, INTEREST_PREFIX, ingress_topic
 from bus.keys import KeyStore
 from bus.keys.keystore import PUBLIC_SUFFIX, public_key_from_pem
 from bus.policy.facts import Subscription
@@ -77,6 +78,8 @@ class EnforcerConfig:
     duplicate_horizon: SeenEventsConfig = field(default_factory=SeenEventsConfig)
     state_topics: StateTopics = field(default_factory=StateTopics)
     ingress_prefix: str = INGRESS_PREFIX
+    # The interest marker topics to read are this prefix, the consumer and the purpose (the bus's).
+    interest_prefix: str = INTEREST_PREFIX
     retention: RetentionSettings = field(default_factory=RetentionSettings)
 
     def timing(self) -> WatcherTiming:
@@ -103,10 +106,15 @@ def key_store(snapshot: Snapshot, key_dir: Path | None) -> KeyStore:
 
 
 def build_state(
-    snapshot: Snapshot, config: EnforcerConfig, subs: Iterable[Subscription], secret: bytes
+    snapshot: Snapshot,
+    config: EnforcerConfig,
+    subs: Iterable[Subscription],
+    secret: bytes,
+    interest: InterestMarkers | None = None,
 ) -> EnforcerState:
     """The enforcer's state from a policy snapshot and the subscriptions in force: keys, the
-    subscriptions by event type in a fixed order, and pseudonyms under `secret`."""
+    subscriptions by event type in a fixed order, pseudonyms under `secret`, and the interest
+    markers the loop keeps."""
     by_type: dict[str, list[Subscription]] = defaultdict(list)
     for s in sorted(subs, key=subscription_key):
         by_type[s.event_type].append(s)
@@ -116,6 +124,7 @@ def build_state(
         subscriptions={t: tuple(v) for t, v in by_type.items()},
         pseudonyms=Pseudonymizer(secret),
         ingress_topic_of=partial(ingress_topic, prefix=config.ingress_prefix),
+        interest=interest,
     )
 
 
@@ -135,10 +144,13 @@ async def run_enforcer(
     if not await _topics_exist(setup, config, stop):
         return
     secret = ensure_pseudonym_key(config.pseudonym_key_file)
+    interest = InterestMarkers(config.interest_prefix)
     watcher = StateWatcher(
         BusStateSource(connection, config.policy_dir, config.state_topics),
         setup,
-        lambda reading: build_state(reading.snapshot, config, reading.subscriptions, secret),
+        lambda reading: build_state(
+            reading.snapshot, config, reading.subscriptions, secret, interest
+        ),
         config.timing(),
         health or EnforcerHealth(),
     )
@@ -154,6 +166,7 @@ async def run_enforcer(
         metrics=metrics,
         seen_events=config.duplicate_horizon,
         may_proceed=watcher.may_proceed,
+        interest=interest,
     )
     try:
         await enforcer.run(stop)

@@ -12,15 +12,15 @@ in-memory ring bounds it in count.
 """
 
 import logging
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import msgspec
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
 from bus.enforcer.observer import Partition
+from bus.enforcer.partition_range import read_range
 from bus.enforcer.seen_events import SeenEvents, SeenInBatch
 from bus.enforcer.txn_producer import TransactionalProducer
 from bus.errors import BrokerError
@@ -149,33 +149,12 @@ def _newest(
 
 
 def _read(reader: Consumer, journal: TopicPartition, low: int, high: int) -> list[list[Entry]]:
-    """The records of [low, high): read until a record at or past `high`, or the partition's end
-    (a commit marker at high - 1 has no record to show)."""
-    reader.assign([TopicPartition(journal.topic, journal.partition, low)])
-    read: list[list[Entry]] = []
-    deadline = time.monotonic() + _TIMEOUT_S
-    while True:
-        message = reader.poll(0.5)
-        if message is None:
-            position = reader.position([TopicPartition(journal.topic, journal.partition)])[0]
-            if position.offset >= high:
-                break
-            if time.monotonic() > deadline:
-                raise BrokerError(f"reading {journal.topic}/{journal.partition} timed out")
-            continue
-        error = message.error()
-        if error is not None:
-            if error.code() == KafkaError._PARTITION_EOF:
-                break
-            raise KafkaException(error)
-        offset = message.offset() or 0
-        if offset >= high:
-            break
-        read.append(_entries(message.value(), f"{journal.topic}/{journal.partition}/{offset}"))
-        if offset == high - 1:
-            break
-    reader.unassign()
-    return read
+    """The records of [low, high)."""
+    where = f"{journal.topic}/{journal.partition}"
+    return [
+        _entries(m.value(), f"{where}/{m.offset()}")
+        for m in read_range(reader, journal.topic, journal.partition, low, high)
+    ]
 
 
 def _entries(value: bytes | None, position: str) -> list[Entry]:

@@ -16,13 +16,14 @@ seen_journal.py).
 """
 
 import asyncio
+import re
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message
+from confluent_kafka import OFFSET_END, Consumer, KafkaError, KafkaException, Message
 
 from bus.enforcer.failures import (
     Failures,
@@ -33,9 +34,10 @@ from bus.enforcer.failures import (
     kafka_error,
 )
 from bus.enforcer.input_records import Batch, batch_range, in_record, partition_of_message
+from bus.enforcer.interest_markers import InterestMarkers
 from bus.enforcer.metrics import EnforcerMetrics
 from bus.enforcer.observer import LoopObserver, Partition, loop_log
-from bus.enforcer.owned_partitions import OwnedPartitions, topic_partition
+from bus.enforcer.owned_partitions import OwnedPartitions, partition_of, topic_partition
 from bus.enforcer.pipeline import EnforcerState, InRecord, process, quarantine
 from bus.enforcer.record_outcome import Processor, outcome_of
 from bus.enforcer.seen_events import SeenInBatch
@@ -43,6 +45,7 @@ from bus.enforcer.seen_journal import SeenEventsConfig, ensure_journals, journal
 from bus.enforcer.txn_producer import TransactionalProducer
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
+from bus.kafka.topics import interest_topic
 
 log = loop_log
 UNDECODABLE = "MALFORMED"  # a record the client cannot decode (a header name that is not UTF-8)
@@ -87,6 +90,8 @@ class Enforcer:
         retry_times: how long a failing partition waits before it is tried again.
         write_journal: writes a batch's acceptances to the seen-events journal (seen_journal's
             `journal`); replaceable only so a test can make it fail and see the loop lose nothing.
+        interest: the interest markers; given, the loop also reads every topic under its prefix
+            (fenced: see `_behind_markers`) and the states it is handed must share this table.
     """
 
     def __init__(
@@ -105,8 +110,10 @@ class Enforcer:
         may_proceed: Callable[[], bool] = lambda: True,
         retry_times: RetryTimes | None = None,
         write_journal: JournalWriter = journal,
+        interest: InterestMarkers | None = None,
     ) -> None:
         self._connection = connection
+        self._interest = interest
         self._topics = topics
         self._state = state
         self._group = group
@@ -130,6 +137,7 @@ class Enforcer:
             self._ensure_journals,
             self._observer,
             self._forget,
+            interest,
         )
         self._producer: TransactionalProducer | None = None
         self.processed = 0
@@ -166,10 +174,16 @@ class Enforcer:
                 # An enforcer that died hands its partitions on after 10 s, not librdkafka's 45:
                 # its heartbeats come from librdkafka's own thread, so busy Python never misses one.
                 "session.timeout.ms": SESSION_TIMEOUT_MS,
+                # Range, not (cooperative-)sticky: partition p of every topic goes to one member,
+                # so the worker deciding a person's events holds the markers on that person.
+                "partition.assignment.strategy": "range",
+                # A marker topic created for a new grant is found within this (a regex pattern).
+                "topic.metadata.refresh.interval.ms": METADATA_REFRESH_MS,
             }
         )
+        patterns = [f"^{re.escape(self._interest.prefix)}.*"] if self._interest else []
         consumer.subscribe(
-            self._topics,
+            self._topics + patterns,
             on_assign=self._owned.on_assign,
             on_revoke=self._owned.on_revoke,
             on_lost=self._owned.on_lost,
@@ -225,15 +239,64 @@ class Enforcer:
                 for tp, records in batches.items():
                     consumer.seek(topic_partition(tp, records[0].offset))
                 return
-            # Healthy partitions share a transaction; a failing one goes alone until it commits.
-            together = {tp: r for tp, r in batches.items() if not self._failures.failing(tp)}
-            if together:
-                self._transact(consumer, together, undecodable)
-            for tp, records in batches.items():
-                if tp not in together:
-                    self._transact(consumer, {tp: records}, undecodable)
+            # Markers first, in transactions of their own: the events are decided with them.
+            markers = {tp: r for tp, r in batches.items() if self._owned.is_marker(tp[0])}
+            self._transact_all(consumer, markers, undecodable)
+            events = {tp: r for tp, r in batches.items() if tp not in markers}
+            for tp in self._behind_markers(consumer, events):
+                consumer.seek(topic_partition(tp, events.pop(tp)[0].offset))
+            self._transact_all(consumer, events, undecodable)
         except Exception as exc:  # the last line of defence: the loop goes on
             self._unexpected_failure(consumer, batches, exc)
+
+    def _transact_all(
+        self,
+        consumer: Consumer,
+        batches: dict[Partition, Batch],
+        undecodable: dict[tuple[Partition, int], str],
+    ) -> None:
+        """Healthy partitions share a transaction; a failing one goes alone until it commits."""
+        together = {tp: r for tp, r in batches.items() if not self._failures.failing(tp)}
+        if together:
+            self._transact(consumer, together, undecodable)
+        for tp, records in batches.items():
+            if tp not in together:
+                self._transact(consumer, {tp: records}, undecodable)
+
+    def _behind_markers(
+        self, consumer: Consumer, events: dict[Partition, Batch]
+    ) -> list[Partition]:
+        """The input partitions whose events must wait: a marker partition of the same number
+        is not set up, or holds markers this enforcer has not applied. Its end offset is asked of
+        the broker now, after the events were fetched, so a marker written before an event was
+        written is applied before that event is decided (read your writes: add a marker, then
+        publish, and the event is delivered; remove it, and the next one is not). Only where the
+        policy in force has grants that require interest."""
+        if self._interest is None or not events:
+            return []
+        needed = {
+            interest_topic(c, p, self._interest.prefix)
+            for c, p in self._state().snapshot.requires_interest
+        }
+        numbers = {number for _, number in events}
+        markers = [tp for tp in self._owned.assigned if tp[0] in needed and tp[1] in numbers]
+        if not markers:
+            return []
+        waiting = {tp[1] for tp in markers if tp not in self._owned.seen}
+        ready = [topic_partition(tp) for tp in markers if tp in self._owned.seen]
+        if ready:
+            ends = consumer.offsets_for_times(
+                [topic_partition((tp.topic, tp.partition), OFFSET_END) for tp in ready],
+                FENCE_TIMEOUT_S,
+            )
+            # The client's position (past any commit marker) or, before anything was read since
+            # the set-up, where processing resumes.
+            applied = {partition_of(tp): tp.offset for tp in consumer.position(ready)}
+            for end in ends:
+                tp = partition_of(end)
+                if max(applied.get(tp, -1), self._owned.next_offset.get(tp, 0)) < end.offset:
+                    waiting.add(end.partition)
+        return [tp for tp in events if tp[1] in waiting]
 
     def _batches(
         self, messages: list[Message]
@@ -344,6 +407,9 @@ class Enforcer:
         self._observer.outcome(record, outcome, time.perf_counter() - started, event_times)
         for out in outcome.records:
             self._producer.produce(out.topic, out.value, out.key, out.headers)
+        if outcome.interest is not None and self._interest is not None:
+            # Undone if the transaction fails: the partition is then set up again from Kafka.
+            self._interest.apply(outcome.interest)
 
     def _failed(
         self,
@@ -453,6 +519,11 @@ class Enforcer:
         self._journals |= missing
 
 
+# How often the consumer's metadata is refreshed, so that a new marker topic is read (librdkafka's
+# default, five minutes, would leave a new grant's markers unread that long: its events denied).
+METADATA_REFRESH_MS = 30_000
+# How long the end offsets of the marker partitions may take to arrive before a batch.
+FENCE_TIMEOUT_S = 10.0
 UNEXPECTED_STALL_AFTER = 3  # unexpected failures in a row before a partition counts as stalled
 
 

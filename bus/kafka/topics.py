@@ -14,6 +14,8 @@ SUBSCRIPTIONS_TOPIC = "bus.subscriptions"
 POLICY_TOPIC = "bus.policy"
 # The oversight watch's alerts (bus watch): compacted, keyed by rule × subject × window.
 ALERTS_TOPIC = "bus.alerts"
+# Interest markers (need to know per person): bus.interest.<consumer>.<purpose>, keyed by subject.
+INTEREST_PREFIX = "bus.interest."
 # The enforcer's journals of accepted event ids: bus.seen-events.<group>.<ingress topic suffix>.
 SEEN_EVENTS_PREFIX = "bus.seen-events."
 
@@ -27,6 +29,24 @@ def ingress_topic(event_type: str, prefix: str = INGRESS_PREFIX) -> str:
 def delivery_topic(consumer: str, purpose: str) -> str:
     """One topic per consumer × purpose, so data collected for one purpose never mixes with another."""
     return f"{DELIVERY_PREFIX}{consumer}.{purpose}"
+
+
+def interest_topic(consumer: str, purpose: str, prefix: str = INTEREST_PREFIX) -> str:
+    """Where `consumer` registers its interest markers for `purpose`: compacted, keyed by the
+    subject, partitioned like the ingress topics, so the enforcer worker that reads a person's
+    events also holds the markers on them. Only `consumer` may write it."""
+    return f"{prefix}{consumer}.{purpose}"
+
+
+def interest_topic_owner(topic: str, prefix: str = INTEREST_PREFIX) -> tuple[str, str] | None:
+    """The (consumer, purpose) whose markers `topic` holds; None for any other topic. Agency ids
+    and purpose codes have no dots, so the name splits one way only."""
+    if not topic.startswith(prefix):
+        return None
+    consumer, dot, purpose = topic.removeprefix(prefix).partition(".")
+    if not consumer or not dot or not purpose or "." in purpose:
+        return None
+    return consumer, purpose
 
 
 def consumer_group_prefix(consumer: str) -> str:

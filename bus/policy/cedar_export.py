@@ -123,9 +123,12 @@ def _entities(source: PolicySet, catalog: Catalog) -> list[CedarEntity]:
     return entities + [_entity("EventType", name, {}) for name in sorted(event_types)]
 
 
-def cedar_request(facts: EventFacts, subscription: Subscription, at: float) -> CedarRequest:
+def cedar_request(
+    facts: EventFacts, subscription: Subscription, at: float, *, has_interest: bool = False
+) -> CedarRequest:
     """One of our decision requests as a Cedar request. Like `decide`, the event type is the
-    event's own; the subscription contributes the consumer and the purpose."""
+    event's own; the subscription contributes the consumer and the purpose, the interest marker
+    store whether the consumer holds a marker on the person (`has_interest`)."""
     locations = {name: code for name, code in sorted(facts.locations.items()) if code is not None}
     attrs: dict[str, Any] = {"disclosure_blocked": facts.disclosure_blocked}
     attrs.update({name: {"__entity": _uid("Territory", code)} for name, code in locations.items()})
@@ -143,6 +146,7 @@ def cedar_request(facts: EventFacts, subscription: Subscription, at: float) -> C
         context={
             "purpose": {"__entity": _uid("Purpose", subscription.purpose)},
             "now": math.floor(at),
+            "has_interest": has_interest,
         },
         entities=[event],
     )
@@ -184,6 +188,8 @@ def _policy(grant: Grant, event_type: str) -> str:
     conditions.append(
         f"(!resource.disclosure_blocked{blocked_ok if grant.include_disclosure_blocked else ''})"
     )
+    if grant.requires_interest:
+        conditions.append("context.has_interest")
     body = " &&\n    ".join(conditions)
     return (
         f"@id({_str(f'{grant.id}/{event_type}')})\n"
@@ -216,7 +222,7 @@ def _schema(catalog: Catalog) -> str:
         "entity EventType;\n"
         f"entity Event in [EventType] {{ disclosure_blocked: Bool{locations} }};\n"
         "action receive appliesTo {\n  principal: Agency,\n  resource: Event,\n"
-        "  context: { purpose: Purpose, now: Long }\n};\n"
+        "  context: { purpose: Purpose, now: Long, has_interest: Bool }\n};\n"
     )
 
 

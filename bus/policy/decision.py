@@ -25,6 +25,8 @@ class Reason(StrEnum):
     GRANT_NOT_YET_VALID = "GRANT_NOT_YET_VALID"
     GRANT_EXPIRED = "GRANT_EXPIRED"
     DISCLOSURE_BLOCKED = "DISCLOSURE_BLOCKED"
+    # The grant requires an interest marker on the person (need to know) and none is in force.
+    NO_INTEREST = "NO_INTEREST"
     PRODUCER_NOT_AUTHORITATIVE = "PRODUCER_NOT_AUTHORITATIVE"
     UNKNOWN_CONSUMER = "UNKNOWN_CONSUMER"
     UNKNOWN_PURPOSE = "UNKNOWN_PURPOSE"
@@ -41,6 +43,10 @@ _SENTENCES = {
     Reason.GRANT_EXPIRED: "grant {grant} has expired",
     Reason.DISCLOSURE_BLOCKED: (
         "the person is under a disclosure block and grant {grant} may not include such persons"
+    ),
+    Reason.NO_INTEREST: (
+        "grant {grant} releases only people {consumer} registered an interest in for purpose"
+        " {purpose}, and it holds no such marker on this person"
     ),
     Reason.PRODUCER_NOT_AUTHORITATIVE: (
         "{producer} is not the authentic source of {event_type} for the subject's territory"

@@ -31,12 +31,19 @@ class DecisionCache:
         self.hits = 0  # decisions answered from the cache
 
     def decide(
-        self, snapshot: Snapshot, facts: EventFacts, subscription: Subscription, at: float
+        self,
+        snapshot: Snapshot,
+        facts: EventFacts,
+        subscription: Subscription,
+        at: float,
+        *,
+        has_interest: bool = False,
     ) -> Decision:
-        """Exactly `decide(snapshot, facts, subscription, at)`; `snapshot` must be the same one
-        on every call."""
+        """Exactly `decide(snapshot, facts, subscription, at, has_interest=…)`; `snapshot` must be
+        the same one on every call."""
         key = (
             subscription,
+            has_interest,
             facts.event_type,
             facts.producer,
             facts.fields,
@@ -47,7 +54,7 @@ class DecisionCache:
         if entry is not None and entry[1] <= at < entry[2]:
             self.hits += 1
             return entry[0]
-        decision = decide(snapshot, facts, subscription, at)
+        decision = decide(snapshot, facts, subscription, at, has_interest=has_interest)
         bounds = self._grant_bounds(snapshot, subscription.consumer, facts.event_type)
         i = bisect.bisect_right(bounds, at)  # bounds[i-1] <= at < bounds[i]
         since = bounds[i - 1] if i else -math.inf

@@ -28,6 +28,7 @@ class Terms:
     valid_from: datetime
     valid_until: datetime | None
     include_disclosure_blocked: bool
+    requires_interest: bool = False
 
     @property
     def validity(self) -> str:
@@ -75,6 +76,9 @@ class AccessChange:
         if a and b and a.include_disclosure_blocked != b.include_disclosure_blocked:
             change = "now includes" if a.include_disclosure_blocked else "no longer includes"
             parts.append(f"{change} persons under a disclosure block")
+        if a and b and a.requires_interest != b.requires_interest:
+            change = "now only" if a.requires_interest else "no longer only"
+            parts.append(f"{change} for persons it registered an interest in")
         return f"{self.consumer} × {self.event_type} × {self.purpose} ({grant}): {'; '.join(parts)}"
 
     def to_json(self) -> dict[str, Any]:
@@ -193,6 +197,7 @@ def _terms(grant: Grant) -> Terms:
         grant.valid_from,
         grant.valid_until,
         grant.include_disclosure_blocked,
+        grant.requires_interest,
     )
 
 
@@ -210,6 +215,7 @@ def _terms_json(terms: Terms | None) -> dict[str, Any] | None:
         "valid_from": _iso(terms.valid_from),
         "valid_until": _iso(terms.valid_until) if terms.valid_until else None,
         "include_disclosure_blocked": terms.include_disclosure_blocked,
+        "requires_interest": terms.requires_interest,
     }
 
 

@@ -125,6 +125,9 @@ class Grant(_Document):
     include_disclosure_blocked: bool = False
     # Special-category fields are released only with this explicit flag (linted).
     releases_special_category: bool = False
+    # Need to know per person (the BRP's afnemersindicatie): an event about a person is released
+    # only while the consumer holds an interest marker on them for this purpose (`bus interest`).
+    requires_interest: bool = False
     approved_by: str = Field(min_length=1)
     approved_at: datetime
 

@@ -15,10 +15,19 @@ from bus.policy.snapshot import CompiledGrant, Snapshot
 
 
 def decide(
-    snapshot: Snapshot, facts: EventFacts, subscription: Subscription, at: float
+    snapshot: Snapshot,
+    facts: EventFacts,
+    subscription: Subscription,
+    at: float,
+    *,
+    has_interest: bool = False,
 ) -> Decision:
     """May `subscription.consumer` receive this event for `subscription.purpose` at time `at`
-    (epoch seconds)? On PERMIT, `released_fields` are the only fields it may see."""
+    (epoch seconds)? On PERMIT, `released_fields` are the only fields it may see.
+
+    `has_interest`: whether the consumer holds an interest marker on the event's subject for the
+    purpose; a grant that `requires_interest` permits nothing without one. False by default, so a
+    caller that does not know denies rather than releases."""
     consumer, purpose_code = subscription.consumer, subscription.purpose
 
     agency = snapshot.agencies.get(consumer)
@@ -49,6 +58,8 @@ def decide(
             grant.include_disclosure_blocked and purpose.allows_disclosure_blocked
         ):
             reasons.append(Reason.DISCLOSURE_BLOCKED)
+        if grant.requires_interest and not has_interest:
+            reasons.append(Reason.NO_INTEREST)
         if not reasons:
             classes = snapshot.field_classes.get(facts.event_type, {})
             allowed = purpose.data_classes
@@ -134,7 +145,9 @@ def authorize_subscription(
     exactly consumer × event type × purpose that is valid at `at` or becomes valid later; location
     and disclosure blocks are decided per event."""
     facts = EventFacts(event_type, "", frozenset(), {}, disclosure_blocked=False)
-    decision = decide(snapshot, facts, Subscription(consumer, event_type, purpose), at)
+    # Interest markers are per person: they decide events, never whether one may subscribe.
+    subscription = Subscription(consumer, event_type, purpose)
+    decision = decide(snapshot, facts, subscription, at, has_interest=True)
     if decision.reasons and decision.reasons[0] in _BEFORE_GRANTS:
         return decision
     agency, purpose_doc = snapshot.agencies[consumer], snapshot.purposes[purpose]

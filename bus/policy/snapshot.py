@@ -34,6 +34,7 @@ class CompiledGrant:
     valid_from: float  # epoch seconds
     valid_until: float | None
     include_disclosure_blocked: bool
+    requires_interest: bool = False
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,8 @@ class Snapshot:
     grants: Mapping[tuple[str, str], tuple[CompiledGrant, ...]]
     authorities: Mapping[str, tuple[tuple[str, str], ...]]  # event type -> (agency, territory)
     field_classes: Mapping[str, Mapping[str, DataClass]]  # event type -> field -> class
+    # (consumer, purpose) of every grant that requires an interest marker on the person
+    requires_interest: frozenset[tuple[str, str]] = frozenset()
 
     def within(self, jurisdiction: str, code: str | None) -> bool:
         """Whether territory `code` lies in `jurisdiction` (a jurisdiction covers its descendants)."""
@@ -92,10 +95,18 @@ def normalised_document(policy_set: PolicySet) -> dict[str, list[dict[str, Any]]
     }
 
 
+# Keys added to the documents after sets were applied, with their defaults: hashed only when a
+# set departs from the default, so that a set written before the key keeps its hash (the audit
+# trail names snapshots by hash, and replays re-hash them).
+_ADDED_LATER: dict[str, object] = {"requires_interest": False}
+
+
 def _normalised(row: dict[str, Any]) -> dict[str, Any]:
     """Same meaning, same bytes: instants in UTC, string lists (sets in meaning) sorted."""
     result: dict[str, Any] = {}
     for name, value in row.items():
+        if name in _ADDED_LATER and value == _ADDED_LATER[name]:
+            continue
         if isinstance(value, datetime) and value.tzinfo is not None:
             value = value.astimezone(UTC)
         if isinstance(value, datetime | date):
@@ -132,6 +143,7 @@ def compile_snapshot(policy_set: PolicySet, catalog: Catalog = CATALOG) -> Snaps
                     valid_from=grant.valid_from.timestamp(),
                     valid_until=grant.valid_until.timestamp() if grant.valid_until else None,
                     include_disclosure_blocked=grant.include_disclosure_blocked,
+                    requires_interest=grant.requires_interest,
                 )
             )
     authorities: dict[str, list[tuple[str, str]]] = defaultdict(list)
@@ -151,6 +163,9 @@ def compile_snapshot(policy_set: PolicySet, catalog: Catalog = CATALOG) -> Snaps
         ),
         authorities=MappingProxyType({k: tuple(v) for k, v in authorities.items()}),
         field_classes=MappingProxyType(field_classes),
+        requires_interest=frozenset(
+            (g.consumer, g.purpose) for g in policy_set.grants.grants if g.requires_interest
+        ),
     )
 
 

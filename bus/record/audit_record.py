@@ -34,6 +34,8 @@ class RecordedOutcome(StrEnum):
     QUARANTINED = "QUARANTINED"  # an input event refused before any decision
     SUBSCRIPTION_REFUSED = "SUBSCRIPTION_REFUSED"  # a policy decision on the registry
     SUBSCRIPTION_REMOVED = "SUBSCRIPTION_REMOVED"  # unsubscribed or offboarded
+    INTEREST_ADDED = "INTEREST_ADDED"  # a consumer registered (or renewed) a marker on a person
+    INTEREST_REMOVED = "INTEREST_REMOVED"  # a consumer removed its marker on a person
 
     @classmethod
     def of(cls, decided: Outcome) -> "RecordedOutcome":

@@ -141,6 +141,7 @@ def random_grant(
         valid_until=end,
         include_disclosure_blocked=rng.random() < 0.4,
         releases_special_category=rng.random() < 0.2,
+        requires_interest=rng.random() < 0.25,
         approved_by="DPO",
         approved_at=T0,
     )

@@ -93,6 +93,28 @@ def test_removing_a_grant_never_adds_access(seed: int) -> None:
 
 @PROPERTY
 @given(SEEDS)
+def test_removing_an_interest_marker_never_adds_access(seed: int) -> None:
+    rng = random.Random(seed)
+    policy_set = random_policy_set(rng, grants=rng.randint(1, 25))
+    snapshot = compile_snapshot(policy_set)
+    for r in random_requests(rng, policy_set, 40):
+        marked = decide(snapshot, r.facts, r.subscription, r.at, has_interest=True)
+        unmarked = decide(snapshot, r.facts, r.subscription, r.at, has_interest=False)
+        if unmarked.permitted:  # then the marker is not what let it through, and changes nothing
+            assert (marked.grant_id, marked.released_fields) == (
+                unmarked.grant_id,
+                unmarked.released_fields,
+            )
+        if marked.permitted and not unmarked.permitted:  # only a grant that requires one
+            grants = snapshot.grants[(r.subscription.consumer, r.facts.event_type)]
+            (used,) = [g for g in grants if g.id == marked.grant_id]
+            assert used.requires_interest, r
+        if not marked.permitted:
+            assert Reason.NO_INTEREST not in marked.reasons
+
+
+@PROPERTY
+@given(SEEDS)
 def test_released_fields_are_granted_carried_and_of_an_allowed_class(seed: int) -> None:
     rng = random.Random(seed)
     policy_set = random_policy_set(rng)
@@ -240,6 +262,7 @@ def _grant_changes(policy_set: PolicySet) -> dict[str, Callable[[Grant], dict[st
         },
         "blocked": lambda g: {"include_disclosure_blocked": not g.include_disclosure_blocked},
         "special": lambda g: {"releases_special_category": not g.releases_special_category},
+        "interest": lambda g: {"requires_interest": not g.requires_interest},
         "approved_by": lambda g: {"approved_by": g.approved_by + "."},
         "approved_at": lambda g: {"approved_at": g.approved_at + SECOND},
     }

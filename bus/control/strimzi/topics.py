@@ -44,6 +44,7 @@ from bus.kafka.topics import (
     dead_letter_topic,
     delivery_topic,
     erasures_topic,
+    interest_topic,
     source_offsets_topic,
 )
 from bus.kafka.writing import COMPACTED
@@ -80,6 +81,8 @@ def topic_plan(
         plan[erasures_topic(s.consumer)] = (1, dict(ERASURES_TOPIC_CONFIG))
     producers = {agency for pairs in snapshot.authorities.values() for agency, _ in pairs}
     plan |= {source_offsets_topic(p): (1, dict(COMPACTED)) for p in producers}
+    markers = {interest_topic(c, p) for c, p in snapshot.requires_interest}
+    plan |= {t: (INGRESS_PARTITIONS, dict(COMPACTED)) for t in markers}
     return plan
 
 
