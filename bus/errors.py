@@ -34,6 +34,7 @@ bus's too). tests/unit/test_error_tree.py reads this drawing and checks it again
             PartitionMismatchError              bus.envelope.errors
         EventFileError                          bus.policy.explain_input
         AuditRecordError                        bus.record.audit_record
+        ErasureRecordError                      bus.record.erasure_record
         MarkerError                             bus.record.interest_marker
         TokenRefusedError                       bus.audit.access
         CursorError                             bus.audit.query

@@ -12,6 +12,15 @@ dead-letter topic, never to the handler); skip it if the inbox has its (source, 
 already (a redelivery, or a copy the producer republished with the same id); otherwise run the
 handler and record that key in the same database transaction; retry a failing handler with bounded
 exponential backoff, then dead-letter it. Offsets are committed after the batch is handled.
+
+Storage limitation: each applied entry keeps the deadline the bus stamped on the delivery
+(`bus_erase_by`). Register an erase handler with the subscription, and `run` purges what is due
+every `purge_every_s` (consumers/purge.py); `purge_now` does it once (`bus back-office purge`):
+
+    async def forget(entry: InboxEntry, db: sqlite3.Connection) -> None:
+        db.execute("DELETE FROM taxpayers WHERE last_event_id = ?", (entry.event_id,))
+
+    consumer.subscribe("population.AddressChanged", "tax-residence", on_move, erase=forget)
 """
 
 import asyncio
@@ -19,6 +28,7 @@ import logging
 import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import (
@@ -34,15 +44,19 @@ from bus.envelope.kafka_binding import header_map, verify_record
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.topics import consumer_group_prefix, delivery_topic
 from bus.keys import KeyStore
+from bus.record.erase_by import ERASE_BY_HEADER, parse_erase_by
 from consumers.dead_letters import (
     HANDLER_FAILED,
+    NO_ERASE_BY,
     NO_HANDLER,
     WRONG_PURPOSE,
     DeadLetters,
     position,
 )
+from consumers.erasure_records import ErasureRecords
 from consumers.errors import ConsumerNotAuthorizedError, WithheldFieldError
 from consumers.inbox import InboxOutcome, SqliteInbox
+from consumers.purge import Eraser, PurgeResult, purge
 from consumers.retry import RetryPolicy
 from consumers.view import ReleasedEvent
 
@@ -51,6 +65,14 @@ log = logging.getLogger(__name__)
 # The handler writes through the connection it is given: the same transaction as the inbox entry.
 Handler = Callable[[ReleasedEvent, sqlite3.Connection], Awaitable[None]]
 DEFAULT_RETRY = RetryPolicy()
+Clock = Callable[[], datetime]
+# How often `run` erases what is due: deadlines are days apart, an hour late is no risk.
+PURGE_EVERY_S = 3600.0
+
+
+def utc_now() -> datetime:
+    """The time now, in UTC: the default clock."""
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -83,6 +105,9 @@ class Consumer:
         group: the consumer group's name after the agency's prefix (`<agency_id>.<group>`).
         retry: how often and how long to retry a failing handler before dead-lettering.
         max_batch: at most this many records are fetched at once; offsets are committed per batch.
+        purge_every_s: `run` erases what is due at start and then this often; None: never
+            (`purge_now` only).
+        clock: the time deadlines are held against (a test's own clock).
     """
 
     def __init__(
@@ -95,6 +120,8 @@ class Consumer:
         group: str = "back-office",
         retry: RetryPolicy = DEFAULT_RETRY,
         max_batch: int = 100,
+        purge_every_s: float | None = PURGE_EVERY_S,
+        clock: Clock = utc_now,
     ) -> None:
         self.agency_id = agency_id
         self._connection = connection
@@ -105,12 +132,22 @@ class Consumer:
         self._max_batch = max_batch
         self._handlers: dict[tuple[str, str], Handler] = {}  # (purpose, event type)
         self._purposes: dict[str, str] = {}  # delivery topic -> purpose
+        self._erasers: dict[tuple[str, str], Eraser] = {}  # (purpose, event type)
+        self._purge_every_s = purge_every_s
+        self._clock = clock
         self.stats = ConsumerStats()
+        self.last_purge: PurgeResult | None = None
 
-    def subscribe(self, event_type: str, purpose: str, handler: Handler) -> None:
+    def subscribe(
+        self, event_type: str, purpose: str, handler: Handler, erase: Eraser | None = None
+    ) -> None:
         """Handle `event_type` delivered for `purpose` (the subscription must exist on the bus:
-        `bus subscribe`; the SDK only reads what the bus delivers)."""
+        `bus subscribe`; the SDK only reads what the bus delivers). `erase` deletes or anonymises
+        what `handler` kept once the purpose's retention has run out; without it such entries
+        stay due, and the citizen's report shows them overdue."""
         self._handlers[(purpose, event_type)] = handler
+        if erase is not None:
+            self._erasers[(purpose, event_type)] = erase
         self._purposes[delivery_topic(self.agency_id, purpose)] = purpose
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -128,10 +165,18 @@ class Consumer:
             isolation_level="read_committed",
         )
         dead_letters = DeadLetters(self.agency_id, self._connection)
+        erasures = ErasureRecords(self.agency_id, self._connection)
+        next_purge = self._clock()
         try:
             await dead_letters.start()
+            await erasures.start()
             await consumer.start()
             while not stop.is_set():
+                if self._purge_every_s is not None and self._clock() >= next_purge:
+                    self.last_purge = await purge(
+                        self._inbox, self._erasers, erasures, self._clock()
+                    )
+                    next_purge = self._clock() + timedelta(seconds=self._purge_every_s)
                 batches = await consumer.getmany(timeout_ms=500, max_records=self._max_batch)
                 for tp, records in batches.items():
                     done = await self._handle_batch(records, dead_letters, stop)
@@ -152,6 +197,19 @@ class Consumer:
         finally:
             await consumer.stop()
             await dead_letters.stop()
+            await erasures.stop()
+
+    async def purge_now(self, progress: Callable[[PurgeResult], None] | None = None) -> PurgeResult:
+        """Erase what is due by the clock now and report it on the erasures topic, once."""
+        erasures = ErasureRecords(self.agency_id, self._connection)
+        await erasures.start()
+        try:
+            self.last_purge = await purge(
+                self._inbox, self._erasers, erasures, self._clock(), progress
+            )
+        finally:
+            await erasures.stop()
+        return self.last_purge
 
     async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
         try:
@@ -180,8 +238,10 @@ class Consumer:
         purpose = self._purposes[record.topic]
         try:
             verified = verify_record(record.value, list(record.headers or ()), self._keys)
-            if header_map(record.headers or ()).get("bus_purpose") != purpose:
+            headers = header_map(record.headers or ())
+            if headers.get("bus_purpose") != purpose:
                 raise _Refused(WRONG_PURPOSE, f"not delivered for purpose {purpose!r}")
+            erase_by = _deadline(headers.get(ERASE_BY_HEADER))
         except (EnvelopeError, _Refused) as exc:
             await self._park(dead_letters, record, exc.reason, str(exc), 0, None, purpose)
             return
@@ -207,7 +267,9 @@ class Consumer:
             try:
                 with self._inbox.transaction() as db:
                     await handler(event, db)
-                    self._inbox.record(db, a.source, a.id, a.type, purpose, InboxOutcome.APPLIED)
+                    self._inbox.record(
+                        db, a.source, a.id, a.type, purpose, InboxOutcome.APPLIED, erase_by
+                    )
                 self.stats.applied += 1
                 return
             except WithheldFieldError as exc:  # deterministic: retrying cannot help
@@ -266,3 +328,14 @@ class _Refused(Exception):
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(detail)
         self.reason = reason
+
+
+def _deadline(text: str | None) -> datetime:
+    """The delivery's erasure deadline; refused if absent or not a time with a zone. Fail closed:
+    data applied without a deadline would never be found due, so it is not applied at all."""
+    if text is None:
+        raise _Refused(NO_ERASE_BY, f"no {ERASE_BY_HEADER} header: the enforcer set no deadline")
+    try:
+        return parse_erase_by(text)
+    except ValueError:
+        raise _Refused(NO_ERASE_BY, f"{ERASE_BY_HEADER} {text[:40]!r} is no time") from None

@@ -1,18 +1,21 @@
 """Deliveries the SDK could not verify or handle go to the consumer's own dead-letter topic:
 the original bytes untouched, with the reason, so nothing is lost and an operator can replay."""
 
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka import ConsumerRecord
 
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.position import record_position
 from bus.kafka.topics import dead_letter_topic
+from consumers.own_topic import OwnTopicProducer
 
 HANDLER_FAILED = "HANDLER_FAILED"
 NO_HANDLER = "NO_HANDLER"
+# No valid `bus_erase_by`: applying it would keep data no purge could ever find due.
+NO_ERASE_BY = "NO_ERASE_BY"
 WRONG_PURPOSE = "WRONG_PURPOSE"
 
 
-class DeadLetters:
+class DeadLetters(OwnTopicProducer):
     """The producer of one consumer's dead-letter topic; `start` it before `park`, `stop` after.
 
     Parameters:
@@ -21,18 +24,7 @@ class DeadLetters:
     """
 
     def __init__(self, consumer: str, connection: KafkaConnection) -> None:
-        self.topic = dead_letter_topic(consumer)
-        self._producer = AIOKafkaProducer(
-            **connection.aiokafka_kwargs(), acks="all", enable_idempotence=True
-        )
-
-    async def start(self) -> None:
-        """Connect the producer."""
-        await self._producer.start()
-
-    async def stop(self) -> None:
-        """Flush and disconnect the producer."""
-        await self._producer.stop()
+        super().__init__(dead_letter_topic(consumer), connection)
 
     async def park(
         self, record: ConsumerRecord[bytes, bytes], reason: str, detail: str, attempts: int

@@ -9,6 +9,9 @@ An entry is keyed by (source, event id, purpose). The source: an id is unique on
 purpose: one event delivered for two purposes is two pieces of work, each with its own handler. A
 producer that republishes an event with the same id (a retry after a lost acknowledgement) hits
 the same key, and the copy is skipped.
+
+An applied entry also keeps the deadline the bus set for the delivery (`erase_by`), and when the
+back office's copy was erased and the erasure reported (consumers/erasure_queue.py, purge.py).
 """
 
 import sqlite3
@@ -18,6 +21,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
+from bus.envelope.attributes import format_time
 from bus.util.private_files import create_private_file
 
 _SCHEMA = """
@@ -28,9 +32,17 @@ CREATE TABLE IF NOT EXISTS bus_inbox (
     event_type TEXT NOT NULL,
     outcome    TEXT NOT NULL,   -- applied | dead-lettered
     handled_at TEXT NOT NULL,
+    erase_by   TEXT,            -- RFC 3339 UTC; NULL on entries from before the inbox kept it
+    erased_at  TEXT,            -- when the erase handler ran for it
+    erasure_sent_at TEXT,       -- when its erasure record reached the erasures topic
     PRIMARY KEY (source, event_id, purpose)
 )
 """
+# Entries of the second schema have no deadline columns; see _add_retention_columns.
+_RETENTION_COLUMNS = ("erase_by", "erased_at", "erasure_sent_at")
+_DUE_INDEX = (
+    "CREATE INDEX IF NOT EXISTS bus_inbox_due ON bus_inbox (erase_by) WHERE erased_at IS NULL"
+)
 # Entries of the first schema (keyed by event id alone) carry no source; see _migrate.
 UNKNOWN_SOURCE = ""
 
@@ -61,6 +73,8 @@ class SqliteInbox:
         with self.transaction() as db:  # a second process opening the database waits here
             _migrate(db)
             db.execute(_SCHEMA)
+            _add_retention_columns(db)
+            db.execute(_DUE_INDEX)
 
     def seen(self, source: str, event_id: str, purpose: str) -> InboxOutcome | None:
         """The outcome if this event was handled for this purpose already; an entry kept from the
@@ -90,13 +104,24 @@ class SqliteInbox:
         event_type: str,
         purpose: str,
         outcome: InboxOutcome,
+        erase_by: datetime | None = None,
     ) -> None:
         """Mark the event handled for `purpose`, inside the transaction `db` of `transaction()`
-        (an event already recorded for the same source and purpose raises IntegrityError)."""
+        (an event already recorded for the same source and purpose raises IntegrityError);
+        `erase_by`: the deadline of what the handler kept (applied entries)."""
         db.execute(
-            "INSERT INTO bus_inbox (source, event_id, purpose, event_type, outcome, handled_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (source, event_id, purpose, event_type, outcome.value, datetime.now(UTC).isoformat()),
+            "INSERT INTO bus_inbox"
+            " (source, event_id, purpose, event_type, outcome, handled_at, erase_by)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                source,
+                event_id,
+                purpose,
+                event_type,
+                outcome.value,
+                datetime.now(UTC).isoformat(),
+                None if erase_by is None else format_time(erase_by),
+            ),
         )
 
     def close(self) -> None:
@@ -121,3 +146,12 @@ def _migrate(db: sqlite3.Connection) -> None:
         (UNKNOWN_SOURCE,),
     )
     db.execute("DROP TABLE bus_inbox_by_event_id")
+
+
+def _add_retention_columns(db: sqlite3.Connection) -> None:
+    """Give an inbox of the second schema the deadline columns. Its entries keep NULL deadlines:
+    they were applied before the bus sent one, and a purge leaves them to the back office."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(bus_inbox)")}
+    for column in _RETENTION_COLUMNS:
+        if column not in columns:
+            db.execute(f"ALTER TABLE bus_inbox ADD COLUMN {column} TEXT")

@@ -42,5 +42,32 @@ def local_time(rfc3339: str | None, zone: ZoneInfo) -> str:
     """An RFC 3339 time as a local date and time, e.g. 3 December 2026, 17:05."""
     if not rfc3339:
         return ""
-    moment = datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).astimezone(zone)
+    moment = _moment(rfc3339, zone)
     return f"{moment.day} {moment:%B %Y, %H:%M} ({moment.tzname()})"
+
+
+def erasure_sentence(
+    state: str, erase_by: str | None, erased_at: str | None, zone: ZoneInfo
+) -> str:
+    """Whether the agency's copy is erased, as a sentence (states of bus/audit/erasure_status.py)."""
+    if state == "erased":
+        return f"Erased on {_local_date(erased_at, zone)}, as the agency reports."
+    if state == "due":
+        return f"To be erased by {_local_date(erase_by, zone)}."
+    if state == "overdue":
+        return (
+            f"Should have been erased by {_local_date(erase_by, zone)}; "
+            "the agency has not reported it erased."
+        )
+    return "The date by which it must be erased is not known to the audit trail."
+
+
+def _local_date(rfc3339: str | None, zone: ZoneInfo) -> str:
+    if not rfc3339:
+        return "an unknown date"
+    moment = _moment(rfc3339, zone)
+    return f"{moment.day} {moment:%B %Y}"
+
+
+def _moment(rfc3339: str, zone: ZoneInfo) -> datetime:
+    return datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).astimezone(zone)

@@ -30,6 +30,7 @@ from bus.audit.verify import publication_due
 from bus.errors import BrokerError
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.position import record_position
+from bus.kafka.seeking import seek_to_stored
 from bus.kafka.topics import AUDIT_TOPIC, POLICY_TOPIC
 
 log = logging.getLogger(__name__)
@@ -115,12 +116,7 @@ async def run_indexer(
     try:
         if publisher:
             await publisher.start(store)  # refuses a store behind its witness
-        stored = await asyncio.to_thread(store.positions)
-        for tp in partitions:
-            if (tp.topic, tp.partition) in stored:
-                consumer.seek(tp, stored[(tp.topic, tp.partition)])
-            else:
-                await consumer.seek_to_beginning(tp)
+        await seek_to_stored(consumer, partitions, await asyncio.to_thread(store.positions))
         ends = await consumer.end_offsets(partitions) if options.until_caught_up else {}
         unsigned = False
         while not stop.is_set():

@@ -12,6 +12,7 @@ from typing import Any
 
 import jinja2
 
+from bus.audit.erasure_status import Erasure, ErasureLookup
 from bus.audit.store.audit_store import AuditStore
 from bus.audit.store.decision_filter import DecisionFilter
 from bus.audit.store.rows import StoredDecision
@@ -34,6 +35,11 @@ class Receipt:
     legal_basis: str | None
     producer: str | None
     event_id: str | None
+    # Storage limitation (bus/audit/erasure_status.py): by when the agency must have erased its
+    # copy, when it reported it erased, and the state: erased, due, overdue or unknown.
+    erase_by: str | None
+    erased_at: str | None
+    erasure: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,15 +121,13 @@ def subject_report(
     found = store.find(where, limit=MAX_REPORT_DECISIONS + 1)
     truncated = len(found) > MAX_REPORT_DECISIONS
     chronological = list(reversed(found[:MAX_REPORT_DECISIONS]))
+    permits = [d for d in chronological if d.columns.outcome == RecordedOutcome.PERMIT]
+    erasures = ErasureLookup(store, permits, now)
     return SubjectReport(
         subject_pseudonym=pseudonym if agency is None else None,
         generated_at=format_time(now),
         scope=agency,
-        received=[
-            _receipt(d, shown_id)
-            for d in chronological
-            if d.columns.outcome == RecordedOutcome.PERMIT
-        ],
+        received=[_receipt(d, shown_id, erasures.of(d)) for d in permits],
         refused=[
             _refusal(d)
             for d in chronological
@@ -134,7 +138,7 @@ def subject_report(
     )
 
 
-def _receipt(d: StoredDecision, shown_id: Callable[[int], int | str]) -> Receipt:
+def _receipt(d: StoredDecision, shown_id: Callable[[int], int | str], erasure: Erasure) -> Receipt:
     c = d.columns
     return Receipt(
         decision_id=shown_id(d.seq),
@@ -146,6 +150,9 @@ def _receipt(d: StoredDecision, shown_id: Callable[[int], int | str]) -> Receipt
         legal_basis=c.legal_basis,
         producer=c.producer,
         event_id=c.event_id,
+        erase_by=erasure.erase_by,
+        erased_at=erasure.erased_at,
+        erasure=erasure.state.value,
     )
 
 

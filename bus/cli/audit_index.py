@@ -18,6 +18,7 @@ from bus.audit.audit_key import (
     ensure_audit_key,
     pin_audit_key,
 )
+from bus.audit.erasure_indexer import keep_erasures_indexed
 from bus.audit.indexer import IndexerOptions, IndexerProgress, run_indexer
 from bus.audit.indexer_access import INDEXER_ROLE
 from bus.audit.indexer_metrics import IndexerMetrics
@@ -137,9 +138,18 @@ def index(
     async def main() -> IndexerProgress:
         stop = asyncio.Event()
         stop_on_signals(stop)
-        return await run_indexer(
-            connection, audit_store, checkpointing, stop, options, report, metrics=metrics
-        )
+        # The consumers' erasure records ride along (bus/audit/erasure_indexer.py): read now,
+        # every half minute, and once more as the indexer leaves.
+        finished = asyncio.Event()
+        erasures = asyncio.create_task(keep_erasures_indexed(connection, audit_store, finished))
+        try:
+            return await run_indexer(
+                connection, audit_store, checkpointing, stop, options, report, metrics=metrics
+            )
+        finally:
+            finished.set()
+            erased = await erasures
+            log.info("erasure records read", extra={"stored": erased.stored})
 
     try:
         state = asyncio.run(main())

@@ -2,7 +2,8 @@
 
 Producers may WRITE only the ingress topics of event types they are an authentic source for (plus
 their own source-offsets topic and transactional ids); consumers may READ only their own delivery
-topics and their own consumer groups (plus their own dead-letter topic). Everything else
+topics and their own consumer groups (plus their own dead-letter topic, and WRITE on their own
+erasures topic). Everything else
 (ingress READ, delivery/quarantine/audit WRITE) is left to the bus principal, the only super user.
 Sync revokes every other ALLOW an agency holds, whoever granted it.
 """
@@ -17,6 +18,7 @@ from bus.kafka.topics import (
     consumer_group_prefix,
     dead_letter_topic,
     delivery_topic,
+    erasures_topic,
     ingress_topic,
     interest_topic,
     source_offsets_topic,
@@ -88,6 +90,8 @@ def _consumer_acls(agency: str, principal: str, purpose: str) -> set[Acl]:
         ),
         Acl(principal, Resource.TOPIC, dead_letters, Operation.WRITE),
         Acl(principal, Resource.TOPIC, dead_letters, Operation.READ),
+        # Its erasure records: its own topic only, so it can speak for no other agency.
+        Acl(principal, Resource.TOPIC, erasures_topic(agency), Operation.WRITE),
     }
 
 

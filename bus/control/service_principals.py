@@ -22,6 +22,7 @@ from bus.kafka.topics import (
     ALERTS_TOPIC,
     AUDIT_TOPIC,
     DELIVERY_PREFIX,
+    ERASURES_PREFIX,
     INGRESS_PREFIX,
     INTEREST_PREFIX,
     POLICY_TOPIC,
@@ -154,13 +155,15 @@ def enforcer_group_allowed(group: str) -> bool:
 
 
 def indexer_acls(audit_topic: str, policy_topic: str, witness_topic: str | None = None) -> set[Acl]:
-    """The indexer's ACLs: READ on the audit and policy topics, READ and WRITE on the witness
-    topic (by default `<audit_topic>.checkpoints`; it alone may write there)."""
+    """The indexer's ACLs: READ on the audit and policy topics and on every agency's erasures
+    topic, READ and WRITE on the witness topic (by default `<audit_topic>.checkpoints`; it alone
+    may write there)."""
     principal = f"User:{INDEXER_USER}"
     witness = witness_topic or checkpoints_topic(audit_topic)
     return {
         Acl(principal, Resource.TOPIC, audit_topic, Operation.READ),
         Acl(principal, Resource.TOPIC, policy_topic, Operation.READ),
+        Acl(principal, Resource.TOPIC, ERASURES_PREFIX, Operation.READ, prefixed=True),
         Acl(principal, Resource.TOPIC, witness, Operation.READ),
         Acl(principal, Resource.TOPIC, witness, Operation.WRITE),
     }

@@ -15,6 +15,7 @@ from bus.kafka.topics import (
     CHECKPOINTS_SUFFIX,
     DEAD_LETTER_PREFIX,
     DELIVERY_PREFIX,
+    ERASURES_PREFIX,
     INGRESS_PREFIX,
     INTEREST_PREFIX,
     QUARANTINE_TOPIC,
@@ -23,12 +24,13 @@ from bus.kafka.topics import (
 from bus.kafka.writing import COMPACTED
 from bus.util.shown_values import shown
 
-# Agencies write ingress, dead-letter, source-offset and interest marker topics; delivery,
-# quarantine, audit and witness topics carry the bus's data.
+# Agencies write ingress, dead-letter, erasures, source-offset and interest marker topics;
+# delivery, quarantine, audit and witness topics carry the bus's data.
 _DATA_PREFIXES = (
     INGRESS_PREFIX,
     DELIVERY_PREFIX,
     DEAD_LETTER_PREFIX,
+    ERASURES_PREFIX,
     SOURCE_OFFSETS_PREFIX,
     INTEREST_PREFIX,
 )

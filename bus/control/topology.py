@@ -21,6 +21,7 @@ from bus.kafka.topics import (
     SUBSCRIPTIONS_TOPIC,
     dead_letter_topic,
     delivery_topic,
+    erasures_topic,
     ingress_topic,
     interest_topic,
     source_offsets_topic,
@@ -47,6 +48,9 @@ INGRESS_TOPIC_CONFIG = {
 # under 3 KiB; the rest of the headroom is margin. The enforcer's producer may send this much.
 QUARANTINE_MAX_MESSAGE_BYTES = INGRESS_MAX_MESSAGE_BYTES + 64 * 1024
 QUARANTINE_TOPIC_CONFIG = {"max.message.bytes": str(QUARANTINE_MAX_MESSAGE_BYTES)}
+# A consumer's erasure records are its evidence of storage limitation and name no person: kept
+# like the audit topic, so a stopped indexer loses none of them.
+ERASURES_TOPIC_CONFIG = UNLIMITED_RETENTION
 
 
 def ingress_topics(catalog: Catalog = CATALOG, prefix: str = INGRESS_PREFIX) -> list[str]:
@@ -108,9 +112,9 @@ def ensure_bus_topics(
     partitions: int = INGRESS_PARTITIONS,
     retention: RetentionRule | None = None,
 ) -> list[str]:
-    """Audit, quarantine, one delivery topic per consumer × purpose and one dead-letter topic per
-    consumer, each kept to `retention` (default: the bus-wide defaults, no purpose known);
-    returns the names created."""
+    """Audit, quarantine, one delivery topic per consumer × purpose, and one dead-letter and one
+    erasures topic per consumer, each kept to `retention` (default: the bus-wide defaults, no
+    purpose known); returns the names created."""
     rule = retention or RetentionRule()
     subscriptions = list(subscriptions)
     quarantine = {**QUARANTINE_TOPIC_CONFIG, **rule.for_kind(TopicKind.QUARANTINE, "")}
@@ -119,10 +123,11 @@ def ensure_bus_topics(
         QUARANTINE_TOPIC: quarantine,
         **{delivery_topic(s.consumer, s.purpose): rule.delivery(s.purpose) for s in subscriptions},
     }
-    dead_letters = {
-        dead_letter_topic(s.consumer): rule.dead_letter(s.consumer) for s in subscriptions
+    one_partition = {
+        **{dead_letter_topic(s.consumer): rule.dead_letter(s.consumer) for s in subscriptions},
+        **{erasures_topic(s.consumer): ERASURES_TOPIC_CONFIG for s in subscriptions},
     }
-    return ensure_configured_groups(admin, [(partitioned, partitions), (dead_letters, 1)])
+    return ensure_configured_groups(admin, [(partitioned, partitions), (one_partition, 1)])
 
 
 def ensure_interest_topics(

@@ -41,6 +41,7 @@ from bus.record.audit_record import (
     RecordedOutcome,
     decision_time,
 )
+from bus.record.erase_by import ERASE_BY_HEADER, erase_by_text
 from bus.record.pseudonyms import Pseudonymizer
 
 MAX_RECORD_BYTES = 256 * 1024
@@ -186,7 +187,7 @@ def _process(record: InRecord, state: EnforcerState, now: datetime) -> Outcome:
             value = presented.get(released)
             if value is None:
                 value = presented[released] = verified.present(released).encode("ascii")
-            records.append(_delivery(verified, decision, subject, state.pseudonyms, common, value))
+            records.append(_delivery(verified, decision, subject, state, common, value, now))
         records.append(OutRecord(AUDIT_TOPIC, audit_key, audit.record(decision)))
     return Outcome(
         records,
@@ -232,19 +233,23 @@ def _delivery(
     verified: VerifiedEvent,
     decision: Decision,
     subject: str,
-    pseudonyms: Pseudonymizer,
+    state: EnforcerState,
     common: Headers,
     value: bytes,
+    now: datetime,
 ) -> OutRecord:
     released = decision.released_fields
     subject_released = verified.event_class.subject_field in released
     # The key keeps each person's events in order; it is the identifier only where released.
-    key = subject if subject_released else pseudonyms.pseudonym(decision.consumer, subject)
+    key = subject if subject_released else state.pseudonyms.pseudonym(decision.consumer, subject)
+    # Storage limitation binds the consumer too: the bus says by when its copy must be gone.
+    retention_days = state.snapshot.purposes[decision.purpose].retention_days
     headers: Headers = [
         *common,
         ("bus_purpose", decision.purpose.encode()),
         ("bus_grant", (decision.grant_id or "").encode()),
         ("bus_snapshot", decision.snapshot_hash.encode()),
+        (ERASE_BY_HEADER, erase_by_text(now, retention_days).encode()),
     ]
     if subject_released:
         headers.append(("ce_subject", subject.encode()))

@@ -8,6 +8,8 @@ CHECKPOINTS_SUFFIX = ".checkpoints"
 AUDIT_CHECKPOINTS_TOPIC = AUDIT_TOPIC + CHECKPOINTS_SUFFIX
 DEAD_LETTER_PREFIX = "bus.deadletter."
 SOURCE_OFFSETS_PREFIX = "bus.source-offsets."
+# A consumer agency's erasure records (bus/record/erasure_record.py): bus.erasures.<agency>.
+ERASURES_PREFIX = "bus.erasures."
 SUBSCRIPTIONS_TOPIC = "bus.subscriptions"
 POLICY_TOPIC = "bus.policy"
 # The oversight watch's alerts (bus watch): compacted, keyed by rule × subject × window.
@@ -55,6 +57,12 @@ def consumer_group_prefix(consumer: str) -> str:
 def dead_letter_topic(consumer: str) -> str:
     """Where a consumer's SDK parks deliveries it could not verify or handle, with the reason."""
     return f"{DEAD_LETTER_PREFIX}{consumer}"
+
+
+def erasures_topic(consumer: str) -> str:
+    """Where a consumer's SDK records the deliveries it erased when their retention ran out; only
+    that consumer writes it, so the topic's name says who erased."""
+    return f"{ERASURES_PREFIX}{consumer}"
 
 
 def source_offsets_topic(producer: str) -> str:

@@ -1,4 +1,5 @@
-"""What a reference back office is: an agency, its table, and a handler per subscription."""
+"""What a reference back office is: an agency, its table, and a handler per subscription; each
+row is erased when the retention of every delivery that wrote it has run out (sources.py)."""
 
 import sqlite3
 from dataclasses import dataclass
@@ -6,7 +7,8 @@ from pathlib import Path
 
 from bus.kafka.connection import KafkaConnection
 from bus.keys import KeyStore
-from consumers.consumer import Consumer, Handler
+from consumers.back_offices.sources import erasing_rows, recording_sources, sources_schema
+from consumers.consumer import PURGE_EVERY_S, Clock, Consumer, Handler, utc_now
 from consumers.inbox import SqliteInbox
 from consumers.retry import RetryPolicy
 
@@ -43,6 +45,7 @@ class BackOffice:
         """Open (or create) the back office's database at `path`, with its table."""
         inbox = SqliteInbox(path)
         inbox.db.execute(self.schema)
+        inbox.db.execute(sources_schema(self.table))
         return inbox
 
     def consumer(
@@ -52,12 +55,25 @@ class BackOffice:
         inbox: SqliteInbox,
         *,
         retry: RetryPolicy | None = None,
+        purge_every_s: float | None = PURGE_EVERY_S,
+        clock: Clock = utc_now,
     ) -> Consumer:
-        """A Consumer for this agency with every handler subscribed, writing into `inbox`
-        (see Consumer for the parameters; `retry` defaults to RetryPolicy())."""
-        consumer = Consumer(self.agency_id, connection, keys, inbox, retry=retry or RetryPolicy())
+        """A Consumer for this agency with every handler and its erase handler subscribed,
+        writing into `inbox` (see Consumer for the parameters; `retry` defaults to
+        RetryPolicy())."""
+        consumer = Consumer(
+            self.agency_id,
+            connection,
+            keys,
+            inbox,
+            retry=retry or RetryPolicy(),
+            purge_every_s=purge_every_s,
+            clock=clock,
+        )
+        erase = erasing_rows(self.table)
         for h in self.handles:
-            consumer.subscribe(h.event_type, h.purpose, h.handler)
+            handler = recording_sources(self.table, h.handler)
+            consumer.subscribe(h.event_type, h.purpose, handler, erase=erase)
         return consumer
 
     def columns(self, db: sqlite3.Connection) -> list[str]:

@@ -62,7 +62,9 @@ async def test_synced_acls_isolate_agencies_and_revocation_removes_access(
 
     ours = {f"User:{p.username}" for p in (muni, tax, elect)}
     changes = sync_acls(kafka_admin, desired_acls(snapshot, subscriptions, time.time()))
-    assert len(_of(changes.added, ours)) == 4 + 4 + 4  # producer: 4; each of two consumers: 4
+    # producer: 4; each of two consumers: 5 (delivery READ, group, dead letters READ and WRITE,
+    # erasures WRITE)
+    assert len(_of(changes.added, ours)) == 4 + 5 + 5
     assert not _of(changes.removed, ours)
 
     await eventually(lambda: produce_one(muni, ingress, b"an event"))

@@ -128,7 +128,8 @@ def test_an_offboarded_agency_reads_nothing_and_its_audit_trail_stays(
     assert dpo.authenticate(auditor_token, datetime.now(UTC)).role is Role.AUDITOR
     assert f"offboarded {agency}" in done
     assert f"subscription removed (audited): {agency} × {TYPE} × {PURPOSE}" in done
-    assert done.count("ACL revoked:") == 4 + 4  # as a consumer and as a producer
+    # As a consumer (with its erasures topic) and as a producer.
+    assert done.count("ACL revoked:") == 5 + 4
     assert f"credentials revoked: SCRAM user '{agency}'" in done
     assert not credentials_path(agency).exists()
     assert f"connection profile removed: {agency_profile_path(agency)}" in done

@@ -16,9 +16,11 @@ from bus.audit.checkpoint import signed_payload
 from bus.audit.columns import COLUMN_NAMES, UNREADABLE, columns_of, epoch_micros
 from bus.audit.store import AuditStore, DecisionFilter, SourceRecord, open_store
 from bus.audit.store.audit_store import Checkpointing
+from bus.audit.store.erasures import StoredErasure
 from bus.audit.verify import IntegrityReport, Tampering, verify_store
 from bus.keys import AgencySigningKey
 from bus.keys.keystore import AgencyPublicKey
+from bus.record.erasure_record import ErasureRecord
 from tests.support.audit_records import (
     PSEUDONYMS,
     START,
@@ -208,6 +210,36 @@ def test_policy_snapshots_are_kept_by_hash(subject: Subject) -> None:
     subject.store.append([], NOW, snapshots=[("sha256:aa", b"{}"), ("sha256:aa", b"{}")])
     assert subject.store.snapshot_document("sha256:aa") == b"{}"
     assert subject.store.snapshot_document("sha256:bb") is None
+
+
+def test_erasure_records_are_kept_once_per_agency_and_found_by_event(subject: Subject) -> None:
+    def erasure(agency: str, event_id: str, erased_at: str) -> StoredErasure:
+        record = ErasureRecord(
+            "muni-1",
+            event_id,
+            "tax",
+            "population.AddressChanged",
+            "2027-01-01T00:00:00.000000Z",
+            erased_at,
+        )
+        return StoredErasure(agency, record)
+
+    first = erasure("tax-by", "e-1", "2027-01-02T00:00:00.000000Z")
+    again = erasure("tax-by", "e-1", "2027-01-05T00:00:00.000000Z")  # the SDK sent it twice
+    other = erasure("kba-de", "e-1", "2027-01-03T00:00:00.000000Z")
+    subject.store.append_erasures([first, again], {("bus.erasures.tax-by", 0): 2})
+    subject.store.append_erasures(
+        [other, erasure("kba-de", "e-2", "2027-01-03T00:00:00Z")], {("bus.erasures.kba-de", 0): 2}
+    )
+    subject.store.append_erasures([], {("bus.erasures.tax-by", 0): 3})
+    found = sorted(subject.store.erasures_of(["e-1", "e-9"]), key=lambda e: e.consumer)
+    assert found == [other, first]  # the first of a repeated one counts
+    assert subject.store.erasure_positions() == {
+        ("bus.erasures.tax-by", 0): 3,
+        ("bus.erasures.kba-de", 0): 2,
+    }
+    # Apart from the audit topic's positions: checkpoints sign those, erasures are not chained.
+    assert subject.store.positions() == {}
 
 
 def test_checkpoints_every_n_records_and_after_t_seconds(subject: Subject) -> None:

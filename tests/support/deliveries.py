@@ -19,12 +19,12 @@ from bus.envelope.codec import issue_event
 from bus.envelope.kafka_binding import KafkaRecord, ingress_record
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
-from bus.kafka.topics import delivery_topic
+from bus.kafka.topics import AUDIT_TOPIC, delivery_topic
 from bus.keys import AgencySigningKey, KeyStore
 from bus.keys.keystore import public_key_from_pem
 from bus.policy.documents import ProducerAuthority
 from bus.policy.facts import Subscription
-from bus.policy.snapshot import compile_snapshot
+from bus.policy.snapshot import canonical_bytes, compile_snapshot
 from bus.record.pseudonyms import Pseudonymizer
 from consumers import Consumer
 from tests.support.enforcer_runs import MUNICH
@@ -45,7 +45,9 @@ class BackOfficeBus:
     producer_key: AgencySigningKey
     state: EnforcerState
     topics: dict[str, str]  # purpose -> delivery topic
+    policy_document: bytes  # the policy set's canonical bytes, as the policy topic carries it
     sent: list[OutRecord] = field(default_factory=list)
+    audited: list[bytes] = field(default_factory=list)  # the audit records of `delivered`
 
     @property
     def topic(self) -> str:
@@ -56,13 +58,18 @@ class BackOfficeBus:
     def keys(self) -> KeyStore:
         return self.state.keys
 
-    def deliveries(self, events: Sequence[Event]) -> list[OutRecord]:
-        """What the enforcer would write to this consumer's delivery topics for `events`."""
-        return self.delivered([ingress_record(issue_event(e, self.producer_key)) for e in events])
+    def deliveries(self, events: Sequence[Event], now: datetime | None = None) -> list[OutRecord]:
+        """What the enforcer would write to this consumer's delivery topics for `events`,
+        deciding at `now` (default: the time now)."""
+        ingress = [ingress_record(issue_event(e, self.producer_key)) for e in events]
+        return self.delivered(ingress, now)
 
-    def delivered(self, ingress: Sequence[KafkaRecord]) -> list[OutRecord]:
-        """What the enforcer's pipeline writes to this consumer's delivery topics for `ingress`."""
-        now = datetime.now(UTC)
+    def delivered(
+        self, ingress: Sequence[KafkaRecord], now: datetime | None = None
+    ) -> list[OutRecord]:
+        """What the enforcer's pipeline writes to this consumer's delivery topics for `ingress`;
+        its audit records are kept in `audited`."""
+        now = now or datetime.now(UTC)
         out: list[OutRecord] = []
         for offset, record in enumerate(ingress):
             outcome = process(
@@ -71,6 +78,7 @@ class BackOfficeBus:
                 now,
             )
             out += [r for r in outcome.records if r.topic in self.topics.values()]
+            self.audited += [r.value for r in outcome.records if r.topic == AUDIT_TOPIC]
         assert len(out) == len(ingress) * len(self.topics), "every test event must be permitted"
         return out
 
@@ -99,19 +107,18 @@ def back_office_bus(
     connection = principals.create("back-office")
     consumer = connection.username
     key = AgencySigningKey.generate("muni-muc")
-    snapshot = compile_snapshot(
-        policy_set(
-            agencies=(
-                agency("muni-muc", "09162000", "population-register"),
-                agency(consumer, "09", "taxation"),
-            ),
-            purposes=tuple(purpose(p, "taxation") for p in purposes),
-            grants=tuple(grant(f"g-{p}", consumer, p, fields=RELEASED) for p in purposes),
-            producers=(
-                ProducerAuthority(agency="muni-muc", event_types=(TYPE,), territory="09162000"),
-            ),
-        )
+    policy = policy_set(
+        agencies=(
+            agency("muni-muc", "09162000", "population-register"),
+            agency(consumer, "09", "taxation"),
+        ),
+        purposes=tuple(purpose(p, "taxation") for p in purposes),
+        grants=tuple(grant(f"g-{p}", consumer, p, fields=RELEASED) for p in purposes),
+        producers=(
+            ProducerAuthority(agency="muni-muc", event_types=(TYPE,), territory="09162000"),
+        ),
     )
+    snapshot = compile_snapshot(policy)
     subscriptions = tuple(Subscription(consumer, TYPE, p) for p in purposes)
     ensure_bus_topics(admin, subscriptions, partitions=2)
     # Grant only (no sync): a sync would revoke the ACLs of tests running beside this one.
@@ -123,7 +130,9 @@ def back_office_bus(
         pseudonyms=Pseudonymizer(b"d" * 32),
     )
     topics = {p: delivery_topic(consumer, p) for p in purposes}
-    return BackOfficeBus(consumer, connection, admin_connection, key, state, topics)
+    return BackOfficeBus(
+        consumer, connection, admin_connection, key, state, topics, canonical_bytes(policy)
+    )
 
 
 async def run_until(consumer: Consumer, done: Callable[[], bool], timeout_s: float = 60) -> None:

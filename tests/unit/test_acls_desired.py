@@ -45,6 +45,7 @@ def test_producer_writes_its_ingress_topic_and_consumer_reads_its_delivery_topic
         Acl("User:tax-by", Resource.GROUP, "tax-by.", Operation.READ, prefixed=True),
         Acl("User:tax-by", Resource.TOPIC, "bus.deadletter.tax-by", Operation.WRITE),
         Acl("User:tax-by", Resource.TOPIC, "bus.deadletter.tax-by", Operation.READ),
+        Acl("User:tax-by", Resource.TOPIC, "bus.erasures.tax-by", Operation.WRITE),
     }
 
 

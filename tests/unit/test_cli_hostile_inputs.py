@@ -79,6 +79,7 @@ BASELINES: dict[str, dict[str, str]] = {
     "doctor": {},
     "register-adapter run": {"agency": "muni-09162000", "inbox": "{tmp}/inbox"},
     "back-office run": {"agency": "tax-by"},
+    "back-office purge": {"agency": "tax-by"},
     "interest add": {"agency": "tax-by", "subject": "P-0001", "purpose": "tax-residence"},
     "interest remove": {"agency": "tax-by", "subject": "P-0001", "purpose": "tax-residence"},
     "interest list": {"agency": "tax-by", "purpose": "tax-residence"},

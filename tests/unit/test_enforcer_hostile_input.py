@@ -111,6 +111,7 @@ def test_the_unmodified_forgery_is_delivered() -> None:
         "bus_purpose",
         "bus_grant",
         "bus_snapshot",
+        "bus_erase_by",
     ]
 
 

@@ -2,7 +2,7 @@
 and every invalid input is quarantined with its reason and original bytes."""
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
@@ -19,6 +19,7 @@ from bus.keys.keystore import public_key_from_pem
 from bus.policy.documents import ProducerAuthority, TerritorialRule
 from bus.policy.facts import Subscription
 from bus.policy.snapshot import compile_snapshot
+from bus.record.erase_by import ERASE_BY_HEADER, erase_by_text, parse_erase_by
 from bus.record.pseudonyms import Pseudonymizer
 from bus.util.encoding import b64url_encode
 from tests.support.events import address_changed
@@ -38,7 +39,7 @@ SNAPSHOT = compile_snapshot(
             agency("police-by", "09", "policing"),
         ),
         purposes=(
-            purpose("tax", "taxation"),
+            purpose("tax", "taxation", retention_days=3650),
             purpose("benefits", "social-benefits"),
             purpose("security", "policing", blocked=True),
         ),
@@ -127,6 +128,24 @@ def test_every_decision_is_audited_with_reasons_grant_and_snapshot() -> None:
     assert all("P-4711-0815" not in json.dumps(a) for a in audits.values())
     topics = [r.topic for r in blocked.records]
     assert delivery_topic("tax-by", "tax") not in topics
+
+
+def test_each_delivery_carries_the_deadline_of_its_purposes_retention() -> None:
+    outcome = process(_input(), STATE, NOW)
+    deadlines = {
+        r.topic: header_map(r.headers)[ERASE_BY_HEADER]
+        for r in outcome.records
+        if r.topic.startswith("bus.delivery.")
+    }
+    # The same date the audit trail derives from the PERMIT's decided_at and the snapshot.
+    days = {p: SNAPSHOT.purposes[p].retention_days for p in ("tax", "benefits", "security")}
+    assert deadlines[delivery_topic("tax-by", "tax")] == erase_by_text(NOW, days["tax"])
+    assert deadlines[delivery_topic("police-by", "security")] == erase_by_text(
+        NOW, days["security"]
+    )
+    assert parse_erase_by(deadlines[delivery_topic("benefits", "benefits")]) == NOW + timedelta(
+        days=days["benefits"]
+    )
 
 
 def _quarantined(record: InRecord) -> tuple[str | None, list[dict]]:  # type: ignore[type-arg]

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from bus.audit.access import Principal, Role
 from bus.audit.api.alert_board import AlertSource
-from bus.audit.citizen_words import agency_name, local_time, reason_sentence
+from bus.audit.citizen_words import agency_name, erasure_sentence, local_time, reason_sentence
 from bus.audit.query import Bucket, CursorError, DecisionQuery
 from bus.errors import BusError
 
@@ -266,6 +266,7 @@ def console_router(backend: ConsoleBackend) -> APIRouter:
                 agency_name=agency_name,
                 local_time=local_time,
                 reason_sentence=reason_sentence,
+                erasure_sentence=erasure_sentence,
             )
 
         return guarded(render)(request)

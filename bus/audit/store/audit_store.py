@@ -18,6 +18,13 @@ from bus.audit.checkpoint import Cadence, Checkpoint, Positions, sign_checkpoint
 from bus.audit.columns import COLUMN_NAMES, UNREADABLE, columns_of
 from bus.audit.store.backend import Backend
 from bus.audit.store.decision_filter import DecisionFilter, conditions_of, where_clause
+from bus.audit.store.erasures import (
+    StoredErasure,
+    erasure_positions,
+    erasure_statements,
+    erasures_of,
+    put_erasures,
+)
 from bus.audit.store.rows import (
     AppendResult,
     ChainRow,
@@ -91,7 +98,7 @@ class AuditStore:
         self._lock = threading.Lock()  # one connection, shared by the API's worker threads
         self._last_checkpoint: tuple[int, datetime] | None = None
         with self._lock, backend.transaction():
-            for statement in statements(backend):
+            for statement in statements(backend) + erasure_statements(backend):
                 backend.execute(statement)
             found = backend.fetch("SELECT value FROM store_meta WHERE key = 'schema'")
             if not found:
@@ -388,6 +395,25 @@ class AuditStore:
                 "SELECT document FROM policy_snapshots WHERE hash = ?", (snapshot_hash,)
             )
         return bytes(rows[0][0]) if rows else None
+
+    # --- the consumers' erasure records (bus/audit/store/erasures.py) ---
+
+    def append_erasures(
+        self, erasures: Sequence[StoredErasure], positions: Mapping[Position, int]
+    ) -> None:
+        """Keep `erasures` and the erasures topics' positions reached, in one transaction."""
+        with self._lock, self.backend.transaction():
+            put_erasures(self.backend, erasures, positions)
+
+    def erasure_positions(self) -> dict[Position, int]:
+        """Next offset to read per erasures topic partition."""
+        with self._lock:
+            return erasure_positions(self.backend)
+
+    def erasures_of(self, event_ids: Iterable[str]) -> list[StoredErasure]:
+        """Every erasure record naming one of `event_ids` (any agency's: join by consumer)."""
+        with self._lock:
+            return erasures_of(self.backend, event_ids)
 
     # --- the API's own access log ---
 

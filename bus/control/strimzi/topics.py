@@ -27,6 +27,7 @@ from bus.control.strimzi.names import (
 )
 from bus.control.topology import (
     AUDIT_TOPIC_CONFIG,
+    ERASURES_TOPIC_CONFIG,
     INGRESS_PARTITIONS,
     INGRESS_TOPIC_CONFIG,
     QUARANTINE_TOPIC_CONFIG,
@@ -42,6 +43,7 @@ from bus.kafka.topics import (
     SUBSCRIPTIONS_TOPIC,
     dead_letter_topic,
     delivery_topic,
+    erasures_topic,
     interest_topic,
     source_offsets_topic,
 )
@@ -76,6 +78,7 @@ def topic_plan(
     for s in subscriptions:
         plan[delivery_topic(s.consumer, s.purpose)] = (INGRESS_PARTITIONS, rule.delivery(s.purpose))
         plan[dead_letter_topic(s.consumer)] = (1, rule.dead_letter(s.consumer))
+        plan[erasures_topic(s.consumer)] = (1, dict(ERASURES_TOPIC_CONFIG))
     producers = {agency for pairs in snapshot.authorities.values() for agency, _ in pairs}
     plan |= {source_offsets_topic(p): (1, dict(COMPACTED)) for p in producers}
     markers = {interest_topic(c, p) for c, p in snapshot.requires_interest}
