@@ -1,0 +1,148 @@
+"""Which approvals a change of policy set needs: computed from the set in force and the new set,
+under the rules and approvers of the set in force, so that a change cannot lower the bar for itself.
+
+For the very first set nothing is in force: its own rules apply (trust on first use; whoever
+bootstraps the bus decides the first rules, and the first set shows who approved them).
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from bus.catalog import CATALOG, Catalog, CatalogError, DataClass
+from bus.policy.approval_documents import ApprovalRules, Approver
+from bus.policy.diff import AccessChange, diff
+from bus.policy.documents import GrantsFile
+from bus.policy.loader import PolicySet
+from bus.policy.snapshot import content_hash
+
+# Fields of these classes are personal data (GDPR Art. 4(1), Art. 9).
+PERSONAL_CLASSES = frozenset({DataClass.PERSONAL, DataClass.SPECIAL_CATEGORY})
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """At least `count` distinct approvers holding role `name` (kind "role") or speaking for
+    agency `name` (kind "agency"), for the `reasons` given."""
+
+    kind: Literal["role", "agency"]
+    name: str
+    count: int
+    reasons: tuple[str, ...]
+
+    def describe(self) -> str:
+        """One line: who must approve, and why."""
+        who = f"role {self.name}" if self.kind == "role" else f"data owner {self.name}"
+        return f"{self.count} × {who}: {'; '.join(self.reasons)}"
+
+    def holders(self, approvers: tuple[Approver, ...]) -> frozenset[str]:
+        """The ids of the approvers (of those given) who can help meet this requirement."""
+        if self.kind == "role":
+            return frozenset(a.id for a in approvers if self.name in a.roles)
+        return frozenset(a.id for a in approvers if a.agency == self.name)
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a change needs: the requirements, and whose approvers and parent hash count."""
+
+    parent: str | None  # the hash of the set in force the change replaces (None: the first set)
+    snapshot: str  # the hash of the new set
+    approvers: tuple[Approver, ...]  # of the governing set: only their approvals count
+    requirements: tuple[Requirement, ...]
+
+
+def governing(old: PolicySet | None, new: PolicySet) -> PolicySet:
+    """The set whose rules and approvers judge the change: the one in force, else the new one."""
+    return new if old is None else old
+
+
+def needs(old: PolicySet | None, new: PolicySet, catalog: Catalog = CATALOG) -> Needs:
+    """The approvals replacing `old` (None: nothing in force) by `new` needs."""
+    rules_set = governing(old, new)
+    approvals = rules_set.approvals
+    snapshot, parent = content_hash(new), (None if old is None else content_hash(old))
+    if approvals is None or snapshot == parent:
+        return Needs(parent, snapshot, () if approvals is None else approvals.approvers, ())
+    return Needs(
+        parent, snapshot, approvals.approvers, _requirements(approvals.rules, old, new, catalog)
+    )
+
+
+def _requirements(
+    rules: ApprovalRules, old: PolicySet | None, new: PolicySet, catalog: Catalog
+) -> tuple[Requirement, ...]:
+    found: dict[tuple[Literal["role", "agency"], str], tuple[int, list[str]]] = {}
+
+    def need(kind: Literal["role", "agency"], name: str, count: int, reason: str) -> None:
+        before, reasons = found.get((kind, name), (0, []))
+        found[(kind, name)] = (max(before, count), [*reasons, reason])
+
+    if rules.every_change is not None:
+        need("role", rules.every_change.role, rules.every_change.min, "every change")
+    widened = [c for c in _access_changes(old, new) if _widens(c)]
+    if rules.producer_consent:
+        producers = _producers(old) | _producers(new)
+        for change in widened:
+            for agency in sorted(producers.get(change.event_type, ())):
+                need("agency", agency, 1, f"releases its {change.event_type} to {change.consumer}")
+    if rules.personal_to_new_consumer is not None:
+        quorum = rules.personal_to_new_consumer
+        received = _received(old)
+        for change in widened:
+            personal = _personal(change, catalog)
+            if personal and (change.consumer, change.event_type) not in received:
+                reason = (
+                    f"releases personal data ({', '.join(personal)}) of {change.event_type} "
+                    f"to {change.consumer}, which received none before"
+                )
+                need("role", quorum.role, quorum.min, reason)
+    return tuple(
+        Requirement(kind, name, count, tuple(dict.fromkeys(reasons)))
+        for (kind, name), (count, reasons) in sorted(found.items())
+    )
+
+
+def _access_changes(old: PolicySet | None, new: PolicySet) -> list[AccessChange]:
+    # Against nothing in force, every grant of the new set is new.
+    before = old or replace(new, grants=GrantsFile(grants=()))
+    return [c for c in diff(before, new) if isinstance(c, AccessChange)]
+
+
+def _received(policy_set: PolicySet | None) -> set[tuple[str, str]]:
+    grants = policy_set.grants.grants if policy_set is not None else ()
+    return {(g.consumer, event_type) for g in grants for event_type in g.event_types}
+
+
+def _widens(change: AccessChange) -> bool:
+    # Anything but a pure narrowing releases more: new fields, a new grant, a longer validity, a
+    # wider territorial rule, persons under a disclosure block. Only "loses fields" needs no consent.
+    if change.after is None:
+        return False
+    if change.before is None or change.gained:
+        return True
+    b, a = change.before, change.after
+    return (a.rule, a.validity, a.include_disclosure_blocked) != (
+        b.rule,
+        b.validity,
+        b.include_disclosure_blocked,
+    )
+
+
+def _producers(policy_set: PolicySet | None) -> dict[str, set[str]]:
+    producers: dict[str, set[str]] = defaultdict(set)
+    if policy_set is not None:
+        for authority in policy_set.producers.producers:
+            for event_type in authority.event_types:
+                producers[event_type].add(authority.agency)
+    return producers
+
+
+def _personal(change: AccessChange, catalog: Catalog) -> tuple[str, ...]:
+    released = change.after.fields if change.after else frozenset()
+    try:
+        classes = catalog.latest(change.event_type).data_classes()
+    except CatalogError:  # unknown to the catalogue (the linter says so): count all as personal
+        return tuple(sorted(released))
+    personal = (f for f in released if classes.get(f, DataClass.PERSONAL) in PERSONAL_CLASSES)
+    return tuple(sorted(personal))
