@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from bus.control.policy_in_force import NewestInForce, PolicyInForce
 from bus.control.refused_records import RefusedRecord
-from bus.policy.approval_check import check
+from bus.policy.approval_check import Verdict, check
 from bus.policy.approval_signatures import Approval
 from bus.policy.loader import PolicySet
 
@@ -32,6 +32,39 @@ class PolicyRecord:
     headers: Headers = ()
 
 
+@dataclass(frozen=True)
+class Judged:
+    """A set on the policy topic (as compaction will leave it) and the verdict on its approvals
+    against the set accepted before it."""
+
+    record: PolicyRecord
+    policy: PolicySet
+    verdict: Verdict
+
+
+def judge(
+    topic: str,
+    records: Sequence[PolicyRecord],
+    read: Callable[[bytes | None, bytes], PolicySet],
+    approvals_of: Callable[[Headers], tuple[Approval, ...]],
+) -> tuple[list[Judged], PolicyInForce]:
+    """Every set not superseded or withdrawn, oldest first, judged against the one accepted before
+    it (`records` oldest first); and what the whole topic refused (malformed) and withdrew."""
+    choice = NewestInForce(topic, read)
+    candidates: list[tuple[PolicyRecord, PolicySet]] = []  # newest first
+    for record in reversed(records):
+        found = choice.offer(record.offset, record.key, record.value)
+        if found is not None and found.policy is not None:
+            candidates.append((record, found.policy))
+    judged: list[Judged] = []
+    accepted: PolicySet | None = None
+    for record, policy in reversed(candidates):
+        verdict = check(accepted, policy, approvals_of(record.headers), any_parent=accepted is None)
+        judged.append(Judged(record, policy, verdict))
+        accepted = policy if verdict.approved else accepted
+    return judged, choice.none_in_force()
+
+
 def approved_in_force(
     topic: str,
     records: Sequence[PolicyRecord],
@@ -40,26 +73,17 @@ def approved_in_force(
 ) -> PolicyInForce:
     """The newest set whose approvals chain back to the first set on the topic (`records` oldest
     first); the records refused (malformed or under-approved) and the sets withdrawn after it."""
-    choice = NewestInForce(topic, read)
-    candidates: list[tuple[PolicyRecord, PolicySet]] = []  # newest first
-    for record in reversed(records):
-        found = choice.offer(record.offset, record.key, record.value)
-        if found is not None and found.policy is not None:
-            candidates.append((record, found.policy))
-    everything = choice.none_in_force()
-    accepted: tuple[PolicyRecord, PolicySet] | None = None
-    refused = list(everything.refused)
-    for record, policy in reversed(candidates):
-        parent = accepted[1] if accepted else None
-        verdict = check(parent, policy, approvals_of(record.headers), any_parent=accepted is None)
-        if verdict.approved:
-            accepted = (record, policy)
-        else:
-            refused.append(RefusedRecord(topic, record.offset, record.key, verdict.refusal()))
-    after = accepted[0].offset if accepted else -1  # what was met on the way to the set in force
+    judged, everything = judge(topic, records, read, approvals_of)
+    accepted = next((j for j in reversed(judged) if j.verdict.approved), None)
+    refused = list(everything.refused) + [
+        RefusedRecord(topic, j.record.offset, j.record.key, j.verdict.refusal())
+        for j in judged
+        if not j.verdict.approved
+    ]
+    after = accepted.record.offset if accepted else -1  # what was met on the way to it
     return PolicyInForce(
-        accepted[1] if accepted else None,
-        accepted[0].offset if accepted else None,
+        accepted.policy if accepted else None,
+        accepted.record.offset if accepted else None,
         tuple(sorted((r for r in refused if r.offset > after), key=lambda r: -r.offset)),
         tuple(w for w in everything.withdrawn if w.offset > after),
     )

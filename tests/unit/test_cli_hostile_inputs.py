@@ -73,6 +73,8 @@ BASELINES: dict[str, dict[str, str]] = {
     "policy diff": {"old": REFERENCE, "new": REFERENCE},
     "policy export": {"directory": REFERENCE, "cedar": "{tmp}/cedar"},
     "policy apply": {"directory": REFERENCE},
+    "policy sign": {"directory": REFERENCE, "key": "{tmp}/key.pem", "approver": "dpo"},
+    "policy approvals": {"directory": REFERENCE},
     "acl sync": {},
     "topics reconcile": {},
     "topics provision": {},
