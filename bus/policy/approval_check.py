@@ -17,11 +17,11 @@ class Shortfall:
     have: tuple[str, ...]  # the valid approvers who count towards it
 
     def describe(self) -> str:
-        """One line: what is missing and why it is needed."""
+        """One line: what is missing (`bus policy approvals` says why it is needed)."""
         r = self.requirement
-        who = f"role {r.name}" if r.kind == "role" else f"an approver of data owner {r.name}"
+        who = f"role {r.name}" if r.kind == "role" else f"an approver for data owner {r.name}"
         have = f" (have: {', '.join(self.have)})" if self.have else ""
-        return f"missing {r.count - len(self.have)} × {who}{have} — {'; '.join(r.reasons)}"
+        return f"missing {r.count - len(self.have)} × {who}{have}"
 
 
 @dataclass(frozen=True)

@@ -72,35 +72,48 @@ def needs(old: PolicySet | None, new: PolicySet, catalog: Catalog = CATALOG) -> 
 def _requirements(
     rules: ApprovalRules, old: PolicySet | None, new: PolicySet, catalog: Catalog
 ) -> tuple[Requirement, ...]:
-    found: dict[tuple[Literal["role", "agency"], str], tuple[int, list[str]]] = {}
-
-    def need(kind: Literal["role", "agency"], name: str, count: int, reason: str) -> None:
-        before, reasons = found.get((kind, name), (0, []))
-        found[(kind, name)] = (max(before, count), [*reasons, reason])
-
+    found: list[Requirement] = []
     if rules.every_change is not None:
-        need("role", rules.every_change.role, rules.every_change.min, "every change")
+        found.append(
+            Requirement("role", rules.every_change.role, rules.every_change.min, ("every change",))
+        )
     widened = [c for c in _access_changes(old, new) if _widens(c)]
     if rules.producer_consent:
-        producers = _producers(old) | _producers(new)
+        producers = _producers(old, new)
+        released: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
         for change in widened:
-            for agency in sorted(producers.get(change.event_type, ())):
-                need("agency", agency, 1, f"releases its {change.event_type} to {change.consumer}")
+            for agency in producers.get(change.event_type, ()):
+                released[agency][change.event_type].add(change.consumer)
+        for agency, types in sorted(released.items()):
+            reasons = tuple(
+                f"releases its {event_type} to {', '.join(sorted(consumers))}"
+                for event_type, consumers in sorted(types.items())
+            )
+            found.append(Requirement("agency", agency, 1, reasons))
     if rules.personal_to_new_consumer is not None:
         quorum = rules.personal_to_new_consumer
         received = _received(old)
+        fresh: dict[str, set[str]] = defaultdict(set)  # consumer -> event types new to it
         for change in widened:
-            personal = _personal(change, catalog)
-            if personal and (change.consumer, change.event_type) not in received:
-                reason = (
-                    f"releases personal data ({', '.join(personal)}) of {change.event_type} "
-                    f"to {change.consumer}, which received none before"
-                )
-                need("role", quorum.role, quorum.min, reason)
-    return tuple(
-        Requirement(kind, name, count, tuple(dict.fromkeys(reasons)))
-        for (kind, name), (count, reasons) in sorted(found.items())
-    )
+            if _personal(change, catalog) and (change.consumer, change.event_type) not in received:
+                fresh[change.consumer].add(change.event_type)
+        if fresh:
+            reasons = tuple(
+                f"personal data of {', '.join(sorted(types))} to {consumer}, which received none"
+                for consumer, types in sorted(fresh.items())
+            )
+            found.append(Requirement("role", quorum.role, quorum.min, reasons))
+    return _merged(found)
+
+
+def _merged(requirements: list[Requirement]) -> tuple[Requirement, ...]:
+    # Two rules naming one role (say, the DPO also sits on the board): the larger count, all reasons.
+    merged: dict[tuple[str, str], Requirement] = {}
+    for r in requirements:
+        if (before := merged.get((r.kind, r.name))) is not None:
+            r = Requirement(r.kind, r.name, max(r.count, before.count), before.reasons + r.reasons)
+        merged[(r.kind, r.name)] = r
+    return tuple(merged[key] for key in sorted(merged))
 
 
 def _access_changes(old: PolicySet | None, new: PolicySet) -> list[AccessChange]:
@@ -129,10 +142,11 @@ def _widens(change: AccessChange) -> bool:
     )
 
 
-def _producers(policy_set: PolicySet | None) -> dict[str, set[str]]:
+def _producers(old: PolicySet | None, new: PolicySet) -> dict[str, set[str]]:
+    # The data owners before and after: a change of producers.yaml must not dodge a consent.
     producers: dict[str, set[str]] = defaultdict(set)
-    if policy_set is not None:
-        for authority in policy_set.producers.producers:
+    for policy_set in (old, new):
+        for authority in policy_set.producers.producers if policy_set else ():
             for event_type in authority.event_types:
                 producers[event_type].add(authority.agency)
     return producers
