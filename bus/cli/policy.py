@@ -10,6 +10,7 @@ import typer
 
 from bus.cli.params import PolicyTopicOption, ProfileOption, agency_id, purpose_code
 from bus.cli.policy_approvals import approvals, describe_verdict, sign
+from bus.cli.policy_history import history
 from bus.control import policy_store
 from bus.control.policy_apply import apply_approved
 from bus.control.service_principals import claimed_by_agencies
@@ -240,3 +241,4 @@ def apply(
 
 app.command()(sign)
 app.command()(approvals)
+app.command()(history)

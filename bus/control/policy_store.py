@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from pydantic import ValidationError
 
 from bus.control.policy_approvals import approval_headers, approvals_from_headers
-from bus.control.policy_chain import PolicyRecord, approved_in_force
+from bus.control.policy_chain import Judged, PolicyRecord, approved_in_force, judge
 from bus.control.policy_in_force import PolicyInForce
 from bus.control.refused_records import validation_summary
 from bus.control.service_principals import claimed_by_agencies
@@ -69,11 +69,25 @@ async def latest(connection: KafkaConnection, topic: str = POLICY_TOPIC) -> Poli
 async def read_in_force(connection: KafkaConnection, topic: str = POLICY_TOPIC) -> PolicyInForce:
     """The newest policy set, not withdrawn by a later tombstone under its key, whose approvals
     chain back to the first set on the topic (policy_in_force.py and policy_chain.py say why, and
-    what a refused record is).
+    what a refused record is)."""
+    records = await read_records(connection, topic)
+    return approved_in_force(topic, records, _parsed, approvals_from_headers)
 
-    The whole topic is read (one record per version ever applied): whether a set is approved
-    depends on the set before it. Reading stops at the end offsets taken at start, so it ends even
-    when the last offsets hold no record (compaction, transaction markers)."""
+
+async def read_history(
+    connection: KafkaConnection, topic: str = POLICY_TOPIC
+) -> tuple[list[Judged], PolicyInForce]:
+    """Every set on the topic as compaction will leave it, oldest first, with the verdict on its
+    approvals (`bus policy history`), and what is in force."""
+    records = await read_records(connection, topic)
+    judged, _ = judge(topic, records, _parsed, approvals_from_headers)
+    return judged, approved_in_force(topic, records, _parsed, approvals_from_headers)
+
+
+async def read_records(connection: KafkaConnection, topic: str) -> list[PolicyRecord]:
+    """The whole policy topic, oldest first (one record per version ever applied): whether a set
+    is approved depends on the set before it. Reading stops at the end offsets taken at start, so
+    it ends even when the last offsets hold no record (compaction, transaction markers)."""
     consumer = AIOKafkaConsumer(
         **connection.aiokafka_kwargs(), enable_auto_commit=False, isolation_level="read_committed"
     )
@@ -86,12 +100,7 @@ async def read_in_force(connection: KafkaConnection, topic: str = POLICY_TOPIC) 
         records = await _read_range(consumer, tp, begin, high) if high > begin else []
     finally:
         await consumer.stop()
-    return approved_in_force(
-        topic,
-        [PolicyRecord(r.offset, r.key, r.value, tuple(r.headers)) for r in records],
-        _parsed,
-        approvals_from_headers,
-    )
+    return [PolicyRecord(r.offset, r.key, r.value, tuple(r.headers)) for r in records]
 
 
 async def _read_range(

@@ -5,6 +5,7 @@ with admin credentials, and keep the set before it in force. On topics of the te
 shared broker's set in force is not replaced."""
 
 import asyncio
+import json
 import shutil
 from collections.abc import Callable
 from dataclasses import replace
@@ -95,6 +96,13 @@ def test_apply_refuses_until_the_change_has_the_approvals_the_set_in_force_requi
         assert listed.exit_code == 0, listed.output
         applied = runner.invoke(app, ["policy", "apply", str(changed), *on_topic])
         assert applied.exit_code == 0, applied.output
+        # For auditors: every applied change, with its approvers, on the append-only topic.
+        history = runner.invoke(app, ["policy", "history", *on_topic, "--json"])
+        assert history.exit_code == 0, history.output
+        rows = json.loads(history.stdout)
+        assert [(r["in_force"], r["approved"]) for r in rows] == [(False, True), (True, True)]
+        assert rows[1]["parent"] == rows[0]["snapshot"]
+        assert rows[1]["approved_by"] == sorted([*BOARD[:2], *OWNERS])
     in_force = _in_force(kafka_broker, topic)
     assert in_force is not None
     assert content_hash(in_force) == content_hash(load_policy_set(changed))

@@ -75,6 +75,7 @@ BASELINES: dict[str, dict[str, str]] = {
     "policy apply": {"directory": REFERENCE},
     "policy sign": {"directory": REFERENCE, "key": "{tmp}/key.pem", "approver": "dpo"},
     "policy approvals": {"directory": REFERENCE},
+    "policy history": {},
     "acl sync": {},
     "topics reconcile": {},
     "topics provision": {},
