@@ -57,12 +57,31 @@ def judge(
         if found is not None and found.policy is not None:
             candidates.append((record, found.policy))
     judged: list[Judged] = []
-    accepted: PolicySet | None = None
+    accepted: tuple[PolicyRecord, PolicySet] | None = None
     for record, policy in reversed(candidates):
-        verdict = check(accepted, policy, approvals_of(record.headers), any_parent=accepted is None)
+        # A record's key is its set's hash (checked by `read`): the verdict depends only on the
+        # parent's key, the record's key and its headers, so a reload judges only what is new.
+        memo = (accepted[0].key if accepted else None, record.key, tuple(record.headers))
+        verdict = _VERDICTS.get(memo)
+        if verdict is None:
+            approvals = approvals_of(record.headers)
+            parent = accepted[1] if accepted else None
+            verdict = check(parent, policy, approvals, any_parent=accepted is None)
+            _remember(memo, verdict)
         judged.append(Judged(record, policy, verdict))
-        accepted = policy if verdict.approved else accepted
+        accepted = (record, policy) if verdict.approved else accepted
     return judged, choice.none_in_force()
+
+
+Memo = tuple[bytes | None, bytes | None, Headers]
+_VERDICTS: dict[Memo, Verdict] = {}
+_REMEMBERED = 1024  # verdicts: far more than the versions a policy topic holds
+
+
+def _remember(memo: Memo, verdict: Verdict) -> None:
+    if len(_VERDICTS) >= _REMEMBERED:
+        _VERDICTS.pop(next(iter(_VERDICTS)))  # the oldest first
+    _VERDICTS[memo] = verdict
 
 
 def approved_in_force(

@@ -114,7 +114,7 @@ async def _read_range(
     return records
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=256)
 def _parsed(key: bytes | None, value: bytes) -> PolicySet:
     # Every reload reads the whole topic: parse and compile each version once, not every time.
     return policy_from_record(key, value)
