@@ -235,6 +235,9 @@ def apply(
             err=True,
         )
         raise typer.Exit(1)
+    if verdict.unchanged:
+        typer.echo(f"already in force: snapshot {snapshot.hash}; nothing published")
+        return
     approvers = f", approved by {', '.join(verdict.valid)}" if verdict.valid else ""
     typer.echo(f"applied: snapshot {snapshot.hash}{approvers}")
 

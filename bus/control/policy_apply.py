@@ -28,8 +28,13 @@ async def apply_approved(
     topic: str = POLICY_TOPIC,
 ) -> Verdict:
     """Publish `policy_set` if `approvals` satisfy what replacing the set in force needs; the
-    verdict either way (nothing is published unless `verdict.approved`)."""
+    verdict either way (nothing is published unless `verdict.approved`, nor if the set is the one
+    in force already: `verdict.unchanged`)."""
     verdict = check(await in_force(connection, topic), policy_set, approvals)
+    if verdict.unchanged:
+        # Publishing it again would make it the newest record under its key, judged against the
+        # set before its first publication, without the approvals it had then: a rollback.
+        return verdict
     if verdict.approved:
         counted = [a for a in approvals if a.approver in verdict.valid]
         unique = list({a.approver: a for a in counted}.values())  # one per approver

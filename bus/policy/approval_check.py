@@ -35,6 +35,11 @@ class Verdict:
     missing: tuple[Shortfall, ...]
 
     @property
+    def unchanged(self) -> bool:
+        """Whether the new set is the one it would replace (nothing to approve, nothing to do)."""
+        return self.needs.snapshot == self.needs.parent
+
+    @property
     def approved(self) -> bool:
         """Whether every requirement is met."""
         return not self.missing

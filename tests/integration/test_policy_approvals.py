@@ -96,6 +96,9 @@ def test_apply_refuses_until_the_change_has_the_approvals_the_set_in_force_requi
         assert listed.exit_code == 0, listed.output
         applied = runner.invoke(app, ["policy", "apply", str(changed), *on_topic])
         assert applied.exit_code == 0, applied.output
+        again = runner.invoke(app, ["policy", "apply", str(changed), *on_topic])
+        assert again.exit_code == 0, again.output
+        assert "already in force" in again.output  # republished, it would be judged anew
         # For auditors: every applied change, with its approvers, on the append-only topic.
         history = runner.invoke(app, ["policy", "history", *on_topic, "--json"])
         assert history.exit_code == 0, history.output
