@@ -26,6 +26,9 @@ def read_approvals(directory: Path) -> ApprovalFiles:
     unreadable: list[tuple[Path, str]] = []
     folder = directory / SIGNATURES_DIR
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else ():
+        if not path.is_file():  # a FIFO or device named *.json must not block or flood us
+            unreadable.append((path, "not a regular file"))
+            continue
         try:
             with path.open("rb") as file:  # read at most what an approval can be, whatever it is
                 data = file.read(64 * 1024)

@@ -21,6 +21,7 @@ from bus.policy.approval_needs import Requirement, needs
 from bus.policy.approval_signatures import Approval, parse_approval, sign
 from bus.policy.documents import Grant
 from bus.policy.errors import PolicyFileError
+from bus.policy.lint import lint
 from bus.policy.loader import APPROVALS_FILE, PolicySet, load_policy_set
 from bus.policy.snapshot import content_hash, normalised_document
 from tests.support.approvals import BOARD
@@ -303,3 +304,16 @@ def test_an_empty_approvals_yaml_has_no_rules(tmp_path: Path) -> None:
     assert (
         needs(policy, _grant(policy, "kba-de-address", fields=("subject_id",))).requirements == ()
     )
+
+
+def test_lint_warns_of_rules_nobody_can_meet() -> None:
+    assert GOVERNED.approvals is not None
+    lone = tuple(a for a in GOVERNED.approvals.approvers if a.id not in BOARD[1:])
+    lone = tuple(a for a in lone if a.agency != "kba-de")
+    policy = _with_approvals(GOVERNED, GOVERNED.approvals.model_copy(update={"approvers": lone}))
+    messages = [f.message for f in lint(policy) if f.file.endswith(APPROVALS_FILE)]
+    assert messages == [
+        "needs 2 approvers with role governance-board but 1 have it: the changes it governs "
+        "cannot be approved",
+        "no approver speaks for producer kba-de: no change releasing its data can be approved",
+    ]
