@@ -153,3 +153,31 @@ async def test_a_record_written_past_apply_is_refused_by_the_enforcers_reader(
     reading = await BusStateSource(kafka_broker, None, topics).read()
     assert reading.snapshot.hash == content_hash(unapproved)
     assert reading.refused == ()
+
+
+async def test_the_demo_shows_a_change_refused_then_applied_with_the_approvals_it_needs(
+    kafka_broker: KafkaConnection, topic_factory: Callable[..., str], tmp_path: Path
+) -> None:
+    # What `bus demo` can call (bus/demo/approvers.py), on a policy topic of the test's own.
+    topic = topic_factory("policy")
+    approvers = DemoApprovers(tmp_path / "keys")
+    first = approvers.enrolled(load_policy_set(enrolled_reference(tmp_path / "first", approvers)))
+    assert (await approvers.apply_signed(kafka_broker, first, topic=topic)).approved
+    newcomer = next(g for g in first.grants.grants if g.id == "kba-de-address").model_copy(
+        update={"id": "zoll-de-address", "consumer": "zoll-de", "purpose": "vehicle-tax"}
+    )
+    grants = first.grants.model_copy(update={"grants": (*first.grants.grants, newcomer)})
+    change = replace(first, grants=grants)
+
+    refused = await approvers.apply_signed(kafka_broker, change, signers=BOARD[:2], topic=topic)
+    assert not refused.approved
+    assert "missing 1 × role dpo" in refused.refusal()
+    in_force = await policy_store.latest(kafka_broker, topic)
+    assert in_force is not None
+    assert content_hash(in_force) == content_hash(first)
+
+    applied = await approvers.apply_signed(kafka_broker, change, topic=topic)  # all who are needed
+    assert applied.approved
+    in_force = await policy_store.latest(kafka_broker, topic)
+    assert in_force is not None
+    assert content_hash(in_force) == content_hash(change)
