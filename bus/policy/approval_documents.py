@@ -7,6 +7,7 @@ themselves: changing them is a change like any other, approved under the rules i
 
 from typing import Self
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -22,7 +23,10 @@ class _Document(BaseModel):
 
 def ed25519_raw(pem: str) -> bytes:
     """The 32 raw bytes of an Ed25519 SubjectPublicKeyInfo PEM; ValueError if it is not one."""
-    key = serialization.load_pem_public_key(pem.encode())
+    try:
+        key = serialization.load_pem_public_key(pem.encode())
+    except (ValueError, UnsupportedAlgorithm) as exc:  # an unknown algorithm is no ValueError
+        raise ValueError(str(exc) or type(exc).__name__) from None
     if not isinstance(key, Ed25519PublicKey):
         raise ValueError(f"an Ed25519 public key is needed, found {type(key).__name__}")
     return key.public_bytes_raw()

@@ -3,10 +3,13 @@ set accepted before it; an unsigned or under-approved record — even one writte
 credentials — is refused with the reason, and the set before it stays in force. What is in force
 still does not depend on compaction."""
 
+import base64
 import functools
+import json
 from collections.abc import Sequence
 from dataclasses import replace
 
+import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -134,3 +137,18 @@ def test_what_is_in_force_never_depends_on_compaction(entries: list[tuple[str, b
         records.append(_record(offset, None if tombstone else policy, approvals, key=key))
     compacted = sorted({r.key: r for r in records}.values(), key=lambda r: r.offset)
     assert _hash(_in_force(records)) == _hash(_in_force(compacted))
+
+
+def test_a_hostile_approver_key_in_a_record_is_a_refusal_not_a_crash() -> None:
+    # An SPKI of an algorithm nobody knows (OID 1.2.3.4): `cryptography` raises no ValueError.
+    der = bytes.fromhex("300c300506032a0304030300" + "0102")
+    pem = (
+        "-----BEGIN PUBLIC KEY-----\n" + base64.b64encode(der).decode() + "\n"
+        "-----END PUBLIC KEY-----\n"
+    )
+    document = json.loads(canonical_bytes(GOVERNED))
+    document["approvals"]["approvers"][0]["public_key"] = pem
+    value = rfc8785.dumps(document)
+    in_force = _in_force([_record(0, GOVERNED, FIRST), PolicyRecord(1, snapshot_key(value), value)])
+    assert _hash(in_force) == content_hash(GOVERNED)
+    assert "not an Ed25519 public key PEM" in in_force.refused[0].reason
