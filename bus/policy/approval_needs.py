@@ -6,13 +6,12 @@ bootstraps the bus decides the first rules, and the first set shows who approved
 """
 
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 from bus.catalog import CATALOG, Catalog, CatalogError, DataClass
 from bus.policy.approval_documents import ApprovalRules, Approver
-from bus.policy.diff import AccessChange, diff
-from bus.policy.documents import GrantsFile
+from bus.policy.approval_widening import Release, releases_more
 from bus.policy.loader import PolicySet
 from bus.policy.snapshot import content_hash
 
@@ -77,13 +76,13 @@ def _requirements(
         found.append(
             Requirement("role", rules.every_change.role, rules.every_change.min, ("every change",))
         )
-    widened = [c for c in _access_changes(old, new) if _widens(c)]
+    widened = releases_more(old, new)
     if rules.producer_consent:
         producers = _producers(old, new)
         released: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-        for change in widened:
-            for agency in producers.get(change.event_type, ()):
-                released[agency][change.event_type].add(change.consumer)
+        for release in widened:
+            for agency in producers.get(release.event_type, ()):
+                released[agency][release.event_type].add(release.consumer)
         for agency, types in sorted(released.items()):
             reasons = tuple(
                 f"releases its {event_type} to {', '.join(sorted(consumers))}"
@@ -94,9 +93,10 @@ def _requirements(
         quorum = rules.personal_to_new_consumer
         received = _received(old)
         fresh: dict[str, set[str]] = defaultdict(set)  # consumer -> event types new to it
-        for change in widened:
-            if _personal(change, catalog) and (change.consumer, change.event_type) not in received:
-                fresh[change.consumer].add(change.event_type)
+        for release in widened:
+            pair = (release.consumer, release.event_type)
+            if pair not in received and _personal(release, catalog):
+                fresh[release.consumer].add(release.event_type)
         if fresh:
             reasons = tuple(
                 f"personal data of {', '.join(sorted(types))} to {consumer}, which received none"
@@ -116,30 +116,9 @@ def _merged(requirements: list[Requirement]) -> tuple[Requirement, ...]:
     return tuple(merged[key] for key in sorted(merged))
 
 
-def _access_changes(old: PolicySet | None, new: PolicySet) -> list[AccessChange]:
-    # Against nothing in force, every grant of the new set is new.
-    before = old or replace(new, grants=GrantsFile(grants=()))
-    return [c for c in diff(before, new) if isinstance(c, AccessChange)]
-
-
 def _received(policy_set: PolicySet | None) -> set[tuple[str, str]]:
     grants = policy_set.grants.grants if policy_set is not None else ()
     return {(g.consumer, event_type) for g in grants for event_type in g.event_types}
-
-
-def _widens(change: AccessChange) -> bool:
-    # Anything but a pure narrowing releases more: new fields, a new grant, a longer validity, a
-    # wider territorial rule, persons under a disclosure block. Only "loses fields" needs no consent.
-    if change.after is None:
-        return False
-    if change.before is None or change.gained:
-        return True
-    b, a = change.before, change.after
-    return (a.rule, a.validity, a.include_disclosure_blocked) != (
-        b.rule,
-        b.validity,
-        b.include_disclosure_blocked,
-    )
 
 
 def _producers(old: PolicySet | None, new: PolicySet) -> dict[str, set[str]]:
@@ -152,10 +131,10 @@ def _producers(old: PolicySet | None, new: PolicySet) -> dict[str, set[str]]:
     return producers
 
 
-def _personal(change: AccessChange, catalog: Catalog) -> tuple[str, ...]:
-    released = change.after.fields if change.after else frozenset()
+def _personal(release: Release, catalog: Catalog) -> tuple[str, ...]:
+    released = release.fields
     try:
-        classes = catalog.latest(change.event_type).data_classes()
+        classes = catalog.latest(release.event_type).data_classes()
     except CatalogError:  # unknown to the catalogue (the linter says so): count all as personal
         return tuple(sorted(released))
     personal = (f for f in released if classes.get(f, DataClass.PERSONAL) in PERSONAL_CLASSES)

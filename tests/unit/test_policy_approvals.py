@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bus.catalog import DataClass
 from bus.demo.approvers import DemoApprovers
 from bus.policy.approval_check import check
 from bus.policy.approval_documents import ApprovalsFile, Approver, Quorum
@@ -317,3 +318,22 @@ def test_lint_warns_of_rules_nobody_can_meet() -> None:
         "cannot be approved",
         "no approver speaks for producer kba-de: no change releasing its data can be approved",
     ]
+
+
+def _purpose(policy: PolicySet, code: str, **changes: object) -> PolicySet:
+    purposes = tuple(
+        p.model_copy(update=changes) if p.code == code else p for p in policy.purposes.purposes
+    )
+    return replace(policy, purposes=policy.purposes.model_copy(update={"purposes": purposes}))
+
+
+def test_a_purpose_allowing_more_data_classes_widens_its_grants_a_new_wording_does_not() -> None:
+    reworded = _purpose(GOVERNED, "vehicle-owner-address", description="Reworded")
+    assert needs(GOVERNED, reworded).requirements == (BOARD_TWO,)
+    wider = _purpose(
+        GOVERNED,
+        "vehicle-owner-address",
+        data_classes=(DataClass.IDENTIFIER, DataClass.PERSONAL, DataClass.SPECIAL_CATEGORY),
+    )
+    owners = {("agency", m, 1) for m in MUNICIPAL}
+    assert _kinds(wider) == {("role", "governance-board", 2), *owners}
