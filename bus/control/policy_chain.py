@@ -6,8 +6,9 @@ bypassing `bus policy apply`.
 The sets are taken as compaction will leave them (policy_in_force.py: the last record of each key,
 withdrawn ones left out), oldest first. The first of them is judged by its own rules, with any
 parent: what came before it is gone (withdrawn, or compacted away), so its approvals' parent cannot
-be checked. Withdrawing sets therefore can reinstate a set once approved, never install one that no
-quorum approved.
+be checked. Withdrawing the newest sets therefore reinstates a set once approved; only withdrawing
+every set lets a new first set in on its own rules (trust on first use again: the enforcer logs each
+withdrawal, and `bus policy history` shows the restart).
 """
 
 from collections.abc import Callable, Sequence
