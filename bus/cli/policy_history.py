@@ -31,7 +31,8 @@ def history(
         typer.echo("no policy set has been applied")
     for row in rows:
         status = "IN FORCE" if row["in_force"] else "approved" if row["approved"] else "REFUSED"
-        approvers = ", ".join(row["approved_by"]) or "nobody (no approvals needed)"
+        nobody = "nobody (no approvals needed)" if row["approved"] else "nobody"
+        approvers = ", ".join(row["approved_by"]) or nobody
         typer.echo(f"offset {row['offset']}: {row['snapshot']} {status}")
         typer.echo(f"  replacing {row['parent'] or 'nothing'}; approved by {approvers}")
         if not row["approved"]:
