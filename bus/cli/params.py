@@ -30,6 +30,9 @@ def _parameter(check: Callable[[str], str]) -> Callable[[str | None], str | None
     return callback
 
 
+_APPROVER = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")  # as Approver.id in approvals.yaml
+
+
 def check_event_type(value: str) -> str:
     """`value` if it is an event type of the catalogue; ConfigError if not."""
     if value not in CATALOG.event_types():
@@ -55,7 +58,18 @@ def check_topic(value: str) -> str:
     return value
 
 
+def check_approver_id(value: str) -> str:
+    """`value` if it has the shape of an approver id of approvals.yaml (it names the signature
+    file); ConfigError if not."""
+    if not _APPROVER.fullmatch(value):
+        raise ConfigError(
+            f"{shown(value)} is not an approver id (2-63 of a-z 0-9 -, as in approvals.yaml)"
+        )
+    return value
+
+
 agency_id = _parameter(check_agency_id)
+approver_id = _parameter(check_approver_id)
 topic_name = _parameter(check_topic)
 state_topic_name = _parameter(lambda value: check_state_topic(check_topic(value)))
 consumer_group = _parameter(check_consumer_group)

@@ -9,11 +9,16 @@ from typing import Annotated, Any
 import typer
 
 from bus.cli.params import PolicyTopicOption, ProfileOption, agency_id, purpose_code
+from bus.cli.policy_approvals import approvals, describe_verdict, sign
+from bus.cli.policy_history import history
 from bus.control import policy_store
+from bus.control.policy_apply import apply_approved
 from bus.control.service_principals import claimed_by_agencies
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.profile import load_profile
 from bus.kafka.topics import POLICY_TOPIC
+from bus.policy.approval_files import read_approvals
+from bus.policy.approval_needs import needs
 from bus.policy.cedar_export import export_cedar, write_export
 from bus.policy.decision import Decision, ProducerDecision
 from bus.policy.diff import diff as diff_sets
@@ -165,7 +170,8 @@ def diff(
     as_json: Annotated[bool, typer.Option("--json", help="Print the changes as JSON.")] = False,
 ) -> None:
     """Say what changes from OLD to NEW: who gains or loses which fields, and document edits."""
-    changes = diff_sets(load_policy_set(old), load_policy_set(new))
+    before, after = load_policy_set(old), load_policy_set(new)
+    changes = diff_sets(before, after)
     if as_json:
         typer.echo(json.dumps([c.to_json() for c in changes], indent=2, ensure_ascii=False))
         return
@@ -174,6 +180,12 @@ def diff(
         return
     for change in changes:
         typer.echo(change.describe())
+    requirements = needs(before, after).requirements
+    typer.echo("approvals needed (under OLD's rules, by OLD's approvers):")
+    for requirement in requirements:
+        typer.echo(f"  {requirement.describe()}")
+    if not requirements:
+        typer.echo("  none (OLD has no approval rules)")
 
 
 @app.command()
@@ -200,8 +212,10 @@ def apply(
     policy_topic: PolicyTopicOption = POLICY_TOPIC,
     profile: ProfileOption = None,
 ) -> None:
-    """Validate the set and publish it to the bus, as the bus's operator; running enforcers switch
-    to it between two batches. A set with lint errors is refused and the one in force stays."""
+    """Validate the set and publish it to the bus with its approvals (DIR/signatures/), as the
+    bus's operator; running enforcers switch to it between two batches. A set with lint errors, or
+    whose approvals do not satisfy the rules of the set in force, is refused and the one in force
+    stays (`bus policy approvals DIR` says what is missing)."""
     policy_set = load_policy_set(directory)
     errors = [f for f in lint(policy_set) if f.severity == "error"]
     if errors:
@@ -219,5 +233,23 @@ def apply(
     snapshot = compile_snapshot(policy_set)
     connection = load_profile("operator", profile)
     policy_store.ensure_policy_topic(KafkaAdmin(connection), policy_topic)
-    asyncio.run(policy_store.publish(connection, policy_set, policy_topic))
-    typer.echo(f"applied: snapshot {snapshot.hash}")
+    files = read_approvals(directory)
+    verdict = asyncio.run(apply_approved(connection, policy_set, files.approvals, policy_topic))
+    if not verdict.approved:
+        typer.echo(describe_verdict(verdict, files), err=True)
+        typer.echo(
+            "refused: approvals missing; the policy set in force stays. Each approver signs with "
+            f"`bus policy sign {directory} --key FILE --approver ID`",
+            err=True,
+        )
+        raise typer.Exit(1)
+    if verdict.unchanged:
+        typer.echo(f"already in force: snapshot {snapshot.hash}; nothing published")
+        return
+    approvers = f", approved by {', '.join(verdict.valid)}" if verdict.valid else ""
+    typer.echo(f"applied: snapshot {snapshot.hash}{approvers}")
+
+
+app.command()(sign)
+app.command()(approvals)
+app.command()(history)

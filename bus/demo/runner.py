@@ -25,6 +25,7 @@ from bus.demo.agencies import (
     register_interests,
     subscribe_back_offices,
 )
+from bus.demo.approvers import DemoApprovers
 from bus.demo.audit_tail import AuditTail
 from bus.demo.audit_trail import AuditTrailResult, index_and_ask
 from bus.demo.judge import (
@@ -42,6 +43,7 @@ from bus.devenv import broker
 from bus.enforcer.runtime import EnforcerConfig, run_enforcer
 from bus.envelope.codec import issue_event
 from bus.envelope.kafka_binding import ingress_record
+from bus.errors import ConfigError
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.profile import load_profile
@@ -133,9 +135,14 @@ async def _run_scenario(
     reader = load_profile("audit-indexer", indexer_profile)
     admin = KafkaAdmin(operator)
 
-    policy_set = load_policy_set(REFERENCE_POLICY)
+    # The demo's approvers are enrolled and sign the set, as the board, the DPO and the data
+    # owners would (bus/demo/approvers.py); the set in force judges whether that is enough.
+    approvers = DemoApprovers(state / "approvers")
+    policy_set = approvers.enrolled(load_policy_set(REFERENCE_POLICY))
     policy_store.ensure_policy_topic(admin)
-    await policy_store.publish(operator, policy_set)
+    verdict = await approvers.apply_signed(operator, policy_set)
+    if not verdict.approved:
+        raise ConfigError(f"the reference policy set was refused: {verdict.refusal()}")
     snapshot = compile_snapshot(policy_set)
     say(
         f"reference policy applied: {len(snapshot.agencies)} agencies, snapshot {snapshot.hash[:19]}"

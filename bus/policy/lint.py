@@ -11,8 +11,9 @@ from itertools import combinations
 from typing import Literal
 
 from bus.catalog import CATALOG, Catalog, DataClass
+from bus.policy.approval_lint import approval_checks
 from bus.policy.documents import Grant, TerritorialRule
-from bus.policy.loader import PolicySet
+from bus.policy.loader import APPROVALS_FILE, PolicySet
 
 Severity = Literal["error", "warning"]
 _Report = Callable[[Severity, str, str], None]  # severity, key under the grant, message
@@ -64,6 +65,11 @@ class _Linter:
         grants = self.set.grants.grants
         self.duplicates("grants.yaml", "grants", "id", [g.id for g in grants])
         self.overlap_checks()
+        approval_checks(
+            self.set,
+            set(self.agencies),
+            lambda key, message: self.report("warning", APPROVALS_FILE, key, message),
+        )
         return self.findings
 
     def duplicates(self, file: str, section: str, attribute: str, values: Sequence[str]) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from bus.policy.approval_documents import ApprovalsFile
 from bus.policy.documents import (
     FILES,
     AgenciesFile,
@@ -28,14 +29,21 @@ class PolicySet:
     purposes: PurposesFile
     producers: ProducersFile
     grants: GrantsFile
+    approvals: ApprovalsFile | None = None  # approvals.yaml is optional: None, no approval rules
+
+
+APPROVALS_FILE = "approvals.yaml"
 
 
 def load_policy_set(directory: Path) -> PolicySet:
-    """Load and validate the five files of the policy set in `directory`; the first problem
-    found is a PolicyError (PolicyFileError naming file, line and key)."""
+    """Load and validate the five files of the policy set in `directory` (and approvals.yaml if
+    there is one); the first problem found is a PolicyError (PolicyFileError naming file, line and
+    key)."""
     if not directory.is_dir():
         raise PolicyError(f"{directory}: policy set directory not found")
     documents = {name: _load_file(directory / name, model) for name, model in FILES.items()}
+    approvals_path = directory / APPROVALS_FILE
+    approvals = _load_file(approvals_path, ApprovalsFile) if approvals_path.exists() else None
     return PolicySet(
         directory=directory,
         territories=documents["territories.yaml"],  # type: ignore[arg-type]
@@ -43,6 +51,7 @@ def load_policy_set(directory: Path) -> PolicySet:
         purposes=documents["purposes.yaml"],  # type: ignore[arg-type]
         producers=documents["producers.yaml"],  # type: ignore[arg-type]
         grants=documents["grants.yaml"],  # type: ignore[arg-type]
+        approvals=approvals,  # type: ignore[arg-type]
     )
 
 
@@ -61,8 +70,8 @@ def _load_file(path: Path, model: type) -> object:
         raise PolicyFileError(path, exc.line, "", str(exc)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise PolicyFileError(path, None, "", f"cannot be read ({exc})") from None
-    if data is None:
-        data = {path.stem: []}  # an empty file is an empty list, not an error
+    if data is None:  # an empty file is an empty list (no rules for approvals.yaml), not an error
+        data = {} if path.name == APPROVALS_FILE else {path.stem: []}
     try:
         return model.model_validate(data)  # type: ignore[attr-defined]
     except ValidationError as exc:

@@ -78,21 +78,29 @@ def canonical_bytes(policy_set: PolicySet) -> bytes:
     return rfc8785.dumps(normalised_document(policy_set))
 
 
-def normalised_document(policy_set: PolicySet) -> dict[str, list[dict[str, Any]]]:
-    """One mapping with the five lists, sorted and normalised, independent of how files were written."""
+def normalised_document(policy_set: PolicySet) -> dict[str, Any]:
+    """One mapping with the five lists, sorted and normalised, independent of how files were written
+    (and the approvals, only if the set has approvals.yaml: a set without it hashes as before)."""
 
     def rows(items: tuple[Any, ...], key: str) -> list[dict[str, Any]]:
         dumped = [_normalised(item.model_dump()) for item in items]
         # The key first; the whole row breaks ties, so even duplicate ids hash independent of order.
         return sorted(dumped, key=lambda row: (str(row[key]), rfc8785.dumps(row)))
 
-    return {
+    document: dict[str, Any] = {
         "territories": rows(policy_set.territories.territories, "code"),
         "agencies": rows(policy_set.agencies.agencies, "id"),
         "purposes": rows(policy_set.purposes.purposes, "code"),
         "producers": rows(policy_set.producers.producers, "agency"),
         "grants": rows(policy_set.grants.grants, "id"),
     }
+    if policy_set.approvals is not None:
+        approvals = policy_set.approvals
+        document["approvals"] = {
+            "approvers": rows(approvals.approvers, "id"),
+            "rules": approvals.rules.model_dump(),
+        }
+    return document
 
 
 # Keys added to the documents after sets were applied, with their defaults: hashed only when a

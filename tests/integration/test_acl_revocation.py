@@ -19,7 +19,7 @@ from bus.errors import ConfigError
 from bus.kafka.admin import Acl, KafkaAdmin, Operation, Resource
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.topics import delivery_topic
-from bus.policy.loader import load_policy_set
+from bus.policy.loader import APPROVALS_FILE, load_policy_set
 from bus.policy.snapshot import canonical_bytes
 from tests.support.kafka import (
     AuthorizationFailed,
@@ -40,6 +40,7 @@ def policy_with(agency: str, directory: Path, *, producer: bool = False) -> Path
     """The reference policy set plus `agency`, a Bavarian tax office granted AddressChanged (and,
     with `producer`, an authentic source of vehicle events in Bavaria)."""
     shutil.copytree(REFERENCE, directory)
+    (directory / APPROVALS_FILE).unlink()  # unsigned, as tests of ACLs apply it: no approval rules
     with (directory / "agencies.yaml").open("a") as agencies:
         agencies.write(
             f'  - id: {agency}\n    name: Newcomer\n    level: state\n    jurisdiction: "09"\n'

@@ -35,7 +35,7 @@ from bus.kafka.settings import KafkaSettings
 from bus.kafka.topics import INGRESS_PREFIX, delivery_topic, ingress_topic
 from bus.keys import AgencySigningKey
 from bus.policy.facts import Subscription
-from bus.policy.loader import load_policy_set
+from bus.policy.loader import APPROVALS_FILE, load_policy_set
 from bus.policy.snapshot import compile_snapshot
 from tests.support.audit_tail import AuditDocument, AuditTail
 from tests.support.events import address_changed
@@ -125,6 +125,7 @@ async def test_subscription_and_revocation_take_effect_while_running(
     topics, prefix = StateTopics(), INGRESS_PREFIX
     policy = tmp_path / "policy"
     shutil.copytree(REFERENCE, policy)
+    (policy / APPROVALS_FILE).unlink()  # applied unsigned: approvals are tested on their own
     keys = tmp_path / "keys"
     keys.mkdir()
     muni = AgencySigningKey.generate("muni-09162000")

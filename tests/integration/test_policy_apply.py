@@ -1,6 +1,6 @@
-"""`bus policy apply`: a valid set is published and read back; a set with errors is refused and the
-set in force stays. On a policy topic of the test's own (--policy-topic), so that the shared
-broker's set in force is not replaced."""
+"""`bus policy apply`: a valid, approved set is published and read back; a set with errors is
+refused and the set in force stays. On a policy topic of the test's own (--policy-topic), so that
+the shared broker's set in force is not replaced. (Approvals themselves: test_policy_approvals.py.)"""
 
 import asyncio
 import shutil
@@ -11,10 +11,12 @@ from typer.testing import CliRunner
 
 from bus.cli.main import app
 from bus.control import policy_store
+from bus.demo.approvers import DemoApprovers
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.policy.loader import load_policy_set
 from bus.policy.snapshot import compile_snapshot
+from tests.support.approvals import enrolled_reference, sign_as
 from tests.support.kafka import unique_name
 from tests.support.operator_grants import operator_on
 
@@ -37,16 +39,18 @@ def test_apply_publishes_valid_sets_and_refuses_broken_ones(
 def _apply_valid_and_broken(
     runner: CliRunner, kafka_broker: KafkaConnection, topic: str, tmp_path: Path
 ) -> None:
-    applied = runner.invoke(app, ["policy", "apply", str(REFERENCE), "--policy-topic", topic])
+    reference = enrolled_reference(tmp_path / "reference", DemoApprovers(tmp_path / "keys"))
+    sign_as(reference, DemoApprovers(tmp_path / "keys"), None)  # the first set: its own rules
+    applied = runner.invoke(app, ["policy", "apply", str(reference), "--policy-topic", topic])
     assert applied.exit_code == 0, applied.output
-    expected = compile_snapshot(load_policy_set(REFERENCE)).hash
+    expected = compile_snapshot(load_policy_set(reference)).hash
     assert expected in applied.output
     in_force = asyncio.run(policy_store.latest(kafka_broker, topic))
     assert in_force is not None
     assert compile_snapshot(in_force).hash == expected
 
     broken = tmp_path / "broken"
-    shutil.copytree(REFERENCE, broken)
+    shutil.copytree(reference, broken)
     grants = broken / "grants.yaml"
     grants.write_text(
         grants.read_text().replace("consumer: tax-by\n", "consumer: no-such-agency\n", 1)

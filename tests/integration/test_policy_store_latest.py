@@ -15,6 +15,7 @@ from bus.kafka.connection import KafkaConnection
 from bus.policy.loader import load_policy_set
 from bus.policy.snapshot import canonical_bytes, compile_snapshot
 from tests.support.kafka import unique_name
+from tests.support.policy_sets import ungoverned
 
 REFERENCE = Path(__file__).resolve().parents[2] / "policies" / "reference"
 # Before the fix a tombstone made `latest` loop forever: a bound turns that into a failure.
@@ -34,13 +35,13 @@ async def _write(
 
 
 def _valid() -> tuple[bytes, bytes]:
-    document = canonical_bytes(load_policy_set(REFERENCE))
+    document = canonical_bytes(ungoverned(load_policy_set(REFERENCE)))
     return policy_store.snapshot_key(document), document
 
 
 def _another() -> tuple[bytes, bytes]:
     """A second valid set: the reference set without its last grant."""
-    policy = load_policy_set(REFERENCE)
+    policy = ungoverned(load_policy_set(REFERENCE))
     grants = policy.grants.model_copy(update={"grants": policy.grants.grants[:-1]})
     document = canonical_bytes(replace(policy, grants=grants))
     return policy_store.snapshot_key(document), document

@@ -2,6 +2,7 @@
 reference YAML), and the reference set plus agencies holding given principals."""
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -101,9 +102,16 @@ def policy_set(
 REFERENCE = load_policy_set(Path(__file__).resolve().parents[2] / "policies" / "reference")
 
 
+def ungoverned(policy_set: PolicySet) -> PolicySet:
+    """`policy_set` without approvals.yaml: for tests that publish sets unsigned (approvals are
+    tested in test_policy_approvals*.py)."""
+    return replace(policy_set, approvals=None)
+
+
 def reference_with(principals: dict[str, str]) -> PolicySet:
-    """The reference set plus an agency per entry of `principals` (agency id → its principal)."""
-    document: dict[str, Any] = json.loads(canonical_bytes(REFERENCE))
+    """The reference set (without approval rules) plus an agency per entry of `principals`
+    (agency id → its principal)."""
+    document: dict[str, Any] = json.loads(canonical_bytes(ungoverned(REFERENCE)))
     template = document["agencies"][0]
     document["agencies"] += [
         {**template, "id": agency, "kafka_principal": principal}

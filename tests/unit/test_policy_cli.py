@@ -48,13 +48,17 @@ def test_check_ok() -> None:
     result = runner.invoke(app, ["policy", "check", REF])
     assert result.exit_code == 0, result.output
     *findings, summary = result.stdout.splitlines()
-    # Only the deliberately expired pilot grant warns (the clock is past its end).
-    assert len(findings) == 1
+    # Only the deliberately expired pilot grant warns (the clock is past its end), and the
+    # approvers the reference leaves for each deployment to enrol.
+    assert len(findings) == 2
     assert findings[0].endswith(
         "grants.yaml: grants[6].valid_until: warning: grant pilot-tax-by-address-2025: "
         "expired on 2026-01-01T00:00:00+00:00"
     )
-    assert summary == f"policy set OK: 15 agencies, 16 grants, snapshot {SNAPSHOT.hash} (1 warning)"
+    assert "approvals.yaml: approvers.public_key: warning: no public key yet for" in findings[1]
+    assert (
+        summary == f"policy set OK: 15 agencies, 16 grants, snapshot {SNAPSHOT.hash} (2 warnings)"
+    )
 
 
 def test_check_fails_on_an_error_finding(copy: Path) -> None:
@@ -71,7 +75,7 @@ def test_check_fails_on_an_error_finding(copy: Path) -> None:
     assert "grant benefits-de-death: releases special-category field cause_of_death_code" in (
         result.stdout
     )
-    assert "policy set has 2 errors, 1 warning; nothing compiled" in result.stderr
+    assert "policy set has 2 errors, 2 warnings; nothing compiled" in result.stderr
 
 
 def test_check_of_an_unloadable_set_is_one_error_line(copy: Path) -> None:
@@ -211,6 +215,8 @@ def test_diff_between_the_reference_and_an_edited_copy(copy: Path) -> None:
         "grants.yaml: kba-de-address changed (fields)",
         "kba-de × population.AddressChanged × vehicle-owner-address (kba-de-address): "
         "loses new_address",
+        "approvals needed (under OLD's rules, by OLD's approvers):",
+        "  2 × role governance-board: every change",  # a narrowing: no consent, no DPO
     ]
     as_json = json.loads(runner.invoke(app, ["policy", "diff", REF, str(copy), "--json"]).stdout)
     assert [c["kind"] for c in as_json] == ["document", "access"]
