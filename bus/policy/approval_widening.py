@@ -65,6 +65,8 @@ def _widens(change: AccessChange) -> bool:
     if change.before is None or change.gained:
         return True
     b, a = change.before, change.after
+    if b.requires_interest and not a.requires_interest:
+        return True  # from the people it has a case about to everyone
     return (a.rule, a.validity, a.include_disclosure_blocked) != (
         b.rule,
         b.validity,

@@ -94,6 +94,14 @@ def test_widening_a_grant_needs_every_producer_of_the_event_type_but_not_the_dpo
     assert _kinds(WIDENED) == {("role", "governance-board", 2), *owners}
 
 
+def test_dropping_requires_interest_widens_adding_it_narrows() -> None:
+    # From the people the benefits agency has a case about to everyone who moves: the data owners.
+    dropped = _grant(GOVERNED, "benefits-de-address", requires_interest=False)
+    owners = {("agency", m, 1) for m in MUNICIPAL}
+    assert _kinds(dropped) == {("role", "governance-board", 2), *owners}
+    assert _kinds(GOVERNED, old=dropped) == {("role", "governance-board", 2)}
+
+
 def test_personal_data_to_a_new_recipient_also_needs_the_dpo() -> None:
     required = needs(GOVERNED, NEW_RECIPIENT).requirements
     assert ("role", "dpo", 1) in {(r.kind, r.name, r.count) for r in required}
