@@ -28,6 +28,7 @@ from bus.demo.agencies import (
 from bus.demo.approvers import DemoApprovers
 from bus.demo.audit_tail import AuditTail
 from bus.demo.audit_trail import AuditTrailResult, index_and_ask
+from bus.demo.governance import approval_story, purge_story
 from bus.demo.judge import (
     Check,
     database_checks,
@@ -37,7 +38,7 @@ from bus.demo.judge import (
     step_decisions,
 )
 from bus.demo.register_export import export_csv, row_of
-from bus.demo.scenario import BENEFITS, BENEFITS_PURPOSE, REGISTERS, Scenario, scenario
+from bus.demo.scenario import BENEFITS, BENEFITS_PURPOSE, REGISTERS, TAX, Scenario, scenario
 from bus.demo.watch_run import start_watch, stop_watch, wait_for_alert
 from bus.devenv import broker
 from bus.enforcer.runtime import EnforcerConfig, run_enforcer
@@ -147,6 +148,9 @@ async def _run_scenario(
     say(
         f"reference policy applied: {len(snapshot.agencies)} agencies, snapshot {snapshot.hash[:19]}"
     )
+    approval_check, said = await approval_story(approvers, operator, policy_set)
+    result.checks.append(approval_check)
+    say(said)
 
     offices = [o.agency_id for o in REFERENCE_BACK_OFFICES]
     agency_connections = connections(admin, operator, [*REGISTERS, *offices])
@@ -313,6 +317,12 @@ async def _run_scenario(
             result.watch_alert.summary if result.watch_alert else f"see {workdir / 'watch.log'}",
         )
     )
+    tax_office = next(o for o in REFERENCE_BACK_OFFICES if o.agency_id == TAX)
+    purge_check, said = await purge_story(
+        tax_office, workdir / f"{TAX}.db", agency_connections[TAX], public_keys
+    )
+    result.checks.append(purge_check)
+    say(said)
     say("indexing the audit trail into the audit store")
     result.audit_trail = await index_and_ask(
         admin, indexer_profile, result.scenario, result.pseudonyms
