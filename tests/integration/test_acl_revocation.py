@@ -36,6 +36,11 @@ PURPOSE = "tax-residence"
 REFERENCE = Path("policies/reference")
 
 
+# A subscriber's ACLs: READ its delivery topic and group, WRITE+READ its dead letters, WRITE its
+# erasures topic.
+CONSUMER_ACLS = 5
+
+
 def policy_with(agency: str, directory: Path, *, producer: bool = False) -> Path:
     """The reference policy set plus `agency`, a Bavarian tax office granted AddressChanged (and,
     with `producer`, an authentic source of vehicle events in Bavaria)."""
@@ -79,9 +84,8 @@ def test_an_agency_removed_from_the_policy_loses_every_acl(
     assert subscribed.exit_code == 0, subscribed.output
     synced = runner.invoke(app, ["acl", "sync", "--policy", str(with_newcomer)])
     assert synced.exit_code == 0, synced.output
-    assert (
-        len([line for line in lines_about(synced.output, principal) if line.startswith("+")]) == 4
-    )
+    granted = [line for line in lines_about(synced.output, principal) if line.startswith("+")]
+    assert len(granted) == CONSUMER_ACLS, synced.output
     topic = delivery_topic(agency, PURPOSE)
     asyncio.run(produce_one(kafka_broker, topic, b"delivered by the bus"))
     asyncio.run(eventually(lambda: consume_one(newcomer, topic, group=f"{agency}.back-office")))
@@ -99,7 +103,7 @@ def test_an_agency_removed_from_the_policy_loses_every_acl(
         synced = runner.invoke(app, ["acl", "sync", "--policy", str(REFERENCE)])
         assert synced.exit_code == 0, synced.output
         removed = lines_about(synced.output, principal)
-        assert len(removed) == 5, synced.output  # its four ACLs and the one granted by hand
+        assert len(removed) == CONSUMER_ACLS + 1, synced.output  # its own and one granted by hand
         assert all(line.startswith("-") for line in removed), synced.output
         assert not kafka_admin.describe_acls_of(principal)
         assert f"- {describe(everyone)}" in synced.output
@@ -181,7 +185,7 @@ def _sync_follows_the_applied_set(
         synced = runner.invoke(app, sync)
         assert synced.exit_code == 0, synced.output
         granted = lines_about(synced.output, f"User:{newcomer.username}")
-        assert len(granted) == 4, synced.output
+        assert len(granted) == CONSUMER_ACLS, synced.output
         assert all(line.startswith("+") for line in granted), synced.output
         assert "ACLs in sync: " in synced.output
     finally:
