@@ -4,10 +4,10 @@ audits and applies what follows). The topic is compacted, so this reads each per
 marker, not every change ever made.
 """
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer
+from confluent_kafka import OFFSET_BEGINNING
 
 from bus.enforcer.interest_markers import Partition
-from bus.enforcer.partition_range import read_ranges
+from bus.enforcer.partition_range import range_reader, read_ranges
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.key_partition import key_partition
 from bus.record.interest_marker import MarkerError, read_marker, read_subject
@@ -24,15 +24,7 @@ def read_markers(
     wanted = {tp: end for tp, end in ends.items() if end > 0}
     if not wanted:
         return found
-    reader = Consumer(
-        {
-            **connection.confluent_config(),
-            "group.id": f"{group}.interest-reader",  # required; nothing is ever committed
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-            "enable.partition.eof": True,
-        }
-    )
+    reader = range_reader(connection, f"{group}.interest-reader")
     try:
         ranges = {tp: (OFFSET_BEGINNING, end) for tp, end in wanted.items()}
         for message in read_ranges(reader, ranges):

@@ -7,10 +7,24 @@ from collections.abc import Iterator, Mapping
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from bus.errors import BrokerError
+from bus.kafka.connection import KafkaConnection
 
 _TIMEOUT_S = 30.0
 _BATCH = 1000  # records per consume(): one call per record would cost more than reading them
 Partition = tuple[str, int]
+
+
+def range_reader(connection: KafkaConnection, group: str) -> Consumer:
+    """A consumer for `read_range(s)`: assigned by hand, read_committed, never committing."""
+    return Consumer(
+        {
+            **connection.confluent_config(),
+            "group.id": group,  # required by the client; nothing is ever committed
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+            "enable.partition.eof": True,
+        }
+    )
 
 
 def read_range(

@@ -20,7 +20,7 @@ import msgspec
 from confluent_kafka import Consumer, TopicPartition
 
 from bus.enforcer.observer import Partition
-from bus.enforcer.partition_range import read_range
+from bus.enforcer.partition_range import range_reader, read_range
 from bus.enforcer.seen_events import SeenEvents, SeenInBatch
 from bus.enforcer.txn_producer import TransactionalProducer
 from bus.errors import BrokerError
@@ -104,15 +104,7 @@ def rebuild(
     memories = {tp: SeenEvents(config.capacity) for tp in partitions}
     if not memories:
         return memories
-    reader = Consumer(
-        {
-            **connection.confluent_config(),
-            "group.id": f"{group}.journal-reader",  # required; nothing is ever committed
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-            "enable.partition.eof": True,
-        }
-    )
+    reader = range_reader(connection, f"{group}.journal-reader")
     try:
         since = int((now - config.max_age).timestamp() * 1000)
         sources = {(seen_events_topic(group, t), p): (t, p) for t, p in memories}
