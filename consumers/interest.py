@@ -14,15 +14,17 @@ whether any event about them will come.
 """
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import UnknownTopicOrPartitionError
 
 from bus.errors import ConfigError
 from bus.kafka.connection import KafkaConnection
+from bus.kafka.reading import TopicNotFoundError, topic_reader
 from bus.kafka.topics import INTEREST_PREFIX, interest_topic
 from bus.record.interest_marker import MarkerError, marker_value, read_marker, read_subject
 
@@ -90,28 +92,19 @@ class InterestRegister:
     async def list(self, purpose: str) -> Mapping[str, datetime | None]:
         """The markers in force on `purpose`'s topic: subject → expiry (None: until removed).
         Reads the agency's own topic to its end; expired markers are left out."""
-        consumer = AIOKafkaConsumer(
-            **self._connection.aiokafka_kwargs(),
-            enable_auto_commit=False,
-            isolation_level="read_committed",
-        )
-        await consumer.start()
-        try:
-            return await asyncio.wait_for(self._read(consumer, purpose), LIST_TIMEOUT_S)
-        finally:
-            await consumer.stop()
-
-    async def _read(self, consumer: AIOKafkaConsumer, purpose: str) -> dict[str, datetime | None]:
         topic = self.topic(purpose)
-        await consumer.topics()  # fetches the cluster's metadata: the topic's partitions
-        numbers = consumer.partitions_for_topic(topic) or set()
-        if not numbers:
+        try:
+            async with topic_reader(self._connection, topic) as (consumer, tps):
+                return await asyncio.wait_for(self._read(consumer, tps), LIST_TIMEOUT_S)
+        except (TopicNotFoundError, UnknownTopicOrPartitionError) as exc:
             raise InterestTopicMissingError(
                 f"{topic} does not exist (or is not yours to read): no grant of {self._agency} for"
                 f" purpose {purpose} requires interest markers"
-            )
-        tps = [TopicPartition(topic, n) for n in sorted(numbers)]
-        consumer.assign(tps)
+            ) from exc
+
+    async def _read(
+        self, consumer: AIOKafkaConsumer, tps: Sequence[TopicPartition]
+    ) -> dict[str, datetime | None]:
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
         held: dict[str, float] = {}

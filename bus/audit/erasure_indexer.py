@@ -8,16 +8,16 @@ the reading. The data-subject report joins what is kept to its PERMIT decisions.
 import asyncio
 import contextlib
 import logging
-import re
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import ConsumerRecord
 from aiokafka.errors import KafkaError
 
 from bus.audit.store.audit_store import AuditStore
 from bus.audit.store.erasures import StoredErasure
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.position import record_position
+from bus.kafka.reading import topic_names, topics_reader
 from bus.kafka.seeking import seek_to_stored
 from bus.kafka.topics import ERASURES_PREFIX
 from bus.record.erasure_record import ErasureRecord, ErasureRecordError
@@ -37,20 +37,12 @@ class ErasureProgress:
 async def index_erasures(connection: KafkaConnection, store: AuditStore) -> ErasureProgress:
     """Read every erasures topic the principal may read, up to its end at the start, into
     `store`; returns the counts. Run it after the audit indexer, or periodically beside it."""
-    consumer = AIOKafkaConsumer(
-        **connection.aiokafka_kwargs(),
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-    )
-    # No group: every partition of every erasures topic the principal may see is assigned.
-    consumer.subscribe(pattern=f"^{re.escape(ERASURES_PREFIX)}")
     progress = ErasureProgress()
-    await consumer.start()
-    try:
-        partitions = sorted(consumer.assignment())
+    topics = await topic_names(connection, ERASURES_PREFIX)
+    if not topics:
+        return progress
+    async with topics_reader(connection, topics) as (consumer, partitions):
         progress.topics = len({tp.topic for tp in partitions})
-        if not partitions:
-            return progress
         await seek_to_stored(consumer, partitions, await asyncio.to_thread(store.erasure_positions))
         ends = await consumer.end_offsets(partitions)
         while not all([await consumer.position(tp) >= ends[tp] for tp in partitions]):
@@ -62,8 +54,6 @@ async def index_erasures(connection: KafkaConnection, store: AuditStore) -> Eras
             if positions:
                 await asyncio.to_thread(store.append_erasures, erasures, positions)
                 progress.stored += len(erasures)
-    finally:
-        await consumer.stop()
     return progress
 
 

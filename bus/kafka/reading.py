@@ -1,6 +1,6 @@
 """Read a whole topic as it stands now: from the beginning up to the end offsets taken at start."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -19,9 +19,20 @@ async def topic_reader(
 ) -> AsyncIterator[tuple[AIOKafkaConsumer, list[TopicPartition]]]:
     """A started read_committed consumer holding every partition of `topic`, and the partitions.
     Raises TopicNotFoundError, or the broker's authorization error."""
-    # A topic but no group: every partition is assigned at start, nothing is committed.
+    async with topics_reader(connection, [topic]) as reader:
+        yield reader
+
+
+@asynccontextmanager
+async def topics_reader(
+    connection: KafkaConnection, topics: Sequence[str]
+) -> AsyncIterator[tuple[AIOKafkaConsumer, list[TopicPartition]]]:
+    """`topic_reader` over several topics at once (none found: TopicNotFoundError)."""
+    # Topics but no group: every partition is assigned inside start, from a metadata request of
+    # its own, and kept (a group-less *pattern* subscription is assigned later and re-assigned on
+    # metadata updates, resetting positions mid-read). Nothing is committed.
     consumer = AIOKafkaConsumer(
-        topic,
+        *topics,
         **connection.aiokafka_kwargs(),
         enable_auto_commit=False,
         isolation_level="read_committed",
@@ -31,8 +42,18 @@ async def topic_reader(
         await consumer.start()  # inside: a start that fails (broker away) must still close it
         partitions = sorted(consumer.assignment())
         if not partitions:
-            raise TopicNotFoundError(f"topic {topic} not found (or not readable)")
+            raise TopicNotFoundError(f"topics {', '.join(topics)} not found (or not readable)")
         yield consumer, partitions
+    finally:
+        await consumer.stop()
+
+
+async def topic_names(connection: KafkaConnection, prefix: str) -> list[str]:
+    """The topics whose names start with `prefix` that the principal may see, sorted."""
+    consumer = AIOKafkaConsumer(**connection.aiokafka_kwargs(), enable_auto_commit=False)
+    try:
+        await consumer.start()
+        return sorted(t for t in await consumer.topics() if t.startswith(prefix))
     finally:
         await consumer.stop()
 

@@ -156,6 +156,9 @@ async def _run(scene: Scene, kafka_broker: KafkaConnection) -> None:
             await register.add("P-0004", "tax")
             await _until(enforcer, 10)
             assert markers.holds(scene.tax, "tax", "P-0004", 0)
+            listed = await register.list("tax")  # what `bus interest list` shows
+            assert listed["P-0004"] is None
+            assert "P-0001" not in listed
             # A record on the marker topic that is no marker: quarantined, enforcement goes on.
             await producer.send_and_wait(scene.markers_topic, b'{"expires_at": 7, "x": 1}', b"P-9")
             wrong = (_partition("P-0005") + 1) % PARTITIONS
