@@ -1,17 +1,21 @@
-"""Consumer SDK: a back office subscribes to (event type, purpose) with an async handler.
+"""Consumer SDK: a back office handles (event type, purpose) with typed async handlers.
 
-    consumer = Consumer("tax-by", connection, keys, SqliteInbox(Path("tax.db")))
-    consumer.subscribe("population.AddressChanged", "tax-residence", on_move)
-    await consumer.run(stop)            # until `stop` is set (the CLI sets it on SIGTERM)
+    connection = load_profile("tax-by")           # the agency's own connection profile
+    consumer = Consumer.from_profile(connection, KeyStore.from_directory(keys), SqliteInbox(db))
 
-    async def on_move(event: ReleasedEvent, db: sqlite3.Connection) -> None:
-        db.execute("UPDATE taxpayers SET … WHERE person_id = ?", (event.subject_id,))
+    @consumer.handler(AddressChanged, purpose="tax-residence")
+    async def on_move(event: ReleasedEvent[AddressChanged], db: sqlite3.Connection) -> None:
+        db.execute("UPDATE taxpayers SET … WHERE person_id = ?", (event.data.subject_id,))
+
+    await consumer.run_until_signalled()          # SIGTERM/SIGINT: finish, commit, return
 
 For each delivery: verify the SD-JWT against the producer's public key (a failure goes to the
 dead-letter topic, never to the handler); skip it if the inbox has its (source, event id, purpose)
 already (a redelivery, or a copy the producer republished with the same id); otherwise run the
-handler and record that key in the same database transaction; retry a failing handler with bounded
-exponential backoff, then dead-letter it. Offsets are committed after the batch is handled.
+handler and record that key in the same database transaction. A handler error that would repeat
+(a bug, a withheld field, `RejectDelivery`) is dead-lettered at once; others are retried with
+bounded exponential backoff, then dead-lettered (consumers/handling.py decides). Offsets are
+committed after the batch is handled.
 
 Storage limitation: each applied entry keeps the deadline the bus stamped on the delivery
 (`bus_erase_by`). Register an erase handler with the subscription, and `run` purges what is due
@@ -20,15 +24,18 @@ every `purge_every_s` (consumers/purge.py); `purge_now` does it once (`bus back-
     async def forget(entry: InboxEntry, db: sqlite3.Connection) -> None:
         db.execute("DELETE FROM taxpayers WHERE last_event_id = ?", (entry.event_id,))
 
-    consumer.subscribe("population.AddressChanged", "tax-residence", on_move, erase=forget)
+    consumer.subscribe(AddressChanged, "tax-residence", on_move, erase=forget)
 """
 
 import asyncio
 import logging
+import signal
 import sqlite3
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any, Self, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import (
@@ -38,32 +45,36 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
 )
 
-from bus.envelope.attributes import EventAttributes
+from bus.catalog import Event
 from bus.envelope.errors import EnvelopeError
 from bus.envelope.kafka_binding import header_map, verify_record
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.topics import consumer_group_prefix, delivery_topic
 from bus.keys import KeyStore
 from bus.record.erase_by import ERASE_BY_HEADER, parse_erase_by
-from consumers.dead_letters import (
-    HANDLER_FAILED,
-    NO_ERASE_BY,
-    NO_HANDLER,
-    WRONG_PURPOSE,
-    DeadLetters,
-    position,
-)
+from consumers.dead_letters import NO_ERASE_BY, WRONG_PURPOSE, DeadLetters, position
 from consumers.erasure_records import ErasureRecords
-from consumers.errors import ConsumerNotAuthorizedError, WithheldFieldError
+from consumers.errors import ConsumerNotAuthorizedError
+from consumers.handling import (
+    DeadLetter,
+    Refusal,
+    Skip,
+    after_failure,
+    before_handler,
+)
 from consumers.inbox import InboxOutcome, SqliteInbox
+from consumers.metrics import ConsumerMetrics
 from consumers.purge import Eraser, PurgeResult, purge
 from consumers.retry import RetryPolicy
 from consumers.view import ReleasedEvent
 
 log = logging.getLogger(__name__)
 
+E = TypeVar("E")
 # The handler writes through the connection it is given: the same transaction as the inbox entry.
-Handler = Callable[[ReleasedEvent, sqlite3.Connection], Awaitable[None]]
+Handler = Callable[[ReleasedEvent[Any], sqlite3.Connection], Awaitable[None]]
+TypedHandler = Callable[[ReleasedEvent[E], sqlite3.Connection], Awaitable[None]]
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 DEFAULT_RETRY = RetryPolicy()
 Clock = Callable[[], datetime]
 # How often `run` erases what is due: deadlines are days apart, an hour late is no risk.
@@ -93,8 +104,9 @@ class ConsumerStats:
 class Consumer:
     """A back office's connection to the bus: verifies its deliveries and runs its handlers.
 
-    Register handlers with `subscribe`, then `run` until a stop event is set. `stats` counts what
-    was applied, skipped and dead-lettered since start.
+    Build it with `from_profile` (the agency is the profile's principal), register handlers with
+    the `handler` decorator (or `subscribe`), then `run_until_signalled()` (or `run` until a stop
+    event is set). `stats` counts what was applied, skipped and dead-lettered since start.
 
     Parameters:
         agency_id: the consuming agency; its delivery and dead-letter topics are named after it.
@@ -108,6 +120,8 @@ class Consumer:
         purge_every_s: `run` erases what is due at start and then this often; None: never
             (`purge_now` only).
         clock: the time deadlines are held against (a test's own clock).
+        metrics_port: serve Prometheus metrics on 127.0.0.1 at this port (None: not served;
+            `metrics` counts either way).
     """
 
     def __init__(
@@ -122,6 +136,7 @@ class Consumer:
         max_batch: int = 100,
         purge_every_s: float | None = PURGE_EVERY_S,
         clock: Clock = utc_now,
+        metrics_port: int | None = None,
     ) -> None:
         self.agency_id = agency_id
         self._connection = connection
@@ -137,18 +152,67 @@ class Consumer:
         self._clock = clock
         self.stats = ConsumerStats()
         self.last_purge: PurgeResult | None = None
+        self.metrics = ConsumerMetrics()
+        self._metrics_port = metrics_port
+
+    @classmethod
+    def from_profile(
+        cls, connection: KafkaConnection, keys: KeyStore, inbox: SqliteInbox, **options: Any
+    ) -> Self:
+        """The consumer of the agency whose principal `connection` is (`load_profile(...)`);
+        `options` as the constructor's keyword parameters."""
+        return cls(connection.username, connection, keys, inbox, **options)
+
+    def handler(
+        self, event_class: type[E], purpose: str, *, erase: Eraser | None = None
+    ) -> Callable[[TypedHandler[E]], TypedHandler[E]]:
+        """Decorator: the function handles `event_class` delivered for `purpose`. Annotate its
+        event as `ReleasedEvent[EventClass]`, or as a view of the released fields (`bus sdk
+        views`); mypy checks that it fits the event class. See `subscribe` for `erase`."""
+        if not (isinstance(event_class, type) and issubclass(event_class, Event)):
+            raise TypeError(f"{event_class!r} is no event class of the catalogue")
+        event_type = event_class.event_type
+
+        def register(function: TypedHandler[E]) -> TypedHandler[E]:
+            self.subscribe(event_type, purpose, function, erase)
+            return function
+
+        return register
 
     def subscribe(
-        self, event_type: str, purpose: str, handler: Handler, erase: Eraser | None = None
+        self,
+        event_type: str | type[Event],
+        purpose: str,
+        handler: Handler,
+        erase: Eraser | None = None,
     ) -> None:
-        """Handle `event_type` delivered for `purpose` (the subscription must exist on the bus:
+        """Handle `event_type` (a catalogue class or its type name) delivered for `purpose`; a
+        second handler for the same pair is refused (ValueError). (The subscription must exist on the bus:
         `bus subscribe`; the SDK only reads what the bus delivers). `erase` deletes or anonymises
         what `handler` kept once the purpose's retention has run out; without it such entries
         stay due, and the citizen's report shows them overdue."""
+        if not isinstance(event_type, str):
+            event_type = event_type.event_type
+        if (purpose, event_type) in self._handlers:
+            raise ValueError(f"{event_type} for {purpose!r} has a handler already")
         self._handlers[(purpose, event_type)] = handler
         if erase is not None:
             self._erasers[(purpose, event_type)] = erase
         self._purposes[delivery_topic(self.agency_id, purpose)] = purpose
+
+    async def run_until_signalled(self, signals: Iterable[signal.Signals] = STOP_SIGNALS) -> None:
+        """`run` until one of `signals` arrives (SIGTERM, SIGINT): the record in hand finishes
+        and its batch commits, then this returns. Call it from the main thread's event loop."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        caught = list(signals)
+        for number in caught:
+            loop.add_signal_handler(number, stop.set)
+        try:
+            await self.run(stop)
+        finally:
+            for number in caught:
+                loop.remove_signal_handler(number)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set; the record in hand is finished and its batch committed
@@ -167,6 +231,8 @@ class Consumer:
         dead_letters = DeadLetters(self.agency_id, self._connection)
         erasures = ErasureRecords(self.agency_id, self._connection)
         next_purge = self._clock()
+        if self._metrics_port is not None:
+            self.metrics.serve(self._metrics_port)
         try:
             await dead_letters.start()
             await erasures.start()
@@ -182,6 +248,7 @@ class Consumer:
                     done = await self._handle_batch(records, dead_letters, stop)
                     if done:
                         await self._commit(consumer, tp, done[-1].offset + 1)
+                        self._measure_lag(consumer, tp, done[-1].offset + 1)
                     if stop.is_set():
                         break
         except (
@@ -210,6 +277,15 @@ class Consumer:
         finally:
             await erasures.stop()
         return self.last_purge
+
+    def _measure_lag(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, next_offset: int
+    ) -> None:
+        highwater = consumer.highwater(tp)
+        if highwater is not None:
+            self.metrics.lag.labels(tp.topic, str(tp.partition)).set(
+                max(0, highwater - next_offset)
+            )
 
     async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
         try:
@@ -243,60 +319,87 @@ class Consumer:
                 raise _Refused(WRONG_PURPOSE, f"not delivered for purpose {purpose!r}")
             erase_by = _deadline(headers.get(ERASE_BY_HEADER))
         except (EnvelopeError, _Refused) as exc:
-            await self._park(dead_letters, record, exc.reason, str(exc), 0, None, purpose)
+            step = before_handler(Refusal(exc.reason, str(exc)), False, False, "")
+            assert isinstance(step, DeadLetter)  # a refusal is always parked
+            await self._park(dead_letters, record, step.reason, step.detail, 0, None, purpose)
             return
         a = verified.attributes
-        if self._inbox.seen(a.source, a.id, purpose) is not None:
-            self.stats.duplicates += 1
-            return
         handler = self._handlers.get((purpose, a.type))
-        if handler is None:
-            detail = f"no handler for {a.type} delivered for {purpose!r}"
-            await self._park(dead_letters, record, NO_HANDLER, detail, 0, a, purpose)
-            return
-        event = ReleasedEvent(
-            event_id=a.id,
-            event_class=verified.event_class,
-            source=a.source,
-            time=a.time,
-            consumer=self.agency_id,
-            purpose=purpose,
-            fields=verified.fields,
+        step = before_handler(
+            None,
+            self._inbox.seen(a.source, a.id, purpose) is not None,
+            handler is not None,
+            f"{a.type} delivered for {purpose!r}",
         )
+        if isinstance(step, Skip):
+            self._count_duplicate(purpose)
+        elif isinstance(step, DeadLetter):
+            where = (a.source, a.id, a.type)
+            await self._park(dead_letters, record, step.reason, step.detail, 0, where, purpose)
+        elif handler is not None:
+            event: ReleasedEvent[Any] = ReleasedEvent(
+                event_id=a.id,
+                event_class=verified.event_class,
+                source=a.source,
+                time=a.time,
+                consumer=self.agency_id,
+                purpose=purpose,
+                fields=verified.fields,
+            )
+            await self._apply(handler, event, record, dead_letters, erase_by)
+
+    async def _apply(
+        self,
+        handler: Handler,
+        event: ReleasedEvent[Any],
+        record: ConsumerRecord[bytes, bytes],
+        dead_letters: DeadLetters,
+        erase_by: datetime,
+    ) -> None:
+        """Run `handler` until it commits, or `after_failure` says skip or park."""
+        purpose, labels = event.purpose, (event.purpose, event.event_type)
+        where = (event.source, event.id, event.event_type)
         for attempt in range(1, self._retry.attempts + 1):
+            started = time.perf_counter()
             try:
                 with self._inbox.transaction() as db:
                     await handler(event, db)
-                    self._inbox.record(
-                        db, a.source, a.id, a.type, purpose, InboxOutcome.APPLIED, erase_by
-                    )
-                self.stats.applied += 1
-                return
-            except WithheldFieldError as exc:  # deterministic: retrying cannot help
-                await self._park(dead_letters, record, exc.reason, str(exc), attempt, a, purpose)
-                return
+                    self._inbox.record(db, *where, purpose, InboxOutcome.APPLIED, erase_by)
+                error = None
             except Exception as exc:
-                handled_meanwhile = self._inbox.seen(a.source, a.id, purpose) is not None
-                if isinstance(exc, sqlite3.IntegrityError) and handled_meanwhile:
-                    # Another writer recorded this event first: its effects stand, ours rolled back.
-                    self.stats.duplicates += 1
-                    return
-                log.warning(
-                    "handler failed on %s (attempt %d/%d): %r",
-                    a.id,
-                    attempt,
-                    self._retry.attempts,
-                    exc,
-                    extra={"event_id": a.id},
+                error = exc
+            self.metrics.handler_seconds.labels(*labels).observe(time.perf_counter() - started)
+            if error is None:
+                self.stats.applied += 1
+                self.metrics.applied.labels(*labels).inc()
+                return
+            lost_race = isinstance(error, sqlite3.IntegrityError) and (
+                self._inbox.seen(event.source, event.id, purpose) is not None
+            )
+            step = after_failure(error, attempt, self._retry, lost_race)
+            if isinstance(step, Skip):
+                self._count_duplicate(purpose)
+                return
+            log.warning(
+                "handler failed on %s (attempt %d/%d): %r",
+                event.id,
+                attempt,
+                self._retry.attempts,
+                error,
+                extra={"event_id": event.id},
+            )
+            if isinstance(step, DeadLetter):
+                await self._park(
+                    dead_letters, record, step.reason, step.detail, attempt, where, purpose
                 )
-                if attempt == self._retry.attempts:
-                    detail = f"{type(exc).__name__}: {exc}"
-                    await self._park(
-                        dead_letters, record, HANDLER_FAILED, detail, attempt, a, purpose
-                    )
-                    return
-                self.stats.retries += 1
-                await asyncio.sleep(self._retry.delay_after(attempt))
+                return
+            self.stats.retries += 1
+            self.metrics.retries.labels(*labels).inc()
+            await asyncio.sleep(step.delay_s)
+
+    def _count_duplicate(self, purpose: str) -> None:
+        self.stats.duplicates += 1
+        self.metrics.duplicates.labels(purpose).inc()
 
     async def _park(
         self,
@@ -305,10 +408,11 @@ class Consumer:
         reason: str,
         detail: str,
         attempts: int,
-        attributes: EventAttributes | None,
+        attributes: tuple[str, str, str] | None,
         purpose: str,
     ) -> None:
-        event_id = attributes.id if attributes else None
+        """Park `record`; `attributes` (source, event id, event type) if it was verified."""
+        event_id = attributes[1] if attributes else None
         log.warning(
             "dead-lettered: %s (%s)",
             reason,
@@ -317,11 +421,14 @@ class Consumer:
         )
         await dead_letters.park(record, reason, detail, attempts)
         self.stats.dead_lettered[reason] = self.stats.dead_lettered.get(reason, 0) + 1
+        self.metrics.dead_letters.labels(reason).inc()
         if attributes is not None:
             # Remember it, so a redelivery is not parked a second time.
             with self._inbox.transaction() as db:
-                a = attributes
-                self._inbox.record(db, a.source, a.id, a.type, purpose, InboxOutcome.DEAD_LETTERED)
+                source, event_id, event_type = attributes
+                self._inbox.record(
+                    db, source, event_id, event_type, purpose, InboxOutcome.DEAD_LETTERED
+                )
 
 
 class _Refused(Exception):

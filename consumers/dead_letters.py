@@ -10,6 +10,8 @@ from consumers.own_topic import OwnTopicProducer
 
 HANDLER_FAILED = "HANDLER_FAILED"
 NO_HANDLER = "NO_HANDLER"
+# The handler raised RejectDelivery: the back office refuses this delivery for good.
+HANDLER_REJECTED = "HANDLER_REJECTED"
 # No valid `bus_erase_by`: applying it would keep data no purge could ever find due.
 NO_ERASE_BY = "NO_ERASE_BY"
 WRONG_PURPOSE = "WRONG_PURPOSE"

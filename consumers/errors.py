@@ -30,3 +30,8 @@ class WithheldFieldError(ConsumerError, AttributeError):
         )
         self.field = field
         self.purpose = purpose
+
+
+class RejectDelivery(ConsumerError):
+    """Raised by a handler that refuses a delivery for good (e.g. a person its register cannot
+    take): the delivery is dead-lettered at once with the message, not retried."""

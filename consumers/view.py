@@ -1,22 +1,33 @@
-"""What a handler sees: a read-only, typed view of the fields released to this consumer and
-purpose, and of the event's envelope attributes. Every value was verified against the producer's
-signature before the view was built."""
+"""What a handler sees: the delivery's envelope attributes, and `data`, a read-only view of the
+fields released to this consumer and purpose, typed as the handler declares.
+
+`ReleasedEvent[AddressChanged]` types `event.data` as the event model: every field of the type
+checks under mypy, and a field the grant withholds raises WithheldFieldError when read. For the
+withheld fields to be visible to mypy as well, declare a per-grant view that `bus sdk views`
+generates from the policy (`ReleasedEvent[AddressChangedForTaxResidence]`): a Protocol with
+exactly the released fields, so reading a withheld one is a type error before it is a dead
+letter. Every value was verified against the producer's signature before the view was built.
+"""
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
 from bus.catalog import Event
 from consumers.errors import WithheldFieldError
 
+E = TypeVar("E")
 
-class ReleasedEvent:
-    """`event.new_address` returns the typed value if released; a withheld field of the event
-    type raises WithheldFieldError naming purpose and field; a name the type does not have raises
-    AttributeError.
+# The envelope attributes a handler may read; listed in errors for names that are none of them.
+ATTRIBUTES = ("id", "event_type", "source", "time", "purpose", "data")
 
-    The consumer SDK builds it; handlers only read it. Besides the fields: `id`, `event_type`,
-    `source` (the producer), `time` and `purpose` of the delivery.
+
+class ReleasedEvent(Generic[E]):
+    """One verified delivery. Attributes: `id` (the producer's event id: `event.id`, not
+    `event_id`), `event_type`, `source` (the producing agency), `time` (when it happened),
+    `purpose` (the purpose it was delivered for) and `data` (the released fields, typed as E).
+
+    The consumer SDK builds it (or `consumers.testing.released` in a test); handlers only read it.
     """
 
     __slots__ = (
@@ -29,6 +40,15 @@ class ReleasedEvent:
         "source",
         "time",
     )
+
+    id: str
+    event_type: str
+    source: str
+    time: datetime
+    purpose: str
+    _consumer: str
+    _event_class: type[Event]
+    _fields: dict[str, Any]
 
     def __init__(
         self,
@@ -51,33 +71,22 @@ class ReleasedEvent:
         set_(self, "_event_class", event_class)
         set_(self, "_fields", dict(fields))
 
-    id: str
-    event_type: str
-    source: str
-    time: datetime
-    purpose: str
-    _consumer: str
-    _event_class: type[Event]
-    _fields: dict[str, Any]
-
-    def __getattr__(self, name: str) -> Any:
-        # Only called for names that are not attributes of the view: the event's fields.
-        return self.field(name)
+    @property
+    def data(self) -> E:
+        """The released fields: `event.data.new_address.street`. A withheld field of the event
+        type raises WithheldFieldError; a name the type does not have, AttributeError."""
+        return cast(E, ReleasedFields(self))
 
     def field(self, name: str) -> Any:
-        """A field by name (also one whose name an envelope attribute shadows)."""
-        fields = object.__getattribute__(self, "_fields")
-        if name in fields:
-            return fields[name]
-        event_class = object.__getattribute__(self, "_event_class")
-        if name in event_class.model_fields:
-            raise WithheldFieldError(
-                event_class.event_type,
-                name,
-                object.__getattribute__(self, "_consumer"),
-                object.__getattribute__(self, "purpose"),
-            )
-        raise AttributeError(f"{event_class.event_type} has no field {name!r}")
+        """A field by name, as `data` reads it."""
+        if name in self._fields:
+            return self._fields[name]
+        if name in self._event_class.model_fields:
+            raise WithheldFieldError(self.event_type, name, self._consumer, self.purpose)
+        raise AttributeError(
+            f"{self.event_type} has no field {name!r} (a delivery's own attributes are "
+            f"{', '.join(ATTRIBUTES)})"
+        )
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("a released event is read-only")
@@ -105,3 +114,28 @@ class ReleasedEvent:
         return (
             f"ReleasedEvent({self.event_type} {self.id} for {self.purpose}: {self.released_fields})"
         )
+
+
+class ReleasedFields:
+    """`ReleasedEvent.data` at run time: attribute reads go to the released fields. Read-only,
+    and its repr names fields, never values."""
+
+    __slots__ = ("_event",)
+
+    def __init__(self, event: "ReleasedEvent[Any]") -> None:
+        object.__setattr__(self, "_event", event)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for names that are not slots: the event's fields.
+        event: ReleasedEvent[Any] = object.__getattribute__(self, "_event")
+        return event.field(name)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("a released event is read-only")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("a released event is read-only")
+
+    def __repr__(self) -> str:
+        event: ReleasedEvent[Any] = object.__getattribute__(self, "_event")
+        return f"ReleasedFields({event.event_type}: {event.released_fields})"

@@ -2,6 +2,7 @@
 
 import sqlite3
 
+from bus.catalog.population import AddressChanged, PersonDied
 from consumers.back_offices.back_office import BackOffice, Handles
 from consumers.back_offices.columns import ADDRESS_COLUMNS, address_values, upsert
 from consumers.view import ReleasedEvent
@@ -9,23 +10,23 @@ from consumers.view import ReleasedEvent
 TABLE = "voters"
 
 
-async def on_move(event: ReleasedEvent, db: sqlite3.Connection) -> None:
+async def on_move(event: ReleasedEvent[AddressChanged], db: sqlite3.Connection) -> None:
     """A voter moved: the new address, since when; eligible unless they moved abroad."""
     upsert(
         db,
         TABLE,
-        event.subject_id,
+        event.data.subject_id,
         {
-            **address_values(event.new_address),
-            "registered_since": event.effective_date,
-            "eligible": int(not event.moved_abroad),
+            **address_values(event.data.new_address),
+            "registered_since": event.data.effective_date,
+            "eligible": int(not event.data.moved_abroad),
         },
     )
 
 
-async def on_death(event: ReleasedEvent, db: sqlite3.Connection) -> None:
+async def on_death(event: ReleasedEvent[PersonDied], db: sqlite3.Connection) -> None:
     """A voter died: the date, and no longer eligible."""
-    upsert(db, TABLE, event.subject_id, {"died_on": event.date_of_death, "eligible": 0})
+    upsert(db, TABLE, event.data.subject_id, {"died_on": event.data.date_of_death, "eligible": 0})
 
 
 ELECTORAL_OFFICE_MUNICH = BackOffice(

@@ -8,6 +8,7 @@ bus delivered into it, and no row is erased while a younger delivery still justi
 """
 
 import sqlite3
+from typing import Any
 
 from consumers.consumer import Handler
 from consumers.erasure_queue import InboxEntry
@@ -26,11 +27,11 @@ def sources_schema(table: str) -> str:
 def recording_sources(table: str, handler: Handler) -> Handler:
     """`handler`, and then the link from the event to the row it wrote, in its transaction."""
 
-    async def handle(event: ReleasedEvent, db: sqlite3.Connection) -> None:
+    async def handle(event: ReleasedEvent[Any], db: sqlite3.Connection) -> None:
         await handler(event, db)
         db.execute(
             f"INSERT OR IGNORE INTO {table}_sources VALUES (?, ?, ?, ?)",  # noqa: S608 - ours
-            (event.source, event.id, event.purpose, event.subject_id),
+            (event.source, event.id, event.purpose, event.data.subject_id),
         )
 
     return handle

@@ -2,6 +2,7 @@
 
 import sqlite3
 
+from bus.catalog.population import AddressChanged, PersonDied
 from consumers.back_offices.back_office import BackOffice, Handles
 from consumers.back_offices.columns import ADDRESS_COLUMNS, address_values, upsert
 from consumers.view import ReleasedEvent
@@ -9,29 +10,29 @@ from consumers.view import ReleasedEvent
 TABLE = "taxpayers"
 
 
-async def on_move(event: ReleasedEvent, db: sqlite3.Connection) -> None:
+async def on_move(event: ReleasedEvent[AddressChanged], db: sqlite3.Connection) -> None:
     """A taxpayer moved: the new address, since when, and whether abroad."""
     upsert(
         db,
         TABLE,
-        event.subject_id,
+        event.data.subject_id,
         {
-            **address_values(event.new_address),
-            "resident_since": event.effective_date,
-            "moved_abroad": int(event.moved_abroad),
+            **address_values(event.data.new_address),
+            "resident_since": event.data.effective_date,
+            "moved_abroad": int(event.data.moved_abroad),
         },
     )
 
 
-async def on_death(event: ReleasedEvent, db: sqlite3.Connection) -> None:
+async def on_death(event: ReleasedEvent[PersonDied], db: sqlite3.Connection) -> None:
     """A taxpayer died: the date, and the municipality that registered the death."""
     upsert(
         db,
         TABLE,
-        event.subject_id,
+        event.data.subject_id,
         {
-            "died_on": event.date_of_death,
-            "death_registered_in": event.registration_municipality_code,
+            "died_on": event.data.date_of_death,
+            "death_registered_in": event.data.registration_municipality_code,
         },
     )
 

@@ -2,6 +2,7 @@
 
 import sqlite3
 
+from bus.catalog.population import AddressChanged
 from consumers.back_offices.back_office import BackOffice, Handles
 from consumers.back_offices.columns import ADDRESS_COLUMNS, address_values, upsert
 from consumers.view import ReleasedEvent
@@ -9,9 +10,9 @@ from consumers.view import ReleasedEvent
 TABLE = "keepers"
 
 
-async def on_move(event: ReleasedEvent, db: sqlite3.Connection) -> None:
+async def on_move(event: ReleasedEvent[AddressChanged], db: sqlite3.Connection) -> None:
     """A keeper moved: the new address."""
-    upsert(db, TABLE, event.subject_id, address_values(event.new_address))
+    upsert(db, TABLE, event.data.subject_id, address_values(event.data.new_address))
 
 
 VEHICLE_REGISTRY = BackOffice(

@@ -28,6 +28,7 @@ from bus.audit.indexer import IndexerOptions, run_indexer
 from bus.audit.reconcile import reconcile
 from bus.audit.store import open_store
 from bus.audit.store.audit_store import Checkpointing
+from bus.catalog.population import AddressChanged
 from bus.control.topology import ensure_checkpoints_topic
 from bus.devenv import broker
 from bus.kafka.admin import KafkaAdmin
@@ -136,7 +137,7 @@ class BackOffice:
         self.consumer.subscribe(TYPE, PURPOSE, self._apply)
 
     @staticmethod
-    async def _apply(event: ReleasedEvent, db: sqlite3.Connection) -> None:
+    async def _apply(event: ReleasedEvent[AddressChanged], db: sqlite3.Connection) -> None:
         db.execute("INSERT INTO applied (event_id) VALUES (?)", (event.id,))
 
     def applied(self) -> list[str]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bus.catalog.population import AddressChanged
 from bus.envelope.kafka_binding import header_map
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
@@ -40,8 +41,8 @@ def people_db(tmp_path: Path) -> SqliteInbox:
     return inbox
 
 
-async def record_it(event: ReleasedEvent, db: sqlite3.Connection) -> None:
-    db.execute("INSERT INTO applied VALUES (?, ?)", (event.id, event.subject_id))
+async def record_it(event: ReleasedEvent[AddressChanged], db: sqlite3.Connection) -> None:
+    db.execute("INSERT INTO applied VALUES (?, ?)", (event.id, event.data.subject_id))
 
 
 async def readable(bus: BackOfficeBus) -> None:
@@ -77,9 +78,9 @@ async def test_a_failing_handler_is_retried_then_dead_lettered(
     await readable(bus)
     attempts: list[str] = []
 
-    async def fails_on_poison(event: ReleasedEvent, db: sqlite3.Connection) -> None:
+    async def fails_on_poison(event: ReleasedEvent[AddressChanged], db: sqlite3.Connection) -> None:
         await record_it(event, db)  # written, then rolled back with the failed attempt
-        if event.subject_id == poison:
+        if event.data.subject_id == poison:
             attempts.append(event.id)
             raise RuntimeError("the legacy system is down")
 
@@ -116,9 +117,11 @@ async def test_forged_deliveries_and_withheld_fields_never_reach_the_handler(
     await readable(bus)
     handled: list[str] = []
 
-    async def reads_a_withheld_field_once(event: ReleasedEvent, db: sqlite3.Connection) -> None:
+    async def reads_a_withheld_field_once(
+        event: ReleasedEvent[AddressChanged], db: sqlite3.Connection
+    ) -> None:
         if event.id == header_map(curious.headers)["ce_id"]:
-            _ = event.effective_date  # not released for this purpose
+            _ = event.data.effective_date  # not released for this purpose
         handled.append(event.id)
 
     consumer = Consumer(bus.consumer, bus.connection, bus.keys, people_db(tmp_path))
@@ -155,7 +158,9 @@ async def test_a_handler_constraint_violation_is_a_failure_not_a_duplicate(
     await bus.write(bus.deliveries([moved_to_munich()]))
     await readable(bus)
 
-    async def violates_a_constraint(event: ReleasedEvent, db: sqlite3.Connection) -> None:
+    async def violates_a_constraint(
+        event: ReleasedEvent[AddressChanged], db: sqlite3.Connection
+    ) -> None:
         raise sqlite3.IntegrityError("UNIQUE constraint failed: taxpayers.tax_number")
 
     consumer = Consumer(
@@ -179,7 +184,7 @@ async def test_one_event_delivered_for_two_purposes_runs_both_handlers(
         await eventually(partial(consume_one, bus.connection, topic, f"{bus.consumer}.probe"))
     handled: list[tuple[str, str]] = []
 
-    async def for_purpose(event: ReleasedEvent, db: sqlite3.Connection) -> None:
+    async def for_purpose(event: ReleasedEvent[AddressChanged], db: sqlite3.Connection) -> None:
         handled.append((event.purpose, event.id))
 
     consumer = Consumer(bus.consumer, bus.connection, bus.keys, people_db(tmp_path))

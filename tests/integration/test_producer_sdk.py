@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bus.catalog.population import AddressChanged
 from bus.envelope.kafka_binding import KafkaRecord, header_map, verify_record
 from bus.kafka.admin import Acl, KafkaAdmin, Operation, Resource
 from bus.kafka.connection import KafkaConnection
@@ -158,7 +159,7 @@ async def test_a_retry_keeps_the_event_id_and_the_copy_is_applied_once(
     await eventually(partial(consume_one, bus.connection, bus.topic, f"{bus.consumer}.probe"))
     applied: list[str] = []
 
-    async def apply(event: ReleasedEvent, db: sqlite3.Connection) -> None:
+    async def apply(event: ReleasedEvent[AddressChanged], db: sqlite3.Connection) -> None:
         applied.append(event.id)
 
     consumer = Consumer(bus.consumer, bus.connection, bus.keys, SqliteInbox(tmp_path / "o.db"))

@@ -24,8 +24,8 @@ from consumers import Consumer, ReleasedEvent, SqliteInbox
 HANDLER_SECONDS = 0.002
 
 
-async def apply(event: ReleasedEvent, db: sqlite3.Connection) -> None:
-    db.execute("INSERT INTO applied VALUES (?, ?)", (event.id, event.subject_id))
+async def apply(event: ReleasedEvent[Any], db: sqlite3.Connection) -> None:
+    db.execute("INSERT INTO applied VALUES (?, ?)", (event.id, event.data.subject_id))
     await asyncio.sleep(HANDLER_SECONDS)
 
 

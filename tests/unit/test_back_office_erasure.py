@@ -22,7 +22,7 @@ TABLE = TAX_OFFICE_BAVARIA.table
 async def apply(inbox: SqliteInbox, event_id: str, erase_by: datetime) -> None:
     event = address_changed("P-1234-5678")
     released = ("subject_id", "new_address", "effective_date", "moved_abroad")
-    view = ReleasedEvent(
+    view: ReleasedEvent[AddressChanged] = ReleasedEvent(
         event_id=event_id,
         event_class=AddressChanged,
         source=SOURCE,

@@ -13,7 +13,7 @@ from tests.support.events import address_changed
 EVENT = address_changed("P-1234-5678")
 
 
-def view(*released: str) -> ReleasedEvent:
+def view(*released: str) -> ReleasedEvent[AddressChanged]:
     values = {name: getattr(EVENT, name) for name in released}
     return ReleasedEvent(
         event_id="e-1",
@@ -28,8 +28,8 @@ def view(*released: str) -> ReleasedEvent:
 
 def test_released_fields_read_as_typed_values() -> None:
     event = view("subject_id", "new_address")
-    assert event.subject_id == "P-1234-5678"
-    assert event.new_address.municipality_code == "09362000"
+    assert event.data.subject_id == "P-1234-5678"
+    assert event.data.new_address.municipality_code == "09362000"
     assert event.subject == "P-1234-5678"
     assert event.released_fields == ("subject_id", "new_address")
     assert event.is_released("new_address")
@@ -39,19 +39,21 @@ def test_released_fields_read_as_typed_values() -> None:
 def test_a_withheld_field_raises_naming_purpose_and_field() -> None:
     event = view("subject_id", "new_address")
     with pytest.raises(WithheldFieldError, match="previous_address") as caught:
-        _ = event.previous_address
+        _ = event.data.previous_address
     assert "vehicle-owner-address" in str(caught.value)
     assert "kba-de" in str(caught.value)
     with pytest.raises(AttributeError, match="has no field 'shoe_size'"):
-        _ = event.shoe_size
+        _ = event.data.shoe_size  # type: ignore[attr-defined]
 
 
 def test_the_view_is_read_only() -> None:
     event = view("subject_id")
     with pytest.raises(AttributeError, match="read-only"):
-        event.subject_id = "P-0000-0000"
+        event.data.subject_id = "P-0000-0000"  # type: ignore[misc]
     with pytest.raises(AttributeError, match="read-only"):
         event.id = "forged"
+    with pytest.raises(AttributeError, match="has no attribute 'event_id'"):
+        _ = event.event_id  # type: ignore[attr-defined]
     assert event.id == "e-1"
 
 
