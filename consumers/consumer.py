@@ -1,6 +1,6 @@
 """Consumer SDK: a back office handles (event type, purpose) with typed async handlers.
 
-    connection = load_profile("tax-by")           # the agency's own connection profile
+    connection = load_agency_profile("tax-by")    # the agency's own connection profile
     consumer = Consumer.from_profile(connection, KeyStore.from_directory(keys), SqliteInbox(db))
 
     @consumer.handler(AddressChanged, purpose="tax-residence")

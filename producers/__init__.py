@@ -1,5 +1,6 @@
 """Producer SDK and reference producers."""
 
+from bus.control.credentials import load_agency_profile
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.profile import load_profile
 from producers.errors import (
@@ -23,5 +24,6 @@ __all__ = [
     "ProducerNotStartedError",
     "ProducerUnavailableError",
     "PublishError",
+    "load_agency_profile",
     "load_profile",
 ]

@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from types import TracebackType
+from typing import Any, Self
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
@@ -29,6 +30,7 @@ from aiokafka.errors import (
 )
 
 from bus.catalog import Event
+from bus.control.credentials import load_agency_profile
 from bus.envelope.codec import issue_event
 from bus.envelope.kafka_binding import KafkaRecord, ingress_record
 from bus.kafka.connection import KafkaConnection
@@ -43,6 +45,7 @@ from producers.errors import (
 )
 
 log = logging.getLogger(__name__)
+NOT_STARTED = "the producer is not started: use `async with Producer(...)` or start()"
 
 
 class Producer:
@@ -91,6 +94,19 @@ class Producer:
         # Where an event type is published: the bus's ingress topic; a test passes its own.
         self._ingress_topic_of = ingress_topic_of
 
+    @classmethod
+    def from_profile(
+        cls,
+        private_key: AgencySigningKey,
+        connection: KafkaConnection | None = None,
+        **options: Any,
+    ) -> Self:
+        """The producer of the agency whose key `private_key` is; `connection` defaults to that
+        agency's connection profile (`load_agency_profile`: $BUS_PROFILE, else the one `bus
+        agency onboard` wrote). `options` as the constructor's keyword parameters."""
+        agency = private_key.agency_id
+        return cls(agency, private_key, connection or load_agency_profile(agency), **options)
+
     async def start(self) -> None:
         """Connect, retrying with exponential backoff; then fail with ProducerUnavailableError."""
         self._producer = await start_producer(
@@ -116,7 +132,7 @@ class Producer:
             await self._producer.stop()
             self._producer = None
 
-    async def __aenter__(self) -> "Producer":
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 
@@ -145,10 +161,17 @@ class Producer:
         If some fail, PublishError names the failed and the published ids (the idempotent producer
         keeps each partition's order, so a failure affects the events after it on that partition).
         """
-        producer = self._require_started()
+        if not self.started:
+            raise ProducerNotStartedError(NOT_STARTED)
         wanted = _checked_ids(event_ids, len(events))
         records = [self._record(event, i) for event, i in zip(events, wanted, strict=True)]
         ids = [_event_id(r) for r in records]
+        await self._send(records, ids)
+        return ids
+
+    async def _send(self, records: list[KafkaRecord], ids: list[str]) -> None:
+        """Send `records` and wait for every acknowledgement; PublishError names what failed."""
+        producer = self._require_started()
         # Enqueue one after the other so that records keep their order within each partition;
         # then wait for all acknowledgements together.
         pending: list[asyncio.Future[object] | BaseException] = []
@@ -169,7 +192,6 @@ class Producer:
                 published=[i for i in ids if i not in failed],
                 ids=ids,
             )
-        return ids
 
     def _record(self, event: Event, event_id: str | None) -> KafkaRecord:
         # Re-validate: a model built with model_construct() or mutated through __dict__ would
@@ -178,11 +200,14 @@ class Producer:
         issued = issue_event(checked, self._key, event_id=event_id)
         return replace(ingress_record(issued), topic=self._ingress_topic_of(issued.attributes.type))
 
+    @property
+    def started(self) -> bool:
+        """Whether `start` was called (and `stop` not since)."""
+        return self._producer is not None
+
     def _require_started(self) -> AIOKafkaProducer:
         if self._producer is None:
-            raise ProducerNotStartedError(
-                "the producer is not started: use `async with Producer(...)` or start()"
-            )
+            raise ProducerNotStartedError(NOT_STARTED)
         return self._producer
 
 
