@@ -9,8 +9,7 @@ from typing import Annotated
 
 import typer
 
-from bus.cli.params import ProfileOption
-from bus.cli.signals import stop_on_signals
+from bus.cli.params import MetricsPortOption, ProfileOption
 from bus.control.credentials import load_agency_profile
 from bus.keys import KeyStore
 from bus.util.logs import LogFormat, configure_logging
@@ -51,17 +50,18 @@ def run(
     keys: KeysOption = None,
     log_format: LogFormatOption = LogFormat.JSON,
     profile: ProfileOption = None,
+    metrics_port: MetricsPortOption = 0,
 ) -> None:
     """Keep AGENCY's table in step with its deliveries until SIGTERM or Ctrl-C, as AGENCY (its
     connection profile: --profile, else $BUS_PROFILE, else var/agencies/AGENCY.toml). What its
     retention says must be gone is erased at start and every hour."""
     office, inbox, consumer = _back_office(agency, database, keys, log_format, profile)
+    if metrics_port:
+        consumer.metrics.serve(metrics_port)
 
     async def main() -> None:
-        stop = asyncio.Event()
-        stop_on_signals(stop)
         logging.getLogger(__name__).info("%s running", office.title)
-        await consumer.run(stop)
+        await consumer.run_until_signalled()
 
     asyncio.run(main())
     inbox.close()

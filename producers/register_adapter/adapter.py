@@ -13,7 +13,9 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
+from typing import Any, Self
 
+from bus.control.credentials import load_agency_profile
 from bus.envelope.codec import issue_event
 from bus.envelope.kafka_binding import ingress_record
 from bus.kafka.connection import KafkaConnection
@@ -260,6 +262,20 @@ class RegisterAdapter:
             problems,
             moved_to=moved,
         )
+
+    @classmethod
+    def from_profile(
+        cls,
+        key: AgencySigningKey,
+        inbox: Path,
+        connection: KafkaConnection | None = None,
+        **options: Any,
+    ) -> Self:
+        """The adapter of the agency whose key `key` is, reading exports from `inbox`;
+        `connection` defaults to the agency's connection profile (`load_agency_profile`), as for
+        `Producer.from_profile`. `options` as the constructor's keyword parameters."""
+        agency = key.agency_id
+        return cls(agency, key, connection or load_agency_profile(agency), inbox, **options)
 
     def _settle_complete(self, path: Path, data: bytes, known: FileProgress) -> FileResult:
         """A file whose every row is committed: the same file after a crash before its move (move

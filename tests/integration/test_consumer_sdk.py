@@ -2,7 +2,10 @@
 verified, deduplicated, retried, dead-lettered, minimised, and refused another agency's topic."""
 
 import asyncio
+import re
+import socket
 import sqlite3
+import urllib.request
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -105,6 +108,44 @@ async def test_a_failing_handler_is_retried_then_dead_lettered(
     assert parked[0].value == bus.sent[1].value  # the original bytes, untouched
 
 
+async def test_decorated_handlers_a_bug_parked_at_once_and_the_metrics_served(
+    bus: BackOfficeBus, tmp_path: Path
+) -> None:
+    buggy = unique_name("P-buggy")
+    await bus.write(bus.deliveries([moved_to_munich(), moved_to_munich(buggy)]))
+    await readable(bus)
+    port = free_port()
+    consumer = Consumer.from_profile(
+        bus.connection, bus.keys, people_db(tmp_path), retry=FAST_RETRY, metrics_port=port
+    )
+    calls: list[str] = []
+
+    @consumer.handler(AddressChanged, purpose=PURPOSE)
+    async def on_move(event: ReleasedEvent[AddressChanged], db: sqlite3.Connection) -> None:
+        calls.append(event.data.subject_id)
+        if event.data.subject_id == buggy:
+            _ = event.event_id  # type: ignore[attr-defined]  # the README's old trap: a bug
+        await record_it(event, db)
+
+    with pytest.raises(ValueError, match="has a handler already"):
+        consumer.subscribe(AddressChanged, PURPOSE, on_move)
+    await run_until(consumer, lambda: consumer.stats.handled == 2)
+
+    assert consumer.agency_id == bus.consumer  # from the profile's principal
+    assert calls.count(buggy) == 1  # parked at once: an AttributeError would repeat
+    assert (consumer.stats.retries, consumer.stats.dead_lettered) == (0, {"HANDLER_FAILED": 1})
+    [parked] = await read_topic(bus.connection, dead_letter_topic(bus.consumer))
+    assert "'event_id'" in header_map(parked.headers)["bus_deadletter_detail"]
+    served = await asyncio.to_thread(metrics_page, port)
+    sample = consumer.metrics.registry.get_sample_value
+    labels = {"purpose": PURPOSE, "event_type": TYPE}
+    assert sample("bus_consumer_applied_total", labels) == 1
+    assert sample("bus_consumer_dead_letters_total", {"reason": "HANDLER_FAILED"}) == 1
+    assert sample("bus_consumer_handler_seconds_count", labels) == 2
+    assert re.search(r'bus_consumer_lag_records\{partition="\d",topic="[^"]+"\} 0\.0', served)
+    assert 'bus_consumer_dead_letters_total{reason="HANDLER_FAILED"} 1.0' in served
+
+
 async def test_forged_deliveries_and_withheld_fields_never_reach_the_handler(
     bus: BackOfficeBus, tmp_path: Path
 ) -> None:
@@ -195,3 +236,16 @@ async def test_one_event_delivered_for_two_purposes_runs_both_handlers(
     event_id = header_map(bus.sent[0].headers)["ce_id"]
     assert sorted(handled) == [("tax", event_id), ("tax-audit", event_id)]
     assert (consumer.stats.applied, consumer.stats.duplicates) == (2, 0)
+
+
+def metrics_page(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        page: str = response.read().decode()
+        return page
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
