@@ -33,6 +33,7 @@ bus's too). tests/unit/test_error_tree.py reads this drawing and checks it again
             TopicMismatchError                  bus.envelope.errors
             PartitionMismatchError              bus.envelope.errors
         EventFileError                          bus.policy.explain_input
+        ContractError                           bus.contracts.errors
         AuditRecordError                        bus.record.audit_record
         ErasureRecordError                      bus.record.erasure_record
         MarkerError                             bus.record.interest_marker

@@ -14,6 +14,7 @@ from bus.cli import (
     audit_reconcile,
     back_office,
     catalog,
+    contracts,
     demo,
     doctor,
     enforce,
@@ -59,6 +60,7 @@ app.command("watch")(watch.watch)
 app.add_typer(register_adapter.app, name="register-adapter")
 app.add_typer(back_office.app, name="back-office")
 app.add_typer(interest.app, name="interest")
+app.add_typer(contracts.app, name="contracts")
 
 
 def main() -> None:

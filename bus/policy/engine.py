@@ -8,8 +8,10 @@ Before any of that, `authorize_producer` decides whether the event's producer ma
 and `authorize_subscription` whether a subscription may be registered.
 """
 
+from collections.abc import Collection
+
 from bus.policy.decision import Decision, Outcome, ProducerDecision, Reason
-from bus.policy.documents import TerritorialRule
+from bus.policy.documents import Purpose, TerritorialRule
 from bus.policy.facts import EventFacts, Subscription
 from bus.policy.snapshot import CompiledGrant, Snapshot
 
@@ -62,11 +64,7 @@ def decide(
         if grant.requires_interest and not has_interest:
             reasons.append(Reason.NO_INTEREST)
         if not reasons:
-            classes = snapshot.field_classes.get(facts.event_type, {})
-            allowed = purpose.data_classes
-            released = tuple(
-                f for f in grant.fields if f in facts.fields and classes.get(f) in allowed
-            )
+            released = released_fields(snapshot, grant, purpose, facts.fields)
             held = (Reason.INTEREST_HELD,) if grant.requires_interest else ()
             return Decision(
                 Outcome.PERMIT,
@@ -85,6 +83,21 @@ def decide(
     if best_grant.requires_interest and has_interest:
         best = (*best, Reason.INTEREST_HELD)  # recorded, so a replay decides alike
     return _deny(snapshot, facts, subscription, best, best_grant)
+
+
+def released_fields(
+    snapshot: Snapshot, grant: CompiledGrant, purpose: Purpose, present: Collection[str]
+) -> tuple[str, ...]:
+    """Field minimisation: of the fields `present` in an event, those `grant` names and whose data
+    class `purpose` allows. What a PERMIT releases, and what a consumer's contract describes."""
+    classes = snapshot.field_classes.get(grant.event_type, {})
+    allowed = purpose.data_classes
+    return tuple(f for f in grant.fields if f in present and classes.get(f) in allowed)
+
+
+def still_open(grant: CompiledGrant, at: float) -> bool:
+    """Whether `grant` is valid at `at` or becomes valid later: one a subscription may name."""
+    return grant.valid_until is None or at < grant.valid_until
 
 
 def _deny(
@@ -158,7 +171,7 @@ def authorize_subscription(
     if purpose_doc.competence not in agency.competences:
         return decision._replace(outcome=Outcome.DENY, reasons=(Reason.NOT_COMPETENT,))
     grants = [g for g in snapshot.grants.get((consumer, event_type), ()) if g.purpose == purpose]
-    current = [g for g in grants if g.valid_until is None or at < g.valid_until]
+    current = [g for g in grants if still_open(g, at)]
     if not current:
         return decision._replace(
             outcome=Outcome.DENY, reasons=(Reason.GRANT_EXPIRED,), grant_id=grants[-1].id

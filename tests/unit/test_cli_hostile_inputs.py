@@ -86,6 +86,8 @@ BASELINES: dict[str, dict[str, str]] = {
     "interest add": {"agency": "tax-by", "subject": "P-0001", "purpose": "tax-residence"},
     "interest remove": {"agency": "tax-by", "subject": "P-0001", "purpose": "tax-residence"},
     "interest list": {"agency": "tax-by", "purpose": "tax-residence"},
+    "contracts asyncapi": {"consumer": "tax-by", "policy": REFERENCE},
+    "contracts jsonschema": {},
 }
 
 TEXT = ["", "x" * 5000, "a\x00b", "../../../etc/passwd", "tax by", "Ünï\u202ecode", NON_UTF8]
