@@ -16,7 +16,8 @@ from typing import Any, Generic, TypeVar, cast
 from bus.catalog import Event
 from consumers.errors import WithheldFieldError
 
-E = TypeVar("E")
+# Covariant: `data` is read-only, so a delivery of AddressChanged is also one of any view of it.
+E = TypeVar("E", covariant=True)
 
 # The envelope attributes a handler may read; listed in errors for names that are none of them.
 ATTRIBUTES = ("id", "event_type", "source", "time", "purpose", "data")

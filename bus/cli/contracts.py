@@ -81,14 +81,7 @@ def asyncapi(
     holds grants for, each message with only the fields released to it. Validated against the
     official AsyncAPI schema before it is written; exit 1 for an unknown consumer or one
     without grants."""
-    # The operator's profile names the servers, and without --policy reads the set in force.
-    if policy is None:
-        operator = load_profile("operator", profile)
-        connection: KafkaConnection | None = operator
-        policy_set = _in_force(operator)
-    else:
-        connection = load_profile("operator", profile) if profile else None
-        policy_set = load_policy_set(policy)
+    connection, policy_set = policy_and_operator(policy, profile)
     servers, tls = _servers(bootstrap, connection)
     document = asyncapi_document(
         compile_snapshot(policy_set), consumer, time.time(), servers, tls=tls
@@ -100,6 +93,17 @@ def asyncapi(
         return
     out.write_text(text, encoding="utf-8")
     typer.echo(f"wrote {out}: {len(document['channels'])} channel(s) for {consumer}", err=True)
+
+
+def policy_and_operator(
+    policy: Path | None, profile: Path | None
+) -> tuple[KafkaConnection | None, PolicySet]:
+    """The policy set from `policy`, else the one in force (read as the operator), and the
+    operator's connection where one was loaded (its servers are named in documents)."""
+    if policy is None:
+        operator = load_profile("operator", profile)
+        return operator, _in_force(operator)
+    return (load_profile("operator", profile) if profile else None), load_policy_set(policy)
 
 
 def _in_force(connection: KafkaConnection) -> PolicySet:

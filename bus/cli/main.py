@@ -24,6 +24,7 @@ from bus.cli import (
     policy,
     postgres,
     register_adapter,
+    sdk,
     subscriptions,
     topics,
     watch,
@@ -61,6 +62,7 @@ app.add_typer(register_adapter.app, name="register-adapter")
 app.add_typer(back_office.app, name="back-office")
 app.add_typer(interest.app, name="interest")
 app.add_typer(contracts.app, name="contracts")
+app.add_typer(sdk.app, name="sdk")
 
 
 def main() -> None:

@@ -88,6 +88,7 @@ BASELINES: dict[str, dict[str, str]] = {
     "interest list": {"agency": "tax-by", "purpose": "tax-residence"},
     "contracts asyncapi": {"consumer": "tax-by", "policy": REFERENCE},
     "contracts jsonschema": {},
+    "sdk views": {"consumer": "tax-by", "policy": REFERENCE},
 }
 
 TEXT = ["", "x" * 5000, "a\x00b", "../../../etc/passwd", "tax by", "Ünï\u202ecode", NON_UTF8]
