@@ -53,6 +53,7 @@ bus's too). tests/unit/test_error_tree.py reads this drawing and checks it again
         ConsumerError                           consumers.errors
             ConsumerNotAuthorizedError          consumers.errors
             WithheldFieldError                  consumers.errors
+            RejectDelivery                      consumers.errors
 
 Some also derive from a built-in error, so that code catching that one keeps working: CursorError,
 ProducerConfigError and InvalidEventIdError are ValueErrors, ProducerNotStartedError is a
