@@ -25,8 +25,8 @@ from tests.support.private_broker import free_ports
 
 @dataclass(frozen=True)
 class Fault:
-    """What the receiver does to one request: answer `status` at once, or wait `delay_s` first
-    and then handle it (status None)."""
+    """What the receiver does to one request: answer `status` at once, or handle it and wait
+    `delay_s` before answering (status None)."""
 
     status: int | None = None
     delay_s: float = 0.0
@@ -80,8 +80,9 @@ def running_receiver(
         fault = receiver.faults.pop(0) if receiver.faults else Fault()
         if fault.status is not None:
             return Response(status_code=fault.status, content=b"scripted fault")
-        await asyncio.sleep(fault.delay_s)
-        return await call_next(request)
+        response = await call_next(request)
+        await asyncio.sleep(fault.delay_s)  # stored, but the answer comes late
+        return response
 
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name=f"receiver-{port}", daemon=True)
