@@ -14,6 +14,7 @@ from bus.bridge.verdict import Verdict, verdict
 from bus.bridge.webhook_request import WebhookRequest
 from bus.bridge.webhook_signature import signature_headers
 from bus.keys import AgencySigningKey
+from bus.util.stopping import stopped_within
 from consumers.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ class WebhookPoster:
                 delay,
                 extra={"idempotency_key": request.key},
             )
-            if await _stopped_within(stop, delay):
+            if await stopped_within(stop, delay):
                 return None
 
     async def _attempt(self, request: WebhookRequest) -> tuple[int | None, str]:
@@ -99,11 +100,3 @@ class WebhookPoster:
         if response.status_code >= 300 and response.content:
             detail += f": {response.text[:_BODY_SHOWN]}"
         return response.status_code, detail
-
-
-async def _stopped_within(stop: asyncio.Event, seconds: float) -> bool:
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        return False
-    return True

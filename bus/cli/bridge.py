@@ -29,6 +29,7 @@ from bus.bridge.metrics import BridgeMetrics
 from bus.bridge.poster import WebhookPoster
 from bus.bridge.receipts import ReceiptStore
 from bus.bridge.receiver import receiver_app
+from bus.cli.back_office import KeysOption, LogFormatOption
 from bus.cli.params import MetricsPortOption, ProfileOption, agency_id, consumer_group
 from bus.cli.params import purpose_code as check_purpose
 from bus.cli.signals import stop_on_signals
@@ -86,13 +87,6 @@ AgencyArgument = Annotated[
     str,
     typer.Argument(help="The consuming agency, whose deliveries these are.", callback=agency_id),
 ]
-KeysOption = Annotated[
-    Path | None,
-    typer.Option(
-        help="Producers' public keys. Default: var/keys/public.", exists=True, file_okay=False
-    ),
-]
-LogFormatOption = Annotated[LogFormat, typer.Option(help="json or text.")]
 
 
 @app.command()
