@@ -47,12 +47,11 @@ from aiokafka.errors import (
 
 from bus.catalog import Event
 from bus.envelope.errors import EnvelopeError
-from bus.envelope.kafka_binding import header_map, verify_record
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.topics import consumer_group_prefix, delivery_topic
 from bus.keys import KeyStore
-from bus.record.erase_by import ERASE_BY_HEADER, parse_erase_by
-from consumers.dead_letters import NO_ERASE_BY, WRONG_PURPOSE, DeadLetters, position
+from consumers.dead_letters import DeadLetters, position
+from consumers.delivery_check import DeliveryRefusedError, check_delivery
 from consumers.erasure_records import ErasureRecords
 from consumers.errors import ConsumerNotAuthorizedError
 from consumers.handling import (
@@ -313,16 +312,13 @@ class Consumer:
     ) -> None:
         purpose = self._purposes[record.topic]
         try:
-            verified = verify_record(record.value, list(record.headers or ()), self._keys)
-            headers = header_map(record.headers or ())
-            if headers.get("bus_purpose") != purpose:
-                raise _Refused(WRONG_PURPOSE, f"not delivered for purpose {purpose!r}")
-            erase_by = _deadline(headers.get(ERASE_BY_HEADER))
-        except (EnvelopeError, _Refused) as exc:
+            checked = check_delivery(record.value, record.headers or (), self._keys, purpose)
+        except (EnvelopeError, DeliveryRefusedError) as exc:
             step = before_handler(Refusal(exc.reason, str(exc)), False, False, "")
             assert isinstance(step, DeadLetter)  # a refusal is always parked
             await self._park(dead_letters, record, step.reason, step.detail, 0, None, purpose)
             return
+        verified, erase_by = checked.verified, checked.erase_by
         a = verified.attributes
         handler = self._handlers.get((purpose, a.type))
         step = before_handler(
@@ -429,20 +425,3 @@ class Consumer:
                 self._inbox.record(
                     db, source, event_id, event_type, purpose, InboxOutcome.DEAD_LETTERED
                 )
-
-
-class _Refused(Exception):
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-
-
-def _deadline(text: str | None) -> datetime:
-    """The delivery's erasure deadline; refused if absent or not a time with a zone. Fail closed:
-    data applied without a deadline would never be found due, so it is not applied at all."""
-    if text is None:
-        raise _Refused(NO_ERASE_BY, f"no {ERASE_BY_HEADER} header: the enforcer set no deadline")
-    try:
-        return parse_erase_by(text)
-    except ValueError:
-        raise _Refused(NO_ERASE_BY, f"{ERASE_BY_HEADER} {text[:40]!r} is no time") from None

@@ -13,6 +13,7 @@ from bus.cli import (
     audit_index,
     audit_reconcile,
     back_office,
+    bridge,
     catalog,
     contracts,
     demo,
@@ -60,6 +61,7 @@ app.command("doctor")(doctor.doctor)
 app.command("watch")(watch.watch)
 app.add_typer(register_adapter.app, name="register-adapter")
 app.add_typer(back_office.app, name="back-office")
+app.add_typer(bridge.app, name="bridge")
 app.add_typer(interest.app, name="interest")
 app.add_typer(contracts.app, name="contracts")
 app.add_typer(sdk.app, name="sdk")

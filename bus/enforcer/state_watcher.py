@@ -52,6 +52,7 @@ from bus.enforcer.staleness import StalenessClock
 from bus.errors import BusError
 from bus.policy.facts import Subscription
 from bus.policy.snapshot import Snapshot
+from bus.util.stopping import stopped_within
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +230,7 @@ class StateWatcher:
         while not stop.is_set():
             if await self._attempt():
                 return True
-            if await _stopped_within(stop, self._backoff.delay(self._failures)):
+            if await stopped_within(stop, self._backoff.delay(self._failures)):
                 break
         return False
 
@@ -247,7 +248,7 @@ class StateWatcher:
                 if self._failures == 0
                 else self._backoff.delay(self._failures)
             )
-            if await _stopped_within(stop, wait):
+            if await stopped_within(stop, wait):
                 return
             await self._attempt()
 
@@ -342,14 +343,6 @@ class StateWatcher:
             paused_because=self.paused_because(),
             subscriptions_held_back=len(self._held_back),
         )
-
-
-async def _stopped_within(stop: asyncio.Event, seconds: float) -> bool:
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        return False
-    return True
 
 
 def _describe(subscription: Subscription) -> str:

@@ -23,14 +23,17 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from bus.bridge.bridge_key import generate_bridge_key
 from bus.cli.failures import UNEXPECTED
 from bus.cli.main import app
+from bus.keys import AgencySigningKey
 
 REFERENCE = str(Path("policies/reference").resolve())
 EVENT = str(Path("policies/reference/examples/address-changed-munich.json").resolve())
 TYPE = "population.AddressChanged"
 NON_UTF8 = os.fsdecode(b"\xff\xfe")  # what a non-UTF-8 argument becomes (surrogate escapes)
 SKIPPED_GROUPS = ("audit",)
+PRODUCER = AgencySigningKey.generate("muni-muc")
 
 # Valid values for each command's required parameters (and what a sweep must not trip over).
 # `{tmp}` is the test's own folder.
@@ -83,6 +86,20 @@ BASELINES: dict[str, dict[str, str]] = {
     "register-adapter run": {"agency": "muni-09162000", "inbox": "{tmp}/inbox"},
     "back-office run": {"agency": "tax-by"},
     "back-office purge": {"agency": "tax-by"},
+    "bridge keygen": {"agency": "tax-by"},
+    "bridge webhook": {
+        "agency": "tax-by",
+        "url": "https://back-office.example/deliveries",
+        "purpose": "tax-residence",
+        "key": "{tmp}/tax-by.bridge-key.pem",
+        "keys": "{tmp}/keys",
+    },
+    "bridge receiver": {
+        "port": "8080",
+        "db": "{tmp}/receiver.db",
+        "bridge_public_key": "{tmp}/tax-by.bridge-public.pem",
+        "keys": "{tmp}/keys",
+    },
     "interest add": {"agency": "tax-by", "subject": "P-0001", "purpose": "tax-residence"},
     "interest remove": {"agency": "tax-by", "subject": "P-0001", "purpose": "tax-residence"},
     "interest list": {"agency": "tax-by", "purpose": "tax-residence"},
@@ -246,6 +263,10 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("BUS_KAFKA_PORT", "1")  # invalid: nothing reaches (or starts) a broker
     (tmp_path / "inbox").mkdir()
     (tmp_path / "plain-file").write_text("not what was asked for\n")
+    # Valid keys for the bridge's commands, so the sweep reaches each of their options.
+    generate_bridge_key("tax-by", tmp_path)
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "muni-muc.pub.pem").write_bytes(PRODUCER.public_pem())
     return tmp_path
 
 
