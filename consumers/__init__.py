@@ -1,9 +1,14 @@
-"""Consumer SDK and reference back offices."""
+"""Consumer SDK and reference back offices.
+
+A back office keeps its inbox in its own database: `SqliteInbox` (a file) or `PostgresInbox` (its
+PostgreSQL database, beside its own tables); both are an `Inbox` (consumers/inbox_protocol.py).
+"""
 
 from consumers.consumer import Consumer, ConsumerStats
 from consumers.erasure_queue import InboxEntry
 from consumers.errors import ConsumerError, ConsumerNotAuthorizedError, WithheldFieldError
-from consumers.inbox import SqliteInbox
+from consumers.inbox import Inbox, InboxOutcome, SqliteInbox
+from consumers.inbox_postgres import PostgresInbox
 from consumers.purge import Eraser, PurgeResult
 from consumers.retry import RetryPolicy
 from consumers.view import ReleasedEvent
@@ -14,7 +19,10 @@ __all__ = [
     "ConsumerNotAuthorizedError",
     "ConsumerStats",
     "Eraser",
+    "Inbox",
     "InboxEntry",
+    "InboxOutcome",
+    "PostgresInbox",
     "PurgeResult",
     "ReleasedEvent",
     "RetryPolicy",

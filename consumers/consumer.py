@@ -29,6 +29,7 @@ import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import (
@@ -55,7 +56,7 @@ from consumers.dead_letters import (
 )
 from consumers.erasure_records import ErasureRecords
 from consumers.errors import ConsumerNotAuthorizedError, WithheldFieldError
-from consumers.inbox import InboxOutcome, SqliteInbox
+from consumers.inbox import Inbox, InboxOutcome
 from consumers.purge import Eraser, PurgeResult, purge
 from consumers.retry import RetryPolicy
 from consumers.view import ReleasedEvent
@@ -115,7 +116,7 @@ class Consumer:
         agency_id: str,
         connection: KafkaConnection,
         keys: KeyStore,
-        inbox: SqliteInbox,
+        inbox: Inbox[Any],
         *,
         group: str = "back-office",
         retry: RetryPolicy = DEFAULT_RETRY,
@@ -132,14 +133,14 @@ class Consumer:
         self._max_batch = max_batch
         self._handlers: dict[tuple[str, str], Handler] = {}  # (purpose, event type)
         self._purposes: dict[str, str] = {}  # delivery topic -> purpose
-        self._erasers: dict[tuple[str, str], Eraser] = {}  # (purpose, event type)
+        self._erasers: dict[tuple[str, str], Eraser[Any]] = {}  # (purpose, event type)
         self._purge_every_s = purge_every_s
         self._clock = clock
         self.stats = ConsumerStats()
         self.last_purge: PurgeResult | None = None
 
     def subscribe(
-        self, event_type: str, purpose: str, handler: Handler, erase: Eraser | None = None
+        self, event_type: str, purpose: str, handler: Handler, erase: Eraser[Any] | None = None
     ) -> None:
         """Handle `event_type` delivered for `purpose` (the subscription must exist on the bus:
         `bus subscribe`; the SDK only reads what the bus delivers). `erase` deletes or anonymises
@@ -277,7 +278,7 @@ class Consumer:
                 return
             except Exception as exc:
                 handled_meanwhile = self._inbox.seen(a.source, a.id, purpose) is not None
-                if isinstance(exc, sqlite3.IntegrityError) and handled_meanwhile:
+                if self._inbox.lost_race(exc) and handled_meanwhile:
                     # Another writer recorded this event first: its effects stand, ours rolled back.
                     self.stats.duplicates += 1
                     return

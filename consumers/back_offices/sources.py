@@ -36,7 +36,7 @@ def recording_sources(table: str, handler: Handler) -> Handler:
     return handle
 
 
-def erasing_rows(table: str) -> Eraser:
+def erasing_rows(table: str) -> Eraser[sqlite3.Connection]:
     """The erase handler of `table`: drop the event's links, and each row left with none."""
 
     async def erase(entry: InboxEntry, db: sqlite3.Connection) -> None:
