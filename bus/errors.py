@@ -54,6 +54,9 @@ bus's too). tests/unit/test_error_tree.py reads this drawing and checks it again
             ConsumerNotAuthorizedError          consumers.errors
             WithheldFieldError                  consumers.errors
             RejectDelivery                      consumers.errors
+            DeliveryRefusedError                consumers.delivery_check
+        BridgeError                             bus.bridge.errors
+            WebhookSignatureError               bus.bridge.webhook_signature
 
 Some also derive from a built-in error, so that code catching that one keeps working: CursorError,
 ProducerConfigError and InvalidEventIdError are ValueErrors, ProducerNotStartedError is a
@@ -69,8 +72,6 @@ there turns them into one of the above or into an outcome.
     DuplicateKeyError           bus.policy.yaml_lines   the loader turns it into PolicyFileError
     ProcessingFault             bus.enforcer.failures   marks any failure of the enforcer's own
                                                         work on a record for the retry plan
-    _Refused                    consumers.consumer      private signal: the delivery is
-                                                        dead-lettered with its reason
     _UnknownTopicError          bus.kafka.admin         private signal: a topic not known yet is
                                                         asked again, then a BrokerError
     StuckCallError              bus.enforcer.txn_producer  a librdkafka call past its watchdog:

@@ -1,4 +1,8 @@
-"""Consumer SDK and reference back offices."""
+"""Consumer SDK and reference back offices.
+
+A back office keeps its inbox in its own database: `SqliteInbox` (a file) or `PostgresInbox` (its
+PostgreSQL database, beside its own tables); both are an `Inbox` (consumers/inbox_protocol.py).
+"""
 
 from bus.control.credentials import load_agency_profile
 from consumers.consumer import Consumer, ConsumerStats
@@ -9,7 +13,8 @@ from consumers.errors import (
     RejectDelivery,
     WithheldFieldError,
 )
-from consumers.inbox import SqliteInbox
+from consumers.inbox import Inbox, InboxOutcome, SqliteInbox
+from consumers.inbox_postgres import PostgresInbox
 from consumers.purge import Eraser, PurgeResult
 from consumers.retry import RetryPolicy
 from consumers.view import ReleasedEvent
@@ -20,7 +25,10 @@ __all__ = [
     "ConsumerNotAuthorizedError",
     "ConsumerStats",
     "Eraser",
+    "Inbox",
     "InboxEntry",
+    "InboxOutcome",
+    "PostgresInbox",
     "PurgeResult",
     "RejectDelivery",
     "ReleasedEvent",

@@ -30,12 +30,11 @@ every `purge_every_s` (consumers/purge.py); `purge_now` does it once (`bus back-
 import asyncio
 import logging
 import signal
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Self, TypeVar
+from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import (
@@ -61,7 +60,7 @@ from consumers.handling import (
     after_failure,
     before_handler,
 )
-from consumers.inbox import InboxOutcome, SqliteInbox
+from consumers.inbox import Inbox, InboxOutcome
 from consumers.metrics import ConsumerMetrics
 from consumers.purge import Eraser, PurgeResult, purge
 from consumers.retry import RetryPolicy
@@ -70,9 +69,11 @@ from consumers.view import ReleasedEvent
 log = logging.getLogger(__name__)
 
 E = TypeVar("E")
+# The connection the inbox hands its handlers (sqlite3.Connection, psycopg.Connection).
+C = TypeVar("C")
 # The handler writes through the connection it is given: the same transaction as the inbox entry.
-Handler = Callable[[ReleasedEvent[Any], sqlite3.Connection], Awaitable[None]]
-TypedHandler = Callable[[ReleasedEvent[E], sqlite3.Connection], Awaitable[None]]
+Handler = Callable[[ReleasedEvent[Any], C], Awaitable[None]]
+TypedHandler = Callable[[ReleasedEvent[E], C], Awaitable[None]]
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 DEFAULT_RETRY = RetryPolicy()
 Clock = Callable[[], datetime]
@@ -100,7 +101,7 @@ class ConsumerStats:
         return self.applied + self.duplicates + sum(self.dead_lettered.values())
 
 
-class Consumer:
+class Consumer(Generic[C]):
     """A back office's connection to the bus: verifies its deliveries and runs its handlers.
 
     Build it with `from_profile` (the agency is the profile's principal), register handlers with
@@ -128,7 +129,7 @@ class Consumer:
         agency_id: str,
         connection: KafkaConnection,
         keys: KeyStore,
-        inbox: SqliteInbox,
+        inbox: Inbox[C],
         *,
         group: str = "back-office",
         retry: RetryPolicy = DEFAULT_RETRY,
@@ -144,9 +145,9 @@ class Consumer:
         self._group = f"{consumer_group_prefix(agency_id)}{group}"
         self._retry = retry
         self._max_batch = max_batch
-        self._handlers: dict[tuple[str, str], Handler] = {}  # (purpose, event type)
+        self._handlers: dict[tuple[str, str], Handler[C]] = {}  # (purpose, event type)
         self._purposes: dict[str, str] = {}  # delivery topic -> purpose
-        self._erasers: dict[tuple[str, str], Eraser] = {}  # (purpose, event type)
+        self._erasers: dict[tuple[str, str], Eraser[C]] = {}  # (purpose, event type)
         self._purge_every_s = purge_every_s
         self._clock = clock
         self.stats = ConsumerStats()
@@ -156,15 +157,15 @@ class Consumer:
 
     @classmethod
     def from_profile(
-        cls, connection: KafkaConnection, keys: KeyStore, inbox: SqliteInbox, **options: Any
-    ) -> Self:
+        cls, connection: KafkaConnection, keys: KeyStore, inbox: Inbox[C], **options: Any
+    ) -> "Consumer[C]":
         """The consumer of the agency whose principal `connection` is (`load_profile(...)`);
         `options` as the constructor's keyword parameters."""
         return cls(connection.username, connection, keys, inbox, **options)
 
     def handler(
-        self, event_class: type[E], purpose: str, *, erase: Eraser | None = None
-    ) -> Callable[[TypedHandler[E]], TypedHandler[E]]:
+        self, event_class: type[E], purpose: str, *, erase: Eraser[C] | None = None
+    ) -> Callable[[TypedHandler[E, C]], TypedHandler[E, C]]:
         """Decorator: the function handles `event_class` delivered for `purpose`. Annotate its
         event as `ReleasedEvent[EventClass]`, or as a view of the released fields (`bus sdk
         views`); mypy checks that it fits the event class. See `subscribe` for `erase`."""
@@ -172,7 +173,7 @@ class Consumer:
             raise TypeError(f"{event_class!r} is no event class of the catalogue")
         event_type = event_class.event_type
 
-        def register(function: TypedHandler[E]) -> TypedHandler[E]:
+        def register(function: TypedHandler[E, C]) -> TypedHandler[E, C]:
             self.subscribe(event_type, purpose, function, erase)
             return function
 
@@ -182,8 +183,8 @@ class Consumer:
         self,
         event_type: str | type[Event],
         purpose: str,
-        handler: Handler,
-        erase: Eraser | None = None,
+        handler: Handler[C],
+        erase: Eraser[C] | None = None,
     ) -> None:
         """Handle `event_type` (a catalogue class or its type name) delivered for `purpose`; a
         second handler for the same pair is refused (ValueError). (The subscription must exist on the bus:
@@ -346,7 +347,7 @@ class Consumer:
 
     async def _apply(
         self,
-        handler: Handler,
+        handler: Handler[C],
         event: ReleasedEvent[Any],
         record: ConsumerRecord[bytes, bytes],
         dead_letters: DeadLetters,
@@ -369,7 +370,7 @@ class Consumer:
                 self.stats.applied += 1
                 self.metrics.applied.labels(*labels).inc()
                 return
-            lost_race = isinstance(error, sqlite3.IntegrityError) and (
+            lost_race = self._inbox.lost_race(error) and (
                 self._inbox.seen(event.source, event.id, purpose) is not None
             )
             step = after_failure(error, attempt, self._retry, lost_race)

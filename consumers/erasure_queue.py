@@ -1,5 +1,6 @@
 """The inbox entries whose retention ran out, and the erasures not yet reported: the queries the
-purge (consumers/purge.py) works through, on the inbox's own connection.
+purge (consumers/purge.py) works through, here on SQLite (`SqliteInbox` runs them on its own
+connection; consumers/inbox_postgres.py has the same queries for PostgreSQL).
 
 An entry goes through three states: applied with a deadline; erased (the back office's erase
 handler ran, in the same transaction that set `erased_at`); reported (its erasure record reached

@@ -1,4 +1,5 @@
-"""The back office's own SQLite database, with the inbox of deliveries already handled.
+"""The back office's own SQLite database, with the inbox of deliveries already handled (the
+`Inbox` on SQLite; consumers/inbox_postgres.py is the one on PostgreSQL).
 
 A handler's writes and the inbox entry commit in one SQLite transaction, so a redelivered event
 (after a crash, a rebalance, a replay) is recognised and skipped: effects happen exactly once even
@@ -18,11 +19,16 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
+from typing import Self
 
 from bus.envelope.attributes import format_time
 from bus.util.private_files import create_private_file
+from consumers import erasure_queue
+from consumers.erasure_queue import InboxEntry
+from consumers.inbox_protocol import Inbox, InboxOutcome
+
+__all__ = ["UNKNOWN_SOURCE", "Inbox", "InboxEntry", "InboxOutcome", "SqliteInbox"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS bus_inbox (
@@ -45,13 +51,8 @@ _DUE_INDEX = (
 )
 # Entries of the first schema (keyed by event id alone) carry no source; see _migrate.
 UNKNOWN_SOURCE = ""
-
-
-class InboxOutcome(StrEnum):
-    """How a delivery was finished: its handler's writes committed, or it was dead-lettered."""
-
-    APPLIED = "applied"
-    DEAD_LETTERED = "dead-lettered"
+# SQLite's name for a database that lives in memory only (no file to create or protect).
+_IN_MEMORY = Path(":memory:")
 
 
 class SqliteInbox:
@@ -65,7 +66,8 @@ class SqliteInbox:
     """
 
     def __init__(self, path: Path) -> None:
-        create_private_file(path)
+        if path != _IN_MEMORY:
+            create_private_file(path)
         # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE … COMMIT) below.
         self.db = sqlite3.connect(path, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -75,6 +77,11 @@ class SqliteInbox:
             db.execute(_SCHEMA)
             _add_retention_columns(db)
             db.execute(_DUE_INDEX)
+
+    @classmethod
+    def in_memory(cls) -> Self:
+        """An inbox in a database of its own that lives in memory and goes with `close()`."""
+        return cls(_IN_MEMORY)
 
     def seen(self, source: str, event_id: str, purpose: str) -> InboxOutcome | None:
         """The outcome if this event was handled for this purpose already; an entry kept from the
@@ -123,6 +130,29 @@ class SqliteInbox:
                 None if erase_by is None else format_time(erase_by),
             ),
         )
+
+    def lost_race(self, error: BaseException) -> bool:
+        """Whether `error` is a constraint violation: the inbox entry's key, or a key of the
+        handler's own that the winning writer's committed effects hold already. (Any
+        IntegrityError: the consumer counts it as a lost race only if the entry is there.)"""
+        return isinstance(error, sqlite3.IntegrityError)
+
+    def due_entries(self, now: datetime, limit: int, skip: int = 0) -> list[InboxEntry]:
+        """Applied entries due at `now` and not erased yet, the most overdue first."""
+        return erasure_queue.due_entries(self.db, now, limit, skip)
+
+    def mark_erased(self, db: sqlite3.Connection, entry: InboxEntry, at: datetime) -> None:
+        """Record that `entry`'s data was erased at `at`, inside the erase handler's transaction."""
+        erasure_queue.mark_erased(db, entry, at)
+
+    def unreported(self) -> list[InboxEntry]:
+        """Erased entries whose erasure record has not reached the erasures topic yet."""
+        return erasure_queue.unreported(self.db)
+
+    def mark_reported(self, entries: list[InboxEntry], at: datetime) -> None:
+        """Record that the erasure records of `entries` are on the erasures topic."""
+        with self.transaction() as db:
+            erasure_queue.mark_reported(db, entries, at)
 
     def close(self) -> None:
         """Close the database connection."""

@@ -1,32 +1,25 @@
 """Storage limitation in the back office: erase what the bus said must be gone, and say so.
 
 For each inbox entry whose deadline (`bus_erase_by`) has passed, the back office's erase handler
-for that purpose and event type deletes or anonymises what the event wrote, in one SQLite
+for that purpose and event type deletes or anonymises what the event wrote, in one database
 transaction with the mark that the entry is erased; then every erased entry not yet reported gets
 an erasure record on the agency's erasures topic. An entry with no erase handler, or whose
 handler fails, stays due (and shows as overdue in the citizen's report) until a purge erases it.
 """
 
 import logging
-import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from consumers.erasure_queue import (
-    InboxEntry,
-    due_entries,
-    mark_erased,
-    mark_reported,
-    unreported,
-)
+from consumers.erasure_queue import InboxEntry
 from consumers.erasure_records import ErasureRecords
-from consumers.inbox import SqliteInbox
+from consumers.inbox_protocol import C, Inbox
 
 log = logging.getLogger(__name__)
 
-# Deletes or anonymises, through the connection it is given, what the entry's event wrote.
-Eraser = Callable[[InboxEntry, sqlite3.Connection], Awaitable[None]]
+# Deletes or anonymises, through the inbox's connection it is given, what the entry's event wrote.
+Eraser = Callable[[InboxEntry, C], Awaitable[None]]
 BATCH = 500
 
 
@@ -42,8 +35,8 @@ class PurgeResult:
 
 
 async def purge(
-    inbox: SqliteInbox,
-    erasers: Mapping[tuple[str, str], Eraser],
+    inbox: Inbox[C],
+    erasers: Mapping[tuple[str, str], Eraser[C]],
     records: ErasureRecords | None,
     now: datetime,
     progress: Callable[[PurgeResult], None] | None = None,
@@ -52,17 +45,16 @@ async def purge(
     the erased ones through `records` (None: leave them for the next purge that can).
     `progress` is called after each batch."""
     result = PurgeResult()
-    while entries := due_entries(inbox.db, now, BATCH, skip=result.failed + result.no_eraser):
+    while entries := inbox.due_entries(now, BATCH, skip=result.failed + result.no_eraser):
         for entry in entries:
             await _erase(inbox, erasers.get((entry.purpose, entry.event_type)), entry, now, result)
         if progress:
             progress(result)
     if records is not None:
-        waiting = unreported(inbox.db)
+        waiting = inbox.unreported()
         if waiting:
             await records.send(waiting)
-            with inbox.transaction() as db:
-                mark_reported(db, waiting, now)
+            inbox.mark_reported(waiting, now)
             result.reported = len(waiting)
             if progress:
                 progress(result)
@@ -70,8 +62,8 @@ async def purge(
 
 
 async def _erase(
-    inbox: SqliteInbox,
-    eraser: Eraser | None,
+    inbox: Inbox[C],
+    eraser: Eraser[C] | None,
     entry: InboxEntry,
     now: datetime,
     result: PurgeResult,
@@ -88,7 +80,7 @@ async def _erase(
     try:
         with inbox.transaction() as db:
             await eraser(entry, db)
-            mark_erased(db, entry, now)
+            inbox.mark_erased(db, entry, now)
     except Exception as exc:  # the next purge tries again; the entry stays due meanwhile
         result.failed += 1
         log.warning("erase handler failed on %s: %r", entry.event_id, exc)

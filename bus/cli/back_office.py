@@ -103,7 +103,7 @@ def _back_office(
     keys: Path | None,
     log_format: LogFormat,
     profile: Path | None,
-) -> tuple[BackOffice, SqliteInbox, Consumer]:
+) -> tuple[BackOffice, SqliteInbox, Consumer[sqlite3.Connection]]:
     office = OFFICES.get(agency)
     if office is None:
         raise typer.BadParameter(f"unknown back office {agency!r}; known: {', '.join(OFFICES)}")

@@ -20,7 +20,7 @@ class Handles:
 
     event_type: str
     purpose: str
-    handler: Handler
+    handler: Handler[sqlite3.Connection]
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class BackOffice:
         retry: RetryPolicy | None = None,
         purge_every_s: float | None = PURGE_EVERY_S,
         clock: Clock = utc_now,
-    ) -> Consumer:
+    ) -> Consumer[sqlite3.Connection]:
         """A Consumer for this agency with every handler and its erase handler subscribed,
         writing into `inbox` (see Consumer for the parameters; `retry` defaults to
         RetryPolicy())."""

@@ -24,7 +24,9 @@ def sources_schema(table: str) -> str:
     )
 
 
-def recording_sources(table: str, handler: Handler) -> Handler:
+def recording_sources(
+    table: str, handler: Handler[sqlite3.Connection]
+) -> Handler[sqlite3.Connection]:
     """`handler`, and then the link from the event to the row it wrote, in its transaction."""
 
     async def handle(event: ReleasedEvent[Any], db: sqlite3.Connection) -> None:
@@ -37,7 +39,7 @@ def recording_sources(table: str, handler: Handler) -> Handler:
     return handle
 
 
-def erasing_rows(table: str) -> Eraser:
+def erasing_rows(table: str) -> Eraser[sqlite3.Connection]:
     """The erase handler of `table`: drop the event's links, and each row left with none."""
 
     async def erase(entry: InboxEntry, db: sqlite3.Connection) -> None:

@@ -7,6 +7,11 @@ from pathlib import Path
 import pytest
 
 from tests.support.audit_stores import RawSql, postgres_store_url, sqlite_store_url
+from tests.support.inbox_databases import (
+    InboxDatabase,
+    postgres_inbox_database,
+    sqlite_inbox_database,
+)
 
 HERE = Path(__file__).parent
 
@@ -27,3 +32,13 @@ def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[t
         location = postgres_store_url(request.getfixturevalue("postgres_url"))
     with location as url_and_raw:
         yield url_and_raw
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def inbox_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[InboxDatabase]:
+    """A fresh back-office database on each of the inbox's databases."""
+    if request.param == "sqlite":
+        yield sqlite_inbox_database(tmp_path)
+    else:
+        with postgres_inbox_database(request.getfixturevalue("postgres_url")) as database:
+            yield database

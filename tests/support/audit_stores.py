@@ -30,9 +30,8 @@ class RawSql:
         return self._one(sql, params)
 
 
-@contextmanager
-def sqlite_store_url(directory: Path) -> Iterator[tuple[str, RawSql]]:
-    path = directory / "audit.db"
+def sqlite_raw(path: Path) -> RawSql:
+    """Raw SQL on the SQLite database in `path`, a connection per statement."""
 
     def one(sql: str, params: tuple[Any, ...]) -> Rows:
         with sqlite3.connect(path) as db:
@@ -42,12 +41,20 @@ def sqlite_store_url(directory: Path) -> Iterator[tuple[str, RawSql]]:
         with sqlite3.connect(path) as db:
             db.executemany(sql, rows)
 
-    yield f"sqlite:///{path}", RawSql(one, many)
+    return RawSql(one, many)
 
 
 @contextmanager
-def postgres_store_url(server_url: str) -> Iterator[tuple[str, RawSql]]:
-    schema = unique_name("audit").replace("-", "_").lower()
+def sqlite_store_url(directory: Path) -> Iterator[tuple[str, RawSql]]:
+    path = directory / "audit.db"
+    yield f"sqlite:///{path}", sqlite_raw(path)
+
+
+@contextmanager
+def postgres_store_url(server_url: str, name: str = "audit") -> Iterator[tuple[str, RawSql]]:
+    """A fresh schema named after `name` in the server's database, dropped afterwards: the URL
+    that makes it the search path, and raw SQL on it."""
+    schema = unique_name(name).replace("-", "_").lower()
     with psycopg.connect(server_url, autocommit=True) as db:
         db.execute(f"CREATE SCHEMA {schema}")
     separator = "&" if "?" in server_url else "?"

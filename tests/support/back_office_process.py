@@ -3,15 +3,15 @@
     python -m tests.support.back_office_process CONFIG
 
 CONFIG (JSON): the connection (`KafkaConnection.to_json_dict()`), consumer, producer_public_pem,
-database, purpose, event_type. The handler appends each event to the table `applied` (no unique
-key, so applying an event twice would show) and takes a moment, as a real back office would. On
-SIGTERM it stops cleanly and prints its counts as JSON.
+purpose, event_type, and the back office's database: inbox ("sqlite", with its file in
+`database`; or "postgres", with `dsn`). The handler appends each event to the table `applied`
+(no unique key, so applying an event twice would show) and takes a moment, as a real back office
+would. On SIGTERM it stops cleanly and prints its counts as JSON.
 """
 
 import asyncio
 import json
 import signal
-import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,19 +19,27 @@ from typing import Any
 from bus.kafka.connection import KafkaConnection
 from bus.keys import KeyStore
 from bus.keys.keystore import public_key_from_pem
-from consumers import Consumer, ReleasedEvent, SqliteInbox
+from consumers import Consumer, Inbox, PostgresInbox, ReleasedEvent, SqliteInbox
+from tests.support.inbox_databases import Connection, execute
 
 HANDLER_SECONDS = 0.002
 
 
-async def apply(event: ReleasedEvent[Any], db: sqlite3.Connection) -> None:
-    db.execute("INSERT INTO applied VALUES (?, ?)", (event.id, event.data.subject_id))
+async def apply(event: ReleasedEvent[Any], db: Connection) -> None:
+    execute(db, "INSERT INTO applied VALUES (?, ?)", (event.id, event.data.subject_id))
     await asyncio.sleep(HANDLER_SECONDS)
 
 
+def open_inbox(config: dict[str, Any]) -> Inbox[Any]:
+    if config["inbox"] == "postgres":
+        return PostgresInbox(config["dsn"])
+    return SqliteInbox(Path(config["database"]))
+
+
 async def main(config: dict[str, Any]) -> None:
-    inbox = SqliteInbox(Path(config["database"]))
-    inbox.db.execute("CREATE TABLE IF NOT EXISTS applied (event_id TEXT, person_id TEXT)")
+    inbox = open_inbox(config)
+    with inbox.transaction() as db:
+        db.execute("CREATE TABLE IF NOT EXISTS applied (event_id TEXT, person_id TEXT)")
     keys = KeyStore([public_key_from_pem("muni-muc", config["producer_public_pem"].encode())])
     connection = KafkaConnection.from_json_dict(config)  # protocol and CA too
     consumer = Consumer(config["consumer"], connection, keys, inbox)

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
@@ -135,7 +136,9 @@ def back_office_bus(
     )
 
 
-async def run_until(consumer: Consumer, done: Callable[[], bool], timeout_s: float = 60) -> None:
+async def run_until(
+    consumer: Consumer[Any], done: Callable[[], bool], timeout_s: float = 60
+) -> None:
     """Run `consumer` until `done()` (or fail after `timeout_s`), then stop it cleanly."""
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))

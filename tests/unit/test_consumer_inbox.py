@@ -3,6 +3,8 @@
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from consumers import SqliteInbox
 from consumers.inbox import InboxOutcome
 
@@ -73,3 +75,15 @@ def test_an_inbox_of_the_first_schema_is_migrated_and_keeps_what_it_handled(
     assert rows[1][4] == "2026-11-01T00:00:00"
     tables = {row[0] for row in again.db.execute("SELECT name FROM sqlite_master")}
     assert "bus_inbox_by_event_id" not in tables
+
+
+def test_an_inbox_in_memory_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    inbox = SqliteInbox.in_memory()
+    with inbox.transaction() as db:
+        inbox.record(db, "muni-09162000", "e-1", TYPE, "tax", InboxOutcome.APPLIED)
+    assert inbox.seen("muni-09162000", "e-1", "tax") is InboxOutcome.APPLIED
+    # Each is a database of its own.
+    assert SqliteInbox.in_memory().seen("muni-09162000", "e-1", "tax") is None
+    inbox.close()
+    assert list(tmp_path.iterdir()) == []

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from consumers import InboxEntry, SqliteInbox
-from consumers.erasure_queue import due_entries, mark_reported, unreported
 from consumers.erasure_records import erasure_record
 from consumers.inbox import InboxOutcome
 from consumers.purge import Eraser, purge
@@ -35,7 +34,7 @@ async def forget(entry: InboxEntry, db: sqlite3.Connection) -> None:
     db.execute("DELETE FROM people WHERE last_event_id = ?", (entry.event_id,))
 
 
-ERASERS: dict[tuple[str, str], Eraser] = {("tax", TYPE): forget}
+ERASERS: dict[tuple[str, str], Eraser[sqlite3.Connection]] = {("tax", TYPE): forget}
 
 
 def people(inbox: SqliteInbox) -> list[str]:
@@ -54,7 +53,7 @@ async def test_an_entry_is_erased_once_its_deadline_has_passed(tmp_path: Path) -
     on_time = await purge(inbox, ERASERS, None, DEADLINE)
     assert (on_time.erased, on_time.failed, on_time.no_eraser) == (1, 0, 0)
     assert people(inbox) == ["P-2"]
-    [erased] = unreported(inbox.db)
+    [erased] = inbox.unreported()
     assert (erased.event_id, erased.erase_by, erased.erased_at) == ("e-1", DEADLINE, DEADLINE)
     # The inbox still knows the event: a redelivery after the erasure is skipped, not re-applied.
     assert inbox.seen(SOURCE, "e-1", "tax") is InboxOutcome.APPLIED
@@ -69,7 +68,7 @@ async def test_the_erasure_record_names_the_delivery_and_no_person(tmp_path: Pat
     inbox = office(tmp_path)
     apply(inbox, "e-1", "P-1", DEADLINE)
     await purge(inbox, ERASERS, None, DEADLINE + timedelta(hours=2))
-    [entry] = unreported(inbox.db)
+    [entry] = inbox.unreported()
     record = erasure_record(entry)
     assert (record.source, record.event_id, record.purpose, record.event_type) == (
         SOURCE,
@@ -80,9 +79,8 @@ async def test_the_erasure_record_names_the_delivery_and_no_person(tmp_path: Pat
     assert record.erase_by == "2027-01-01T09:30:00.000000Z"
     assert record.erased_at == "2027-01-01T11:30:00.000000Z"
     assert b"P-1" not in record.to_json_bytes()
-    with inbox.transaction() as db:
-        mark_reported(db, [entry], DEADLINE + timedelta(hours=3))
-    assert unreported(inbox.db) == []
+    inbox.mark_reported([entry], DEADLINE + timedelta(hours=3))
+    assert inbox.unreported() == []
 
 
 async def test_a_failing_or_missing_erase_handler_leaves_the_entry_due(tmp_path: Path) -> None:
@@ -101,7 +99,7 @@ async def test_a_failing_or_missing_erase_handler_leaves_the_entry_due(tmp_path:
     result = await purge(inbox, {("tax", TYPE): broken}, None, DEADLINE)
     assert (result.erased, result.failed, result.no_eraser) == (0, 1, 1)
     assert people(inbox) == ["P-1"]
-    assert [e.event_id for e in due_entries(inbox.db, DEADLINE)] == ["e-2", "e-1"]
+    assert [e.event_id for e in inbox.due_entries(DEADLINE, limit=10)] == ["e-2", "e-1"]
 
     retried = await purge(inbox, ERASERS, None, DEADLINE)
     assert (retried.erased, retried.no_eraser) == (1, 1)
@@ -113,7 +111,7 @@ async def test_entries_without_a_deadline_or_not_applied_are_never_due(tmp_path:
     apply(inbox, "e-old", "P-1", None)  # applied before the bus stamped deadlines
     with inbox.transaction() as db:
         inbox.record(db, SOURCE, "e-dl", TYPE, "tax", InboxOutcome.DEAD_LETTERED, DEADLINE)
-    assert due_entries(inbox.db, DEADLINE + timedelta(days=10_000)) == []
+    assert inbox.due_entries(DEADLINE + timedelta(days=10_000), limit=10) == []
 
 
 def test_an_inbox_of_the_second_schema_gets_the_deadline_columns(tmp_path: Path) -> None:
@@ -130,8 +128,8 @@ def test_an_inbox_of_the_second_schema_gets_the_deadline_columns(tmp_path: Path)
     old.close()
     inbox = SqliteInbox(path)
     assert inbox.seen(SOURCE, "e-old", "tax") is InboxOutcome.APPLIED
-    assert due_entries(inbox.db, DEADLINE) == []
+    assert inbox.due_entries(DEADLINE, limit=10) == []
     with inbox.transaction() as db:
         inbox.record(db, SOURCE, "e-new", TYPE, "tax", InboxOutcome.APPLIED, DEADLINE)
-    assert [e.event_id for e in due_entries(inbox.db, DEADLINE)] == ["e-new"]
+    assert [e.event_id for e in inbox.due_entries(DEADLINE, limit=10)] == ["e-new"]
     SqliteInbox(path).close()  # opened again: nothing left to migrate
