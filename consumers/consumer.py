@@ -159,8 +159,8 @@ class Consumer(Generic[C]):
     def from_profile(
         cls, connection: KafkaConnection, keys: KeyStore, inbox: Inbox[C], **options: Any
     ) -> "Consumer[C]":
-        """The consumer of the agency whose principal `connection` is (`load_profile(...)`);
-        `options` as the constructor's keyword parameters."""
+        """The consumer of the agency whose principal `connection` is (its connection profile:
+        `load_agency_profile(agency)`); `options` as the constructor's keyword parameters."""
         return cls(connection.username, connection, keys, inbox, **options)
 
     def handler(
@@ -187,10 +187,10 @@ class Consumer(Generic[C]):
         erase: Eraser[C] | None = None,
     ) -> None:
         """Handle `event_type` (a catalogue class or its type name) delivered for `purpose`; a
-        second handler for the same pair is refused (ValueError). (The subscription must exist on the bus:
-        `bus subscribe`; the SDK only reads what the bus delivers). `erase` deletes or anonymises
-        what `handler` kept once the purpose's retention has run out; without it such entries
-        stay due, and the citizen's report shows them overdue."""
+        second handler for the same pair is refused (ValueError). The subscription must exist on
+        the bus (`bus subscribe`); the SDK only reads what the bus delivers. `erase` deletes or
+        anonymises what `handler` kept once the purpose's retention has run out; without it such
+        entries stay due, and the citizen's report shows them overdue."""
         if not isinstance(event_type, str):
             event_type = event_type.event_type
         if (purpose, event_type) in self._handlers:
