@@ -37,12 +37,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import (
-    ClusterAuthorizationFailedError,
-    CommitFailedError,
-    GroupAuthorizationFailedError,
-    TopicAuthorizationFailedError,
-)
+from aiokafka.errors import CommitFailedError
 
 from bus.catalog import Event
 from bus.envelope.errors import EnvelopeError
@@ -52,7 +47,6 @@ from bus.keys import KeyStore
 from consumers.dead_letters import DeadLetters, position
 from consumers.delivery_check import DeliveryRefusedError, check_delivery
 from consumers.erasure_records import ErasureRecords
-from consumers.errors import ConsumerNotAuthorizedError
 from consumers.handling import (
     DeadLetter,
     Refusal,
@@ -62,6 +56,7 @@ from consumers.handling import (
 )
 from consumers.inbox import Inbox, InboxOutcome
 from consumers.metrics import ConsumerMetrics
+from consumers.not_authorized import refusals_explained
 from consumers.purge import Eraser, PurgeResult, purge
 from consumers.retry import RetryPolicy
 from consumers.view import ReleasedEvent
@@ -230,41 +225,39 @@ class Consumer(Generic[C]):
         )
         dead_letters = DeadLetters(self.agency_id, self._connection)
         erasures = ErasureRecords(self.agency_id, self._connection)
-        next_purge = self._clock()
         if self._metrics_port is not None:
             self.metrics.serve(self._metrics_port)
         try:
-            await dead_letters.start()
-            await erasures.start()
-            await consumer.start()
-            while not stop.is_set():
-                if self._purge_every_s is not None and self._clock() >= next_purge:
-                    self.last_purge = await purge(
-                        self._inbox, self._erasers, erasures, self._clock()
-                    )
-                    next_purge = self._clock() + timedelta(seconds=self._purge_every_s)
-                batches = await consumer.getmany(timeout_ms=500, max_records=self._max_batch)
-                for tp, records in batches.items():
-                    done = await self._handle_batch(records, dead_letters, stop)
-                    if done:
-                        await self._commit(consumer, tp, done[-1].offset + 1)
-                        self._measure_lag(consumer, tp, done[-1].offset + 1)
-                    if stop.is_set():
-                        break
-        except (
-            TopicAuthorizationFailedError,
-            GroupAuthorizationFailedError,
-            ClusterAuthorizationFailedError,  # the dead-letter producer: no WRITE anywhere yet
-        ) as exc:
-            raise ConsumerNotAuthorizedError(
-                f"{self._connection.username!r} may not read {sorted(self._purposes)} with group "
-                f"{self._group!r} ({exc.__class__.__name__}). Register the subscription with "
-                "`bus subscribe`; the bus grants READ only while a grant authorizes it."
-            ) from exc
+            with refusals_explained(self._connection.username, sorted(self._purposes), self._group):
+                await dead_letters.start()
+                await erasures.start()
+                await consumer.start()
+                await self._consume(consumer, dead_letters, erasures, stop)
         finally:
             await consumer.stop()
             await dead_letters.stop()
             await erasures.stop()
+
+    async def _consume(
+        self,
+        consumer: AIOKafkaConsumer,
+        dead_letters: DeadLetters,
+        erasures: ErasureRecords,
+        stop: asyncio.Event,
+    ) -> None:
+        next_purge = self._clock()
+        while not stop.is_set():
+            if self._purge_every_s is not None and self._clock() >= next_purge:
+                self.last_purge = await purge(self._inbox, self._erasers, erasures, self._clock())
+                next_purge = self._clock() + timedelta(seconds=self._purge_every_s)
+            batches = await consumer.getmany(timeout_ms=500, max_records=self._max_batch)
+            for tp, records in batches.items():
+                done = await self._handle_batch(records, dead_letters, stop)
+                if done:
+                    await self._commit(consumer, tp, done[-1].offset + 1)
+                    self._measure_lag(consumer, tp, done[-1].offset + 1)
+                if stop.is_set():
+                    break
 
     async def purge_now(self, progress: Callable[[PurgeResult], None] | None = None) -> PurgeResult:
         """Erase what is due by the clock now and report it on the erasures topic, once."""

@@ -13,12 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import (
-    ClusterAuthorizationFailedError,
-    CommitFailedError,
-    GroupAuthorizationFailedError,
-    TopicAuthorizationFailedError,
-)
+from aiokafka.errors import CommitFailedError
 
 from bus.bridge.metrics import BridgeMetrics
 from bus.bridge.poster import WebhookPoster
@@ -30,7 +25,7 @@ from bus.kafka.topics import consumer_group_prefix, delivery_topic
 from bus.keys import KeyStore
 from consumers.dead_letters import DeadLetters, position
 from consumers.delivery_check import DeliveryRefusedError, check_delivery
-from consumers.errors import ConsumerNotAuthorizedError
+from consumers.not_authorized import refusals_explained
 
 log = logging.getLogger(__name__)
 # Dead-letter reasons of the bridge's own (verification failures keep the SDK's reasons).
@@ -100,20 +95,11 @@ class WebhookBridge:
         )
         dead_letters = DeadLetters(self.agency, self._connection)
         try:
-            await dead_letters.start()
-            await consumer.start()
-            log.info("bridging %s to %s", sorted(self._purposes), self._poster.url)
-            await self._loop(consumer, dead_letters, stop)
-        except (
-            TopicAuthorizationFailedError,
-            GroupAuthorizationFailedError,
-            ClusterAuthorizationFailedError,  # the dead-letter producer: no WRITE anywhere yet
-        ) as exc:
-            raise ConsumerNotAuthorizedError(
-                f"{self._connection.username!r} may not read {sorted(self._purposes)} with group "
-                f"{self._group!r} ({exc.__class__.__name__}). Register the subscription with "
-                "`bus subscribe`; the bus grants READ only while a grant authorizes it."
-            ) from exc
+            with refusals_explained(self._connection.username, sorted(self._purposes), self._group):
+                await dead_letters.start()
+                await consumer.start()
+                log.info("bridging %s to %s", sorted(self._purposes), self._poster.url)
+                await self._loop(consumer, dead_letters, stop)
         finally:
             await consumer.stop()
             await dead_letters.stop()

@@ -26,6 +26,20 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
+ConsumerOption = Annotated[
+    str,
+    typer.Option("--consumer", metavar="ID", help="The consumer agency's id.", callback=agency_id),
+]
+PolicyDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--policy",
+        metavar="DIR",
+        help="A policy set directory. Default: the set in force (read as the operator).",
+        exists=True,
+        file_okay=False,
+    ),
+]
 _HOST_PORT = re.compile(r"[A-Za-z0-9.\-\[\]:]{1,253}:\d{1,5}")  # as the connection profile's
 
 
@@ -40,22 +54,8 @@ def _bootstrap(value: str | None) -> str | None:
 
 @app.command()
 def asyncapi(
-    consumer: Annotated[
-        str,
-        typer.Option(
-            "--consumer", metavar="ID", help="The consumer agency's id.", callback=agency_id
-        ),
-    ],
-    policy: Annotated[
-        Path | None,
-        typer.Option(
-            "--policy",
-            metavar="DIR",
-            help="A policy set directory. Default: the set in force (read as the operator).",
-            exists=True,
-            file_okay=False,
-        ),
-    ] = None,
+    consumer: ConsumerOption,
+    policy: PolicyDirOption = None,
     out: Annotated[
         Path | None,
         typer.Option(

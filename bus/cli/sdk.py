@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from bus.cli.contracts import policy_and_operator
-from bus.cli.params import ProfileOption, agency_id
+from bus.cli.contracts import ConsumerOption, PolicyDirOption, policy_and_operator
+from bus.cli.params import ProfileOption
 from bus.contracts.channels import consumer_channels
 from bus.contracts.views import views_module
 from bus.policy.snapshot import compile_snapshot
@@ -19,22 +19,8 @@ app = typer.Typer(
 
 @app.command()
 def views(
-    consumer: Annotated[
-        str,
-        typer.Option(
-            "--consumer", metavar="ID", help="The consumer agency's id.", callback=agency_id
-        ),
-    ],
-    policy: Annotated[
-        Path | None,
-        typer.Option(
-            "--policy",
-            metavar="DIR",
-            help="A policy set directory. Default: the set in force (read as the operator).",
-            exists=True,
-            file_okay=False,
-        ),
-    ] = None,
+    consumer: ConsumerOption,
+    policy: PolicyDirOption = None,
     out: Annotated[
         Path | None,
         typer.Option("--out", metavar="FILE", help="Write here; default stdout.", dir_okay=False),
