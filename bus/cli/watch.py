@@ -84,7 +84,14 @@ def watch(
     topic, WRITE on the alerts topic, its own group and changelogs), from its connection profile.
     One instance per installation. SIGTERM or Ctrl-C: commits and stops."""
     configure_logging(log_format)
-    for chatty in ("faust", "mode", "aiokafka", "bus.watch.app", "bus.watch.read_committed"):
+    for chatty in (
+        "faust",
+        "mode",
+        "aiokafka",
+        "bus.watch.app",
+        "bus.watch.read_committed",
+        "bus.watch.delivered",
+    ):
         # faust names each service's logger after its module: one line per start and stop.
         logging.getLogger(chatty).setLevel(logging.WARNING)
     # A warning per full producer buffer while catching up (hundreds a minute): the backlog shows

@@ -1,10 +1,14 @@
 """The watch as a faust app: the audit topic in, one changelog-backed table per rule, alerts out.
 
-Guarantee relied on: **at least once**. faust flushes its producer (alerts and changelog
-writes) before it commits the audit topic's offsets, so a kill -9 can only make it read records
+Guarantee relied on: **at least once**. A batch's body waits until its changelog writes and
+alerts are acknowledged by the broker (delivered.py: faust's own flush before a commit does not
+always wait), and faust acknowledges the batch's records only after the body, so a commit never
+covers a record whose effects could still be lost: a kill -9 can only make it read records
 again, never skip one; the gate (emission.py) then sends every alert the replay reaches again,
-under the same key. Exactly-once is not used: faust's is only active inside a faust Worker with
-several open issues on Kafka 4 (notes in docs/watch.md), and a duplicate alert is harmless.
+under the same key. faust itself can skip the first record of a partition after an assignment;
+the watch reads such records itself (head_gap.py). Exactly-once is not used: faust's is only
+active inside a faust Worker with several open issues on Kafka 4 (notes in docs/watch.md), and
+a duplicate alert is harmless.
 
 Deployment: **one instance**. The tables are kept in memory (faust's memory store, rebuilt from
 the changelogs on start) and written through faust's partitioner, so one key's windows are in one
@@ -21,12 +25,14 @@ from typing import Any, cast
 
 import faust
 from faust.auth import SASLCredentials
-from faust.types import EventT, StreamT
+from faust.types import StreamT
 
 from bus.kafka.connection import KafkaConnection
 from bus.record.alert import Alert
 from bus.record.audit_record import AuditRecord, AuditRecordError
+from bus.watch.delivered import Deliveries, tracked_table
 from bus.watch.emission import AlertGate
+from bus.watch.head_gap import HeadGaps
 from bus.watch.metrics import WatchMetrics
 from bus.watch.observation import Observation, observe
 from bus.watch.read_committed import ReadCommittedTransport
@@ -115,32 +121,46 @@ def build_app(
     audit = app.topic(options.audit_topic, key_serializer="raw", value_serializer="raw")
     alerts = app.topic(options.alerts_topic, key_serializer="raw", value_serializer="raw")
     watcher = _Watcher(thresholds, metrics, clock)
+    deliveries = Deliveries()
     for rule in watcher.rules:
         watcher.windows[rule.table] = CachedWindows(
-            _table(app, rule.table, options.partitions), rule.window_seconds
+            tracked_table(app, rule.table, options.partitions, deliveries), rule.window_seconds
         )
-    watcher.producers = _table(app, PRODUCERS_TABLE, options.partitions)
+    watcher.producers = tracked_table(app, PRODUCERS_TABLE, options.partitions, deliveries)
 
     async def send(raised: list[Raised]) -> None:
         for one in raised:
             if watcher.gate.wants(one):
                 alert: Alert = one.alert
-                await alerts.send(key=alert.key.encode(), value=alert.to_json_bytes())
+                deliveries.track(
+                    await alerts.send(key=alert.key.encode(), value=alert.to_json_bytes())
+                )
+                # Remembered before delivery: a failed delivery ends the process, and the gate
+                # with it (delivered() raises).
                 watcher.gate.sent(one)
                 if metrics:
                     metrics.alerts.labels(alert.rule).inc()
                 log.warning("alert %s", alert.key, extra={"rule": alert.rule, "key": alert.key})
 
+    head_gaps = HeadGaps(connection, options.app_id)
+
+    def on_assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        (assigned,) = args  # the set of partitions assigned
+        head_gaps.assigned(assigned)
+
     async def watch(stream: StreamT[bytes]) -> None:
-        # faust acknowledges a batch's records after this body has run for it: the tables'
-        # writes and the alerts are queued before, and a commit waits for them (at least once).
+        # faust acknowledges a batch's records after this body has run for it, so the body
+        # returns only once the tables' writes and the alerts are delivered (at least once).
         # It acknowledges them even when the body fails, so a failure must not let the commit
         # happen: the process stops at once, uncommitted, and is read again after its restart.
         # (take_events is faust.Stream's, missing from its StreamT protocol.)
         batches = cast(faust.Stream[bytes], stream).take_events(BATCH_RECORDS, BATCH_WITHIN_S)
         async for events in batches:
             try:
-                await send(watcher.observe_batch(events))
+                messages = [event.message for event in events]
+                skipped = await head_gaps.missed(messages)
+                await send(watcher.observe_batch([*skipped, *messages]))
+                await deliveries.delivered()
             except BaseException:
                 log.critical(
                     "a batch failed: stopping uncommitted, to read it again", exc_info=True
@@ -148,11 +168,21 @@ def build_app(
                 os._exit(EXIT_UNCOMMITTED)
 
     app.agent(audit, name=f"{options.app_id}-audit")(watch)
+    app.on_partitions_assigned.connect(on_assigned)
 
     async def check_silence() -> None:
-        await send(watcher.silent_producers())
+        try:
+            await send(watcher.silent_producers())
+            await deliveries.delivered()
+        except Exception:  # not a cancellation: that is a shutdown
+            # The gate counts an alert as sent before its delivery: one that failed would never
+            # be sent again by this process.
+            log.critical("a silence alert failed: stopping, to judge again", exc_info=True)
+            os._exit(EXIT_UNCOMMITTED)
 
     async def expire_windows() -> None:
+        # Tombstones only, not awaited: one lost to a crash leaves an expired window to the next
+        # expiry, and a batch's delivered() waits for them anyway.
         watcher.expire()
 
     app.timer(interval=SILENCE_CHECK_S, name=f"{options.app_id}-{SILENT_RULE}")(check_silence)
@@ -176,13 +206,13 @@ class _Watcher:
         self.newest: dict[int, float] = {}
         self.started = clock()
 
-    def observe_batch(self, events: Sequence[EventT[bytes]]) -> list[Raised]:
+    def observe_batch(self, messages: Sequence[Any]) -> list[Raised]:
+        """Apply every rule to `messages` (faust's, or records read again: head_gap.py)."""
         started = time.perf_counter()
         now = self.clock()
         raised: list[Raised] = []
         activity: dict[str, Value] = {}
-        for event in events:
-            message = event.message
+        for message in messages:
             observation = self._read(message)
             if observation is None:
                 continue
@@ -205,10 +235,10 @@ class _Watcher:
             windows.flush()
         for source, value in activity.items():
             self.producers[source] = value
-        if self.metrics and events:
-            self.metrics.records.inc(len(events))
-            self.metrics.record_age.set(max(0.0, now - events[-1].message.timestamp))
-            self.metrics.observe_seconds.observe((time.perf_counter() - started) / len(events))
+        if self.metrics and messages:
+            self.metrics.records.inc(len(messages))
+            self.metrics.record_age.set(max(0.0, now - messages[-1].timestamp))
+            self.metrics.observe_seconds.observe((time.perf_counter() - started) / len(messages))
         return raised
 
     def silent_producers(self) -> list[Raised]:
@@ -247,12 +277,6 @@ class _Watcher:
                 self.metrics.unreadable.inc()
             return None
         return observe(record, message.timestamp, message.topic, message.partition, message.offset)
-
-
-def _table(app: faust.App, name: str, partitions: int) -> Any:
-    # Written through the partitioner: one key, one changelog partition, whatever audit
-    # partition the record came from (a memory store: one process holds them all).
-    return app.Table(name, default=type(None), partitions=partitions, use_partitioner=True)
 
 
 def _credentials(connection: KafkaConnection) -> SASLCredentials:

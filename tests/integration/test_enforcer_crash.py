@@ -12,16 +12,19 @@ import pytest
 
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
+from bus.kafka.topics import delivery_topic
 from tests.support.enforcer_runs import (
     PARTITIONS,
     all_input_committed,
     check_exactly_once,
     committed_input,
+    pinned_transactions,
     prepare,
 )
 
 pytestmark = pytest.mark.slow
-EVENTS, SUBJECTS, KILLS = 20_000, 400, 5
+EVENTS, SUBJECTS = 20_000, 400
+KILLS, MAX_KILLS = 5, 15  # at least KILLS; more until one is seen to land inside a transaction
 
 
 async def test_kill_9_at_random_moments_loses_nothing_and_duplicates_nothing(
@@ -34,7 +37,9 @@ async def test_kill_9_at_random_moments_loses_nothing_and_duplicates_nothing(
     run = await prepare(kafka_broker, kafka_admin, ingress, tmp_path, EVENTS, SUBJECTS)
     rng = random.Random(20261123)
     workers = {name: run.start(name) for name in ("a", "b")}
-    for _ in range(KILLS):
+    outputs = [delivery_topic(c, "tax") for c in run.consumers]
+    kills, inside_a_transaction = 0, 0
+    while kills < KILLS or (not inside_a_transaction and kills < MAX_KILLS):
         # Kill only once the group is visibly at work (it has committed something), a random
         # moment later: so the kill lands mid-processing, usually inside an open transaction.
         before, _total = await committed_input(run)
@@ -48,6 +53,11 @@ async def test_kill_9_at_random_moments_loses_nothing_and_duplicates_nothing(
         victim = rng.choice(sorted(workers))
         workers[victim].kill()  # SIGKILL: no cleanup
         workers[victim].wait()
+        kills += 1
+        # A kill can also land between two transactions (or before a restarted worker opened
+        # one); the premise below needs one that did not.
+        if await pinned_transactions(kafka_admin, outputs, settle_s=1.5):
+            inside_a_transaction += 1
         workers[victim] = run.start(victim)
     try:
         for _ in range(600):
@@ -66,4 +76,5 @@ async def test_kill_9_at_random_moments_loses_nothing_and_duplicates_nothing(
 
     aborted = await check_exactly_once(run)
     # The kills did interrupt transactions: their writes exist, aborted, invisible to read_committed.
+    assert inside_a_transaction > 0, f"none of {kills} kills landed inside a transaction"
     assert aborted > 0

@@ -147,6 +147,24 @@ def open_transactions(admin: KafkaAdmin, topics: list[str]) -> list[str]:
     return lagging
 
 
+async def pinned_transactions(admin: KafkaAdmin, topics: list[str], settle_s: float) -> list[str]:
+    """Partitions whose last stable offset lags the high watermark and does not move for
+    `settle_s`: a transaction that nobody is finishing (a killed worker's, until its successor
+    fences it). A live worker's transactions commit within a batch and move it."""
+    before = {t: admin.end_offsets(t, PARTITIONS, committed_only=True) for t in topics}
+    await asyncio.sleep(settle_s)
+    pinned = []
+    for topic in topics:
+        stable = admin.end_offsets(topic, PARTITIONS, committed_only=True)
+        high = admin.end_offsets(topic, PARTITIONS, committed_only=False)
+        pinned += [
+            f"{topic}/{p}"
+            for p in range(PARTITIONS)
+            if stable[p] == before[topic][p] and stable[p] != high[p]
+        ]
+    return pinned
+
+
 async def check_exactly_once(run: Run) -> int:
     """Assert exactly-once delivery in per-subject order and exactly-once auditing; return how
     many aborted (invisible) delivery records the run left behind."""
