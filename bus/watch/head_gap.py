@@ -79,9 +79,11 @@ class HeadGaps:
             await consumer.stop()
         self._seen.update(firsts)
         if found:
+            positions = [f"{r.topic}:{r.partition}:{r.offset}" for r in found]
             log.warning(
-                "records skipped by faust at a partition's head, read again",
-                extra={"records": [f"{r.topic}:{r.partition}:{r.offset}" for r in found]},
+                "records skipped by faust at a partition's head, read again: %s",
+                ", ".join(positions),
+                extra={"records": positions},
             )
         return found
 
