@@ -18,6 +18,7 @@ from tests.support.enforcer_runs import (
     all_input_committed,
     check_exactly_once,
     committed_input,
+    open_transactions,
     pinned_transactions,
     prepare,
 )
@@ -41,15 +42,25 @@ async def test_kill_9_at_random_moments_loses_nothing_and_duplicates_nothing(
     kills, inside_a_transaction = 0, 0
     while kills < KILLS or (not inside_a_transaction and kills < MAX_KILLS):
         # Kill only once the group is visibly at work (it has committed something), a random
-        # moment later: so the kill lands mid-processing, usually inside an open transaction.
+        # moment later...
         before, _total = await committed_input(run)
         for _ in range(300):
             done, total = await committed_input(run)
             if done > before:
                 break
             await asyncio.sleep(0.2)
-        assert done < total, "the load was processed before every kill happened: raise EVENTS"
+        assert done < total, (
+            f"the load was processed after {kills} kills ({inside_a_transaction} inside a "
+            "transaction), before every kill happened: raise EVENTS"
+        )
         await asyncio.sleep(rng.uniform(0.1, 1.0))
+        # ...at the next moment a transaction has written to the broker and not yet committed
+        # (most of a transaction's time goes to deciding, before it writes): a kill then
+        # interrupts it whenever the victim is its writer.
+        for _ in range(250):
+            if open_transactions(kafka_admin, outputs):
+                break
+            await asyncio.sleep(0.02)
         victim = rng.choice(sorted(workers))
         workers[victim].kill()  # SIGKILL: no cleanup
         workers[victim].wait()
