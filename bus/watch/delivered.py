@@ -4,10 +4,11 @@ faust commits the audit topic's offsets after `producer.flush()`, but that flush
 for every write: its buffer's `flush_atmost` returns after 0.1 s without progress, and it counts
 a changelog write as gone once taken off the buffer, before aiokafka holds it (faust-streaming
 0.15.3, transport/producer.py). A commit could then cover records whose table writes were never
-sent, and a kill -9 loses the counts for good: an alert that the rest of the records would have
-raised is never raised (seen once: 39 of 40 alerts in tests/integration/test_watch.py's kill
-test). So the watch waits for each write's delivery itself, in the batch's body, before faust
-may acknowledge the batch."""
+sent, and a kill -9 would lose those counts for good: an alert that the rest of the records would
+have raised is never raised. (Found reading faust's code while chasing a lost alert in
+tests/integration/test_watch.py's kill test; the cause seen there was head_gap.py's.) So the
+watch waits for each write's delivery itself, in the batch's body, before faust may acknowledge
+the batch."""
 
 import asyncio
 from collections.abc import Awaitable
