@@ -7,9 +7,9 @@ marker, not every change ever made.
 from confluent_kafka import OFFSET_BEGINNING
 
 from bus.enforcer.interest_markers import Partition
-from bus.enforcer.partition_range import range_reader, read_ranges
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.key_partition import key_partition
+from bus.kafka.partition_range import range_reader, read_ranges
 from bus.record.interest_marker import MarkerError, read_marker, read_subject
 
 

@@ -20,12 +20,12 @@ import msgspec
 from confluent_kafka import Consumer, TopicPartition
 
 from bus.enforcer.observer import Partition
-from bus.enforcer.partition_range import range_reader, read_range
 from bus.enforcer.seen_events import SeenEvents, SeenInBatch
 from bus.enforcer.txn_producer import TransactionalProducer
 from bus.errors import BrokerError
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
+from bus.kafka.partition_range import range_reader, read_range
 from bus.kafka.topics import INGRESS_PREFIX, SEEN_EVENTS_PREFIX
 
 log = logging.getLogger(__name__)

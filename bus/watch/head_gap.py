@@ -19,12 +19,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
 from bus.kafka.connection import KafkaConnection
+from bus.kafka.partition_range import range_reader, read_ranges
 
 log = logging.getLogger("bus.watch")
-READ_TIMEOUT_S = 30.0  # to read one gap; past it the batch fails and is read again on restart
+_TIMEOUT_S = 30.0  # for the group's committed offsets
 
 
 @dataclass(frozen=True)
@@ -49,34 +50,24 @@ class HeadGaps:
 
     def __init__(self, connection: KafkaConnection, group: str) -> None:
         self._connection, self._group = connection, group
-        self._seen: set[TopicPartition] = set()
+        self._seen: set[tuple[str, int]] = set()
 
     def assigned(self, partitions: Iterable[Any]) -> None:
         """Partitions (re)assigned: their next first record is checked again."""
-        self._seen.difference_update(TopicPartition(p.topic, p.partition) for p in partitions)
+        self._seen.difference_update((p.topic, p.partition) for p in partitions)
 
     async def missed(self, messages: Sequence[Any]) -> list[ReadAgain]:
         """The records before the first of `messages` on each partition not seen since its
-        assignment, back to the committed offset; usually none."""
-        firsts: dict[TopicPartition, int] = {}
+        assignment, back to the committed offset; usually none. Raises BrokerError when the
+        broker does not answer (the batch then fails, uncommitted)."""
+        firsts: dict[tuple[str, int], int] = {}
         for message in messages:
-            tp = TopicPartition(message.topic, message.partition)
+            tp = (message.topic, message.partition)
             if tp not in self._seen and tp not in firsts:
                 firsts[tp] = message.offset
         if not firsts:
             return []
-        consumer = AIOKafkaConsumer(
-            **self._connection.aiokafka_kwargs(),
-            group_id=self._group,  # never joins: only to read the group's committed offsets
-            enable_auto_commit=False,
-            isolation_level="read_committed",
-        )
-        await consumer.start()
-        try:
-            consumer.assign(list(firsts))
-            found = await asyncio.wait_for(self._read_gaps(consumer, firsts), READ_TIMEOUT_S)
-        finally:
-            await consumer.stop()
+        found = await asyncio.to_thread(self._read_gaps, firsts)
         self._seen.update(firsts)
         if found:
             positions = [f"{r.topic}:{r.partition}:{r.offset}" for r in found]
@@ -87,31 +78,26 @@ class HeadGaps:
             )
         return found
 
-    async def _read_gaps(
-        self, consumer: AIOKafkaConsumer, firsts: dict[TopicPartition, int]
-    ) -> list[ReadAgain]:
-        starts = await consumer.beginning_offsets(list(firsts))
-        found: list[ReadAgain] = []
-        for tp, first in firsts.items():
-            committed = await consumer.committed(tp)
-            start = starts[tp] if committed is None else committed
-            if start < first:
-                found += await _read_range(consumer, tp, start, first)
-        return found
-
-
-async def _read_range(
-    consumer: AIOKafkaConsumer, tp: TopicPartition, start: int, end: int
-) -> list[ReadAgain]:
-    """The committed records of `tp` from `start` up to, not including, `end` (which exists:
-    faust handed it over, so fetching reaches it)."""
-    consumer.seek(tp, start)
-    found: list[ReadAgain] = []
-    while await consumer.position(tp) < end:
-        fetched = await consumer.getmany(tp, timeout_ms=500)
-        found += [
-            ReadAgain(r.topic, r.partition, r.offset, r.value, r.timestamp / 1000)
-            for r in fetched.get(tp, [])
-            if r.offset < end
-        ]
-    return found
+    def _read_gaps(self, firsts: dict[tuple[str, int], int]) -> list[ReadAgain]:
+        reader = range_reader(self._connection, self._group)  # never commits
+        try:
+            heads = reader.committed([TopicPartition(t, p) for t, p in firsts], _TIMEOUT_S)
+            ranges = {
+                (h.topic, h.partition): (
+                    h.offset if h.offset >= 0 else OFFSET_BEGINNING,  # no commit: the log start
+                    firsts[(h.topic, h.partition)],
+                )
+                for h in heads
+            }
+            return [
+                ReadAgain(
+                    m.topic() or "",
+                    m.partition() or 0,
+                    m.offset() or 0,
+                    m.value(),
+                    m.timestamp()[1] / 1000,
+                )
+                for m in read_ranges(reader, ranges)
+            ]
+        finally:
+            reader.close()

@@ -137,32 +137,32 @@ async def all_input_committed(run: Run) -> bool:
     return done == total
 
 
-def open_transactions(admin: KafkaAdmin, topics: list[str]) -> list[str]:
-    """Partitions whose last stable offset lags the high watermark: a transaction still open."""
-    lagging = []
+def _stable_and_high(admin: KafkaAdmin, topics: list[str]) -> dict[str, tuple[int, int]]:
+    """`topic/partition` → (last stable offset, high watermark)."""
+    ends = {}
     for topic in topics:
         stable = admin.end_offsets(topic, PARTITIONS, committed_only=True)
         high = admin.end_offsets(topic, PARTITIONS, committed_only=False)
-        lagging += [f"{topic}/{p}" for p in range(PARTITIONS) if stable[p] != high[p]]
-    return lagging
+        ends.update({f"{topic}/{p}": (stable[p], high[p]) for p in range(PARTITIONS)})
+    return ends
+
+
+def open_transactions(admin: KafkaAdmin, topics: list[str]) -> list[str]:
+    """Partitions whose last stable offset lags the high watermark: a transaction still open."""
+    return [tp for tp, (stable, high) in _stable_and_high(admin, topics).items() if stable != high]
 
 
 async def pinned_transactions(admin: KafkaAdmin, topics: list[str], settle_s: float) -> list[str]:
     """Partitions whose last stable offset lags the high watermark and does not move for
     `settle_s`: a transaction that nobody is finishing (a killed worker's, until its successor
     fences it). A live worker's transactions commit within a batch and move it."""
-    before = {t: admin.end_offsets(t, PARTITIONS, committed_only=True) for t in topics}
+    before = _stable_and_high(admin, topics)
     await asyncio.sleep(settle_s)
-    pinned = []
-    for topic in topics:
-        stable = admin.end_offsets(topic, PARTITIONS, committed_only=True)
-        high = admin.end_offsets(topic, PARTITIONS, committed_only=False)
-        pinned += [
-            f"{topic}/{p}"
-            for p in range(PARTITIONS)
-            if stable[p] == before[topic][p] and stable[p] != high[p]
-        ]
-    return pinned
+    return [
+        tp
+        for tp, (stable, high) in _stable_and_high(admin, topics).items()
+        if stable == before[tp][0] and stable != high
+    ]
 
 
 async def check_exactly_once(run: Run) -> int:

@@ -1,5 +1,6 @@
 """Read partitions' records in [low, high) with a consumer of its own: how the enforcer rebuilds
-what it keeps in memory (seen-event ids, interest markers) from Kafka at set-up."""
+what it keeps in memory (seen-event ids, interest markers) from Kafka at set-up, and how the
+watch reads records faust skipped (bus/watch/head_gap.py)."""
 
 import time
 from collections.abc import Iterator, Mapping
