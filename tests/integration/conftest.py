@@ -1,5 +1,5 @@
 """The integration tier: every test here is marked `integration` (so none can miss the mark), and
-the fixtures the audit trail's tests share."""
+the fixtures the audit trail's tests and the crash tests share."""
 
 from collections.abc import Iterator
 from pathlib import Path
@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.audit_stores import RawSql, postgres_store_url, sqlite_store_url
+from tests.support.child_processes import ChildProcesses
 from tests.support.inbox_databases import (
     InboxDatabase,
     postgres_inbox_database,
@@ -21,6 +22,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.is_relative_to(HERE):
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture
+def children() -> Iterator[ChildProcesses]:
+    """The test's child processes: whatever still runs when the test ends is stopped."""
+    with ChildProcesses() as tracked:
+        yield tracked
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

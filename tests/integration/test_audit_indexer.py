@@ -47,6 +47,7 @@ from bus.kafka.connection import KafkaConnection
 from bus.kafka.topics import POLICY_TOPIC, checkpoints_topic
 from tests.support.audit_stores import RawSql
 from tests.support.audit_topic import produce, produce_aborted
+from tests.support.child_processes import ChildProcesses
 
 
 @pytest.fixture
@@ -144,6 +145,7 @@ async def test_kill_9_mid_stream_loses_and_repeats_nothing(
     store_url: str,
     tmp_path: Path,
     tmp_path_factory: pytest.TempPathFactory,
+    children: ChildProcesses,
 ) -> None:
     topic = topic_factory("audit", partitions=3)  # type: ignore[operator]
     witness_topic = topic_factory(name=checkpoints_topic(topic))  # type: ignore[operator]
@@ -173,7 +175,9 @@ async def test_kill_9_mid_stream_loses_and_repeats_nothing(
 
     def start(*extra: str) -> "subprocess.Popen[bytes]":
         with log.open("ab") as out:
-            return subprocess.Popen([*command, *extra], stdout=out, stderr=subprocess.STDOUT)
+            return children.track(
+                subprocess.Popen([*command, *extra], stdout=out, stderr=subprocess.STDOUT)
+            )
 
     store = open_store(store_url)
     try:

@@ -39,6 +39,7 @@ from bus.keys.keystore import public_key_from_pem
 from consumers import Consumer, ReleasedEvent, SqliteInbox
 from producers.errors import PublishError
 from producers.producer import Producer
+from tests.support.child_processes import ChildProcesses
 from tests.support.enforcer_runs import (
     MUNICH,
     PARTITIONS,
@@ -183,7 +184,7 @@ async def wait_in_sync(admin: KafkaAdmin, timeout_s: float = 180) -> float:
 
 
 async def test_a_killed_broker_and_a_rolling_restart_lose_and_duplicate_nothing(
-    cluster: KafkaSettings, tmp_path: Path
+    cluster: KafkaSettings, tmp_path: Path, children: ChildProcesses
 ) -> None:
     connection = broker.admin_connection(cluster)
     admin = KafkaAdmin(connection)
@@ -194,7 +195,7 @@ async def test_a_killed_broker_and_a_rolling_restart_lose_and_duplicate_nothing(
     run = await prepare(connection, admin, ingress, tmp_path, 0, SUBJECTS)
     for consumer in run.consumers:
         assert await replication_factor(admin, f"bus.delivery.{consumer}.tax") == 3
-    enforcer = run.start()
+    enforcer = children.track(run.start())
     publisher = Publisher(run)
     await publisher.producer.start()
     offices = [BackOffice(consumer, run, tmp_path) for consumer in run.consumers]

@@ -18,6 +18,7 @@ import pytest
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
 from bus.kafka.topics import consumer_group_prefix
+from tests.support.child_processes import ChildProcesses
 from tests.support.deliveries import PURPOSE, TYPE, back_office_bus, moved_to_munich
 from tests.support.inbox_databases import NO_TABLE, InboxDatabase
 from tests.support.kafka import Principals
@@ -39,6 +40,7 @@ async def test_kill_9_mid_batch_loses_nothing_and_applies_nothing_twice(
     kafka_broker: KafkaConnection,
     inbox_database: InboxDatabase,
     tmp_path: Path,
+    children: ChildProcesses,
 ) -> None:
     bus = back_office_bus(principals, kafka_admin, kafka_broker)
     await bus.write(bus.deliveries([moved_to_munich() for _ in range(EVENTS)]))
@@ -60,10 +62,12 @@ async def test_kill_9_mid_batch_loses_nothing_and_applies_nothing_twice(
 
     def start() -> "subprocess.Popen[bytes]":
         with log.open("ab") as out:
-            return subprocess.Popen(
-                [sys.executable, "-m", "tests.support.back_office_process", str(config)],
-                stdout=out,
-                stderr=subprocess.STDOUT,
+            return children.track(
+                subprocess.Popen(
+                    [sys.executable, "-m", "tests.support.back_office_process", str(config)],
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
             )
 
     applied = "SELECT count(*), count(DISTINCT event_id) FROM applied"

@@ -43,6 +43,7 @@ from producers.register_adapter import DEFAULT_CHUNK_SIZE, FileStatus, RegisterA
 from producers.register_adapter.columns import COLUMNS
 from producers.register_adapter.errors import ProgressTopicUnavailableError
 from producers.register_adapter.progress import load_progress
+from tests.support.child_processes import ChildProcesses
 from tests.support.events import address_changed
 from tests.support.kafka import Principals, read_topic
 from tests.support.policy_sets import agency, policy_set
@@ -534,7 +535,11 @@ async def until(
 
 @pytest.mark.slow
 async def test_kill_9_mid_file_then_restart_publishes_every_row_exactly_once(
-    kafka_broker: KafkaConnection, kafka_admin: KafkaAdmin, register: Register, tmp_path: Path
+    kafka_broker: KafkaConnection,
+    kafka_admin: KafkaAdmin,
+    register: Register,
+    tmp_path: Path,
+    children: ChildProcesses,
 ) -> None:
     prefix = run_prefix()
     data, moves, deaths, bad_lines = big_export(prefix)
@@ -542,7 +547,7 @@ async def test_kill_9_mid_file_then_restart_publishes_every_row_exactly_once(
     (runner.inbox / "moves.csv").write_bytes(data)
 
     # 1. Killed with SIGKILL as soon as it has committed a chunk: usually inside the next one.
-    first = runner.start()
+    first = children.track(runner.start())
     try:
         await until(lambda: runner.rows_done_logged() > 0, "a first chunk", runner, 120)
     finally:
@@ -556,22 +561,19 @@ async def test_kill_9_mid_file_then_restart_publishes_every_row_exactly_once(
     assert (runner.inbox / "moves.csv").exists()
 
     # 2. Stopped with SIGTERM mid-file: the chunk in hand is committed, then it exits cleanly.
-    second = runner.start()
-    try:
-        await until(
-            lambda: runner.rows_done_logged() > killed_at, "progress after restart", runner, 120
-        )
-        second.send_signal(signal.SIGTERM)
-        assert second.wait(timeout=60) == 0, runner.tail()
-    finally:
-        second.kill()
+    second = children.track(runner.start())
+    await until(
+        lambda: runner.rows_done_logged() > killed_at, "progress after restart", runner, 120
+    )
+    second.send_signal(signal.SIGTERM)
+    assert second.wait(timeout=60) == 0, runner.tail()
     assert "register adapter stopped" in runner.tail()
     progress = await progress_records(kafka_broker, register.progress_topic)
     stopped_at = int(str(progress[-1]["rows_done"]))
     assert killed_at < stopped_at, "the second run published nothing"
 
     # 3. Once more, to the end of the inbox.
-    third = runner.start("--once")
+    third = children.track(runner.start("--once"))
     assert third.wait(timeout=180) == 0, runner.tail()
     summary = f"moves.csv: {len(moves) + len(deaths)} events published, {len(bad_lines)} bad rows"
     assert summary in runner.tail()

@@ -20,11 +20,11 @@ from bus.kafka.connection import KafkaConnection
 from bus.kafka.settings import KafkaSettings
 from bus.kafka.writing import COMPACTED
 from tests.support.audit_records import PSEUDONYMS, audit_document, quarantined_document
+from tests.support.child_processes import stop
 from tests.support.kafka import read_topic
 from tests.support.watch_process import (
     WatchRun,
     alerts_on,
-    stop,
     wait_for_alerts,
     write_thresholds,
 )

@@ -29,6 +29,7 @@ from bus.kafka.topics import consumer_group_prefix, dead_letter_topic
 from bus.keys import AgencySigningKey
 from bus.util.private_files import create_private
 from consumers.retry import RetryPolicy
+from tests.support.child_processes import ChildProcesses
 from tests.support.deliveries import PURPOSE, BackOfficeBus, back_office_bus, moved_to_munich
 from tests.support.kafka import Principals, consume_one, eventually, read_topic
 from tests.support.private_broker import free_ports
@@ -162,6 +163,7 @@ async def test_kill_9_mid_batch_then_restart_applies_each_delivery_once(
     bridge_key: AgencySigningKey,
     kafka_admin: KafkaAdmin,
     tmp_path: Path,
+    children: ChildProcesses,
 ) -> None:
     events = 1_200
     await bus.write(bus.deliveries([moved_to_munich() for _ in range(events - 1)]))
@@ -198,7 +200,9 @@ async def test_kill_9_mid_batch_then_restart_applies_each_delivery_once(
 
         def start() -> "subprocess.Popen[bytes]":
             with log.open("ab") as out:
-                return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+                return children.track(
+                    subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+                )
 
         def ahead(receiver: Receiver) -> int:
             """Deliveries stored beyond the group's committed offsets (read first: they grow)."""

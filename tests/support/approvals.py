@@ -1,7 +1,9 @@
 """Approvals for tests: the reference set with approvers enrolled (keys under the test's folder, as
 the demo does under var/), and the approvals of a change signed by chosen approvers."""
 
+import atexit
 import shutil
+import tempfile
 from pathlib import Path
 
 from bus.demo.approvers import DemoApprovers
@@ -10,6 +12,14 @@ from bus.policy.loader import PolicySet, load_policy_set
 
 REFERENCE = Path(__file__).resolve().parents[2] / "policies" / "reference"
 BOARD = ("board-chair", "board-federal", "board-states")
+
+
+def module_approvers() -> DemoApprovers:
+    """Approvers whose keys live in a folder of their own for a test module's whole life (the
+    module builds its policy sets at import, before any fixture), removed when the run ends."""
+    folder = Path(tempfile.mkdtemp(prefix="approvers-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return DemoApprovers(folder)
 
 
 def enrolled_reference(directory: Path, approvers: DemoApprovers) -> Path:

@@ -75,7 +75,7 @@ async def prepare(
     ensure_bus_topics(
         admin, [Subscription(c, TYPE, "tax") for c in consumers], partitions=PARTITIONS
     )
-    published = await _publish(connection, ingress, key, events, subjects)
+    published = await _publish(connection, ingress, key, range(events), subjects)
     group = unique_name("enforcer")
     config = tmp_path / "enforcer.json"
     config.write_text(
@@ -94,8 +94,21 @@ async def prepare(
     return Run(connection, admin, ingress, group, consumers, config, log, published, key)
 
 
+async def publish_more(run: Run, events: int, subjects: int) -> None:
+    """Publish `events` more events of the same subjects to the run's ingress, after those
+    published so far, and record them in `run.published`."""
+    first = len(run.published)
+    run.published += await _publish(
+        run.connection, run.ingress, run.key, range(first, first + events), subjects
+    )
+
+
 async def _publish(
-    connection: KafkaConnection, topic: str, key: AgencySigningKey, events: int, subjects: int
+    connection: KafkaConnection,
+    topic: str,
+    key: AgencySigningKey,
+    numbers: range,
+    subjects: int,
 ) -> list[tuple[str, str]]:
     producer = AIOKafkaProducer(
         **connection.aiokafka_kwargs(), acks="all", enable_idempotence=True, linger_ms=20
@@ -104,7 +117,7 @@ async def _publish(
     published: list[tuple[str, str]] = []
     try:
         pending = []
-        for i in range(events):
+        for i in numbers:
             subject = f"P-{i % subjects:04d}-0000"
             record = ingress_record(issue_event(address_changed(subject, new_address=MUNICH), key))
             pending.append(

@@ -3,7 +3,6 @@ topic."""
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ import yaml
 
 from bus.kafka.connection import KafkaConnection
 from bus.record.alert import Alert
+from tests.support.child_processes import stop
 from tests.support.kafka import read_topic
 
 # Small windows and floors, so that a test provokes each rule with a few dozen records.
@@ -72,16 +72,6 @@ class WatchRun:
             yield process
         finally:
             stop(process)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def write_thresholds(path: Path, **overrides: dict[str, float]) -> Path:

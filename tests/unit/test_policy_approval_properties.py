@@ -2,24 +2,22 @@
 and approvers say, it is approved only with the approvals the rules in force require — in
 particular, a set's approval rule can only be weakened with the approvals the old rule requires."""
 
-import tempfile
 from dataclasses import replace
-from pathlib import Path
 
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from bus.demo.approvers import DemoApprovers
 from bus.policy.approval_check import check
 from bus.policy.approval_documents import ApprovalRules, ApprovalsFile, Approver, Quorum
 from bus.policy.approval_needs import needs
 from bus.policy.approval_signatures import sign
 from bus.policy.loader import PolicySet
 from bus.policy.snapshot import content_hash
+from tests.support.approvals import module_approvers
 from tests.support.policy_sets import agency, grant, policy_set, purpose
 
 POOL = ("p1", "p2", "p3", "p4", "p5")
-KEYS = DemoApprovers(Path(tempfile.mkdtemp(prefix="approvers-")))
+KEYS = module_approvers()
 PEMS = {i: KEYS.key(i).public_pem().decode() for i in POOL}
 BASE = policy_set(
     agencies=(agency("tax-by", "09", "taxation"),),

@@ -3,7 +3,6 @@ count, and that bad approvals or approvals.yaml files are refused with a clear r
 crash."""
 
 import shutil
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,7 +13,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bus.catalog import DataClass
-from bus.demo.approvers import DemoApprovers
 from bus.policy.approval_check import check
 from bus.policy.approval_documents import ApprovalsFile, Approver, Quorum
 from bus.policy.approval_files import read_approvals, write_approval
@@ -25,10 +23,10 @@ from bus.policy.errors import PolicyFileError
 from bus.policy.lint import lint
 from bus.policy.loader import APPROVALS_FILE, PolicySet, load_policy_set
 from bus.policy.snapshot import content_hash, normalised_document
-from tests.support.approvals import BOARD
+from tests.support.approvals import BOARD, module_approvers
 from tests.support.policy_sets import REFERENCE, ungoverned
 
-APPROVERS = DemoApprovers(Path(tempfile.mkdtemp(prefix="approvers-")))
+APPROVERS = module_approvers()
 GOVERNED = APPROVERS.enrolled(REFERENCE)
 MUNICIPAL = [f"muni-{code}" for code in ("06412000", "08111000", "08221000", "09162000")] + [
     "muni-09362000",
