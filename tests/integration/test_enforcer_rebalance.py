@@ -12,6 +12,7 @@ import pytest
 
 from bus.kafka.admin import KafkaAdmin
 from bus.kafka.connection import KafkaConnection
+from tests.support.child_processes import ChildProcesses
 from tests.support.enforcer_runs import (
     PARTITIONS,
     Run,
@@ -33,11 +34,10 @@ async def test_a_worker_joins_and_one_leaves_mid_flow_without_loss_or_duplicate(
 ) -> None:
     ingress = topic_factory("ingress", partitions=PARTITIONS)
     run = await prepare(kafka_broker, kafka_admin, ingress, tmp_path, EVENTS, SUBJECTS)
-    first = run.start("first")
-    second = None
-    try:
+    with ChildProcesses() as children:
+        first = children.track(run.start("first"))
         await _progress(run)
-        second = run.start("second")
+        second = children.track(run.start("second"))
         await _until_logged(run, r"second INFO \S+ assigned \['")  # it holds partitions
         await _progress(run)
         first.terminate()  # leaves the group after its open transaction
@@ -51,11 +51,6 @@ async def test_a_worker_joins_and_one_leaves_mid_flow_without_loss_or_duplicate(
             await asyncio.sleep(1)
         else:
             pytest.fail(f"not all input was processed; enforcer logs:\n{run.log_tail()}")
-    finally:
-        for process in (first, second):
-            if process is not None:
-                process.terminate()
-                process.wait(timeout=60)
 
     await check_exactly_once(run)
     log = run.log.read_text()

@@ -548,11 +548,9 @@ async def test_kill_9_mid_file_then_restart_publishes_every_row_exactly_once(
 
     # 1. Killed with SIGKILL as soon as it has committed a chunk: usually inside the next one.
     first = children.track(runner.start())
-    try:
-        await until(lambda: runner.rows_done_logged() > 0, "a first chunk", runner, 120)
-    finally:
-        first.kill()
-        first.wait()
+    await until(lambda: runner.rows_done_logged() > 0, "a first chunk", runner, 120)
+    first.kill()
+    first.wait()
     progress = await progress_records(kafka_broker, register.progress_topic)
     assert progress, "the kill came before any progress was committed"
     assert not progress[-1]["complete"], "the file was finished before the kill: raise ROWS"

@@ -6,16 +6,22 @@ import subprocess
 from types import TracebackType
 from typing import Self
 
+GRACE_S = 30  # for a clean exit after SIGTERM, before SIGKILL
+
 
 def stop(process: "subprocess.Popen[bytes]") -> None:
-    """SIGTERM, and SIGKILL if it is still there after 30 s; then reap it."""
+    """SIGTERM, and SIGKILL if it is still there after GRACE_S; then reap it."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _reap(process)
+
+
+def _reap(process: "subprocess.Popen[bytes]") -> None:
+    try:
+        process.wait(timeout=GRACE_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 class ChildProcesses:
@@ -40,5 +46,9 @@ class ChildProcesses:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        for process in self._tracked:
-            stop(process)
+        # All signalled first, so that they shut down side by side rather than one after another.
+        running = [process for process in self._tracked if process.poll() is None]
+        for process in running:
+            process.send_signal(signal.SIGTERM)
+        for process in running:
+            _reap(process)
